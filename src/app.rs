@@ -1,0 +1,108 @@
+//! The one place that builds the context (config, database, clock) and
+//! dispatches a command: overlap lock, run record, rendering, exit code.
+
+use std::io::{IsTerminal, Write};
+
+use log::{debug, log, warn};
+use rusqlite::Connection;
+
+use crate::cli::{Cli, Command};
+use crate::clock::{Clock, SystemClock};
+use crate::commands;
+use crate::config::Config;
+use crate::db::{self, runs};
+use crate::error::{EXIT_CONFIG, EXIT_OK, Result};
+use crate::render::{self, Style};
+
+/// Everything a command needs, built once per process.
+pub struct Ctx {
+    pub config: Config,
+    pub db: Connection,
+    pub clock: Box<dyn Clock>,
+    /// This process's row in `command_run`.
+    pub run: runs::RunId,
+}
+
+impl Ctx {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Writes buffered operator events to the database.
+    pub fn flush_log(&self) {
+        crate::log::flush(&self.db, self.config.log_max_entries);
+    }
+}
+
+/// Loads the configuration, opens the database and runs one command.
+pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            crate::log::init("info");
+            return Err(e);
+        }
+    };
+    crate::log::init(&config.log_filter);
+    let conn = db::open(&config.db_path)?;
+    for notice in &config.notices {
+        log!(notice.level, "{}", notice.line);
+    }
+    let clock: Box<dyn Clock> = Box::new(SystemClock);
+    let command = cli.command;
+    let name = command.name();
+
+    let _lock = if command.takes_lock() {
+        match crate::lock::try_lock(&config.lock_dir, name)? {
+            Some(lock) => Some(lock),
+            None => {
+                warn!("[LOCK][BUSY] command={name} another run holds the lock; skipping");
+                let run = runs::start(&conn, name, clock.now(), config.log_max_entries)?;
+                runs::finish(&conn, run, "busy", EXIT_OK, None, clock.now())?;
+                crate::log::flush(&conn, config.log_max_entries);
+                return Ok(EXIT_OK);
+            }
+        }
+    } else {
+        None
+    };
+
+    let run = runs::start(&conn, name, clock.now(), config.log_max_entries)?;
+    let ctx = Ctx {
+        config,
+        db: conn,
+        clock,
+        run,
+    };
+    let style = Style {
+        json: command.json(),
+        terminal: std::io::stdout().is_terminal(),
+    };
+    let result = dispatch(&ctx, command, out, style);
+    let (outcome, code) = match &result {
+        Ok(code) if *code == EXIT_OK => ("ok", *code),
+        Ok(code) => ("error", *code),
+        Err(e) => ("error", e.exit_code()),
+    };
+    if let Err(e) = runs::finish(&ctx.db, run, outcome, code, None, ctx.now()) {
+        warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\"");
+    }
+    debug!("[RUN][DONE] command={name} outcome={outcome} exit={code}");
+    ctx.flush_log();
+    result
+}
+
+fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match command {
+        Command::Check(_) => {
+            let report = commands::check::run(ctx);
+            render::emit(out, &report, style)?;
+            Ok(if report.ok { EXIT_OK } else { EXIT_CONFIG })
+        }
+        Command::Status(_) => {
+            let report = commands::status::run(ctx)?;
+            render::emit(out, &report, style)?;
+            Ok(EXIT_OK)
+        }
+    }
+}

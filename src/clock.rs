@@ -1,0 +1,77 @@
+//! Time as a dependency: commands take `now` from a [`Clock`] so tests can
+//! pin it. All stored times are unix seconds, UTC.
+
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+
+pub trait Clock {
+    fn now(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> i64 {
+        Utc::now().timestamp()
+    }
+}
+
+/// A clock that always answers the same second.
+pub struct FixedClock(pub i64);
+
+impl Clock for FixedClock {
+    fn now(&self) -> i64 {
+        self.0
+    }
+}
+
+fn datetime(ts: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(ts, 0).single().unwrap_or_default()
+}
+
+/// `2026-11-25T14:03:07Z`
+pub fn rfc3339(ts: i64) -> String {
+    datetime(ts).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Start of the UTC clock hour holding `ts`.
+pub fn hour_start(ts: i64) -> i64 {
+    ts - ts.rem_euclid(3600)
+}
+
+/// `2026-11-25T14`, the hour label of the throttle log line.
+pub fn hour_label(ts: i64) -> String {
+    datetime(hour_start(ts)).format("%Y-%m-%dT%H").to_string()
+}
+
+/// A short human age such as `5m` or `3h`.
+pub fn age(now: i64, then: i64) -> String {
+    let s = (now - then).max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hour_boundaries_are_utc_clock_hours() {
+        let t = 1_795_615_200; // 2026-11-25T14:00:00Z
+        assert_eq!(rfc3339(t), "2026-11-25T14:00:00Z");
+        assert_eq!(hour_start(t), t);
+        assert_eq!(hour_start(t + 3599), t);
+        assert_eq!(hour_start(t + 3600), t + 3600);
+        assert_eq!(hour_label(t + 1), "2026-11-25T14");
+    }
+
+    #[test]
+    fn ages_read_naturally() {
+        assert_eq!(age(100, 40), "1m");
+        assert_eq!(age(10_000, 10_000 - 7200), "2h");
+        assert_eq!(age(0, 10), "0s");
+    }
+}

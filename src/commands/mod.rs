@@ -1,0 +1,5 @@
+//! One file per command: arguments and `&Ctx` in, a report struct out.
+//! Orchestration only; SQL is in `db/`, rules in `domain/`, I/O in `services/`.
+
+pub mod check;
+pub mod status;

@@ -1,0 +1,223 @@
+//! All SQL lives under `db/`: opening with the right pragmas, the embedded
+//! migrations, a transaction helper, and one file per table group.
+
+pub mod events;
+pub mod runs;
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::{DbError, Error, Result};
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Opens (creating if needed) the database file, sets the pragmas and
+/// brings the schema up to date.
+pub fn open(path: &Path) -> Result<Connection> {
+    let shown = path.display().to_string();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        return Err(DbError::Open {
+            path: shown,
+            reason: format!("directory {} does not exist", dir.display()),
+        }
+        .into());
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| classify(&shown, e))?;
+    configure(&conn).map_err(|e| classify(&shown, e))?;
+    migrate(conn, Some(path)).map_err(|e| match e {
+        Error::Db(DbError::Sqlite(inner)) => classify(&shown, inner),
+        other => other,
+    })
+}
+
+/// An in-memory database with the real migrations, for unit tests.
+pub fn open_in_memory() -> Result<Connection> {
+    let conn = Connection::open_in_memory()?;
+    configure(&conn)?;
+    migrate(conn, None)
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // The first statement that reads the file: a corrupt file fails here.
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;",
+    )
+}
+
+fn classify(path: &str, e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode as C;
+    let reason = e.to_string();
+    match e.sqlite_error_code() {
+        Some(C::NotADatabase | C::DatabaseCorrupt) => DbError::Corrupt {
+            path: path.into(),
+            reason,
+        }
+        .into(),
+        Some(C::CannotOpen | C::PermissionDenied | C::ReadOnly) => DbError::Open {
+            path: path.into(),
+            reason,
+        }
+        .into(),
+        _ => e.into(),
+    }
+}
+
+fn latest_version() -> i32 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
+}
+
+fn applied_version(conn: &Connection) -> rusqlite::Result<i32> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'refinery_schema_history')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Applies pending migrations. Processes starting together on a new file
+/// would race inside refinery, so the slow path holds an OS lock on a file
+/// beside the database (it guards the schema, not a command).
+fn migrate(mut conn: Connection, path: Option<&Path>) -> Result<Connection> {
+    let latest = latest_version();
+    let applied = applied_version(&conn)?;
+    if applied == latest {
+        return Ok(conn);
+    }
+    if applied > latest {
+        return Err(DbError::Migration(format!(
+            "the database has schema version {applied}, newer than this hoss ({latest}); upgrade hoss"
+        ))
+        .into());
+    }
+    let _guard = match path {
+        Some(p) => {
+            let mut name = p.file_name().unwrap_or_default().to_os_string();
+            name.push(".migrate-lock");
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(p.with_file_name(name))
+                .map_err(|e| Error::Temporary(format!("cannot lock for migration: {e}")))?;
+            file.lock()
+                .map_err(|e| Error::Temporary(format!("cannot lock for migration: {e}")))?;
+            Some(file)
+        }
+        None => None,
+    };
+    embedded::migrations::runner()
+        .run(&mut conn)
+        .map_err(|e| DbError::Migration(e.to_string()))?;
+    Ok(conn)
+}
+
+/// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up
+/// front, so check-then-write sequences cannot interleave across processes.
+pub fn immediate<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
+}
+
+/// Keeps the newest `cap` rows of a table with an integer `id`.
+pub(crate) fn cap_table(conn: &Connection, table: &str, cap: u32) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM {table}) - ?1"),
+        [cap],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_and_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        drop(open(&path).unwrap());
+        let conn = open(&path).unwrap();
+        assert_eq!(applied_version(&conn).unwrap(), latest_version());
+        let fk: i32 = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn status_columns_reject_unknown_values() {
+        let conn = open_in_memory().unwrap();
+        let err = conn
+            .execute(
+                "INSERT INTO lead (email, source, status, created_at) VALUES ('a@b.test', 'x', 'bogus', 0)",
+                [],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("CHECK"), "{err}");
+    }
+
+    #[test]
+    fn a_paid_invoice_never_goes_back() {
+        let conn = open_in_memory().unwrap();
+        conn.execute_batch(
+            "INSERT INTO customer (id, company, contact_email, created_at) VALUES (1, 'C', 'c@c.test', 0);
+             INSERT INTO invoice (id, customer_id, amount_cents, currency, status, created_at, paid_at)
+             VALUES (1, 1, 100, 'usd', 'paid', 0, 5);",
+        )
+        .unwrap();
+        let err = conn.execute(
+            "UPDATE invoice SET status = 'open', paid_at = NULL WHERE id = 1",
+            [],
+        );
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn missing_directory_is_a_clear_config_error() {
+        let err = open(Path::new("/nonexistent-hoss-dir/x.db")).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_CONFIG);
+        assert!(err.to_string().contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_file_is_bad_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.db");
+        std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+        let err = open(&path).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_DATA, "{err}");
+    }
+}

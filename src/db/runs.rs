@@ -1,0 +1,96 @@
+//! The `command_run` table: one row per command run, so `status` can show
+//! the last run of each command. Capped like the log.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunId(pub i64);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub command: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+}
+
+pub fn start(conn: &Connection, command: &str, now: i64, cap: u32) -> rusqlite::Result<RunId> {
+    conn.execute(
+        "INSERT INTO command_run (command, pid, started_at) VALUES (?1, ?2, ?3)",
+        params![command, std::process::id(), now],
+    )?;
+    let id = RunId(conn.last_insert_rowid());
+    super::cap_table(conn, "command_run", cap)?;
+    Ok(id)
+}
+
+pub fn finish(
+    conn: &Connection,
+    id: RunId,
+    outcome: &str,
+    exit_code: i32,
+    report: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE command_run SET finished_at = ?2, outcome = ?3, exit_code = ?4, report = ?5
+         WHERE id = ?1",
+        params![id.0, now, outcome, exit_code, report],
+    )?;
+    Ok(())
+}
+
+/// The newest run of every command, by command name, leaving out `current`
+/// (the asking process itself).
+pub fn last_of_each(conn: &Connection, current: RunId) -> rusqlite::Result<Vec<Run>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT command, started_at, finished_at, outcome, exit_code FROM command_run
+         WHERE id IN (SELECT MAX(id) FROM command_run WHERE id <> ?1 GROUP BY command)
+         ORDER BY command",
+    )?;
+    stmt.query_map([current.0], row)?.collect()
+}
+
+/// The newest finished run of one command that did its work (`ok`).
+pub fn last_ok(conn: &Connection, command: &str) -> rusqlite::Result<Option<Run>> {
+    conn.query_row(
+        "SELECT command, started_at, finished_at, outcome, exit_code FROM command_run
+         WHERE command = ?1 AND outcome = 'ok' ORDER BY id DESC LIMIT 1",
+        [command],
+        row,
+    )
+    .optional()
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+    Ok(Run {
+        command: r.get(0)?,
+        started_at: r.get(1)?,
+        finished_at: r.get(2)?,
+        outcome: r.get(3)?,
+        exit_code: r.get(4)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_of_each_command_is_the_newest() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let a = start(&conn, "status", 10, 100).unwrap();
+        finish(&conn, a, "ok", 0, None, 11).unwrap();
+        let b = start(&conn, "status", 20, 100).unwrap();
+        finish(&conn, b, "error", 78, None, 21).unwrap();
+        start(&conn, "check", 30, 100).unwrap();
+        let me = start(&conn, "status", 40, 100).unwrap();
+        let runs = last_of_each(&conn, me).unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].command, "check");
+        assert_eq!(runs[0].outcome, "running");
+        assert_eq!((runs[1].started_at, runs[1].exit_code), (20, Some(78)));
+        assert_eq!(last_ok(&conn, "status").unwrap().unwrap().started_at, 10);
+    }
+}

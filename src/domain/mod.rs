@@ -1,0 +1,4 @@
+//! Pure rules: no I/O, no clock, no database. Everything here takes its
+//! inputs (including `now`) as arguments and is unit-tested in place.
+
+pub mod address;

@@ -1,0 +1,86 @@
+//! Errors and the one table of exit codes (SPEC §10).
+//!
+//! Every failure that reaches the user goes through [`Error::exit_code`]:
+//! 0 ok, 2 usage, 65 bad input data, 70 internal error, 75 temporary failure,
+//! 78 configuration error. Fallbacks and throttling are not errors.
+
+use thiserror::Error;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_USAGE: i32 = 2;
+pub const EXIT_DATA: i32 = 65;
+pub const EXIT_INTERNAL: i32 = 70;
+pub const EXIT_TEMPFAIL: i32 = 75;
+pub const EXIT_CONFIG: i32 = 78;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    /// The configuration file or the environment is unusable as a whole.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// Input data (a file, an argument value, a request body) is wrong.
+    #[error("bad input: {0}")]
+    Data(String),
+    /// Try again later: a busy database, a full disk, a vendor outage.
+    #[error("temporary failure: {0}")]
+    Temporary(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => EXIT_USAGE,
+            Error::Config(_) => EXIT_CONFIG,
+            Error::Data(_) => EXIT_DATA,
+            Error::Temporary(_) => EXIT_TEMPFAIL,
+            Error::Internal(_) => EXIT_INTERNAL,
+            Error::Db(e) => e.exit_code(),
+        }
+    }
+}
+
+/// Database failures, classified by what the operator can do about them.
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("cannot open database {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("database {path} is not a valid hoss database: {reason}")]
+    Corrupt { path: String, reason: String },
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+impl DbError {
+    pub fn exit_code(&self) -> i32 {
+        use rusqlite::ErrorCode as C;
+        match self {
+            DbError::Open { .. } => EXIT_CONFIG,
+            DbError::Corrupt { .. } => EXIT_DATA,
+            DbError::Migration(_) => EXIT_INTERNAL,
+            DbError::Sqlite(e) => match e.sqlite_error_code() {
+                Some(C::DatabaseBusy | C::DatabaseLocked | C::DiskFull | C::SystemIoFailure) => {
+                    EXIT_TEMPFAIL
+                }
+                Some(C::ReadOnly | C::CannotOpen | C::PermissionDenied) => EXIT_CONFIG,
+                Some(C::DatabaseCorrupt | C::NotADatabase) => EXIT_DATA,
+                _ => EXIT_INTERNAL,
+            },
+        }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Db(DbError::Sqlite(e))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

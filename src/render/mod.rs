@@ -1,0 +1,76 @@
+//! Output for people and machines: tables on a terminal, plain aligned text
+//! when piped, one JSON document with `--json`. Writes that hit a closed pipe
+//! (`hoss status | head`) are not errors.
+
+use std::io::{self, Write};
+
+use comfy_table::{ContentArrangement, Table, presets};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// How the answer is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub json: bool,
+    pub terminal: bool,
+}
+
+/// A command's answer: a human rendering; JSON comes from `Serialize`.
+pub trait Report: Serialize {
+    fn human(&self, terminal: bool) -> String;
+}
+
+/// Writes the report to `out` in the requested style.
+pub fn emit<R: Report>(out: &mut dyn Write, report: &R, style: Style) -> Result<()> {
+    let text = if style.json {
+        let mut s = serde_json::to_string(report)
+            .map_err(|e| Error::Internal(format!("cannot encode report: {e}")))?;
+        s.push('\n');
+        s
+    } else {
+        report.human(style.terminal)
+    };
+    write_all(out, text.as_bytes())
+}
+
+/// Writes and flushes; a reader that went away is fine.
+pub fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::Temporary(format!("cannot write output: {e}"))),
+    }
+}
+
+/// A table: box-drawn on a terminal (fitted to its width), plain aligned
+/// columns otherwise. No colour is ever used, so `NO_COLOR` holds trivially.
+pub fn table(header: &[&str], rows: Vec<Vec<String>>, terminal: bool) -> String {
+    let mut t = Table::new();
+    if terminal {
+        t.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+    } else {
+        t.load_style(presets::NOTHING).force_no_tty();
+    }
+    t.set_header(header.to_vec());
+    for row in rows {
+        t.add_row(row);
+    }
+    let mut s = t.to_string();
+    if !terminal {
+        // NOTHING leaves a leading space column; keep lines tidy.
+        s = s
+            .lines()
+            .map(|l| l.strip_prefix(' ').unwrap_or(l).trim_end())
+            .collect::<Vec<_>>()
+            .join("\n");
+    }
+    s.push('\n');
+    s
+}
+
+/// `-` for nothing.
+pub fn or_dash(v: Option<impl ToString>) -> String {
+    v.map_or_else(|| "-".to_string(), |v| v.to_string())
+}

@@ -1,0 +1,5 @@
+//! One integration binary: every test runs the real `hoss` binary against a
+//! real SQLite file and local stand-ins. No test reaches the internet.
+
+mod foundation;
+mod harness;
