@@ -6,7 +6,8 @@ use std::io::{IsTerminal, Write};
 use log::{debug, log, warn};
 use rusqlite::Connection;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LeadAction};
+use crate::domain::leads::RawLead;
 use crate::clock::{Clock, SystemClock};
 use crate::commands;
 use crate::config::Config;
@@ -93,16 +94,35 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
+    use crate::commands::{lead, source_leads};
     match command {
         Command::Check(_) => {
             let report = commands::check::run(ctx);
             render::emit(out, &report, style)?;
-            Ok(if report.ok { EXIT_OK } else { EXIT_CONFIG })
+            return Ok(if report.ok { EXIT_OK } else { EXIT_CONFIG });
         }
-        Command::Status(_) => {
-            let report = commands::status::run(ctx)?;
-            render::emit(out, &report, style)?;
-            Ok(EXIT_OK)
-        }
+        Command::Status(_) => render::emit(out, &commands::status::run(ctx)?, style)?,
+        Command::SourceLeads(_) => render::emit(out, &source_leads::run(ctx)?, style)?,
+        Command::Lead { action } => match action {
+            LeadAction::Add { email, company, name, website, niche, .. } => {
+                let raw = RawLead {
+                    name,
+                    email: Some(email),
+                    company: Some(company),
+                    website,
+                    niche,
+                };
+                render::emit(out, &lead::add(ctx, raw)?, style)?
+            }
+            LeadAction::Import { file, .. } => render::emit(out, &lead::import(ctx, &file)?, style)?,
+            LeadAction::List { status, limit, .. } => {
+                render::emit(out, &lead::list(ctx, status.as_deref(), limit)?, style)?
+            }
+            LeadAction::Show { id, .. } => render::emit(out, &lead::show(ctx, id)?, style)?,
+            LeadAction::SetStatus { id, status, .. } => {
+                render::emit(out, &lead::set_status(ctx, id, &status)?, style)?
+            }
+        },
     }
+    Ok(EXIT_OK)
 }

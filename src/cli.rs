@@ -1,5 +1,7 @@
 //! The command tree (clap derive), nothing else.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
@@ -25,8 +27,65 @@ pub struct JsonFlag {
 pub enum Command {
     /// Show requested and effective mode of every subsystem (exit 78 in release mode when one fell back)
     Check(JsonFlag),
-    /// Show what hoss is doing: modes, limits, the last run of each command
+    /// Show what hoss is doing: modes, limits, leads, the last run of each command
     Status(JsonFlag),
+    /// One pass of lead sourcing (DUMMY_SEED or SEARCH_API), deduped by the database
+    SourceLeads(JsonFlag),
+    /// Add, import, list, show or re-status leads
+    Lead {
+        #[command(subcommand)]
+        action: LeadAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LeadAction {
+    /// Add one lead (normalised and deduped like sourced ones)
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        website: Option<String>,
+        #[arg(long)]
+        niche: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Import a CSV with a header row: name,email,company,website,niche (any order)
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List leads by id
+    List {
+        /// Only leads with this status
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
+        status: Option<String>,
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one lead
+    Show {
+        id: i64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Set a lead's status (e.g. `responded` when they replied, `new` to re-queue)
+    SetStatus {
+        id: i64,
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::commands::lead::SETTABLE))]
+        status: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 impl Command {
@@ -35,17 +94,32 @@ impl Command {
         match self {
             Command::Check(_) => "check",
             Command::Status(_) => "status",
+            Command::SourceLeads(_) => "source-leads",
+            Command::Lead { action } => match action {
+                LeadAction::Add { .. } => "lead add",
+                LeadAction::Import { .. } => "lead import",
+                LeadAction::List { .. } => "lead list",
+                LeadAction::Show { .. } => "lead show",
+                LeadAction::SetStatus { .. } => "lead set-status",
+            },
         }
     }
 
-    /// Passes that change the world take an overlap lock.
+    /// Cycle passes take an overlap lock; a second overlapping run exits 0.
     pub fn takes_lock(&self) -> bool {
-        false
+        matches!(self, Command::SourceLeads(_))
     }
 
     pub fn json(&self) -> bool {
         match self {
-            Command::Check(f) | Command::Status(f) => f.json,
+            Command::Check(f) | Command::Status(f) | Command::SourceLeads(f) => f.json,
+            Command::Lead { action } => match action {
+                LeadAction::Add { out, .. }
+                | LeadAction::Import { out, .. }
+                | LeadAction::List { out, .. }
+                | LeadAction::Show { out, .. }
+                | LeadAction::SetStatus { out, .. } => out.json,
+            },
         }
     }
 }

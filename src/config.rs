@@ -249,6 +249,8 @@ pub struct EmailConfig {
 pub struct LeadsConfig {
     pub mode: Resolved,
     pub effective: LeadProvider,
+    /// What runs when SEARCH_API cannot (NONE or DUMMY_SEED).
+    pub fallback: LeadProvider,
     pub api_url: Option<String>,
     pub api_key: Option<Secret>,
     pub niche: String,
@@ -1004,6 +1006,7 @@ fn resolve_leads(raw: &Raw, dry_run: bool) -> LeadsConfig {
             reason,
         },
         effective,
+        fallback,
         api_url,
         api_key,
         niche: raw.string("LEAD_NICHE", DEFAULT_LEAD_NICHE),

@@ -15,6 +15,7 @@ pub mod lock;
 pub mod log;
 pub mod money;
 pub mod render;
+pub mod services;
 
 use std::panic;
 

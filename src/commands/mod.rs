@@ -2,4 +2,6 @@
 //! Orchestration only; SQL is in `db/`, rules in `domain/`, I/O in `services/`.
 
 pub mod check;
+pub mod lead;
+pub mod source_leads;
 pub mod status;

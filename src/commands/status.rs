@@ -9,7 +9,7 @@ use crate::app::Ctx;
 use crate::clock::{age, rfc3339};
 use crate::commands::check::{header, subsystem_table};
 use crate::config::Subsystems;
-use crate::db::runs;
+use crate::db::{self, runs};
 use crate::error::Result;
 use crate::render::{Report, or_dash, table};
 
@@ -18,10 +18,31 @@ pub struct StatusReport {
     pub release_mode: bool,
     pub dry_run: bool,
     pub subsystems: Subsystems,
+    pub leads: LeadsPanel,
     pub runs: BTreeMap<String, RunView>,
     pub warnings: Vec<String>,
     #[serde(skip)]
     now: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LeadsPanel {
+    /// The provider a pass would use now (effective mode).
+    pub provider: String,
+    pub last_run: Option<LeadRunView>,
+    pub by_status: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LeadRunView {
+    pub at: String,
+    pub provider: String,
+    pub result: Option<String>,
+    pub fetched: i64,
+    pub created: i64,
+    pub deduped: i64,
+    pub invalid: i64,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +69,20 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             ));
         }
     }
+    let leads = LeadsPanel {
+        provider: cfg.leads.effective.as_str().to_string(),
+        last_run: db::leads::last_source_run(&ctx.db)?.map(|r| LeadRunView {
+            at: rfc3339(r.started_at),
+            provider: r.provider,
+            result: r.result,
+            fetched: r.fetched,
+            created: r.created,
+            deduped: r.deduped,
+            invalid: r.invalid,
+            error: r.error,
+        }),
+        by_status: db::leads::count_by_status(&ctx.db)?,
+    };
     let runs = runs::last_of_each(&ctx.db, ctx.run)?
         .into_iter()
         .map(|r| {
@@ -66,6 +101,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         release_mode: cfg.release_mode,
         dry_run: cfg.dry_run,
         subsystems,
+        leads,
         runs,
         warnings,
         now,
@@ -76,6 +112,7 @@ impl Report for StatusReport {
     fn human(&self, terminal: bool) -> String {
         let mut s = header(self.release_mode, self.dry_run);
         s.push_str(&subsystem_table(&self.subsystems, terminal));
+        s.push_str(&self.leads.human(terminal));
         s.push('\n');
         let rows = self
             .runs
@@ -103,6 +140,30 @@ impl Report for StatusReport {
                 s.push_str(&format!("  ! {w}\n"));
             }
         }
+        s
+    }
+}
+
+impl LeadsPanel {
+    fn human(&self, terminal: bool) -> String {
+        let mut s = format!("\nleads: provider {}", self.provider);
+        match &self.last_run {
+            None => s.push_str(", no source-leads run yet\n"),
+            Some(r) => s.push_str(&format!(
+                ", last run {} via {}: {} (fetched {}, created {}, deduped {}, invalid {}){}\n",
+                r.at,
+                r.provider,
+                r.result.as_deref().unwrap_or("unfinished"),
+                r.fetched,
+                r.created,
+                r.deduped,
+                r.invalid,
+                r.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()
+            )),
+        }
+        let header: Vec<&str> = self.by_status.keys().map(String::as_str).collect();
+        let counts = self.by_status.values().map(|n| n.to_string()).collect();
+        s.push_str(&table(&header, vec![counts], terminal));
         s
     }
 }

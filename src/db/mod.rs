@@ -2,6 +2,7 @@
 //! migrations, a transaction helper, and one file per table group.
 
 pub mod events;
+pub mod leads;
 pub mod runs;
 
 use std::path::Path;
@@ -138,10 +139,10 @@ fn migrate(mut conn: Connection, path: Option<&Path>) -> Result<Connection> {
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up
 /// front, so check-then-write sequences cannot interleave across processes.
 pub fn immediate<T>(
-    conn: &mut Connection,
+    conn: &Connection,
     f: impl FnOnce(&Transaction<'_>) -> Result<T>,
 ) -> Result<T> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let value = f(&tx)?;
     tx.commit()?;
     Ok(value)

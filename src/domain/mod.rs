@@ -2,3 +2,4 @@
 //! inputs (including `now`) as arguments and is unit-tested in place.
 
 pub mod address;
+pub mod leads;

@@ -1,0 +1,328 @@
+//! `hoss lead add|import|list|show|set-status`: the operator's hands on leads.
+//! Added and imported leads go through the same normalisation and dedupe as
+//! sourced ones.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::app::Ctx;
+use crate::clock::rfc3339;
+use crate::db::{self, leads::Inserted, leads::Lead};
+use crate::domain::leads::{RawLead, normalize};
+use crate::error::{Error, Result};
+use crate::render::{Report, or_dash, table};
+
+/// A lead as the JSON contract shows it (SPEC §12).
+#[derive(Debug, Serialize)]
+pub struct LeadView {
+    pub id: i64,
+    pub name: Option<String>,
+    pub email: String,
+    pub company: String,
+    pub domain: String,
+    pub website: Option<String>,
+    pub niche: Option<String>,
+    pub source: String,
+    pub status: String,
+    pub created_at: String,
+    pub last_contacted_at: Option<String>,
+}
+
+impl From<Lead> for LeadView {
+    fn from(l: Lead) -> Self {
+        LeadView {
+            id: l.id,
+            name: l.name,
+            email: l.email,
+            company: l.company,
+            domain: l.domain,
+            website: l.website,
+            niche: l.niche,
+            source: l.source,
+            status: l.status,
+            created_at: rfc3339(l.created_at),
+            last_contacted_at: l.last_contacted_at.map(rfc3339),
+        }
+    }
+}
+
+fn lead_rows(leads: &[LeadView]) -> Vec<Vec<String>> {
+    leads
+        .iter()
+        .map(|l| {
+            vec![
+                l.id.to_string(),
+                l.status.clone(),
+                l.email.clone(),
+                l.company.clone(),
+                or_dash(l.name.as_ref()),
+                l.source.clone(),
+                l.created_at.clone(),
+            ]
+        })
+        .collect()
+}
+
+const LEAD_HEADER: &[&str] = &["id", "status", "email", "company", "name", "source", "created"];
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct LeadList(pub Vec<LeadView>);
+
+impl Report for LeadList {
+    fn human(&self, terminal: bool) -> String {
+        if self.0.is_empty() {
+            return "no leads\n".into();
+        }
+        table(LEAD_HEADER, lead_rows(&self.0), terminal)
+    }
+}
+
+pub fn list(ctx: &Ctx, status: Option<&str>, limit: u32) -> Result<LeadList> {
+    let leads = db::leads::list(&ctx.db, status, limit)?;
+    Ok(LeadList(leads.into_iter().map(LeadView::from).collect()))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct LeadShow(pub LeadView);
+
+impl Report for LeadShow {
+    fn human(&self, _terminal: bool) -> String {
+        let l = &self.0;
+        format!(
+            "lead {}\n  status:    {}\n  email:     {}\n  name:      {}\n  company:   {}\n  domain:    {}\n  website:   {}\n  niche:     {}\n  source:    {}\n  created:   {}\n  contacted: {}\n",
+            l.id,
+            l.status,
+            l.email,
+            or_dash(l.name.as_ref()),
+            l.company,
+            l.domain,
+            or_dash(l.website.as_ref()),
+            or_dash(l.niche.as_ref()),
+            l.source,
+            l.created_at,
+            or_dash(l.last_contacted_at.as_ref()),
+        )
+    }
+}
+
+fn find(ctx: &Ctx, id: i64) -> Result<Lead> {
+    db::leads::get(&ctx.db, id)?.ok_or_else(|| Error::Data(format!("there is no lead {id}")))
+}
+
+pub fn show(ctx: &Ctx, id: i64) -> Result<LeadShow> {
+    Ok(LeadShow(find(ctx, id)?.into()))
+}
+
+/// Statuses an operator may set by hand; `converted` belongs to `onboard`.
+pub const SETTABLE: &[&str] = &[
+    "new",
+    "contacted",
+    "responded",
+    "qualified",
+    "email_failed",
+    "unsubscribed",
+    "dead",
+    "invalid",
+];
+
+pub fn set_status(ctx: &Ctx, id: i64, status: &str) -> Result<LeadShow> {
+    if !SETTABLE.contains(&status) {
+        return Err(Error::Usage(format!(
+            "status {status:?} cannot be set by hand (one of: {})",
+            SETTABLE.join(", ")
+        )));
+    }
+    let before = find(ctx, id)?;
+    db::immediate(&ctx.db, |tx| {
+        db::leads::set_status(tx, id, status, Some("set by operator")).map_err(|e| {
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+                Error::Data(format!(
+                    "lead {id} cannot become {status}: another active lead has the same email or company and domain"
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(())
+    })?;
+    log::info!("[LEADS][STATUS] lead_id={id} from={} to={status} by=operator", before.status);
+    show(ctx, id)
+}
+
+#[derive(Debug, Serialize)]
+pub struct AddReport {
+    pub outcome: &'static str,
+    pub lead_id: i64,
+    pub by: Option<&'static str>,
+}
+
+impl Report for AddReport {
+    fn human(&self, _terminal: bool) -> String {
+        match self.by {
+            None => format!("created lead {}\n", self.lead_id),
+            Some(by) => format!("not added: lead {} already matches by {by}\n", self.lead_id),
+        }
+    }
+}
+
+pub fn add(ctx: &Ctx, raw: RawLead) -> Result<AddReport> {
+    let lead = normalize(&raw).map_err(Error::Data)?;
+    let inserted = db::immediate(&ctx.db, |tx| Ok(db::leads::insert(tx, &lead, "manual", ctx.now())?))?;
+    Ok(match inserted {
+        Inserted::Created(id) => {
+            log::info!("[LEADS][CREATED] lead_id={id} source=manual");
+            AddReport { outcome: "created", lead_id: id, by: None }
+        }
+        Inserted::Deduped { existing_id, by } => {
+            log::info!("[LEADS][DEDUPED] existing_id={existing_id} by={by} source=manual");
+            AddReport { outcome: "deduped", lead_id: existing_id, by: Some(by) }
+        }
+    })
+}
+
+/// What happened to one CSV row (row 1 is the header).
+#[derive(Debug, Serialize)]
+pub struct RowOutcome {
+    pub row: u64,
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct ImportReport {
+    pub created: u64,
+    pub deduped: u64,
+    pub invalid: u64,
+    pub malformed: u64,
+    pub rows: Vec<RowOutcome>,
+}
+
+impl Report for ImportReport {
+    fn human(&self, _terminal: bool) -> String {
+        let mut s = String::new();
+        for r in self.rows.iter().filter(|r| r.outcome != "created") {
+            let detail = match (&r.reason, r.lead_id, r.by) {
+                (Some(reason), _, _) => reason.clone(),
+                (None, Some(id), Some(by)) => format!("matches lead {id} by {by}"),
+                _ => String::new(),
+            };
+            s.push_str(&format!("row {}: {} {detail}\n", r.row, r.outcome));
+        }
+        s.push_str(&format!(
+            "import: created={} deduped={} invalid={} malformed={}\n",
+            self.created, self.deduped, self.invalid, self.malformed
+        ));
+        s
+    }
+}
+
+const COLUMNS: &[&str] = &["name", "email", "company", "website", "niche"];
+
+/// Imports a CSV with a header row naming some of `name,email,company,
+/// website,niche` (any order, `email` required, other columns ignored).
+/// A bad row is reported and skipped; the rest are imported in one
+/// transaction.
+pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(std::io::BufReader::new(file));
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| Error::Data(format!("{}: cannot read the header row: {e}", path.display())))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+        .collect();
+    let position = |name: &str| header.iter().position(|h| h == name);
+    if position("email").is_none() {
+        return Err(Error::Data(format!(
+            "{}: the header row must name an email column (columns: {})",
+            path.display(),
+            COLUMNS.join(",")
+        )));
+    }
+    let index: Vec<Option<usize>> = COLUMNS.iter().map(|c| position(c)).collect();
+    let mut report = ImportReport::default();
+    db::immediate(&ctx.db, |tx| {
+        let now = ctx.now();
+        for (i, record) in reader.records().enumerate() {
+            let row = i as u64 + 2;
+            let outcome = match record {
+                Err(e) => RowOutcome::problem(row, "malformed", e.to_string()),
+                Ok(r) if r.len() != header.len() => RowOutcome::problem(
+                    row,
+                    "malformed",
+                    format!("{} fields where the header has {}", r.len(), header.len()),
+                ),
+                Ok(r) => {
+                    let field = |n: usize| index[n].and_then(|i| r.get(i)).map(str::to_string);
+                    let raw = RawLead {
+                        name: field(0),
+                        email: field(1),
+                        company: field(2),
+                        website: field(3),
+                        niche: field(4),
+                    };
+                    match normalize(&raw) {
+                        Err(reason) => RowOutcome::problem(row, "invalid", reason),
+                        Ok(lead) => match db::leads::insert(tx, &lead, "import", now)? {
+                            Inserted::Created(id) => RowOutcome {
+                                row,
+                                outcome: "created",
+                                lead_id: Some(id),
+                                by: None,
+                                reason: None,
+                            },
+                            Inserted::Deduped { existing_id, by } => RowOutcome {
+                                row,
+                                outcome: "deduped",
+                                lead_id: Some(existing_id),
+                                by: Some(by),
+                                reason: None,
+                            },
+                        },
+                    }
+                }
+            };
+            match outcome.outcome {
+                "created" => report.created += 1,
+                "deduped" => report.deduped += 1,
+                "invalid" => report.invalid += 1,
+                _ => report.malformed += 1,
+            }
+            report.rows.push(outcome);
+        }
+        Ok(())
+    })?;
+    log::info!(
+        "[LEADS][IMPORT] file={:?} created={} deduped={} invalid={} malformed={}",
+        path.display().to_string(),
+        report.created,
+        report.deduped,
+        report.invalid,
+        report.malformed
+    );
+    Ok(report)
+}
+
+impl RowOutcome {
+    fn problem(row: u64, outcome: &'static str, reason: String) -> RowOutcome {
+        RowOutcome {
+            row,
+            outcome,
+            lead_id: None,
+            by: None,
+            reason: Some(reason),
+        }
+    }
+}

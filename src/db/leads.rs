@@ -1,0 +1,241 @@
+//! The `lead` and `lead_source_run` tables.
+//!
+//! Dedupe is enforced by two partial unique indexes (email; folded company +
+//! domain), both ignoring `invalid` leads. An insert that hits either is a
+//! no-op, after which we look up which lead it matched, so overlapping
+//! passes can never insert the same lead twice.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::domain::leads::NewLead;
+
+pub const STATUSES: &[&str] = &[
+    "new",
+    "contacted",
+    "responded",
+    "qualified",
+    "converted",
+    "email_failed",
+    "unsubscribed",
+    "dead",
+    "invalid",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Created(i64),
+    Deduped { existing_id: i64, by: &'static str },
+}
+
+/// Inserts a normalised lead unless an active lead matches it.
+pub fn insert(conn: &Connection, lead: &NewLead, source: &str, now: i64) -> rusqlite::Result<Inserted> {
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO lead (name, email, company, company_key, domain, website, niche, source, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            lead.name,
+            lead.email,
+            lead.company,
+            lead.company_key,
+            lead.domain,
+            lead.website,
+            lead.niche,
+            source,
+            now
+        ])?;
+    if changed == 1 {
+        return Ok(Inserted::Created(conn.last_insert_rowid()));
+    }
+    if let Some(id) = conn
+        .prepare_cached("SELECT id FROM lead WHERE email = ?1 AND status <> 'invalid'")?
+        .query_row([&lead.email], |r| r.get(0))
+        .optional()?
+    {
+        return Ok(Inserted::Deduped { existing_id: id, by: "email" });
+    }
+    let id = conn
+        .prepare_cached(
+            "SELECT id FROM lead WHERE company_key = ?1 AND domain = ?2 AND status <> 'invalid'
+             AND company_key <> '' AND domain <> ''",
+        )?
+        .query_row([&lead.company_key, &lead.domain], |r| r.get(0))?;
+    Ok(Inserted::Deduped { existing_id: id, by: "company_domain" })
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Lead {
+    pub id: i64,
+    pub name: Option<String>,
+    pub email: String,
+    pub company: String,
+    pub domain: String,
+    pub website: Option<String>,
+    pub niche: Option<String>,
+    pub source: String,
+    pub status: String,
+    pub created_at: i64,
+    pub last_contacted_at: Option<i64>,
+}
+
+const LEAD_COLUMNS: &str =
+    "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at";
+
+fn lead_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
+    Ok(Lead {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        email: r.get(2)?,
+        company: r.get(3)?,
+        domain: r.get(4)?,
+        website: r.get(5)?,
+        niche: r.get(6)?,
+        source: r.get(7)?,
+        status: r.get(8)?,
+        created_at: r.get(9)?,
+        last_contacted_at: r.get(10)?,
+    })
+}
+
+pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Lead>> {
+    conn.query_row(&format!("SELECT {LEAD_COLUMNS} FROM lead WHERE id = ?1"), [id], lead_row)
+        .optional()
+}
+
+/// Leads by id, optionally of one status, at most `limit`.
+pub fn list(conn: &Connection, status: Option<&str>, limit: u32) -> rusqlite::Result<Vec<Lead>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {LEAD_COLUMNS} FROM lead WHERE ?1 IS NULL OR status = ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    stmt.query_map(params![status, limit], lead_row)?.collect()
+}
+
+/// Sets a lead's status; `false` when there is no such lead.
+pub fn set_status(conn: &Connection, id: i64, status: &str, reason: Option<&str>) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1",
+        params![id, status, reason],
+    )?;
+    Ok(n == 1)
+}
+
+/// How many leads hold each status (every status listed, zeros included).
+pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
+    let mut counts: BTreeMap<String, i64> = STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
+    let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM lead GROUP BY status")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (status, n) = row?;
+        counts.insert(status, n);
+    }
+    Ok(counts)
+}
+
+/// One recorded `source-leads` pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceRun {
+    pub provider: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub result: Option<String>,
+    pub fetched: i64,
+    pub created: i64,
+    pub deduped: i64,
+    pub invalid: i64,
+    pub error: Option<String>,
+}
+
+pub fn record_source_run(conn: &Connection, run: &SourceRun, cap: u32) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO lead_source_run
+         (provider, started_at, finished_at, result, fetched, created, deduped, invalid, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            run.provider,
+            run.started_at,
+            run.finished_at,
+            run.result,
+            run.fetched,
+            run.created,
+            run.deduped,
+            run.invalid,
+            run.error
+        ],
+    )?;
+    super::cap_table(conn, "lead_source_run", cap)
+}
+
+pub fn last_source_run(conn: &Connection) -> rusqlite::Result<Option<SourceRun>> {
+    conn.query_row(
+        "SELECT provider, started_at, finished_at, result, fetched, created, deduped, invalid, error
+         FROM lead_source_run ORDER BY id DESC LIMIT 1",
+        [],
+        |r| {
+            Ok(SourceRun {
+                provider: r.get(0)?,
+                started_at: r.get(1)?,
+                finished_at: r.get(2)?,
+                result: r.get(3)?,
+                fetched: r.get(4)?,
+                created: r.get(5)?,
+                deduped: r.get(6)?,
+                invalid: r.get(7)?,
+                error: r.get(8)?,
+            })
+        },
+    )
+    .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::leads::{RawLead, normalize};
+
+    fn lead(email: &str, company: &str, website: &str) -> NewLead {
+        normalize(&RawLead {
+            email: Some(email.into()),
+            company: Some(company.into()),
+            website: Some(website.into()),
+            ..RawLead::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn dedupes_by_email_then_by_company_and_domain() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let a = insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "test", 1).unwrap();
+        let Inserted::Created(id) = a else { panic!("{a:?}") };
+        assert_eq!(
+            insert(&conn, &lead(" JANE@acme.COM", "Other", "other.com"), "test", 2).unwrap(),
+            Inserted::Deduped { existing_id: id, by: "email" }
+        );
+        assert_eq!(
+            insert(&conn, &lead("bob@acme.com", "ACME Inc.", "https://www.Acme.com/about"), "test", 3).unwrap(),
+            Inserted::Deduped { existing_id: id, by: "company_domain" }
+        );
+        assert!(matches!(
+            insert(&conn, &lead("bob@acme.com", "Acme Labs", "acme.com"), "test", 4).unwrap(),
+            Inserted::Created(_)
+        ));
+    }
+
+    #[test]
+    fn an_invalid_lead_does_not_block_a_new_one() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let Inserted::Created(id) = insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "t", 1).unwrap() else {
+            panic!()
+        };
+        assert!(set_status(&conn, id, "invalid", None).unwrap());
+        assert!(matches!(
+            insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "t", 2).unwrap(),
+            Inserted::Created(n) if n != id
+        ));
+        assert_eq!(count_by_status(&conn).unwrap()["invalid"], 1);
+    }
+}

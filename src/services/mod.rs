@@ -1,0 +1,7 @@
+//! The outside world, each part behind a small trait with a real
+//! implementation: HTTP, lead providers (and later mailers and Stripe).
+//! Nothing here is constructed for a subsystem whose effective mode is
+//! DRY_RUN, so simulation cannot open a connection.
+
+pub mod http;
+pub mod leads;

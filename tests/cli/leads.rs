@@ -1,0 +1,362 @@
+//! Lead sourcing against a local search-API stand-in (SPEC §5), dedupe
+//! enforced by the database, and the operator's `lead` commands.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::harness::{FakeServer, Sandbox, Trap};
+
+#[derive(Debug, Deserialize)]
+struct SourceJson {
+    provider: String,
+    result: String,
+    fetched: i64,
+    created: i64,
+    deduped: i64,
+    invalid: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct LeadJson {
+    id: i64,
+    name: Option<String>,
+    email: String,
+    company: String,
+    domain: String,
+    website: Option<String>,
+    niche: Option<String>,
+    source: String,
+    status: String,
+    created_at: String,
+    last_contacted_at: Option<String>,
+}
+
+fn search_sandbox(server: &FakeServer) -> Sandbox {
+    Sandbox::new()
+        .with("LEAD_SOURCE_PROVIDER", "SEARCH_API")
+        .with("LEAD_SEARCH_API_URL", &format!("{}/v1/search", server.url))
+        .with("LEAD_SEARCH_API_KEY", "search-key-123")
+        .with("LEAD_NICHE", "dental clinics")
+        .with("LEAD_GEOGRAPHY", "Ohio")
+}
+
+fn serve_json(body: Value) -> FakeServer {
+    let text = body.to_string();
+    FakeServer::start(move |_| (200, text.clone()))
+}
+
+fn leads(sb: &Sandbox) -> Vec<LeadJson> {
+    sb.json(&["lead", "list", "--limit", "100000", "--json"])
+}
+
+#[test]
+fn search_api_list_shape_creates_normalised_leads() {
+    let server = serve_json(json!([
+        {"company_name": "Acme Dental", "contact_name": "Ann Lee", "email": " Ann@AcmeDental.com ",
+         "website": "https://www.AcmeDental.com/about", "niche": "dental"},
+        {"company": "Bright Smiles", "contact": "Bo Chen", "email": "bo@brightsmiles.io",
+         "url": "brightsmiles.io", "industry": "dentistry"}
+    ]));
+    let sb = search_sandbox(&server);
+    let report: SourceJson = sb.json(&["source-leads", "--json"]);
+    assert_eq!((report.provider.as_str(), report.result.as_str()), ("SEARCH_API", "OK"));
+    assert_eq!((report.fetched, report.created, report.deduped, report.invalid), (2, 2, 0, 0));
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(r.method, "GET");
+    assert!(r.url.starts_with("/v1/search?"), "{}", r.url);
+    assert!(r.url.contains("query=dental+clinics+in+Ohio") || r.url.contains("query=dental%20clinics%20in%20Ohio"), "{}", r.url);
+    assert!(r.url.contains("limit=10"), "{}", r.url);
+    assert_eq!(r.header("Authorization"), Some("Bearer search-key-123"));
+
+    let all = leads(&sb);
+    assert_eq!(all.len(), 2);
+    let ann = &all[0];
+    assert_eq!(ann.email, "ann@acmedental.com");
+    assert_eq!(ann.domain, "acmedental.com");
+    assert_eq!(ann.name.as_deref(), Some("Ann Lee"));
+    assert_eq!(ann.company, "Acme Dental");
+    assert_eq!(ann.website.as_deref(), Some("https://www.AcmeDental.com/about"));
+    assert_eq!(ann.niche.as_deref(), Some("dental"));
+    assert_eq!((ann.source.as_str(), ann.status.as_str()), ("SEARCH_API", "new"));
+    assert!(ann.created_at.ends_with('Z') && ann.last_contacted_at.is_none());
+    assert_eq!(all[1].niche.as_deref(), Some("dentistry"));
+    assert_eq!(all[1].domain, "brightsmiles.io");
+}
+
+#[test]
+fn search_api_results_object_shape_is_accepted() {
+    let server = serve_json(json!({"results": [
+        {"company": "Acme", "email": "a@acme.com"},
+        {"company": "Beta", "email": "b@beta.com"},
+        {"company": "Gamma", "email": "c@gamma.com"}
+    ]}));
+    let report: SourceJson = search_sandbox(&server).json(&["source-leads", "--json"]);
+    assert_eq!((report.result.as_str(), report.created), ("OK", 3));
+}
+
+#[test]
+fn duplicates_are_skipped_by_email_and_by_company_and_domain() {
+    let sb = Sandbox::new();
+    let add = |email: &str, company: &str, website: &str| {
+        sb.run(&["lead", "add", "--email", email, "--company", company, "--website", website, "--json"])
+    };
+    assert_eq!(add("jane@acme.com", "Acme", "acme.com").code, 0);
+    let server = serve_json(json!([
+        {"company": "Other Co", "email": "  JANE@Acme.com"},                         // email, case + space
+        {"company": "ACME, Inc.", "email": "bob@acme.com", "website": "https://www.Acme.com/about"}, // company+domain
+        {"company": "Fresh", "email": "new@fresh.com"},
+        {"company": "Fresh", "email": "new@fresh.com"}                                // inside one response
+    ]));
+    let sb = {
+        let mut s = search_sandbox(&server);
+        s.set("HOSS_DB", sb.path("hoss.db").to_str().unwrap());
+        s
+    };
+    let out = sb.run(&["source-leads", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!((report.created, report.deduped, report.invalid), (1, 3, 0));
+    let deduped = out.log_lines("[LEADS][DEDUPED]");
+    assert_eq!(deduped.len(), 3, "{}", out.stderr);
+    assert!(deduped[0].contains("existing_id=1 by=email"), "{}", deduped[0]);
+    assert!(deduped[1].contains("existing_id=1 by=company_domain"), "{}", deduped[1]);
+    assert!(deduped[2].contains("existing_id=2 by=email"), "{}", deduped[2]);
+    assert_eq!(leads(&sb).len(), 2);
+}
+
+#[test]
+fn records_without_usable_email_are_counted_invalid_never_invented() {
+    let server = serve_json(json!([
+        {"company": "No Email"},
+        {"company": "Bad", "email": "not-an-email"},
+        {"email": 42},
+        "a string, not an object",
+        {"company": "Good", "email": "ok@good.com"}
+    ]));
+    let sb = search_sandbox(&server);
+    let report: SourceJson = sb.json(&["source-leads", "--json"]);
+    assert_eq!((report.fetched, report.created, report.invalid), (5, 1, 4));
+    assert_eq!(leads(&sb)[0].email, "ok@good.com");
+}
+
+#[test]
+fn api_failures_are_logged_and_create_nothing() {
+    let huge = format!("[{}]", vec![r#"{"email":"x@y.com"}"#; 800_000].join(","));
+    let cases: Vec<(&str, u16, String, &str)> = vec![
+        ("401", 401, r#"{"error":"bad key search-key-123"}"#.into(), "status=401"),
+        ("500", 500, "oops".into(), "status=500"),
+        ("html", 200, "<html><body>Login</body></html>".into(), "not JSON"),
+        ("truncated", 200, r#"[{"email": "a@b.com", "comp"#.into(), "not JSON"),
+        ("shape", 200, r#"{"data": []}"#.into(), "no results list"),
+        ("20MB", 200, huge, "larger than"),
+    ];
+    for (name, status, body, expect) in cases {
+        let server = FakeServer::start(move |_| (status, body.clone()));
+        let sb = search_sandbox(&server);
+        let out = sb.run(&["source-leads", "--json"]);
+        assert_eq!(out.code, 0, "{name}: {out:?}");
+        let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!((report.result.as_str(), report.created), ("API_ERROR", 0), "{name}");
+        let lines = out.log_lines("[LEADS][API_ERROR]");
+        assert_eq!(lines.len(), 1, "{name}: {}", out.stderr);
+        assert!(lines[0].contains(expect), "{name}: {}", lines[0]);
+        assert!(!out.stderr.contains("search-key-123"), "{name}: the key leaked");
+        assert!(leads(&sb).is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn a_slow_api_times_out_and_can_fall_back_to_dummy_seed() {
+    let server = FakeServer::start(|_| {
+        std::thread::sleep(Duration::from_secs(13));
+        (200, "[]".into())
+    });
+    let sb = search_sandbox(&server)
+        .with("LEAD_SOURCE_FALLBACK", "DUMMY_SEED")
+        .with("MAX_NEW_LEADS_PER_CYCLE", "4");
+    let out = sb.run(&["source-leads", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!((report.provider.as_str(), report.result.as_str(), report.created), ("DUMMY_SEED", "FALLBACK", 4));
+    assert_eq!(out.log_lines("[LEADS][API_ERROR] status=none").len(), 1, "{}", out.stderr);
+    assert!(leads(&sb).iter().all(|l| l.domain.ends_with(".example")));
+}
+
+#[test]
+fn missing_credentials_log_no_creds_and_touch_nothing() {
+    let trap = Trap::start();
+    let mut sb = Sandbox::new().with("LEAD_SOURCE_PROVIDER", "SEARCH_API");
+    trap.arm(&mut sb);
+    let out = sb.run(&["source-leads", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!((report.provider.as_str(), report.result.as_str(), report.created), ("NONE", "NO_CREDS", 0));
+    assert_eq!(out.log_lines("[LEADS][NO_CREDS]").len(), 1, "{}", out.stderr);
+
+    let sb = sb.with("LEAD_SOURCE_FALLBACK", "DUMMY_SEED").with("MAX_NEW_LEADS_PER_CYCLE", "3");
+    let report: SourceJson = sb.json(&["source-leads", "--json"]);
+    assert_eq!((report.provider.as_str(), report.result.as_str(), report.created), ("DUMMY_SEED", "FALLBACK", 3));
+
+    // Global DRY_RUN with complete credentials: nothing reaches the network.
+    let sb = sb.with("LEAD_SEARCH_API_KEY", "k").with("DRY_RUN", "TRUE");
+    let report: SourceJson = sb.json(&["source-leads", "--json"]);
+    assert_eq!(report.provider, "DUMMY_SEED");
+    assert_eq!(trap.connections(), 0);
+}
+
+#[test]
+fn max_new_leads_per_cycle_caps_created_not_fetched() {
+    let records: Vec<Value> = (0..30).map(|i| json!({"company": format!("C{i}"), "email": format!("p{i}@c{i}.com")})).collect();
+    let server = serve_json(Value::Array(records));
+    let sb = search_sandbox(&server).with("MAX_NEW_LEADS_PER_CYCLE", "5");
+    let report: SourceJson = sb.json(&["source-leads", "--json"]);
+    assert_eq!((report.fetched, report.created), (30, 5));
+    assert!(server.requests()[0].url.contains("limit=5"));
+    let report: SourceJson = sb.json(&["source-leads", "--json"]);
+    assert_eq!((report.created, report.deduped), (5, 5));
+    assert_eq!(leads(&sb).len(), 10);
+}
+
+#[test]
+fn dummy_seed_keeps_producing_new_reserved_leads() {
+    let sb = Sandbox::new().with("MAX_NEW_LEADS_PER_CYCLE", "200");
+    for _ in 0..5 {
+        let report: SourceJson = sb.json(&["source-leads", "--json"]);
+        assert_eq!((report.provider.as_str(), report.created), ("DUMMY_SEED", 200));
+    }
+    let all = leads(&sb);
+    assert_eq!(all.len(), 1000);
+    assert!(all.iter().all(|l| l.domain.ends_with(".example") && l.email.ends_with(".example")));
+    let companies: HashSet<&str> = all.iter().map(|l| l.company.as_str()).collect();
+    assert!(companies.len() > 500, "only {} companies", companies.len());
+}
+
+#[test]
+fn eight_concurrent_passes_create_each_lead_exactly_once() {
+    let records: Vec<Value> = (0..40).map(|i| json!({"company": format!("Co {i}"), "email": format!("x{i}@co{i}.com")})).collect();
+    let server = serve_json(Value::Array(records));
+    let sb = search_sandbox(&server).with("MAX_NEW_LEADS_PER_CYCLE", "100");
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut cmd = sb.command(&["source-leads", "--json"]);
+            cmd.env("HOSS_LOCK_DIR", sb.path(&format!("locks-{i}")));
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut created = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: SourceJson = serde_json::from_slice(&out.stdout).unwrap();
+        created += report.created;
+    }
+    assert_eq!(created, 40);
+    let all = leads(&sb);
+    assert_eq!(all.len(), 40);
+    let emails: HashSet<&str> = all.iter().map(|l| l.email.as_str()).collect();
+    assert_eq!(emails.len(), 40);
+}
+
+#[test]
+fn an_overlapping_run_of_the_same_pass_is_busy_and_exits_0() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("locks")).unwrap();
+    let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(sb.path("locks/source-leads.lock")).unwrap();
+    held.lock().unwrap();
+    let out = sb.run(&["source-leads"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.log_lines("[LOCK][BUSY] command=source-leads").len(), 1, "{}", out.stderr);
+    assert!(leads(&sb).is_empty());
+    drop(held);
+    assert_eq!(sb.json::<SourceJson>(&["source-leads", "--json"]).created, 10);
+}
+
+#[test]
+fn an_invalid_lead_does_not_block_a_new_lead_with_the_same_email() {
+    let sb = Sandbox::new();
+    let add = || sb.json::<Value>(&["lead", "add", "--email", "jo@acme.com", "--company", "Acme", "--json"]);
+    assert_eq!(add()["outcome"], "created");
+    assert_eq!(add()["outcome"], "deduped");
+    let shown: LeadJson = sb.json(&["lead", "set-status", "1", "invalid", "--json"]);
+    assert_eq!(shown.status, "invalid");
+    let again = add();
+    assert_eq!((again["outcome"].as_str(), again["lead_id"].as_i64()), (Some("created"), Some(2)));
+    // Reviving the old one would duplicate the active lead: refused, nothing changes.
+    let out = sb.run(&["lead", "set-status", "1", "new"]);
+    assert_eq!(out.code, 65, "{out:?}");
+    assert!(out.stderr.contains("another active lead"), "{}", out.stderr);
+    let one: LeadJson = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!((one.id, one.status.as_str()), (1, "invalid"));
+}
+
+#[test]
+fn lead_commands_reject_bad_input_clearly() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["lead", "add", "--email", "nope", "--company", "X"]);
+    assert_eq!(out.code, 65);
+    assert!(out.stderr.contains("email is not a valid address"), "{}", out.stderr);
+    assert_eq!(sb.run(&["lead", "show", "99"]).code, 65);
+    assert_eq!(sb.run(&["lead", "set-status", "1", "converted"]).code, 2);
+    assert_eq!(sb.run(&["lead", "list", "--status", "bogus"]).code, 2);
+    assert_eq!(sb.run(&["lead", "import", "missing.csv"]).code, 65);
+}
+
+#[test]
+fn csv_import_reports_every_row_and_skips_bad_ones() {
+    let sb = Sandbox::new();
+    sb.run(&["lead", "add", "--email", "old@acme.com", "--company", "Acme", "--website", "acme.com"]);
+    let csv = "\u{feff}Website,email,Company,extra,name\n\
+               https://beta.io,ann@beta.io,Beta,x,Ann\n\
+               ,OLD@acme.com,Whatever,,\n\
+               www.acme.com/team,bo@acme.com,\"ACME, Inc.\",,Bo\n\
+               ,not-an-email,Gamma,,\n\
+               too,few\n\
+               \"https://delta.dev\",dee@delta.dev,\"Delta \"\"D\"\" Labs\",,\"Dee, Jr.\"\n";
+    std::fs::write(sb.path("leads.csv"), csv).unwrap();
+    let report: Value = sb.json(&["lead", "import", "leads.csv", "--json"]);
+    assert_eq!(
+        (report["created"].as_i64(), report["deduped"].as_i64(), report["invalid"].as_i64(), report["malformed"].as_i64()),
+        (Some(2), Some(2), Some(1), Some(1)),
+        "{report}"
+    );
+    let rows = report["rows"].as_array().unwrap();
+    let outcome = |row: i64| rows.iter().find(|r| r["row"] == row).unwrap()["outcome"].as_str().unwrap().to_string();
+    assert_eq!(outcome(2), "created");
+    assert_eq!(outcome(3), "deduped");
+    assert_eq!(rows.iter().find(|r| r["row"] == 4).unwrap()["by"], "company_domain");
+    assert_eq!(outcome(5), "invalid");
+    assert_eq!(outcome(6), "malformed");
+    assert_eq!(outcome(7), "created");
+    let all = leads(&sb);
+    let dee = all.iter().find(|l| l.email == "dee@delta.dev").unwrap();
+    assert_eq!((dee.company.as_str(), dee.name.as_deref(), dee.source.as_str()), ("Delta \"D\" Labs", Some("Dee, Jr."), "import"));
+
+    std::fs::write(sb.path("noemail.csv"), "name,company\nA,B\n").unwrap();
+    let out = sb.run(&["lead", "import", "noemail.csv"]);
+    assert_eq!(out.code, 65);
+    assert!(out.stderr.contains("email column"), "{}", out.stderr);
+}
+
+#[test]
+fn status_shows_the_leads_panel() {
+    let server = serve_json(json!([{"company": "A", "email": "a@a.com"}, {"company": "A", "email": "a@a.com"}]));
+    let sb = search_sandbox(&server);
+    sb.run(&["source-leads"]);
+    let status: Value = sb.json(&["status", "--json"]);
+    let panel = &status["leads"];
+    assert_eq!(panel["provider"], "SEARCH_API");
+    let run = &panel["last_run"];
+    assert_eq!((run["result"].as_str(), run["created"].as_i64(), run["deduped"].as_i64()), (Some("OK"), Some(1), Some(1)));
+    assert!(run["at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(panel["by_status"]["new"], 1);
+    assert_eq!(panel["by_status"]["contacted"], 0);
+    let text = sb.run(&["status"]).stdout;
+    assert!(text.contains("leads: provider SEARCH_API") && text.contains("created 1, deduped 1"), "{text}");
+}
