@@ -7,11 +7,11 @@ use log::{debug, log, warn};
 use rusqlite::Connection;
 
 use crate::cli::{Cli, Command, LeadAction};
-use crate::domain::leads::RawLead;
 use crate::clock::{Clock, SystemClock};
 use crate::commands;
 use crate::config::Config;
 use crate::db::{self, runs};
+use crate::domain::leads::RawLead;
 use crate::error::{EXIT_CONFIG, EXIT_OK, Result};
 use crate::render::{self, Style};
 
@@ -104,7 +104,14 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
         Command::Status(_) => render::emit(out, &commands::status::run(ctx)?, style)?,
         Command::SourceLeads(_) => render::emit(out, &source_leads::run(ctx)?, style)?,
         Command::Lead { action } => match action {
-            LeadAction::Add { email, company, name, website, niche, .. } => {
+            LeadAction::Add {
+                email,
+                company,
+                name,
+                website,
+                niche,
+                ..
+            } => {
                 let raw = RawLead {
                     name,
                     email: Some(email),
@@ -114,7 +121,9 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
                 };
                 render::emit(out, &lead::add(ctx, raw)?, style)?
             }
-            LeadAction::Import { file, .. } => render::emit(out, &lead::import(ctx, &file)?, style)?,
+            LeadAction::Import { file, .. } => {
+                render::emit(out, &lead::import(ctx, &file)?, style)?
+            }
             LeadAction::List { status, limit, .. } => {
                 render::emit(out, &lead::list(ctx, status.as_deref(), limit)?, style)?
             }

@@ -64,7 +64,9 @@ fn lead_rows(leads: &[LeadView]) -> Vec<Vec<String>> {
         .collect()
 }
 
-const LEAD_HEADER: &[&str] = &["id", "status", "email", "company", "name", "source", "created"];
+const LEAD_HEADER: &[&str] = &[
+    "id", "status", "email", "company", "name", "source", "created",
+];
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
@@ -148,7 +150,10 @@ pub fn set_status(ctx: &Ctx, id: i64, status: &str) -> Result<LeadShow> {
         })?;
         Ok(())
     })?;
-    log::info!("[LEADS][STATUS] lead_id={id} from={} to={status} by=operator", before.status);
+    log::info!(
+        "[LEADS][STATUS] lead_id={id} from={} to={status} by=operator",
+        before.status
+    );
     show(ctx, id)
 }
 
@@ -170,15 +175,25 @@ impl Report for AddReport {
 
 pub fn add(ctx: &Ctx, raw: RawLead) -> Result<AddReport> {
     let lead = normalize(&raw).map_err(Error::Data)?;
-    let inserted = db::immediate(&ctx.db, |tx| Ok(db::leads::insert(tx, &lead, "manual", ctx.now())?))?;
+    let inserted = db::immediate(&ctx.db, |tx| {
+        Ok(db::leads::insert(tx, &lead, "manual", ctx.now())?)
+    })?;
     Ok(match inserted {
         Inserted::Created(id) => {
             log::info!("[LEADS][CREATED] lead_id={id} source=manual");
-            AddReport { outcome: "created", lead_id: id, by: None }
+            AddReport {
+                outcome: "created",
+                lead_id: id,
+                by: None,
+            }
         }
         Inserted::Deduped { existing_id, by } => {
             log::info!("[LEADS][DEDUPED] existing_id={existing_id} by={by} source=manual");
-            AddReport { outcome: "deduped", lead_id: existing_id, by: Some(by) }
+            AddReport {
+                outcome: "deduped",
+                lead_id: existing_id,
+                by: Some(by),
+            }
         }
     })
 }
@@ -239,7 +254,12 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
         .from_reader(std::io::BufReader::new(file));
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| Error::Data(format!("{}: cannot read the header row: {e}", path.display())))?
+        .map_err(|e| {
+            Error::Data(format!(
+                "{}: cannot read the header row: {e}",
+                path.display()
+            ))
+        })?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();

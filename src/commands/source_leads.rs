@@ -62,7 +62,11 @@ fn fetch(ctx: &Ctx) -> Fetched {
     match cfg.effective {
         LeadProvider::SearchApi => {
             let Some(api) = SearchApi::from_config(cfg) else {
-                return nothing(LeadProvider::None, "NO_CREDS", Some("search API not configured".into()));
+                return nothing(
+                    LeadProvider::None,
+                    "NO_CREDS",
+                    Some("search API not configured".into()),
+                );
             };
             match api.fetch(max) {
                 Ok(records) => Fetched {
@@ -86,7 +90,10 @@ fn fetch(ctx: &Ctx) -> Fetched {
         }
         effective if search_requested => {
             let reason = cfg.mode.reason.clone().unwrap_or_default();
-            warn!("[LEADS][NO_CREDS] reason={reason:?} fallback={}", cfg.fallback.as_str());
+            warn!(
+                "[LEADS][NO_CREDS] reason={reason:?} fallback={}",
+                cfg.fallback.as_str()
+            );
             match effective {
                 LeadProvider::DummySeed => dummy("FALLBACK", Some(reason)),
                 _ => nothing(LeadProvider::None, "NO_CREDS", Some(reason)),
@@ -131,7 +138,10 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
                 }
                 Inserted::Deduped { existing_id, by } => {
                     run.deduped += 1;
-                    info!("[LEADS][DEDUPED] existing_id={existing_id} by={by} email={}", lead.email);
+                    info!(
+                        "[LEADS][DEDUPED] existing_id={existing_id} by={by} email={}",
+                        lead.email
+                    );
                 }
             }
         }

@@ -158,7 +158,10 @@ impl LeadsPanel {
                 r.created,
                 r.deduped,
                 r.invalid,
-                r.error.as_ref().map(|e| format!(" error: {e}")).unwrap_or_default()
+                r.error
+                    .as_ref()
+                    .map(|e| format!(" error: {e}"))
+                    .unwrap_or_default()
             )),
         }
         let header: Vec<&str> = self.by_status.keys().map(String::as_str).collect();

@@ -31,7 +31,12 @@ pub enum Inserted {
 }
 
 /// Inserts a normalised lead unless an active lead matches it.
-pub fn insert(conn: &Connection, lead: &NewLead, source: &str, now: i64) -> rusqlite::Result<Inserted> {
+pub fn insert(
+    conn: &Connection,
+    lead: &NewLead,
+    source: &str,
+    now: i64,
+) -> rusqlite::Result<Inserted> {
     let changed = conn
         .prepare_cached(
             "INSERT INTO lead (name, email, company, company_key, domain, website, niche, source, created_at)
@@ -57,7 +62,10 @@ pub fn insert(conn: &Connection, lead: &NewLead, source: &str, now: i64) -> rusq
         .query_row([&lead.email], |r| r.get(0))
         .optional()?
     {
-        return Ok(Inserted::Deduped { existing_id: id, by: "email" });
+        return Ok(Inserted::Deduped {
+            existing_id: id,
+            by: "email",
+        });
     }
     let id = conn
         .prepare_cached(
@@ -65,7 +73,10 @@ pub fn insert(conn: &Connection, lead: &NewLead, source: &str, now: i64) -> rusq
              AND company_key <> '' AND domain <> ''",
         )?
         .query_row([&lead.company_key, &lead.domain], |r| r.get(0))?;
-    Ok(Inserted::Deduped { existing_id: id, by: "company_domain" })
+    Ok(Inserted::Deduped {
+        existing_id: id,
+        by: "company_domain",
+    })
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -83,8 +94,7 @@ pub struct Lead {
     pub last_contacted_at: Option<i64>,
 }
 
-const LEAD_COLUMNS: &str =
-    "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at";
+const LEAD_COLUMNS: &str = "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at";
 
 fn lead_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
     Ok(Lead {
@@ -103,8 +113,12 @@ fn lead_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
 }
 
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Lead>> {
-    conn.query_row(&format!("SELECT {LEAD_COLUMNS} FROM lead WHERE id = ?1"), [id], lead_row)
-        .optional()
+    conn.query_row(
+        &format!("SELECT {LEAD_COLUMNS} FROM lead WHERE id = ?1"),
+        [id],
+        lead_row,
+    )
+    .optional()
 }
 
 /// Leads by id, optionally of one status, at most `limit`.
@@ -116,7 +130,12 @@ pub fn list(conn: &Connection, status: Option<&str>, limit: u32) -> rusqlite::Re
 }
 
 /// Sets a lead's status; `false` when there is no such lead.
-pub fn set_status(conn: &Connection, id: i64, status: &str, reason: Option<&str>) -> rusqlite::Result<bool> {
+pub fn set_status(
+    conn: &Connection,
+    id: i64,
+    status: &str,
+    reason: Option<&str>,
+) -> rusqlite::Result<bool> {
     let n = conn.execute(
         "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1",
         params![id, status, reason],
@@ -210,17 +229,43 @@ mod tests {
     fn dedupes_by_email_then_by_company_and_domain() {
         let conn = crate::db::open_in_memory().unwrap();
         let a = insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "test", 1).unwrap();
-        let Inserted::Created(id) = a else { panic!("{a:?}") };
+        let Inserted::Created(id) = a else {
+            panic!("{a:?}")
+        };
         assert_eq!(
-            insert(&conn, &lead(" JANE@acme.COM", "Other", "other.com"), "test", 2).unwrap(),
-            Inserted::Deduped { existing_id: id, by: "email" }
+            insert(
+                &conn,
+                &lead(" JANE@acme.COM", "Other", "other.com"),
+                "test",
+                2
+            )
+            .unwrap(),
+            Inserted::Deduped {
+                existing_id: id,
+                by: "email"
+            }
         );
         assert_eq!(
-            insert(&conn, &lead("bob@acme.com", "ACME Inc.", "https://www.Acme.com/about"), "test", 3).unwrap(),
-            Inserted::Deduped { existing_id: id, by: "company_domain" }
+            insert(
+                &conn,
+                &lead("bob@acme.com", "ACME Inc.", "https://www.Acme.com/about"),
+                "test",
+                3
+            )
+            .unwrap(),
+            Inserted::Deduped {
+                existing_id: id,
+                by: "company_domain"
+            }
         );
         assert!(matches!(
-            insert(&conn, &lead("bob@acme.com", "Acme Labs", "acme.com"), "test", 4).unwrap(),
+            insert(
+                &conn,
+                &lead("bob@acme.com", "Acme Labs", "acme.com"),
+                "test",
+                4
+            )
+            .unwrap(),
             Inserted::Created(_)
         ));
     }
@@ -228,7 +273,9 @@ mod tests {
     #[test]
     fn an_invalid_lead_does_not_block_a_new_one() {
         let conn = crate::db::open_in_memory().unwrap();
-        let Inserted::Created(id) = insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "t", 1).unwrap() else {
+        let Inserted::Created(id) =
+            insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "t", 1).unwrap()
+        else {
             panic!()
         };
         assert!(set_status(&conn, id, "invalid", None).unwrap());

@@ -138,10 +138,7 @@ fn migrate(mut conn: Connection, path: Option<&Path>) -> Result<Connection> {
 
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up
 /// front, so check-then-write sequences cannot interleave across processes.
-pub fn immediate<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
-) -> Result<T> {
+pub fn immediate<T>(conn: &Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let value = f(&tx)?;
     tx.commit()?;

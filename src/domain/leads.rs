@@ -81,15 +81,35 @@ pub fn domain_of_website(website: &str) -> Option<String> {
     let rest = w.split_once("://").map_or(w, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = host.split(':').next()?.trim_end_matches('.').to_ascii_lowercase();
+    let host = host
+        .split(':')
+        .next()?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let host = strip_www(&host);
     is_valid_domain(host).then(|| host.to_string())
 }
 
 /// Legal-form words that do not distinguish one company from another.
 const LEGAL_SUFFIXES: &[&str] = &[
-    "inc", "incorporated", "llc", "ltd", "limited", "co", "corp", "corporation", "company", "gmbh",
-    "plc", "sa", "sarl", "bv", "ag", "pty", "llp", "lp",
+    "inc",
+    "incorporated",
+    "llc",
+    "ltd",
+    "limited",
+    "co",
+    "corp",
+    "corporation",
+    "company",
+    "gmbh",
+    "plc",
+    "sa",
+    "sarl",
+    "bv",
+    "ag",
+    "pty",
+    "llp",
+    "lp",
 ];
 
 /// Company name folded for comparison: lower case, letters and digits only,
@@ -102,7 +122,11 @@ pub fn fold_company(company: &str) -> String {
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect();
-    while words.len() > 1 && words.last().is_some_and(|w| LEGAL_SUFFIXES.contains(&w.as_str())) {
+    while words.len() > 1
+        && words
+            .last()
+            .is_some_and(|w| LEGAL_SUFFIXES.contains(&w.as_str()))
+    {
         words.pop();
     }
     words.join(" ")
@@ -144,7 +168,12 @@ fn raw_from_json(item: &Value) -> RawLead {
 }
 
 /// The search query from the configured niche, geography and size.
-pub fn search_query(niche: &str, geography: Option<&str>, min: Option<u32>, max: Option<u32>) -> String {
+pub fn search_query(
+    niche: &str,
+    geography: Option<&str>,
+    min: Option<u32>,
+    max: Option<u32>,
+) -> String {
     let mut q = niche.trim().to_string();
     if let Some(g) = geography.map(str::trim).filter(|g| !g.is_empty()) {
         q.push_str(&format!(" in {g}"));
@@ -159,16 +188,51 @@ pub fn search_query(niche: &str, geography: Option<&str>, min: Option<u32>, max:
 }
 
 const PREFIXES: &[&str] = &[
-    "Bright", "North", "Blue", "Iron", "Silver", "Clear", "Summit", "Harbor", "Cedar", "Granite",
-    "Swift", "True", "Keystone", "Pioneer", "Beacon", "Maple", "River", "Stone", "Oak", "Pine",
-    "Copper", "Golden", "Evergreen", "Prairie", "Atlas", "Lumen", "Vector", "Nimbus", "Orbit",
-    "Polar", "Crescent", "Falcon", "Meridian", "Sterling", "Horizon", "Juniper", "Redwood",
-    "Willow", "Aspen", "Coastal",
+    "Bright",
+    "North",
+    "Blue",
+    "Iron",
+    "Silver",
+    "Clear",
+    "Summit",
+    "Harbor",
+    "Cedar",
+    "Granite",
+    "Swift",
+    "True",
+    "Keystone",
+    "Pioneer",
+    "Beacon",
+    "Maple",
+    "River",
+    "Stone",
+    "Oak",
+    "Pine",
+    "Copper",
+    "Golden",
+    "Evergreen",
+    "Prairie",
+    "Atlas",
+    "Lumen",
+    "Vector",
+    "Nimbus",
+    "Orbit",
+    "Polar",
+    "Crescent",
+    "Falcon",
+    "Meridian",
+    "Sterling",
+    "Horizon",
+    "Juniper",
+    "Redwood",
+    "Willow",
+    "Aspen",
+    "Coastal",
 ];
 const ROOTS: &[&str] = &[
-    "forge", "path", "point", "line", "bridge", "field", "works", "gate", "view", "stack",
-    "craft", "wave", "peak", "loop", "mark", "base", "shift", "spring", "light", "ridge",
-    "scale", "sphere", "well", "yard", "hub", "lane", "mill", "port", "wind", "vale",
+    "forge", "path", "point", "line", "bridge", "field", "works", "gate", "view", "stack", "craft",
+    "wave", "peak", "loop", "mark", "base", "shift", "spring", "light", "ridge", "scale", "sphere",
+    "well", "yard", "hub", "lane", "mill", "port", "wind", "vale",
 ];
 const KINDS: &[(&str, &str)] = &[
     ("Analytics", "saas"),
@@ -189,14 +253,49 @@ const KINDS: &[(&str, &str)] = &[
 const FIRST_NAMES: &[&str] = &[
     "Alex", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn", "Drew",
     "Sam", "Robin", "Jesse", "Cameron", "Dana", "Elena", "Marcus", "Priya", "Tomás", "Aisha",
-    "Wei", "Fatima", "Liam", "Sofia", "Noah", "Maya", "Omar", "Grace", "Ivan", "Chloe",
-    "Hannah", "Daniel", "Leila", "Kenji", "Nadia", "Victor", "Zoe", "Mateo", "Ingrid", "Ravi",
+    "Wei", "Fatima", "Liam", "Sofia", "Noah", "Maya", "Omar", "Grace", "Ivan", "Chloe", "Hannah",
+    "Daniel", "Leila", "Kenji", "Nadia", "Victor", "Zoe", "Mateo", "Ingrid", "Ravi",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Smith", "Johnson", "Lee", "Garcia", "Martin", "Brown", "Davis", "Clark", "Lewis", "Walker",
-    "Hall", "Young", "King", "Wright", "Lopez", "Hill", "Scott", "Green", "Adams", "Baker",
-    "Nguyen", "Patel", "Kim", "Chen", "Okafor", "Novak", "Rossi", "Müller", "Silva", "Haddad",
-    "O'Brien", "Schmidt", "Kowalski", "Tanaka", "Johansson", "Murphy", "Reyes", "Cohen", "Ali",
+    "Smith",
+    "Johnson",
+    "Lee",
+    "Garcia",
+    "Martin",
+    "Brown",
+    "Davis",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Hall",
+    "Young",
+    "King",
+    "Wright",
+    "Lopez",
+    "Hill",
+    "Scott",
+    "Green",
+    "Adams",
+    "Baker",
+    "Nguyen",
+    "Patel",
+    "Kim",
+    "Chen",
+    "Okafor",
+    "Novak",
+    "Rossi",
+    "Müller",
+    "Silva",
+    "Haddad",
+    "O'Brien",
+    "Schmidt",
+    "Kowalski",
+    "Tanaka",
+    "Johansson",
+    "Murphy",
+    "Reyes",
+    "Cohen",
+    "Ali",
     "Fischer",
 ];
 
@@ -249,11 +348,22 @@ mod tests {
 
     #[test]
     fn domains_come_from_the_website_else_the_email() {
-        let a = normalize(&raw(" Jane@ACME.com ", "Acme, Inc.", Some("https://www.Acme.com/about"))).unwrap();
+        let a = normalize(&raw(
+            " Jane@ACME.com ",
+            "Acme, Inc.",
+            Some("https://www.Acme.com/about"),
+        ))
+        .unwrap();
         let b = normalize(&raw("bob@acme.com", "ACME", None)).unwrap();
         assert_eq!(a.email, "jane@acme.com");
-        assert_eq!((a.domain.as_str(), a.company_key.as_str()), ("acme.com", "acme"));
-        assert_eq!((b.domain.as_str(), b.company_key.as_str()), ("acme.com", "acme"));
+        assert_eq!(
+            (a.domain.as_str(), a.company_key.as_str()),
+            ("acme.com", "acme")
+        );
+        assert_eq!(
+            (b.domain.as_str(), b.company_key.as_str()),
+            ("acme.com", "acme")
+        );
     }
 
     #[test]
@@ -279,7 +389,10 @@ mod tests {
 
     #[test]
     fn invalid_emails_are_rejected_never_invented() {
-        assert_eq!(normalize(&raw("", "Acme", None)), Err("email is missing".into()));
+        assert_eq!(
+            normalize(&raw("", "Acme", None)),
+            Err("email is missing".into())
+        );
         assert!(normalize(&RawLead::default()).is_err());
         assert!(normalize(&raw("jane at acme", "Acme", None)).is_err());
     }
@@ -297,8 +410,14 @@ mod tests {
     fn search_results_accept_both_shapes_and_aliases() {
         let list = r#"[{"company_name":"A","contact_name":"Ann","email":"a@a.com","website":"a.com","niche":"x"}]"#;
         let wrapped = r#"{"results":[{"company":"A","contact":"Ann","email":"a@a.com","url":"a.com","industry":"x"}]}"#;
-        assert_eq!(parse_search_results(list).unwrap(), parse_search_results(wrapped).unwrap());
-        assert_eq!(parse_search_results("[1, null]").unwrap(), vec![RawLead::default(); 2]);
+        assert_eq!(
+            parse_search_results(list).unwrap(),
+            parse_search_results(wrapped).unwrap()
+        );
+        assert_eq!(
+            parse_search_results("[1, null]").unwrap(),
+            vec![RawLead::default(); 2]
+        );
         for bad in ["<html></html>", "[{\"email\":", "{\"data\":[]}", "42", ""] {
             assert!(parse_search_results(bad).is_err(), "{bad}");
         }
@@ -306,7 +425,10 @@ mod tests {
 
     #[test]
     fn the_query_reads_naturally() {
-        assert_eq!(search_query("agencies", Some("US"), Some(5), Some(50)), "agencies in US, 5-50 employees");
+        assert_eq!(
+            search_query("agencies", Some("US"), Some(5), Some(50)),
+            "agencies in US, 5-50 employees"
+        );
         assert_eq!(search_query("agencies", None, None, None), "agencies");
     }
 
@@ -316,9 +438,17 @@ mod tests {
         let mut emails = std::collections::HashSet::new();
         for _ in 0..2000 {
             let lead = normalize(&dummy_lead(&mut rng)).expect("dummy leads are valid");
-            assert!(super::super::address::is_reserved_domain(&lead.domain), "{}", lead.domain);
+            assert!(
+                super::super::address::is_reserved_domain(&lead.domain),
+                "{}",
+                lead.domain
+            );
             emails.insert(lead.email);
         }
-        assert!(emails.len() > 1990, "only {} distinct of 2000", emails.len());
+        assert!(
+            emails.len() > 1990,
+            "only {} distinct of 2000",
+            emails.len()
+        );
     }
 }

@@ -48,7 +48,12 @@ impl SearchApi {
             agent: http::agent(TIMEOUT),
             url: cfg.api_url.clone()?,
             key: cfg.api_key.clone()?,
-            query: search_query(&cfg.niche, cfg.geography.as_deref(), cfg.min_company_size, cfg.max_company_size),
+            query: search_query(
+                &cfg.niche,
+                cfg.geography.as_deref(),
+                cfg.min_company_size,
+                cfg.max_company_size,
+            ),
         })
     }
 }
@@ -78,7 +83,10 @@ impl LeadSource for SearchApi {
             .with_config()
             .limit(MAX_BODY_BYTES)
             .read_to_string()
-            .map_err(|e| ApiError { status: Some(status), ..transport(e) })?;
+            .map_err(|e| ApiError {
+                status: Some(status),
+                ..transport(e)
+            })?;
         if !(200..300).contains(&status) {
             return Err(ApiError {
                 status: Some(status),

@@ -62,15 +62,31 @@ fn search_api_list_shape_creates_normalised_leads() {
     ]));
     let sb = search_sandbox(&server);
     let report: SourceJson = sb.json(&["source-leads", "--json"]);
-    assert_eq!((report.provider.as_str(), report.result.as_str()), ("SEARCH_API", "OK"));
-    assert_eq!((report.fetched, report.created, report.deduped, report.invalid), (2, 2, 0, 0));
+    assert_eq!(
+        (report.provider.as_str(), report.result.as_str()),
+        ("SEARCH_API", "OK")
+    );
+    assert_eq!(
+        (
+            report.fetched,
+            report.created,
+            report.deduped,
+            report.invalid
+        ),
+        (2, 2, 0, 0)
+    );
 
     let reqs = server.requests();
     assert_eq!(reqs.len(), 1);
     let r = &reqs[0];
     assert_eq!(r.method, "GET");
     assert!(r.url.starts_with("/v1/search?"), "{}", r.url);
-    assert!(r.url.contains("query=dental+clinics+in+Ohio") || r.url.contains("query=dental%20clinics%20in%20Ohio"), "{}", r.url);
+    assert!(
+        r.url.contains("query=dental+clinics+in+Ohio")
+            || r.url.contains("query=dental%20clinics%20in%20Ohio"),
+        "{}",
+        r.url
+    );
     assert!(r.url.contains("limit=10"), "{}", r.url);
     assert_eq!(r.header("Authorization"), Some("Bearer search-key-123"));
 
@@ -81,9 +97,15 @@ fn search_api_list_shape_creates_normalised_leads() {
     assert_eq!(ann.domain, "acmedental.com");
     assert_eq!(ann.name.as_deref(), Some("Ann Lee"));
     assert_eq!(ann.company, "Acme Dental");
-    assert_eq!(ann.website.as_deref(), Some("https://www.AcmeDental.com/about"));
+    assert_eq!(
+        ann.website.as_deref(),
+        Some("https://www.AcmeDental.com/about")
+    );
     assert_eq!(ann.niche.as_deref(), Some("dental"));
-    assert_eq!((ann.source.as_str(), ann.status.as_str()), ("SEARCH_API", "new"));
+    assert_eq!(
+        (ann.source.as_str(), ann.status.as_str()),
+        ("SEARCH_API", "new")
+    );
     assert!(ann.created_at.ends_with('Z') && ann.last_contacted_at.is_none());
     assert_eq!(all[1].niche.as_deref(), Some("dentistry"));
     assert_eq!(all[1].domain, "brightsmiles.io");
@@ -104,7 +126,17 @@ fn search_api_results_object_shape_is_accepted() {
 fn duplicates_are_skipped_by_email_and_by_company_and_domain() {
     let sb = Sandbox::new();
     let add = |email: &str, company: &str, website: &str| {
-        sb.run(&["lead", "add", "--email", email, "--company", company, "--website", website, "--json"])
+        sb.run(&[
+            "lead",
+            "add",
+            "--email",
+            email,
+            "--company",
+            company,
+            "--website",
+            website,
+            "--json",
+        ])
     };
     assert_eq!(add("jane@acme.com", "Acme", "acme.com").code, 0);
     let server = serve_json(json!([
@@ -124,9 +156,21 @@ fn duplicates_are_skipped_by_email_and_by_company_and_domain() {
     assert_eq!((report.created, report.deduped, report.invalid), (1, 3, 0));
     let deduped = out.log_lines("[LEADS][DEDUPED]");
     assert_eq!(deduped.len(), 3, "{}", out.stderr);
-    assert!(deduped[0].contains("existing_id=1 by=email"), "{}", deduped[0]);
-    assert!(deduped[1].contains("existing_id=1 by=company_domain"), "{}", deduped[1]);
-    assert!(deduped[2].contains("existing_id=2 by=email"), "{}", deduped[2]);
+    assert!(
+        deduped[0].contains("existing_id=1 by=email"),
+        "{}",
+        deduped[0]
+    );
+    assert!(
+        deduped[1].contains("existing_id=1 by=company_domain"),
+        "{}",
+        deduped[1]
+    );
+    assert!(
+        deduped[2].contains("existing_id=2 by=email"),
+        "{}",
+        deduped[2]
+    );
     assert_eq!(leads(&sb).len(), 2);
 }
 
@@ -149,10 +193,25 @@ fn records_without_usable_email_are_counted_invalid_never_invented() {
 fn api_failures_are_logged_and_create_nothing() {
     let huge = format!("[{}]", vec![r#"{"email":"x@y.com"}"#; 800_000].join(","));
     let cases: Vec<(&str, u16, String, &str)> = vec![
-        ("401", 401, r#"{"error":"bad key search-key-123"}"#.into(), "status=401"),
+        (
+            "401",
+            401,
+            r#"{"error":"bad key search-key-123"}"#.into(),
+            "status=401",
+        ),
         ("500", 500, "oops".into(), "status=500"),
-        ("html", 200, "<html><body>Login</body></html>".into(), "not JSON"),
-        ("truncated", 200, r#"[{"email": "a@b.com", "comp"#.into(), "not JSON"),
+        (
+            "html",
+            200,
+            "<html><body>Login</body></html>".into(),
+            "not JSON",
+        ),
+        (
+            "truncated",
+            200,
+            r#"[{"email": "a@b.com", "comp"#.into(),
+            "not JSON",
+        ),
         ("shape", 200, r#"{"data": []}"#.into(), "no results list"),
         ("20MB", 200, huge, "larger than"),
     ];
@@ -162,11 +221,18 @@ fn api_failures_are_logged_and_create_nothing() {
         let out = sb.run(&["source-leads", "--json"]);
         assert_eq!(out.code, 0, "{name}: {out:?}");
         let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
-        assert_eq!((report.result.as_str(), report.created), ("API_ERROR", 0), "{name}");
+        assert_eq!(
+            (report.result.as_str(), report.created),
+            ("API_ERROR", 0),
+            "{name}"
+        );
         let lines = out.log_lines("[LEADS][API_ERROR]");
         assert_eq!(lines.len(), 1, "{name}: {}", out.stderr);
         assert!(lines[0].contains(expect), "{name}: {}", lines[0]);
-        assert!(!out.stderr.contains("search-key-123"), "{name}: the key leaked");
+        assert!(
+            !out.stderr.contains("search-key-123"),
+            "{name}: the key leaked"
+        );
         assert!(leads(&sb).is_empty(), "{name}");
     }
 }
@@ -183,8 +249,20 @@ fn a_slow_api_times_out_and_can_fall_back_to_dummy_seed() {
     let out = sb.run(&["source-leads", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!((report.provider.as_str(), report.result.as_str(), report.created), ("DUMMY_SEED", "FALLBACK", 4));
-    assert_eq!(out.log_lines("[LEADS][API_ERROR] status=none").len(), 1, "{}", out.stderr);
+    assert_eq!(
+        (
+            report.provider.as_str(),
+            report.result.as_str(),
+            report.created
+        ),
+        ("DUMMY_SEED", "FALLBACK", 4)
+    );
+    assert_eq!(
+        out.log_lines("[LEADS][API_ERROR] status=none").len(),
+        1,
+        "{}",
+        out.stderr
+    );
     assert!(leads(&sb).iter().all(|l| l.domain.ends_with(".example")));
 }
 
@@ -196,12 +274,33 @@ fn missing_credentials_log_no_creds_and_touch_nothing() {
     let out = sb.run(&["source-leads", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!((report.provider.as_str(), report.result.as_str(), report.created), ("NONE", "NO_CREDS", 0));
-    assert_eq!(out.log_lines("[LEADS][NO_CREDS]").len(), 1, "{}", out.stderr);
+    assert_eq!(
+        (
+            report.provider.as_str(),
+            report.result.as_str(),
+            report.created
+        ),
+        ("NONE", "NO_CREDS", 0)
+    );
+    assert_eq!(
+        out.log_lines("[LEADS][NO_CREDS]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
 
-    let sb = sb.with("LEAD_SOURCE_FALLBACK", "DUMMY_SEED").with("MAX_NEW_LEADS_PER_CYCLE", "3");
+    let sb = sb
+        .with("LEAD_SOURCE_FALLBACK", "DUMMY_SEED")
+        .with("MAX_NEW_LEADS_PER_CYCLE", "3");
     let report: SourceJson = sb.json(&["source-leads", "--json"]);
-    assert_eq!((report.provider.as_str(), report.result.as_str(), report.created), ("DUMMY_SEED", "FALLBACK", 3));
+    assert_eq!(
+        (
+            report.provider.as_str(),
+            report.result.as_str(),
+            report.created
+        ),
+        ("DUMMY_SEED", "FALLBACK", 3)
+    );
 
     // Global DRY_RUN with complete credentials: nothing reaches the network.
     let sb = sb.with("LEAD_SEARCH_API_KEY", "k").with("DRY_RUN", "TRUE");
@@ -212,7 +311,9 @@ fn missing_credentials_log_no_creds_and_touch_nothing() {
 
 #[test]
 fn max_new_leads_per_cycle_caps_created_not_fetched() {
-    let records: Vec<Value> = (0..30).map(|i| json!({"company": format!("C{i}"), "email": format!("p{i}@c{i}.com")})).collect();
+    let records: Vec<Value> = (0..30)
+        .map(|i| json!({"company": format!("C{i}"), "email": format!("p{i}@c{i}.com")}))
+        .collect();
     let server = serve_json(Value::Array(records));
     let sb = search_sandbox(&server).with("MAX_NEW_LEADS_PER_CYCLE", "5");
     let report: SourceJson = sb.json(&["source-leads", "--json"]);
@@ -228,32 +329,46 @@ fn dummy_seed_keeps_producing_new_reserved_leads() {
     let sb = Sandbox::new().with("MAX_NEW_LEADS_PER_CYCLE", "200");
     for _ in 0..5 {
         let report: SourceJson = sb.json(&["source-leads", "--json"]);
-        assert_eq!((report.provider.as_str(), report.created), ("DUMMY_SEED", 200));
+        assert_eq!(
+            (report.provider.as_str(), report.created),
+            ("DUMMY_SEED", 200)
+        );
     }
     let all = leads(&sb);
     assert_eq!(all.len(), 1000);
-    assert!(all.iter().all(|l| l.domain.ends_with(".example") && l.email.ends_with(".example")));
+    assert!(
+        all.iter()
+            .all(|l| l.domain.ends_with(".example") && l.email.ends_with(".example"))
+    );
     let companies: HashSet<&str> = all.iter().map(|l| l.company.as_str()).collect();
     assert!(companies.len() > 500, "only {} companies", companies.len());
 }
 
 #[test]
 fn eight_concurrent_passes_create_each_lead_exactly_once() {
-    let records: Vec<Value> = (0..40).map(|i| json!({"company": format!("Co {i}"), "email": format!("x{i}@co{i}.com")})).collect();
+    let records: Vec<Value> = (0..40)
+        .map(|i| json!({"company": format!("Co {i}"), "email": format!("x{i}@co{i}.com")}))
+        .collect();
     let server = serve_json(Value::Array(records));
     let sb = search_sandbox(&server).with("MAX_NEW_LEADS_PER_CYCLE", "100");
     let children: Vec<_> = (0..8)
         .map(|i| {
             let mut cmd = sb.command(&["source-leads", "--json"]);
             cmd.env("HOSS_LOCK_DIR", sb.path(&format!("locks-{i}")));
-            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
             cmd.spawn().unwrap()
         })
         .collect();
     let mut created = 0;
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: SourceJson = serde_json::from_slice(&out.stdout).unwrap();
         created += report.created;
     }
@@ -268,26 +383,52 @@ fn eight_concurrent_passes_create_each_lead_exactly_once() {
 fn an_overlapping_run_of_the_same_pass_is_busy_and_exits_0() {
     let sb = Sandbox::new();
     std::fs::create_dir_all(sb.path("locks")).unwrap();
-    let held = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(sb.path("locks/source-leads.lock")).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sb.path("locks/source-leads.lock"))
+        .unwrap();
     held.lock().unwrap();
     let out = sb.run(&["source-leads"]);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.log_lines("[LOCK][BUSY] command=source-leads").len(), 1, "{}", out.stderr);
+    assert_eq!(
+        out.log_lines("[LOCK][BUSY] command=source-leads").len(),
+        1,
+        "{}",
+        out.stderr
+    );
     assert!(leads(&sb).is_empty());
     drop(held);
-    assert_eq!(sb.json::<SourceJson>(&["source-leads", "--json"]).created, 10);
+    assert_eq!(
+        sb.json::<SourceJson>(&["source-leads", "--json"]).created,
+        10
+    );
 }
 
 #[test]
 fn an_invalid_lead_does_not_block_a_new_lead_with_the_same_email() {
     let sb = Sandbox::new();
-    let add = || sb.json::<Value>(&["lead", "add", "--email", "jo@acme.com", "--company", "Acme", "--json"]);
+    let add = || {
+        sb.json::<Value>(&[
+            "lead",
+            "add",
+            "--email",
+            "jo@acme.com",
+            "--company",
+            "Acme",
+            "--json",
+        ])
+    };
     assert_eq!(add()["outcome"], "created");
     assert_eq!(add()["outcome"], "deduped");
     let shown: LeadJson = sb.json(&["lead", "set-status", "1", "invalid", "--json"]);
     assert_eq!(shown.status, "invalid");
     let again = add();
-    assert_eq!((again["outcome"].as_str(), again["lead_id"].as_i64()), (Some("created"), Some(2)));
+    assert_eq!(
+        (again["outcome"].as_str(), again["lead_id"].as_i64()),
+        (Some("created"), Some(2))
+    );
     // Reviving the old one would duplicate the active lead: refused, nothing changes.
     let out = sb.run(&["lead", "set-status", "1", "new"]);
     assert_eq!(out.code, 65, "{out:?}");
@@ -301,7 +442,11 @@ fn lead_commands_reject_bad_input_clearly() {
     let sb = Sandbox::new();
     let out = sb.run(&["lead", "add", "--email", "nope", "--company", "X"]);
     assert_eq!(out.code, 65);
-    assert!(out.stderr.contains("email is not a valid address"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("email is not a valid address"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(sb.run(&["lead", "show", "99"]).code, 65);
     assert_eq!(sb.run(&["lead", "set-status", "1", "converted"]).code, 2);
     assert_eq!(sb.run(&["lead", "list", "--status", "bogus"]).code, 2);
@@ -311,7 +456,16 @@ fn lead_commands_reject_bad_input_clearly() {
 #[test]
 fn csv_import_reports_every_row_and_skips_bad_ones() {
     let sb = Sandbox::new();
-    sb.run(&["lead", "add", "--email", "old@acme.com", "--company", "Acme", "--website", "acme.com"]);
+    sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "old@acme.com",
+        "--company",
+        "Acme",
+        "--website",
+        "acme.com",
+    ]);
     let csv = "\u{feff}Website,email,Company,extra,name\n\
                https://beta.io,ann@beta.io,Beta,x,Ann\n\
                ,OLD@acme.com,Whatever,,\n\
@@ -322,21 +476,41 @@ fn csv_import_reports_every_row_and_skips_bad_ones() {
     std::fs::write(sb.path("leads.csv"), csv).unwrap();
     let report: Value = sb.json(&["lead", "import", "leads.csv", "--json"]);
     assert_eq!(
-        (report["created"].as_i64(), report["deduped"].as_i64(), report["invalid"].as_i64(), report["malformed"].as_i64()),
+        (
+            report["created"].as_i64(),
+            report["deduped"].as_i64(),
+            report["invalid"].as_i64(),
+            report["malformed"].as_i64()
+        ),
         (Some(2), Some(2), Some(1), Some(1)),
         "{report}"
     );
     let rows = report["rows"].as_array().unwrap();
-    let outcome = |row: i64| rows.iter().find(|r| r["row"] == row).unwrap()["outcome"].as_str().unwrap().to_string();
+    let outcome = |row: i64| {
+        rows.iter().find(|r| r["row"] == row).unwrap()["outcome"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     assert_eq!(outcome(2), "created");
     assert_eq!(outcome(3), "deduped");
-    assert_eq!(rows.iter().find(|r| r["row"] == 4).unwrap()["by"], "company_domain");
+    assert_eq!(
+        rows.iter().find(|r| r["row"] == 4).unwrap()["by"],
+        "company_domain"
+    );
     assert_eq!(outcome(5), "invalid");
     assert_eq!(outcome(6), "malformed");
     assert_eq!(outcome(7), "created");
     let all = leads(&sb);
     let dee = all.iter().find(|l| l.email == "dee@delta.dev").unwrap();
-    assert_eq!((dee.company.as_str(), dee.name.as_deref(), dee.source.as_str()), ("Delta \"D\" Labs", Some("Dee, Jr."), "import"));
+    assert_eq!(
+        (
+            dee.company.as_str(),
+            dee.name.as_deref(),
+            dee.source.as_str()
+        ),
+        ("Delta \"D\" Labs", Some("Dee, Jr."), "import")
+    );
 
     std::fs::write(sb.path("noemail.csv"), "name,company\nA,B\n").unwrap();
     let out = sb.run(&["lead", "import", "noemail.csv"]);
@@ -346,17 +520,29 @@ fn csv_import_reports_every_row_and_skips_bad_ones() {
 
 #[test]
 fn status_shows_the_leads_panel() {
-    let server = serve_json(json!([{"company": "A", "email": "a@a.com"}, {"company": "A", "email": "a@a.com"}]));
+    let server = serve_json(
+        json!([{"company": "A", "email": "a@a.com"}, {"company": "A", "email": "a@a.com"}]),
+    );
     let sb = search_sandbox(&server);
     sb.run(&["source-leads"]);
     let status: Value = sb.json(&["status", "--json"]);
     let panel = &status["leads"];
     assert_eq!(panel["provider"], "SEARCH_API");
     let run = &panel["last_run"];
-    assert_eq!((run["result"].as_str(), run["created"].as_i64(), run["deduped"].as_i64()), (Some("OK"), Some(1), Some(1)));
+    assert_eq!(
+        (
+            run["result"].as_str(),
+            run["created"].as_i64(),
+            run["deduped"].as_i64()
+        ),
+        (Some("OK"), Some(1), Some(1))
+    );
     assert!(run["at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(panel["by_status"]["new"], 1);
     assert_eq!(panel["by_status"]["contacted"], 0);
     let text = sb.run(&["status"]).stdout;
-    assert!(text.contains("leads: provider SEARCH_API") && text.contains("created 1, deduped 1"), "{text}");
+    assert!(
+        text.contains("leads: provider SEARCH_API") && text.contains("created 1, deduped 1"),
+        "{text}"
+    );
 }
