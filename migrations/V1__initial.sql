@@ -32,6 +32,8 @@ CREATE TABLE lead (
                                           'email_failed', 'unsubscribed', 'dead', 'invalid')),
     transient_failures  INTEGER NOT NULL DEFAULT 0 CHECK (transient_failures >= 0),
     status_reason       TEXT,
+    -- the /unsubscribe/<token> of this lead's emails, made at first send
+    unsubscribe_token   TEXT    UNIQUE,
     customer_id         INTEGER REFERENCES customer (id),
     created_at          INTEGER NOT NULL,
     last_contacted_at   INTEGER

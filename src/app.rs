@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use log::{debug, log, warn};
 use rusqlite::Connection;
 
-use crate::cli::{Cli, Command, LeadAction};
+use crate::cli::{Cli, Command, LeadAction, SuppressAction};
 use crate::clock::{Clock, SystemClock};
 use crate::commands;
 use crate::config::Config;
@@ -94,7 +94,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
-    use crate::commands::{lead, source_leads};
+    use crate::commands::{lead, source_leads, suppress};
     match command {
         Command::Check(_) => {
             let report = commands::check::run(ctx);
@@ -130,6 +130,22 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             LeadAction::Show { id, .. } => render::emit(out, &lead::show(ctx, id)?, style)?,
             LeadAction::SetStatus { id, status, .. } => {
                 render::emit(out, &lead::set_status(ctx, id, &status)?, style)?
+            }
+        },
+        Command::SendOutreach(_) => render::emit(out, &commands::send_outreach::run(ctx)?, style)?,
+        Command::SendTestEmail { to, .. } => {
+            let report = commands::send_test_email::run(ctx, &to)?;
+            render::emit(out, &report, style)?;
+            return Ok(report.exit_code());
+        }
+        Command::Suppress { action } => match action {
+            SuppressAction::Add { email, reason, note, .. } => {
+                render::emit(out, &suppress::add(ctx, &email, &reason, note.as_deref())?, style)?
+            }
+            SuppressAction::Remove { email, .. } => render::emit(out, &suppress::remove(ctx, &email)?, style)?,
+            SuppressAction::List { limit, .. } => render::emit(out, &suppress::list(ctx, limit)?, style)?,
+            SuppressAction::Import { file, reason, .. } => {
+                render::emit(out, &suppress::import(ctx, &file, &reason)?, style)?
             }
         },
     }

@@ -36,6 +36,55 @@ pub enum Command {
         #[command(subcommand)]
         action: LeadAction,
     },
+    /// One pass of outreach email within the per-cycle and per-hour limits
+    SendOutreach(JsonFlag),
+    /// Send one test message through the effective mailer (DRY_RUN logs it)
+    SendTestEmail {
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Manage the never-send list (unsubscribes, bounces, complaints)
+    Suppress {
+        #[command(subcommand)]
+        action: SuppressAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressAction {
+    /// Add an address (its leads become `unsubscribed`)
+    Add {
+        email: String,
+        #[arg(long, default_value = "manual", value_parser = clap::builder::PossibleValuesParser::new(crate::db::suppression::REASONS))]
+        reason: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Remove an address (its leads keep their status)
+    Remove {
+        email: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List suppressed addresses, newest first
+    List {
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Import addresses: one per line (`#` comments) or a CSV with an email column
+    Import {
+        file: PathBuf,
+        #[arg(long, default_value = "manual", value_parser = clap::builder::PossibleValuesParser::new(crate::db::suppression::REASONS))]
+        reason: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -102,17 +151,32 @@ impl Command {
                 LeadAction::Show { .. } => "lead show",
                 LeadAction::SetStatus { .. } => "lead set-status",
             },
+            Command::SendOutreach(_) => "send-outreach",
+            Command::SendTestEmail { .. } => "send-test-email",
+            Command::Suppress { action } => match action {
+                SuppressAction::Add { .. } => "suppress add",
+                SuppressAction::Remove { .. } => "suppress remove",
+                SuppressAction::List { .. } => "suppress list",
+                SuppressAction::Import { .. } => "suppress import",
+            },
         }
     }
 
     /// Cycle passes take an overlap lock; a second overlapping run exits 0.
     pub fn takes_lock(&self) -> bool {
-        matches!(self, Command::SourceLeads(_))
+        matches!(self, Command::SourceLeads(_) | Command::SendOutreach(_))
     }
 
     pub fn json(&self) -> bool {
         match self {
-            Command::Check(f) | Command::Status(f) | Command::SourceLeads(f) => f.json,
+            Command::Check(f) | Command::Status(f) | Command::SourceLeads(f) | Command::SendOutreach(f) => f.json,
+            Command::SendTestEmail { out, .. } => out.json,
+            Command::Suppress { action } => match action {
+                SuppressAction::Add { out, .. }
+                | SuppressAction::Remove { out, .. }
+                | SuppressAction::List { out, .. }
+                | SuppressAction::Import { out, .. } => out.json,
+            },
             Command::Lead { action } => match action {
                 LeadAction::Add { out, .. }
                 | LeadAction::Import { out, .. }

@@ -878,6 +878,14 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
     if requested.is_some_and(|m| m != EmailMode::DryRun) {
         p.require(company_postal_address.as_ref(), "COMPANY_POSTAL_ADDRESS");
     }
+    let niche_template = raw.string("BIZDEV_NICHE_TEMPLATE", "general").to_ascii_lowercase();
+    if crate::domain::templates::pack(&niche_template).is_err() {
+        p.0.push(format!(
+            "BIZDEV_NICHE_TEMPLATE {} is not one of {}",
+            quote_value(&niche_template),
+            crate::domain::templates::pack_names().join(", ")
+        ));
+    }
     if dry_run {
         p.0.insert(0, "DRY_RUN=TRUE".into());
     }
@@ -892,11 +900,8 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
         Some(m) if p.0.is_empty() => m,
         _ => EmailMode::DryRun,
     };
-    let reason = if requested == Some(EmailMode::DryRun) && !dry_run {
-        None
-    } else {
-        p.reason()
-    };
+    // DRY_RUN asked for is not a fallback, but a broken setting still shows.
+    let reason = p.reason();
     EmailConfig {
         mode: Resolved {
             requested: requested.map_or(requested_text, |m| m.as_str().to_string()),
@@ -917,7 +922,7 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
         company_postal_address,
         public_base_url,
         operator_email,
-        niche_template: raw.string("BIZDEV_NICHE_TEMPLATE", "general"),
+        niche_template,
         sender_name: sanitize_display_name(&raw.string("BIZDEV_SENDER_NAME", DEFAULT_FROM_NAME)),
         offer: raw.string("BIZDEV_OFFER", "autonomous business operations"),
     }

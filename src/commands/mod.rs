@@ -3,5 +3,8 @@
 
 pub mod check;
 pub mod lead;
+pub mod send_outreach;
+pub mod send_test_email;
 pub mod source_leads;
 pub mod status;
+pub mod suppress;

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::clock::{age, rfc3339};
+use crate::clock::{age, hour_label, rfc3339};
 use crate::commands::check::{header, subsystem_table};
 use crate::config::Subsystems;
-use crate::db::{self, runs};
+use crate::db::{self, outbox, runs};
 use crate::error::Result;
 use crate::render::{Report, or_dash, table};
 
@@ -18,11 +18,39 @@ pub struct StatusReport {
     pub release_mode: bool,
     pub dry_run: bool,
     pub subsystems: Subsystems,
+    pub email: EmailPanel,
     pub leads: LeadsPanel,
     pub runs: BTreeMap<String, RunView>,
     pub warnings: Vec<String>,
     #[serde(skip)]
     now: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmailPanel {
+    /// Effective mode.
+    pub mode: String,
+    pub requested: String,
+    pub reason: Option<String>,
+    pub max_per_cycle: u32,
+    pub max_per_hour: u32,
+    /// The current UTC hour, `2026-11-25T14`.
+    pub hour: String,
+    pub sent_this_hour: i64,
+    pub uncertain: i64,
+    pub recent_attempts: Vec<AttemptView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AttemptView {
+    pub at: String,
+    pub lead_id: Option<i64>,
+    pub to: String,
+    pub subject: String,
+    pub kind: String,
+    pub mode: String,
+    pub outcome: String,
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +97,35 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             ));
         }
     }
+    let email = EmailPanel {
+        mode: cfg.email.mode.effective.clone(),
+        requested: cfg.email.mode.requested.clone(),
+        reason: cfg.email.mode.reason.clone(),
+        max_per_cycle: cfg.email.max_per_cycle,
+        max_per_hour: cfg.email.max_per_hour,
+        hour: hour_label(now),
+        sent_this_hour: outbox::sent_in_hour(&ctx.db, now)?,
+        uncertain: outbox::count_uncertain(&ctx.db)?,
+        recent_attempts: outbox::recent(&ctx.db, 20)?
+            .into_iter()
+            .map(|a| AttemptView {
+                at: rfc3339(a.at),
+                lead_id: a.lead_id,
+                to: a.recipient,
+                subject: a.subject,
+                kind: a.kind,
+                mode: a.mode,
+                outcome: a.outcome,
+                error: a.error,
+            })
+            .collect(),
+    };
+    if email.uncertain > 0 {
+        warnings.push(format!(
+            "{} uncertain send(s): check the provider, then `hoss lead set-status ID new` to re-queue or leave them",
+            email.uncertain
+        ));
+    }
     let leads = LeadsPanel {
         provider: cfg.leads.effective.as_str().to_string(),
         last_run: db::leads::last_source_run(&ctx.db)?.map(|r| LeadRunView {
@@ -101,6 +158,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         release_mode: cfg.release_mode,
         dry_run: cfg.dry_run,
         subsystems,
+        email,
         leads,
         runs,
         warnings,
@@ -112,6 +170,7 @@ impl Report for StatusReport {
     fn human(&self, terminal: bool) -> String {
         let mut s = header(self.release_mode, self.dry_run);
         s.push_str(&subsystem_table(&self.subsystems, terminal));
+        s.push_str(&self.email.human(terminal));
         s.push_str(&self.leads.human(terminal));
         s.push('\n');
         let rows = self
@@ -167,6 +226,44 @@ impl LeadsPanel {
         let header: Vec<&str> = self.by_status.keys().map(String::as_str).collect();
         let counts = self.by_status.values().map(|n| n.to_string()).collect();
         s.push_str(&table(&header, vec![counts], terminal));
+        s
+    }
+}
+
+impl EmailPanel {
+    fn human(&self, terminal: bool) -> String {
+        let mut s = format!(
+            "\nemail: {} (requested {}){}; this hour {}: {}/{} sent; per cycle {}; uncertain {}\n",
+            self.mode,
+            self.requested,
+            self.reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default(),
+            self.hour,
+            self.sent_this_hour,
+            self.max_per_hour,
+            self.max_per_cycle,
+            self.uncertain
+        );
+        if self.recent_attempts.is_empty() {
+            s.push_str("no send attempts yet\n");
+            return s;
+        }
+        let rows = self
+            .recent_attempts
+            .iter()
+            .map(|a| {
+                vec![
+                    a.at.clone(),
+                    a.kind.clone(),
+                    a.mode.clone(),
+                    a.outcome.clone(),
+                    or_dash(a.lead_id),
+                    a.to.clone(),
+                    a.subject.chars().take(40).collect(),
+                    or_dash(a.error.as_ref()),
+                ]
+            })
+            .collect();
+        s.push_str(&table(&["at", "kind", "mode", "outcome", "lead", "to", "subject", "error"], rows, terminal));
         s
     }
 }

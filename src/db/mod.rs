@@ -3,7 +3,9 @@
 
 pub mod events;
 pub mod leads;
+pub mod outbox;
 pub mod runs;
+pub mod suppression;
 
 use std::path::Path;
 

@@ -3,3 +3,6 @@
 
 pub mod address;
 pub mod leads;
+pub mod compose;
+pub mod templates;
+pub mod token;

@@ -1,0 +1,249 @@
+//! `hoss send-outreach`: one bounded pass of outreach email.
+//!
+//! Recover reservations of dead processes (→ uncertain), then for `new`
+//! leads, oldest first, until `MAX_EMAILS_PER_CYCLE` attempts: reserve the
+//! lead and an hour slot in one transaction, compose, send, record. DRY_RUN
+//! records a simulated attempt and leaves the lead `new`.
+
+use std::time::Duration;
+
+use log::{info, warn};
+use rand::RngExt;
+use serde::Serialize;
+
+use crate::app::Ctx;
+use crate::clock::{hour_label, rfc3339};
+use crate::config::EmailMode;
+use crate::db::{self, leads::Lead, outbox};
+use crate::db::outbox::{Kind, Reservation, Target};
+use crate::domain::compose::{self, LeadFields, Outgoing, Sender};
+use crate::domain::templates::{self, Pack};
+use crate::error::{Error, Result};
+use crate::render::Report;
+use crate::services::mailer::{self, Delivery, Mailer, SendResult};
+
+#[derive(Debug, Default, Serialize)]
+pub struct OutreachReport {
+    pub mode: String,
+    pub attempted: u32,
+    pub sent: u32,
+    pub failed: u32,
+    pub dry_run: u32,
+    pub throttled: u32,
+    pub suppressed: u32,
+    pub uncertain: u32,
+}
+
+impl Report for OutreachReport {
+    fn human(&self, _terminal: bool) -> String {
+        format!(
+            "send-outreach: mode={} attempted={} sent={} failed={} dry_run={} throttled={} suppressed={} uncertain={}\n",
+            self.mode, self.attempted, self.sent, self.failed, self.dry_run, self.throttled, self.suppressed, self.uncertain
+        )
+    }
+}
+
+/// The configured sender, shared by outreach, test mail and digests.
+pub fn sender(ctx: &Ctx) -> Sender {
+    let e = &ctx.config.email;
+    Sender {
+        from_name: e.from_name.clone(),
+        from_email: e.from_email.clone(),
+        reply_to: e.reply_to.clone(),
+        sender_name: e.sender_name.clone(),
+        postal_address: e.company_postal_address.clone(),
+        public_base_url: e.public_base_url.clone(),
+    }
+}
+
+/// One line of text for a log preview.
+fn preview(body: &str) -> String {
+    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    flat.chars().take(80).collect()
+}
+
+pub fn log_result(lead_id: Option<i64>, message: &Outgoing, result: &SendResult) {
+    let mode = result.mode.as_str();
+    let lead = lead_id.map_or("-".to_string(), |id| id.to_string());
+    match result.delivery {
+        Delivery::Sent if result.mode == EmailMode::DryRun => info!(
+            "[EMAIL][DRY_RUN] lead_id={lead} to={} subject={:?} preview={:?}",
+            message.to,
+            message.subject,
+            preview(&message.body)
+        ),
+        Delivery::Sent => info!(
+            "[EMAIL][SUCCESS][{mode}] lead_id={lead} email={} subject={:?}",
+            message.to, message.subject
+        ),
+        Delivery::Uncertain => warn!(
+            "[EMAIL][UNCERTAIN][{mode}] lead_id={lead} email={} error={:?} (not retried; check the provider)",
+            message.to,
+            result.error.as_deref().unwrap_or_default()
+        ),
+        d => warn!(
+            "[EMAIL][FAIL][{mode}] lead_id={lead} error={:?}{}",
+            result.error.as_deref().unwrap_or_default(),
+            if d == Delivery::Transient { " transient=true" } else { "" }
+        ),
+    }
+}
+
+struct Pass<'a> {
+    ctx: &'a Ctx,
+    mailer: Box<dyn Mailer>,
+    pack: Pack,
+    sender: Sender,
+    report: OutreachReport,
+    real_sends: u32,
+}
+
+pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
+    let cfg = &ctx.config.email;
+    let pack = templates::pack(&cfg.niche_template).map_err(Error::Config)?;
+    let abandoned = db::immediate(&ctx.db, |tx| Ok(outbox::recover_stale(tx, ctx.now())?))?;
+    for a in &abandoned {
+        warn!(
+            "[EMAIL][UNCERTAIN] lead_id={} email={} reserved_at={} reason=\"the sending process ended before recording an answer; not re-sent\"",
+            a.lead_id.map_or("-".into(), |id| id.to_string()),
+            a.recipient,
+            rfc3339(a.at)
+        );
+    }
+    let pruned = outbox::prune(&ctx.db, ctx.now(), ctx.config.ledger_retention_days)?;
+    if pruned > 0 {
+        info!("[EMAIL][LEDGER_PRUNED] rows={pruned} retention_days={}", ctx.config.ledger_retention_days);
+    }
+    let mut pass = Pass {
+        ctx,
+        mailer: mailer::for_config(cfg),
+        pack,
+        sender: sender(ctx),
+        report: OutreachReport {
+            mode: cfg.effective.as_str().into(),
+            uncertain: abandoned.len() as u32,
+            ..OutreachReport::default()
+        },
+        real_sends: 0,
+    };
+    let mut after = 0;
+    'pass: while pass.report.attempted < cfg.max_per_cycle {
+        let batch = outbox::due_leads(&ctx.db, after, 64)?;
+        if batch.is_empty() {
+            break;
+        }
+        for lead_id in batch {
+            after = lead_id;
+            if pass.report.attempted >= cfg.max_per_cycle || !pass.one(lead_id)? {
+                break 'pass;
+            }
+            ctx.flush_log();
+        }
+    }
+    Ok(pass.report)
+}
+
+impl Pass<'_> {
+    /// Handles one lead; `false` means the pass must stop (throttled).
+    fn one(&mut self, lead_id: i64) -> Result<bool> {
+        let ctx = self.ctx;
+        let Some(lead) = db::leads::get(&ctx.db, lead_id)? else { return Ok(true) };
+        if self.mailer.mode() == EmailMode::DryRun {
+            return self.simulate(&lead).map(|_| true);
+        }
+        let cfg = &ctx.config.email;
+        let target = Target { kind: Kind::Outreach, lead_id: Some(lead.id), recipient: &lead.email };
+        let mode = self.mailer.mode().as_str();
+        let reservation = db::immediate(&ctx.db, |tx| outbox::reserve(tx, &target, mode, cfg.max_per_hour, ctx.now()))?;
+        let (ledger_id, token) = match reservation {
+            Reservation::Gone => return Ok(true),
+            Reservation::Suppressed { reason } => {
+                self.report.suppressed += 1;
+                info!("[EMAIL][SUPPRESSED] lead_id={} email={} reason={reason:?}", lead.id, lead.email);
+                return Ok(true);
+            }
+            Reservation::Throttled { count } => {
+                self.report.throttled += 1;
+                warn!(
+                    "[EMAIL][THROTTLED] hour={} count={count} hour_limit={} cycle_limit={}",
+                    hour_label(ctx.now()),
+                    cfg.max_per_hour,
+                    cfg.max_per_cycle
+                );
+                return Ok(false);
+            }
+            Reservation::Reserved { ledger_id, unsubscribe_token } => (ledger_id, unsubscribe_token.unwrap_or_default()),
+        };
+        self.report.attempted += 1;
+        let (subject, result) = match self.compose(&lead, &token) {
+            Err(e) => {
+                let result = SendResult::failed(self.mailer.mode(), Delivery::Permanent, format!("cannot compose: {e}"));
+                warn!("[EMAIL][FAIL][{mode}] lead_id={} error={:?}", lead.id, result.error.as_deref().unwrap_or_default());
+                (String::new(), result)
+            }
+            Ok(message) => {
+                self.pause_between_sends();
+                let result = self.mailer.send(&message);
+                log_result(Some(lead.id), &message, &result);
+                (message.subject, result)
+            }
+        };
+        db::immediate(&ctx.db, |tx| Ok(outbox::finish(tx, ledger_id, Some(lead.id), &subject, &result, ctx.now())?))?;
+        match result.delivery {
+            Delivery::Sent => self.report.sent += 1,
+            Delivery::Uncertain => self.report.uncertain += 1,
+            _ => self.report.failed += 1,
+        }
+        Ok(true)
+    }
+
+    fn compose(&self, lead: &Lead, token: &str) -> std::result::Result<Outgoing, String> {
+        let cfg = &self.ctx.config;
+        let fields = LeadFields {
+            id: lead.id,
+            email: &lead.email,
+            name: lead.name.as_deref(),
+            company: &lead.company,
+            niche: lead.niche.as_deref(),
+        };
+        compose::outreach(&self.pack, &fields, &cfg.email.offer, &cfg.leads.niche, &self.sender, token)
+    }
+
+    /// DRY_RUN: the same checks and message, recorded, nothing sent, the
+    /// lead stays `new`.
+    fn simulate(&mut self, lead: &Lead) -> Result<()> {
+        let ctx = self.ctx;
+        let target = Target { kind: Kind::Outreach, lead_id: Some(lead.id), recipient: &lead.email };
+        if let Some(reason) = outbox::suppression_reason(&ctx.db, &lead.email, false)? {
+            outbox::record(&ctx.db, &target, "", "DRY_RUN", "suppressed", Some(&reason), ctx.now())?;
+            self.report.suppressed += 1;
+            info!("[EMAIL][SUPPRESSED] lead_id={} email={} reason={reason:?}", lead.id, lead.email);
+            return Ok(());
+        }
+        self.report.attempted += 1;
+        match self.compose(lead, "dry-run-token") {
+            Ok(message) => {
+                outbox::record(&ctx.db, &target, &message.subject, "DRY_RUN", "dry_run", None, ctx.now())?;
+                log_result(Some(lead.id), &message, &self.mailer.send(&message));
+                self.report.dry_run += 1;
+            }
+            Err(e) => {
+                let error = format!("cannot compose: {e}");
+                outbox::record(&ctx.db, &target, "", "DRY_RUN", "failed", Some(&error), ctx.now())?;
+                warn!("[EMAIL][FAIL][DRY_RUN] lead_id={} error={error:?}", lead.id);
+                self.report.failed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A random pause between real sends (none before the first).
+    fn pause_between_sends(&mut self) {
+        let cfg = &self.ctx.config.email;
+        if self.real_sends > 0 && cfg.delay_max_secs > 0 {
+            let secs = rand::rng().random_range(cfg.delay_min_secs..=cfg.delay_max_secs);
+            std::thread::sleep(Duration::from_secs(u64::from(secs)));
+        }
+        self.real_sends += 1;
+    }
+}

@@ -1,0 +1,440 @@
+//! The send ledger (`send_ledger`): every attempt of every kind, the hour
+//! counter and the at-most-once guarantee of SPEC §4.2–4.5.
+//!
+//! A real send is: [`reserve`] (one `BEGIN IMMEDIATE` transaction: the lead
+//! is still `new` and unclaimed, not suppressed, on a deliverable domain, and
+//! the UTC hour has room — then a `reserved` row is inserted), the send, then
+//! [`finish`]. A unique partial index on (lead, step) over
+//! `reserved|sent|uncertain` makes a second claim impossible even if two
+//! processes race; `reserved` rows count toward the hour, so eight
+//! overlapping passes together never exceed it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::clock::hour_start;
+use crate::domain::address::{email_domain, is_reserved_domain};
+use crate::domain::token::new_token;
+use crate::error::{Error, Result};
+use crate::services::mailer::{Delivery, SendResult};
+
+/// Reservations older than this belong to a process that died mid-send.
+pub const STALE_RESERVATION_SECS: i64 = 15 * 60;
+/// Transient failures after which a lead is given up (`email_failed`).
+pub const MAX_TRANSIENT_FAILURES: i64 = 3;
+/// The outreach step every lead gets today (a follow-up would be step 2).
+pub const FIRST_STEP: i64 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Outreach,
+    Test,
+    Summary,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Outreach => "outreach",
+            Kind::Test => "test",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+/// Who a send goes to.
+#[derive(Debug, Clone)]
+pub struct Target<'a> {
+    pub kind: Kind,
+    pub lead_id: Option<i64>,
+    pub recipient: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// Go ahead: the slot and (for outreach) the lead are ours.
+    Reserved { ledger_id: i64, unsubscribe_token: Option<String> },
+    /// Not sent: on the suppression list or a reserved domain.
+    Suppressed { reason: String },
+    /// The hour is full: `count` real sends already hold it.
+    Throttled { count: i64 },
+    /// Another process claimed the lead, or it is no longer `new`.
+    Gone,
+}
+
+/// Real sends holding the hour of `now` (reserved, sent or uncertain; test
+/// and outreach — digests do not use outreach quota).
+pub fn sent_in_hour(conn: &Connection, now: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM send_ledger
+         WHERE hour_start = ?1 AND outcome IN ('reserved', 'sent', 'uncertain')
+           AND kind IN ('outreach', 'test')",
+    )?
+    .query_row([hour_start(now)], |r| r.get(0))
+}
+
+/// Records an attempt that needs no reservation (DRY_RUN, suppressed,
+/// throttled, or a failure before any send).
+pub fn record(
+    conn: &Connection,
+    target: &Target<'_>,
+    subject: &str,
+    mode: &str,
+    outcome: &str,
+    error: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO send_ledger
+         (at, hour_start, kind, lead_id, step, recipient, subject, mode, outcome, error, finished_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?9 = 'reserved' THEN NULL ELSE ?1 END)",
+    )?
+    .execute(params![
+        now,
+        hour_start(now),
+        target.kind.as_str(),
+        target.lead_id,
+        FIRST_STEP,
+        target.recipient,
+        subject,
+        mode,
+        outcome,
+        error
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Why this recipient must not be sent to, if it must not.
+pub fn suppression_reason(conn: &Connection, recipient: &str, real: bool) -> rusqlite::Result<Option<String>> {
+    let listed: Option<String> = conn
+        .prepare_cached("SELECT reason FROM suppression WHERE email = ?1")?
+        .query_row([recipient], |r| r.get(0))
+        .optional()?;
+    if let Some(reason) = listed {
+        return Ok(Some(format!("suppressed ({reason})")));
+    }
+    if real && is_reserved_domain(email_domain(recipient)) {
+        return Ok(Some("reserved domain".into()));
+    }
+    Ok(None)
+}
+
+/// Claims the lead (outreach) and a slot of the hour, in the caller's
+/// `BEGIN IMMEDIATE` transaction. Suppressed and throttled attempts are
+/// recorded here too.
+pub fn reserve(
+    tx: &Connection,
+    target: &Target<'_>,
+    mode: &str,
+    hour_limit: u32,
+    now: i64,
+) -> Result<Reservation> {
+    let mut unsubscribe_token = None;
+    if let Some(lead_id) = target.lead_id {
+        let lead: Option<(String, Option<String>)> = tx
+            .prepare_cached("SELECT status, unsubscribe_token FROM lead WHERE id = ?1")?
+            .query_row([lead_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((status, token)) = lead else {
+            return Ok(Reservation::Gone);
+        };
+        let claimed: bool = tx
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM send_ledger WHERE lead_id = ?1 AND step = ?2
+                 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain'))",
+            )?
+            .query_row(params![lead_id, FIRST_STEP], |r| r.get(0))?;
+        if status != "new" || claimed {
+            return Ok(Reservation::Gone);
+        }
+        unsubscribe_token = Some(match token {
+            Some(t) => t,
+            None => {
+                let t = new_token().map_err(Error::Internal)?;
+                tx.execute("UPDATE lead SET unsubscribe_token = ?2 WHERE id = ?1", params![lead_id, t])?;
+                t
+            }
+        });
+    }
+    if let Some(reason) = suppression_reason(tx, target.recipient, true)? {
+        record(tx, target, "", mode, "suppressed", Some(&reason), now)?;
+        if let Some(lead_id) = target.lead_id {
+            let status = if reason == "reserved domain" { "dead" } else { "unsubscribed" };
+            tx.execute(
+                "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status = 'new'",
+                params![lead_id, status, reason],
+            )?;
+        }
+        return Ok(Reservation::Suppressed { reason });
+    }
+    let count = sent_in_hour(tx, now)?;
+    if count >= i64::from(hour_limit) {
+        record(tx, target, "", mode, "throttled", Some("hourly limit reached"), now)?;
+        return Ok(Reservation::Throttled { count });
+    }
+    let ledger_id = record(tx, target, "", mode, "reserved", None, now)?;
+    Ok(Reservation::Reserved { ledger_id, unsubscribe_token })
+}
+
+/// What became of a reservation, written with the lead's new status.
+pub fn finish(
+    tx: &Connection,
+    ledger_id: i64,
+    lead_id: Option<i64>,
+    subject: &str,
+    result: &SendResult,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let (outcome, transient) = match result.delivery {
+        Delivery::Sent => ("sent", false),
+        Delivery::Permanent => ("failed", false),
+        Delivery::Transient => ("failed", true),
+        Delivery::Uncertain => ("uncertain", false),
+    };
+    tx.prepare_cached(
+        "UPDATE send_ledger SET outcome = ?2, transient = ?3, error = ?4, provider_message_id = ?5,
+         subject = ?6, finished_at = ?7 WHERE id = ?1 AND outcome = 'reserved'",
+    )?
+    .execute(params![ledger_id, outcome, transient, result.error, result.message_id, subject, now])?;
+    let Some(lead_id) = lead_id else { return Ok(()) };
+    let reason = result.error.as_deref();
+    match result.delivery {
+        Delivery::Sent => tx.execute(
+            "UPDATE lead SET status = 'contacted', last_contacted_at = ?2, status_reason = NULL
+             WHERE id = ?1 AND status = 'new'",
+            params![lead_id, now],
+        )?,
+        Delivery::Permanent => tx.execute(
+            "UPDATE lead SET status = 'email_failed', status_reason = ?2 WHERE id = ?1 AND status = 'new'",
+            params![lead_id, reason],
+        )?,
+        Delivery::Uncertain => tx.execute(
+            "UPDATE lead SET status = 'email_failed', status_reason = ?2 WHERE id = ?1 AND status = 'new'",
+            params![lead_id, format!("uncertain: {}", reason.unwrap_or("no answer"))],
+        )?,
+        Delivery::Transient => tx.execute(
+            "UPDATE lead SET transient_failures = transient_failures + 1,
+                 status = CASE WHEN transient_failures + 1 >= ?3 THEN 'email_failed' ELSE status END,
+                 status_reason = ?2
+             WHERE id = ?1 AND status = 'new'",
+            params![lead_id, reason, MAX_TRANSIENT_FAILURES],
+        )?,
+    };
+    Ok(())
+}
+
+/// A reservation whose process died: now `uncertain`, never re-sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Abandoned {
+    pub ledger_id: i64,
+    pub lead_id: Option<i64>,
+    pub recipient: String,
+    pub at: i64,
+}
+
+/// Turns reservations older than [`STALE_RESERVATION_SECS`] into
+/// `uncertain`; their leads become `email_failed` with the reason.
+pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandoned>> {
+    let stale: Vec<Abandoned> = tx
+        .prepare_cached(
+            "SELECT id, lead_id, recipient, at FROM send_ledger WHERE outcome = 'reserved' AND at < ?1",
+        )?
+        .query_map([now - STALE_RESERVATION_SECS], |r| {
+            Ok(Abandoned {
+                ledger_id: r.get(0)?,
+                lead_id: r.get(1)?,
+                recipient: r.get(2)?,
+                at: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let reason = "uncertain: the sending process ended before recording an answer";
+    for a in &stale {
+        tx.execute(
+            "UPDATE send_ledger SET outcome = 'uncertain', error = ?2, finished_at = ?3 WHERE id = ?1",
+            params![a.ledger_id, reason, now],
+        )?;
+        if let Some(lead_id) = a.lead_id {
+            tx.execute(
+                "UPDATE lead SET status = 'email_failed', status_reason = ?2 WHERE id = ?1 AND status = 'new'",
+                params![lead_id, reason],
+            )?;
+        }
+    }
+    Ok(stale)
+}
+
+/// Lets an operator re-queue a lead after checking the provider: its
+/// uncertain attempts stop blocking a new one. Refused when the lead was
+/// certainly sent already (at most once per step).
+pub fn release_for_requeue(tx: &Connection, lead_id: i64) -> Result<()> {
+    let sent_at: Option<i64> = tx
+        .query_row(
+            "SELECT MAX(at) FROM send_ledger WHERE lead_id = ?1 AND step = ?2 AND kind = 'outreach'
+             AND outcome IN ('sent', 'reserved')",
+            params![lead_id, FIRST_STEP],
+            |r| r.get(0),
+        )?;
+    if let Some(at) = sent_at {
+        return Err(Error::Data(format!(
+            "lead {lead_id} was already emailed (attempt at {}); hoss emails a lead at most once",
+            crate::clock::rfc3339(at)
+        )));
+    }
+    tx.execute(
+        "UPDATE send_ledger SET outcome = 'failed',
+             error = COALESCE(error, 'uncertain') || ' (re-queued by operator)'
+         WHERE lead_id = ?1 AND step = ?2 AND kind = 'outreach' AND outcome = 'uncertain'",
+        params![lead_id, FIRST_STEP],
+    )?;
+    tx.execute("UPDATE lead SET transient_failures = 0 WHERE id = ?1", [lead_id])?;
+    Ok(())
+}
+
+/// `new` leads after `after_id`, oldest first.
+pub fn due_leads(conn: &Connection, after_id: i64, limit: u32) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached("SELECT id FROM lead WHERE status = 'new' AND id > ?1 ORDER BY id LIMIT ?2")?
+        .query_map(params![after_id, limit], |r| r.get(0))?
+        .collect()
+}
+
+/// Drops ledger rows older than the retention window (never a live
+/// reservation).
+pub fn prune(conn: &Connection, now: i64, retention_days: u32) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM send_ledger WHERE at < ?1 AND outcome <> 'reserved'",
+        [now - i64::from(retention_days) * 86_400],
+    )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub at: i64,
+    pub lead_id: Option<i64>,
+    pub recipient: String,
+    pub subject: String,
+    pub kind: String,
+    pub mode: String,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// The newest attempts, newest first.
+pub fn recent(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Attempt>> {
+    conn.prepare_cached(
+        "SELECT at, lead_id, recipient, subject, kind, mode, outcome, error
+         FROM send_ledger ORDER BY id DESC LIMIT ?1",
+    )?
+    .query_map([limit], |r| {
+        Ok(Attempt {
+            at: r.get(0)?,
+            lead_id: r.get(1)?,
+            recipient: r.get(2)?,
+            subject: r.get(3)?,
+            kind: r.get(4)?,
+            mode: r.get(5)?,
+            outcome: r.get(6)?,
+            error: r.get(7)?,
+        })
+    })?
+    .collect()
+}
+
+/// Uncertain sends still on record (the operator should look at them).
+pub fn count_uncertain(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM send_ledger WHERE outcome = 'uncertain'")?
+        .query_row([], |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db_with_lead(email: &str) -> (Connection, i64) {
+        let conn = crate::db::open_in_memory().unwrap();
+        conn.execute(
+            "INSERT INTO lead (email, company, source, created_at) VALUES (?1, 'Acme', 't', 0)",
+            [email],
+        )
+        .unwrap();
+        (conn, 1)
+    }
+
+    fn target(email: &str) -> Target<'_> {
+        Target { kind: Kind::Outreach, lead_id: Some(1), recipient: email }
+    }
+
+    fn sent() -> SendResult {
+        SendResult { success: true, mode: crate::config::EmailMode::Smtp, error: None, message_id: None, delivery: Delivery::Sent }
+    }
+
+    #[test]
+    fn a_lead_can_be_reserved_once() {
+        let (conn, _) = db_with_lead("a@acme.com");
+        let first = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100).unwrap();
+        assert!(matches!(first, Reservation::Reserved { .. }));
+        assert_eq!(reserve(&conn, &target("a@acme.com"), "SMTP", 10, 101).unwrap(), Reservation::Gone);
+        assert_eq!(sent_in_hour(&conn, 102).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_hour_counter_resets_at_the_boundary() {
+        let (conn, _) = db_with_lead("a@acme.com");
+        let hour = 1_795_615_200;
+        reserve(&conn, &target("a@acme.com"), "SMTP", 1, hour + 3599).unwrap();
+        assert_eq!(sent_in_hour(&conn, hour + 3599).unwrap(), 1);
+        assert_eq!(sent_in_hour(&conn, hour + 3600).unwrap(), 0);
+        let t = Target { kind: Kind::Test, lead_id: None, recipient: "op@acme.com" };
+        assert_eq!(reserve(&conn, &t, "SMTP", 1, hour + 3599).unwrap(), Reservation::Throttled { count: 1 });
+        assert!(matches!(reserve(&conn, &t, "SMTP", 1, hour + 3600).unwrap(), Reservation::Reserved { .. }));
+    }
+
+    #[test]
+    fn finishing_moves_the_lead_and_frees_failed_slots() {
+        let (conn, _) = db_with_lead("a@acme.com");
+        let Reservation::Reserved { ledger_id, .. } = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100).unwrap() else { panic!() };
+        let transient = SendResult { success: false, delivery: Delivery::Transient, error: Some("421".into()), ..sent() };
+        finish(&conn, ledger_id, Some(1), "s", &transient, 101).unwrap();
+        assert_eq!(sent_in_hour(&conn, 102).unwrap(), 0);
+        let Reservation::Reserved { ledger_id, .. } = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 103).unwrap() else { panic!() };
+        finish(&conn, ledger_id, Some(1), "s", &sent(), 104).unwrap();
+        let (status, at): (String, i64) = conn.query_row("SELECT status, last_contacted_at FROM lead", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((status.as_str(), at), ("contacted", 104));
+    }
+
+    #[test]
+    fn three_transient_failures_give_up() {
+        let (conn, _) = db_with_lead("a@acme.com");
+        let transient = SendResult { success: false, delivery: Delivery::Transient, error: Some("busy".into()), ..sent() };
+        for i in 0..3 {
+            let Reservation::Reserved { ledger_id, .. } = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100 + i).unwrap() else { panic!("{i}") };
+            finish(&conn, ledger_id, Some(1), "s", &transient, 100 + i).unwrap();
+        }
+        let status: String = conn.query_row("SELECT status FROM lead", [], |r| r.get(0)).unwrap();
+        assert_eq!(status, "email_failed");
+    }
+
+    #[test]
+    fn stale_reservations_become_uncertain_and_are_never_resent() {
+        let (conn, _) = db_with_lead("a@acme.com");
+        reserve(&conn, &target("a@acme.com"), "SMTP", 10, 1000).unwrap();
+        assert!(recover_stale(&conn, 1000 + STALE_RESERVATION_SECS - 1).unwrap().is_empty());
+        let stale = recover_stale(&conn, 1000 + STALE_RESERVATION_SECS + 1).unwrap();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(count_uncertain(&conn).unwrap(), 1);
+        let status: String = conn.query_row("SELECT status FROM lead", [], |r| r.get(0)).unwrap();
+        assert_eq!(status, "email_failed");
+        conn.execute("UPDATE lead SET status = 'new'", []).unwrap();
+        assert_eq!(reserve(&conn, &target("a@acme.com"), "SMTP", 10, 5000).unwrap(), Reservation::Gone);
+        release_for_requeue(&conn, 1).unwrap();
+        assert!(matches!(reserve(&conn, &target("a@acme.com"), "SMTP", 10, 5001).unwrap(), Reservation::Reserved { .. }));
+    }
+
+    #[test]
+    fn suppressed_and_reserved_recipients_are_not_reserved() {
+        let (conn, _) = db_with_lead("a@acme.example");
+        let r = reserve(&conn, &target("a@acme.example"), "SMTP", 10, 100).unwrap();
+        assert_eq!(r, Reservation::Suppressed { reason: "reserved domain".into() });
+        let status: String = conn.query_row("SELECT status FROM lead", [], |r| r.get(0)).unwrap();
+        assert_eq!(status, "dead");
+    }
+}

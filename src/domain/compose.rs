@@ -1,0 +1,257 @@
+//! Message composition, pure: subject and body from a template pack, the
+//! footer the law and good manners require, line wrapping, and the
+//! unsubscribe headers. Whatever comes from a lead is cleaned of control
+//! characters before it can reach a header.
+
+use super::leads::clean_text;
+use super::templates::{Pack, Values, first_name, render};
+
+/// Longest line in a body, and longest subject, in characters.
+pub const WIDTH: usize = 78;
+/// A line holding only a URL may be longer, up to the SMTP line limit.
+pub const MAX_URL_LINE: usize = 998;
+
+/// Who a message is from, as configured.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub from_name: String,
+    pub from_email: String,
+    pub reply_to: String,
+    pub sender_name: String,
+    pub postal_address: Option<String>,
+    pub public_base_url: Option<String>,
+}
+
+/// A provider-neutral message: every mailer sends exactly this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub from_name: String,
+    pub from_email: String,
+    pub reply_to: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    /// `List-Unsubscribe` value, when the message offers one.
+    pub list_unsubscribe: Option<String>,
+    /// RFC 8058 one-click (`List-Unsubscribe-Post`), only with an https link.
+    pub one_click: bool,
+}
+
+/// What of a lead a message may use.
+#[derive(Debug, Clone)]
+pub struct LeadFields<'a> {
+    pub id: i64,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub company: &'a str,
+    pub niche: Option<&'a str>,
+}
+
+/// The outreach message for a lead. The variant is chosen by lead id, so a
+/// retry sends the same words. Errors name what is missing.
+pub fn outreach(
+    pack: &Pack,
+    lead: &LeadFields<'_>,
+    offer: &str,
+    default_niche: &str,
+    sender: &Sender,
+    unsubscribe_token: &str,
+) -> Result<Outgoing, String> {
+    let values = Values {
+        first_name: lead.name.and_then(first_name),
+        company: clean_text(Some(lead.company)),
+        niche: clean_text(lead.niche).or_else(|| clean_text(Some(default_niche))),
+        offer: clean_text(Some(offer)),
+        sender_name: clean_text(Some(&sender.sender_name)),
+    };
+    let pick = |n: usize| lead.id.unsigned_abs() as usize % n;
+    let subject = render(&pack.subjects[pick(pack.subjects.len())], &values)?;
+    let body = render(&pack.bodies[pick(pack.bodies.len())], &values)?;
+    Ok(message(sender, lead.email, &subject, &body, Some(unsubscribe_token)))
+}
+
+/// A message with the standard footer; `unsubscribe_token` adds the opt-out
+/// link and headers (outreach), `None` leaves them out (operator mail).
+pub fn message(
+    sender: &Sender,
+    to: &str,
+    subject: &str,
+    body: &str,
+    unsubscribe_token: Option<&str>,
+) -> Outgoing {
+    let link = unsubscribe_token.and_then(|t| {
+        sender
+            .public_base_url
+            .as_ref()
+            .map(|base| format!("{}/unsubscribe/{t}", base.trim_end_matches('/')))
+    });
+    let mailto = format!("mailto:{}?subject=unsubscribe", sender.reply_to);
+    let list_unsubscribe = unsubscribe_token.map(|_| match &link {
+        Some(url) => format!("<{mailto}>, <{url}>"),
+        None => format!("<{mailto}>"),
+    });
+    let mut text = body.trim_end().to_string();
+    text.push_str("\n\n-- \n");
+    text.push_str(&sender.sender_name);
+    text.push('\n');
+    if let Some(address) = &sender.postal_address {
+        text.push_str(address);
+        text.push('\n');
+    }
+    if unsubscribe_token.is_some() {
+        text.push_str("Not interested? Reply with \"unsubscribe\" and you will not hear from us again.\n");
+        if let Some(url) = &link {
+            text.push_str("Or unsubscribe with one click:\n");
+            text.push_str(url);
+            text.push('\n');
+        }
+    }
+    Outgoing {
+        from_name: sender.from_name.clone(),
+        from_email: sender.from_email.clone(),
+        reply_to: sender.reply_to.clone(),
+        to: to.to_string(),
+        subject: clean_subject(subject),
+        body: wrap(&text),
+        list_unsubscribe,
+        one_click: link.as_deref().is_some_and(|l| l.starts_with("https://")),
+    }
+}
+
+/// One line, no control characters, at most [`WIDTH`] characters.
+pub fn clean_subject(subject: &str) -> String {
+    let one_line = clean_text(Some(subject)).unwrap_or_default();
+    if one_line.chars().count() <= WIDTH {
+        return one_line;
+    }
+    let mut cut: String = one_line.chars().take(WIDTH - 1).collect();
+    if let Some(space) = cut.rfind(' ').filter(|i| *i > WIDTH / 2) {
+        cut.truncate(space);
+    }
+    cut.push('…');
+    cut
+}
+
+/// Wraps every line at [`WIDTH`] columns on word boundaries. A word longer
+/// than that (a URL) gets a line of its own. Line endings become `\n`;
+/// other control characters become spaces.
+pub fn wrap(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / WIDTH);
+    for raw_line in text.replace("\r\n", "\n").split('\n') {
+        let line: String = raw_line
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let line = line.trim_end();
+        if line.chars().count() <= WIDTH {
+            out.push_str(line);
+            out.push('\n');
+            continue;
+        }
+        let mut current = String::new();
+        for word in line.split(' ').filter(|w| !w.is_empty()) {
+            let word: String = word.chars().take(MAX_URL_LINE).collect();
+            let needed = current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+            if !current.is_empty() && needed > WIDTH {
+                out.push_str(&current);
+                out.push('\n');
+                current.clear();
+            }
+            if !current.is_empty() {
+                current.push(' ');
+            }
+            current.push_str(&word);
+        }
+        out.push_str(&current);
+        out.push('\n');
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::templates::pack;
+
+    fn sender(base: Option<&str>) -> Sender {
+        Sender {
+            from_name: "HossAgent".into(),
+            from_email: "hello@hoss.test".into(),
+            reply_to: "reply@hoss.test".into(),
+            sender_name: "Sam from Hoss".into(),
+            postal_address: Some("1 Main St, Springfield".into()),
+            public_base_url: base.map(str::to_string),
+        }
+    }
+
+    fn lead<'a>(name: Option<&'a str>, company: &'a str) -> LeadFields<'a> {
+        LeadFields { id: 7, email: "jane@acme.com", name, company, niche: None }
+    }
+
+    #[test]
+    fn outreach_has_footer_opt_out_and_wrapped_lines() {
+        let p = pack("general").unwrap();
+        let m = outreach(&p, &lead(Some("jane doe"), "Acme"), "ops", "agencies", &sender(Some("https://hoss.test")), "tok123").unwrap();
+        assert!(m.body.contains("Jane"), "{}", m.body);
+        assert!(m.body.contains("1 Main St, Springfield"));
+        assert!(m.body.contains("https://hoss.test/unsubscribe/tok123"));
+        assert!(!m.body.contains('{'));
+        assert!(m.body.lines().all(|l| l.chars().count() <= WIDTH || !l.contains(' ')), "{}", m.body);
+        assert_eq!(
+            m.list_unsubscribe.as_deref(),
+            Some("<mailto:reply@hoss.test?subject=unsubscribe>, <https://hoss.test/unsubscribe/tok123>")
+        );
+        assert!(m.one_click);
+        let same = outreach(&p, &lead(Some("jane doe"), "Acme"), "ops", "agencies", &sender(Some("https://hoss.test")), "tok123").unwrap();
+        assert_eq!(m, same, "a retry sends the same words");
+    }
+
+    #[test]
+    fn without_a_public_base_url_only_mailto_is_offered() {
+        let p = pack("saas").unwrap();
+        let m = outreach(&p, &lead(Some("Jane"), "Acme"), "ops", "x", &sender(None), "t").unwrap();
+        assert_eq!(m.list_unsubscribe.as_deref(), Some("<mailto:reply@hoss.test?subject=unsubscribe>"));
+        assert!(!m.one_click);
+    }
+
+    #[test]
+    fn a_missing_first_name_is_an_error_not_a_placeholder() {
+        let p = pack("general").unwrap();
+        let err = outreach(&p, &lead(None, "Acme"), "ops", "x", &sender(None), "t").unwrap_err();
+        assert_eq!(err, "no value for {first_name}");
+    }
+
+    #[test]
+    fn injection_attempts_cannot_leave_the_subject_line() {
+        let p = Pack { subjects: vec!["About {company}".into()], bodies: vec!["Hi {first_name}".into()] };
+        let evil = lead(Some("Jane\r\nBcc: x@y.com"), "Acme\r\nBcc: evil@y.com\r\n\r\nbody");
+        let m = outreach(&p, &evil, "o", "n", &sender(None), "t").unwrap();
+        assert!(!m.subject.contains('\r') && !m.subject.contains('\n'), "{:?}", m.subject);
+        assert_eq!(m.subject, "About Acme Bcc: evil@y.com body");
+    }
+
+    #[test]
+    fn subjects_are_capped_at_78_characters() {
+        let long = "word ".repeat(40);
+        let s = clean_subject(&long);
+        assert!(s.chars().count() <= WIDTH, "{s}");
+        assert!(s.ends_with('…'));
+        assert_eq!(clean_subject("  Hello\tthere \n"), "Hello there");
+    }
+
+    #[test]
+    fn wrapping_keeps_words_and_long_urls_whole() {
+        let url = format!("https://hoss.test/{}", "a".repeat(120));
+        let text = format!("{} {url} end", "lorem ipsum ".repeat(20));
+        let wrapped = wrap(&text);
+        for line in wrapped.lines() {
+            assert!(line.chars().count() <= WIDTH || line == url, "{line:?}");
+        }
+        assert!(wrapped.lines().any(|l| l == url));
+        assert_eq!(wrapped.split_whitespace().count(), text.split_whitespace().count());
+        assert_eq!(wrap("a\r\nb\n\n\n"), "a\nb\n");
+    }
+}

@@ -1,0 +1,333 @@
+//! Mailers behind one trait: DRY_RUN (no I/O), SendGrid (HTTP API v3) and
+//! SMTP (lettre, blocking). Every send returns the same [`SendResult`], with
+//! the failure classified as SPEC §4.4 needs it:
+//!
+//! * `Sent` — SendGrid 2xx, SMTP 250 after DATA;
+//! * `Permanent` — SendGrid 4xx other than 429, SMTP 5xx;
+//! * `Transient` — SendGrid 429/5xx, SMTP 4xx, or a connection that failed
+//!   before the message was handed over;
+//! * `Uncertain` — the message may have been handed over but no answer came.
+//!
+//! Real mailers refuse reserved recipient domains before any I/O.
+
+use std::time::Duration;
+
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{SmtpTransport, Transport};
+use serde_json::json;
+
+use crate::config::{EmailConfig, EmailMode, SmtpTls};
+use crate::domain::address::{email_domain, is_reserved_domain};
+use crate::domain::compose::Outgoing;
+use crate::services::http;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    Permanent,
+    Transient,
+    Uncertain,
+}
+
+/// The one result shape of every mailer: `{success, mode, error}` plus the
+/// provider's message id where given, and the failure class.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendResult {
+    pub success: bool,
+    pub mode: EmailMode,
+    pub error: Option<String>,
+    pub message_id: Option<String>,
+    pub delivery: Delivery,
+}
+
+impl SendResult {
+    pub fn sent(mode: EmailMode, message_id: Option<String>) -> SendResult {
+        SendResult {
+            success: true,
+            mode,
+            error: None,
+            message_id,
+            delivery: Delivery::Sent,
+        }
+    }
+
+    pub fn failed(mode: EmailMode, delivery: Delivery, error: String) -> SendResult {
+        SendResult {
+            success: false,
+            mode,
+            error: Some(error),
+            message_id: None,
+            delivery,
+        }
+    }
+}
+
+pub trait Mailer {
+    fn mode(&self) -> EmailMode;
+    fn send(&mut self, message: &Outgoing) -> SendResult;
+}
+
+/// The mailer for the effective mode. Only a real effective mode builds a
+/// real mailer, so DRY_RUN cannot open a connection.
+pub fn for_config(cfg: &EmailConfig) -> Box<dyn Mailer> {
+    match cfg.effective {
+        EmailMode::DryRun => Box::new(DryRun),
+        EmailMode::SendGrid => match &cfg.sendgrid_api_key {
+            Some(key) => Box::new(SendGrid {
+                agent: http::agent(TIMEOUT),
+                url: format!("{}/v3/mail/send", cfg.sendgrid_api_base),
+                key: key.expose().to_string(),
+            }),
+            None => Box::new(DryRun),
+        },
+        EmailMode::Smtp => match Smtp::new(cfg) {
+            Ok(smtp) => Box::new(smtp),
+            Err(e) => Box::new(Broken(e)),
+        },
+    }
+}
+
+/// Simulation: succeeds, sends nothing.
+pub struct DryRun;
+
+impl Mailer for DryRun {
+    fn mode(&self) -> EmailMode {
+        EmailMode::DryRun
+    }
+
+    fn send(&mut self, _message: &Outgoing) -> SendResult {
+        SendResult::sent(EmailMode::DryRun, None)
+    }
+}
+
+/// An SMTP mailer that could not be built (e.g. an unusable host name):
+/// every send fails before any I/O, transiently, so nothing is lost.
+struct Broken(String);
+
+impl Mailer for Broken {
+    fn mode(&self) -> EmailMode {
+        EmailMode::Smtp
+    }
+
+    fn send(&mut self, _message: &Outgoing) -> SendResult {
+        SendResult::failed(EmailMode::Smtp, Delivery::Transient, self.0.clone())
+    }
+}
+
+fn refuse_reserved(mode: EmailMode, message: &Outgoing) -> Option<SendResult> {
+    is_reserved_domain(email_domain(&message.to)).then(|| {
+        SendResult::failed(
+            mode,
+            Delivery::Permanent,
+            "recipient is on a reserved domain; a real mailer never sends there".into(),
+        )
+    })
+}
+
+pub struct SendGrid {
+    agent: ureq::Agent,
+    url: String,
+    key: String,
+}
+
+/// The v3 `mail/send` request body.
+pub fn sendgrid_body(m: &Outgoing) -> serde_json::Value {
+    let mut headers = serde_json::Map::new();
+    if let Some(v) = &m.list_unsubscribe {
+        headers.insert("List-Unsubscribe".into(), json!(v));
+        if m.one_click {
+            headers.insert("List-Unsubscribe-Post".into(), json!("List-Unsubscribe=One-Click"));
+        }
+    }
+    let mut body = json!({
+        "personalizations": [{"to": [{"email": m.to}]}],
+        "from": {"email": m.from_email, "name": m.from_name},
+        "reply_to": {"email": m.reply_to},
+        "subject": m.subject,
+        "content": [{"type": "text/plain", "value": m.body}],
+    });
+    if !headers.is_empty() {
+        body["headers"] = serde_json::Value::Object(headers);
+    }
+    body
+}
+
+impl Mailer for SendGrid {
+    fn mode(&self) -> EmailMode {
+        EmailMode::SendGrid
+    }
+
+    fn send(&mut self, message: &Outgoing) -> SendResult {
+        const MODE: EmailMode = EmailMode::SendGrid;
+        if let Some(refused) = refuse_reserved(MODE, message) {
+            return refused;
+        }
+        let response = self
+            .agent
+            .post(&self.url)
+            .header("Authorization", &format!("Bearer {}", self.key))
+            .send_json(sendgrid_body(message));
+        let mut response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                let delivery = if before_handover(&e) {
+                    Delivery::Transient
+                } else {
+                    Delivery::Uncertain
+                };
+                return SendResult::failed(MODE, delivery, http::shorten(&e.to_string(), 300, Some(&self.key)));
+            }
+        };
+        let status = response.status().as_u16();
+        let message_id = response
+            .headers()
+            .get("X-Message-Id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if (200..300).contains(&status) {
+            return SendResult::sent(MODE, message_id);
+        }
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
+        let delivery = if status == 429 || status >= 500 {
+            Delivery::Transient
+        } else {
+            Delivery::Permanent
+        };
+        SendResult::failed(
+            MODE,
+            delivery,
+            format!("SendGrid answered {status}: {}", http::shorten(&text, 300, Some(&self.key))),
+        )
+    }
+}
+
+/// Did the request fail before anything was handed to the provider?
+fn before_handover(e: &ureq::Error) -> bool {
+    use ureq::Timeout;
+    match e {
+        ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Tls(_) => true,
+        ureq::Error::Timeout(t) => matches!(t, Timeout::Resolve | Timeout::Connect),
+        _ => false,
+    }
+}
+
+pub struct Smtp {
+    transport: SmtpTransport,
+}
+
+impl Smtp {
+    fn new(cfg: &EmailConfig) -> Result<Smtp, String> {
+        let smtp = &cfg.smtp;
+        let host = smtp.host.as_deref().ok_or("SMTP_HOST is missing")?;
+        let tls = |host: &str| {
+            TlsParameters::new(host.to_string()).map_err(|e| format!("SMTP TLS setup failed: {e}"))
+        };
+        let builder = SmtpTransport::builder_dangerous(host)
+            .port(smtp.port)
+            .timeout(Some(TIMEOUT))
+            .tls(match smtp.tls {
+                SmtpTls::StartTls => Tls::Required(tls(host)?),
+                SmtpTls::Implicit => Tls::Wrapper(tls(host)?),
+                SmtpTls::None => Tls::None,
+            });
+        let builder = match (&smtp.username, &smtp.password) {
+            (Some(user), Some(password)) => {
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_string()))
+            }
+            _ => builder,
+        };
+        Ok(Smtp {
+            transport: builder.build(),
+        })
+    }
+}
+
+/// The RFC 5322 message lettre sends: explicit Content-Type, Date,
+/// Message-ID, List-Unsubscribe; lettre picks the transfer encoding
+/// (quoted-printable for non-ASCII text) and encodes non-ASCII headers.
+pub fn smtp_message(m: &Outgoing) -> Result<lettre::Message, String> {
+    let address = |a: &str| a.parse().map_err(|e| format!("address {a:?}: {e}"));
+    let mut builder = lettre::Message::builder()
+        .from(Mailbox::new(Some(m.from_name.clone()), address(&m.from_email)?))
+        .reply_to(Mailbox::new(None, address(&m.reply_to)?))
+        .to(Mailbox::new(None, address(&m.to)?))
+        .subject(m.subject.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .message_id(None)
+        .date_now();
+    if let Some(v) = &m.list_unsubscribe {
+        builder = builder.raw_header(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            v.clone(),
+        ));
+        if m.one_click {
+            builder = builder.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+                "List-Unsubscribe=One-Click".into(),
+            ));
+        }
+    }
+    builder
+        .body(m.body.clone())
+        .map_err(|e| format!("cannot build the message: {e}"))
+}
+
+impl Mailer for Smtp {
+    fn mode(&self) -> EmailMode {
+        EmailMode::Smtp
+    }
+
+    fn send(&mut self, message: &Outgoing) -> SendResult {
+        const MODE: EmailMode = EmailMode::Smtp;
+        if let Some(refused) = refuse_reserved(MODE, message) {
+            return refused;
+        }
+        let email = match smtp_message(message) {
+            Ok(e) => e,
+            Err(e) => return SendResult::failed(MODE, Delivery::Permanent, e),
+        };
+        // Connect (or reuse the pooled connection) first: a failure here is
+        // certainly before any hand-over, so it is safe to retry later.
+        match self.transport.test_connection() {
+            Ok(true) => {}
+            Ok(false) => {
+                return SendResult::failed(MODE, Delivery::Transient, "SMTP server is not answering".into());
+            }
+            Err(e) => return SendResult::failed(MODE, Delivery::Transient, smtp_error(&e)),
+        }
+        match self.transport.send(&email) {
+            Ok(response) => SendResult::sent(MODE, response.message().next().map(str::to_string)),
+            Err(e) => {
+                let delivery = if e.is_permanent() {
+                    Delivery::Permanent
+                } else if e.is_transient() {
+                    Delivery::Transient
+                } else {
+                    Delivery::Uncertain
+                };
+                SendResult::failed(MODE, delivery, smtp_error(&e))
+            }
+        }
+    }
+}
+
+fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    http::shorten(&text, 300, None)
+}
