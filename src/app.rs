@@ -7,7 +7,7 @@ use log::{debug, log, warn};
 use rusqlite::Connection;
 
 use crate::cli::{Cli, Command, LeadAction, SuppressAction};
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::commands;
 use crate::config::Config;
 use crate::db::{self, runs};
@@ -49,7 +49,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     for notice in &config.notices {
         log!(notice.level, "{}", notice.line);
     }
-    let clock: Box<dyn Clock> = Box::new(SystemClock);
+    let clock: Box<dyn Clock> = match config.now_override {
+        Some(t) => Box::new(FixedClock(t)),
+        None => Box::new(SystemClock),
+    };
     let command = cli.command;
     let name = command.name();
 
@@ -139,11 +142,22 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             return Ok(report.exit_code());
         }
         Command::Suppress { action } => match action {
-            SuppressAction::Add { email, reason, note, .. } => {
-                render::emit(out, &suppress::add(ctx, &email, &reason, note.as_deref())?, style)?
+            SuppressAction::Add {
+                email,
+                reason,
+                note,
+                ..
+            } => render::emit(
+                out,
+                &suppress::add(ctx, &email, &reason, note.as_deref())?,
+                style,
+            )?,
+            SuppressAction::Remove { email, .. } => {
+                render::emit(out, &suppress::remove(ctx, &email)?, style)?
             }
-            SuppressAction::Remove { email, .. } => render::emit(out, &suppress::remove(ctx, &email)?, style)?,
-            SuppressAction::List { limit, .. } => render::emit(out, &suppress::list(ctx, limit)?, style)?,
+            SuppressAction::List { limit, .. } => {
+                render::emit(out, &suppress::list(ctx, limit)?, style)?
+            }
             SuppressAction::Import { file, reason, .. } => {
                 render::emit(out, &suppress::import(ctx, &file, &reason)?, style)?
             }

@@ -169,7 +169,10 @@ impl Command {
 
     pub fn json(&self) -> bool {
         match self {
-            Command::Check(f) | Command::Status(f) | Command::SourceLeads(f) | Command::SendOutreach(f) => f.json,
+            Command::Check(f)
+            | Command::Status(f)
+            | Command::SourceLeads(f)
+            | Command::SendOutreach(f) => f.json,
             Command::SendTestEmail { out, .. } => out.json,
             Command::Suppress { action } => match action {
                 SuppressAction::Add { out, .. }

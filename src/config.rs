@@ -82,6 +82,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "PORTAL_BASE_URL",
     "HOSS_LISTEN",
     "HEALTHCHECK_URL",
+    "HOSS_NOW",
 ];
 
 /// Read from the environment only (they say where the file is, or are the
@@ -305,6 +306,8 @@ pub struct Config {
     pub onboarding_tasks: std::result::Result<Vec<OnboardingTask>, String>,
     /// Lines to log once at start: banner, fallbacks, warnings.
     pub notices: Vec<Notice>,
+    /// `HOSS_NOW`: a pinned clock (unix seconds) for tests and replays.
+    pub now_override: Option<i64>,
 }
 
 impl Config {
@@ -341,8 +344,22 @@ impl Config {
         for (k, v) in env {
             raw.insert(k.clone(), v.clone());
         }
-        let mut cfg = resolve(&Raw(raw), notices);
+        let raw = Raw(raw);
+        let now_override = match raw.get("HOSS_NOW") {
+            None => None,
+            Some(v) => Some(
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.timestamp())
+                    .map_err(|_| {
+                        Error::Config(
+                            "HOSS_NOW is not an RFC 3339 time like 2026-11-25T14:00:00Z".into(),
+                        )
+                    })?,
+            ),
+        };
+        let mut cfg = resolve(&raw, notices);
         cfg.config_file = file;
+        cfg.now_override = now_override;
         cfg.onboarding_tasks = parse_tasks(tasks_value);
         Ok(cfg)
     }
@@ -700,6 +717,7 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>) -> Config {
         listen: raw.string("HOSS_LISTEN", "127.0.0.1:8080"),
         onboarding_tasks: Ok(Vec::new()),
         notices: Vec::new(),
+        now_override: None,
     };
     cfg.notices = startup_notices(&cfg, notices);
     cfg
@@ -878,7 +896,9 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
     if requested.is_some_and(|m| m != EmailMode::DryRun) {
         p.require(company_postal_address.as_ref(), "COMPANY_POSTAL_ADDRESS");
     }
-    let niche_template = raw.string("BIZDEV_NICHE_TEMPLATE", "general").to_ascii_lowercase();
+    let niche_template = raw
+        .string("BIZDEV_NICHE_TEMPLATE", "general")
+        .to_ascii_lowercase();
     if crate::domain::templates::pack(&niche_template).is_err() {
         p.0.push(format!(
             "BIZDEV_NICHE_TEMPLATE {} is not one of {}",

@@ -143,7 +143,13 @@ pub fn set_status(ctx: &Ctx, id: i64, status: &str) -> Result<LeadShow> {
             db::outbox::release_for_requeue(tx, id)?;
         }
         if status == "unsubscribed" {
-            db::suppression::add(tx, &before.email, "manual", Some("lead set unsubscribed"), ctx.now())?;
+            db::suppression::add(
+                tx,
+                &before.email,
+                "manual",
+                Some("lead set unsubscribed"),
+                ctx.now(),
+            )?;
         }
         db::leads::set_status(tx, id, status, Some("set by operator")).map_err(|e| {
             if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {

@@ -14,8 +14,8 @@ use serde::Serialize;
 use crate::app::Ctx;
 use crate::clock::{hour_label, rfc3339};
 use crate::config::EmailMode;
-use crate::db::{self, leads::Lead, outbox};
 use crate::db::outbox::{Kind, Reservation, Target};
+use crate::db::{self, leads::Lead, outbox};
 use crate::domain::compose::{self, LeadFields, Outgoing, Sender};
 use crate::domain::templates::{self, Pack};
 use crate::error::{Error, Result};
@@ -38,7 +38,14 @@ impl Report for OutreachReport {
     fn human(&self, _terminal: bool) -> String {
         format!(
             "send-outreach: mode={} attempted={} sent={} failed={} dry_run={} throttled={} suppressed={} uncertain={}\n",
-            self.mode, self.attempted, self.sent, self.failed, self.dry_run, self.throttled, self.suppressed, self.uncertain
+            self.mode,
+            self.attempted,
+            self.sent,
+            self.failed,
+            self.dry_run,
+            self.throttled,
+            self.suppressed,
+            self.uncertain
         )
     }
 }
@@ -84,7 +91,11 @@ pub fn log_result(lead_id: Option<i64>, message: &Outgoing, result: &SendResult)
         d => warn!(
             "[EMAIL][FAIL][{mode}] lead_id={lead} error={:?}{}",
             result.error.as_deref().unwrap_or_default(),
-            if d == Delivery::Transient { " transient=true" } else { "" }
+            if d == Delivery::Transient {
+                " transient=true"
+            } else {
+                ""
+            }
         ),
     }
 }
@@ -112,7 +123,10 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
     }
     let pruned = outbox::prune(&ctx.db, ctx.now(), ctx.config.ledger_retention_days)?;
     if pruned > 0 {
-        info!("[EMAIL][LEDGER_PRUNED] rows={pruned} retention_days={}", ctx.config.ledger_retention_days);
+        info!(
+            "[EMAIL][LEDGER_PRUNED] rows={pruned} retention_days={}",
+            ctx.config.ledger_retention_days
+        );
     }
     let mut pass = Pass {
         ctx,
@@ -147,19 +161,30 @@ impl Pass<'_> {
     /// Handles one lead; `false` means the pass must stop (throttled).
     fn one(&mut self, lead_id: i64) -> Result<bool> {
         let ctx = self.ctx;
-        let Some(lead) = db::leads::get(&ctx.db, lead_id)? else { return Ok(true) };
+        let Some(lead) = db::leads::get(&ctx.db, lead_id)? else {
+            return Ok(true);
+        };
         if self.mailer.mode() == EmailMode::DryRun {
             return self.simulate(&lead).map(|_| true);
         }
         let cfg = &ctx.config.email;
-        let target = Target { kind: Kind::Outreach, lead_id: Some(lead.id), recipient: &lead.email };
+        let target = Target {
+            kind: Kind::Outreach,
+            lead_id: Some(lead.id),
+            recipient: &lead.email,
+        };
         let mode = self.mailer.mode().as_str();
-        let reservation = db::immediate(&ctx.db, |tx| outbox::reserve(tx, &target, mode, cfg.max_per_hour, ctx.now()))?;
+        let reservation = db::immediate(&ctx.db, |tx| {
+            outbox::reserve(tx, &target, mode, cfg.max_per_hour, ctx.now())
+        })?;
         let (ledger_id, token) = match reservation {
             Reservation::Gone => return Ok(true),
             Reservation::Suppressed { reason } => {
                 self.report.suppressed += 1;
-                info!("[EMAIL][SUPPRESSED] lead_id={} email={} reason={reason:?}", lead.id, lead.email);
+                info!(
+                    "[EMAIL][SUPPRESSED] lead_id={} email={} reason={reason:?}",
+                    lead.id, lead.email
+                );
                 return Ok(true);
             }
             Reservation::Throttled { count } => {
@@ -172,13 +197,24 @@ impl Pass<'_> {
                 );
                 return Ok(false);
             }
-            Reservation::Reserved { ledger_id, unsubscribe_token } => (ledger_id, unsubscribe_token.unwrap_or_default()),
+            Reservation::Reserved {
+                ledger_id,
+                unsubscribe_token,
+            } => (ledger_id, unsubscribe_token.unwrap_or_default()),
         };
         self.report.attempted += 1;
         let (subject, result) = match self.compose(&lead, &token) {
             Err(e) => {
-                let result = SendResult::failed(self.mailer.mode(), Delivery::Permanent, format!("cannot compose: {e}"));
-                warn!("[EMAIL][FAIL][{mode}] lead_id={} error={:?}", lead.id, result.error.as_deref().unwrap_or_default());
+                let result = SendResult::failed(
+                    self.mailer.mode(),
+                    Delivery::Permanent,
+                    format!("cannot compose: {e}"),
+                );
+                warn!(
+                    "[EMAIL][FAIL][{mode}] lead_id={} error={:?}",
+                    lead.id,
+                    result.error.as_deref().unwrap_or_default()
+                );
                 (String::new(), result)
             }
             Ok(message) => {
@@ -188,7 +224,16 @@ impl Pass<'_> {
                 (message.subject, result)
             }
         };
-        db::immediate(&ctx.db, |tx| Ok(outbox::finish(tx, ledger_id, Some(lead.id), &subject, &result, ctx.now())?))?;
+        db::immediate(&ctx.db, |tx| {
+            Ok(outbox::finish(
+                tx,
+                ledger_id,
+                Some(lead.id),
+                &subject,
+                &result,
+                ctx.now(),
+            )?)
+        })?;
         match result.delivery {
             Delivery::Sent => self.report.sent += 1,
             Delivery::Uncertain => self.report.uncertain += 1,
@@ -206,30 +251,68 @@ impl Pass<'_> {
             company: &lead.company,
             niche: lead.niche.as_deref(),
         };
-        compose::outreach(&self.pack, &fields, &cfg.email.offer, &cfg.leads.niche, &self.sender, token)
+        compose::outreach(
+            &self.pack,
+            &fields,
+            &cfg.email.offer,
+            &cfg.leads.niche,
+            &self.sender,
+            token,
+        )
     }
 
     /// DRY_RUN: the same checks and message, recorded, nothing sent, the
     /// lead stays `new`.
     fn simulate(&mut self, lead: &Lead) -> Result<()> {
         let ctx = self.ctx;
-        let target = Target { kind: Kind::Outreach, lead_id: Some(lead.id), recipient: &lead.email };
+        let target = Target {
+            kind: Kind::Outreach,
+            lead_id: Some(lead.id),
+            recipient: &lead.email,
+        };
         if let Some(reason) = outbox::suppression_reason(&ctx.db, &lead.email, false)? {
-            outbox::record(&ctx.db, &target, "", "DRY_RUN", "suppressed", Some(&reason), ctx.now())?;
+            outbox::record(
+                &ctx.db,
+                &target,
+                "",
+                "DRY_RUN",
+                "suppressed",
+                Some(&reason),
+                ctx.now(),
+            )?;
             self.report.suppressed += 1;
-            info!("[EMAIL][SUPPRESSED] lead_id={} email={} reason={reason:?}", lead.id, lead.email);
+            info!(
+                "[EMAIL][SUPPRESSED] lead_id={} email={} reason={reason:?}",
+                lead.id, lead.email
+            );
             return Ok(());
         }
         self.report.attempted += 1;
         match self.compose(lead, "dry-run-token") {
             Ok(message) => {
-                outbox::record(&ctx.db, &target, &message.subject, "DRY_RUN", "dry_run", None, ctx.now())?;
+                outbox::record(
+                    &ctx.db,
+                    &target,
+                    &message.subject,
+                    "DRY_RUN",
+                    "dry_run",
+                    None,
+                    ctx.now(),
+                )?;
                 log_result(Some(lead.id), &message, &self.mailer.send(&message));
                 self.report.dry_run += 1;
             }
             Err(e) => {
                 let error = format!("cannot compose: {e}");
-                outbox::record(&ctx.db, &target, "", "DRY_RUN", "failed", Some(&error), ctx.now())?;
+                outbox::record(
+                    &ctx.db,
+                    &target,
+                    "",
+                    "DRY_RUN",
+                    "failed",
+                    Some(&error),
+                    ctx.now(),
+                )?;
                 warn!("[EMAIL][FAIL][DRY_RUN] lead_id={} error={error:?}", lead.id);
                 self.report.failed += 1;
             }

@@ -8,8 +8,8 @@ use crate::app::Ctx;
 use crate::clock::hour_label;
 use crate::commands::send_outreach::{log_result, sender};
 use crate::config::EmailMode;
-use crate::db::{self, outbox};
 use crate::db::outbox::{Kind, Reservation, Target};
+use crate::db::{self, outbox};
 use crate::domain::address::normalize_email;
 use crate::domain::compose;
 use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
@@ -43,7 +43,10 @@ impl TestReport {
 
 impl Report for TestReport {
     fn human(&self, _terminal: bool) -> String {
-        let mut s = format!("test email to {} via {}: {}\n", self.to, self.mode, self.outcome);
+        let mut s = format!(
+            "test email to {} via {}: {}\n",
+            self.to, self.mode, self.outcome
+        );
         if let Some(e) = &self.error {
             s.push_str(&format!("  error: {e}\n"));
         }
@@ -55,7 +58,8 @@ impl Report for TestReport {
 }
 
 pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
-    let to = normalize_email(to).ok_or_else(|| Error::Data(format!("{to:?} is not a valid e-mail address")))?;
+    let to = normalize_email(to)
+        .ok_or_else(|| Error::Data(format!("{to:?} is not a valid e-mail address")))?;
     let cfg = &ctx.config.email;
     let mut mailer = mailer::for_config(cfg);
     let mode = mailer.mode();
@@ -71,7 +75,11 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
         ),
         None,
     );
-    let target = Target { kind: Kind::Test, lead_id: None, recipient: &to };
+    let target = Target {
+        kind: Kind::Test,
+        lead_id: None,
+        recipient: &to,
+    };
     let report = |outcome: &str, error: Option<String>, message_id| TestReport {
         to: to.clone(),
         mode: mode.as_str().into(),
@@ -82,11 +90,21 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
         message_id,
     };
     if mode == EmailMode::DryRun {
-        outbox::record(&ctx.db, &target, &message.subject, "DRY_RUN", "dry_run", None, ctx.now())?;
+        outbox::record(
+            &ctx.db,
+            &target,
+            &message.subject,
+            "DRY_RUN",
+            "dry_run",
+            None,
+            ctx.now(),
+        )?;
         log_result(None, &message, &mailer.send(&message));
         return Ok(report("dry_run", None, None));
     }
-    let reservation = db::immediate(&ctx.db, |tx| outbox::reserve(tx, &target, mode.as_str(), cfg.max_per_hour, ctx.now()))?;
+    let reservation = db::immediate(&ctx.db, |tx| {
+        outbox::reserve(tx, &target, mode.as_str(), cfg.max_per_hour, ctx.now())
+    })?;
     let ledger_id = match reservation {
         Reservation::Reserved { ledger_id, .. } => ledger_id,
         Reservation::Suppressed { reason } => {
@@ -100,13 +118,26 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
                 cfg.max_per_hour,
                 cfg.max_per_cycle
             );
-            return Ok(report("throttled", Some("hourly limit reached".into()), None));
+            return Ok(report(
+                "throttled",
+                Some("hourly limit reached".into()),
+                None,
+            ));
         }
         Reservation::Gone => return Err(Error::Internal("test reservation vanished".into())),
     };
     let result = mailer.send(&message);
     log_result(None, &message, &result);
-    db::immediate(&ctx.db, |tx| Ok(outbox::finish(tx, ledger_id, None, &message.subject, &result, ctx.now())?))?;
+    db::immediate(&ctx.db, |tx| {
+        Ok(outbox::finish(
+            tx,
+            ledger_id,
+            None,
+            &message.subject,
+            &result,
+            ctx.now(),
+        )?)
+    })?;
     let outcome = match result.delivery {
         Delivery::Sent => "sent",
         Delivery::Uncertain => "uncertain",

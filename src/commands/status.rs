@@ -236,7 +236,10 @@ impl EmailPanel {
             "\nemail: {} (requested {}){}; this hour {}: {}/{} sent; per cycle {}; uncertain {}\n",
             self.mode,
             self.requested,
-            self.reason.as_ref().map(|r| format!(" — {r}")).unwrap_or_default(),
+            self.reason
+                .as_ref()
+                .map(|r| format!(" — {r}"))
+                .unwrap_or_default(),
             self.hour,
             self.sent_this_hour,
             self.max_per_hour,
@@ -263,7 +266,13 @@ impl EmailPanel {
                 ]
             })
             .collect();
-        s.push_str(&table(&["at", "kind", "mode", "outcome", "lead", "to", "subject", "error"], rows, terminal));
+        s.push_str(&table(
+            &[
+                "at", "kind", "mode", "outcome", "lead", "to", "subject", "error",
+            ],
+            rows,
+            terminal,
+        ));
         s
     }
 }

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::render::{Report, or_dash, table};
 
 fn address(text: &str) -> Result<String> {
-    normalize_email(text).ok_or_else(|| Error::Data(format!("{text:?} is not a valid e-mail address")))
+    normalize_email(text)
+        .ok_or_else(|| Error::Data(format!("{text:?} is not a valid e-mail address")))
 }
 
 #[derive(Debug, Serialize)]
@@ -34,9 +35,15 @@ impl Report for Changed {
 
 pub fn add(ctx: &Ctx, email: &str, reason: &str, note: Option<&str>) -> Result<Changed> {
     let email = address(email)?;
-    let (changed, leads) = db::immediate(&ctx.db, |tx| Ok(suppression::add(tx, &email, reason, note, ctx.now())?))?;
+    let (changed, leads) = db::immediate(&ctx.db, |tx| {
+        Ok(suppression::add(tx, &email, reason, note, ctx.now())?)
+    })?;
     log::info!("[SUPPRESS][ADD] email={email} reason={reason} leads_unsubscribed={leads}");
-    Ok(Changed { email, changed: changed || leads > 0, leads_unsubscribed: leads })
+    Ok(Changed {
+        email,
+        changed: changed || leads > 0,
+        leads_unsubscribed: leads,
+    })
 }
 
 pub fn remove(ctx: &Ctx, email: &str) -> Result<Changed> {
@@ -45,7 +52,11 @@ pub fn remove(ctx: &Ctx, email: &str) -> Result<Changed> {
     if changed {
         log::info!("[SUPPRESS][REMOVE] email={email} (leads keep their status)");
     }
-    Ok(Changed { email, changed, leads_unsubscribed: 0 })
+    Ok(Changed {
+        email,
+        changed,
+        leads_unsubscribed: 0,
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -68,7 +79,14 @@ impl Report for List {
         let rows = self
             .0
             .iter()
-            .map(|e| vec![e.email.clone(), e.reason.clone(), e.created_at.clone(), or_dash(e.note.as_ref())])
+            .map(|e| {
+                vec![
+                    e.email.clone(),
+                    e.reason.clone(),
+                    e.created_at.clone(),
+                    or_dash(e.note.as_ref()),
+                ]
+            })
             .collect();
         table(&["email", "reason", "since", "note"], rows, terminal)
     }
@@ -78,7 +96,12 @@ pub fn list(ctx: &Ctx, limit: u32) -> Result<List> {
     Ok(List(
         suppression::list(&ctx.db, limit)?
             .into_iter()
-            .map(|e| EntryView { email: e.email, reason: e.reason, note: e.note, created_at: rfc3339(e.created_at) })
+            .map(|e| EntryView {
+                email: e.email,
+                reason: e.reason,
+                note: e.note,
+                created_at: rfc3339(e.created_at),
+            })
             .collect(),
     ))
 }
@@ -122,10 +145,18 @@ pub fn import(ctx: &Ctx, path: &Path, reason: &str) -> Result<ImportReport> {
     db::immediate(&ctx.db, |tx| {
         for (line, raw) in entries {
             match normalize_email(&raw) {
-                None => report.invalid.push(InvalidLine { line, text: raw.chars().take(100).collect() }),
+                None => report.invalid.push(InvalidLine {
+                    line,
+                    text: raw.chars().take(100).collect(),
+                }),
                 Some(email) => {
-                    let (added, _) = suppression::add(tx, &email, reason, Some("imported"), ctx.now())?;
-                    if added { report.added += 1 } else { report.already += 1 }
+                    let (added, _) =
+                        suppression::add(tx, &email, reason, Some("imported"), ctx.now())?;
+                    if added {
+                        report.added += 1
+                    } else {
+                        report.already += 1
+                    }
                 }
             }
         }
@@ -144,19 +175,31 @@ pub fn import(ctx: &Ctx, path: &Path, reason: &str) -> Result<ImportReport> {
 /// (line number, address text) pairs from either file shape.
 fn parse_list(text: &str) -> Result<Vec<(u64, String)>> {
     let text = text.trim_start_matches('\u{feff}');
-    let first = text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
     let is_csv = first.is_some_and(|l| {
-        l.contains(',') && l.split(',').any(|h| h.trim().trim_matches('"').eq_ignore_ascii_case("email"))
+        l.contains(',')
+            && l.split(',')
+                .any(|h| h.trim().trim_matches('"').eq_ignore_ascii_case("email"))
     });
     if !is_csv {
         return Ok(text
             .lines()
             .enumerate()
-            .map(|(i, l)| (i as u64 + 1, l.split('#').next().unwrap_or_default().trim().to_string()))
+            .map(|(i, l)| {
+                (
+                    i as u64 + 1,
+                    l.split('#').next().unwrap_or_default().trim().to_string(),
+                )
+            })
             .filter(|(_, l)| !l.is_empty())
             .collect());
     }
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let column = reader
         .headers()
         .map_err(|e| Error::Data(format!("cannot read the CSV header: {e}")))?
@@ -167,7 +210,10 @@ fn parse_list(text: &str) -> Result<Vec<(u64, String)>> {
         .records()
         .enumerate()
         .map(|(i, r)| {
-            let value = r.ok().and_then(|r| r.get(column).map(str::to_string)).unwrap_or_default();
+            let value = r
+                .ok()
+                .and_then(|r| r.get(column).map(str::to_string))
+                .unwrap_or_default();
             (i as u64 + 2, value)
         })
         .collect())
@@ -178,7 +224,10 @@ mod tests {
     #[test]
     fn both_file_shapes_are_read() {
         let plain = super::parse_list("# bounces\na@b.com\n\n  C@D.com  # note\n").unwrap();
-        assert_eq!(plain, vec![(2, "a@b.com".to_string()), (4, "C@D.com".to_string())]);
+        assert_eq!(
+            plain,
+            vec![(2, "a@b.com".to_string()), (4, "C@D.com".to_string())]
+        );
         let csv = super::parse_list("name,Email\nA,a@b.com\nB,\n").unwrap();
         assert_eq!(csv, vec![(2, "a@b.com".to_string()), (3, String::new())]);
     }

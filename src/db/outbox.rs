@@ -52,7 +52,10 @@ pub struct Target<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reservation {
     /// Go ahead: the slot and (for outreach) the lead are ours.
-    Reserved { ledger_id: i64, unsubscribe_token: Option<String> },
+    Reserved {
+        ledger_id: i64,
+        unsubscribe_token: Option<String>,
+    },
     /// Not sent: on the suppression list or a reserved domain.
     Suppressed { reason: String },
     /// The hour is full: `count` real sends already hold it.
@@ -104,7 +107,11 @@ pub fn record(
 }
 
 /// Why this recipient must not be sent to, if it must not.
-pub fn suppression_reason(conn: &Connection, recipient: &str, real: bool) -> rusqlite::Result<Option<String>> {
+pub fn suppression_reason(
+    conn: &Connection,
+    recipient: &str,
+    real: bool,
+) -> rusqlite::Result<Option<String>> {
     let listed: Option<String> = conn
         .prepare_cached("SELECT reason FROM suppression WHERE email = ?1")?
         .query_row([recipient], |r| r.get(0))
@@ -150,7 +157,10 @@ pub fn reserve(
             Some(t) => t,
             None => {
                 let t = new_token().map_err(Error::Internal)?;
-                tx.execute("UPDATE lead SET unsubscribe_token = ?2 WHERE id = ?1", params![lead_id, t])?;
+                tx.execute(
+                    "UPDATE lead SET unsubscribe_token = ?2 WHERE id = ?1",
+                    params![lead_id, t],
+                )?;
                 t
             }
         });
@@ -158,7 +168,11 @@ pub fn reserve(
     if let Some(reason) = suppression_reason(tx, target.recipient, true)? {
         record(tx, target, "", mode, "suppressed", Some(&reason), now)?;
         if let Some(lead_id) = target.lead_id {
-            let status = if reason == "reserved domain" { "dead" } else { "unsubscribed" };
+            let status = if reason == "reserved domain" {
+                "dead"
+            } else {
+                "unsubscribed"
+            };
             tx.execute(
                 "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status = 'new'",
                 params![lead_id, status, reason],
@@ -168,11 +182,22 @@ pub fn reserve(
     }
     let count = sent_in_hour(tx, now)?;
     if count >= i64::from(hour_limit) {
-        record(tx, target, "", mode, "throttled", Some("hourly limit reached"), now)?;
+        record(
+            tx,
+            target,
+            "",
+            mode,
+            "throttled",
+            Some("hourly limit reached"),
+            now,
+        )?;
         return Ok(Reservation::Throttled { count });
     }
     let ledger_id = record(tx, target, "", mode, "reserved", None, now)?;
-    Ok(Reservation::Reserved { ledger_id, unsubscribe_token })
+    Ok(Reservation::Reserved {
+        ledger_id,
+        unsubscribe_token,
+    })
 }
 
 /// What became of a reservation, written with the lead's new status.
@@ -194,8 +219,18 @@ pub fn finish(
         "UPDATE send_ledger SET outcome = ?2, transient = ?3, error = ?4, provider_message_id = ?5,
          subject = ?6, finished_at = ?7 WHERE id = ?1 AND outcome = 'reserved'",
     )?
-    .execute(params![ledger_id, outcome, transient, result.error, result.message_id, subject, now])?;
-    let Some(lead_id) = lead_id else { return Ok(()) };
+    .execute(params![
+        ledger_id,
+        outcome,
+        transient,
+        result.error,
+        result.message_id,
+        subject,
+        now
+    ])?;
+    let Some(lead_id) = lead_id else {
+        return Ok(());
+    };
     let reason = result.error.as_deref();
     match result.delivery {
         Delivery::Sent => tx.execute(
@@ -267,13 +302,12 @@ pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandone
 /// uncertain attempts stop blocking a new one. Refused when the lead was
 /// certainly sent already (at most once per step).
 pub fn release_for_requeue(tx: &Connection, lead_id: i64) -> Result<()> {
-    let sent_at: Option<i64> = tx
-        .query_row(
-            "SELECT MAX(at) FROM send_ledger WHERE lead_id = ?1 AND step = ?2 AND kind = 'outreach'
+    let sent_at: Option<i64> = tx.query_row(
+        "SELECT MAX(at) FROM send_ledger WHERE lead_id = ?1 AND step = ?2 AND kind = 'outreach'
              AND outcome IN ('sent', 'reserved')",
-            params![lead_id, FIRST_STEP],
-            |r| r.get(0),
-        )?;
+        params![lead_id, FIRST_STEP],
+        |r| r.get(0),
+    )?;
     if let Some(at) = sent_at {
         return Err(Error::Data(format!(
             "lead {lead_id} was already emailed (attempt at {}); hoss emails a lead at most once",
@@ -286,15 +320,20 @@ pub fn release_for_requeue(tx: &Connection, lead_id: i64) -> Result<()> {
          WHERE lead_id = ?1 AND step = ?2 AND kind = 'outreach' AND outcome = 'uncertain'",
         params![lead_id, FIRST_STEP],
     )?;
-    tx.execute("UPDATE lead SET transient_failures = 0 WHERE id = ?1", [lead_id])?;
+    tx.execute(
+        "UPDATE lead SET transient_failures = 0 WHERE id = ?1",
+        [lead_id],
+    )?;
     Ok(())
 }
 
 /// `new` leads after `after_id`, oldest first.
 pub fn due_leads(conn: &Connection, after_id: i64, limit: u32) -> rusqlite::Result<Vec<i64>> {
-    conn.prepare_cached("SELECT id FROM lead WHERE status = 'new' AND id > ?1 ORDER BY id LIMIT ?2")?
-        .query_map(params![after_id, limit], |r| r.get(0))?
-        .collect()
+    conn.prepare_cached(
+        "SELECT id FROM lead WHERE status = 'new' AND id > ?1 ORDER BY id LIMIT ?2",
+    )?
+    .query_map(params![after_id, limit], |r| r.get(0))?
+    .collect()
 }
 
 /// Drops ledger rows older than the retention window (never a live
@@ -360,11 +399,21 @@ mod tests {
     }
 
     fn target(email: &str) -> Target<'_> {
-        Target { kind: Kind::Outreach, lead_id: Some(1), recipient: email }
+        Target {
+            kind: Kind::Outreach,
+            lead_id: Some(1),
+            recipient: email,
+        }
     }
 
     fn sent() -> SendResult {
-        SendResult { success: true, mode: crate::config::EmailMode::Smtp, error: None, message_id: None, delivery: Delivery::Sent }
+        SendResult {
+            success: true,
+            mode: crate::config::EmailMode::Smtp,
+            error: None,
+            message_id: None,
+            delivery: Delivery::Sent,
+        }
     }
 
     #[test]
@@ -372,7 +421,10 @@ mod tests {
         let (conn, _) = db_with_lead("a@acme.com");
         let first = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100).unwrap();
         assert!(matches!(first, Reservation::Reserved { .. }));
-        assert_eq!(reserve(&conn, &target("a@acme.com"), "SMTP", 10, 101).unwrap(), Reservation::Gone);
+        assert_eq!(
+            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 101).unwrap(),
+            Reservation::Gone
+        );
         assert_eq!(sent_in_hour(&conn, 102).unwrap(), 1);
     }
 
@@ -383,33 +435,71 @@ mod tests {
         reserve(&conn, &target("a@acme.com"), "SMTP", 1, hour + 3599).unwrap();
         assert_eq!(sent_in_hour(&conn, hour + 3599).unwrap(), 1);
         assert_eq!(sent_in_hour(&conn, hour + 3600).unwrap(), 0);
-        let t = Target { kind: Kind::Test, lead_id: None, recipient: "op@acme.com" };
-        assert_eq!(reserve(&conn, &t, "SMTP", 1, hour + 3599).unwrap(), Reservation::Throttled { count: 1 });
-        assert!(matches!(reserve(&conn, &t, "SMTP", 1, hour + 3600).unwrap(), Reservation::Reserved { .. }));
+        let t = Target {
+            kind: Kind::Test,
+            lead_id: None,
+            recipient: "op@acme.com",
+        };
+        assert_eq!(
+            reserve(&conn, &t, "SMTP", 1, hour + 3599).unwrap(),
+            Reservation::Throttled { count: 1 }
+        );
+        assert!(matches!(
+            reserve(&conn, &t, "SMTP", 1, hour + 3600).unwrap(),
+            Reservation::Reserved { .. }
+        ));
     }
 
     #[test]
     fn finishing_moves_the_lead_and_frees_failed_slots() {
         let (conn, _) = db_with_lead("a@acme.com");
-        let Reservation::Reserved { ledger_id, .. } = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100).unwrap() else { panic!() };
-        let transient = SendResult { success: false, delivery: Delivery::Transient, error: Some("421".into()), ..sent() };
+        let Reservation::Reserved { ledger_id, .. } =
+            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100).unwrap()
+        else {
+            panic!()
+        };
+        let transient = SendResult {
+            success: false,
+            delivery: Delivery::Transient,
+            error: Some("421".into()),
+            ..sent()
+        };
         finish(&conn, ledger_id, Some(1), "s", &transient, 101).unwrap();
         assert_eq!(sent_in_hour(&conn, 102).unwrap(), 0);
-        let Reservation::Reserved { ledger_id, .. } = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 103).unwrap() else { panic!() };
+        let Reservation::Reserved { ledger_id, .. } =
+            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 103).unwrap()
+        else {
+            panic!()
+        };
         finish(&conn, ledger_id, Some(1), "s", &sent(), 104).unwrap();
-        let (status, at): (String, i64) = conn.query_row("SELECT status, last_contacted_at FROM lead", [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        let (status, at): (String, i64) = conn
+            .query_row("SELECT status, last_contacted_at FROM lead", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
         assert_eq!((status.as_str(), at), ("contacted", 104));
     }
 
     #[test]
     fn three_transient_failures_give_up() {
         let (conn, _) = db_with_lead("a@acme.com");
-        let transient = SendResult { success: false, delivery: Delivery::Transient, error: Some("busy".into()), ..sent() };
+        let transient = SendResult {
+            success: false,
+            delivery: Delivery::Transient,
+            error: Some("busy".into()),
+            ..sent()
+        };
         for i in 0..3 {
-            let Reservation::Reserved { ledger_id, .. } = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100 + i).unwrap() else { panic!("{i}") };
+            let Reservation::Reserved { ledger_id, .. } =
+                reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100 + i).unwrap()
+            else {
+                panic!("{i}")
+            };
             finish(&conn, ledger_id, Some(1), "s", &transient, 100 + i).unwrap();
         }
-        let status: String = conn.query_row("SELECT status FROM lead", [], |r| r.get(0)).unwrap();
+        let status: String = conn
+            .query_row("SELECT status FROM lead", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(status, "email_failed");
     }
 
@@ -417,24 +507,43 @@ mod tests {
     fn stale_reservations_become_uncertain_and_are_never_resent() {
         let (conn, _) = db_with_lead("a@acme.com");
         reserve(&conn, &target("a@acme.com"), "SMTP", 10, 1000).unwrap();
-        assert!(recover_stale(&conn, 1000 + STALE_RESERVATION_SECS - 1).unwrap().is_empty());
+        assert!(
+            recover_stale(&conn, 1000 + STALE_RESERVATION_SECS - 1)
+                .unwrap()
+                .is_empty()
+        );
         let stale = recover_stale(&conn, 1000 + STALE_RESERVATION_SECS + 1).unwrap();
         assert_eq!(stale.len(), 1);
         assert_eq!(count_uncertain(&conn).unwrap(), 1);
-        let status: String = conn.query_row("SELECT status FROM lead", [], |r| r.get(0)).unwrap();
+        let status: String = conn
+            .query_row("SELECT status FROM lead", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(status, "email_failed");
         conn.execute("UPDATE lead SET status = 'new'", []).unwrap();
-        assert_eq!(reserve(&conn, &target("a@acme.com"), "SMTP", 10, 5000).unwrap(), Reservation::Gone);
+        assert_eq!(
+            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 5000).unwrap(),
+            Reservation::Gone
+        );
         release_for_requeue(&conn, 1).unwrap();
-        assert!(matches!(reserve(&conn, &target("a@acme.com"), "SMTP", 10, 5001).unwrap(), Reservation::Reserved { .. }));
+        assert!(matches!(
+            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 5001).unwrap(),
+            Reservation::Reserved { .. }
+        ));
     }
 
     #[test]
     fn suppressed_and_reserved_recipients_are_not_reserved() {
         let (conn, _) = db_with_lead("a@acme.example");
         let r = reserve(&conn, &target("a@acme.example"), "SMTP", 10, 100).unwrap();
-        assert_eq!(r, Reservation::Suppressed { reason: "reserved domain".into() });
-        let status: String = conn.query_row("SELECT status FROM lead", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            r,
+            Reservation::Suppressed {
+                reason: "reserved domain".into()
+            }
+        );
+        let status: String = conn
+            .query_row("SELECT status FROM lead", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(status, "dead");
     }
 }

@@ -16,7 +16,13 @@ pub struct Entry {
 
 /// Adds (or keeps) an address; returns whether it was new, and how many
 /// leads became `unsubscribed`.
-pub fn add(conn: &Connection, email: &str, reason: &str, note: Option<&str>, now: i64) -> rusqlite::Result<(bool, usize)> {
+pub fn add(
+    conn: &Connection,
+    email: &str,
+    reason: &str,
+    note: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<(bool, usize)> {
     let added = conn.execute(
         "INSERT INTO suppression (email, reason, note, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (email) DO NOTHING",
@@ -54,9 +60,16 @@ mod tests {
     #[test]
     fn suppressing_an_address_unsubscribes_its_leads_once() {
         let conn = crate::db::open_in_memory().unwrap();
-        conn.execute("INSERT INTO lead (email, source, created_at) VALUES ('a@b.com', 't', 0)", []).unwrap();
+        conn.execute(
+            "INSERT INTO lead (email, source, created_at) VALUES ('a@b.com', 't', 0)",
+            [],
+        )
+        .unwrap();
         assert_eq!(add(&conn, "a@b.com", "manual", None, 1).unwrap(), (true, 1));
-        assert_eq!(add(&conn, "a@b.com", "bounce", None, 2).unwrap(), (false, 0));
+        assert_eq!(
+            add(&conn, "a@b.com", "bounce", None, 2).unwrap(),
+            (false, 0)
+        );
         assert_eq!(list(&conn, 10).unwrap()[0].reason, "manual");
         assert!(remove(&conn, "a@b.com").unwrap());
         assert!(!remove(&conn, "a@b.com").unwrap());

@@ -67,7 +67,13 @@ pub fn outreach(
     let pick = |n: usize| lead.id.unsigned_abs() as usize % n;
     let subject = render(&pack.subjects[pick(pack.subjects.len())], &values)?;
     let body = render(&pack.bodies[pick(pack.bodies.len())], &values)?;
-    Ok(message(sender, lead.email, &subject, &body, Some(unsubscribe_token)))
+    Ok(message(
+        sender,
+        lead.email,
+        &subject,
+        &body,
+        Some(unsubscribe_token),
+    ))
 }
 
 /// A message with the standard footer; `unsubscribe_token` adds the opt-out
@@ -99,7 +105,9 @@ pub fn message(
         text.push('\n');
     }
     if unsubscribe_token.is_some() {
-        text.push_str("Not interested? Reply with \"unsubscribe\" and you will not hear from us again.\n");
+        text.push_str(
+            "Not interested? Reply with \"unsubscribe\" and you will not hear from us again.\n",
+        );
         if let Some(url) = &link {
             text.push_str("Or unsubscribe with one click:\n");
             text.push_str(url);
@@ -151,7 +159,8 @@ pub fn wrap(text: &str) -> String {
         let mut current = String::new();
         for word in line.split(' ').filter(|w| !w.is_empty()) {
             let word: String = word.chars().take(MAX_URL_LINE).collect();
-            let needed = current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
+            let needed =
+                current.chars().count() + usize::from(!current.is_empty()) + word.chars().count();
             if !current.is_empty() && needed > WIDTH {
                 out.push_str(&current);
                 out.push('\n');
@@ -188,32 +197,73 @@ mod tests {
     }
 
     fn lead<'a>(name: Option<&'a str>, company: &'a str) -> LeadFields<'a> {
-        LeadFields { id: 7, email: "jane@acme.com", name, company, niche: None }
+        LeadFields {
+            id: 7,
+            email: "jane@acme.com",
+            name,
+            company,
+            niche: None,
+        }
     }
 
     #[test]
     fn outreach_has_footer_opt_out_and_wrapped_lines() {
         let p = pack("general").unwrap();
-        let m = outreach(&p, &lead(Some("jane doe"), "Acme"), "ops", "agencies", &sender(Some("https://hoss.test")), "tok123").unwrap();
+        let m = outreach(
+            &p,
+            &lead(Some("jane doe"), "Acme"),
+            "ops",
+            "agencies",
+            &sender(Some("https://hoss.test")),
+            "tok123",
+        )
+        .unwrap();
         assert!(m.body.contains("Jane"), "{}", m.body);
         assert!(m.body.contains("1 Main St, Springfield"));
         assert!(m.body.contains("https://hoss.test/unsubscribe/tok123"));
         assert!(!m.body.contains('{'));
-        assert!(m.body.lines().all(|l| l.chars().count() <= WIDTH || !l.contains(' ')), "{}", m.body);
+        assert!(
+            m.body
+                .lines()
+                .all(|l| l.chars().count() <= WIDTH || !l.contains(' ')),
+            "{}",
+            m.body
+        );
         assert_eq!(
             m.list_unsubscribe.as_deref(),
-            Some("<mailto:reply@hoss.test?subject=unsubscribe>, <https://hoss.test/unsubscribe/tok123>")
+            Some(
+                "<mailto:reply@hoss.test?subject=unsubscribe>, <https://hoss.test/unsubscribe/tok123>"
+            )
         );
         assert!(m.one_click);
-        let same = outreach(&p, &lead(Some("jane doe"), "Acme"), "ops", "agencies", &sender(Some("https://hoss.test")), "tok123").unwrap();
+        let same = outreach(
+            &p,
+            &lead(Some("jane doe"), "Acme"),
+            "ops",
+            "agencies",
+            &sender(Some("https://hoss.test")),
+            "tok123",
+        )
+        .unwrap();
         assert_eq!(m, same, "a retry sends the same words");
     }
 
     #[test]
     fn without_a_public_base_url_only_mailto_is_offered() {
         let p = pack("saas").unwrap();
-        let m = outreach(&p, &lead(Some("Jane"), "Acme"), "ops", "x", &sender(None), "t").unwrap();
-        assert_eq!(m.list_unsubscribe.as_deref(), Some("<mailto:reply@hoss.test?subject=unsubscribe>"));
+        let m = outreach(
+            &p,
+            &lead(Some("Jane"), "Acme"),
+            "ops",
+            "x",
+            &sender(None),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            m.list_unsubscribe.as_deref(),
+            Some("<mailto:reply@hoss.test?subject=unsubscribe>")
+        );
         assert!(!m.one_click);
     }
 
@@ -226,10 +276,20 @@ mod tests {
 
     #[test]
     fn injection_attempts_cannot_leave_the_subject_line() {
-        let p = Pack { subjects: vec!["About {company}".into()], bodies: vec!["Hi {first_name}".into()] };
-        let evil = lead(Some("Jane\r\nBcc: x@y.com"), "Acme\r\nBcc: evil@y.com\r\n\r\nbody");
+        let p = Pack {
+            subjects: vec!["About {company}".into()],
+            bodies: vec!["Hi {first_name}".into()],
+        };
+        let evil = lead(
+            Some("Jane\r\nBcc: x@y.com"),
+            "Acme\r\nBcc: evil@y.com\r\n\r\nbody",
+        );
         let m = outreach(&p, &evil, "o", "n", &sender(None), "t").unwrap();
-        assert!(!m.subject.contains('\r') && !m.subject.contains('\n'), "{:?}", m.subject);
+        assert!(
+            !m.subject.contains('\r') && !m.subject.contains('\n'),
+            "{:?}",
+            m.subject
+        );
         assert_eq!(m.subject, "About Acme Bcc: evil@y.com body");
     }
 
@@ -251,7 +311,10 @@ mod tests {
             assert!(line.chars().count() <= WIDTH || line == url, "{line:?}");
         }
         assert!(wrapped.lines().any(|l| l == url));
-        assert_eq!(wrapped.split_whitespace().count(), text.split_whitespace().count());
+        assert_eq!(
+            wrapped.split_whitespace().count(),
+            text.split_whitespace().count()
+        );
         assert_eq!(wrap("a\r\nb\n\n\n"), "a\nb\n");
     }
 }

@@ -2,7 +2,7 @@
 //! inputs (including `now`) as arguments and is unit-tested in place.
 
 pub mod address;
-pub mod leads;
 pub mod compose;
+pub mod leads;
 pub mod templates;
 pub mod token;

@@ -7,10 +7,16 @@ use serde::Deserialize;
 
 /// The packs selectable with `BIZDEV_NICHE_TEMPLATE`.
 pub const PACKS: &[(&str, &str)] = &[
-    ("general", include_str!("../../config/templates/general.toml")),
+    (
+        "general",
+        include_str!("../../config/templates/general.toml"),
+    ),
     ("agency", include_str!("../../config/templates/agency.toml")),
     ("saas", include_str!("../../config/templates/saas.toml")),
-    ("consulting", include_str!("../../config/templates/consulting.toml")),
+    (
+        "consulting",
+        include_str!("../../config/templates/consulting.toml"),
+    ),
     ("revops", include_str!("../../config/templates/revops.toml")),
 ];
 
@@ -40,7 +46,9 @@ pub fn pack(name: &str) -> Result<Pack, String> {
     for t in pack.subjects.iter().chain(&pack.bodies) {
         for p in placeholders(t)? {
             if !PLACEHOLDERS.contains(&p) {
-                return Err(format!("template pack {name} uses unknown placeholder {{{p}}}"));
+                return Err(format!(
+                    "template pack {name} uses unknown placeholder {{{p}}}"
+                ));
             }
         }
     }
@@ -101,7 +109,9 @@ pub fn render(template: &str, values: &Values) -> Result<String, String> {
     Ok(out)
 }
 
-const HONORIFICS: &[&str] = &["mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam"];
+const HONORIFICS: &[&str] = &[
+    "mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam",
+];
 
 /// The first name to greet someone by, from a contact name as vendors give
 /// it: `"Dr. JANE doe"` → `Jane`, `"Doe, Jane"` → `Jane`,
@@ -118,7 +128,9 @@ pub fn first_name(contact: &str) -> Option<String> {
         .map(|w| w.trim_matches(|c: char| c == '.' || c == ','))
         .find(|w| !w.is_empty() && !HONORIFICS.contains(&w.to_lowercase().as_str()))?;
     let plausible = word.chars().count() >= 2
-        && word.chars().all(|c| c.is_alphabetic() || c == '-' || c == '\'')
+        && word
+            .chars()
+            .all(|c| c.is_alphabetic() || c == '-' || c == '\'')
         && word.chars().any(char::is_alphabetic);
     if !plausible {
         return None;
@@ -139,7 +151,10 @@ fn capitalize(part: &str) -> String {
     match chars.next() {
         None => String::new(),
         Some(first) if mixed => first.to_uppercase().chain(chars).collect(),
-        Some(first) => first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect(),
+        Some(first) => first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect(),
     }
 }
 
@@ -164,9 +179,15 @@ mod tests {
             company: Some("Acme".into()),
             ..Values::default()
         };
-        assert_eq!(render("Hi {first_name} at {company}", &v).unwrap(), "Hi Jane at Acme");
+        assert_eq!(
+            render("Hi {first_name} at {company}", &v).unwrap(),
+            "Hi Jane at Acme"
+        );
         assert_eq!(render("{offer}", &v).unwrap_err(), "no value for {offer}");
-        assert_eq!(render("{last_name}", &v).unwrap_err(), "unknown placeholder {last_name}");
+        assert_eq!(
+            render("{last_name}", &v).unwrap_err(),
+            "unknown placeholder {last_name}"
+        );
         assert!(render("Hi {first_name", &v).is_err());
     }
 

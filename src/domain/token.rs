@@ -16,7 +16,9 @@ pub fn new_token() -> Result<String, String> {
 /// Used to refuse junk before touching the database.
 pub fn is_plausible(text: &str) -> bool {
     (22..=64).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@
 
 use std::time::Duration;
 
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport};
@@ -24,7 +24,7 @@ use crate::domain::address::{email_domain, is_reserved_domain};
 use crate::domain::compose::Outgoing;
 use crate::services::http;
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+const TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -141,7 +141,10 @@ pub fn sendgrid_body(m: &Outgoing) -> serde_json::Value {
     if let Some(v) = &m.list_unsubscribe {
         headers.insert("List-Unsubscribe".into(), json!(v));
         if m.one_click {
-            headers.insert("List-Unsubscribe-Post".into(), json!("List-Unsubscribe=One-Click"));
+            headers.insert(
+                "List-Unsubscribe-Post".into(),
+                json!("List-Unsubscribe=One-Click"),
+            );
         }
     }
     let mut body = json!({
@@ -180,7 +183,11 @@ impl Mailer for SendGrid {
                 } else {
                     Delivery::Uncertain
                 };
-                return SendResult::failed(MODE, delivery, http::shorten(&e.to_string(), 300, Some(&self.key)));
+                return SendResult::failed(
+                    MODE,
+                    delivery,
+                    http::shorten(&e.to_string(), 300, Some(&self.key)),
+                );
             }
         };
         let status = response.status().as_u16();
@@ -206,7 +213,10 @@ impl Mailer for SendGrid {
         SendResult::failed(
             MODE,
             delivery,
-            format!("SendGrid answered {status}: {}", http::shorten(&text, 300, Some(&self.key))),
+            format!(
+                "SendGrid answered {status}: {}",
+                http::shorten(&text, 300, Some(&self.key))
+            ),
         )
     }
 }
@@ -241,9 +251,10 @@ impl Smtp {
                 SmtpTls::None => Tls::None,
             });
         let builder = match (&smtp.username, &smtp.password) {
-            (Some(user), Some(password)) => {
-                builder.credentials(Credentials::new(user.clone(), password.expose().to_string()))
-            }
+            (Some(user), Some(password)) => builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose().to_string(),
+            )),
             _ => builder,
         };
         Ok(Smtp {
@@ -258,7 +269,10 @@ impl Smtp {
 pub fn smtp_message(m: &Outgoing) -> Result<lettre::Message, String> {
     let address = |a: &str| a.parse().map_err(|e| format!("address {a:?}: {e}"));
     let mut builder = lettre::Message::builder()
-        .from(Mailbox::new(Some(m.from_name.clone()), address(&m.from_email)?))
+        .from(Mailbox::new(
+            Some(m.from_name.clone()),
+            address(&m.from_email)?,
+        ))
         .reply_to(Mailbox::new(None, address(&m.reply_to)?))
         .to(Mailbox::new(None, address(&m.to)?))
         .subject(m.subject.clone())
@@ -301,7 +315,11 @@ impl Mailer for Smtp {
         match self.transport.test_connection() {
             Ok(true) => {}
             Ok(false) => {
-                return SendResult::failed(MODE, Delivery::Transient, "SMTP server is not answering".into());
+                return SendResult::failed(
+                    MODE,
+                    Delivery::Transient,
+                    "SMTP server is not answering".into(),
+                );
             }
             Err(e) => return SendResult::failed(MODE, Delivery::Transient, smtp_error(&e)),
         }

@@ -228,3 +228,172 @@ impl Trap {
         sandbox.set("SMTP_PORT", &self.addr.port().to_string());
     }
 }
+
+/// One message an SMTP stand-in accepted.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+/// How the SMTP stand-in answers.
+#[derive(Debug, Clone, Copy)]
+pub enum SmtpMode {
+    Accept,
+    /// Refuse every RCPT with this code (550 permanent, 451 transient).
+    RejectRcpt(u16),
+}
+
+/// A real SMTP server session on 127.0.0.1 (mailin's state machine over a
+/// TCP socket), keeping every accepted message.
+pub struct SmtpServer {
+    pub port: u16,
+    messages: Arc<Mutex<Vec<Received>>>,
+}
+
+struct SmtpHandler {
+    mode: SmtpMode,
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+    sink: Arc<Mutex<Vec<Received>>>,
+}
+
+impl mailin::Handler for SmtpHandler {
+    fn rcpt(&mut self, _to: &str) -> mailin::Response {
+        match self.mode {
+            SmtpMode::Accept => mailin::response::OK,
+            SmtpMode::RejectRcpt(code) => {
+                mailin::Response::custom(code, "refused by the test server".into())
+            }
+        }
+    }
+
+    fn data_start(
+        &mut self,
+        _domain: &str,
+        from: &str,
+        _is8bit: bool,
+        to: &[String],
+    ) -> mailin::Response {
+        self.from = from.to_string();
+        self.to = to.to_vec();
+        self.data.clear();
+        mailin::response::OK
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> mailin::Response {
+        self.sink.lock().unwrap().push(Received {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            data: std::mem::take(&mut self.data),
+        });
+        mailin::response::OK
+    }
+}
+
+impl SmtpServer {
+    pub fn start(mode: SmtpMode) -> SmtpServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind smtp");
+        let port = listener.local_addr().unwrap().port();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let sink = messages.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    let peer = stream.peer_addr().unwrap().ip();
+                    let handler = SmtpHandler {
+                        mode,
+                        from: String::new(),
+                        to: Vec::new(),
+                        data: Vec::new(),
+                        sink,
+                    };
+                    let mut session =
+                        mailin::SessionBuilder::new("hoss-test-smtp").build(peer, handler);
+                    let mut writer = stream.try_clone().unwrap();
+                    let mut reader = BufReader::new(stream);
+                    let _ = session.greeting().write_to(&mut writer);
+                    let mut line = Vec::new();
+                    loop {
+                        line.clear();
+                        match reader.read_until(b'\n', &mut line) {
+                            Ok(0) | Err(_) => break,
+                            Ok(_) => {}
+                        }
+                        let response = session.process(&line);
+                        match response.action {
+                            mailin::Action::NoReply => continue,
+                            mailin::Action::Close | mailin::Action::UpgradeTls => {
+                                let _ = response.write_to(&mut writer);
+                                let _ = writer.flush();
+                                break;
+                            }
+                            mailin::Action::Reply => {
+                                let _ = response.write_to(&mut writer);
+                                let _ = writer.flush();
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        SmtpServer { port, messages }
+    }
+
+    pub fn messages(&self) -> Vec<Received> {
+        self.messages.lock().unwrap().clone()
+    }
+}
+
+/// An HTTP peer that reads each request whole and then hangs up without an
+/// answer: the request was handed over, the outcome is unknown.
+pub struct DropServer {
+    pub url: String,
+    requests: Arc<AtomicUsize>,
+}
+
+impl DropServer {
+    pub fn start() -> DropServer {
+        use std::io::{BufRead, BufReader};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind drop server");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(AtomicUsize::new(0));
+        let count = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(stream);
+                let mut length = 0usize;
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0u8; length];
+                let _ = std::io::Read::read_exact(&mut reader, &mut body);
+                count.fetch_add(1, Ordering::SeqCst);
+                drop(reader);
+            }
+        });
+        DropServer { url, requests }
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,816 @@
+//! Outbound email (SPEC §4) against a SendGrid stand-in, a real SMTP session
+//! and a peer that hangs up: limits across processes, at-most-once, failure
+//! classes, suppression, message format and header safety.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use mailparse::MailHeaderMap;
+use serde_json::Value;
+
+use crate::harness::{DropServer, FakeServer, Sandbox, SmtpMode, SmtpServer, Trap};
+
+const T: &str = "2026-11-25T14:30:00Z";
+
+fn sendgrid(url: &str) -> Sandbox {
+    Sandbox::new()
+        .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDGRID_API_KEY", "SG.test-key")
+        .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
+        .with("SENDGRID_FROM_NAME", "Hoss Team")
+        .with("REPLY_TO_EMAIL", "replies@hoss-operator.com")
+        .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
+        .with("PUBLIC_BASE_URL", "https://hoss-operator.com")
+        .with("SENDGRID_API_BASE", url)
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+}
+
+fn smtp(server: &SmtpServer) -> Sandbox {
+    Sandbox::new()
+        .with("EMAIL_MODE", "SMTP")
+        .with("SMTP_HOST", "127.0.0.1")
+        .with("SMTP_PORT", &server.port.to_string())
+        .with("SMTP_TLS", "NONE")
+        .with("SMTP_FROM_EMAIL", "hello@hoss-operator.com")
+        .with("SMTP_FROM_NAME", "Hoss Team")
+        .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
+        .with("PUBLIC_BASE_URL", "https://hoss-operator.com")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+}
+
+fn add_leads(sb: &Sandbox, n: usize) {
+    let mut csv = String::from("name,email,company\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "Person {i},person{i}@company{i}.com,Company {i}\n"
+        ));
+    }
+    std::fs::write(sb.path("leads.csv"), csv).unwrap();
+    let out = sb.run(&["lead", "import", "leads.csv"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+fn lead(sb: &Sandbox, id: i64) -> Value {
+    sb.json(&["lead", "show", &id.to_string(), "--json"])
+}
+
+fn outreach(sb: &Sandbox) -> Value {
+    sb.json(&["send-outreach", "--json"])
+}
+
+fn status(sb: &Sandbox) -> Value {
+    sb.json(&["status", "--json"])
+}
+
+#[test]
+fn sendgrid_request_is_a_v3_mail_send_and_success_contacts_the_lead() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url);
+    add_leads(&sb, 1);
+    let report = outreach(&sb);
+    assert_eq!(
+        (
+            report["mode"].as_str(),
+            report["sent"].as_i64(),
+            report["attempted"].as_i64()
+        ),
+        (Some("SENDGRID"), Some(1), Some(1))
+    );
+
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    let r = &reqs[0];
+    assert_eq!(
+        (r.method.as_str(), r.url.as_str()),
+        ("POST", "/v3/mail/send")
+    );
+    assert_eq!(r.header("Authorization"), Some("Bearer SG.test-key"));
+    assert!(
+        r.header("Content-Type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        body["personalizations"][0]["to"][0]["email"],
+        "person0@company0.com"
+    );
+    assert_eq!(body["from"]["email"], "hello@hoss-operator.com");
+    assert_eq!(body["from"]["name"], "Hoss Team");
+    assert_eq!(body["reply_to"]["email"], "replies@hoss-operator.com");
+    let subject = body["subject"].as_str().unwrap();
+    assert!(
+        !subject.is_empty() && subject.chars().count() <= 78 && !subject.contains('{'),
+        "{subject}"
+    );
+    assert_eq!(body["content"][0]["type"], "text/plain");
+    let text = body["content"][0]["value"].as_str().unwrap();
+    assert!(
+        text.contains("Hi Person") && text.contains("1 Main St, Springfield"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .all(|l| l.chars().count() <= 78 || !l.contains(' ')),
+        "{text}"
+    );
+    let unsubscribe = body["headers"]["List-Unsubscribe"].as_str().unwrap();
+    assert!(unsubscribe.starts_with("<mailto:replies@hoss-operator.com?subject=unsubscribe>, <https://hoss-operator.com/unsubscribe/"), "{unsubscribe}");
+    assert_eq!(
+        body["headers"]["List-Unsubscribe-Post"],
+        "List-Unsubscribe=One-Click"
+    );
+
+    let l = lead(&sb, 1);
+    assert_eq!(l["status"], "contacted");
+    assert!(l["last_contacted_at"].as_str().unwrap().ends_with('Z'));
+    let out = sb.run(&["send-outreach"]);
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "a contacted lead is never emailed again: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn sendgrid_success_is_logged_with_mode_lead_and_subject() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url);
+    add_leads(&sb, 1);
+    let out = sb.run(&["send-outreach"]);
+    let line = out.log_lines("[EMAIL][SUCCESS][SENDGRID]");
+    assert_eq!(line.len(), 1, "{}", out.stderr);
+    assert!(
+        line[0].contains("lead_id=1 email=person0@company0.com subject=\""),
+        "{}",
+        line[0]
+    );
+}
+
+#[test]
+fn sendgrid_4xx_is_permanent_and_marks_the_lead_failed_with_the_reason() {
+    for code in [400u16, 401, 403] {
+        let server = FakeServer::start(move |_| {
+            (
+                code,
+                format!("{{\"errors\":[{{\"message\":\"nope {code}\"}}]}}"),
+            )
+        });
+        let sb = sendgrid(&server.url);
+        add_leads(&sb, 1);
+        let out = sb.run(&["send-outreach", "--json"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["failed"], 1, "{code}");
+        assert_eq!(lead(&sb, 1)["status"], "email_failed", "{code}");
+        let line = out.log_lines("[EMAIL][FAIL][SENDGRID]");
+        assert_eq!(line.len(), 1);
+        assert!(
+            line[0].contains(&format!("SendGrid answered {code}"))
+                && line[0].contains(&format!("nope {code}")),
+            "{}",
+            line[0]
+        );
+        assert!(!line[0].contains("transient=true"));
+        let attempt = &status(&sb)["email"]["recent_attempts"][0];
+        assert_eq!(attempt["outcome"], "failed");
+        assert!(
+            attempt["error"]
+                .as_str()
+                .unwrap()
+                .contains(&code.to_string())
+        );
+        sb.run(&["send-outreach"]);
+        assert_eq!(server.requests().len(), 1, "{code}: never retried");
+    }
+}
+
+#[test]
+fn sendgrid_429_and_5xx_are_transient_and_give_up_after_three() {
+    for code in [429u16, 500, 503] {
+        let server = FakeServer::start(move |_| (code, "busy".into()));
+        let sb = sendgrid(&server.url);
+        add_leads(&sb, 1);
+        for pass in 1..=3 {
+            let out = sb.run(&["send-outreach"]);
+            assert_eq!(
+                out.log_lines("transient=true").len(),
+                1,
+                "{code} pass {pass}: {}",
+                out.stderr
+            );
+            let expected = if pass < 3 { "new" } else { "email_failed" };
+            assert_eq!(lead(&sb, 1)["status"], expected, "{code} pass {pass}");
+            assert_eq!(
+                status(&sb)["email"]["sent_this_hour"],
+                0,
+                "a failed send frees its slot"
+            );
+        }
+        sb.run(&["send-outreach"]);
+        assert_eq!(server.requests().len(), 3, "{code}");
+    }
+}
+
+#[test]
+fn a_connection_dropped_after_the_request_is_uncertain_and_never_resent() {
+    let server = DropServer::start();
+    let sb = sendgrid(&server.url).with("HOSS_NOW", T);
+    add_leads(&sb, 1);
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["uncertain"], 1, "{report}");
+    assert_eq!(lead(&sb, 1)["status"], "email_failed");
+    let st = status(&sb);
+    assert_eq!(st["email"]["uncertain"], 1);
+    assert_eq!(
+        st["email"]["sent_this_hour"], 1,
+        "an uncertain send keeps its slot"
+    );
+    assert_eq!(st["email"]["recent_attempts"][0]["outcome"], "uncertain");
+    assert!(
+        st["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("uncertain"))
+    );
+    sb.run(&["send-outreach"]);
+    assert_eq!(server.requests(), 1);
+}
+
+#[test]
+fn a_process_killed_after_its_reservation_leaves_an_uncertain_send_that_is_never_resent() {
+    let server = FakeServer::start(|_| {
+        std::thread::sleep(Duration::from_secs(25));
+        (202, String::new())
+    });
+    let sb = sendgrid(&server.url).with("HOSS_NOW", T);
+    add_leads(&sb, 1);
+    let mut child = sb
+        .command(&["send-outreach"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while server.requests().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the send never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // Soon after: the lead is claimed, nobody sends it again.
+    let soon = sb.run(&["send-outreach", "--json"]);
+    let report: Value = serde_json::from_str(&soon.stdout).unwrap();
+    assert_eq!(report["attempted"], 0, "{report}");
+    assert_eq!(
+        status(&sb)["email"]["recent_attempts"][0]["outcome"],
+        "reserved"
+    );
+
+    // 16 minutes later: the reservation is declared uncertain.
+    let later = sb.with("HOSS_NOW", "2026-11-25T14:46:00Z");
+    let out = later.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["uncertain"].as_i64(), report["attempted"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        out.log_lines("[EMAIL][UNCERTAIN]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let st = status(&later);
+    assert_eq!(st["email"]["uncertain"], 1);
+    assert_eq!(st["email"]["recent_attempts"][0]["outcome"], "uncertain");
+    assert_eq!(lead(&later, 1)["status"], "email_failed");
+    later.run(&["send-outreach"]);
+    assert_eq!(server.requests().len(), 1, "never re-sent automatically");
+
+    // The operator may re-queue it after checking the provider.
+    let requeued = later.run(&["lead", "set-status", "1", "new"]);
+    assert_eq!(requeued.code, 0, "{requeued:?}");
+}
+
+#[test]
+fn eight_overlapping_passes_never_exceed_the_hour_limit_or_email_a_lead_twice() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url)
+        .with("MAX_EMAILS_PER_HOUR", "5")
+        .with("MAX_EMAILS_PER_CYCLE", "100")
+        .with("HOSS_NOW", T);
+    add_leads(&sb, 100);
+    let children: Vec<_> = (0..8)
+        .map(|i| {
+            let mut cmd = sb.command(&["send-outreach", "--json"]);
+            cmd.env("HOSS_LOCK_DIR", sb.path(&format!("locks-{i}")))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let mut sent = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        sent += serde_json::from_slice::<Value>(&out.stdout).unwrap()["sent"]
+            .as_i64()
+            .unwrap();
+    }
+    let reqs = server.requests();
+    assert_eq!((reqs.len(), sent), (5, 5));
+    let recipients: HashSet<String> = reqs
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["personalizations"][0]["to"][0]["email"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(recipients.len(), 5, "no lead twice");
+    assert_eq!(status(&sb)["email"]["sent_this_hour"], 5);
+}
+
+#[test]
+fn the_hour_limit_throttles_with_a_log_line_and_a_ledger_row() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url)
+        .with("MAX_EMAILS_PER_HOUR", "1")
+        .with("HOSS_NOW", T);
+    add_leads(&sb, 3);
+    let out = sb.run(&["send-outreach", "--json"]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["sent"].as_i64(), report["throttled"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        out.log_lines("[EMAIL][THROTTLED] hour=2026-11-25T14 count=1 hour_limit=1 cycle_limit=10")
+            .len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let st = status(&sb);
+    assert_eq!(st["email"]["recent_attempts"][0]["outcome"], "throttled");
+    assert_eq!(lead(&sb, 2)["status"], "new");
+    // The next clock hour has room again.
+    let next = sb.with("HOSS_NOW", "2026-11-25T15:00:00Z");
+    assert_eq!(outreach(&next)["sent"], 1);
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn the_cycle_limit_caps_attempts_in_one_pass() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url).with("MAX_EMAILS_PER_CYCLE", "2");
+    add_leads(&sb, 5);
+    assert_eq!(outreach(&sb)["attempted"], 2);
+    assert_eq!(server.requests().len(), 2);
+}
+
+fn parse(data: &[u8]) -> mailparse::ParsedMail<'_> {
+    mailparse::parse_mail(data).expect("valid MIME")
+}
+
+#[test]
+fn smtp_delivers_valid_mime_with_every_header_wrapped_and_encoded() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server);
+    let out = sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "zoe@cafe-uber.com",
+        "--company",
+        "Café Über",
+        "--name",
+        "zoë müller",
+    ]);
+    assert_eq!(out.code, 0);
+    let report = outreach(&sb);
+    assert_eq!(
+        (report["mode"].as_str(), report["sent"].as_i64()),
+        (Some("SMTP"), Some(1)),
+        "{report}"
+    );
+    let messages = server.messages();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(m.to, vec!["zoe@cafe-uber.com".to_string()]);
+    assert_eq!(m.from, "hello@hoss-operator.com");
+    let raw = String::from_utf8(m.data.clone()).unwrap();
+    assert!(raw.is_ascii(), "8-bit text must be transfer-encoded");
+    assert!(raw.split("\r\n").all(|l| l.len() <= 998));
+    let mail = parse(&m.data);
+    let h = &mail.headers;
+    let from = h.get_first_value("From").unwrap();
+    assert!(
+        from.contains("Hoss Team") && from.contains("<hello@hoss-operator.com>"),
+        "{from}"
+    );
+    assert_eq!(
+        h.get_first_value("Reply-To").as_deref(),
+        Some("hello@hoss-operator.com")
+    );
+    assert_eq!(
+        h.get_first_value("To").as_deref(),
+        Some("zoe@cafe-uber.com")
+    );
+    assert_eq!(
+        h.get_first_value("Subject").as_deref(),
+        Some("Zoë, an idea for Café Über")
+    );
+    assert!(h.get_first_value("Date").is_some());
+    assert!(
+        h.get_first_value("Message-ID")
+            .is_some_and(|v| v.starts_with('<') && v.contains('@'))
+    );
+    let unsubscribe = h.get_first_value("List-Unsubscribe").unwrap();
+    assert!(
+        unsubscribe.contains("<https://hoss-operator.com/unsubscribe/"),
+        "{unsubscribe}"
+    );
+    assert_eq!(
+        h.get_first_value("List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    assert_eq!(mail.ctype.mimetype, "text/plain");
+    assert_eq!(mail.ctype.charset.to_lowercase(), "utf-8");
+    assert_eq!(
+        h.get_first_value("Content-Transfer-Encoding").as_deref(),
+        Some("quoted-printable")
+    );
+    let body = mail.get_body().unwrap();
+    assert!(body.contains("Hi Zoë") || body.contains("Zoë"), "{body}");
+    assert!(
+        body.contains("Café Über") && body.contains("1 Main St, Springfield"),
+        "{body}"
+    );
+    for line in body.lines() {
+        assert!(
+            line.chars().count() <= 78 || (line.starts_with("https://") && !line.contains(' ')),
+            "{line:?}"
+        );
+    }
+    assert_eq!(lead(&sb, 1)["status"], "contacted");
+}
+
+#[test]
+fn smtp_5xx_is_permanent_and_4xx_is_transient() {
+    let rejecting = SmtpServer::start(SmtpMode::RejectRcpt(550));
+    let sb = smtp(&rejecting);
+    add_leads(&sb, 1);
+    let out = sb.run(&["send-outreach"]);
+    assert_eq!(
+        out.log_lines("[EMAIL][FAIL][SMTP] lead_id=1").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(lead(&sb, 1)["status"], "email_failed");
+
+    let busy = SmtpServer::start(SmtpMode::RejectRcpt(451));
+    let sb = smtp(&busy);
+    add_leads(&sb, 1);
+    let out = sb.run(&["send-outreach"]);
+    assert_eq!(out.log_lines("transient=true").len(), 1, "{}", out.stderr);
+    assert_eq!(lead(&sb, 1)["status"], "new");
+
+    // Nobody listening: the connection failed before any hand-over.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let sb = smtp(&busy).with("SMTP_PORT", &port.to_string());
+    add_leads(&sb, 1);
+    let out = sb.run(&["send-outreach"]);
+    assert_eq!(out.log_lines("transient=true").len(), 1, "{}", out.stderr);
+    assert_eq!(lead(&sb, 1)["status"], "new");
+}
+
+#[test]
+fn lead_fields_cannot_inject_headers_or_recipients() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server);
+    sb.run(&["check"]);
+    sb.db()
+        .execute(
+            "INSERT INTO lead (name, email, company, company_key, domain, source, created_at)
+             VALUES ('Jane\r\nBcc: evil@attacker.com', 'jane@acme-corp.com',
+                     'Acme\r\nBcc: evil2@attacker.com\r\nX-Evil: 1', 'acme', 'acme-corp.com', 'manual', 0)",
+            [],
+        )
+        .unwrap();
+    let report = outreach(&sb);
+    assert_eq!(report["sent"], 1, "{report}");
+    let m = &server.messages()[0];
+    assert_eq!(m.to, vec!["jane@acme-corp.com".to_string()]);
+    let mail = parse(&m.data);
+    assert!(mail.headers.get_first_value("Bcc").is_none());
+    assert!(mail.headers.get_first_value("X-Evil").is_none());
+    let subject = mail.headers.get_first_value("Subject").unwrap();
+    assert!(
+        !subject.contains('\n') && !subject.contains('\r'),
+        "{subject:?}"
+    );
+    let raw = String::from_utf8_lossy(&m.data);
+    assert!(
+        !raw.lines()
+            .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")),
+        "{raw}"
+    );
+}
+
+#[test]
+fn dry_run_and_defaults_send_nothing_and_log_a_preview() {
+    let trap = Trap::start();
+    let mut sb = Sandbox::new();
+    trap.arm(&mut sb);
+    add_leads(&sb, 2);
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            report["mode"].as_str(),
+            report["dry_run"].as_i64(),
+            report["sent"].as_i64()
+        ),
+        (Some("DRY_RUN"), Some(2), Some(0))
+    );
+    let previews = out.log_lines("[EMAIL][DRY_RUN] lead_id=");
+    assert_eq!(previews.len(), 2, "{}", out.stderr);
+    assert!(
+        previews[0].contains("to=person0@company0.com subject=\"")
+            && previews[0].contains("preview=\"Hi Person"),
+        "{}",
+        previews[0]
+    );
+    assert_eq!(lead(&sb, 1)["status"], "new");
+    assert_eq!(
+        status(&sb)["email"]["recent_attempts"][0]["outcome"],
+        "dry_run"
+    );
+
+    // Global DRY_RUN over a complete SendGrid configuration aimed at the trap.
+    let mut forced = sendgrid(&trap.url("")).with("DRY_RUN", "TRUE");
+    forced.set("HOSS_DB", sb.path("hoss.db").to_str().unwrap());
+    let report: Value = forced.json(&["send-outreach", "--json"]);
+    assert_eq!(report["mode"], "DRY_RUN");
+    let test: Value = forced.json(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
+    assert_eq!(test["outcome"], "dry_run");
+    assert_eq!(trap.connections(), 0);
+}
+
+#[test]
+fn real_outreach_without_a_postal_address_falls_back_to_dry_run() {
+    let trap = Trap::start();
+    let mut sb = sendgrid(&trap.url(""));
+    sb.unset("COMPANY_POSTAL_ADDRESS");
+    add_leads(&sb, 1);
+    let out = sb.run(&["send-outreach", "--json"]);
+    let line = out.log_lines("[DRY_RUN_FALLBACK] subsystem=email");
+    assert_eq!(line.len(), 1, "{}", out.stderr);
+    assert!(line[0].contains("COMPANY_POSTAL_ADDRESS is missing"));
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["mode"], "DRY_RUN");
+    assert_eq!(trap.connections(), 0);
+}
+
+#[test]
+fn suppressed_and_reserved_domain_recipients_are_never_sent() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url);
+    assert_eq!(
+        sb.run(&[
+            "suppress",
+            "add",
+            "Blocked@Company1.com",
+            "--reason",
+            "bounce"
+        ])
+        .code,
+        0
+    );
+    add_leads(&sb, 2); // an unrelated suppression blocks neither
+    sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "x@acme.example",
+        "--company",
+        "Sim",
+    ]);
+    let out = sb.run(&["send-outreach", "--json"]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["sent"].as_i64(), report["suppressed"].as_i64()),
+        (Some(2), Some(1)),
+        "{report}\n{}",
+        out.stderr
+    );
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "the .example lead is refused before any request"
+    );
+    assert_eq!(lead(&sb, 3)["status"], "dead");
+    assert_eq!(
+        out.log_lines("[EMAIL][SUPPRESSED] lead_id=3").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+
+    sb.run(&["suppress", "add", "late@later.com"]);
+    sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "late@later.com",
+        "--company",
+        "Later",
+    ]);
+    let out = sb.run(&["send-outreach", "--json"]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["suppressed"], 1, "{report}");
+    assert_eq!(lead(&sb, 4)["status"], "unsubscribed");
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn suppress_commands_manage_the_list_and_unsubscribe_leads() {
+    let sb = Sandbox::new();
+    add_leads(&sb, 3);
+    let added: Value = sb.json(&["suppress", "add", " PERSON0@company0.com ", "--json"]);
+    assert_eq!(
+        (
+            added["email"].as_str(),
+            added["leads_unsubscribed"].as_i64()
+        ),
+        (Some("person0@company0.com"), Some(1))
+    );
+    assert_eq!(lead(&sb, 1)["status"], "unsubscribed");
+    std::fs::write(
+        sb.path("plain.txt"),
+        "# bounces\nperson1@company1.com\nnot an address\n",
+    )
+    .unwrap();
+    let plain: Value = sb.json(&[
+        "suppress",
+        "import",
+        "plain.txt",
+        "--reason",
+        "bounce",
+        "--json",
+    ]);
+    assert_eq!(
+        (
+            plain["added"].as_i64(),
+            plain["invalid"][0]["line"].as_i64()
+        ),
+        (Some(1), Some(3))
+    );
+    std::fs::write(
+        sb.path("list.csv"),
+        "name,email\nX,person2@company2.com\nY,person1@company1.com\n",
+    )
+    .unwrap();
+    let csv: Value = sb.json(&["suppress", "import", "list.csv", "--json"]);
+    assert_eq!(
+        (csv["added"].as_i64(), csv["already"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let list: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
+    assert_eq!(list.len(), 3);
+    assert!(
+        list.iter()
+            .any(|e| e["email"] == "person1@company1.com" && e["reason"] == "bounce")
+    );
+    let removed: Value = sb.json(&["suppress", "remove", "person2@company2.com", "--json"]);
+    assert_eq!(removed["changed"], true);
+    assert_eq!(sb.run(&["suppress", "add", "nope"]).code, 65);
+    assert_eq!(
+        sb.run(&["suppress", "add", "a@b.com", "--reason", "because"])
+            .code,
+        2
+    );
+    // set-status unsubscribed suppresses the address too.
+    sb.run(&["lead", "add", "--email", "z@zed.com", "--company", "Zed"]);
+    sb.run(&["lead", "set-status", "4", "unsubscribed"]);
+    let list: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
+    assert!(list.iter().any(|e| e["email"] == "z@zed.com"));
+}
+
+#[test]
+fn send_test_email_reports_the_real_outcome() {
+    let ok = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&ok.url);
+    let out = sb.run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["outcome"].as_str(), report["success"].as_bool()),
+        (Some("sent"), Some(true))
+    );
+    let body: Value = serde_json::from_str(&ok.requests()[0].body).unwrap();
+    assert!(body["subject"].as_str().unwrap().starts_with("[TEST]"));
+    let attempt = &status(&sb)["email"]["recent_attempts"][0];
+    assert_eq!(
+        (attempt["kind"].as_str(), attempt["outcome"].as_str()),
+        (Some("test"), Some("sent"))
+    );
+
+    let denied = FakeServer::start(|_| (401, "{\"errors\":[{\"message\":\"bad key\"}]}".into()));
+    let out =
+        sendgrid(&denied.url).run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
+    assert_eq!(out.code, 65, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["outcome"].as_str(), report["success"].as_bool()),
+        (Some("failed"), Some(false))
+    );
+    assert!(report["error"].as_str().unwrap().contains("401"));
+
+    let down = FakeServer::start(|_| (503, String::new()));
+    let out =
+        sendgrid(&down.url).run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
+    assert_eq!(out.code, 75, "{out:?}");
+
+    let out = sb.run(&["send-test-email", "--to", "me@hoss.example", "--json"]);
+    assert_eq!(out.code, 65);
+    assert_eq!(
+        serde_json::from_str::<Value>(&out.stdout).unwrap()["outcome"],
+        "suppressed"
+    );
+    assert_eq!(
+        sb.run(&["send-test-email", "--to", "not-an-address"]).code,
+        65
+    );
+    assert_eq!(ok.requests().len(), 1);
+
+    let dry: Value =
+        Sandbox::new().json(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
+    assert_eq!(
+        (dry["outcome"].as_str(), dry["mode"].as_str()),
+        (Some("dry_run"), Some("DRY_RUN"))
+    );
+}
+
+#[test]
+fn status_email_panel_shows_modes_limits_and_the_last_twenty_attempts() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url)
+        .with("MAX_EMAILS_PER_HOUR", "3")
+        .with("MAX_EMAILS_PER_CYCLE", "30")
+        .with("HOSS_NOW", T);
+    add_leads(&sb, 30);
+    outreach(&sb);
+    outreach(&sb);
+    let st = status(&sb);
+    let email = &st["email"];
+    assert_eq!(email["mode"], "SENDGRID");
+    assert_eq!(email["requested"], "SENDGRID");
+    assert_eq!(
+        (
+            email["max_per_cycle"].as_i64(),
+            email["max_per_hour"].as_i64()
+        ),
+        (Some(30), Some(3))
+    );
+    assert_eq!(
+        (email["hour"].as_str(), email["sent_this_hour"].as_i64()),
+        (Some("2026-11-25T14"), Some(3))
+    );
+    let attempts = email["recent_attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 5);
+    assert_eq!(attempts[0]["outcome"], "throttled");
+    assert_eq!(attempts[2]["outcome"], "sent");
+    for field in [
+        "at", "lead_id", "to", "subject", "kind", "mode", "outcome", "error",
+    ] {
+        assert!(attempts[2].get(field).is_some(), "{field}");
+    }
+    let text = sb.run(&["status"]).stdout;
+    assert!(
+        text.contains("3/3 sent") && text.contains("throttled"),
+        "{text}"
+    );
+}
