@@ -153,9 +153,12 @@ CREATE TABLE stripe_event (
     received_at INTEGER NOT NULL,
     outcome     TEXT    NOT NULL CHECK (outcome IN ('applied', 'ignored', 'error')),
     invoice_id  INTEGER,
-    reason      TEXT
+    reason      TEXT,
+    -- a payment that did not fit its invoice: shown in status and the digest
+    needs_attention INTEGER NOT NULL DEFAULT 0 CHECK (needs_attention IN (0, 1))
 );
 CREATE INDEX stripe_event_received ON stripe_event (received_at);
+CREATE INDEX stripe_event_attention ON stripe_event (received_at) WHERE needs_attention = 1;
 
 CREATE TABLE suppression (
     email       TEXT    PRIMARY KEY CHECK (email = lower(trim(email))),

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 use log::{debug, log, warn};
 use rusqlite::Connection;
 
-use crate::cli::{Cli, Command, LeadAction, SuppressAction};
+use crate::cli::{Cli, Command, InvoiceAction, LeadAction, SuppressAction, TaskAction};
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::commands;
 use crate::config::Config;
@@ -97,7 +97,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
-    use crate::commands::{lead, source_leads, suppress};
+    use crate::commands::{invoice, lead, source_leads, suppress, task};
     match command {
         Command::Check(_) => {
             let report = commands::check::run(ctx);
@@ -160,6 +160,59 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             }
             SuppressAction::Import { file, reason, .. } => {
                 render::emit(out, &suppress::import(ctx, &file, &reason)?, style)?
+            }
+        },
+        Command::Onboard(_) => render::emit(out, &commands::onboard::run(ctx)?, style)?,
+        Command::Ops(_) => render::emit(out, &commands::ops::run(ctx)?, style)?,
+        Command::Bill(_) => render::emit(out, &commands::bill::run(ctx)?, style)?,
+        Command::Webhook { signature } => {
+            let outcome = commands::webhook::from_stdin(ctx, &signature);
+            render::emit(out, &outcome, style)?;
+            return Ok(outcome.exit_code());
+        }
+        Command::Task { action } => match action {
+            TaskAction::Add {
+                customer,
+                description,
+                amount,
+                ..
+            } => render::emit(
+                out,
+                &task::add(ctx, customer, &description, &amount)?,
+                style,
+            )?,
+            TaskAction::Done { id, summary, .. } => {
+                render::emit(out, &task::done(ctx, id, summary.as_deref())?, style)?
+            }
+            TaskAction::Fail { id, reason, .. } => {
+                render::emit(out, &task::fail(ctx, id, &reason)?, style)?
+            }
+            TaskAction::List {
+                customer,
+                status,
+                limit,
+                ..
+            } => render::emit(
+                out,
+                &task::list(ctx, customer, status.as_deref(), limit)?,
+                style,
+            )?,
+        },
+        Command::Invoice { action } => match action {
+            InvoiceAction::List {
+                customer,
+                status,
+                limit,
+                ..
+            } => render::emit(
+                out,
+                &invoice::list(ctx, customer, status.as_deref(), limit)?,
+                style,
+            )?,
+            InvoiceAction::Show { id, .. } => render::emit(out, &invoice::show(ctx, id)?, style)?,
+            InvoiceAction::Void { id, .. } => render::emit(out, &invoice::void(ctx, id)?, style)?,
+            InvoiceAction::MarkPaid { id, .. } => {
+                render::emit(out, &invoice::mark_paid(ctx, id)?, style)?
             }
         },
     }

@@ -50,6 +50,104 @@ pub enum Command {
         #[command(subcommand)]
         action: SuppressAction,
     },
+    /// Turn leads that replied (responded, qualified) into customers with onboarding tasks
+    Onboard(JsonFlag),
+    /// Run pending tasks through OPS_EXECUTOR_CMD
+    Ops(JsonFlag),
+    /// Invoice done work, create payment links, reconcile payments
+    Bill(JsonFlag),
+    /// Apply one Stripe webhook: body on stdin, prints one JSON line (exit 0, 65 rejected, 75 retry)
+    Webhook {
+        /// The Stripe-Signature header value
+        #[arg(long)]
+        signature: String,
+    },
+    /// Add, finish, fail or list tasks
+    Task {
+        #[command(subcommand)]
+        action: TaskAction,
+    },
+    /// List, show, void or mark invoices paid
+    Invoice {
+        #[command(subcommand)]
+        action: InvoiceAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// Add a task for a customer, priced in decimal currency units (150.00)
+    Add {
+        #[arg(long)]
+        customer: i64,
+        #[arg(long)]
+        description: String,
+        /// Decimal amount such as 150.00 (no sign, at most two decimals)
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Mark a task done (it will be billed by the next `bill`)
+    Done {
+        id: i64,
+        #[arg(long)]
+        summary: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Mark a task failed
+    Fail {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List tasks by id
+    List {
+        #[arg(long)]
+        customer: Option<i64>,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::tasks::STATUSES))]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceAction {
+    /// List invoices by id
+    List {
+        #[arg(long)]
+        customer: Option<i64>,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::invoices::STATUSES))]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one invoice and the tasks it bills
+    Show {
+        id: i64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Void a draft or open invoice
+    Void {
+        id: i64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Record a payment received outside Stripe
+    MarkPaid {
+        id: i64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,12 +257,35 @@ impl Command {
                 SuppressAction::List { .. } => "suppress list",
                 SuppressAction::Import { .. } => "suppress import",
             },
+            Command::Onboard(_) => "onboard",
+            Command::Ops(_) => "ops",
+            Command::Bill(_) => "bill",
+            Command::Webhook { .. } => "webhook",
+            Command::Task { action } => match action {
+                TaskAction::Add { .. } => "task add",
+                TaskAction::Done { .. } => "task done",
+                TaskAction::Fail { .. } => "task fail",
+                TaskAction::List { .. } => "task list",
+            },
+            Command::Invoice { action } => match action {
+                InvoiceAction::List { .. } => "invoice list",
+                InvoiceAction::Show { .. } => "invoice show",
+                InvoiceAction::Void { .. } => "invoice void",
+                InvoiceAction::MarkPaid { .. } => "invoice mark-paid",
+            },
         }
     }
 
     /// Cycle passes take an overlap lock; a second overlapping run exits 0.
     pub fn takes_lock(&self) -> bool {
-        matches!(self, Command::SourceLeads(_) | Command::SendOutreach(_))
+        matches!(
+            self,
+            Command::SourceLeads(_)
+                | Command::SendOutreach(_)
+                | Command::Onboard(_)
+                | Command::Ops(_)
+                | Command::Bill(_)
+        )
     }
 
     pub fn json(&self) -> bool {
@@ -172,7 +293,23 @@ impl Command {
             Command::Check(f)
             | Command::Status(f)
             | Command::SourceLeads(f)
-            | Command::SendOutreach(f) => f.json,
+            | Command::SendOutreach(f)
+            | Command::Onboard(f)
+            | Command::Ops(f)
+            | Command::Bill(f) => f.json,
+            Command::Webhook { .. } => true,
+            Command::Task { action } => match action {
+                TaskAction::Add { out, .. }
+                | TaskAction::Done { out, .. }
+                | TaskAction::Fail { out, .. }
+                | TaskAction::List { out, .. } => out.json,
+            },
+            Command::Invoice { action } => match action {
+                InvoiceAction::List { out, .. }
+                | InvoiceAction::Show { out, .. }
+                | InvoiceAction::Void { out, .. }
+                | InvoiceAction::MarkPaid { out, .. } => out.json,
+            },
             Command::SendTestEmail { out, .. } => out.json,
             Command::Suppress { action } => match action {
                 SuppressAction::Add { out, .. }

@@ -1,10 +1,16 @@
 //! One file per command: arguments and `&Ctx` in, a report struct out.
 //! Orchestration only; SQL is in `db/`, rules in `domain/`, I/O in `services/`.
 
+pub mod bill;
 pub mod check;
+pub mod invoice;
 pub mod lead;
+pub mod onboard;
+pub mod ops;
 pub mod send_outreach;
 pub mod send_test_email;
 pub mod source_leads;
 pub mod status;
 pub mod suppress;
+pub mod task;
+pub mod webhook;

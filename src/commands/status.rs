@@ -9,8 +9,9 @@ use crate::app::Ctx;
 use crate::clock::{age, hour_label, rfc3339};
 use crate::commands::check::{header, subsystem_table};
 use crate::config::Subsystems;
-use crate::db::{self, outbox, runs};
+use crate::db::{self, invoices, outbox, runs};
 use crate::error::Result;
+use crate::money::{Cents, format_amount};
 use crate::render::{Report, or_dash, table};
 
 #[derive(Debug, Serialize)]
@@ -20,6 +21,8 @@ pub struct StatusReport {
     pub subsystems: Subsystems,
     pub email: EmailPanel,
     pub leads: LeadsPanel,
+    pub stripe: StripePanel,
+    pub billing: BillingPanel,
     pub runs: BTreeMap<String, RunView>,
     pub warnings: Vec<String>,
     #[serde(skip)]
@@ -51,6 +54,29 @@ pub struct AttemptView {
     pub mode: String,
     pub outcome: String,
     pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StripePanel {
+    /// `ENABLED` or `DISABLED`.
+    pub status: String,
+    pub reason: Option<String>,
+    /// `test`, `live` or null (no usable key).
+    pub key_mode: Option<String>,
+    pub min_amount_cents: i64,
+    pub max_amount_cents: i64,
+    pub currency: String,
+    pub webhook_secret: bool,
+    pub last_webhook_at: Option<String>,
+    pub last_webhook_error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BillingPanel {
+    pub by_status: BTreeMap<String, i64>,
+    /// Draft + open invoices, in minor units of `currency`.
+    pub outstanding_cents: i64,
+    pub currency: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -140,6 +166,42 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         }),
         by_status: db::leads::count_by_status(&ctx.db)?,
     };
+    let stripe_cfg = &cfg.stripe;
+    let last_hook = db::events::last_with_tag(&ctx.db, "[STRIPE][WEBHOOK]", false)?;
+    let last_hook_error = db::events::last_with_tag(&ctx.db, "[STRIPE][WEBHOOK]", true)?;
+    let stripe = StripePanel {
+        status: stripe_cfg.mode.effective.clone(),
+        reason: stripe_cfg.mode.reason.clone(),
+        key_mode: stripe_cfg.key_mode.map(|m| m.as_str().to_string()),
+        min_amount_cents: stripe_cfg.min_amount.0,
+        max_amount_cents: stripe_cfg.max_amount.0,
+        currency: stripe_cfg.currency.clone(),
+        webhook_secret: stripe_cfg.webhook_secret.is_some(),
+        last_webhook_at: last_hook.map(|e| rfc3339(e.at)),
+        last_webhook_error: last_hook_error.map(|e| format!("{} {}", rfc3339(e.at), e.message)),
+    };
+    let billing = BillingPanel {
+        by_status: invoices::count_by_status(&ctx.db)?,
+        outstanding_cents: invoices::outstanding_cents(&ctx.db)?,
+        currency: stripe_cfg.currency.clone(),
+    };
+    for (id, amount) in invoices::out_of_range_drafts(&ctx.db)? {
+        warnings.push(format!(
+            "invoice {id} ({}) is outside the Stripe limits and has no payment link",
+            Cents(amount)
+        ));
+    }
+    for (id, error) in invoices::link_errors(&ctx.db)? {
+        warnings.push(format!(
+            "invoice {id}: payment link not created yet: {error}"
+        ));
+    }
+    for (at, event, reason) in invoices::attention_events(&ctx.db, now - 30 * 86_400)? {
+        warnings.push(format!(
+            "payment needs attention ({event} at {}): {reason}",
+            rfc3339(at)
+        ));
+    }
     let runs = runs::last_of_each(&ctx.db, ctx.run)?
         .into_iter()
         .map(|r| {
@@ -160,6 +222,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         subsystems,
         email,
         leads,
+        stripe,
+        billing,
         runs,
         warnings,
         now,
@@ -172,6 +236,8 @@ impl Report for StatusReport {
         s.push_str(&subsystem_table(&self.subsystems, terminal));
         s.push_str(&self.email.human(terminal));
         s.push_str(&self.leads.human(terminal));
+        s.push_str(&self.stripe.human());
+        s.push_str(&self.billing.human(terminal));
         s.push('\n');
         let rows = self
             .runs
@@ -271,6 +337,49 @@ impl EmailPanel {
                 "at", "kind", "mode", "outcome", "lead", "to", "subject", "error",
             ],
             rows,
+            terminal,
+        ));
+        s
+    }
+}
+
+impl StripePanel {
+    fn human(&self) -> String {
+        format!(
+            "\nstripe: {}{}; key {}; limits {} – {} {}; webhook secret {}; last webhook {}{}\n",
+            self.status,
+            self.reason
+                .as_ref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            self.key_mode.as_deref().unwrap_or("none"),
+            Cents(self.min_amount_cents),
+            Cents(self.max_amount_cents),
+            self.currency.to_uppercase(),
+            if self.webhook_secret {
+                "set"
+            } else {
+                "missing"
+            },
+            self.last_webhook_at.as_deref().unwrap_or("never"),
+            self.last_webhook_error
+                .as_ref()
+                .map(|e| format!("; last webhook error: {e}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+impl BillingPanel {
+    fn human(&self, terminal: bool) -> String {
+        let mut s = format!(
+            "billing: outstanding {}\n",
+            format_amount(Cents(self.outstanding_cents), &self.currency)
+        );
+        let header: Vec<&str> = self.by_status.keys().map(String::as_str).collect();
+        s.push_str(&table(
+            &header,
+            vec![self.by_status.values().map(|n| n.to_string()).collect()],
             terminal,
         ));
         s

@@ -42,6 +42,28 @@ pub fn recent(conn: &Connection, tag_prefix: &str, limit: u32) -> rusqlite::Resu
     .collect()
 }
 
+/// The newest event with exactly this tag, optionally only WARN/ERROR ones.
+pub fn last_with_tag(
+    conn: &Connection,
+    tag: &str,
+    problems_only: bool,
+) -> rusqlite::Result<Option<Event>> {
+    use rusqlite::OptionalExtension;
+    conn.prepare_cached(
+        "SELECT at, level, tag, message FROM event_log
+         WHERE tag = ?1 AND (?2 = 0 OR level IN ('WARN', 'ERROR')) ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row(params![tag, problems_only], |r| {
+        Ok(Event {
+            at: r.get(0)?,
+            level: r.get(1)?,
+            tag: r.get(2)?,
+            message: r.get(3)?,
+        })
+    })
+    .optional()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

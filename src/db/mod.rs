@@ -1,11 +1,14 @@
 //! All SQL lives under `db/`: opening with the right pragmas, the embedded
 //! migrations, a transaction helper, and one file per table group.
 
+pub mod customers;
 pub mod events;
+pub mod invoices;
 pub mod leads;
 pub mod outbox;
 pub mod runs;
 pub mod suppression;
+pub mod tasks;
 
 use std::path::Path;
 

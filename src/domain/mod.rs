@@ -6,3 +6,4 @@ pub mod compose;
 pub mod leads;
 pub mod templates;
 pub mod token;
+pub mod webhook;

@@ -6,3 +6,4 @@
 pub mod http;
 pub mod leads;
 pub mod mailer;
+pub mod stripe;

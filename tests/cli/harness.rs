@@ -57,6 +57,14 @@ impl Sandbox {
         self
     }
 
+    /// Writes `text` as this sandbox's config file and points HOSS_CONFIG at it.
+    pub fn config_file(mut self, text: &str) -> Sandbox {
+        let path = self.path("hoss.toml");
+        std::fs::write(&path, text).expect("write config");
+        self.set("HOSS_CONFIG", path.to_str().unwrap());
+        self
+    }
+
     pub fn set(&mut self, key: &str, value: &str) {
         self.env.insert(key.into(), value.into());
     }

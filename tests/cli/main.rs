@@ -1,6 +1,7 @@
 //! One integration binary: every test runs the real `hoss` binary against a
 //! real SQLite file and local stand-ins. No test reaches the internet.
 
+mod billing;
 mod email;
 mod foundation;
 mod harness;

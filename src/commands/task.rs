@@ -1,0 +1,160 @@
+//! `hoss task add|done|fail|list`: the work a customer is billed for.
+
+use serde::Serialize;
+
+use crate::app::Ctx;
+use crate::clock::rfc3339;
+use crate::db::{self, customers, tasks, tasks::Task};
+use crate::error::{Error, Result};
+use crate::money::Cents;
+use crate::render::{Report, or_dash, table};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskView {
+    pub id: i64,
+    pub customer_id: i64,
+    pub description: String,
+    pub status: String,
+    pub amount_cents: i64,
+    pub cost_cents: Option<i64>,
+    pub result_summary: Option<String>,
+    pub error: Option<String>,
+    pub invoice_id: Option<i64>,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+}
+
+impl From<Task> for TaskView {
+    fn from(t: Task) -> Self {
+        TaskView {
+            id: t.id,
+            customer_id: t.customer_id,
+            description: t.description,
+            status: t.status,
+            amount_cents: t.amount_cents,
+            cost_cents: t.cost_cents,
+            result_summary: t.result_summary,
+            error: t.error,
+            invoice_id: t.invoice_id,
+            created_at: rfc3339(t.created_at),
+            completed_at: t.completed_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct TaskList(pub Vec<TaskView>);
+
+impl Report for TaskList {
+    fn human(&self, terminal: bool) -> String {
+        if self.0.is_empty() {
+            return "no tasks\n".into();
+        }
+        let rows = self
+            .0
+            .iter()
+            .map(|t| {
+                vec![
+                    t.id.to_string(),
+                    t.customer_id.to_string(),
+                    t.status.clone(),
+                    Cents(t.amount_cents).to_string(),
+                    or_dash(t.invoice_id),
+                    t.description.clone(),
+                    or_dash(t.result_summary.as_ref().or(t.error.as_ref())),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "id",
+                "customer",
+                "status",
+                "amount",
+                "invoice",
+                "description",
+                "result",
+            ],
+            rows,
+            terminal,
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct TaskShow(pub TaskView);
+
+impl Report for TaskShow {
+    fn human(&self, terminal: bool) -> String {
+        TaskList(vec![self.0.clone()]).human(terminal)
+    }
+}
+
+fn shown(ctx: &Ctx, id: i64) -> Result<TaskShow> {
+    let task =
+        tasks::get(&ctx.db, id)?.ok_or_else(|| Error::Data(format!("there is no task {id}")))?;
+    Ok(TaskShow(task.into()))
+}
+
+pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Result<TaskShow> {
+    let amount = Cents::parse(amount).map_err(|e| Error::Data(format!("--amount {e}")))?;
+    let description = crate::domain::leads::clean_text(Some(description))
+        .ok_or_else(|| Error::Data("--description is empty".into()))?;
+    if customers::get(&ctx.db, customer_id)?.is_none() {
+        return Err(Error::Data(format!("there is no customer {customer_id}")));
+    }
+    let id = db::immediate(&ctx.db, |tx| {
+        Ok(tasks::insert(
+            tx,
+            customer_id,
+            &description,
+            amount.0,
+            ctx.now(),
+        )?)
+    })?;
+    log::info!("[TASK][ADDED] task_id={id} customer_id={customer_id} amount={amount}");
+    shown(ctx, id)
+}
+
+pub fn done(ctx: &Ctx, id: i64, summary: Option<&str>) -> Result<TaskShow> {
+    let before = shown(ctx, id)?;
+    if before.0.status == "done" {
+        return Ok(before);
+    }
+    if !tasks::complete(&ctx.db, id, summary, None, ctx.now())? {
+        return Err(Error::Data(format!(
+            "task {id} is {} and cannot be marked done",
+            before.0.status
+        )));
+    }
+    log::info!("[TASK][DONE] task_id={id}");
+    shown(ctx, id)
+}
+
+pub fn fail(ctx: &Ctx, id: i64, reason: &str) -> Result<TaskShow> {
+    let before = shown(ctx, id)?;
+    if !tasks::fail(&ctx.db, id, reason, ctx.now())? {
+        return Err(Error::Data(format!(
+            "task {id} is {} and cannot be marked failed",
+            before.0.status
+        )));
+    }
+    log::info!("[TASK][FAILED] task_id={id} reason={reason:?}");
+    shown(ctx, id)
+}
+
+pub fn list(
+    ctx: &Ctx,
+    customer: Option<i64>,
+    status: Option<&str>,
+    limit: u32,
+) -> Result<TaskList> {
+    Ok(TaskList(
+        tasks::list(&ctx.db, customer, status, limit)?
+            .into_iter()
+            .map(TaskView::from)
+            .collect(),
+    ))
+}

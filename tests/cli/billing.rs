@@ -1,0 +1,1080 @@
+//! Customers, work and money (SPEC §6) against a Stripe stand-in that
+//! honours idempotency keys; webhooks signed by an independent HMAC here.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::harness::{FakeServer, Output, Sandbox, Trap};
+
+const SECRET: &str = "whsec_test_webhook_secret";
+
+/// Stripe's behaviour, as much as hoss relies on: idempotent POSTs, objects
+/// with ids, completed sessions per link.
+#[derive(Default)]
+struct StripeState {
+    objects_by_key: HashMap<String, Value>,
+    created: Vec<Value>,
+    sessions: HashMap<String, Vec<Value>>,
+    balance_status: Option<u16>,
+    hang_links: bool,
+}
+
+struct StripeStub {
+    server: FakeServer,
+    state: Arc<Mutex<StripeState>>,
+}
+
+impl StripeStub {
+    fn start() -> StripeStub {
+        let state = Arc::new(Mutex::new(StripeState::default()));
+        let shared = state.clone();
+        let server = FakeServer::start(move |req| {
+            let path = req.url.split('?').next().unwrap_or_default().to_string();
+            let hang = shared.lock().unwrap().hang_links && path == "/v1/payment_links";
+            if hang {
+                // Stripe made the link, but its answer never arrives.
+                let key = req
+                    .header("Idempotency-Key")
+                    .unwrap_or_default()
+                    .to_string();
+                let mut s = shared.lock().unwrap();
+                let n = s.created.len() + 1;
+                let link = json!({"id": format!("plink_{n}"), "url": format!("https://buy.stripe.test/{n}"), "active": true});
+                s.created.push(link.clone());
+                s.objects_by_key.insert(key, link);
+                drop(s);
+                std::thread::sleep(Duration::from_secs(30));
+                return (500, "{}".into());
+            }
+            let mut s = shared.lock().unwrap();
+            match (req.method.as_str(), path.as_str()) {
+                ("GET", "/v1/balance") => match s.balance_status {
+                    Some(code) => (
+                        code,
+                        json!({"error": {"message": "Invalid API Key provided"}}).to_string(),
+                    ),
+                    None => (200, json!({"object": "balance"}).to_string()),
+                },
+                ("POST", "/v1/prices") | ("POST", "/v1/payment_links") => {
+                    let key = req
+                        .header("Idempotency-Key")
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some(existing) = s.objects_by_key.get(&key) {
+                        return (200, existing.to_string());
+                    }
+                    let n = s.created.len() + 1;
+                    let object = if path == "/v1/prices" {
+                        json!({"id": format!("price_{n}"), "object": "price"})
+                    } else {
+                        json!({"id": format!("plink_{n}"), "url": format!("https://buy.stripe.test/{n}"), "active": true})
+                    };
+                    s.created.push(object.clone());
+                    s.objects_by_key.insert(key, object.clone());
+                    (200, object.to_string())
+                }
+                ("GET", "/v1/checkout/sessions") => {
+                    let link = req
+                        .url
+                        .split("payment_link=")
+                        .nth(1)
+                        .unwrap_or_default()
+                        .split('&')
+                        .next()
+                        .unwrap_or_default();
+                    let data = s.sessions.get(link).cloned().unwrap_or_default();
+                    (200, json!({"object": "list", "data": data}).to_string())
+                }
+                ("POST", p) if p.starts_with("/v1/payment_links/plink_") => (
+                    200,
+                    json!({"id": p.trim_start_matches("/v1/payment_links/"), "active": false})
+                        .to_string(),
+                ),
+                _ => (
+                    404,
+                    json!({"error": {"message": "no such route"}}).to_string(),
+                ),
+            }
+        });
+        StripeStub { server, state }
+    }
+
+    fn requests_to(&self, method: &str, path: &str) -> Vec<crate::harness::Recorded> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.url.split('?').next() == Some(path))
+            .collect()
+    }
+}
+
+fn stripe_sandbox(stub: &StripeStub) -> Sandbox {
+    Sandbox::new()
+        .with("ENABLE_STRIPE", "TRUE")
+        .with("STRIPE_API_KEY", "sk_test_hossbillingtests")
+        .with("STRIPE_API_BASE", &stub.server.url)
+        .with("STRIPE_WEBHOOK_SECRET", SECRET)
+}
+
+/// A customer (via a replied lead and `onboard`) with one done task per amount.
+fn customer_with_done_work(sb: &Sandbox, n: usize, amounts: &[&str]) -> i64 {
+    let email = format!("buyer{n}@client{n}.com");
+    assert_eq!(
+        sb.run(&[
+            "lead",
+            "add",
+            "--email",
+            &email,
+            "--company",
+            &format!("Client {n}"),
+            "--name",
+            "Pat Buyer"
+        ])
+        .code,
+        0
+    );
+    let lead: Value = sb.json(&["lead", "list", "--json", "--limit", "100000"]);
+    let id = lead
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["email"] == email.as_str())
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        sb.run(&["lead", "set-status", &id.to_string(), "responded"])
+            .code,
+        0
+    );
+    assert_eq!(sb.run(&["onboard"]).code, 0);
+    let customer = sb
+        .db()
+        .query_row(
+            "SELECT id FROM customer WHERE contact_email = ?1",
+            [&email],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    for amount in amounts {
+        let task: Value = sb.json(&[
+            "task",
+            "add",
+            "--customer",
+            &customer.to_string(),
+            "--description",
+            "Work",
+            "--amount",
+            amount,
+            "--json",
+        ]);
+        let id = task["id"].as_i64().unwrap().to_string();
+        assert_eq!(sb.run(&["task", "done", &id]).code, 0);
+    }
+    customer
+}
+
+fn invoices(sb: &Sandbox) -> Vec<Value> {
+    sb.json(&["invoice", "list", "--json"])
+}
+
+/// Stripe's signature scheme, written here independently of hoss.
+fn signature(secret: &str, t: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn webhook(sb: &Sandbox, header: &str, body: &str) -> (Output, Value) {
+    let mut child = sb
+        .command(&["webhook", "--signature", header])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let output = Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(
+        output.stdout.lines().count(),
+        1,
+        "one JSON line: {output:?}"
+    );
+    let v: Value = serde_json::from_str(&output.stdout).unwrap();
+    (output, v)
+}
+
+fn session_event(
+    id: &str,
+    kind: &str,
+    link: &str,
+    status: &str,
+    amount: i64,
+    currency: &str,
+) -> String {
+    json!({
+        "id": id, "object": "event", "type": kind,
+        "data": {"object": {"id": format!("cs_{id}"), "object": "checkout.session", "payment_link": link,
+                            "payment_status": status, "amount_total": amount, "currency": currency}}
+    })
+    .to_string()
+}
+
+fn signed(sb: &Sandbox, body: &str) -> (Output, Value) {
+    webhook(sb, &signature(SECRET, now(), body), body)
+}
+
+#[test]
+fn onboard_converts_replied_leads_once_with_the_configured_tasks() {
+    let sb = Sandbox::new().config_file(
+        "[[onboarding.tasks]]\ndescription = \"Kick-off call\"\namount = \"150.00\"\n\n[[onboarding.tasks]]\ndescription = \"Account setup\"\namount = 75\n",
+    );
+    for (email, status) in [
+        ("a@one.com", "responded"),
+        ("b@two.com", "qualified"),
+        ("c@three.com", "contacted"),
+        ("d@four.com", "new"),
+    ] {
+        sb.run(&["lead", "add", "--email", email, "--company", "Co"]);
+        let id = sb
+            .db()
+            .query_row("SELECT id FROM lead WHERE email = ?1", [email], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap();
+        sb.run(&["lead", "set-status", &id.to_string(), status]);
+    }
+    let report: Value = sb.json(&["onboard", "--json"]);
+    assert_eq!(
+        (
+            report["converted"].as_i64(),
+            report["customers_created"].as_i64(),
+            report["tasks_created"].as_i64()
+        ),
+        (Some(2), Some(2), Some(4))
+    );
+    let again: Value = sb.json(&["onboard", "--json"]);
+    assert_eq!(again["converted"], 0);
+    let tasks: Vec<Value> = sb.json(&["task", "list", "--customer", "1", "--json"]);
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(
+        (
+            tasks[0]["description"].as_str(),
+            tasks[0]["amount_cents"].as_i64()
+        ),
+        (Some("Kick-off call"), Some(15000))
+    );
+    assert_eq!(tasks[1]["amount_cents"], 7500);
+    let statuses: Vec<String> = ["a@one.com", "c@three.com"]
+        .iter()
+        .map(|e| {
+            sb.db()
+                .query_row("SELECT status FROM lead WHERE email = ?1", [e], |r| {
+                    r.get(0)
+                })
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["converted", "contacted"],
+        "an emailed lead is never converted"
+    );
+
+    // A new lead with a customer's email is linked, gets no second set of tasks,
+    // and does not block the leads after it.
+    sb.run(&["lead", "set-status", "1", "invalid"]);
+    sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "a@one.com",
+        "--company",
+        "Co again",
+    ]);
+    sb.run(&["lead", "add", "--email", "e@five.com", "--company", "Five"]);
+    sb.run(&["lead", "set-status", "5", "responded"]);
+    sb.run(&["lead", "set-status", "6", "qualified"]);
+    let report: Value = sb.json(&["onboard", "--json"]);
+    assert_eq!(
+        (
+            report["converted"].as_i64(),
+            report["linked_existing"].as_i64(),
+            report["customers_created"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1))
+    );
+    let customers: i64 = sb
+        .db()
+        .query_row("SELECT COUNT(*) FROM customer", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(customers, 3);
+}
+
+#[test]
+fn a_broken_onboarding_table_stops_onboard_only() {
+    let sb = Sandbox::new()
+        .config_file("[[onboarding.tasks]]\ndescription = \"Setup\"\namount = \"1e3\"\n");
+    assert_eq!(sb.run(&["status"]).code, 0);
+    let out = sb.run(&["onboard"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains("onboarding task 1 amount"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn task_amounts_are_parsed_exactly_or_refused() {
+    let sb = Sandbox::new();
+    let customer = customer_with_done_work(&sb, 1, &[]);
+    let c = customer.to_string();
+    for bad in ["1e3", "1.234", "-1", "NaN", "１.00", "", "12,50"] {
+        let out = sb.run(&[
+            "task",
+            "add",
+            "--customer",
+            &c,
+            "--description",
+            "x",
+            "--amount",
+            bad,
+        ]);
+        assert_eq!(out.code, 65, "{bad:?}: {out:?}");
+    }
+    let t: Value = sb.json(&[
+        "task",
+        "add",
+        "--customer",
+        &c,
+        "--description",
+        "Report",
+        "--amount",
+        "150.5",
+        "--json",
+    ]);
+    assert_eq!(
+        (t["amount_cents"].as_i64(), t["status"].as_str()),
+        (Some(15050), Some("pending"))
+    );
+    assert_eq!(
+        sb.run(&[
+            "task",
+            "add",
+            "--customer",
+            "99",
+            "--description",
+            "x",
+            "--amount",
+            "1"
+        ])
+        .code,
+        65
+    );
+    let failed: Value = sb.json(&[
+        "task",
+        "fail",
+        "1",
+        "--reason",
+        "client cancelled",
+        "--json",
+    ]);
+    assert_eq!(
+        (failed["status"].as_str(), failed["error"].as_str()),
+        (Some("failed"), Some("client cancelled"))
+    );
+}
+
+#[test]
+fn bill_makes_one_invoice_per_customer_and_never_bills_work_twice() {
+    let trap = Trap::start();
+    let mut sb = Sandbox::new();
+    trap.arm(&mut sb);
+    customer_with_done_work(&sb, 1, &["100.00", "50.25"]);
+    customer_with_done_work(&sb, 2, &["10.00"]);
+    let report: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(
+        (
+            report["invoices_created"].as_i64(),
+            report["links_created"].as_i64()
+        ),
+        (Some(2), Some(0))
+    );
+    let all = invoices(&sb);
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (
+            all[0]["amount_cents"].as_i64(),
+            all[0]["currency"].as_str(),
+            all[0]["status"].as_str()
+        ),
+        (Some(15025), Some("usd"), Some("draft"))
+    );
+    assert!(all[0]["payment_url"].is_null() && all[0]["stripe_payment_link_id"].is_null());
+    let again: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(again["invoices_created"], 0);
+    let billed: Vec<Value> = sb.json(&["task", "list", "--json"]);
+    assert!(
+        billed.iter().all(|t| t["invoice_id"].is_i64()),
+        "{billed:?}"
+    );
+    let show: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert_eq!(show["tasks"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        trap.connections(),
+        0,
+        "Stripe off: nothing reaches the network"
+    );
+}
+
+#[test]
+fn amounts_outside_the_limits_get_no_link_and_are_logged_once() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    for (n, amount) in ["0.99", "1.00", "500.00", "500.01"].iter().enumerate() {
+        customer_with_done_work(&sb, n, &[amount]);
+    }
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            report["links_created"].as_i64(),
+            report["out_of_range"].as_i64()
+        ),
+        (Some(2), Some(2)),
+        "{report}"
+    );
+    let lines = out.log_lines("[STRIPE][AMOUNT_OUT_OF_RANGE]");
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(
+        lines[0].contains("invoice_id=1 amount=0.99")
+            && lines[1].contains("invoice_id=4 amount=500.01"),
+        "{lines:?}"
+    );
+    let statuses: Vec<String> = invoices(&sb)
+        .iter()
+        .map(|i| i["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["draft", "open", "open", "draft"]);
+    let again = sb.run(&["bill"]);
+    assert!(
+        again.log_lines("[STRIPE][AMOUNT_OUT_OF_RANGE]").is_empty(),
+        "logged once: {}",
+        again.stderr
+    );
+    let st: Value = sb.json(&["status", "--json"]);
+    assert_eq!(
+        st["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w.as_str().unwrap().contains("outside the Stripe limits"))
+            .count(),
+        2
+    );
+
+    // The *_CENTS overrides move the bounds exactly.
+    let wider = sb
+        .with("STRIPE_MIN_AMOUNT_CENTS", "99")
+        .with("STRIPE_MAX_AMOUNT_CENTS", "50001");
+    let report: Value = wider.json(&["bill", "--json"]);
+    assert_eq!(report["links_created"], 2, "{report}");
+}
+
+#[test]
+fn payment_links_use_exact_fields_idempotency_keys_and_a_pinned_version() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    let report: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(report["links_created"], 1, "{report}");
+    let prices = stub.requests_to("POST", "/v1/prices");
+    assert_eq!(prices.len(), 1);
+    let p = &prices[0];
+    assert_eq!(p.header("Idempotency-Key"), Some("hoss-invoice-1-price"));
+    assert_eq!(p.header("Stripe-Version"), Some("2024-06-20"));
+    assert_eq!(
+        p.header("Authorization"),
+        Some("Bearer sk_test_hossbillingtests")
+    );
+    let form = form_of(&p.body);
+    assert_eq!(form["currency"], "usd");
+    assert_eq!(form["unit_amount"], "15000");
+    assert_eq!(form["metadata[invoice_id]"], "1");
+    assert_eq!(form["product_data[name]"], "Invoice #1");
+    let links = stub.requests_to("POST", "/v1/payment_links");
+    assert_eq!(links.len(), 1);
+    assert_eq!(
+        links[0].header("Idempotency-Key"),
+        Some("hoss-invoice-1-link")
+    );
+    let form = form_of(&links[0].body);
+    assert_eq!(form["line_items[0][price]"], "price_1");
+    assert_eq!(form["line_items[0][quantity]"], "1");
+    assert_eq!(form["metadata[invoice_id]"], "1");
+    assert_eq!(form["restrictions[completed_sessions][limit]"], "1");
+    let inv = &invoices(&sb)[0];
+    assert_eq!(
+        (
+            inv["status"].as_str(),
+            inv["payment_url"].as_str(),
+            inv["stripe_payment_link_id"].as_str()
+        ),
+        (
+            Some("open"),
+            Some("https://buy.stripe.test/2"),
+            Some("plink_2")
+        )
+    );
+    assert_eq!(
+        stub.requests_to("GET", "/v1/balance").len(),
+        1,
+        "the key is checked once, at first use"
+    );
+}
+
+fn form_of(body: &str) -> HashMap<String, String> {
+    body.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.replace('+', " ").into_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => {
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).unwrap(), 16).unwrap());
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_pass_killed_after_stripe_made_the_link_reuses_the_same_link_when_rerun() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["42.00"]);
+    stub.state.lock().unwrap().hang_links = true;
+    let mut child = sb
+        .command(&["bill"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while stub.requests_to("POST", "/v1/payment_links").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "bill never asked for a link"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let inv = &invoices(&sb)[0];
+    assert_eq!(
+        (inv["status"].as_str(), inv["payment_url"].as_str()),
+        (Some("draft"), None)
+    );
+
+    stub.state.lock().unwrap().hang_links = false;
+    let report: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(
+        (
+            report["invoices_created"].as_i64(),
+            report["links_created"].as_i64()
+        ),
+        (Some(0), Some(1)),
+        "{report}"
+    );
+    let links = stub.requests_to("POST", "/v1/payment_links");
+    assert_eq!(links.len(), 2);
+    assert!(
+        links
+            .iter()
+            .all(|l| l.header("Idempotency-Key") == Some("hoss-invoice-1-link"))
+    );
+    assert_eq!(
+        stub.requests_to("POST", "/v1/prices").len(),
+        1,
+        "the stored price is reused"
+    );
+    let created = stub.state.lock().unwrap().created.clone();
+    assert_eq!(
+        created.len(),
+        2,
+        "one price and one link at Stripe: {created:?}"
+    );
+    let all = invoices(&sb);
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0]["stripe_payment_link_id"], "plink_2");
+}
+
+#[test]
+fn webhook_applies_a_verified_payment_once_and_bill_then_creates_nothing() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    sb.run(&["bill"]);
+    let body = session_event(
+        "evt_paid",
+        "checkout.session.completed",
+        "plink_2",
+        "paid",
+        15000,
+        "usd",
+    );
+    let (out, v) = signed(&sb, &body);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        (
+            v["outcome"].as_str(),
+            v["event_id"].as_str(),
+            v["invoice_id"].as_i64(),
+            v["http_status"].as_i64()
+        ),
+        (Some("applied"), Some("evt_paid"), Some(1), Some(200))
+    );
+    assert_eq!(
+        out.log_lines("[STRIPE][PAID] invoice_id=1 amount=150.00")
+            .len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let inv = &invoices(&sb)[0];
+    assert_eq!(inv["status"], "paid");
+    assert!(inv["paid_at"].as_str().unwrap().ends_with('Z'));
+
+    let (out, v) = signed(&sb, &body);
+    assert_eq!((out.code, v["outcome"].as_str()), (0, Some("duplicate")));
+
+    let report: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(
+        (
+            report["invoices_created"].as_i64(),
+            report["links_created"].as_i64(),
+            report["links_deactivated"].as_i64()
+        ),
+        (Some(0), Some(0), Some(1))
+    );
+    let again: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(
+        (
+            again["links_deactivated"].as_i64(),
+            again["paid_reconciled"].as_i64()
+        ),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        stub.requests_to("POST", "/v1/payment_links/plink_2").len(),
+        1
+    );
+    assert_eq!(
+        sb.run(&["invoice", "void", "1"]).code,
+        65,
+        "a paid invoice never goes back"
+    );
+    let st: Value = sb.json(&["status", "--json"]);
+    assert!(st["stripe"]["last_webhook_at"].as_str().is_some());
+    assert_eq!(st["billing"]["by_status"]["paid"], 1);
+    assert_eq!(st["billing"]["outstanding_cents"], 0);
+}
+
+#[test]
+fn webhook_signatures_are_checked_strictly() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    sb.run(&["bill"]);
+    let body = session_event(
+        "evt_sig",
+        "checkout.session.completed",
+        "plink_2",
+        "paid",
+        15000,
+        "usd",
+    );
+    let t = now();
+    let good = signature(SECRET, t, &body);
+    let good_v1 = good.split("v1=").nth(1).unwrap().to_string();
+    let cases = [
+        (
+            "wrong secret",
+            signature("whsec_not_the_secret", t, &body),
+            body.clone(),
+        ),
+        ("tampered body", good.clone(), body.replace("15000", "1")),
+        ("stale", signature(SECRET, t - 301, &body), body.clone()),
+        ("future", signature(SECRET, t + 301, &body), body.clone()),
+        ("malformed", "garbage".to_string(), body.clone()),
+        ("no v1", format!("t={t}"), body.clone()),
+        ("empty", String::new(), body.clone()),
+    ];
+    for (name, header, payload) in cases {
+        let (out, v) = webhook(&sb, &header, &payload);
+        assert_eq!(
+            (out.code, v["outcome"].as_str(), v["http_status"].as_i64()),
+            (65, Some("rejected"), Some(400)),
+            "{name}: {out:?}"
+        );
+    }
+    assert_eq!(invoices(&sb)[0]["status"], "open");
+    let several = format!("t={t},v1={},v0=deadbeef,v1={good_v1}", "ab".repeat(32));
+    let (out, v) = webhook(&sb, &several, &body);
+    assert_eq!(
+        (out.code, v["outcome"].as_str()),
+        (0, Some("applied")),
+        "{out:?}"
+    );
+
+    // Not a Stripe event, though correctly signed.
+    let (out, v) = signed(&sb, "{\"hello\": \"world\"}");
+    assert_eq!((out.code, v["outcome"].as_str()), (65, Some("rejected")));
+    let st: Value = sb.json(&["status", "--json"]);
+    assert!(
+        st["stripe"]["last_webhook_error"]
+            .as_str()
+            .unwrap()
+            .contains("rejected"),
+        "{}",
+        st["stripe"]
+    );
+}
+
+#[test]
+fn without_a_webhook_secret_nothing_is_applied() {
+    let stub = StripeStub::start();
+    let mut sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    sb.run(&["bill"]);
+    sb.unset("STRIPE_WEBHOOK_SECRET");
+    let body = session_event(
+        "evt_nosecret",
+        "checkout.session.completed",
+        "plink_2",
+        "paid",
+        15000,
+        "usd",
+    );
+    let (out, v) = signed(&sb, &body);
+    assert_eq!((out.code, v["outcome"].as_str()), (65, Some("rejected")));
+    assert!(
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("STRIPE_WEBHOOK_SECRET")
+    );
+    assert_eq!(invoices(&sb)[0]["status"], "open");
+}
+
+#[test]
+fn payments_that_do_not_fit_are_ignored_recorded_and_raised() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    sb.run(&["bill"]);
+    for (id, link, amount, currency, reason) in [
+        ("evt_unknown", "plink_999", 15000, "usd", "no invoice"),
+        ("evt_amount", "plink_2", 14999, "usd", "amount mismatch"),
+        ("evt_currency", "plink_2", 15000, "eur", "currency mismatch"),
+    ] {
+        let body = session_event(
+            id,
+            "checkout.session.completed",
+            link,
+            "paid",
+            amount,
+            currency,
+        );
+        let (out, v) = signed(&sb, &body);
+        assert_eq!(
+            (out.code, v["outcome"].as_str(), v["http_status"].as_i64()),
+            (0, Some("ignored"), Some(200)),
+            "{id}"
+        );
+        assert!(v["reason"].as_str().unwrap().contains(reason), "{id}: {v}");
+    }
+    let (out, v) = signed(&sb, &json!({"id": "evt_other", "object": "event", "type": "customer.created", "data": {"object": {}}}).to_string());
+    assert_eq!((out.code, v["outcome"].as_str()), (0, Some("ignored")));
+    assert_eq!(invoices(&sb)[0]["status"], "open");
+    let st: Value = sb.json(&["status", "--json"]);
+    let warnings: Vec<&str> = st["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        warnings
+            .iter()
+            .filter(|w| w.contains("payment needs attention"))
+            .count(),
+        3,
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn async_payments_apply_on_success_in_any_order() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    customer_with_done_work(&sb, 2, &["20.00"]);
+    sb.run(&["bill"]);
+    // Invoice 1: completed but unpaid (bank transfer), then succeeded.
+    let (_, v) = signed(
+        &sb,
+        &session_event(
+            "evt_a1",
+            "checkout.session.completed",
+            "plink_2",
+            "unpaid",
+            15000,
+            "usd",
+        ),
+    );
+    assert_eq!(v["outcome"], "ignored");
+    assert_eq!(invoices(&sb)[0]["status"], "open");
+    let (_, v) = signed(
+        &sb,
+        &session_event(
+            "evt_a2",
+            "checkout.session.async_payment_succeeded",
+            "plink_2",
+            "paid",
+            15000,
+            "usd",
+        ),
+    );
+    assert_eq!(v["outcome"], "applied");
+    // Invoice 2: the success arrives before the completion event.
+    let (_, v) = signed(
+        &sb,
+        &session_event(
+            "evt_b2",
+            "checkout.session.async_payment_succeeded",
+            "plink_4",
+            "paid",
+            2000,
+            "usd",
+        ),
+    );
+    assert_eq!(v["outcome"], "applied");
+    let (_, v) = signed(
+        &sb,
+        &session_event(
+            "evt_b1",
+            "checkout.session.completed",
+            "plink_4",
+            "unpaid",
+            2000,
+            "usd",
+        ),
+    );
+    assert_eq!(v["outcome"], "ignored");
+    let statuses: Vec<String> = invoices(&sb)
+        .iter()
+        .map(|i| i["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(statuses, ["paid", "paid"]);
+}
+
+#[test]
+fn bill_reconciles_payments_without_any_webhook() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    sb.run(&["bill"]);
+    stub.state.lock().unwrap().sessions.insert(
+        "plink_2".into(),
+        vec![json!({"id": "cs_1", "payment_link": "plink_2", "payment_status": "paid", "amount_total": 15000, "currency": "usd"})],
+    );
+    let report: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(report["paid_reconciled"], 1, "{report}");
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert_eq!(
+        (shown["status"].as_str(), shown["paid_via"].as_str()),
+        (Some("paid"), Some("reconcile"))
+    );
+    let sessions = stub.requests_to("GET", "/v1/checkout/sessions");
+    assert!(
+        sessions[0].url.contains("payment_link=plink_2")
+            && sessions[0].url.contains("status=complete")
+    );
+}
+
+#[test]
+fn stripe_off_or_misconfigured_means_drafts_without_links_and_a_clean_exit() {
+    let stub = StripeStub::start();
+    // Wrong key shape: falls back before any request.
+    let sb = stripe_sandbox(&stub).with("STRIPE_API_KEY", "pk_test_notasecretkey");
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0);
+    assert_eq!(
+        out.log_lines("[DRY_RUN_FALLBACK] subsystem=stripe").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(stub.server.requests().is_empty());
+    // Right shape, refused by Stripe: DISABLED_MISCONFIG, nothing created.
+    stub.state.lock().unwrap().balance_status = Some(401);
+    let sb = sb.with("STRIPE_API_KEY", "sk_live_revokedkey12345");
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.log_lines("[STRIPE][DISABLED_MISCONFIG]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("revokedkey"));
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["links_created"].as_i64(), report["stripe"].as_str()),
+        (Some(0), Some("MISCONFIG"))
+    );
+    assert!(stub.requests_to("POST", "/v1/prices").is_empty());
+    assert_eq!(invoices(&sb)[0]["status"], "draft");
+}
+
+#[test]
+fn invoices_can_be_voided_or_marked_paid_by_hand() {
+    let sb = Sandbox::new();
+    customer_with_done_work(&sb, 1, &["10.00"]);
+    customer_with_done_work(&sb, 2, &["20.00"]);
+    sb.run(&["bill"]);
+    let paid: Value = sb.json(&["invoice", "mark-paid", "1", "--json"]);
+    assert_eq!(
+        (paid["status"].as_str(), paid["paid_via"].as_str()),
+        (Some("paid"), Some("manual"))
+    );
+    assert_eq!(sb.run(&["invoice", "void", "1"]).code, 65);
+    let void: Value = sb.json(&["invoice", "void", "2", "--json"]);
+    assert_eq!(void["status"], "void");
+    assert_eq!(sb.run(&["invoice", "mark-paid", "2"]).code, 65);
+    assert_eq!(sb.run(&["invoice", "show", "9"]).code, 65);
+    let st: Value = sb.json(&["status", "--json"]);
+    assert_eq!(
+        (
+            st["billing"]["by_status"]["paid"].as_i64(),
+            st["billing"]["by_status"]["void"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    let summary = sb.run(&["invoice", "list"]).stdout;
+    assert!(
+        summary.contains("10.00 USD") && summary.contains("void"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn ops_runs_pending_tasks_through_the_executor() {
+    let sb = Sandbox::new();
+    customer_with_done_work(&sb, 1, &[]);
+    for d in ["first", "second", "third"] {
+        sb.run(&[
+            "task",
+            "add",
+            "--customer",
+            "1",
+            "--description",
+            d,
+            "--amount",
+            "5",
+        ]);
+    }
+    let none: Value = sb.json(&["ops", "--json"]);
+    assert_eq!(
+        (none["executor"].as_bool(), none["ran"].as_i64()),
+        (Some(false), Some(0))
+    );
+
+    let script = sb.path("exec.sh");
+    std::fs::write(
+        &script,
+        "input=$(cat)\ncase \"$input\" in\n  *second*) echo 'broken' >&2; exit 3;;\n  *third*) sleep 5;;\nesac\n\
+         [ -z \"$STRIPE_API_KEY\" ] || { echo leaked; exit 9; }\necho '{\"summary\":\"did it\",\"cost_cents\":42}'\n",
+    )
+    .unwrap();
+    let sb = sb
+        .with("OPS_EXECUTOR_CMD", &format!("sh {}", script.display()))
+        .with("OPS_EXECUTOR_TIMEOUT_SECS", "1")
+        .with("STRIPE_API_KEY", "sk_test_mustnotleak1");
+    let report: Value = sb.json(&["ops", "--json"]);
+    assert_eq!(
+        (
+            report["ran"].as_i64(),
+            report["done"].as_i64(),
+            report["failed"].as_i64()
+        ),
+        (Some(3), Some(1), Some(2)),
+        "{report}"
+    );
+    let tasks: Vec<Value> = sb.json(&["task", "list", "--json"]);
+    assert_eq!(
+        (
+            tasks[0]["status"].as_str(),
+            tasks[0]["result_summary"].as_str(),
+            tasks[0]["cost_cents"].as_i64()
+        ),
+        (Some("done"), Some("did it"), Some(42))
+    );
+    assert!(tasks[1]["error"].as_str().unwrap().contains("broken"));
+    assert!(tasks[2]["error"].as_str().unwrap().contains("timed out"));
+
+    // A task left running by a killed run is recovered.
+    sb.db()
+        .execute(
+            "UPDATE task SET status = 'running', started_at = 0 WHERE id = 3",
+            [],
+        )
+        .unwrap();
+    let report: Value = sb.json(&["ops", "--json"]);
+    assert_eq!(report["recovered"], 1, "{report}");
+}
