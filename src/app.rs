@@ -6,7 +6,9 @@ use std::io::{IsTerminal, Write};
 use log::{debug, log, warn};
 use rusqlite::Connection;
 
-use crate::cli::{Cli, Command, InvoiceAction, LeadAction, SuppressAction, TaskAction};
+use crate::cli::{
+    Cli, Command, CustomerAction, InvoiceAction, LeadAction, SuppressAction, TaskAction,
+};
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::commands;
 use crate::config::Config;
@@ -29,9 +31,27 @@ impl Ctx {
         self.clock.now()
     }
 
+    /// A context for another thread: same configuration and run, its own
+    /// database connection.
+    pub fn worker(&self) -> Result<Ctx> {
+        Ok(Ctx {
+            config: self.config.clone(),
+            db: db::open(&self.config.db_path)?,
+            clock: clock_for(&self.config),
+            run: self.run,
+        })
+    }
+
     /// Writes buffered operator events to the database.
     pub fn flush_log(&self) {
         crate::log::flush(&self.db, self.config.log_max_entries);
+    }
+}
+
+fn clock_for(config: &Config) -> Box<dyn Clock> {
+    match config.now_override {
+        Some(t) => Box::new(FixedClock(t)),
+        None => Box::new(SystemClock),
     }
 }
 
@@ -49,10 +69,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     for notice in &config.notices {
         log!(notice.level, "{}", notice.line);
     }
-    let clock: Box<dyn Clock> = match config.now_override {
-        Some(t) => Box::new(FixedClock(t)),
-        None => Box::new(SystemClock),
-    };
+    let clock = clock_for(&config);
     let command = cli.command;
     let name = command.name();
 
@@ -97,7 +114,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
-    use crate::commands::{invoice, lead, source_leads, suppress, task};
+    use crate::commands::{invoice, lead, portal, source_leads, suppress, task};
     match command {
         Command::Check(_) => {
             let report = commands::check::run(ctx);
@@ -170,6 +187,29 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             render::emit(out, &outcome, style)?;
             return Ok(outcome.exit_code());
         }
+        Command::PortalExport { out: dir, .. } => {
+            render::emit(out, &portal::export(ctx, dir.as_deref())?, style)?
+        }
+        Command::Serve => return commands::serve::run(ctx, out),
+        Command::Customer { action } => match action {
+            CustomerAction::List { limit, .. } => {
+                render::emit(out, &portal::list(ctx, limit)?, style)?
+            }
+            CustomerAction::Show { id, .. } => render::emit(out, &portal::show(ctx, id)?, style)?,
+            CustomerAction::Add {
+                company,
+                email,
+                name,
+                ..
+            } => render::emit(
+                out,
+                &portal::add(ctx, &company, &email, name.as_deref())?,
+                style,
+            )?,
+            CustomerAction::RotateToken { id, .. } => {
+                render::emit(out, &portal::rotate_token(ctx, id)?, style)?
+            }
+        },
         Command::Task { action } => match action {
             TaskAction::Add {
                 customer,

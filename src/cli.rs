@@ -62,6 +62,21 @@ pub enum Command {
         #[arg(long)]
         signature: String,
     },
+    /// Write the static customer portal: one page per customer token (atomic swap)
+    PortalExport {
+        /// Output directory (default PORTAL_DIR)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Serve portal pages, the Stripe webhook, unsubscribe links and /healthz on HOSS_LISTEN
+    Serve,
+    /// List, show or add customers; rotate a portal token
+    Customer {
+        #[command(subcommand)]
+        action: CustomerAction,
+    },
     /// Add, finish, fail or list tasks
     Task {
         #[command(subcommand)]
@@ -71,6 +86,40 @@ pub enum Command {
     Invoice {
         #[command(subcommand)]
         action: InvoiceAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CustomerAction {
+    /// List customers by id (with their portal tokens)
+    List {
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Show one customer with totals and portal address
+    Show {
+        id: i64,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Add a customer by hand
+    Add {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Give a customer a new portal token (the old address stops working)
+    RotateToken {
+        id: i64,
+        #[command(flatten)]
+        out: JsonFlag,
     },
 }
 
@@ -261,6 +310,14 @@ impl Command {
             Command::Ops(_) => "ops",
             Command::Bill(_) => "bill",
             Command::Webhook { .. } => "webhook",
+            Command::PortalExport { .. } => "portal-export",
+            Command::Serve => "serve",
+            Command::Customer { action } => match action {
+                CustomerAction::List { .. } => "customer list",
+                CustomerAction::Show { .. } => "customer show",
+                CustomerAction::Add { .. } => "customer add",
+                CustomerAction::RotateToken { .. } => "customer rotate-token",
+            },
             Command::Task { action } => match action {
                 TaskAction::Add { .. } => "task add",
                 TaskAction::Done { .. } => "task done",
@@ -298,6 +355,14 @@ impl Command {
             | Command::Ops(f)
             | Command::Bill(f) => f.json,
             Command::Webhook { .. } => true,
+            Command::Serve => false,
+            Command::PortalExport { json, .. } => json.json,
+            Command::Customer { action } => match action {
+                CustomerAction::List { out, .. }
+                | CustomerAction::Show { out, .. }
+                | CustomerAction::Add { out, .. }
+                | CustomerAction::RotateToken { out, .. } => out.json,
+            },
             Command::Task { action } => match action {
                 TaskAction::Add { out, .. }
                 | TaskAction::Done { out, .. }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 
-pub trait Clock {
+pub trait Clock: Send + Sync {
     fn now(&self) -> i64;
 }
 

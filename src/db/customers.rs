@@ -62,6 +62,15 @@ pub fn list(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Customer>> {
     .collect()
 }
 
+/// Customers by id after `after_id` (for streaming exports).
+pub fn list_after(conn: &Connection, after_id: i64, limit: u32) -> rusqlite::Result<Vec<Customer>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM customer WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?
+    .query_map(params![after_id, limit], row)?
+    .collect()
+}
+
 pub fn insert(
     conn: &Connection,
     company: &str,

@@ -121,6 +121,19 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Lead>> {
     .optional()
 }
 
+/// The lead an unsubscribe link belongs to: (id, email).
+pub fn by_unsubscribe_token(
+    conn: &Connection,
+    token: &str,
+) -> rusqlite::Result<Option<(i64, String)>> {
+    conn.query_row(
+        "SELECT id, email FROM lead WHERE unsubscribe_token = ?1",
+        [token],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+}
+
 /// Leads by id, optionally of one status, at most `limit`.
 pub fn list(conn: &Connection, status: Option<&str>, limit: u32) -> rusqlite::Result<Vec<Lead>> {
     let mut stmt = conn.prepare(&format!(

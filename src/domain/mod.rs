@@ -4,6 +4,7 @@
 pub mod address;
 pub mod compose;
 pub mod leads;
+pub mod portal;
 pub mod templates;
 pub mod token;
 pub mod webhook;

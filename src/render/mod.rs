@@ -2,6 +2,8 @@
 //! when piped, one JSON document with `--json`. Writes that hit a closed pipe
 //! (`hoss status | head`) are not errors.
 
+pub mod portal;
+
 use std::io::{self, Write};
 
 use comfy_table::{ContentArrangement, Table, presets};

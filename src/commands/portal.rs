@@ -1,0 +1,374 @@
+//! The customer portal: one static page per customer token
+//! (`hoss portal-export`), the same page rendered live by `hoss serve`, and
+//! the token commands (`hoss customer …`).
+
+use std::path::{Path, PathBuf};
+
+use log::{info, warn};
+use serde::Serialize;
+
+use crate::app::Ctx;
+use crate::clock::rfc3339;
+use crate::db::{self, customers, customers::Customer, invoices, tasks};
+use crate::domain::portal::{InvoiceFact, TaskFact, page};
+use crate::domain::token::{is_plausible, new_token};
+use crate::error::{Error, Result};
+use crate::money::{Cents, format_amount};
+use crate::render::{self, Report, or_dash, table};
+
+/// Marks a directory as made by `portal-export`, so it may be replaced.
+const MARKER: &str = ".hoss-portal";
+const RECENT_TASKS: u32 = 10;
+
+/// The HTML page of one customer, from the database as it is now.
+pub fn render_page(
+    conn: &rusqlite::Connection,
+    stripe_enabled: bool,
+    customer: &Customer,
+) -> Result<String> {
+    let invoice_facts: Vec<InvoiceFact> = invoices::list(conn, Some(customer.id), None, u32::MAX)?
+        .into_iter()
+        .map(|i| InvoiceFact {
+            created_at: i.created_at,
+            status: i.status,
+            amount_cents: i.amount_cents,
+            currency: i.currency,
+            payment_url: i.payment_url,
+        })
+        .collect();
+    let task_facts: Vec<TaskFact> = tasks::recent_for_customer(conn, customer.id, RECENT_TASKS)?
+        .into_iter()
+        .map(|t| TaskFact {
+            description: t.description,
+            at: t.completed_at.unwrap_or(t.created_at),
+            status: t.status,
+        })
+        .collect();
+    render::portal::portal(&page(
+        &customer.company,
+        &invoice_facts,
+        &task_facts,
+        stripe_enabled,
+    ))
+}
+
+/// Gives every customer without a token one (persisted).
+pub fn ensure_tokens(ctx: &Ctx) -> Result<usize> {
+    let missing = customers::missing_tokens(&ctx.db)?;
+    db::immediate(&ctx.db, |tx| {
+        for id in &missing {
+            customers::set_token(tx, *id, &new_token().map_err(Error::Internal)?)?;
+        }
+        Ok(())
+    })?;
+    Ok(missing.len())
+}
+
+#[derive(Debug, Serialize)]
+pub struct ExportReport {
+    pub dir: String,
+    pub pages: usize,
+    pub base_url: Option<String>,
+    #[serde(skip)]
+    urls: Vec<String>,
+}
+
+impl Report for ExportReport {
+    fn human(&self, _terminal: bool) -> String {
+        let mut s = format!(
+            "portal-export: {} customer page(s) in {}\n",
+            self.pages, self.dir
+        );
+        for u in &self.urls {
+            s.push_str(u);
+            s.push('\n');
+        }
+        s
+    }
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
+    let message = format!("cannot {what} {}: {e}", path.display());
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::NotFound => {
+            Error::Config(message)
+        }
+        _ => Error::Temporary(message),
+    }
+}
+
+/// Writes the whole portal beside `out`, then swaps it in: readers see the
+/// old portal or the new one, never half of one. Pages of tokens that no
+/// longer exist disappear with the old directory.
+pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
+    let out: PathBuf = out
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| ctx.config.portal_dir.clone());
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::Config(format!("portal directory {} has no name", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Config(format!(
+            "directory {} does not exist",
+            parent.display()
+        )));
+    }
+    if out.exists() && !(out.is_dir() && (out.join(MARKER).exists() || is_empty_dir(&out))) {
+        return Err(Error::Config(format!(
+            "refusing to replace {}: it was not made by hoss portal-export",
+            out.display()
+        )));
+    }
+    remove_leftovers(&parent, &name);
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
+    let old = parent.join(format!(".{name}.old-{pid}"));
+    let made = ensure_tokens(ctx)?;
+    if made > 0 {
+        info!("[PORTAL][TOKENS] generated={made}");
+    }
+    let pages = build(ctx, &tmp).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&tmp);
+    })?;
+    if out.exists() {
+        std::fs::rename(&out, &old).map_err(|e| io("move aside", &out, e))?;
+    }
+    std::fs::rename(&tmp, &out).map_err(|e| io("move into place", &out, e))?;
+    let _ = std::fs::remove_dir_all(&old);
+    let base = ctx.config.portal_base_url.clone();
+    let urls = match &base {
+        Some(b) => customers::list(&ctx.db, u32::MAX)?
+            .into_iter()
+            .filter_map(|c| {
+                c.public_token
+                    .filter(|t| is_plausible(t))
+                    .map(|t| format!("{b}/{t}/"))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    info!(
+        "[PORTAL][EXPORTED] pages={pages} dir={:?}",
+        out.display().to_string()
+    );
+    Ok(ExportReport {
+        dir: out.display().to_string(),
+        pages,
+        base_url: base,
+        urls,
+    })
+}
+
+fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
+}
+
+/// Half-built or half-swapped directories of killed runs.
+fn remove_leftovers(parent: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        if file.starts_with(&format!(".{name}.tmp-")) || file.starts_with(&format!(".{name}.old-"))
+        {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn build(ctx: &Ctx, dir: &Path) -> Result<usize> {
+    std::fs::create_dir(dir).map_err(|e| io("create", dir, e))?;
+    let write =
+        |path: &Path, text: &str| std::fs::write(path, text).map_err(|e| io("write", path, e));
+    write(
+        &dir.join(MARKER),
+        "made by hoss portal-export; replaced on every export\n",
+    )?;
+    let not_found = render::portal::not_found()?;
+    write(&dir.join("404.html"), &not_found)?;
+    write(&dir.join("index.html"), &not_found)?;
+    let stripe = ctx.config.stripe.enabled;
+    let mut pages = 0;
+    let mut after = 0;
+    loop {
+        let batch = customers::list_after(&ctx.db, after, 500)?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        for customer in &batch {
+            let Some(token) = customer.public_token.as_deref().filter(|t| is_plausible(t)) else {
+                warn!(
+                    "[PORTAL][SKIPPED] customer has an unusable token; rotate it with `hoss customer rotate-token`"
+                );
+                continue;
+            };
+            let page_dir = dir.join(token);
+            std::fs::create_dir(&page_dir).map_err(|e| io("create", &page_dir, e))?;
+            write(
+                &page_dir.join("index.html"),
+                &render_page(&ctx.db, stripe, customer)?,
+            )?;
+            pages += 1;
+        }
+    }
+    Ok(pages)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerView {
+    pub id: i64,
+    pub company: String,
+    pub contact_name: Option<String>,
+    pub contact_email: String,
+    pub status: String,
+    pub public_token: Option<String>,
+    pub created_at: String,
+}
+
+impl From<Customer> for CustomerView {
+    fn from(c: Customer) -> Self {
+        CustomerView {
+            id: c.id,
+            company: c.company,
+            contact_name: c.contact_name,
+            contact_email: c.contact_email,
+            status: c.status,
+            public_token: c.public_token,
+            created_at: rfc3339(c.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct CustomerList(pub Vec<CustomerView>);
+
+impl Report for CustomerList {
+    fn human(&self, terminal: bool) -> String {
+        if self.0.is_empty() {
+            return "no customers\n".into();
+        }
+        let rows = self
+            .0
+            .iter()
+            .map(|c| {
+                vec![
+                    c.id.to_string(),
+                    c.company.clone(),
+                    c.contact_email.clone(),
+                    c.status.clone(),
+                    or_dash(c.public_token.as_ref()),
+                    c.created_at.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &["id", "company", "email", "status", "portal token", "since"],
+            rows,
+            terminal,
+        )
+    }
+}
+
+pub fn list(ctx: &Ctx, limit: u32) -> Result<CustomerList> {
+    ensure_tokens(ctx)?;
+    Ok(CustomerList(
+        customers::list(&ctx.db, limit)?
+            .into_iter()
+            .map(CustomerView::from)
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct CustomerShow {
+    #[serde(flatten)]
+    pub customer: CustomerView,
+    pub invoiced_cents: i64,
+    pub paid_cents: i64,
+    pub outstanding_cents: i64,
+    pub portal_url: Option<String>,
+    #[serde(skip)]
+    currency: String,
+}
+
+impl Report for CustomerShow {
+    fn human(&self, terminal: bool) -> String {
+        let mut s = CustomerList(vec![self.customer.clone()]).human(terminal);
+        s.push_str(&format!(
+            "invoiced {}, paid {}, outstanding {}\n",
+            format_amount(Cents(self.invoiced_cents), &self.currency),
+            format_amount(Cents(self.paid_cents), &self.currency),
+            format_amount(Cents(self.outstanding_cents), &self.currency)
+        ));
+        if let Some(u) = &self.portal_url {
+            s.push_str(&format!("portal: {u}\n"));
+        }
+        s
+    }
+}
+
+fn find(ctx: &Ctx, id: i64) -> Result<Customer> {
+    customers::get(&ctx.db, id)?.ok_or_else(|| Error::Data(format!("there is no customer {id}")))
+}
+
+pub fn show(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
+    ensure_tokens(ctx)?;
+    let customer = find(ctx, id)?;
+    let (invoiced, paid) = invoices::customer_totals(&ctx.db, id)?;
+    let portal_url = match (&ctx.config.portal_base_url, &customer.public_token) {
+        (Some(base), Some(token)) => Some(format!("{base}/{token}/")),
+        _ => None,
+    };
+    Ok(CustomerShow {
+        customer: customer.into(),
+        invoiced_cents: invoiced,
+        paid_cents: paid,
+        outstanding_cents: invoiced - paid,
+        portal_url,
+        currency: ctx.config.stripe.currency.clone(),
+    })
+}
+
+pub fn add(ctx: &Ctx, company: &str, email: &str, name: Option<&str>) -> Result<CustomerShow> {
+    let email = crate::domain::address::normalize_email(email)
+        .ok_or_else(|| Error::Data(format!("{email:?} is not a valid e-mail address")))?;
+    let company = crate::domain::leads::clean_text(Some(company))
+        .ok_or_else(|| Error::Data("--company is empty".into()))?;
+    let name = crate::domain::leads::clean_text(name);
+    let token = new_token().map_err(Error::Internal)?;
+    let id = db::immediate(&ctx.db, |tx| {
+        if let Some(existing) = customers::by_email(tx, &email)? {
+            return Err(Error::Data(format!(
+                "customer {} already has {email}",
+                existing.id
+            )));
+        }
+        Ok(customers::insert(
+            tx,
+            &company,
+            name.as_deref(),
+            &email,
+            &token,
+            ctx.now(),
+        )?)
+    })?;
+    info!("[CUSTOMER][ADDED] customer_id={id}");
+    show(ctx, id)
+}
+
+/// A new token: the old portal address stops working at the next export
+/// (and at once in `hoss serve`).
+pub fn rotate_token(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
+    find(ctx, id)?;
+    let token = new_token().map_err(Error::Internal)?;
+    db::immediate(&ctx.db, |tx| Ok(customers::set_token(tx, id, &token)?))?;
+    info!("[CUSTOMER][TOKEN_ROTATED] customer_id={id}");
+    show(ctx, id)
+}

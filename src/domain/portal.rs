@@ -1,0 +1,222 @@
+//! The customer portal page as data: what a customer may see of their own
+//! account and nothing else. Money is summed per currency; invoices are
+//! numbered per customer (no database id ever reaches the page); the PAY NOW
+//! rule lives here.
+
+use crate::money::{Cents, format_amount};
+
+/// One invoice as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceLine {
+    /// 1 for the customer's first invoice, 2 for the next…
+    pub number: usize,
+    pub date: String,
+    /// `due`, `paid` or `void`.
+    pub status: &'static str,
+    pub amount: String,
+    pub pay_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskLine {
+    pub description: String,
+    pub status: String,
+    pub date: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    pub invoiced: String,
+    pub paid: String,
+    pub outstanding: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub customer_name: String,
+    pub totals: Vec<Totals>,
+    pub tasks: Vec<TaskLine>,
+    pub invoices: Vec<InvoiceLine>,
+}
+
+/// The facts of one invoice the page is built from (oldest first).
+#[derive(Debug, Clone)]
+pub struct InvoiceFact {
+    pub created_at: i64,
+    pub status: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub payment_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskFact {
+    pub description: String,
+    pub status: String,
+    pub at: i64,
+}
+
+/// Only an https URL without anything that could break out of an attribute
+/// may become a link.
+pub fn is_safe_pay_url(url: &str) -> bool {
+    url.starts_with("https://")
+        && url.len() <= 2048
+        && !url.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`')
+        })
+}
+
+fn day(ts: i64) -> String {
+    crate::clock::rfc3339(ts)[..10].to_string()
+}
+
+/// Builds the page. `stripe_enabled` is the effective Stripe mode: PAY NOW
+/// appears only when it is on and the invoice is open with a safe link.
+pub fn page(
+    customer_name: &str,
+    invoices: &[InvoiceFact],
+    tasks: &[TaskFact],
+    stripe_enabled: bool,
+) -> Page {
+    let mut by_currency: Vec<(String, i64, i64, i64)> = Vec::new();
+    for inv in invoices.iter().filter(|i| i.status != "void") {
+        let entry = match by_currency.iter_mut().find(|(c, ..)| *c == inv.currency) {
+            Some(e) => e,
+            None => {
+                by_currency.push((inv.currency.clone(), 0, 0, 0));
+                by_currency.last_mut().expect("just pushed")
+            }
+        };
+        entry.1 += inv.amount_cents;
+        match inv.status.as_str() {
+            "paid" => entry.2 += inv.amount_cents,
+            _ => entry.3 += inv.amount_cents,
+        }
+    }
+    if by_currency.is_empty() {
+        by_currency.push(("usd".into(), 0, 0, 0));
+    }
+    let totals = by_currency
+        .into_iter()
+        .map(|(c, invoiced, paid, outstanding)| Totals {
+            invoiced: format_amount(Cents(invoiced), &c),
+            paid: format_amount(Cents(paid), &c),
+            outstanding: format_amount(Cents(outstanding), &c),
+        })
+        .collect();
+    let mut lines: Vec<InvoiceLine> = invoices
+        .iter()
+        .enumerate()
+        .map(|(i, inv)| InvoiceLine {
+            number: i + 1,
+            date: day(inv.created_at),
+            status: match inv.status.as_str() {
+                "paid" => "paid",
+                "void" => "void",
+                _ => "due",
+            },
+            amount: format_amount(Cents(inv.amount_cents), &inv.currency),
+            pay_url: inv
+                .payment_url
+                .clone()
+                .filter(|u| stripe_enabled && inv.status == "open" && is_safe_pay_url(u)),
+        })
+        .collect();
+    lines.reverse();
+    Page {
+        customer_name: customer_name.to_string(),
+        totals,
+        tasks: tasks
+            .iter()
+            .map(|t| TaskLine {
+                description: t.description.clone(),
+                status: t.status.clone(),
+                date: day(t.at),
+            })
+            .collect(),
+        invoices: lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inv(status: &str, cents: i64, url: Option<&str>) -> InvoiceFact {
+        InvoiceFact {
+            created_at: 1_795_615_200,
+            status: status.into(),
+            amount_cents: cents,
+            currency: "usd".into(),
+            payment_url: url.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn totals_and_numbering() {
+        let p = page(
+            "Acme",
+            &[
+                inv("paid", 1000, None),
+                inv("open", 250, None),
+                inv("void", 999, None),
+                inv("draft", 5, None),
+            ],
+            &[],
+            true,
+        );
+        assert_eq!(
+            p.totals[0],
+            Totals {
+                invoiced: "12.55 USD".into(),
+                paid: "10.00 USD".into(),
+                outstanding: "2.55 USD".into()
+            }
+        );
+        assert_eq!(
+            p.invoices.iter().map(|i| i.number).collect::<Vec<_>>(),
+            [4, 3, 2, 1],
+            "newest first"
+        );
+        assert_eq!(p.invoices[0].status, "due");
+        assert_eq!(p.invoices[0].date, "2026-11-25");
+    }
+
+    #[test]
+    fn pay_now_needs_stripe_an_open_invoice_and_a_safe_url() {
+        let url = Some("https://buy.stripe.com/x");
+        assert!(
+            page("A", &[inv("open", 1, url)], &[], true).invoices[0]
+                .pay_url
+                .is_some()
+        );
+        assert!(
+            page("A", &[inv("open", 1, url)], &[], false).invoices[0]
+                .pay_url
+                .is_none()
+        );
+        assert!(
+            page("A", &[inv("paid", 1, url)], &[], true).invoices[0]
+                .pay_url
+                .is_none()
+        );
+        assert!(
+            page("A", &[inv("open", 1, None)], &[], true).invoices[0]
+                .pay_url
+                .is_none()
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "http://buy.stripe.com/x",
+            "https://x\" onclick=\"y",
+            "https://a b",
+        ] {
+            assert!(
+                page("A", &[inv("open", 1, Some(bad))], &[], true).invoices[0]
+                    .pay_url
+                    .is_none(),
+                "{bad}"
+            );
+        }
+    }
+}
