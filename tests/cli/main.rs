@@ -6,3 +6,4 @@ mod email;
 mod foundation;
 mod harness;
 mod leads;
+mod portal;
