@@ -1,13 +1,14 @@
 //! The one place that builds the context (config, database, clock) and
 //! dispatches a command: overlap lock, run record, rendering, exit code.
 
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 
 use log::{debug, log, warn};
 use rusqlite::Connection;
 
 use crate::cli::{
-    Cli, Command, CustomerAction, InvoiceAction, LeadAction, SuppressAction, TaskAction,
+    Cli, Command, CustomerAction, InvoiceAction, LeadAction, Period, SuppressAction, TaskAction,
 };
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::commands;
@@ -22,8 +23,8 @@ pub struct Ctx {
     pub config: Config,
     pub db: Connection,
     pub clock: Box<dyn Clock>,
-    /// This process's row in `command_run`.
-    pub run: runs::RunId,
+    /// The `command_run` row of the command being run.
+    pub run: Cell<runs::RunId>,
 }
 
 impl Ctx {
@@ -38,7 +39,7 @@ impl Ctx {
             config: self.config.clone(),
             db: db::open(&self.config.db_path)?,
             clock: clock_for(&self.config),
-            run: self.run,
+            run: self.run.clone(),
         })
     }
 
@@ -69,48 +70,75 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     for notice in &config.notices {
         log!(notice.level, "{}", notice.line);
     }
-    let clock = clock_for(&config);
-    let command = cli.command;
-    let name = command.name();
-
-    let _lock = if command.takes_lock() {
-        match crate::lock::try_lock(&config.lock_dir, name)? {
-            Some(lock) => Some(lock),
-            None => {
-                warn!("[LOCK][BUSY] command={name} another run holds the lock; skipping");
-                let run = runs::start(&conn, name, clock.now(), config.log_max_entries)?;
-                runs::finish(&conn, run, "busy", EXIT_OK, None, clock.now())?;
-                crate::log::flush(&conn, config.log_max_entries);
-                return Ok(EXIT_OK);
-            }
-        }
-    } else {
-        None
-    };
-
-    let run = runs::start(&conn, name, clock.now(), config.log_max_entries)?;
     let ctx = Ctx {
+        clock: clock_for(&config),
         config,
         db: conn,
-        clock,
-        run,
+        run: Cell::new(runs::RunId(0)),
     };
+    let command = cli.command;
     let style = Style {
         json: command.json(),
         terminal: std::io::stdout().is_terminal(),
     };
-    let result = dispatch(&ctx, command, out, style);
+    let result = match command {
+        Command::Cycle(_) => commands::cycle::run(&ctx, out, style),
+        command => {
+            let (name, lock) = (command.name(), command.takes_lock());
+            match recorded(&ctx, name, lock, |ctx| dispatch(ctx, command, out, style)) {
+                Step::Done(result) => result,
+                Step::Busy => Ok(EXIT_OK),
+            }
+        }
+    };
+    ctx.flush_log();
+    result
+}
+
+/// How a recorded command ended.
+pub enum Step {
+    Done(Result<i32>),
+    /// Another run holds the command's overlap lock; nothing was done.
+    Busy,
+}
+
+/// Runs one command under its overlap lock (if it has one) and records the
+/// run: start, end, outcome and exit code. `cycle` calls this per step.
+pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Result<i32>) -> Step {
+    let cap = ctx.config.log_max_entries;
+    let _lock = if lock {
+        match crate::lock::try_lock(&ctx.config.lock_dir, name) {
+            Err(e) => return Step::Done(Err(e)),
+            Ok(None) => {
+                warn!("[LOCK][BUSY] command={name} another run holds the lock; skipping");
+                let record = runs::start(&ctx.db, name, ctx.now(), cap)
+                    .and_then(|run| runs::finish(&ctx.db, run, "busy", EXIT_OK, None, ctx.now()));
+                if let Err(e) = record {
+                    warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\"");
+                }
+                return Step::Busy;
+            }
+            Ok(Some(lock)) => Some(lock),
+        }
+    } else {
+        None
+    };
+    match runs::start(&ctx.db, name, ctx.now(), cap) {
+        Ok(run) => ctx.run.set(run),
+        Err(e) => return Step::Done(Err(e.into())),
+    }
+    let result = f(ctx);
     let (outcome, code) = match &result {
         Ok(code) if *code == EXIT_OK => ("ok", *code),
         Ok(code) => ("error", *code),
         Err(e) => ("error", e.exit_code()),
     };
-    if let Err(e) = runs::finish(&ctx.db, run, outcome, code, None, ctx.now()) {
+    if let Err(e) = runs::finish(&ctx.db, ctx.run.get(), outcome, code, None, ctx.now()) {
         warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\"");
     }
     debug!("[RUN][DONE] command={name} outcome={outcome} exit={code}");
     ctx.flush_log();
-    result
+    Step::Done(result)
 }
 
 fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
@@ -122,6 +150,12 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             return Ok(if report.ok { EXIT_OK } else { EXIT_CONFIG });
         }
         Command::Status(_) => render::emit(out, &commands::status::run(ctx)?, style)?,
+        Command::Summary { period, email, .. } => {
+            let report = commands::summary::run(ctx, period == Period::Week, email)?;
+            render::emit(out, &report, style)?;
+            return Ok(report.exit_code());
+        }
+        Command::Cycle(_) => return Err(crate::error::Error::Internal("cycle is run by app::run".into())),
         Command::SourceLeads(_) => render::emit(out, &source_leads::run(ctx)?, style)?,
         Command::Lead { action } => match action {
             LeadAction::Add {

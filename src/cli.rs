@@ -29,6 +29,18 @@ pub enum Command {
     Check(JsonFlag),
     /// Show what hoss is doing: modes, limits, leads, the last run of each command
     Status(JsonFlag),
+    /// The digest of the last day (or week): leads, emails, invoices, payments, what needs you
+    Summary {
+        #[arg(long, value_enum, default_value_t = Period::Day)]
+        period: Period,
+        /// Also send it to OPERATOR_EMAIL (subject "[SUMMARY] …") through the effective mailer
+        #[arg(long)]
+        email: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// The whole autopilot: source-leads, send-outreach, onboard, ops, bill, portal-export
+    Cycle(JsonFlag),
     /// One pass of lead sourcing (DUMMY_SEED or SEARCH_API), deduped by the database
     SourceLeads(JsonFlag),
     /// Add, import, list, show or re-status leads
@@ -87,6 +99,12 @@ pub enum Command {
         #[command(subcommand)]
         action: InvoiceAction,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Period {
+    Day,
+    Week,
 }
 
 #[derive(Debug, Subcommand)]
@@ -290,6 +308,9 @@ impl Command {
         match self {
             Command::Check(_) => "check",
             Command::Status(_) => "status",
+            Command::Summary { email: true, .. } => "summary --email",
+            Command::Summary { .. } => "summary",
+            Command::Cycle(_) => "cycle",
             Command::SourceLeads(_) => "source-leads",
             Command::Lead { action } => match action {
                 LeadAction::Add { .. } => "lead add",
@@ -355,6 +376,8 @@ impl Command {
             | Command::Ops(f)
             | Command::Bill(f) => f.json,
             Command::Webhook { .. } => true,
+            Command::Summary { out, .. } => out.json,
+            Command::Cycle(f) => f.json,
             Command::Serve => false,
             Command::PortalExport { json, .. } => json.json,
             Command::Customer { action } => match action {

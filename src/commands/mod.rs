@@ -3,6 +3,7 @@
 
 pub mod bill;
 pub mod check;
+pub mod cycle;
 pub mod invoice;
 pub mod lead;
 pub mod onboard;
@@ -13,6 +14,7 @@ pub mod send_test_email;
 pub mod serve;
 pub mod source_leads;
 pub mod status;
+pub mod summary;
 pub mod suppress;
 pub mod task;
 pub mod webhook;

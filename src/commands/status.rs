@@ -169,6 +169,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     let stripe_cfg = &cfg.stripe;
     let last_hook = db::events::last_with_tag(&ctx.db, "[STRIPE][WEBHOOK]", false)?;
     let last_hook_error = db::events::last_with_tag(&ctx.db, "[STRIPE][WEBHOOK]", true)?;
+    let last_hook_error_at = last_hook_error.as_ref().map(|e| e.at);
     let stripe = StripePanel {
         status: stripe_cfg.mode.effective.clone(),
         reason: stripe_cfg.mode.reason.clone(),
@@ -202,7 +203,14 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             rfc3339(at)
         ));
     }
-    let runs = runs::last_of_each(&ctx.db, ctx.run)?
+    let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
+    warnings.extend(run_warnings(&last_runs, now));
+    if let Some(e) = &stripe.last_webhook_error {
+        if last_hook_error_at.is_some_and(|at| now - at < 86_400) {
+            warnings.push(format!("webhook problem in the last 24 h: {e}"));
+        }
+    }
+    let runs = last_runs
         .into_iter()
         .map(|r| {
             (
@@ -228,6 +236,39 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         warnings,
         now,
     })
+}
+
+/// How long a pass may go without running before status says so.
+const STALE_AFTER: &[(&str, i64)] = &[
+    ("send-outreach", 2 * 3600),
+    ("source-leads", 26 * 3600),
+    ("onboard", 26 * 3600),
+    ("bill", 26 * 3600),
+    ("cycle", 26 * 3600),
+];
+
+/// Passes that stopped running, and runs that look dead.
+fn run_warnings(last: &[runs::Run], now: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in last {
+        if let Some((_, limit)) = STALE_AFTER.iter().find(|(c, _)| *c == r.command) {
+            if now - r.started_at > *limit {
+                out.push(format!(
+                    "{} has not run for {} (last {})",
+                    r.command,
+                    age(now, r.started_at),
+                    rfc3339(r.started_at)
+                ));
+            }
+        }
+        if r.outcome == "running" && now - r.started_at > 3600 && r.command != "serve" {
+            out.push(format!("{} started {} ago and never finished (killed?)", r.command, age(now, r.started_at)));
+        }
+        if r.outcome == "error" {
+            out.push(format!("the last {} failed (exit {})", r.command, r.exit_code.unwrap_or(-1)));
+        }
+    }
+    out
 }
 
 impl Report for StatusReport {

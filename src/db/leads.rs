@@ -159,7 +159,7 @@ pub fn set_status(
 /// How many leads hold each status (every status listed, zeros included).
 pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
     let mut counts: BTreeMap<String, i64> = STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
-    let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM lead GROUP BY status")?;
+    let mut stmt = conn.prepare_cached("SELECT status, n FROM lead_status_count")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (status, n) = row?;
         counts.insert(status, n);
@@ -281,6 +281,27 @@ mod tests {
             .unwrap(),
             Inserted::Created(_)
         ));
+    }
+
+    #[test]
+    fn status_counts_stay_exact_through_inserts_updates_and_deletes() {
+        let conn = crate::db::open_in_memory().unwrap();
+        for i in 0..20 {
+            insert(&conn, &lead(&format!("p{i}@c{i}.com"), &format!("C{i}"), &format!("c{i}.com")), "t", 0).unwrap();
+        }
+        conn.execute("UPDATE lead SET status = 'contacted' WHERE id <= 5", []).unwrap();
+        conn.execute("UPDATE lead SET status = 'contacted' WHERE id <= 7", []).unwrap();
+        conn.execute("DELETE FROM lead WHERE id IN (1, 19)", []).unwrap();
+        let counted: BTreeMap<String, i64> = conn
+            .prepare("SELECT status, COUNT(*) FROM lead GROUP BY status")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let kept = count_by_status(&conn).unwrap();
+        assert_eq!((kept["new"], kept["contacted"]), (counted["new"], counted["contacted"]));
+        assert_eq!((kept["new"], kept["contacted"]), (12, 6));
     }
 
     #[test]

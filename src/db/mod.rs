@@ -2,6 +2,7 @@
 //! migrations, a transaction helper, and one file per table group.
 
 pub mod customers;
+pub mod digest;
 pub mod events;
 pub mod invoices;
 pub mod leads;

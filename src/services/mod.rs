@@ -6,4 +6,5 @@
 pub mod http;
 pub mod leads;
 pub mod mailer;
+pub mod ping;
 pub mod stripe;

@@ -1,0 +1,240 @@
+//! `hoss summary [--period day|week] [--email]`: what happened in the last
+//! 24 hours (or 7 days) and what needs the operator, as text, JSON, or an
+//! email to `OPERATOR_EMAIL` (subject `[SUMMARY] …`). Digests do not use
+//! outreach quota.
+
+use std::collections::BTreeMap;
+
+use log::{info, warn};
+use serde::Serialize;
+
+use crate::app::Ctx;
+use crate::clock::rfc3339;
+use crate::commands::send_outreach::sender;
+use crate::config::EmailMode;
+use crate::db::digest;
+use crate::db::outbox::{self, Kind, Target};
+use crate::db::{invoices, outbox::count_uncertain};
+use crate::domain::compose;
+use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Result};
+use crate::money::{Cents, format_amount};
+use crate::render::Report;
+use crate::services::mailer::{self, Delivery};
+
+#[derive(Debug, Serialize)]
+pub struct LeadCounts {
+    pub created: i64,
+    pub by_source: BTreeMap<String, i64>,
+    pub deduped: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EmailCounts {
+    pub total: i64,
+    pub success: i64,
+    pub failed: i64,
+    pub throttled: i64,
+    pub dry_run: i64,
+    pub suppressed: i64,
+    pub uncertain: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Money {
+    #[serde(rename = "created")]
+    pub count: i64,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Payments {
+    pub received: i64,
+    pub amount_cents: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Delivered {
+    pub to: String,
+    pub mode: String,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SummaryReport {
+    pub period: String,
+    pub from: String,
+    pub to: String,
+    pub release_mode: bool,
+    pub currency: String,
+    pub leads: LeadCounts,
+    pub emails: EmailCounts,
+    pub invoices: Money,
+    pub payments: Payments,
+    pub attention: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<Delivered>,
+}
+
+impl SummaryReport {
+    pub fn exit_code(&self) -> i32 {
+        match self.email.as_ref().map(|d| d.outcome.as_str()) {
+            None | Some("sent") | Some("dry_run") => EXIT_OK,
+            Some("transient") => EXIT_TEMPFAIL,
+            Some(_) => EXIT_DATA,
+        }
+    }
+
+    fn subject(&self) -> String {
+        let label = if self.period == "week" { "weekly" } else { "daily" };
+        format!("[SUMMARY] hoss {label} digest to {}", &self.to[..10])
+    }
+}
+
+impl Report for SummaryReport {
+    fn human(&self, _terminal: bool) -> String {
+        let money = |c: i64| format_amount(Cents(c), &self.currency);
+        let sources = if self.leads.by_source.is_empty() {
+            String::new()
+        } else {
+            let parts: Vec<String> = self.leads.by_source.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            format!(" ({})", parts.join(", "))
+        };
+        let e = &self.emails;
+        let mut s = format!(
+            "hoss summary — last {} ({} → {}){}\n\
+             leads:     {} new{sources}, {} deduped\n\
+             emails:    {} attempts — {} sent, {} failed, {} throttled, {} DRY_RUN, {} suppressed, {} uncertain\n\
+             invoices:  {} created, {}\n\
+             payments:  {} received, {}\n",
+            if self.period == "week" { "7 days" } else { "24 h" },
+            self.from,
+            self.to,
+            if self.release_mode { "" } else { " [sandbox]" },
+            self.leads.created,
+            self.leads.deduped,
+            e.total,
+            e.success,
+            e.failed,
+            e.throttled,
+            e.dry_run,
+            e.suppressed,
+            e.uncertain,
+            self.invoices.count,
+            money(self.invoices.amount_cents),
+            self.payments.received,
+            money(self.payments.amount_cents),
+        );
+        if self.attention.is_empty() {
+            s.push_str("attention: nothing needs you\n");
+        } else {
+            s.push_str("attention:\n");
+            for a in &self.attention {
+                s.push_str(&format!("  ! {a}\n"));
+            }
+        }
+        if let Some(d) = &self.email {
+            s.push_str(&format!("emailed to {} via {}: {}\n", d.to, d.mode, d.outcome));
+        }
+        s
+    }
+}
+
+pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
+    let conn = &ctx.db;
+    let to = ctx.now();
+    let from = to - if week { 7 * 86_400 } else { 86_400 };
+    let (created, by_source) = digest::leads_created(conn, from, to)?;
+    let outcomes = digest::email_outcomes(conn, from, to)?;
+    let n = |k: &str| outcomes.get(k).copied().unwrap_or(0);
+    let emails = EmailCounts {
+        total: outcomes.values().sum(),
+        success: n("sent"),
+        failed: n("failed"),
+        throttled: n("throttled"),
+        dry_run: n("dry_run"),
+        suppressed: n("suppressed"),
+        uncertain: n("uncertain"),
+    };
+    let (inv_count, inv_amount) = digest::invoices_created(conn, from, to)?;
+    let (paid_count, paid_amount) = digest::payments_received(conn, from, to)?;
+    let mut attention = Vec::new();
+    let uncertain = count_uncertain(conn)?;
+    if uncertain > 0 {
+        attention.push(format!(
+            "{uncertain} uncertain send(s): check the provider's log, then re-queue with `hoss lead set-status ID new` or leave them"
+        ));
+    }
+    for (id, amount) in invoices::out_of_range_drafts(conn)? {
+        attention.push(format!("invoice {id} ({}) is outside the Stripe limits; no payment link", Cents(amount)));
+    }
+    for (id, error) in invoices::link_errors(conn)? {
+        attention.push(format!("invoice {id}: payment link not created: {error}"));
+    }
+    let hooks = digest::webhook_problems(conn, from, to)?;
+    if hooks > 0 {
+        attention.push(format!("{hooks} Stripe webhook(s) rejected or failed (check STRIPE_WEBHOOK_SECRET)"));
+    }
+    for (at, event, reason) in invoices::attention_events(conn, from)? {
+        attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
+    }
+    if ctx.config.release_mode {
+        for (name, r) in ctx.config.subsystems().iter() {
+            if r.fell_back() {
+                attention.push(format!("{name} runs {} instead of {}: {}", r.effective, r.requested, r.reason.as_deref().unwrap_or_default()));
+            }
+        }
+    }
+    Ok(SummaryReport {
+        period: if week { "week" } else { "day" }.into(),
+        from: rfc3339(from),
+        to: rfc3339(to),
+        release_mode: ctx.config.release_mode,
+        currency: ctx.config.stripe.currency.clone(),
+        leads: LeadCounts { created, by_source, deduped: digest::leads_deduped(conn, from, to)? },
+        emails,
+        invoices: Money { count: inv_count, amount_cents: inv_amount },
+        payments: Payments { received: paid_count, amount_cents: paid_amount },
+        attention,
+        email: None,
+    })
+}
+
+pub fn run(ctx: &Ctx, week: bool, email: bool) -> Result<SummaryReport> {
+    let mut report = build(ctx, week)?;
+    if email {
+        report.email = Some(deliver(ctx, &report)?);
+    }
+    Ok(report)
+}
+
+/// Sends the digest through the effective mailer (DRY_RUN logs it), records
+/// it in the ledger as `summary` — outside the outreach quota.
+fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
+    let cfg = &ctx.config.email;
+    let to = cfg.operator_email.clone();
+    let subject = report.subject();
+    let message = compose::message(&sender(ctx), &to, &subject, &report.human(false), None);
+    let mut mailer = mailer::for_config(cfg);
+    let mode = mailer.mode();
+    let target = Target { kind: Kind::Summary, lead_id: None, recipient: &to };
+    let result = mailer.send(&message);
+    let outcome = match (mode, result.delivery) {
+        (EmailMode::DryRun, _) => "dry_run",
+        (_, Delivery::Sent) => "sent",
+        (_, Delivery::Transient) => "transient",
+        (_, Delivery::Uncertain) => "uncertain",
+        (_, Delivery::Permanent) => "failed",
+    };
+    let ledger_outcome = match outcome {
+        "transient" => "failed",
+        other => other,
+    };
+    outbox::record(&ctx.db, &target, &message.subject, mode.as_str(), ledger_outcome, result.error.as_deref(), ctx.now())?;
+    match outcome {
+        "dry_run" => info!("[SUMMARY][DRY_RUN] to={to} subject={subject:?} (not sent)"),
+        "sent" => info!("[SUMMARY][SENT][{}] to={to} subject={subject:?}", mode.as_str()),
+        _ => warn!("[SUMMARY][FAIL][{}] to={to} error={:?}", mode.as_str(), result.error.as_deref().unwrap_or_default()),
+    }
+    Ok(Delivered { to, mode: mode.as_str().into(), outcome: outcome.into(), error: result.error })
+}
