@@ -25,6 +25,7 @@ pub struct Ctx {
     pub clock: Box<dyn Clock>,
     /// The `command_run` row of the command being run.
     pub run: Cell<runs::RunId>,
+    pub progress: render::Progress,
 }
 
 impl Ctx {
@@ -40,6 +41,7 @@ impl Ctx {
             db: db::open(&self.config.db_path)?,
             clock: clock_for(&self.config),
             run: self.run.clone(),
+            progress: render::Progress { enabled: false },
         })
     }
 
@@ -70,16 +72,19 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     for notice in &config.notices {
         log!(notice.level, "{}", notice.line);
     }
+    let command = cli.command;
+    let style = Style {
+        json: command.json(),
+        terminal: std::io::stdout().is_terminal(),
+    };
     let ctx = Ctx {
         clock: clock_for(&config),
         config,
         db: conn,
         run: Cell::new(runs::RunId(0)),
-    };
-    let command = cli.command;
-    let style = Style {
-        json: command.json(),
-        terminal: std::io::stdout().is_terminal(),
+        progress: render::Progress {
+            enabled: style.terminal && !style.json,
+        },
     };
     let result = match command {
         Command::Cycle(_) => commands::cycle::run(&ctx, out, style),
@@ -155,7 +160,11 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             render::emit(out, &report, style)?;
             return Ok(report.exit_code());
         }
-        Command::Cycle(_) => return Err(crate::error::Error::Internal("cycle is run by app::run".into())),
+        Command::Cycle(_) => {
+            return Err(crate::error::Error::Internal(
+                "cycle is run by app::run".into(),
+            ));
+        }
         Command::SourceLeads(_) => render::emit(out, &source_leads::run(ctx)?, style)?,
         Command::Lead { action } => match action {
             LeadAction::Add {

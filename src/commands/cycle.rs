@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::app::{Ctx, Step, recorded};
-use crate::commands::{bill, ops, onboard, portal, send_outreach, source_leads};
+use crate::commands::{bill, onboard, ops, portal, send_outreach, source_leads};
 use crate::error::{EXIT_OK, Result};
 use crate::render::{self, Report, Style};
 use crate::services::ping::Pinger;
@@ -37,12 +37,20 @@ pub struct CycleReport {
 
 impl Report for CycleReport {
     fn human(&self, _terminal: bool) -> String {
-        self.steps.iter().map(|s| s.line.clone()).collect::<Vec<_>>().join("")
+        self.steps
+            .iter()
+            .map(|s| s.line.clone())
+            .collect::<Vec<_>>()
+            .join("")
     }
 }
 
 /// Runs one step, capturing its report or error.
-fn step<R: Report>(ctx: &Ctx, command: &'static str, f: impl FnOnce(&Ctx) -> Result<R>) -> StepReport {
+fn step<R: Report>(
+    ctx: &Ctx,
+    command: &'static str,
+    f: impl FnOnce(&Ctx) -> Result<R>,
+) -> StepReport {
     let mut report = None;
     let outcome = recorded(ctx, command, true, |ctx| {
         report = Some(f(ctx)?);
@@ -58,16 +66,22 @@ fn step<R: Report>(ctx: &Ctx, command: &'static str, f: impl FnOnce(&Ctx) -> Res
             line: format!("{command}: busy (another run holds the lock)\n"),
         },
         (Step::Done(Ok(code)), Some(r)) => StepReport {
-                command,
-                outcome: "ok",
-                exit_code: code,
-                report: serde_json::to_value(&r).ok(),
-                error: None,
+            command,
+            outcome: "ok",
+            exit_code: code,
+            report: serde_json::to_value(&r).ok(),
+            error: None,
             line: r.human(false),
         },
         (Step::Done(result), _) => {
-            let e = result.err().unwrap_or_else(|| crate::error::Error::Internal("step ended without a report".into()));
-            warn!("[CYCLE][STEP_FAILED] command={command} exit={} error={:?}", e.exit_code(), e.to_string());
+            let e = result.err().unwrap_or_else(|| {
+                crate::error::Error::Internal("step ended without a report".into())
+            });
+            warn!(
+                "[CYCLE][STEP_FAILED] command={command} exit={} error={:?}",
+                e.exit_code(),
+                e.to_string()
+            );
             StepReport {
                 command,
                 outcome: "error",
@@ -90,22 +104,24 @@ fn worst(codes: impl Iterator<Item = i32>) -> i32 {
 pub fn run(ctx: &Ctx, out: &mut dyn Write, style: Style) -> Result<i32> {
     let pinger = Pinger::from_config(&ctx.config);
     let ping = |suffix: &str, body: &str| {
-        if let Some(p) = &pinger {
-            if let Err(e) = p.ping(suffix, body) {
-                warn!("[PING][FAIL] endpoint={suffix:?} error={e:?} (the cycle goes on)");
-            }
+        if let Some(Err(e)) = pinger.as_ref().map(|p| p.ping(suffix, body)) {
+            warn!("[PING][FAIL] endpoint={suffix:?} error={e:?} (the cycle goes on)");
         }
     };
     ping("/start", "hoss cycle started");
-    let mut steps = Vec::new();
-    steps.push(step(ctx, "source-leads", source_leads::run));
-    steps.push(step(ctx, "send-outreach", send_outreach::run));
-    steps.push(step(ctx, "onboard", onboard::run));
-    steps.push(step(ctx, "ops", ops::run));
-    steps.push(step(ctx, "bill", bill::run));
-    steps.push(step(ctx, "portal-export", |ctx| portal::export(ctx, None)));
+    let steps = vec![
+        step(ctx, "source-leads", source_leads::run),
+        step(ctx, "send-outreach", send_outreach::run),
+        step(ctx, "onboard", onboard::run),
+        step(ctx, "ops", ops::run),
+        step(ctx, "bill", bill::run),
+        step(ctx, "portal-export", |ctx| portal::export(ctx, None)),
+    ];
     let code = worst(steps.iter().map(|s| s.exit_code));
-    let report = CycleReport { steps, exit_code: code };
+    let report = CycleReport {
+        steps,
+        exit_code: code,
+    };
     let text = report.human(false);
     ping(if code == EXIT_OK { "" } else { "/fail" }, &text);
     render::emit(out, &report, style)?;

@@ -326,6 +326,9 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
                     }
                 }
             };
+            if row.is_multiple_of(1000) {
+                ctx.progress.note(&format!("importing: row {row}…"));
+            }
             match outcome.outcome {
                 "created" => report.created += 1,
                 "deduped" => report.deduped += 1,
@@ -336,6 +339,7 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
         }
         Ok(())
     })?;
+    ctx.progress.done();
     log::info!(
         "[LEADS][IMPORT] file={:?} created={} deduped={} invalid={} malformed={}",
         path.display().to_string(),

@@ -215,8 +215,12 @@ fn build(ctx: &Ctx, dir: &Path) -> Result<usize> {
                 &render_page(&ctx.db, stripe, customer)?,
             )?;
             pages += 1;
+            if pages % 500 == 0 {
+                ctx.progress.note(&format!("portal-export: {pages} pages…"));
+            }
         }
     }
+    ctx.progress.done();
     Ok(pages)
 }
 

@@ -325,7 +325,12 @@ impl Pass<'_> {
         let cfg = &self.ctx.config.email;
         if self.real_sends > 0 && cfg.delay_max_secs > 0 {
             let secs = rand::rng().random_range(cfg.delay_min_secs..=cfg.delay_max_secs);
+            self.ctx.progress.note(&format!(
+                "sent {} of at most {}; next in {secs}s…",
+                self.real_sends, cfg.max_per_cycle
+            ));
             std::thread::sleep(Duration::from_secs(u64::from(secs)));
+            self.ctx.progress.done();
         }
         self.real_sends += 1;
     }

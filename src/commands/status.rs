@@ -205,10 +205,10 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     }
     let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
     warnings.extend(run_warnings(&last_runs, now));
-    if let Some(e) = &stripe.last_webhook_error {
-        if last_hook_error_at.is_some_and(|at| now - at < 86_400) {
-            warnings.push(format!("webhook problem in the last 24 h: {e}"));
-        }
+    if let Some(e) = &stripe.last_webhook_error
+        && last_hook_error_at.is_some_and(|at| now - at < 86_400)
+    {
+        warnings.push(format!("webhook problem in the last 24 h: {e}"));
     }
     let runs = last_runs
         .into_iter()
@@ -251,21 +251,29 @@ const STALE_AFTER: &[(&str, i64)] = &[
 fn run_warnings(last: &[runs::Run], now: i64) -> Vec<String> {
     let mut out = Vec::new();
     for r in last {
-        if let Some((_, limit)) = STALE_AFTER.iter().find(|(c, _)| *c == r.command) {
-            if now - r.started_at > *limit {
-                out.push(format!(
-                    "{} has not run for {} (last {})",
-                    r.command,
-                    age(now, r.started_at),
-                    rfc3339(r.started_at)
-                ));
-            }
+        if let Some((_, limit)) = STALE_AFTER.iter().find(|(c, _)| *c == r.command)
+            && now - r.started_at > *limit
+        {
+            out.push(format!(
+                "{} has not run for {} (last {})",
+                r.command,
+                age(now, r.started_at),
+                rfc3339(r.started_at)
+            ));
         }
         if r.outcome == "running" && now - r.started_at > 3600 && r.command != "serve" {
-            out.push(format!("{} started {} ago and never finished (killed?)", r.command, age(now, r.started_at)));
+            out.push(format!(
+                "{} started {} ago and never finished (killed?)",
+                r.command,
+                age(now, r.started_at)
+            ));
         }
         if r.outcome == "error" {
-            out.push(format!("the last {} failed (exit {})", r.command, r.exit_code.unwrap_or(-1)));
+            out.push(format!(
+                "the last {} failed (exit {})",
+                r.command,
+                r.exit_code.unwrap_or(-1)
+            ));
         }
     }
     out
@@ -276,9 +284,9 @@ impl Report for StatusReport {
         let mut s = header(self.release_mode, self.dry_run);
         s.push_str(&subsystem_table(&self.subsystems, terminal));
         s.push_str(&self.email.human(terminal));
-        s.push_str(&self.leads.human(terminal));
+        s.push_str(&self.leads.human());
         s.push_str(&self.stripe.human());
-        s.push_str(&self.billing.human(terminal));
+        s.push_str(&self.billing.human());
         s.push('\n');
         let rows = self
             .runs
@@ -310,8 +318,17 @@ impl Report for StatusReport {
     }
 }
 
+/// `new 10 · contacted 3 · …`
+fn counts_line(counts: &BTreeMap<String, i64>) -> String {
+    counts
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
 impl LeadsPanel {
-    fn human(&self, terminal: bool) -> String {
+    fn human(&self) -> String {
         let mut s = format!("\nleads: provider {}", self.provider);
         match &self.last_run {
             None => s.push_str(", no source-leads run yet\n"),
@@ -330,9 +347,10 @@ impl LeadsPanel {
                     .unwrap_or_default()
             )),
         }
-        let header: Vec<&str> = self.by_status.keys().map(String::as_str).collect();
-        let counts = self.by_status.values().map(|n| n.to_string()).collect();
-        s.push_str(&table(&header, vec![counts], terminal));
+        s.push_str(&format!(
+            "leads by status: {}\n",
+            counts_line(&self.by_status)
+        ));
         s
     }
 }
@@ -412,16 +430,14 @@ impl StripePanel {
 }
 
 impl BillingPanel {
-    fn human(&self, terminal: bool) -> String {
+    fn human(&self) -> String {
         let mut s = format!(
             "billing: outstanding {}\n",
             format_amount(Cents(self.outstanding_cents), &self.currency)
         );
-        let header: Vec<&str> = self.by_status.keys().map(String::as_str).collect();
-        s.push_str(&table(
-            &header,
-            vec![self.by_status.values().map(|n| n.to_string()).collect()],
-            terminal,
+        s.push_str(&format!(
+            "invoices by status: {}\n",
+            counts_line(&self.by_status)
         ));
         s
     }

@@ -86,7 +86,11 @@ impl SummaryReport {
     }
 
     fn subject(&self) -> String {
-        let label = if self.period == "week" { "weekly" } else { "daily" };
+        let label = if self.period == "week" {
+            "weekly"
+        } else {
+            "daily"
+        };
         format!("[SUMMARY] hoss {label} digest to {}", &self.to[..10])
     }
 }
@@ -97,7 +101,12 @@ impl Report for SummaryReport {
         let sources = if self.leads.by_source.is_empty() {
             String::new()
         } else {
-            let parts: Vec<String> = self.leads.by_source.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            let parts: Vec<String> = self
+                .leads
+                .by_source
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect();
             format!(" ({})", parts.join(", "))
         };
         let e = &self.emails;
@@ -107,7 +116,11 @@ impl Report for SummaryReport {
              emails:    {} attempts — {} sent, {} failed, {} throttled, {} DRY_RUN, {} suppressed, {} uncertain\n\
              invoices:  {} created, {}\n\
              payments:  {} received, {}\n",
-            if self.period == "week" { "7 days" } else { "24 h" },
+            if self.period == "week" {
+                "7 days"
+            } else {
+                "24 h"
+            },
             self.from,
             self.to,
             if self.release_mode { "" } else { " [sandbox]" },
@@ -134,7 +147,10 @@ impl Report for SummaryReport {
             }
         }
         if let Some(d) = &self.email {
-            s.push_str(&format!("emailed to {} via {}: {}\n", d.to, d.mode, d.outcome));
+            s.push_str(&format!(
+                "emailed to {} via {}: {}\n",
+                d.to, d.mode, d.outcome
+            ));
         }
         s
     }
@@ -144,6 +160,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     let conn = &ctx.db;
     let to = ctx.now();
     let from = to - if week { 7 * 86_400 } else { 86_400 };
+    // The window is [from, to]: what happened in the current second counts.
+    let (report_to, to) = (to, to + 1);
     let (created, by_source) = digest::leads_created(conn, from, to)?;
     let outcomes = digest::email_outcomes(conn, from, to)?;
     let n = |k: &str| outcomes.get(k).copied().unwrap_or(0);
@@ -166,14 +184,19 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         ));
     }
     for (id, amount) in invoices::out_of_range_drafts(conn)? {
-        attention.push(format!("invoice {id} ({}) is outside the Stripe limits; no payment link", Cents(amount)));
+        attention.push(format!(
+            "invoice {id} ({}) is outside the Stripe limits; no payment link",
+            Cents(amount)
+        ));
     }
     for (id, error) in invoices::link_errors(conn)? {
         attention.push(format!("invoice {id}: payment link not created: {error}"));
     }
     let hooks = digest::webhook_problems(conn, from, to)?;
     if hooks > 0 {
-        attention.push(format!("{hooks} Stripe webhook(s) rejected or failed (check STRIPE_WEBHOOK_SECRET)"));
+        attention.push(format!(
+            "{hooks} Stripe webhook(s) rejected or failed (check STRIPE_WEBHOOK_SECRET)"
+        ));
     }
     for (at, event, reason) in invoices::attention_events(conn, from)? {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
@@ -181,20 +204,35 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     if ctx.config.release_mode {
         for (name, r) in ctx.config.subsystems().iter() {
             if r.fell_back() {
-                attention.push(format!("{name} runs {} instead of {}: {}", r.effective, r.requested, r.reason.as_deref().unwrap_or_default()));
+                attention.push(format!(
+                    "{name} runs {} instead of {}: {}",
+                    r.effective,
+                    r.requested,
+                    r.reason.as_deref().unwrap_or_default()
+                ));
             }
         }
     }
     Ok(SummaryReport {
         period: if week { "week" } else { "day" }.into(),
         from: rfc3339(from),
-        to: rfc3339(to),
+        to: rfc3339(report_to),
         release_mode: ctx.config.release_mode,
         currency: ctx.config.stripe.currency.clone(),
-        leads: LeadCounts { created, by_source, deduped: digest::leads_deduped(conn, from, to)? },
+        leads: LeadCounts {
+            created,
+            by_source,
+            deduped: digest::leads_deduped(conn, from, to)?,
+        },
         emails,
-        invoices: Money { count: inv_count, amount_cents: inv_amount },
-        payments: Payments { received: paid_count, amount_cents: paid_amount },
+        invoices: Money {
+            count: inv_count,
+            amount_cents: inv_amount,
+        },
+        payments: Payments {
+            received: paid_count,
+            amount_cents: paid_amount,
+        },
         attention,
         email: None,
     })
@@ -217,7 +255,11 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
     let message = compose::message(&sender(ctx), &to, &subject, &report.human(false), None);
     let mut mailer = mailer::for_config(cfg);
     let mode = mailer.mode();
-    let target = Target { kind: Kind::Summary, lead_id: None, recipient: &to };
+    let target = Target {
+        kind: Kind::Summary,
+        lead_id: None,
+        recipient: &to,
+    };
     let result = mailer.send(&message);
     let outcome = match (mode, result.delivery) {
         (EmailMode::DryRun, _) => "dry_run",
@@ -230,11 +272,31 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
         "transient" => "failed",
         other => other,
     };
-    outbox::record(&ctx.db, &target, &message.subject, mode.as_str(), ledger_outcome, result.error.as_deref(), ctx.now())?;
+    outbox::record(
+        &ctx.db,
+        &target,
+        &message.subject,
+        mode.as_str(),
+        ledger_outcome,
+        result.error.as_deref(),
+        ctx.now(),
+    )?;
     match outcome {
         "dry_run" => info!("[SUMMARY][DRY_RUN] to={to} subject={subject:?} (not sent)"),
-        "sent" => info!("[SUMMARY][SENT][{}] to={to} subject={subject:?}", mode.as_str()),
-        _ => warn!("[SUMMARY][FAIL][{}] to={to} error={:?}", mode.as_str(), result.error.as_deref().unwrap_or_default()),
+        "sent" => info!(
+            "[SUMMARY][SENT][{}] to={to} subject={subject:?}",
+            mode.as_str()
+        ),
+        _ => warn!(
+            "[SUMMARY][FAIL][{}] to={to} error={:?}",
+            mode.as_str(),
+            result.error.as_deref().unwrap_or_default()
+        ),
     }
-    Ok(Delivered { to, mode: mode.as_str().into(), outcome: outcome.into(), error: result.error })
+    Ok(Delivered {
+        to,
+        mode: mode.as_str().into(),
+        outcome: outcome.into(),
+        error: result.error,
+    })
 }

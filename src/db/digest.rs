@@ -7,12 +7,18 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, params};
 
 /// (total, by source) of leads created in the window.
-pub fn leads_created(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, BTreeMap<String, i64>)> {
+pub fn leads_created(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<(i64, BTreeMap<String, i64>)> {
     let mut by_source = BTreeMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT source, COUNT(*) FROM lead WHERE created_at >= ?1 AND created_at < ?2 GROUP BY source",
     )?;
-    for r in stmt.query_map(params![from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+    for r in stmt.query_map(params![from, to], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
         let (source, n) = r?;
         by_source.insert(source, n);
     }
@@ -28,13 +34,19 @@ pub fn leads_deduped(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<
 }
 
 /// Outreach and test attempts in the window, by outcome (digests excluded).
-pub fn email_outcomes(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<BTreeMap<String, i64>> {
+pub fn email_outcomes(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<BTreeMap<String, i64>> {
     let mut out = BTreeMap::new();
     let mut stmt = conn.prepare_cached(
         "SELECT outcome, COUNT(*) FROM send_ledger
          WHERE at >= ?1 AND at < ?2 AND kind IN ('outreach', 'test') GROUP BY outcome",
     )?;
-    for r in stmt.query_map(params![from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+    for r in stmt.query_map(params![from, to], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })? {
         let (outcome, n) = r?;
         out.insert(outcome, n);
     }
@@ -83,6 +95,10 @@ mod tests {
         let (n, by) = leads_created(&conn, 100, 200).unwrap();
         assert_eq!((n, by["import"], by["DUMMY_SEED"]), (2, 1, 1));
         let e = email_outcomes(&conn, 100, 200).unwrap();
-        assert_eq!((e["sent"], e["failed"], e.len()), (1, 1, 2), "digests are not counted");
+        assert_eq!(
+            (e["sent"], e["failed"], e.len()),
+            (1, 1, 2),
+            "digests are not counted"
+        );
     }
 }

@@ -287,11 +287,24 @@ mod tests {
     fn status_counts_stay_exact_through_inserts_updates_and_deletes() {
         let conn = crate::db::open_in_memory().unwrap();
         for i in 0..20 {
-            insert(&conn, &lead(&format!("p{i}@c{i}.com"), &format!("C{i}"), &format!("c{i}.com")), "t", 0).unwrap();
+            insert(
+                &conn,
+                &lead(
+                    &format!("p{i}@c{i}.com"),
+                    &format!("C{i}"),
+                    &format!("c{i}.com"),
+                ),
+                "t",
+                0,
+            )
+            .unwrap();
         }
-        conn.execute("UPDATE lead SET status = 'contacted' WHERE id <= 5", []).unwrap();
-        conn.execute("UPDATE lead SET status = 'contacted' WHERE id <= 7", []).unwrap();
-        conn.execute("DELETE FROM lead WHERE id IN (1, 19)", []).unwrap();
+        conn.execute("UPDATE lead SET status = 'contacted' WHERE id <= 5", [])
+            .unwrap();
+        conn.execute("UPDATE lead SET status = 'contacted' WHERE id <= 7", [])
+            .unwrap();
+        conn.execute("DELETE FROM lead WHERE id IN (1, 19)", [])
+            .unwrap();
         let counted: BTreeMap<String, i64> = conn
             .prepare("SELECT status, COUNT(*) FROM lead GROUP BY status")
             .unwrap()
@@ -300,7 +313,10 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .unwrap();
         let kept = count_by_status(&conn).unwrap();
-        assert_eq!((kept["new"], kept["contacted"]), (counted["new"], counted["contacted"]));
+        assert_eq!(
+            (kept["new"], kept["contacted"]),
+            (counted["new"], counted["contacted"])
+        );
         assert_eq!((kept["new"], kept["contacted"]), (12, 6));
     }
 

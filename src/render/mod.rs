@@ -72,6 +72,29 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>, terminal: bool) -> String 
     s
 }
 
+/// Progress for people watching a terminal: one rewritten stderr line.
+/// Disabled under cron (stdout not a terminal) and with `--json`.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub enabled: bool,
+}
+
+impl Progress {
+    pub fn note(&self, text: &str) {
+        if self.enabled {
+            let mut err = io::stderr().lock();
+            let _ = write!(err, "\r{text:<72}");
+            let _ = err.flush();
+        }
+    }
+
+    pub fn done(&self) {
+        if self.enabled {
+            let _ = write!(io::stderr().lock(), "\r{:<72}\r", "");
+        }
+    }
+}
+
 /// `-` for nothing.
 pub fn or_dash(v: Option<impl ToString>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())

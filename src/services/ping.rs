@@ -20,7 +20,11 @@ impl Pinger {
         }
         Some(Pinger {
             agent: http::agent(Duration::from_secs(5)),
-            url: cfg.healthcheck_url.clone()?.trim_end_matches('/').to_string(),
+            url: cfg
+                .healthcheck_url
+                .clone()?
+                .trim_end_matches('/')
+                .to_string(),
         })
     }
 

@@ -189,9 +189,18 @@ fn release_mode_with_missing_credentials_is_loud_and_fails_the_deploy_gate() {
     let status: StatusJson = sb.json(&["status", "--json"]);
     assert!(status.release_mode && !status.dry_run);
     assert_eq!(status.subsystems.email.effective, "DRY_RUN");
-    let fallbacks = status.warnings.iter().filter(|w| w.contains(" requested ")).count();
+    let fallbacks = status
+        .warnings
+        .iter()
+        .filter(|w| w.contains(" requested "))
+        .count();
     assert_eq!(fallbacks, 3, "{:?}", status.warnings);
-    assert!(status.warnings.iter().any(|w| w == "the last check failed (exit 78)"));
+    assert!(
+        status
+            .warnings
+            .iter()
+            .any(|w| w == "the last check failed (exit 78)")
+    );
     assert_eq!(status.runs["check"].outcome, "error");
 
     // The same release configuration, complete, passes the gate.

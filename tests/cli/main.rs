@@ -6,4 +6,5 @@ mod email;
 mod foundation;
 mod harness;
 mod leads;
+mod operator;
 mod portal;

@@ -1,0 +1,641 @@
+//! The operator's view (SPEC §8–10): `summary` windows counted exactly on a
+//! pinned clock, every documented `status` field, tables on a terminal and
+//! plain text in a pipe, `cycle` with isolated steps and pings, the digest
+//! email, and the demo and smoke scripts.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::harness::{BIN, FakeServer, Sandbox, Trap};
+
+/// 2026-11-25T14:00:05Z: five seconds into an hour.
+const T: i64 = 1_795_615_205;
+const NOW: &str = "2026-11-25T14:00:05Z";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Summary {
+    period: String,
+    from: String,
+    to: String,
+    release_mode: bool,
+    currency: String,
+    leads: SummaryLeads,
+    emails: SummaryEmails,
+    invoices: SummaryInvoices,
+    payments: SummaryPayments,
+    attention: Vec<String>,
+    email: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct SummaryLeads {
+    created: i64,
+    by_source: BTreeMap<String, i64>,
+    deduped: i64,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct SummaryEmails {
+    total: i64,
+    success: i64,
+    failed: i64,
+    throttled: i64,
+    dry_run: i64,
+    suppressed: i64,
+    uncertain: i64,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct SummaryInvoices {
+    created: i64,
+    amount_cents: i64,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct SummaryPayments {
+    received: i64,
+    amount_cents: i64,
+}
+
+/// Rows at known times around the day and week windows of `T`.
+fn seed(sb: &Sandbox) {
+    sb.run(&["check"]);
+    let day = 86_400;
+    let db = sb.db();
+    let leads = [
+        (T, "DUMMY_SEED"), // this very second: counts
+        (T - 3600, "DUMMY_SEED"),
+        (T - day, "import"),     // exactly 24 h ago: the window's first second
+        (T - day - 1, "import"), // one second too old for the day
+        (T - 7 * day + 10, "SEARCH_API"),
+        (T - 8 * day, "manual"), // outside both
+    ];
+    for (i, (at, source)) in leads.iter().enumerate() {
+        db.execute(
+            "INSERT INTO lead (email, company, source, created_at) VALUES (?1, 'C', ?2, ?3)",
+            rusqlite::params![format!("l{i}@c{i}.com"), source, at],
+        )
+        .unwrap();
+    }
+    let ledger = [
+        (T - 60, "outreach", "sent"),
+        (T - 120, "outreach", "sent"),
+        (T - 180, "test", "sent"),
+        (T - 240, "outreach", "failed"),
+        (T - 300, "outreach", "throttled"),
+        (T - 360, "outreach", "dry_run"),
+        (T - 420, "outreach", "suppressed"),
+        (T - 480, "outreach", "uncertain"),
+        (T - 500, "summary", "sent"),      // digests never count
+        (T - day - 5, "outreach", "sent"), // week only
+        (T - 9 * day, "outreach", "sent"), // outside both
+    ];
+    for (at, kind, outcome) in ledger {
+        db.execute(
+            "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?1 - (?1 % 3600), ?2, 'x@y.com', 'SMTP', ?3)",
+            rusqlite::params![at, kind, outcome],
+        )
+        .unwrap();
+    }
+    db.execute_batch(&format!(
+        "INSERT INTO lead_source_run (provider, started_at, finished_at, result, deduped) VALUES
+            ('DUMMY_SEED', {a}, {a}, 'OK', 3), ('DUMMY_SEED', {b}, {b}, 'OK', 4);
+         INSERT INTO customer (id, company, contact_email, public_token, created_at) VALUES (1, 'C', 'c@c.com', '{tok}', 0);
+         INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at) VALUES (1, 15000, 'usd', 'draft', {c1});
+         INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at) VALUES (1, 500, 'usd', 'open', {c2});
+         INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at, paid_at, paid_via) VALUES (1, 2000, 'usd', 'paid', {c3}, {p3}, 'manual');
+         INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at, paid_at, paid_via) VALUES (1, 999, 'usd', 'paid', {c3}, {p4}, 'manual');",
+        a = T - 7200,
+        b = T - 3 * day,
+        tok = "a".repeat(32),
+        c1 = T - 3 * 3600,
+        c2 = T - 30 * 3600,
+        c3 = T - 10 * day,
+        p3 = T - 3600,
+        p4 = T - 2 * day,
+    ))
+    .unwrap();
+}
+
+#[test]
+fn summary_counts_every_window_exactly() {
+    let sb = Sandbox::new().with("HOSS_NOW", NOW);
+    seed(&sb);
+    let day: Summary = sb.json(&["summary", "--json"]);
+    assert_eq!(
+        (day.period.as_str(), day.from.as_str(), day.to.as_str()),
+        ("day", "2026-11-24T14:00:05Z", NOW)
+    );
+    assert!(!day.release_mode && day.email.is_none());
+    assert_eq!(day.currency, "usd");
+    assert_eq!(
+        day.leads,
+        SummaryLeads {
+            created: 3,
+            by_source: [("DUMMY_SEED".into(), 2), ("import".into(), 1)].into(),
+            deduped: 3
+        }
+    );
+    assert_eq!(
+        day.emails,
+        SummaryEmails {
+            total: 8,
+            success: 3,
+            failed: 1,
+            throttled: 1,
+            dry_run: 1,
+            suppressed: 1,
+            uncertain: 1
+        }
+    );
+    assert_eq!(
+        day.invoices,
+        SummaryInvoices {
+            created: 1,
+            amount_cents: 15000
+        }
+    );
+    assert_eq!(
+        day.payments,
+        SummaryPayments {
+            received: 1,
+            amount_cents: 2000
+        }
+    );
+    assert!(
+        day.attention.iter().any(|a| a.contains("1 uncertain send")),
+        "{:?}",
+        day.attention
+    );
+
+    let week: Summary = sb.json(&["summary", "--period", "week", "--json"]);
+    assert_eq!(week.period, "week");
+    assert_eq!(week.leads.created, 5);
+    assert_eq!(week.leads.by_source["SEARCH_API"], 1);
+    assert_eq!(week.leads.deduped, 7);
+    assert_eq!((week.emails.total, week.emails.success), (9, 4));
+    assert_eq!(
+        week.invoices,
+        SummaryInvoices {
+            created: 2,
+            amount_cents: 15500
+        }
+    );
+    assert_eq!(
+        week.payments,
+        SummaryPayments {
+            received: 2,
+            amount_cents: 2999
+        }
+    );
+
+    let text = sb.run(&["summary"]).stdout;
+    assert!(
+        text.contains("leads:     3 new (DUMMY_SEED 2, import 1), 3 deduped"),
+        "{text}"
+    );
+    assert!(text.contains("payments:  1 received, 20.00 USD"), "{text}");
+}
+
+#[test]
+fn status_counts_the_current_clock_hour_only() {
+    let sb = Sandbox::new().with("HOSS_NOW", NOW);
+    seed(&sb);
+    let st: Value = sb.json(&["status", "--json"]);
+    // Rows at T-60 … T-480 straddle 14:00:00: only the ones at or after it count.
+    assert_eq!(st["email"]["hour"], "2026-11-25T14");
+    assert_eq!(
+        st["email"]["sent_this_hour"], 0,
+        "all of them are in the 13:00 hour"
+    );
+    let later: Value = sb
+        .with("HOSS_NOW", "2026-11-25T13:59:59Z")
+        .json(&["status", "--json"]);
+    assert_eq!(later["email"]["hour"], "2026-11-25T13");
+    assert_eq!(
+        later["email"]["sent_this_hour"], 4,
+        "sent ×3 (outreach and test) and uncertain ×1, never the digest"
+    );
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Status {
+    release_mode: bool,
+    dry_run: bool,
+    subsystems: BTreeMap<String, Value>,
+    email: StatusEmail,
+    leads: StatusLeads,
+    stripe: StatusStripe,
+    billing: StatusBilling,
+    runs: BTreeMap<String, StatusRun>,
+    warnings: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusEmail {
+    mode: String,
+    requested: String,
+    reason: Option<String>,
+    max_per_cycle: u32,
+    max_per_hour: u32,
+    hour: String,
+    sent_this_hour: i64,
+    uncertain: i64,
+    recent_attempts: Vec<StatusAttempt>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusAttempt {
+    at: String,
+    lead_id: Option<i64>,
+    to: String,
+    subject: String,
+    kind: String,
+    mode: String,
+    outcome: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusLeads {
+    provider: String,
+    last_run: Option<Value>,
+    by_status: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusStripe {
+    status: String,
+    reason: Option<String>,
+    key_mode: Option<String>,
+    min_amount_cents: i64,
+    max_amount_cents: i64,
+    currency: String,
+    webhook_secret: bool,
+    last_webhook_at: Option<String>,
+    last_webhook_error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusBilling {
+    by_status: BTreeMap<String, i64>,
+    outstanding_cents: i64,
+    currency: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusRun {
+    started_at: String,
+    finished_at: Option<String>,
+    outcome: String,
+}
+
+#[test]
+fn status_json_has_exactly_the_documented_fields() {
+    let sb = Sandbox::new().with("HOSS_NOW", NOW);
+    seed(&sb);
+    sb.run(&["source-leads"]);
+    let st: Status = sb.json(&["status", "--json"]);
+    assert!(!st.release_mode && !st.dry_run);
+    assert_eq!(st.subsystems.len(), 4);
+    assert_eq!(
+        (
+            st.email.mode.as_str(),
+            st.email.requested.as_str(),
+            st.email.reason.as_deref()
+        ),
+        ("DRY_RUN", "DRY_RUN", None)
+    );
+    assert_eq!(
+        (
+            st.email.max_per_cycle,
+            st.email.max_per_hour,
+            st.email.uncertain
+        ),
+        (10, 50, 1)
+    );
+    assert_eq!(st.email.hour, "2026-11-25T14");
+    assert_eq!(st.email.sent_this_hour, 0);
+    assert_eq!(st.email.recent_attempts.len(), 11);
+    let a = &st.email.recent_attempts[0];
+    assert_eq!(
+        (
+            a.kind.as_str(),
+            a.outcome.as_str(),
+            a.mode.as_str(),
+            a.to.as_str()
+        ),
+        ("outreach", "sent", "SMTP", "x@y.com")
+    );
+    assert!(
+        a.at.ends_with('Z') && a.lead_id.is_none() && a.subject.is_empty() && a.error.is_none()
+    );
+    assert_eq!(st.leads.provider, "DUMMY_SEED");
+    assert_eq!(st.leads.last_run.as_ref().unwrap()["created"], 10);
+    assert_eq!(st.leads.by_status["new"], 16);
+    assert_eq!(
+        (st.stripe.status.as_str(), st.stripe.key_mode.as_deref()),
+        ("DISABLED", None)
+    );
+    assert_eq!(
+        (
+            st.stripe.min_amount_cents,
+            st.stripe.max_amount_cents,
+            st.stripe.currency.as_str()
+        ),
+        (100, 50_000, "usd")
+    );
+    assert!(
+        !st.stripe.webhook_secret
+            && st.stripe.last_webhook_at.is_none()
+            && st.stripe.last_webhook_error.is_none()
+    );
+    assert!(st.stripe.reason.is_some());
+    assert_eq!(st.billing.by_status["paid"], 2);
+    assert_eq!(
+        (st.billing.outstanding_cents, st.billing.currency.as_str()),
+        (15_500, "usd")
+    );
+    let run = &st.runs["source-leads"];
+    assert_eq!(
+        (
+            run.outcome.as_str(),
+            run.started_at.as_str(),
+            run.finished_at.as_deref()
+        ),
+        ("ok", NOW, Some(NOW))
+    );
+    assert!(
+        st.warnings.iter().any(|w| w.contains("uncertain")),
+        "{:?}",
+        st.warnings
+    );
+}
+
+#[test]
+fn status_warns_about_passes_that_stopped_running() {
+    let sb = Sandbox::new().with("HOSS_NOW", NOW);
+    sb.run(&["send-outreach"]);
+    let later = sb.with("HOSS_NOW", "2026-11-25T16:30:00Z");
+    let st: Status = later.json(&["status", "--json"]);
+    assert!(
+        st.warnings
+            .iter()
+            .any(|w| w.starts_with("send-outreach has not run for 2h")),
+        "{:?}",
+        st.warnings
+    );
+}
+
+#[test]
+fn status_draws_tables_on_a_terminal_and_plain_text_in_a_pipe() {
+    let sb = Sandbox::new().with("NO_COLOR", "1");
+    sb.run(&["source-leads"]);
+    let piped = sb.run(&["status"]);
+    assert_eq!(piped.code, 0);
+    assert!(
+        !piped.stdout.contains('│') && !piped.stdout.contains('─'),
+        "{}",
+        piped.stdout
+    );
+    assert!(
+        piped.stdout.contains("subsystem  requested"),
+        "{}",
+        piped.stdout
+    );
+    // A real pseudo-terminal, 80 columns wide.
+    let db = sb.path("hoss.db");
+    let script = format!(
+        "stty cols 80; env -i PATH=\"$PATH\" NO_COLOR=1 HOSS_DB={} HOSS_LOCK_DIR={} {BIN} status",
+        db.display(),
+        sb.path("locks").display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &script, "/dev/null"])
+        .current_dir(sb.dir.path())
+        .output()
+        .expect("script(1) from util-linux");
+    let tty = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(out.status.success(), "{tty}");
+    assert!(tty.contains('│') && tty.contains('─'), "{tty}");
+    assert!(!tty.contains("\u{1b}["), "NO_COLOR: no escape sequences");
+    for line in tty.lines().filter(|l| l.contains('│')) {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than the terminal: {line}"
+        );
+    }
+    std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).unwrap();
+    std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/target/status-tty.txt"),
+        &tty,
+    )
+    .unwrap();
+}
+
+#[test]
+fn cycle_runs_every_step_in_order_and_records_each() {
+    let trap = Trap::start();
+    let mut sb = Sandbox::new();
+    trap.arm(&mut sb);
+    let report: Value = sb.json(&["cycle", "--json"]);
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "source-leads",
+            "send-outreach",
+            "onboard",
+            "ops",
+            "bill",
+            "portal-export"
+        ]
+    );
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["outcome"] == "ok"),
+        "{report}"
+    );
+    assert_eq!(report["steps"][0]["report"]["created"], 10);
+    assert_eq!(report["steps"][1]["report"]["dry_run"], 10);
+    assert_eq!(report["exit_code"], 0);
+    let st: Status = sb.json(&["status", "--json"]);
+    for step in steps {
+        assert_eq!(st.runs[step].outcome, "ok", "{step}");
+    }
+    let text = sb.run(&["cycle"]).stdout;
+    assert_eq!(text.lines().count(), 6, "one line per step: {text}");
+    assert_eq!(trap.connections(), 0);
+}
+
+#[test]
+fn a_failing_or_busy_step_does_not_stop_the_others() {
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.path("portal")).unwrap();
+    std::fs::write(sb.path("portal/mine.txt"), "not hoss's").unwrap();
+    std::fs::create_dir_all(sb.path("locks")).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sb.path("locks/send-outreach.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let out = sb.run(&["cycle", "--json"]);
+    assert_eq!(out.code, 78, "the worst step code: {out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let outcome = |i: usize| report["steps"][i]["outcome"].as_str().unwrap().to_string();
+    assert_eq!(outcome(0), "ok");
+    assert_eq!(outcome(1), "busy");
+    assert_eq!(
+        (outcome(4), outcome(5)),
+        ("ok".to_string(), "error".to_string())
+    );
+    assert!(
+        report["steps"][5]["error"]
+            .as_str()
+            .unwrap()
+            .contains("refusing to replace")
+    );
+    assert_eq!(out.log_lines("[LOCK][BUSY] command=send-outreach").len(), 1);
+}
+
+#[test]
+fn cycle_pings_the_healthcheck_and_never_fails_on_a_bad_ping() {
+    let server = FakeServer::start(|_| (200, "OK".into()));
+    let sb = Sandbox::new().with("HEALTHCHECK_URL", &format!("{}/ping/abc", server.url));
+    assert_eq!(sb.run(&["cycle"]).code, 0);
+    let urls: Vec<String> = server.requests().iter().map(|r| r.url.clone()).collect();
+    assert_eq!(urls, ["/ping/abc/start", "/ping/abc"]);
+    assert!(server.requests()[1].body.contains("source-leads"));
+
+    std::fs::create_dir(sb.path("portal-x")).unwrap();
+    std::fs::write(sb.path("portal-x/mine.txt"), "x").unwrap();
+    let failing = sb.with("PORTAL_DIR", "portal-x");
+    assert_eq!(failing.run(&["cycle"]).code, 78);
+    assert_eq!(server.requests().last().unwrap().url, "/ping/abc/fail");
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let unreachable = Sandbox::new().with("HEALTHCHECK_URL", &format!("http://127.0.0.1:{port}/x"));
+    let out = unreachable.run(&["cycle"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.log_lines("[PING][FAIL]").len(), 2, "{}", out.stderr);
+
+    let trap = Trap::start();
+    let dry = Sandbox::new()
+        .with("HEALTHCHECK_URL", &trap.url("/x"))
+        .with("DRY_RUN", "TRUE");
+    assert_eq!(dry.run(&["cycle"]).code, 0);
+    assert_eq!(trap.connections(), 0, "no pings under DRY_RUN");
+}
+
+#[test]
+fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
+    let dry = Sandbox::new();
+    let out = dry.run(&["summary", "--email", "--json"]);
+    assert_eq!(out.code, 0);
+    assert_eq!(
+        out.log_lines("[SUMMARY][DRY_RUN]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["email"]["outcome"], "dry_run");
+
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = Sandbox::new()
+        .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDGRID_API_KEY", "SG.k")
+        .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
+        .with("OPERATOR_EMAIL", "boss@hoss-operator.com")
+        .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
+        .with("SENDGRID_API_BASE", &server.url)
+        .with("MAX_EMAILS_PER_HOUR", "1");
+    let report: Value = sb.json(&["summary", "--email", "--json"]);
+    assert_eq!(report["email"]["outcome"], "sent");
+    let body: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    assert_eq!(
+        body["personalizations"][0]["to"][0]["email"],
+        "boss@hoss-operator.com"
+    );
+    assert!(
+        body["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("[SUMMARY] hoss daily digest")
+    );
+    assert!(
+        body["content"][0]["value"]
+            .as_str()
+            .unwrap()
+            .contains("emails:")
+    );
+    assert!(
+        body.get("headers").is_none(),
+        "no unsubscribe headers on operator mail"
+    );
+    sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "p@client.com",
+        "--company",
+        "Client",
+        "--name",
+        "Pat",
+    ]);
+    let sent: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(sent["sent"], 1, "the digest used no outreach quota: {sent}");
+    let st: Value = sb.json(&["status", "--json"]);
+    assert_eq!(st["email"]["recent_attempts"][1]["kind"], "summary");
+}
+
+fn script(name: &str) {
+    let out = std::process::Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/").to_string() + name)
+        .env("HOSS_BIN", BIN)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{name} failed:\n{text}");
+}
+
+#[test]
+fn the_demo_script_runs_the_whole_pipeline() {
+    script("demo.sh");
+}
+
+#[test]
+fn the_dry_run_smoke_script_passes() {
+    script("smoke-dry-run.sh");
+}
+
+#[test]
+fn the_release_simulation_smoke_script_passes() {
+    script("smoke-release-sim.sh");
+}
