@@ -86,15 +86,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
             enabled: style.terminal && !style.json,
         },
     };
-    let result = match command {
-        Command::Cycle(_) => commands::cycle::run(&ctx, out, style),
-        command => {
-            let (name, lock) = (command.name(), command.takes_lock());
-            match recorded(&ctx, name, lock, |ctx| dispatch(ctx, command, out, style)) {
-                Step::Done(result) => result,
-                Step::Busy => Ok(EXIT_OK),
-            }
-        }
+    let (name, lock) = (command.name(), command.takes_lock());
+    let result = match recorded(&ctx, name, lock, |ctx| dispatch(ctx, command, out, style)) {
+        Step::Done(result) => result,
+        Step::Busy => Ok(EXIT_OK),
     };
     ctx.flush_log();
     result
@@ -128,17 +123,19 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
     } else {
         None
     };
-    match runs::start(&ctx.db, name, ctx.now(), cap) {
-        Ok(run) => ctx.run.set(run),
+    let run = match runs::start(&ctx.db, name, ctx.now(), cap) {
+        Ok(run) => run,
         Err(e) => return Step::Done(Err(e.into())),
-    }
+    };
+    let outer = ctx.run.replace(run);
     let result = f(ctx);
+    ctx.run.set(outer);
     let (outcome, code) = match &result {
         Ok(code) if *code == EXIT_OK => ("ok", *code),
         Ok(code) => ("error", *code),
         Err(e) => ("error", e.exit_code()),
     };
-    if let Err(e) = runs::finish(&ctx.db, ctx.run.get(), outcome, code, None, ctx.now()) {
+    if let Err(e) = runs::finish(&ctx.db, run, outcome, code, None, ctx.now()) {
         warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\"");
     }
     debug!("[RUN][DONE] command={name} outcome={outcome} exit={code}");
@@ -160,11 +157,8 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             render::emit(out, &report, style)?;
             return Ok(report.exit_code());
         }
-        Command::Cycle(_) => {
-            return Err(crate::error::Error::Internal(
-                "cycle is run by app::run".into(),
-            ));
-        }
+        // Each step takes its own lock and records its own run inside.
+        Command::Cycle(_) => return commands::cycle::run(ctx, out, style),
         Command::SourceLeads(_) => render::emit(out, &source_leads::run(ctx)?, style)?,
         Command::Lead { action } => match action {
             LeadAction::Add {

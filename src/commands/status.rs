@@ -375,19 +375,26 @@ impl EmailPanel {
             s.push_str("no send attempts yet\n");
             return s;
         }
+        let cut = |t: &str, n: usize| {
+            if t.chars().count() <= n {
+                t.to_string()
+            } else {
+                t.chars().take(n - 1).collect::<String>() + "…"
+            }
+        };
         let rows = self
             .recent_attempts
             .iter()
             .map(|a| {
                 vec![
-                    a.at.clone(),
+                    a.at.get(5..16).unwrap_or(&a.at).replace('T', " "),
                     a.kind.clone(),
                     a.mode.clone(),
                     a.outcome.clone(),
                     or_dash(a.lead_id),
-                    a.to.clone(),
-                    a.subject.chars().take(40).collect(),
-                    or_dash(a.error.as_ref()),
+                    cut(&a.to, 28),
+                    cut(&a.subject, 28),
+                    cut(a.error.as_deref().unwrap_or("-"), 28),
                 ]
             })
             .collect();
