@@ -117,6 +117,9 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
         error: fetched.error,
         ..SourceRun::default()
     };
+    if fetched.records.len() > 1000 {
+        db::leads::bulk_mode(&ctx.db)?;
+    }
     db::immediate(&ctx.db, |tx| {
         let now = ctx.now();
         for raw in &fetched.records {

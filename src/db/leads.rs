@@ -30,6 +30,13 @@ pub enum Inserted {
     Deduped { existing_id: i64, by: &'static str },
 }
 
+/// Gives this connection a 64 MiB page cache for a large batch of inserts,
+/// so one transaction of 100,000 leads does not spill pages to the WAL over
+/// and over. Only the passes that insert in bulk ask for it.
+pub fn bulk_mode(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch("PRAGMA cache_size = -65536")
+}
+
 /// Inserts a normalised lead unless an active lead matches it.
 pub fn insert(
     conn: &Connection,
