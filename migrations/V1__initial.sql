@@ -11,6 +11,8 @@ CREATE TABLE customer (
                     CHECK (status IN ('active', 'paused', 'churned')),
     -- NULL only for rows imported without one; generated on first use.
     public_token    TEXT    UNIQUE CHECK (public_token IS NULL OR length(public_token) >= 22),
+    -- the id in the Python HossAgent database it was imported from
+    legacy_id       INTEGER UNIQUE,
     created_at      INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX customer_contact_email_uq ON customer (contact_email);
@@ -119,11 +121,14 @@ CREATE TABLE invoice (
     link_error              TEXT,
     out_of_range_logged     INTEGER NOT NULL DEFAULT 0 CHECK (out_of_range_logged IN (0, 1)),
     paid_via                TEXT    CHECK (paid_via IS NULL OR paid_via IN ('webhook', 'reconcile', 'manual', 'legacy')),
+    legacy_id               INTEGER UNIQUE,
     created_at              INTEGER NOT NULL,
     paid_at                 INTEGER,
     voided_at               INTEGER,
     CHECK ((status = 'paid') = (paid_at IS NOT NULL)),
-    CHECK (payment_url IS NULL OR stripe_payment_link_id IS NOT NULL)
+    -- hoss stores a payment URL only with the link it made; imported
+    -- invoices keep the URL their customers already hold
+    CHECK (payment_url IS NULL OR stripe_payment_link_id IS NOT NULL OR legacy_id IS NOT NULL)
 );
 CREATE INDEX invoice_status ON invoice (status, amount_cents);
 CREATE INDEX invoice_customer ON invoice (customer_id, id);
@@ -148,6 +153,7 @@ CREATE TABLE task (
     error           TEXT,
     -- the invoice that billed this task; set once, in the invoice's transaction
     invoice_id      INTEGER REFERENCES invoice (id),
+    legacy_id       INTEGER UNIQUE,
     created_at      INTEGER NOT NULL,
     started_at      INTEGER,
     completed_at    INTEGER,

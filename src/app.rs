@@ -228,6 +228,11 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             render::emit(out, &portal::export(ctx, dir.as_deref())?, style)?
         }
         Command::Serve => return commands::serve::run(ctx, out),
+        Command::ImportLegacy { path, dry_run, .. } => render::emit(
+            out,
+            &commands::import_legacy::run(ctx, &path, dry_run)?,
+            style,
+        )?,
         Command::Customer { action } => match action {
             CustomerAction::List { limit, .. } => {
                 render::emit(out, &portal::list(ctx, limit)?, style)?

@@ -89,6 +89,16 @@ pub enum Command {
         #[command(subcommand)]
         action: CustomerAction,
     },
+    /// Import the Python HossAgent database (leads, customers, tasks, invoices), read-only
+    ImportLegacy {
+        /// The old SQLite file (hossagent.db)
+        path: PathBuf,
+        /// Report what would be imported without writing anything
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Add, finish, fail or list tasks
     Task {
         #[command(subcommand)]
@@ -333,6 +343,7 @@ impl Command {
             Command::Webhook { .. } => "webhook",
             Command::PortalExport { .. } => "portal-export",
             Command::Serve => "serve",
+            Command::ImportLegacy { .. } => "import-legacy",
             Command::Customer { action } => match action {
                 CustomerAction::List { .. } => "customer list",
                 CustomerAction::Show { .. } => "customer show",
@@ -379,6 +390,7 @@ impl Command {
             Command::Summary { out, .. } => out.json,
             Command::Cycle(f) => f.json,
             Command::Serve => false,
+            Command::ImportLegacy { out, .. } => out.json,
             Command::PortalExport { json, .. } => json.json,
             Command::Customer { action } => match action {
                 CustomerAction::List { out, .. }

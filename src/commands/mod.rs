@@ -4,6 +4,7 @@
 pub mod bill;
 pub mod check;
 pub mod cycle;
+pub mod import_legacy;
 pub mod invoice;
 pub mod lead;
 pub mod onboard;

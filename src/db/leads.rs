@@ -44,10 +44,23 @@ pub fn insert(
     source: &str,
     now: i64,
 ) -> rusqlite::Result<Inserted> {
+    insert_as(conn, lead, source, "new", now, None)
+}
+
+/// [`insert`] with a given status and times (imports keep their history).
+pub fn insert_as(
+    conn: &Connection,
+    lead: &NewLead,
+    source: &str,
+    status: &str,
+    created_at: i64,
+    last_contacted_at: Option<i64>,
+) -> rusqlite::Result<Inserted> {
     let changed = conn
         .prepare_cached(
-            "INSERT INTO lead (name, email, company, company_key, domain, website, niche, source, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO lead (name, email, company, company_key, domain, website, niche, source, status,
+                               created_at, last_contacted_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![
@@ -59,7 +72,9 @@ pub fn insert(
             lead.website,
             lead.niche,
             source,
-            now
+            status,
+            created_at,
+            last_contacted_at
         ])?;
     if changed == 1 {
         return Ok(Inserted::Created(conn.last_insert_rowid()));
@@ -143,10 +158,15 @@ pub fn by_unsubscribe_token(
 
 /// Leads by id, optionally of one status, at most `limit`.
 pub fn list(conn: &Connection, status: Option<&str>, limit: u32) -> rusqlite::Result<Vec<Lead>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {LEAD_COLUMNS} FROM lead WHERE ?1 IS NULL OR status = ?1 ORDER BY id LIMIT ?2"
-    ))?;
-    stmt.query_map(params![status, limit], lead_row)?.collect()
+    let (filter, mut args) =
+        super::where_equal(&[("status", status.map(|s| s.to_string().into()))]);
+    args.push(i64::from(limit).into());
+    conn.prepare_cached(&format!(
+        "SELECT {LEAD_COLUMNS} FROM lead {filter} ORDER BY id LIMIT ?{}",
+        args.len()
+    ))?
+    .query_map(rusqlite::params_from_iter(args), lead_row)?
+    .collect()
 }
 
 /// Sets a lead's status; `false` when there is no such lead.

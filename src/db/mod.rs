@@ -6,6 +6,7 @@ pub mod digest;
 pub mod events;
 pub mod invoices;
 pub mod leads;
+pub mod legacy;
 pub mod outbox;
 pub mod runs;
 pub mod suppression;
@@ -152,6 +153,31 @@ pub fn immediate<T>(conn: &Connection, f: impl FnOnce(&Transaction<'_>) -> Resul
     let value = f(&tx)?;
     tx.commit()?;
     Ok(value)
+}
+
+/// `WHERE a = ?1 AND b = ?2` over the filters that are set (or nothing),
+/// with their values. Leaving unset filters out of the SQL keeps indexes
+/// usable (`?1 IS NULL OR a = ?1` would scan the table).
+pub(crate) fn where_equal(
+    filters: &[(&str, Option<rusqlite::types::Value>)],
+) -> (String, Vec<rusqlite::types::Value>) {
+    let set: Vec<_> = filters
+        .iter()
+        .filter_map(|(c, v)| v.clone().map(|v| (*c, v)))
+        .collect();
+    if set.is_empty() {
+        return (String::new(), Vec::new());
+    }
+    let sql = set
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{c} = ?{}", i + 1))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    (
+        format!("WHERE {sql}"),
+        set.into_iter().map(|(_, v)| v).collect(),
+    )
 }
 
 /// Keeps the newest `cap` rows of a table with an integer `id`.

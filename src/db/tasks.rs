@@ -70,11 +70,16 @@ pub fn list(
     status: Option<&str>,
     limit: u32,
 ) -> rusqlite::Result<Vec<Task>> {
-    conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM task WHERE (?1 IS NULL OR customer_id = ?1) AND (?2 IS NULL OR status = ?2)
-         ORDER BY id LIMIT ?3"
+    let (filter, mut args) = super::where_equal(&[
+        ("customer_id", customer_id.map(Into::into)),
+        ("status", status.map(|s| s.to_string().into())),
+    ]);
+    args.push(i64::from(limit).into());
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM task {filter} ORDER BY id LIMIT ?{}",
+        args.len()
     ))?
-    .query_map(params![customer_id, status, limit], row)?
+    .query_map(rusqlite::params_from_iter(args), row)?
     .collect()
 }
 

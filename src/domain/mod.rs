@@ -4,6 +4,7 @@
 pub mod address;
 pub mod compose;
 pub mod leads;
+pub mod legacy;
 pub mod portal;
 pub mod templates;
 pub mod token;

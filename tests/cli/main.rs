@@ -6,5 +6,6 @@ mod email;
 mod foundation;
 mod harness;
 mod leads;
+mod legacy;
 mod operator;
 mod portal;

@@ -1,0 +1,226 @@
+//! The Python HossAgent database, read-only, whatever columns its age gave
+//! it; and the inserts that bring its rows into hoss with their old ids
+//! (`legacy_id`, unique), which is what makes a second import a no-op.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::error::{Error, Result};
+
+/// Opens the old file read-only; nothing in it can change.
+pub fn open_read_only(path: &Path) -> Result<Connection> {
+    if !path.is_file() {
+        return Err(Error::Data(format!("{} is not a file", path.display())));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| Error::Data(format!("cannot open {}: {e}", path.display())))?;
+    conn.execute_batch("PRAGMA query_only = ON")
+        .and_then(|_| conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(())))
+        .map_err(|e| {
+            Error::Data(format!(
+                "{} is not a readable SQLite database: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(conn)
+}
+
+/// One old row: column name → value (absent columns are simply missing).
+#[derive(Debug, Clone, Default)]
+pub struct OldRow(HashMap<String, Value>);
+
+impl OldRow {
+    pub fn text(&self, column: &str) -> Option<String> {
+        match self.0.get(column)? {
+            Value::Text(s) => Some(s.clone()).filter(|s| !s.trim().is_empty()),
+            Value::Integer(i) => Some(i.to_string()),
+            Value::Real(f) => Some(f.to_string()),
+            _ => None,
+        }
+    }
+
+    pub fn int(&self, column: &str) -> Option<i64> {
+        match self.0.get(column)? {
+            Value::Integer(i) => Some(*i),
+            Value::Real(f) if f.fract() == 0.0 => Some(*f as i64),
+            Value::Text(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+}
+
+/// Every row of `table` with the columns it has; an absent table is empty.
+pub fn rows(conn: &Connection, table: &str) -> Result<Vec<OldRow>> {
+    let columns: Vec<String> = conn
+        .prepare(&format!("PRAGMA table_info({table})"))?
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<rusqlite::Result<_>>()?;
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = columns
+        .iter()
+        .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = conn.prepare(&format!("SELECT {list} FROM \"{table}\" ORDER BY rowid"))?;
+    let rows = stmt
+        .query_map([], |r| {
+            let mut map = HashMap::new();
+            for (i, c) in columns.iter().enumerate() {
+                map.insert(c.to_ascii_lowercase(), r.get::<_, Value>(i)?);
+            }
+            Ok(OldRow(map))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(rows)
+}
+
+pub fn customer_by_legacy(conn: &Connection, legacy_id: i64) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM customer WHERE legacy_id = ?1",
+        [legacy_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+pub fn task_imported(conn: &Connection, legacy_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM task WHERE legacy_id = ?1)",
+        [legacy_id],
+        |r| r.get(0),
+    )
+}
+
+pub fn invoice_imported(conn: &Connection, legacy_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM invoice WHERE legacy_id = ?1)",
+        [legacy_id],
+        |r| r.get(0),
+    )
+}
+
+/// Marks an existing customer as the one an old row stands for.
+pub fn adopt_customer(conn: &Connection, id: i64, legacy_id: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE customer SET legacy_id = ?2 WHERE id = ?1 AND legacy_id IS NULL",
+        params![id, legacy_id],
+    )?;
+    Ok(())
+}
+
+pub fn token_taken(conn: &Connection, token: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM customer WHERE public_token = ?1)",
+        [token],
+        |r| r.get(0),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert_customer(
+    conn: &Connection,
+    legacy_id: i64,
+    company: &str,
+    email: &str,
+    status: &str,
+    token: &str,
+    created_at: i64,
+) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO customer (company, contact_email, status, public_token, legacy_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![company, email, status, token, legacy_id, created_at],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// An old task; (status, amount, cost, summary, created, completed).
+#[derive(Debug, Clone)]
+pub struct TaskRow<'a> {
+    pub legacy_id: i64,
+    pub customer_id: i64,
+    pub description: &'a str,
+    pub status: &'a str,
+    pub amount_cents: i64,
+    pub cost_cents: Option<i64>,
+    pub result_summary: Option<&'a str>,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+pub fn insert_task(conn: &Connection, t: &TaskRow<'_>) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO task (customer_id, description, status, amount_cents, cost_cents, result_summary, legacy_id,
+                           created_at, completed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            t.customer_id,
+            t.description,
+            t.status,
+            t.amount_cents,
+            t.cost_cents,
+            t.result_summary,
+            t.legacy_id,
+            t.created_at,
+            t.completed_at
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+#[derive(Debug, Clone)]
+pub struct InvoiceRow<'a> {
+    pub legacy_id: i64,
+    pub customer_id: i64,
+    pub amount_cents: i64,
+    pub currency: &'a str,
+    pub status: &'a str,
+    pub payment_url: Option<&'a str>,
+    pub link_id: Option<&'a str>,
+    pub created_at: i64,
+    pub paid_at: Option<i64>,
+}
+
+pub fn insert_invoice(conn: &Connection, i: &InvoiceRow<'_>) -> rusqlite::Result<i64> {
+    conn.execute(
+        "INSERT INTO invoice (customer_id, amount_cents, currency, status, payment_url, stripe_payment_link_id,
+                              link_active, paid_via, legacy_id, created_at, paid_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            i.customer_id,
+            i.amount_cents,
+            i.currency,
+            i.status,
+            i.payment_url,
+            i.link_id,
+            i.link_id.is_some() && i.status != "draft",
+            (i.status == "paid").then_some("legacy"),
+            i.legacy_id,
+            i.created_at,
+            i.paid_at
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Done, unbilled tasks of customers that have imported invoices were billed
+/// by the old app: link them to the customer's newest imported invoice so
+/// `bill` never bills them again. Returns how many were marked.
+pub fn mark_old_work_billed(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE task SET invoice_id = (
+             SELECT i.id FROM invoice i WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL
+             ORDER BY i.created_at DESC, i.id DESC LIMIT 1)
+         WHERE status = 'done' AND invoice_id IS NULL AND legacy_id IS NOT NULL
+           AND EXISTS (SELECT 1 FROM invoice i WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL)",
+        [],
+    )
+}

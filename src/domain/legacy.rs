@@ -1,0 +1,113 @@
+//! How the Python HossAgent's data maps onto hoss: statuses and its naive
+//! UTC timestamps. Unknown values are reported, never guessed into
+//! something that could email or bill someone.
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+/// Old lead status → hoss status. Unknown ones become `dead` (kept, never
+/// emailed), with a note.
+pub fn lead_status(old: Option<&str>) -> (&'static str, Option<String>) {
+    match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("new") => ("new", None),
+        Some("contacted") => ("contacted", None),
+        Some("responded") => ("responded", None),
+        Some("qualified") => ("qualified", None),
+        Some("email_failed") => ("email_failed", None),
+        Some("dead") => ("dead", None),
+        Some("converted") => ("converted", None),
+        Some("unsubscribed") => ("unsubscribed", None),
+        Some(other) => (
+            "dead",
+            Some(format!("unknown status {other:?} imported as dead")),
+        ),
+    }
+}
+
+/// Old task status → hoss status; `running` has no process any more and
+/// becomes `pending`. `Err` for an unknown status (the task is skipped).
+pub fn task_status(old: Option<&str>) -> Result<(&'static str, Option<String>), String> {
+    match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("pending") => Ok(("pending", None)),
+        Some("running") => Ok((
+            "pending",
+            Some("was running in the old app; pending again".into()),
+        )),
+        Some("done") => Ok(("done", None)),
+        Some("failed") => Ok(("failed", None)),
+        Some(other) => Err(format!("unknown task status {other:?}")),
+    }
+}
+
+/// Old invoice status → hoss status (`sent` is `open`). `Err` when unknown.
+pub fn invoice_status(old: Option<&str>) -> Result<&'static str, String> {
+    match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("") | Some("draft") => Ok("draft"),
+        Some("sent") | Some("open") => Ok("open"),
+        Some("paid") => Ok("paid"),
+        Some("void") | Some("cancelled") | Some("canceled") => Ok("void"),
+        Some(other) => Err(format!("unknown invoice status {other:?}")),
+    }
+}
+
+pub fn customer_status(old: Option<&str>) -> &'static str {
+    match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
+        Some("paused") => "paused",
+        Some("churned") | Some("cancelled") | Some("canceled") | Some("inactive") => "churned",
+        _ => "active",
+    }
+}
+
+/// A naive UTC timestamp as SQLAlchemy/SQLite wrote it
+/// (`2025-03-04 05:06:07.123456`, with `T` or without time), as unix seconds.
+pub fn timestamp(text: Option<&str>) -> Option<i64> {
+    let t = text?.trim();
+    for format in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(dt) = NaiveDateTime::parse_from_str(t, format) {
+            return Some(dt.and_utc().timestamp());
+        }
+    }
+    let t = t.trim_end_matches('Z');
+    if let Ok(dt) = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(dt.and_utc().timestamp());
+    }
+    NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| dt.and_utc().timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_safely() {
+        assert_eq!(lead_status(Some("Contacted")).0, "contacted");
+        assert_eq!(lead_status(Some("weird")).0, "dead");
+        assert!(lead_status(Some("weird")).1.is_some());
+        assert_eq!(task_status(Some("running")).unwrap().0, "pending");
+        assert!(task_status(Some("exploded")).is_err());
+        assert_eq!(invoice_status(Some("sent")), Ok("open"));
+        assert!(invoice_status(Some("refunded")).is_err());
+        assert_eq!(customer_status(Some("trial")), "active");
+    }
+
+    #[test]
+    fn naive_utc_timestamps_parse() {
+        assert_eq!(timestamp(Some("2026-11-25 14:00:00")), Some(1_795_615_200));
+        assert_eq!(
+            timestamp(Some("2026-11-25 14:00:00.123456")),
+            Some(1_795_615_200)
+        );
+        assert_eq!(timestamp(Some("2026-11-25T14:00:00")), Some(1_795_615_200));
+        assert_eq!(timestamp(Some("2026-11-25T14:00:00Z")), Some(1_795_615_200));
+        assert_eq!(timestamp(Some("2026-11-25")), Some(1_795_564_800));
+        assert_eq!(timestamp(Some("yesterday")), None);
+        assert_eq!(timestamp(None), None);
+    }
+}
