@@ -364,6 +364,12 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Resolves already-merged values (no file, no environment).
+    #[cfg(test)]
+    pub(crate) fn from_values(values: HashMap<String, String>) -> Config {
+        resolve(&Raw(values), Vec::new())
+    }
+
     pub fn subsystems(&self) -> Subsystems {
         Subsystems {
             email: self.email.mode.clone(),

@@ -14,6 +14,8 @@ pub mod error;
 pub mod lock;
 pub mod log;
 pub mod money;
+#[cfg(test)]
+mod proptests;
 pub mod render;
 pub mod services;
 

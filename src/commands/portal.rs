@@ -140,7 +140,7 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
         std::fs::rename(&out, &old).map_err(|e| io("move aside", &out, e))?;
     }
     std::fs::rename(&tmp, &out).map_err(|e| io("move into place", &out, e))?;
-    let _ = std::fs::remove_dir_all(&old);
+    remove_tree(&old);
     let base = ctx.config.portal_base_url.clone();
     let urls = match &base {
         Some(b) => customers::list(&ctx.db, u32::MAX)?
@@ -165,6 +165,29 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
     })
 }
 
+/// Removes a replaced portal, its page directories spread over the writer
+/// threads (thousands of small removals are filesystem-bound too).
+fn remove_tree(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let entries: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+    std::thread::scope(|scope| {
+        for chunk in entries.chunks(entries.len().div_ceil(WRITERS).max(1)) {
+            scope.spawn(move || {
+                for path in chunk {
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(path)
+                    } else {
+                        std::fs::remove_file(path)
+                    };
+                }
+            });
+        }
+    });
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
 }
@@ -183,19 +206,71 @@ fn remove_leftovers(parent: &Path, name: &str) {
     }
 }
 
+/// Page files are written by a few threads: creating thousands of small
+/// directories and files is filesystem-bound, and ext4 overlaps them well.
+const WRITERS: usize = 4;
+
+fn write_file(path: &Path, text: &str) -> Result<()> {
+    std::fs::write(path, text).map_err(|e| io("write", path, e))
+}
+
 fn build(ctx: &Ctx, dir: &Path) -> Result<usize> {
     std::fs::create_dir(dir).map_err(|e| io("create", dir, e))?;
-    let write =
-        |path: &Path, text: &str| std::fs::write(path, text).map_err(|e| io("write", path, e));
-    write(
+    write_file(
         &dir.join(MARKER),
         "made by hoss portal-export; replaced on every export\n",
     )?;
     let not_found = render::portal::not_found()?;
-    write(&dir.join("404.html"), &not_found)?;
-    write(&dir.join("index.html"), &not_found)?;
+    write_file(&dir.join("404.html"), &not_found)?;
+    write_file(&dir.join("index.html"), &not_found)?;
     let stripe = ctx.config.stripe.enabled;
-    let mut pages = 0;
+    let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<(PathBuf, String)>(64);
+    let pages_rx = std::sync::Mutex::new(pages_rx);
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let next = pages_rx
+                            .lock()
+                            .map_err(|_| Error::Internal("writer lock".into()))?
+                            .recv();
+                        let Ok((page_dir, html)) = next else {
+                            return Ok(());
+                        };
+                        std::fs::create_dir(&page_dir).map_err(|e| io("create", &page_dir, e))?;
+                        write_file(&page_dir.join("index.html"), &html)?;
+                    }
+                })
+            })
+            .collect();
+        let rendered = render_all(ctx, dir, stripe, &pages_tx);
+        drop(pages_tx);
+        let mut result = rendered;
+        for w in writers {
+            let written = w
+                .join()
+                .unwrap_or_else(|_| Err(Error::Internal("a page writer failed".into())));
+            if result.is_ok() {
+                if let Err(e) = written {
+                    result = Err(e);
+                }
+            }
+        }
+        ctx.progress.done();
+        result
+    })
+}
+
+/// Renders every customer's page (streaming, 500 customers at a time) and
+/// hands it to the writers.
+fn render_all(
+    ctx: &Ctx,
+    dir: &Path,
+    stripe: bool,
+    pages: &std::sync::mpsc::SyncSender<(PathBuf, String)>,
+) -> Result<usize> {
+    let mut count = 0;
     let mut after = 0;
     loop {
         let batch = customers::list_after(&ctx.db, after, 500)?;
@@ -208,20 +283,18 @@ fn build(ctx: &Ctx, dir: &Path) -> Result<usize> {
                 );
                 continue;
             };
-            let page_dir = dir.join(token);
-            std::fs::create_dir(&page_dir).map_err(|e| io("create", &page_dir, e))?;
-            write(
-                &page_dir.join("index.html"),
-                &render_page(&ctx.db, stripe, customer)?,
-            )?;
-            pages += 1;
-            if pages % 500 == 0 {
-                ctx.progress.note(&format!("portal-export: {pages} pages…"));
+            let html = render_page(&ctx.db, stripe, customer)?;
+            if pages.send((dir.join(token), html)).is_err() {
+                // A writer failed; its error is reported by the caller.
+                return Ok(count);
+            }
+            count += 1;
+            if count % 500 == 0 {
+                ctx.progress.note(&format!("portal-export: {count} pages…"));
             }
         }
     }
-    ctx.progress.done();
-    Ok(pages)
+    Ok(count)
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -77,7 +77,7 @@ fn classify(path: &str, e: rusqlite::Error) -> Error {
         .into(),
         Some(C::CannotOpen | C::PermissionDenied | C::ReadOnly) => DbError::Open {
             path: path.into(),
-            reason,
+            reason: format!("{reason} (is the file or its directory read-only?)"),
         }
         .into(),
         _ => e.into(),
