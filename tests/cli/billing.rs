@@ -4,116 +4,15 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{FakeServer, Output, Sandbox, Trap};
+use crate::harness::{Output, Sandbox, StripeStub, Trap};
 
 const SECRET: &str = "whsec_test_webhook_secret";
-
-/// Stripe's behaviour, as much as hoss relies on: idempotent POSTs, objects
-/// with ids, completed sessions per link.
-#[derive(Default)]
-struct StripeState {
-    objects_by_key: HashMap<String, Value>,
-    created: Vec<Value>,
-    sessions: HashMap<String, Vec<Value>>,
-    balance_status: Option<u16>,
-    hang_links: bool,
-}
-
-struct StripeStub {
-    server: FakeServer,
-    state: Arc<Mutex<StripeState>>,
-}
-
-impl StripeStub {
-    fn start() -> StripeStub {
-        let state = Arc::new(Mutex::new(StripeState::default()));
-        let shared = state.clone();
-        let server = FakeServer::start(move |req| {
-            let path = req.url.split('?').next().unwrap_or_default().to_string();
-            let hang = shared.lock().unwrap().hang_links && path == "/v1/payment_links";
-            if hang {
-                // Stripe made the link, but its answer never arrives.
-                let key = req
-                    .header("Idempotency-Key")
-                    .unwrap_or_default()
-                    .to_string();
-                let mut s = shared.lock().unwrap();
-                let n = s.created.len() + 1;
-                let link = json!({"id": format!("plink_{n}"), "url": format!("https://buy.stripe.test/{n}"), "active": true});
-                s.created.push(link.clone());
-                s.objects_by_key.insert(key, link);
-                drop(s);
-                std::thread::sleep(Duration::from_secs(30));
-                return (500, "{}".into());
-            }
-            let mut s = shared.lock().unwrap();
-            match (req.method.as_str(), path.as_str()) {
-                ("GET", "/v1/balance") => match s.balance_status {
-                    Some(code) => (
-                        code,
-                        json!({"error": {"message": "Invalid API Key provided"}}).to_string(),
-                    ),
-                    None => (200, json!({"object": "balance"}).to_string()),
-                },
-                ("POST", "/v1/prices") | ("POST", "/v1/payment_links") => {
-                    let key = req
-                        .header("Idempotency-Key")
-                        .unwrap_or_default()
-                        .to_string();
-                    if let Some(existing) = s.objects_by_key.get(&key) {
-                        return (200, existing.to_string());
-                    }
-                    let n = s.created.len() + 1;
-                    let object = if path == "/v1/prices" {
-                        json!({"id": format!("price_{n}"), "object": "price"})
-                    } else {
-                        json!({"id": format!("plink_{n}"), "url": format!("https://buy.stripe.test/{n}"), "active": true})
-                    };
-                    s.created.push(object.clone());
-                    s.objects_by_key.insert(key, object.clone());
-                    (200, object.to_string())
-                }
-                ("GET", "/v1/checkout/sessions") => {
-                    let link = req
-                        .url
-                        .split("payment_link=")
-                        .nth(1)
-                        .unwrap_or_default()
-                        .split('&')
-                        .next()
-                        .unwrap_or_default();
-                    let data = s.sessions.get(link).cloned().unwrap_or_default();
-                    (200, json!({"object": "list", "data": data}).to_string())
-                }
-                ("POST", p) if p.starts_with("/v1/payment_links/plink_") => (
-                    200,
-                    json!({"id": p.trim_start_matches("/v1/payment_links/"), "active": false})
-                        .to_string(),
-                ),
-                _ => (
-                    404,
-                    json!({"error": {"message": "no such route"}}).to_string(),
-                ),
-            }
-        });
-        StripeStub { server, state }
-    }
-
-    fn requests_to(&self, method: &str, path: &str) -> Vec<crate::harness::Recorded> {
-        self.server
-            .requests()
-            .into_iter()
-            .filter(|r| r.method == method && r.url.split('?').next() == Some(path))
-            .collect()
-    }
-}
 
 fn stripe_sandbox(stub: &StripeStub) -> Sandbox {
     Sandbox::new()

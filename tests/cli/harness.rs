@@ -3,7 +3,7 @@
 //! local servers that stand in for the outside world.
 #![allow(dead_code)] // not every test binary module uses every helper
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hoss");
@@ -71,6 +72,11 @@ impl Sandbox {
 
     pub fn unset(&mut self, key: &str) {
         self.env.remove(key);
+    }
+
+    /// The explicit environment every command of this sandbox gets.
+    pub fn envs(&self) -> &BTreeMap<String, String> {
+        &self.env
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -403,5 +409,111 @@ impl DropServer {
 
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Stripe's behaviour, as much as hoss relies on: idempotent POSTs, objects
+/// with ids, completed sessions per link.
+#[derive(Default)]
+pub struct StripeState {
+    pub objects_by_key: HashMap<String, Value>,
+    pub created: Vec<Value>,
+    pub sessions: HashMap<String, Vec<Value>>,
+    pub balance_status: Option<u16>,
+    pub hang_links: bool,
+    /// Milliseconds every answer waits (crash campaigns kill mid-call).
+    pub delay_ms: u64,
+}
+
+pub struct StripeStub {
+    pub server: FakeServer,
+    pub state: Arc<Mutex<StripeState>>,
+}
+
+impl StripeStub {
+    pub fn start() -> StripeStub {
+        let state = Arc::new(Mutex::new(StripeState::default()));
+        let shared = state.clone();
+        let server = FakeServer::start(move |req| {
+            let path = req.url.split('?').next().unwrap_or_default().to_string();
+            let hang = shared.lock().unwrap().hang_links && path == "/v1/payment_links";
+            if hang {
+                // Stripe made the link, but its answer never arrives.
+                let key = req
+                    .header("Idempotency-Key")
+                    .unwrap_or_default()
+                    .to_string();
+                let mut s = shared.lock().unwrap();
+                let n = s.created.len() + 1;
+                let link = json!({"id": format!("plink_{n}"), "url": format!("https://buy.stripe.test/{n}"), "active": true});
+                s.created.push(link.clone());
+                s.objects_by_key.insert(key, link);
+                drop(s);
+                std::thread::sleep(Duration::from_secs(30));
+                return (500, "{}".into());
+            }
+            let delay = shared.lock().unwrap().delay_ms;
+            if delay > 0 {
+                std::thread::sleep(Duration::from_millis(delay));
+            }
+            let mut s = shared.lock().unwrap();
+            match (req.method.as_str(), path.as_str()) {
+                ("GET", "/v1/balance") => match s.balance_status {
+                    Some(code) => (
+                        code,
+                        json!({"error": {"message": "Invalid API Key provided"}}).to_string(),
+                    ),
+                    None => (200, json!({"object": "balance"}).to_string()),
+                },
+                ("POST", "/v1/prices") | ("POST", "/v1/payment_links") => {
+                    let key = req
+                        .header("Idempotency-Key")
+                        .unwrap_or_default()
+                        .to_string();
+                    if let Some(existing) = s.objects_by_key.get(&key) {
+                        return (200, existing.to_string());
+                    }
+                    let n = s.created.len() + 1;
+                    let object = if path == "/v1/prices" {
+                        json!({"id": format!("price_{n}"), "object": "price"})
+                    } else {
+                        json!({"id": format!("plink_{n}"), "url": format!("https://buy.stripe.test/{n}"), "active": true})
+                    };
+                    s.created.push(object.clone());
+                    s.objects_by_key.insert(key, object.clone());
+                    (200, object.to_string())
+                }
+                ("GET", "/v1/checkout/sessions") => {
+                    let link = req
+                        .url
+                        .split("payment_link=")
+                        .nth(1)
+                        .unwrap_or_default()
+                        .split('&')
+                        .next()
+                        .unwrap_or_default();
+                    let data = s.sessions.get(link).cloned().unwrap_or_default();
+                    (200, json!({"object": "list", "data": data}).to_string())
+                }
+                ("POST", p) if p.starts_with("/v1/payment_links/plink_") => (
+                    200,
+                    json!({"id": p.trim_start_matches("/v1/payment_links/"), "active": false})
+                        .to_string(),
+                ),
+                _ => (
+                    404,
+                    json!({"error": {"message": "no such route"}}).to_string(),
+                ),
+            }
+        });
+        StripeStub { server, state }
+    }
+
+    pub fn requests_to(&self, method: &str, path: &str) -> Vec<crate::harness::Recorded> {
+        self.server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.url.split('?').next() == Some(path))
+            .collect()
     }
 }

@@ -3,6 +3,7 @@
 
 mod billing;
 mod email;
+mod faults;
 mod foundation;
 mod harness;
 mod leads;
