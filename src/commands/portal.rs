@@ -136,10 +136,7 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
     let pages = build(ctx, &tmp).inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&tmp);
     })?;
-    if out.exists() {
-        std::fs::rename(&out, &old).map_err(|e| io("move aside", &out, e))?;
-    }
-    std::fs::rename(&tmp, &out).map_err(|e| io("move into place", &out, e))?;
+    swap(&tmp, &out, &old)?;
     remove_tree(&old);
     let base = ctx.config.portal_base_url.clone();
     let urls = match &base {
@@ -192,16 +189,47 @@ fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
 }
 
-/// Half-built or half-swapped directories of killed runs.
+/// Moves the current portal aside and the new one in. Two renames of
+/// whole directories; if another export landed in between, try again.
+fn swap(new: &Path, out: &Path, old: &Path) -> Result<()> {
+    for _ in 0..5 {
+        if out.exists() {
+            if old.exists() {
+                remove_tree(old);
+            }
+            match std::fs::rename(out, old) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io("move aside", out, e)),
+            }
+        }
+        match std::fs::rename(new, out) {
+            Ok(()) => return Ok(()),
+            Err(_) if out.exists() => continue,
+            Err(e) => return Err(io("move into place", out, e)),
+        }
+    }
+    Err(Error::Temporary(format!(
+        "{} keeps changing under another export",
+        out.display()
+    )))
+}
+
+/// Half-built or half-swapped directories of runs that were killed (their
+/// process is gone); a live export's work is left alone.
 fn remove_leftovers(parent: &Path, name: &str) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        if file.starts_with(&format!(".{name}.tmp-")) || file.starts_with(&format!(".{name}.old-"))
+        let pid = file
+            .strip_prefix(&format!(".{name}.tmp-"))
+            .or_else(|| file.strip_prefix(&format!(".{name}.old-")));
+        if let Some(pid) = pid
+            && !Path::new("/proc").join(pid).exists()
         {
-            let _ = std::fs::remove_dir_all(e.path());
+            remove_tree(&e.path());
         }
     }
 }
@@ -251,10 +279,10 @@ fn build(ctx: &Ctx, dir: &Path) -> Result<usize> {
             let written = w
                 .join()
                 .unwrap_or_else(|_| Err(Error::Internal("a page writer failed".into())));
-            if result.is_ok() {
-                if let Err(e) = written {
-                    result = Err(e);
-                }
+            if result.is_ok()
+                && let Err(e) = written
+            {
+                result = Err(e);
             }
         }
         ctx.progress.done();

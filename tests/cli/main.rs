@@ -2,6 +2,7 @@
 //! real SQLite file and local stand-ins. No test reaches the internet.
 
 mod billing;
+mod campaign;
 mod email;
 mod faults;
 mod foundation;
