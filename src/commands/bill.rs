@@ -57,6 +57,14 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
         stripe: cfg.mode.effective.clone(),
         ..BillReport::default()
     };
+    // Replay protection needs event ids only as long as Stripe retries.
+    let pruned = invoices::prune_events(&ctx.db, ctx.now(), ctx.config.ledger_retention_days)?;
+    if pruned > 0 {
+        info!(
+            "[STRIPE][EVENTS_PRUNED] rows={pruned} retention_days={}",
+            ctx.config.ledger_retention_days
+        );
+    }
     for customer_id in tasks::customers_with_unbilled(&ctx.db)? {
         let created = db::immediate(&ctx.db, |tx| {
             Ok(invoices::create_for_customer(

@@ -546,3 +546,29 @@ fn status_shows_the_leads_panel() {
         "{text}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(24))]
+
+    /// Whatever bytes a CSV file holds, `lead import` imports what it can and
+    /// reports the rest (exit 0), or refuses the header (exit 65): never a panic.
+    #[test]
+    fn any_csv_file_is_imported_or_refused_cleanly(
+        header in proptest::sample::select(vec!["email", "name,email,company", "company,EMAIL,website,x", "nope"]),
+        rows in proptest::collection::vec("\\PC{0,60}", 0..12),
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+    ) {
+        let sb = Sandbox::new();
+        let mut bytes = format!("{header}\n{}\n", rows.join("\n")).into_bytes();
+        bytes.extend(junk);
+        std::fs::write(sb.path("f.csv"), &bytes).unwrap();
+        let out = sb.run(&["lead", "import", "f.csv", "--json"]);
+        proptest::prop_assert!(out.code == 0 || out.code == 65, "{out:?}");
+        proptest::prop_assert!(!out.stderr.contains("panicked"));
+        if out.code == 0 {
+            let report: Value = serde_json::from_str(&out.stdout).unwrap();
+            let counted = ["created", "deduped", "invalid", "malformed"].iter().map(|k| report[k].as_i64().unwrap()).sum::<i64>();
+            proptest::prop_assert_eq!(counted as usize, report["rows"].as_array().unwrap().len());
+        }
+    }
+}

@@ -639,3 +639,57 @@ fn the_dry_run_smoke_script_passes() {
 fn the_release_simulation_smoke_script_passes() {
     script("smoke-release-sim.sh");
 }
+
+#[test]
+fn ledgers_are_pruned_after_the_retention_window() {
+    let sb = Sandbox::new()
+        .with("HOSS_NOW", NOW)
+        .with("LEDGER_RETENTION_DAYS", "35");
+    sb.run(&["check"]);
+    let db = sb.db();
+    for (at, id) in [
+        (T - 36 * 86_400, "evt_old"),
+        (T - 34 * 86_400, "evt_recent"),
+    ] {
+        db.execute(
+            "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?1, 'outreach', 'x@y.com', 'SMTP', 'sent')",
+            [at],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO stripe_event (event_id, type, received_at, outcome) VALUES (?1, 'x', ?2, 'ignored')",
+            rusqlite::params![id, at],
+        )
+        .unwrap();
+    }
+    // An abandoned reservation is first declared uncertain, then ages out
+    // like any row (its lead stays `email_failed`, which is what stops a resend).
+    db.execute(
+        "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?1, 'outreach', 'z@y.com', 'SMTP', 'reserved')",
+        [T - 40 * 86_400],
+    )
+    .unwrap();
+    let out = sb.run(&["send-outreach"]);
+    assert_eq!(
+        out.log_lines("[EMAIL][UNCERTAIN] lead_id=- email=z@y.com")
+            .len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.log_lines("[EMAIL][LEDGER_PRUNED] rows=2").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    sb.run(&["bill"]);
+    let (ledger, events): (i64, i64) = db
+        .query_row("SELECT (SELECT COUNT(*) FROM send_ledger WHERE outcome <> 'dry_run'), (SELECT COUNT(*) FROM stripe_event)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(
+        (ledger, events),
+        (1, 1),
+        "only the rows inside the window stay"
+    );
+}
