@@ -171,6 +171,14 @@ BEGIN
     SELECT RAISE(ABORT, 'a billed task cannot be changed');
 END;
 
+-- This database's random identity: part of every Stripe idempotency key, so
+-- a restored or recreated database never reuses another one's keys.
+CREATE TABLE install (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    install_id  TEXT    NOT NULL
+);
+INSERT INTO install (id, install_id) VALUES (1, lower(hex(randomblob(8))));
+
 -- Verified Stripe events by id: replay protection and the webhook panel.
 CREATE TABLE stripe_event (
     event_id    TEXT    PRIMARY KEY,

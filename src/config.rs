@@ -13,7 +13,7 @@
 //!   variable (never its value when it is a secret);
 //! * secrets are [`Secret`]s, whose `Debug` says only `set`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -269,10 +269,22 @@ pub struct StripeConfig {
     pub key_mode: Option<KeyMode>,
     pub webhook_secret: Option<Secret>,
     pub currency: String,
+    /// Why `currency` cannot be used for invoices, if it cannot.
+    pub currency_error: Option<String>,
     pub min_amount: Cents,
     pub max_amount: Cents,
     pub webhook_tolerance_secs: u32,
     pub api_base: String,
+}
+
+impl StripeConfig {
+    /// The currency new invoices are made in, or a configuration error.
+    pub fn invoice_currency(&self) -> Result<&str> {
+        match &self.currency_error {
+            Some(e) => Err(Error::Config(e.clone())),
+            None => Ok(&self.currency),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -1085,9 +1097,17 @@ fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>) -> Stripe
     let mut p = Problems::default();
     let api_key = raw.secret("STRIPE_API_KEY");
     let key_mode = api_key.as_ref().and_then(|k| stripe_key_mode(k.expose()));
-    let currency = raw.string("STRIPE_DEFAULT_CURRENCY", "usd");
-    if !(currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_lowercase())) {
-        p.0.push("STRIPE_DEFAULT_CURRENCY is not a lower-case ISO 4217 code like usd".into());
+    let currency = raw
+        .string("STRIPE_DEFAULT_CURRENCY", "usd")
+        .to_ascii_lowercase();
+    let currency_error = (!(currency.len() == 3
+        && currency.bytes().all(|b| b.is_ascii_lowercase())))
+    .then(|| "STRIPE_DEFAULT_CURRENCY is not an ISO 4217 code like usd".to_string());
+    if let Some(e) = &currency_error {
+        p.0.push(e.clone());
+        notices.push(warn(format!(
+            "[CONFIG][INVALID] {e}; bill and import-legacy refuse to make invoices"
+        )));
     }
     let min_amount = p.take(
         amount_setting(raw, "STRIPE_MIN_AMOUNT", Cents(100)),
@@ -1148,31 +1168,12 @@ fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>) -> Stripe
         key_mode,
         webhook_secret,
         currency,
+        currency_error,
         min_amount,
         max_amount,
         webhook_tolerance_secs,
         api_base,
     }
-}
-
-/// Redacted view of every setting, for `hoss check` and debugging: secrets
-/// show only `set`/`missing` (Stripe keys `test`/`live`).
-pub fn redacted_settings(cfg: &Config) -> BTreeMap<&'static str, String> {
-    let set = |s: &Option<Secret>| if s.is_some() { "set" } else { "missing" }.to_string();
-    let mut m = BTreeMap::new();
-    m.insert("SENDGRID_API_KEY", set(&cfg.email.sendgrid_api_key));
-    m.insert("SMTP_PASSWORD", set(&cfg.email.smtp.password));
-    m.insert("LEAD_SEARCH_API_KEY", set(&cfg.leads.api_key));
-    m.insert("STRIPE_WEBHOOK_SECRET", set(&cfg.stripe.webhook_secret));
-    m.insert(
-        "STRIPE_API_KEY",
-        match (&cfg.stripe.api_key, cfg.stripe.key_mode) {
-            (None, _) => "missing".into(),
-            (Some(_), Some(m)) => m.as_str().into(),
-            (Some(_), None) => "invalid".into(),
-        },
-    );
-    m
 }
 
 #[cfg(test)]

@@ -65,12 +65,13 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
             ctx.config.ledger_retention_days
         );
     }
+    let currency = cfg.invoice_currency()?;
     for customer_id in tasks::customers_with_unbilled(&ctx.db)? {
         let created = db::immediate(&ctx.db, |tx| {
             Ok(invoices::create_for_customer(
                 tx,
                 customer_id,
-                &cfg.currency,
+                currency,
                 ctx.now(),
             )?)
         })?;
@@ -101,7 +102,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
         }
     }
 
-    let Some(stripe) = Stripe::from_config(cfg) else {
+    let Some(stripe) = Stripe::from_config(cfg, &invoices::install_id(&ctx.db)?) else {
         return Ok(report);
     };
     let open = invoices::open_with_links(&ctx.db)?;
@@ -131,7 +132,13 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
     }
     for inv in linkable {
         match create_link(ctx, &stripe, &inv) {
-            Ok(url) => {
+            Ok(None) => {
+                warn!(
+                    "[STRIPE][LINK_ORPHANED] invoice_id={} changed while its link was made; the link will be deactivated",
+                    inv.id
+                );
+            }
+            Ok(Some(url)) => {
                 report.links_created += 1;
                 info!(
                     "[STRIPE][LINK_CREATED] invoice_id={} amount={} url={url}",
@@ -199,11 +206,14 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
 /// Price (kept once made), then the single-use Payment Link; the URL is
 /// stored only when the link exists. Idempotency keys make a retry after a
 /// crash return the same objects.
+/// `Some(url)` when the invoice is now open with its link; `None` when it was
+/// voided or paid while the link was being made (the link is recorded and
+/// deactivated by the next pass).
 fn create_link(
     ctx: &Ctx,
     stripe: &Stripe,
     inv: &Invoice,
-) -> std::result::Result<String, StripeError> {
+) -> std::result::Result<Option<String>, StripeError> {
     let db_error = |e: rusqlite::Error| StripeError::Transient(format!("database: {e}"));
     let price = match &inv.stripe_price_id {
         Some(p) => p.clone(),
@@ -214,8 +224,8 @@ fn create_link(
         }
     };
     let link = stripe.create_payment_link(inv.id, &price)?;
-    invoices::set_link(&ctx.db, inv.id, &link.id, &link.url).map_err(db_error)?;
-    Ok(link.url)
+    let open = invoices::set_link(&ctx.db, inv.id, &link.id, &link.url).map_err(db_error)?;
+    Ok(open.then_some(link.url))
 }
 
 /// Marks an open invoice paid when its link has a matching completed,

@@ -82,6 +82,7 @@ impl Report for ImportReport {
 }
 
 pub fn run(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<ImportReport> {
+    ctx.config.stripe.invoice_currency()?;
     let old = legacy::open_read_only(path)?;
     let read = |table| {
         legacy::rows(&old, table)

@@ -126,9 +126,8 @@ fn find(ctx: &Ctx, id: i64) -> Result<Invoice> {
 
 pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let invoice = find(ctx, id)?;
-    let billed = tasks::list(&ctx.db, Some(invoice.customer_id), Some("done"), u32::MAX)?
+    let billed = tasks::by_invoice(&ctx.db, id)?
         .into_iter()
-        .filter(|t| t.invoice_id == Some(id))
         .map(TaskView::from)
         .collect();
     Ok(InvoiceShow {

@@ -69,6 +69,21 @@ fn preview(body: &str) -> String {
     flat.chars().take(80).collect()
 }
 
+pub fn log_suppressed(lead_id: Option<i64>, email: &str, reason: &str) {
+    let lead = lead_id.map_or("-".to_string(), |id| id.to_string());
+    info!("[EMAIL][SUPPRESSED] lead_id={lead} email={email} reason={reason:?}");
+}
+
+pub fn log_throttled(ctx: &Ctx, count: i64) {
+    let cfg = &ctx.config.email;
+    warn!(
+        "[EMAIL][THROTTLED] hour={} count={count} hour_limit={} cycle_limit={}",
+        hour_label(ctx.now()),
+        cfg.max_per_hour,
+        cfg.max_per_cycle
+    );
+}
+
 pub fn log_result(lead_id: Option<i64>, message: &Outgoing, result: &SendResult) {
     let mode = result.mode.as_str();
     let lead = lead_id.map_or("-".to_string(), |id| id.to_string());
@@ -111,7 +126,11 @@ struct Pass<'a> {
 
 pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
     let cfg = &ctx.config.email;
-    let pack = templates::pack(&cfg.niche_template).map_err(Error::Config)?;
+    // An unknown pack name has already made email fall back to DRY_RUN; the
+    // simulation then uses the general pack rather than failing the pass.
+    let pack = templates::pack(&cfg.niche_template)
+        .or_else(|_| templates::pack("general"))
+        .map_err(Error::Config)?;
     let abandoned = db::immediate(&ctx.db, |tx| Ok(outbox::recover_stale(tx, ctx.now())?))?;
     for a in &abandoned {
         warn!(
@@ -174,6 +193,9 @@ impl Pass<'_> {
             recipient: &lead.email,
         };
         let mode = self.mailer.mode().as_str();
+        // Pause before taking the slot, so a reservation is never held
+        // across the pause (and a send stays in the hour it was counted in).
+        self.pause_between_sends();
         let reservation = db::immediate(&ctx.db, |tx| {
             outbox::reserve(tx, &target, mode, cfg.max_per_hour, ctx.now())
         })?;
@@ -181,20 +203,12 @@ impl Pass<'_> {
             Reservation::Gone => return Ok(true),
             Reservation::Suppressed { reason } => {
                 self.report.suppressed += 1;
-                info!(
-                    "[EMAIL][SUPPRESSED] lead_id={} email={} reason={reason:?}",
-                    lead.id, lead.email
-                );
+                log_suppressed(Some(lead.id), &lead.email, &reason);
                 return Ok(true);
             }
             Reservation::Throttled { count } => {
                 self.report.throttled += 1;
-                warn!(
-                    "[EMAIL][THROTTLED] hour={} count={count} hour_limit={} cycle_limit={}",
-                    hour_label(ctx.now()),
-                    cfg.max_per_hour,
-                    cfg.max_per_cycle
-                );
+                log_throttled(ctx, count);
                 return Ok(false);
             }
             Reservation::Reserved {
@@ -218,7 +232,7 @@ impl Pass<'_> {
                 (String::new(), result)
             }
             Ok(message) => {
-                self.pause_between_sends();
+                self.real_sends += 1;
                 let result = self.mailer.send(&message);
                 log_result(Some(lead.id), &message, &result);
                 (message.subject, result)
@@ -238,6 +252,12 @@ impl Pass<'_> {
             Delivery::Sent => self.report.sent += 1,
             Delivery::Uncertain => self.report.uncertain += 1,
             _ => self.report.failed += 1,
+        }
+        if result.delivery == Delivery::Transient {
+            // The provider is down or busy: stop here rather than spend the
+            // next leads' retries on the same outage.
+            warn!("[EMAIL][PASS_STOPPED] reason=\"transient failure; the next pass tries again\"");
+            return Ok(false);
         }
         Ok(true)
     }
@@ -321,7 +341,7 @@ impl Pass<'_> {
     }
 
     /// A random pause between real sends (none before the first).
-    fn pause_between_sends(&mut self) {
+    fn pause_between_sends(&self) {
         let cfg = &self.ctx.config.email;
         if self.real_sends > 0 && cfg.delay_max_secs > 0 {
             let secs = rand::rng().random_range(cfg.delay_min_secs..=cfg.delay_max_secs);
@@ -332,6 +352,5 @@ impl Pass<'_> {
             std::thread::sleep(Duration::from_secs(u64::from(secs)));
             self.ctx.progress.done();
         }
-        self.real_sends += 1;
     }
 }

@@ -1,12 +1,10 @@
 //! `hoss send-test-email --to ADDR`: one message through the effective
 //! mailer, recorded in the ledger as a test, reporting the real outcome.
 
-use log::{info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::clock::hour_label;
-use crate::commands::send_outreach::{log_result, sender};
+use crate::commands::send_outreach::{log_result, log_suppressed, log_throttled, sender};
 use crate::config::EmailMode;
 use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, outbox};
@@ -108,16 +106,11 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
     let ledger_id = match reservation {
         Reservation::Reserved { ledger_id, .. } => ledger_id,
         Reservation::Suppressed { reason } => {
-            info!("[EMAIL][SUPPRESSED] lead_id=- email={to} reason={reason:?}");
+            log_suppressed(None, &to, &reason);
             return Ok(report("suppressed", Some(reason), None));
         }
         Reservation::Throttled { count } => {
-            warn!(
-                "[EMAIL][THROTTLED] hour={} count={count} hour_limit={} cycle_limit={}",
-                hour_label(ctx.now()),
-                cfg.max_per_hour,
-                cfg.max_per_cycle
-            );
+            log_throttled(ctx, count);
             return Ok(report(
                 "throttled",
                 Some("hourly limit reached".into()),

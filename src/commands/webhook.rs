@@ -138,12 +138,12 @@ fn apply(ctx: &Ctx, event: &crate::domain::webhook::Event) -> crate::error::Resu
                 return Ok(WebhookOutcome::new("ignored", 200, Some(reason)));
             }
         };
+        // A session of a link hoss did not make is not hoss's to apply, even
+        // if its metadata names an invoice id.
         let invoice = match (&session.payment_link, session.invoice_ref) {
-            (Some(link), _) if invoices::by_link(tx, link)?.is_some() => {
-                invoices::by_link(tx, link)?
-            }
-            (_, Some(id)) => invoices::get(tx, id)?,
-            _ => None,
+            (Some(link), _) => invoices::by_link(tx, link)?,
+            (None, Some(id)) => invoices::get(tx, id)?,
+            (None, None) => None,
         };
         let facts = invoice.as_ref().map(crate::commands::bill::facts);
         let invoice_id = invoice.as_ref().map(|i| i.id);

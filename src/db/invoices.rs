@@ -79,6 +79,13 @@ pub fn create_for_customer(
     Ok(Some((id, total, count)))
 }
 
+/// This database's identity, the prefix of its Stripe idempotency keys.
+pub fn install_id(conn: &Connection) -> rusqlite::Result<String> {
+    conn.query_row("SELECT install_id FROM install WHERE id = 1", [], |r| {
+        r.get(0)
+    })
+}
+
 pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Invoice>> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM invoice WHERE id = ?1"),
@@ -158,14 +165,26 @@ pub fn set_price(conn: &Connection, id: i64, price_id: &str) -> rusqlite::Result
     Ok(())
 }
 
-/// Stores a created payment link; the invoice becomes `open`.
+/// Stores a created payment link; a draft becomes `open`. If the invoice
+/// was voided or paid meanwhile, the link is still recorded (without its
+/// URL) as active, so the next `bill` deactivates it. `true` when the
+/// invoice is now open for payment.
 pub fn set_link(conn: &Connection, id: i64, link_id: &str, url: &str) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+    if conn.execute(
         "UPDATE invoice SET stripe_payment_link_id = ?2, payment_url = ?3, link_active = 1, link_error = NULL,
              status = 'open'
          WHERE id = ?1 AND status = 'draft'",
         params![id, link_id, url],
-    )? == 1)
+    )? == 1
+    {
+        return Ok(true);
+    }
+    conn.execute(
+        "UPDATE invoice SET stripe_payment_link_id = ?2, link_active = 1
+         WHERE id = ?1 AND stripe_payment_link_id IS NULL",
+        params![id, link_id],
+    )?;
+    Ok(false)
 }
 
 pub fn set_link_error(conn: &Connection, id: i64, error: Option<&str>) -> rusqlite::Result<()> {
@@ -322,6 +341,25 @@ mod tests {
             )
             .is_err(),
             "billed stays billed"
+        );
+    }
+
+    #[test]
+    fn a_link_made_for_an_invoice_voided_meanwhile_is_kept_for_deactivation() {
+        let conn = setup();
+        let (id, _, _) = create_for_customer(&conn, 1, "usd", 5).unwrap().unwrap();
+        assert!(void(&conn, id, 6).unwrap());
+        assert!(!set_link(&conn, id, "plink_late", "https://buy.stripe.test/x").unwrap());
+        let inv = get(&conn, id).unwrap().unwrap();
+        assert_eq!(
+            (inv.status.as_str(), inv.payment_url, inv.link_active),
+            ("void", None, true)
+        );
+        assert_eq!(
+            links_to_deactivate(&conn).unwrap()[0]
+                .stripe_payment_link_id
+                .as_deref(),
+            Some("plink_late")
         );
     }
 

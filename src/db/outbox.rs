@@ -137,11 +137,15 @@ pub fn reserve(
 ) -> Result<Reservation> {
     let mut unsubscribe_token = None;
     if let Some(lead_id) = target.lead_id {
-        let lead: Option<(String, Option<String>)> = tx
-            .prepare_cached("SELECT status, unsubscribe_token FROM lead WHERE id = ?1")?
-            .query_row([lead_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        let lead: Option<(String, Option<String>, Option<i64>)> = tx
+            .prepare_cached(
+                "SELECT status, unsubscribe_token, last_contacted_at FROM lead WHERE id = ?1",
+            )?
+            .query_row([lead_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let Some((status, token)) = lead else {
+        // A lead that was ever contacted is never emailed again, even when
+        // its ledger rows have been pruned or were never here (imports).
+        let Some((status, token, None)) = lead else {
             return Ok(Reservation::Gone);
         };
         let claimed: bool = tx
@@ -303,8 +307,10 @@ pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandone
 /// certainly sent already (at most once per step).
 pub fn release_for_requeue(tx: &Connection, lead_id: i64) -> Result<()> {
     let sent_at: Option<i64> = tx.query_row(
-        "SELECT MAX(at) FROM send_ledger WHERE lead_id = ?1 AND step = ?2 AND kind = 'outreach'
-             AND outcome IN ('sent', 'reserved')",
+        "SELECT COALESCE(
+             (SELECT MAX(at) FROM send_ledger WHERE lead_id = ?1 AND step = ?2 AND kind = 'outreach'
+              AND outcome IN ('sent', 'reserved')),
+             (SELECT last_contacted_at FROM lead WHERE id = ?1))",
         params![lead_id, FIRST_STEP],
         |r| r.get(0),
     )?;

@@ -83,6 +83,15 @@ pub fn list(
     .collect()
 }
 
+/// The tasks an invoice billed.
+pub fn by_invoice(conn: &Connection, invoice_id: i64) -> rusqlite::Result<Vec<Task>> {
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM task WHERE invoice_id = ?1 ORDER BY id"
+    ))?
+    .query_map([invoice_id], row)?
+    .collect()
+}
+
 /// The newest tasks of one customer, newest first.
 pub fn recent_for_customer(
     conn: &Connection,

@@ -36,7 +36,7 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err("Stripe-Signature has no v1 signature".into());
     }
-    if (now - t).abs() > i64::from(tolerance_secs) {
+    if now.abs_diff(t) > u64::from(tolerance_secs) {
         return Err(format!(
             "signature timestamp is {}s away from now (tolerance {tolerance_secs}s)",
             now - t
@@ -80,7 +80,7 @@ pub struct Event {
 pub struct Session {
     pub id: String,
     pub payment_link: Option<String>,
-    /// `metadata.invoice_id` or `client_reference_id`.
+    /// `metadata.invoice_id` (used only when the session has no payment link).
     pub invoice_ref: Option<i64>,
     pub payment_status: String,
     pub amount_total: Option<i64>,
@@ -92,7 +92,6 @@ impl Session {
         let s = |k: &str| object.get(k).and_then(Value::as_str).map(str::to_string);
         let invoice_ref = object
             .pointer("/metadata/invoice_id")
-            .or_else(|| object.get("client_reference_id"))
             .and_then(|v| match v {
                 Value::String(s) => s.parse().ok(),
                 Value::Number(n) => n.as_i64(),

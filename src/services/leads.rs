@@ -44,6 +44,9 @@ pub struct SearchApi {
 impl SearchApi {
     /// `None` unless the configuration made SEARCH_API effective.
     pub fn from_config(cfg: &LeadsConfig) -> Option<SearchApi> {
+        if cfg.effective != crate::config::LeadProvider::SearchApi {
+            return None;
+        }
         Some(SearchApi {
             agent: http::agent(TIMEOUT),
             url: cfg.api_url.clone()?,

@@ -83,11 +83,14 @@ pub fn for_config(cfg: &EmailConfig) -> Box<dyn Mailer> {
                 url: format!("{}/v3/mail/send", cfg.sendgrid_api_base),
                 key: key.expose().to_string(),
             }),
-            None => Box::new(DryRun),
+            None => Box::new(Broken(
+                EmailMode::SendGrid,
+                "SENDGRID_API_KEY is missing".into(),
+            )),
         },
         EmailMode::Smtp => match Smtp::new(cfg) {
             Ok(smtp) => Box::new(smtp),
-            Err(e) => Box::new(Broken(e)),
+            Err(e) => Box::new(Broken(EmailMode::Smtp, e)),
         },
     }
 }
@@ -105,17 +108,17 @@ impl Mailer for DryRun {
     }
 }
 
-/// An SMTP mailer that could not be built (e.g. an unusable host name):
-/// every send fails before any I/O, transiently, so nothing is lost.
-struct Broken(String);
+/// A real mailer that could not be built (e.g. an unusable SMTP host): every
+/// send fails before any I/O, transiently, so nothing is lost.
+struct Broken(EmailMode, String);
 
 impl Mailer for Broken {
     fn mode(&self) -> EmailMode {
-        EmailMode::Smtp
+        self.0
     }
 
     fn send(&mut self, _message: &Outgoing) -> SendResult {
-        SendResult::failed(EmailMode::Smtp, Delivery::Transient, self.0.clone())
+        SendResult::failed(self.0, Delivery::Transient, self.1.clone())
     }
 }
 

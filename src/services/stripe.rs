@@ -44,11 +44,14 @@ pub struct Stripe {
     agent: ureq::Agent,
     base: String,
     key: String,
+    /// Prefix of every idempotency key: `hoss-<install id>`.
+    key_prefix: String,
 }
 
 impl Stripe {
-    /// `None` unless Stripe is effectively enabled.
-    pub fn from_config(cfg: &StripeConfig) -> Option<Stripe> {
+    /// `None` unless Stripe is effectively enabled. `install_id` makes the
+    /// idempotency keys unique to this database.
+    pub fn from_config(cfg: &StripeConfig, install_id: &str) -> Option<Stripe> {
         if !cfg.enabled {
             return None;
         }
@@ -56,6 +59,7 @@ impl Stripe {
             agent: http::agent(TIMEOUT),
             base: cfg.api_base.clone(),
             key: cfg.api_key.as_ref()?.expose().to_string(),
+            key_prefix: format!("hoss-{install_id}"),
         })
     }
 
@@ -143,7 +147,7 @@ impl Stripe {
     ) -> Result<String, StripeError> {
         let v = self.post(
             "/v1/prices",
-            Some(&format!("hoss-invoice-{invoice_id}-price")),
+            Some(&format!("{}-invoice-{invoice_id}-price", self.key_prefix)),
             &[
                 ("currency", currency.to_string()),
                 ("unit_amount", amount_cents.to_string()),
@@ -161,7 +165,7 @@ impl Stripe {
     ) -> Result<Link, StripeError> {
         let v = self.post(
             "/v1/payment_links",
-            Some(&format!("hoss-invoice-{invoice_id}-link")),
+            Some(&format!("{}-invoice-{invoice_id}-link", self.key_prefix)),
             &[
                 ("line_items[0][price]", price_id.to_string()),
                 ("line_items[0][quantity]", "1".into()),

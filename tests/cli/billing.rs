@@ -422,7 +422,15 @@ fn payment_links_use_exact_fields_idempotency_keys_and_a_pinned_version() {
     let prices = stub.requests_to("POST", "/v1/prices");
     assert_eq!(prices.len(), 1);
     let p = &prices[0];
-    assert_eq!(p.header("Idempotency-Key"), Some("hoss-invoice-1-price"));
+    let install: String = sb
+        .db()
+        .query_row("SELECT install_id FROM install", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(install.len(), 16);
+    assert_eq!(
+        p.header("Idempotency-Key"),
+        Some(format!("hoss-{install}-invoice-1-price").as_str())
+    );
     assert_eq!(p.header("Stripe-Version"), Some("2024-06-20"));
     assert_eq!(
         p.header("Authorization"),
@@ -437,7 +445,7 @@ fn payment_links_use_exact_fields_idempotency_keys_and_a_pinned_version() {
     assert_eq!(links.len(), 1);
     assert_eq!(
         links[0].header("Idempotency-Key"),
-        Some("hoss-invoice-1-link")
+        Some(format!("hoss-{install}-invoice-1-link").as_str())
     );
     let form = form_of(&links[0].body);
     assert_eq!(form["line_items[0][price]"], "price_1");
@@ -530,10 +538,15 @@ fn a_pass_killed_after_stripe_made_the_link_reuses_the_same_link_when_rerun() {
     );
     let links = stub.requests_to("POST", "/v1/payment_links");
     assert_eq!(links.len(), 2);
+    let key = links[0].header("Idempotency-Key").unwrap().to_string();
+    assert!(
+        key.starts_with("hoss-") && key.ends_with("-invoice-1-link"),
+        "{key}"
+    );
     assert!(
         links
             .iter()
-            .all(|l| l.header("Idempotency-Key") == Some("hoss-invoice-1-link"))
+            .all(|l| l.header("Idempotency-Key") == Some(key.as_str()))
     );
     assert_eq!(
         stub.requests_to("POST", "/v1/prices").len(),
@@ -976,4 +989,42 @@ fn ops_runs_pending_tasks_through_the_executor() {
         .unwrap();
     let report: Value = sb.json(&["ops", "--json"]);
     assert_eq!(report["recovered"], 1, "{report}");
+}
+
+#[test]
+fn a_session_of_a_foreign_payment_link_never_pays_an_invoice() {
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    sb.run(&["bill"]);
+    let body = json!({"id": "evt_foreign", "object": "event", "type": "checkout.session.completed",
+        "data": {"object": {"id": "cs_f", "payment_link": "plink_other_app", "client_reference_id": "1",
+                            "metadata": {"invoice_id": "1"}, "payment_status": "paid", "amount_total": 15000, "currency": "usd"}}})
+    .to_string();
+    let (out, v) = signed(&sb, &body);
+    assert_eq!(
+        (out.code, v["outcome"].as_str()),
+        (0, Some("ignored")),
+        "{v}"
+    );
+    assert_eq!(invoices(&sb)[0]["status"], "open");
+}
+
+#[test]
+fn the_invoice_currency_is_read_in_any_case_and_an_unusable_one_stops_billing() {
+    let sb = Sandbox::new().with("STRIPE_DEFAULT_CURRENCY", "EUR");
+    customer_with_done_work(&sb, 1, &["10.00"]);
+    let report: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(report["invoices_created"], 1);
+    assert_eq!(invoices(&sb)[0]["currency"], "eur");
+    let bad = Sandbox::new().with("STRIPE_DEFAULT_CURRENCY", "Euro");
+    customer_with_done_work(&bad, 1, &["10.00"]);
+    let out = bad.run(&["bill"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(
+        out.stderr.contains("STRIPE_DEFAULT_CURRENCY"),
+        "{}",
+        out.stderr
+    );
+    assert!(invoices(&bad).is_empty(), "nothing half-made");
 }

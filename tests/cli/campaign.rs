@@ -243,7 +243,10 @@ fn check_invariants(w: &World) -> usize {
         })
     {
         let key = r.header("Idempotency-Key").unwrap_or_default();
-        assert!(key.starts_with("hoss-invoice-"), "{key:?}");
+        assert!(
+            key.starts_with("hoss-") && key.contains("-invoice-"),
+            "{key:?}"
+        );
     }
     let links: i64 = db
         .query_row(

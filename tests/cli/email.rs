@@ -814,3 +814,62 @@ fn status_email_panel_shows_modes_limits_and_the_last_twenty_attempts() {
         "{text}"
     );
 }
+
+#[test]
+fn a_lead_contacted_before_is_never_emailed_again_even_without_ledger_rows() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url);
+    add_leads(&sb, 1);
+    outreach(&sb);
+    assert_eq!(server.requests().len(), 1);
+    // The ledger aged out (or the lead was imported as contacted).
+    sb.db().execute("DELETE FROM send_ledger", []).unwrap();
+    let out = sb.run(&["lead", "set-status", "1", "new"]);
+    assert_eq!(
+        out.code, 65,
+        "re-queueing a contacted lead is refused: {out:?}"
+    );
+    assert!(out.stderr.contains("at most once"), "{}", out.stderr);
+    sb.db()
+        .execute("UPDATE lead SET status = 'new'", [])
+        .unwrap();
+    let report = outreach(&sb);
+    assert_eq!(report["attempted"], 0, "{report}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn a_provider_outage_stops_the_pass_instead_of_burning_every_lead() {
+    let server = FakeServer::start(|_| (503, "maintenance".into()));
+    let sb = sendgrid(&server.url);
+    add_leads(&sb, 5);
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(
+        out.log_lines("[EMAIL][PASS_STOPPED]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.requests().len(), 1);
+    for id in 2..=5 {
+        assert_eq!(lead(&sb, id)["status"], "new");
+    }
+}
+
+#[test]
+fn an_unknown_template_pack_falls_back_to_dry_run_and_the_pass_still_runs() {
+    let trap = Trap::start();
+    let sb = sendgrid(&trap.url("")).with("BIZDEV_NICHE_TEMPLATE", "bogus");
+    add_leads(&sb, 2);
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.log_lines("[DRY_RUN_FALLBACK] subsystem=email")[0].contains("BIZDEV_NICHE_TEMPLATE")
+    );
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["mode"].as_str(), report["dry_run"].as_i64()),
+        (Some("DRY_RUN"), Some(2))
+    );
+    assert_eq!(trap.connections(), 0);
+}
