@@ -93,6 +93,7 @@ CREATE UNIQUE INDEX send_ledger_once_uq ON send_ledger (lead_id, step)
 CREATE INDEX send_ledger_hour ON send_ledger (hour_start, outcome);
 CREATE INDEX send_ledger_at ON send_ledger (at, kind, outcome);
 CREATE INDEX send_ledger_reserved ON send_ledger (outcome, at) WHERE outcome = 'reserved';
+CREATE INDEX send_ledger_uncertain ON send_ledger (id) WHERE outcome = 'uncertain';
 
 CREATE TABLE lead_source_run (
     id          INTEGER PRIMARY KEY,

@@ -135,6 +135,9 @@ read -r _ summary_kib < <(HOSS_DB=$work/run.db measure "$HOSS" summary --json)
 # 4. portal-export: CUSTOMERS pages of 10 invoices each; the limit is the
 # sqlite3 CLI reading the same rows and the filesystem writing as many files.
 read -r portal_s portal_kib < <(best_of "$HOSS" portal-export --out "$work/portal")
+shm=$(mktemp -d /dev/shm/hoss-bench.XXXX)
+read -r shm_s shm_kib < <(best_of "$HOSS" portal-export --out "$shm/portal")
+rm -rf "$shm"
 cat > "$work/portal.sql" <<SQL
 .output /dev/null
 SELECT c.public_token, i.created_at, i.status, i.amount_cents, i.currency, i.payment_url
@@ -143,12 +146,15 @@ SQL
 read -r plim_read _ < <(best_of sqlite3 "$work/run.db" ".read $work/portal.sql")
 plim_write=$(python3 - "$work/files" "$CUSTOMERS" <<'PY'
 import os, sys, time
+from concurrent.futures import ThreadPoolExecutor
 root, n = sys.argv[1], int(sys.argv[2]); page = "x" * 6000
+def write(k):  # four writers, like hoss
+    for i in range(k, n, 4):
+        d = os.path.join(root, "%032x" % i); os.mkdir(d)
+        with open(os.path.join(d, "index.html"), "w") as f: f.write(page)
 t = time.perf_counter()
 os.makedirs(root)
-for i in range(n):
-    d = os.path.join(root, "%032x" % i); os.mkdir(d)
-    with open(os.path.join(d, "index.html"), "w") as f: f.write(page)
+with ThreadPoolExecutor(4) as ex: list(ex.map(write, range(4)))
 print(round(time.perf_counter() - t, 2))
 PY
 )
@@ -183,7 +189,8 @@ cat <<MD
 | \`source-leads\` | $created new dummy leads into $LEADS existing, one pass | $src_rate leads/s ($src_s s) | $lim_rate rows/s: sqlite3 CLI, same inserts ($lim_s s) | $(py "round($lim_rate / max($src_rate, 1), 2)")× | $(mib $src_kib) MiB | ≥ 50,000 leads/s |
 | \`status --json\` | $LEADS leads, $LEDGER ledger rows, $((CUSTOMERS * 10)) invoices; median of 30 | $status_ms ms | $status_lim ms: sqlite3 CLI, same queries | $(py "round($status_ms / $status_lim, 2)")× | $(mib $status_kib) MiB | ≤ 50 ms |
 | \`summary --json\` | same database, 24 h window; median of 30 | $summary_ms ms | $summary_lim ms: sqlite3 CLI, same queries | $(py "round($summary_ms / $summary_lim, 2)")× | $(mib $summary_kib) MiB | ≤ 50 ms |
-| \`portal-export\` | $CUSTOMERS customers × 10 invoices | $portal_s s | $plim s: sqlite3 CLI reading the rows + writing as many files | $(py "round($portal_s / $plim, 2)")× | $(mib $portal_kib) MiB | ≤ 2 s, ≤ 64 MiB |
+| \`portal-export\` | $CUSTOMERS customers × 10 invoices, on the database's disk | $portal_s s | $plim s: sqlite3 CLI reading the rows + 4 threads writing as many files | $(py "round($portal_s / $plim, 2)")× | $(mib $portal_kib) MiB | ≤ 2 s, ≤ 64 MiB |
+| \`portal-export\` | the same, into tmpfs (/dev/shm): the CPU side | $shm_s s | – | – | $(mib $shm_kib) MiB | |
 | \`serve\` | $EVENTS signed webhooks, 16 keep-alive clients; $recorded recorded, $serve_fail failed | $serve_rate events/s | $base_rate req/s: do-nothing tiny_http on loopback | $(py "round($base_rate / max($serve_rate, 1), 2)")× | $(mib $serve_kib) MiB | ≥ 1,000 events/s, none lost |
 | \`check\` | process start to exit; median of 30 | $check_ms ms | $start_lim ms: sqlite3 CLI opening the same db | $(py "round($check_ms / $start_lim, 2)")× | $(mib $check_kib) MiB | ≤ 20 ms |
 MD
