@@ -135,6 +135,9 @@ CREATE INDEX invoice_status ON invoice (status, amount_cents);
 CREATE INDEX invoice_customer ON invoice (customer_id, id);
 CREATE INDEX invoice_created ON invoice (created_at, amount_cents);
 CREATE INDEX invoice_paid_at ON invoice (paid_at, amount_cents) WHERE paid_at IS NOT NULL;
+-- What status and summary warn about, without walking every draft.
+CREATE INDEX invoice_out_of_range ON invoice (id) WHERE status = 'draft' AND out_of_range_logged = 1;
+CREATE INDEX invoice_link_error ON invoice (id) WHERE status = 'draft' AND link_error IS NOT NULL;
 -- A paid invoice never goes back.
 CREATE TRIGGER invoice_paid_is_final BEFORE UPDATE OF status ON invoice
     WHEN OLD.status = 'paid' AND NEW.status <> 'paid'

@@ -111,19 +111,26 @@ hour=$(( now - now % 3600 )); day=$(( now - 86400 ))
 cat > "$work/status.sql" <<SQL
 SELECT status, n FROM lead_status_count;
 SELECT COUNT(*) FROM send_ledger WHERE hour_start = $hour AND outcome IN ('reserved','sent','uncertain') AND kind IN ('outreach','test');
-SELECT COUNT(*) FROM send_ledger WHERE outcome = 'uncertain';
+SELECT COUNT(*) FROM send_ledger INDEXED BY send_ledger_uncertain WHERE outcome = 'uncertain';
 SELECT * FROM send_ledger ORDER BY id DESC LIMIT 20;
 SELECT status, COUNT(*) FROM invoice GROUP BY status;
 SELECT COALESCE(SUM(amount_cents), 0) FROM invoice WHERE status IN ('draft', 'open');
 SELECT * FROM lead_source_run ORDER BY id DESC LIMIT 1;
 SELECT command, MAX(id) FROM command_run GROUP BY command;
+SELECT id, amount_cents FROM invoice WHERE status = 'draft' AND out_of_range_logged = 1 ORDER BY id;
+SELECT id, link_error FROM invoice WHERE status = 'draft' AND link_error IS NOT NULL ORDER BY id;
+SELECT received_at, event_id, reason FROM stripe_event WHERE needs_attention = 1 AND received_at >= $day ORDER BY received_at DESC LIMIT 20;
 SQL
 cat > "$work/summary.sql" <<SQL
 SELECT source, COUNT(*) FROM lead WHERE created_at >= $day AND created_at < $now + 1 GROUP BY source;
 SELECT outcome, COUNT(*) FROM send_ledger WHERE at >= $day AND at < $now + 1 AND kind IN ('outreach', 'test') GROUP BY outcome;
 SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM invoice WHERE created_at >= $day AND created_at < $now + 1;
 SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM invoice WHERE paid_at >= $day AND paid_at < $now + 1 AND paid_at IS NOT NULL;
-SELECT COUNT(*) FROM send_ledger WHERE outcome = 'uncertain';
+SELECT COUNT(*) FROM send_ledger INDEXED BY send_ledger_uncertain WHERE outcome = 'uncertain';
+SELECT COALESCE(SUM(deduped), 0) FROM lead_source_run WHERE started_at >= $day AND started_at < $now + 1;
+SELECT id, amount_cents FROM invoice WHERE status = 'draft' AND out_of_range_logged = 1 ORDER BY id;
+SELECT id, link_error FROM invoice WHERE status = 'draft' AND link_error IS NOT NULL ORDER BY id;
+SELECT COUNT(*) FROM event_log WHERE tag = '[STRIPE][WEBHOOK]' AND level IN ('WARN', 'ERROR') AND at >= $day AND at < $now + 1;
 SQL
 status_ms=$(HOSS_DB=$work/run.db median_ms "$HOSS" status --json)
 status_lim=$(median_ms sqlite3 "$work/run.db" ".read $work/status.sql")

@@ -243,6 +243,52 @@ fn import_customers(
     Ok(map)
 }
 
+/// The parts every old task and invoice row needs.
+struct Owned {
+    old_id: i64,
+    customer_id: i64,
+    amount_cents: i64,
+}
+
+/// Reads a task's or invoice's id, hoss customer and amount; `None` when the
+/// row was imported before (deduped) or cannot be (skipped, with the reason).
+fn owned(
+    tx: &Transaction<'_>,
+    row: &OldRow,
+    customers: &BTreeMap<i64, i64>,
+    report: &mut TableReport,
+    imported: fn(&rusqlite::Connection, i64) -> rusqlite::Result<bool>,
+    amount_column: &str,
+) -> Result<Option<Owned>> {
+    report.read += 1;
+    let Some(old_id) = row.int("id") else {
+        report.skip(None, "no id");
+        return Ok(None);
+    };
+    if imported(tx, old_id)? {
+        report.deduped += 1;
+        return Ok(None);
+    }
+    let Some(&customer_id) = row.int("customer_id").and_then(|c| customers.get(&c)) else {
+        report.skip(
+            Some(old_id),
+            format!("customer {:?} was not imported", row.int("customer_id")),
+        );
+        return Ok(None);
+    };
+    match amount(row, amount_column) {
+        Ok(amount_cents) => Ok(Some(Owned {
+            old_id,
+            customer_id,
+            amount_cents,
+        })),
+        Err(e) => {
+            report.skip(Some(old_id), e);
+            Ok(None)
+        }
+    }
+}
+
 fn amount(row: &OldRow, column: &str) -> std::result::Result<i64, String> {
     match row.int(column) {
         None => Err(format!("{column} is missing or not a whole number")),
@@ -259,28 +305,20 @@ fn import_tasks(
     report: &mut TableReport,
 ) -> Result<()> {
     for row in rows {
-        report.read += 1;
-        let Some(old_id) = row.int("id") else {
-            report.skip(None, "no id");
+        let Some(Owned {
+            old_id,
+            customer_id,
+            amount_cents,
+        }) = owned(
+            tx,
+            row,
+            customers,
+            report,
+            legacy::task_imported,
+            "reward_cents",
+        )?
+        else {
             continue;
-        };
-        if legacy::task_imported(tx, old_id)? {
-            report.deduped += 1;
-            continue;
-        }
-        let Some(&customer_id) = row.int("customer_id").and_then(|c| customers.get(&c)) else {
-            report.skip(
-                Some(old_id),
-                format!("customer {:?} was not imported", row.int("customer_id")),
-            );
-            continue;
-        };
-        let amount_cents = match amount(row, "reward_cents") {
-            Ok(a) => a,
-            Err(e) => {
-                report.skip(Some(old_id), e);
-                continue;
-            }
         };
         let (status, note) = match rules::task_status(row.text("status").as_deref()) {
             Ok(s) => s,
@@ -328,28 +366,20 @@ fn import_invoices(
     report: &mut TableReport,
 ) -> Result<()> {
     for row in rows {
-        report.read += 1;
-        let Some(old_id) = row.int("id") else {
-            report.skip(None, "no id");
+        let Some(Owned {
+            old_id,
+            customer_id,
+            amount_cents,
+        }) = owned(
+            tx,
+            row,
+            customers,
+            report,
+            legacy::invoice_imported,
+            "amount_cents",
+        )?
+        else {
             continue;
-        };
-        if legacy::invoice_imported(tx, old_id)? {
-            report.deduped += 1;
-            continue;
-        }
-        let Some(&customer_id) = row.int("customer_id").and_then(|c| customers.get(&c)) else {
-            report.skip(
-                Some(old_id),
-                format!("customer {:?} was not imported", row.int("customer_id")),
-            );
-            continue;
-        };
-        let amount_cents = match amount(row, "amount_cents") {
-            Ok(a) => a,
-            Err(e) => {
-                report.skip(Some(old_id), e);
-                continue;
-            }
         };
         let status = match rules::invoice_status(row.text("status").as_deref()) {
             Ok(s) => s,

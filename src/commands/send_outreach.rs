@@ -69,6 +69,26 @@ fn preview(body: &str) -> String {
     flat.chars().take(80).collect()
 }
 
+/// DRY_RUN: the attempt is recorded and previewed in the log, nothing sent.
+pub fn simulate_send(
+    ctx: &Ctx,
+    mailer: &mut dyn Mailer,
+    target: &Target<'_>,
+    message: &Outgoing,
+) -> Result<()> {
+    outbox::record(
+        &ctx.db,
+        target,
+        &message.subject,
+        "DRY_RUN",
+        "dry_run",
+        None,
+        ctx.now(),
+    )?;
+    log_result(target.lead_id, message, &mailer.send(message));
+    Ok(())
+}
+
 pub fn log_suppressed(lead_id: Option<i64>, email: &str, reason: &str) {
     let lead = lead_id.map_or("-".to_string(), |id| id.to_string());
     info!("[EMAIL][SUPPRESSED] lead_id={lead} email={email} reason={reason:?}");
@@ -301,25 +321,13 @@ impl Pass<'_> {
                 ctx.now(),
             )?;
             self.report.suppressed += 1;
-            info!(
-                "[EMAIL][SUPPRESSED] lead_id={} email={} reason={reason:?}",
-                lead.id, lead.email
-            );
+            log_suppressed(Some(lead.id), &lead.email, &reason);
             return Ok(());
         }
         self.report.attempted += 1;
         match self.compose(lead, "dry-run-token") {
             Ok(message) => {
-                outbox::record(
-                    &ctx.db,
-                    &target,
-                    &message.subject,
-                    "DRY_RUN",
-                    "dry_run",
-                    None,
-                    ctx.now(),
-                )?;
-                log_result(Some(lead.id), &message, &self.mailer.send(&message));
+                simulate_send(ctx, self.mailer.as_mut(), &target, &message)?;
                 self.report.dry_run += 1;
             }
             Err(e) => {

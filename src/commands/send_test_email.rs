@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::commands::send_outreach::{log_result, log_suppressed, log_throttled, sender};
+use crate::commands::send_outreach::{
+    log_result, log_suppressed, log_throttled, sender, simulate_send,
+};
 use crate::config::EmailMode;
 use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, outbox};
@@ -88,16 +90,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
         message_id,
     };
     if mode == EmailMode::DryRun {
-        outbox::record(
-            &ctx.db,
-            &target,
-            &message.subject,
-            "DRY_RUN",
-            "dry_run",
-            None,
-            ctx.now(),
-        )?;
-        log_result(None, &message, &mailer.send(&message));
+        simulate_send(ctx, mailer.as_mut(), &target, &message)?;
         return Ok(report("dry_run", None, None));
     }
     let reservation = db::immediate(&ctx.db, |tx| {

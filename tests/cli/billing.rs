@@ -2,7 +2,6 @@
 //! honours idempotency keys; webhooks signed by an independent HMAC here.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -105,25 +104,7 @@ fn now() -> i64 {
 }
 
 fn webhook(sb: &Sandbox, header: &str, body: &str) -> (Output, Value) {
-    let mut child = sb
-        .command(&["webhook", "--signature", header])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let output = Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let output = sb.run_with_stdin(&["webhook", "--signature", header], body.as_bytes());
     assert_eq!(
         output.stdout.lines().count(),
         1,

@@ -166,22 +166,10 @@ fn spawn(
 
 /// Delivers a webhook body and waits for the answer.
 fn deliver(w: &World, body: &str) -> Value {
-    let mut child =
-        w.sb.command(&["webhook", "--signature", &signed(body)])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    serde_json::from_slice(&out.stdout).unwrap()
+    let out =
+        w.sb.run_with_stdin(&["webhook", "--signature", &signed(body)], body.as_bytes());
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::from_str(&out.stdout).unwrap()
 }
 
 /// The invariants; returns how many were checked.

@@ -3,7 +3,7 @@
 //! command run with sentinel secrets, vendors that echo them back, and
 //! every output and file scanned afterwards.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::Stdio;
 
@@ -264,25 +264,8 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
         .unwrap()
         .as_secs() as i64;
     let signature = hoss::domain::webhook::sign("whsec_SENTINEL4HOOK", t, body.as_bytes());
-    let mut child = sb
-        .command(&["webhook", "--signature", &signature])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    outputs.push(format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    ));
+    let out = sb.run_with_stdin(&["webhook", "--signature", &signature], body.as_bytes());
+    outputs.push(format!("{}{}", out.stdout, out.stderr));
     sb.set("HOSS_LISTEN", "127.0.0.1:0");
     let mut serve = sb
         .command(&["serve"])
