@@ -36,6 +36,8 @@ CREATE TABLE lead (
     status_reason       TEXT,
     -- the /unsubscribe/<token> of this lead's emails, made at first send
     unsubscribe_token   TEXT    UNIQUE,
+    -- the id in the Python HossAgent database it was imported from
+    legacy_id           INTEGER UNIQUE,
     customer_id         INTEGER REFERENCES customer (id),
     created_at          INTEGER NOT NULL,
     last_contacted_at   INTEGER

@@ -89,7 +89,14 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     let (name, lock) = (command.name(), command.takes_lock());
     let result = match recorded(&ctx, name, lock, |ctx| dispatch(ctx, command, out, style)) {
         Step::Done(result) => result,
-        Step::Busy => Ok(EXIT_OK),
+        Step::Busy => {
+            // `--json` promises one document even when nothing was done.
+            if style.json {
+                let busy = serde_json::json!({"command": name, "outcome": "busy"});
+                render::write_all(out, format!("{busy}\n").as_bytes())?;
+            }
+            Ok(EXIT_OK)
+        }
     };
     ctx.flush_log();
     result

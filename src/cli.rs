@@ -374,6 +374,8 @@ impl Command {
                 | Command::Onboard(_)
                 | Command::Ops(_)
                 | Command::Bill(_)
+                | Command::PortalExport { .. }
+                | Command::ImportLegacy { .. }
         )
     }
 

@@ -114,11 +114,14 @@ pub fn run(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<ImportReport> {
     let (mut c, mut t, mut i) = Default::default();
     group(&mut |tx| {
         let map = import_customers(ctx, tx, &old_customers, &mut c)?;
-        import_tasks(ctx, tx, &old_tasks, &map, &mut t)?;
+        let new_tasks = import_tasks(ctx, tx, &old_tasks, &map, &mut t)?;
         import_invoices(ctx, tx, &old_invoices, &map, &mut i)?;
-        let billed = legacy::mark_old_work_billed(tx)?;
+        let billed = legacy::mark_old_work_billed(tx, &new_tasks)?;
         if billed > 0 {
-            t.note(None, format!("{billed} done task(s) of customers with invoices marked billed by their newest imported invoice"));
+            t.note(
+                None,
+                format!("{billed} done task(s) marked billed by the old invoice made after them"),
+            );
         }
         Ok(())
     })?;
@@ -149,6 +152,12 @@ fn import_leads(
     for row in rows {
         report.read += 1;
         let id = row.int("id");
+        if let Some(old_id) = id
+            && legacy::lead_imported(tx, old_id)?
+        {
+            report.deduped += 1;
+            continue;
+        }
         let raw = RawLead {
             name: row.text("name"),
             email: row.text("email"),
@@ -174,7 +183,17 @@ fn import_leads(
         let created_at =
             rules::timestamp(row.text("created_at").as_deref()).unwrap_or_else(|| ctx.now());
         let contacted = rules::timestamp(row.text("last_contacted_at").as_deref());
-        match db::leads::insert_as(tx, &lead, &source, status, created_at, contacted)? {
+        if status == "unsubscribed" {
+            // They asked the old app to stop: hoss never emails them either.
+            db::suppression::add(
+                tx,
+                &lead.email,
+                "unsubscribe",
+                Some("imported from HossAgent"),
+                ctx.now(),
+            )?;
+        }
+        match db::leads::insert_as(tx, &lead, &source, status, created_at, contacted, id)? {
             Inserted::Created(_) => report.imported += 1,
             Inserted::Deduped { existing_id, by } => {
                 report.deduped += 1;
@@ -303,7 +322,8 @@ fn import_tasks(
     rows: &[OldRow],
     customers: &BTreeMap<i64, i64>,
     report: &mut TableReport,
-) -> Result<()> {
+) -> Result<Vec<i64>> {
+    let mut inserted = Vec::new();
     for row in rows {
         let Some(Owned {
             old_id,
@@ -339,7 +359,7 @@ fn import_tasks(
             rules::timestamp(row.text("created_at").as_deref()).unwrap_or_else(|| ctx.now());
         let completed_at = rules::timestamp(row.text("completed_at").as_deref())
             .or_else(|| (status == "done" || status == "failed").then_some(created_at));
-        legacy::insert_task(
+        let id = legacy::insert_task(
             tx,
             &TaskRow {
                 legacy_id: old_id,
@@ -353,9 +373,10 @@ fn import_tasks(
                 completed_at: completed_at.filter(|_| status != "pending"),
             },
         )?;
+        inserted.push(id);
         report.imported += 1;
     }
-    Ok(())
+    Ok(inserted)
 }
 
 fn import_invoices(

@@ -16,14 +16,12 @@ use crate::error::{Error, Result};
 use crate::money::{Cents, format_amount};
 use crate::render::{self, Report, or_dash, table};
 
-/// Marks a directory as made by `portal-export`, so it may be replaced.
-const MARKER: &str = ".hoss-portal";
 const RECENT_TASKS: u32 = 10;
 
 /// The HTML page of one customer, from the database as it is now.
 pub fn render_page(
     conn: &rusqlite::Connection,
-    stripe_enabled: bool,
+    config: &crate::config::Config,
     customer: &Customer,
 ) -> Result<String> {
     let invoice_facts: Vec<InvoiceFact> = invoices::list(conn, Some(customer.id), None, u32::MAX)?
@@ -48,7 +46,8 @@ pub fn render_page(
         &customer.company,
         &invoice_facts,
         &task_facts,
-        stripe_enabled,
+        config.stripe.enabled,
+        &config.stripe.currency,
     ))
 }
 
@@ -97,9 +96,10 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> Error {
     }
 }
 
-/// Writes the whole portal beside `out`, then swaps it in: readers see the
-/// old portal or the new one, never half of one. Pages of tokens that no
-/// longer exist disappear with the old directory.
+/// Writes the whole portal into a new version directory beside `out`, then
+/// points `out` (a symlink) at it in one rename: readers see the old portal
+/// or the new one, never half of one and never none. Pages of tokens that
+/// no longer exist disappear with the old version.
 pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
     let out: PathBuf = out
         .map(Path::to_path_buf)
@@ -119,25 +119,24 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
             parent.display()
         )));
     }
-    if out.exists() && !(out.is_dir() && (out.join(MARKER).exists() || is_empty_dir(&out))) {
-        return Err(Error::Config(format!(
-            "refusing to replace {}: it was not made by hoss portal-export",
-            out.display()
-        )));
-    }
-    remove_leftovers(&parent, &name);
-    let pid = std::process::id();
-    let tmp = parent.join(format!(".{name}.tmp-{pid}"));
-    let old = parent.join(format!(".{name}.old-{pid}"));
+    let current = current_version(&out, &name)?;
+    remove_leftovers(&parent, &name, current.as_deref());
     let made = ensure_tokens(ctx)?;
     if made > 0 {
         info!("[PORTAL][TOKENS] generated={made}");
     }
-    let pages = build(ctx, &tmp).inspect_err(|_| {
-        let _ = std::fs::remove_dir_all(&tmp);
-    })?;
-    swap(&tmp, &out, &old)?;
-    remove_tree(&old);
+    let pid = std::process::id();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let version = format!(".{name}.v-{stamp}-{pid}");
+    let dir = parent.join(&version);
+    let pages = build(ctx, &dir).inspect_err(|_| remove_tree(&dir))?;
+    swap(&parent, &name, &version, &out)?;
+    if let Some(previous) = current {
+        remove_tree(&parent.join(previous));
+    }
     let base = ctx.config.portal_base_url.clone();
     let urls = match &base {
         Some(b) => customers::list(&ctx.db, u32::MAX)?
@@ -189,47 +188,72 @@ fn is_empty_dir(p: &Path) -> bool {
     std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none())
 }
 
-/// Moves the current portal aside and the new one in. Two renames of
-/// whole directories; if another export landed in between, try again.
-fn swap(new: &Path, out: &Path, old: &Path) -> Result<()> {
-    for _ in 0..5 {
-        if out.exists() {
-            if old.exists() {
-                remove_tree(old);
-            }
-            match std::fs::rename(out, old) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io("move aside", out, e)),
+/// The version directory `out` points at now, if any. `out` must be absent,
+/// a link made by a previous export, or an empty directory; anything else
+/// is refused rather than replaced.
+fn current_version(out: &Path, name: &str) -> Result<Option<String>> {
+    let refuse = || {
+        Error::Config(format!(
+            "refusing to replace {}: it was not made by hoss portal-export",
+            out.display()
+        ))
+    };
+    match std::fs::symlink_metadata(out) {
+        Err(_) => Ok(None),
+        Ok(meta) if meta.file_type().is_symlink() => {
+            let target = std::fs::read_link(out).map_err(|e| io("read", out, e))?;
+            let target = target.to_string_lossy().into_owned();
+            if target.starts_with(&format!(".{name}.v-")) && !target.contains('/') {
+                Ok(Some(target))
+            } else {
+                Err(refuse())
             }
         }
-        match std::fs::rename(new, out) {
-            Ok(()) => return Ok(()),
-            Err(_) if out.exists() => continue,
-            Err(e) => return Err(io("move into place", out, e)),
-        }
+        Ok(meta) if meta.is_dir() && is_empty_dir(out) => Ok(None),
+        Ok(_) => Err(refuse()),
     }
-    Err(Error::Temporary(format!(
-        "{} keeps changing under another export",
-        out.display()
-    )))
 }
 
-/// Half-built or half-swapped directories of runs that were killed (their
-/// process is gone); a live export's work is left alone.
-fn remove_leftovers(parent: &Path, name: &str) {
+/// Points `out` at the new version in one step: a new symlink renamed over
+/// the old one, so readers see the old portal or the new one, never a gap.
+/// (Only an empty directory standing at `out` is first moved aside.)
+fn swap(parent: &Path, name: &str, version: &str, out: &Path) -> Result<()> {
+    let pid = std::process::id();
+    let link = parent.join(format!(".{name}.link-{pid}"));
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(version, &link).map_err(|e| io("create", &link, e))?;
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.is_dir()) {
+        let aside = parent.join(format!(".{name}.old-{pid}"));
+        std::fs::rename(out, &aside).map_err(|e| io("move aside", out, e))?;
+        remove_tree(&aside);
+    }
+    std::fs::rename(&link, out).map_err(|e| io("move into place", out, e))
+}
+
+/// Versions, links and moved-aside directories of runs whose process is
+/// gone (a live export's work is left alone), except the current version.
+fn remove_leftovers(parent: &Path, name: &str, current: Option<&str>) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        let pid = file
-            .strip_prefix(&format!(".{name}.tmp-"))
-            .or_else(|| file.strip_prefix(&format!(".{name}.old-")));
-        if let Some(pid) = pid
+        if Some(file.as_str()) == current {
+            continue;
+        }
+        let owner = [".v-", ".link-", ".old-", ".tmp-"]
+            .iter()
+            .find_map(|kind| file.strip_prefix(&format!(".{name}{kind}")))
+            .and_then(|rest| rest.rsplit('-').next());
+        if let Some(pid) = owner
             && !Path::new("/proc").join(pid).exists()
         {
-            remove_tree(&e.path());
+            match e.file_type() {
+                Ok(t) if t.is_dir() => remove_tree(&e.path()),
+                _ => {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
         }
     }
 }
@@ -244,14 +268,9 @@ fn write_file(path: &Path, text: &str) -> Result<()> {
 
 fn build(ctx: &Ctx, dir: &Path) -> Result<usize> {
     std::fs::create_dir(dir).map_err(|e| io("create", dir, e))?;
-    write_file(
-        &dir.join(MARKER),
-        "made by hoss portal-export; replaced on every export\n",
-    )?;
     let not_found = render::portal::not_found()?;
     write_file(&dir.join("404.html"), &not_found)?;
     write_file(&dir.join("index.html"), &not_found)?;
-    let stripe = ctx.config.stripe.enabled;
     let (pages_tx, pages_rx) = std::sync::mpsc::sync_channel::<(PathBuf, String)>(64);
     let pages_rx = std::sync::Mutex::new(pages_rx);
     std::thread::scope(|scope| {
@@ -272,7 +291,7 @@ fn build(ctx: &Ctx, dir: &Path) -> Result<usize> {
                 })
             })
             .collect();
-        let rendered = render_all(ctx, dir, stripe, &pages_tx);
+        let rendered = render_all(ctx, dir, &pages_tx);
         drop(pages_tx);
         let mut result = rendered;
         for w in writers {
@@ -295,7 +314,6 @@ fn build(ctx: &Ctx, dir: &Path) -> Result<usize> {
 fn render_all(
     ctx: &Ctx,
     dir: &Path,
-    stripe: bool,
     pages: &std::sync::mpsc::SyncSender<(PathBuf, String)>,
 ) -> Result<usize> {
     let mut count = 0;
@@ -311,7 +329,7 @@ fn render_all(
                 );
                 continue;
             };
-            let html = render_page(&ctx.db, stripe, customer)?;
+            let html = render_page(&ctx.db, &ctx.config, customer)?;
             if pages.send((dir.join(token), html)).is_err() {
                 // A writer failed; its error is reported by the caller.
                 return Ok(count);

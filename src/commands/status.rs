@@ -204,7 +204,10 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         ));
     }
     let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
-    warnings.extend(run_warnings(&last_runs, now));
+    warnings.extend(run_warnings(
+        &runs::last_real_of_each(&ctx.db, ctx.run.get())?,
+        now,
+    ));
     if let Some(e) = &stripe.last_webhook_error
         && last_hook_error_at.is_some_and(|at| now - at < 86_400)
     {

@@ -44,7 +44,7 @@ pub fn insert(
     source: &str,
     now: i64,
 ) -> rusqlite::Result<Inserted> {
-    insert_as(conn, lead, source, "new", now, None)
+    insert_as(conn, lead, source, "new", now, None, None)
 }
 
 /// [`insert`] with a given status and times (imports keep their history).
@@ -55,12 +55,13 @@ pub fn insert_as(
     status: &str,
     created_at: i64,
     last_contacted_at: Option<i64>,
+    legacy_id: Option<i64>,
 ) -> rusqlite::Result<Inserted> {
     let changed = conn
         .prepare_cached(
             "INSERT INTO lead (name, email, company, company_key, domain, website, niche, source, status,
-                               created_at, last_contacted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                               created_at, last_contacted_at, legacy_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![
@@ -74,7 +75,8 @@ pub fn insert_as(
             source,
             status,
             created_at,
-            last_contacted_at
+            last_contacted_at,
+            legacy_id
         ])?;
     if changed == 1 {
         return Ok(Inserted::Created(conn.last_insert_rowid()));

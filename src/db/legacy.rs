@@ -91,6 +91,14 @@ pub fn customer_by_legacy(conn: &Connection, legacy_id: i64) -> rusqlite::Result
     .optional()
 }
 
+pub fn lead_imported(conn: &Connection, legacy_id: i64) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM lead WHERE legacy_id = ?1)",
+        [legacy_id],
+        |r| r.get(0),
+    )
+}
+
 pub fn task_imported(conn: &Connection, legacy_id: i64) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM task WHERE legacy_id = ?1)",
@@ -211,16 +219,26 @@ pub fn insert_invoice(conn: &Connection, i: &InvoiceRow<'_>) -> rusqlite::Result
     Ok(conn.last_insert_rowid())
 }
 
-/// Done, unbilled tasks of customers that have imported invoices were billed
-/// by the old app: link them to the customer's newest imported invoice so
-/// `bill` never bills them again. Returns how many were marked.
-pub fn mark_old_work_billed(conn: &Connection) -> rusqlite::Result<usize> {
-    conn.execute(
+/// A done task imported just now was billed by the old app when its
+/// customer has an imported invoice made at or after the work was finished:
+/// link it to the first such (non-void) invoice, so `bill` never bills it
+/// again. Work finished after the last invoice stays billable. Returns how
+/// many were marked.
+pub fn mark_old_work_billed(conn: &Connection, task_ids: &[i64]) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare_cached(
         "UPDATE task SET invoice_id = (
-             SELECT i.id FROM invoice i WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL
-             ORDER BY i.created_at DESC, i.id DESC LIMIT 1)
-         WHERE status = 'done' AND invoice_id IS NULL AND legacy_id IS NOT NULL
-           AND EXISTS (SELECT 1 FROM invoice i WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL)",
-        [],
-    )
+             SELECT i.id FROM invoice i
+             WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL AND i.status <> 'void'
+               AND i.created_at >= COALESCE(task.completed_at, task.created_at)
+             ORDER BY i.created_at, i.id LIMIT 1)
+         WHERE id = ?1 AND status = 'done' AND invoice_id IS NULL
+           AND EXISTS (SELECT 1 FROM invoice i
+             WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL AND i.status <> 'void'
+               AND i.created_at >= COALESCE(task.completed_at, task.created_at))",
+    )?;
+    let mut marked = 0;
+    for id in task_ids {
+        marked += stmt.execute([id])?;
+    }
+    Ok(marked)
 }

@@ -1,7 +1,7 @@
 //! The `command_run` table: one row per command run, so `status` can show
 //! the last run of each command. Capped like the log.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunId(pub i64);
@@ -21,7 +21,14 @@ pub fn start(conn: &Connection, command: &str, now: i64, cap: u32) -> rusqlite::
         params![command, std::process::id(), now],
     )?;
     let id = RunId(conn.last_insert_rowid());
-    super::cap_table(conn, "command_run", cap)?;
+    // Capped like the log, but the newest run of each command (and its
+    // newest real run) always stays, so a pass that stopped is still seen.
+    conn.execute(
+        "DELETE FROM command_run WHERE id <= (SELECT MAX(id) FROM command_run) - ?1
+           AND id NOT IN (SELECT MAX(id) FROM command_run GROUP BY command)
+           AND id NOT IN (SELECT MAX(id) FROM command_run WHERE outcome <> 'busy' GROUP BY command)",
+        [cap],
+    )?;
     Ok(id)
 }
 
@@ -52,15 +59,15 @@ pub fn last_of_each(conn: &Connection, current: RunId) -> rusqlite::Result<Vec<R
     stmt.query_map([current.0], row)?.collect()
 }
 
-/// The newest finished run of one command that did its work (`ok`).
-pub fn last_ok(conn: &Connection, command: &str) -> rusqlite::Result<Option<Run>> {
-    conn.query_row(
+/// The newest run of every command that was not skipped as `busy`: what
+/// the staleness warnings look at (a stuck lock makes every retry busy).
+pub fn last_real_of_each(conn: &Connection, current: RunId) -> rusqlite::Result<Vec<Run>> {
+    let mut stmt = conn.prepare_cached(
         "SELECT command, started_at, finished_at, outcome, exit_code FROM command_run
-         WHERE command = ?1 AND outcome = 'ok' ORDER BY id DESC LIMIT 1",
-        [command],
-        row,
-    )
-    .optional()
+         WHERE id IN (SELECT MAX(id) FROM command_run WHERE id <> ?1 AND outcome <> 'busy' GROUP BY command)
+         ORDER BY command",
+    )?;
+    stmt.query_map([current.0], row)?.collect()
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
@@ -78,6 +85,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn capping_keeps_the_newest_run_of_every_command() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let old = start(&conn, "bill", 1, 100).unwrap();
+        finish(&conn, old, "ok", 0, None, 2).unwrap();
+        for i in 0..300 {
+            let r = start(&conn, "status", 10 + i, 100).unwrap();
+            finish(&conn, r, "ok", 0, None, 10 + i).unwrap();
+        }
+        let me = start(&conn, "status", 999, 100).unwrap();
+        let last = last_of_each(&conn, me).unwrap();
+        assert_eq!(
+            last.iter().map(|r| r.command.as_str()).collect::<Vec<_>>(),
+            ["bill", "status"]
+        );
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM command_run", [], |r| r.get(0))
+            .unwrap();
+        assert!(n <= 102, "{n}");
+    }
+
+    #[test]
     fn last_of_each_command_is_the_newest() {
         let conn = crate::db::open_in_memory().unwrap();
         let a = start(&conn, "status", 10, 100).unwrap();
@@ -91,6 +119,7 @@ mod tests {
         assert_eq!(runs[0].command, "check");
         assert_eq!(runs[0].outcome, "running");
         assert_eq!((runs[1].started_at, runs[1].exit_code), (20, Some(78)));
-        assert_eq!(last_ok(&conn, "status").unwrap().unwrap().started_at, 10);
+        let real = last_real_of_each(&conn, me).unwrap();
+        assert_eq!(real.len(), 2);
     }
 }

@@ -72,11 +72,13 @@ fn day(ts: i64) -> String {
 
 /// Builds the page. `stripe_enabled` is the effective Stripe mode: PAY NOW
 /// appears only when it is on and the invoice is open with a safe link.
+/// `currency` is used for the totals of a customer with no invoices yet.
 pub fn page(
     customer_name: &str,
     invoices: &[InvoiceFact],
     tasks: &[TaskFact],
     stripe_enabled: bool,
+    currency: &str,
 ) -> Page {
     let mut by_currency: Vec<(String, i64, i64, i64)> = Vec::new();
     for inv in invoices.iter().filter(|i| i.status != "void") {
@@ -94,7 +96,7 @@ pub fn page(
         }
     }
     if by_currency.is_empty() {
-        by_currency.push(("usd".into(), 0, 0, 0));
+        by_currency.push((currency.to_string(), 0, 0, 0));
     }
     let totals = by_currency
         .into_iter()
@@ -164,6 +166,7 @@ mod tests {
             ],
             &[],
             true,
+            "usd",
         );
         assert_eq!(
             p.totals[0],
@@ -186,22 +189,22 @@ mod tests {
     fn pay_now_needs_stripe_an_open_invoice_and_a_safe_url() {
         let url = Some("https://buy.stripe.com/x");
         assert!(
-            page("A", &[inv("open", 1, url)], &[], true).invoices[0]
+            page("A", &[inv("open", 1, url)], &[], true, "usd").invoices[0]
                 .pay_url
                 .is_some()
         );
         assert!(
-            page("A", &[inv("open", 1, url)], &[], false).invoices[0]
+            page("A", &[inv("open", 1, url)], &[], false, "usd").invoices[0]
                 .pay_url
                 .is_none()
         );
         assert!(
-            page("A", &[inv("paid", 1, url)], &[], true).invoices[0]
+            page("A", &[inv("paid", 1, url)], &[], true, "usd").invoices[0]
                 .pay_url
                 .is_none()
         );
         assert!(
-            page("A", &[inv("open", 1, None)], &[], true).invoices[0]
+            page("A", &[inv("open", 1, None)], &[], true, "usd").invoices[0]
                 .pay_url
                 .is_none()
         );
@@ -212,7 +215,7 @@ mod tests {
             "https://a b",
         ] {
             assert!(
-                page("A", &[inv("open", 1, Some(bad))], &[], true).invoices[0]
+                page("A", &[inv("open", 1, Some(bad))], &[], true, "usd").invoices[0]
                     .pay_url
                     .is_none(),
                 "{bad}"

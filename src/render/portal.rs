@@ -62,6 +62,7 @@ mod tests {
                 at: 0,
             }],
             true,
+            "usd",
         );
         let html = portal(&p).unwrap();
         assert!(

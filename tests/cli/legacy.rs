@@ -360,3 +360,82 @@ fn a_killed_import_leaves_each_table_group_whole_or_absent() {
     let (_, imported, deduped, _) = counts(&report, "lead");
     assert_eq!(imported + deduped, 60000);
 }
+
+#[test]
+fn importing_again_keeps_the_operators_later_decisions() {
+    let sb = Sandbox::new();
+    let file = full_file(sb.dir.path());
+    import(&sb, &[file.to_str().unwrap()]);
+    // The operator marks a junk lead invalid and finishes an imported task.
+    let leads: Vec<Value> = sb.json(&["lead", "list", "--json"]);
+    let zed = leads.iter().find(|l| l["email"] == "zed@zed.io").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        sb.run(&["lead", "set-status", &zed.to_string(), "invalid"])
+            .code,
+        0
+    );
+    let tasks: Vec<Value> = sb.json(&["task", "list", "--json"]);
+    let onboarding = tasks
+        .iter()
+        .find(|t| t["description"] == "Onboarding")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(sb.run(&["task", "done", &onboarding.to_string()]).code, 0);
+
+    let again = import(&sb, &[file.to_str().unwrap()]);
+    assert_eq!(
+        counts(&again, "lead").1,
+        0,
+        "nothing comes back: {}",
+        reasons(&again, "lead")
+    );
+    let leads: Vec<Value> = sb.json(&["lead", "list", "--json"]);
+    assert_eq!(
+        leads.iter().filter(|l| l["email"] == "zed@zed.io").count(),
+        1
+    );
+    let task: Value = sb
+        .json::<Vec<Value>>(&["task", "list", "--json"])
+        .into_iter()
+        .find(|t| t["id"] == onboarding)
+        .unwrap();
+    assert!(
+        task["invoice_id"].is_null(),
+        "work finished in hoss stays billable: {task}"
+    );
+    let bill: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(
+        bill["invoices_created"], 2,
+        "Beta's audit and the tokenless customer's onboarding"
+    );
+}
+
+#[test]
+fn old_work_finished_after_the_last_invoice_stays_billable_and_unsubscribes_carry_over() {
+    let sb = Sandbox::new();
+    let path = sb.path("late.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(FULL_SCHEMA).unwrap();
+    db.execute_batch(
+        "INSERT INTO lead VALUES (1, 'Un', 'un@subscribed.com', 'U', NULL, 'unsubscribed', NULL, NULL, NULL, '2025-01-01 00:00:00');
+         INSERT INTO customer VALUES (1, 'Acme', 'a@acme.com', NULL, NULL, 'active', NULL, NULL, NULL, '2025-01-01 00:00:00');
+         INSERT INTO task VALUES (1, 1, 'Billed', 'done', 1000, NULL, NULL, NULL, '2025-01-01 00:00:00', '2025-01-02 00:00:00');
+         INSERT INTO task VALUES (2, 1, 'Later', 'done', 500, NULL, NULL, NULL, '2025-02-01 00:00:00', '2025-02-02 00:00:00');
+         INSERT INTO invoice VALUES (1, 1, 1000, 'paid', NULL, NULL, '2025-01-05 00:00:00', '2025-01-06 00:00:00', NULL);",
+    )
+    .unwrap();
+    drop(db);
+    import(&sb, &[path.to_str().unwrap()]);
+    let bill: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(bill["invoices_created"], 1);
+    let invoices: Vec<Value> = sb.json(&["invoice", "list", "--json"]);
+    assert_eq!(
+        invoices[1]["amount_cents"], 500,
+        "only the work done after the old invoice"
+    );
+    let suppressed: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
+    assert_eq!(suppressed[0]["email"], "un@subscribed.com");
+}

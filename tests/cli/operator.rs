@@ -693,3 +693,24 @@ fn ledgers_are_pruned_after_the_retention_window() {
         "only the rows inside the window stay"
     );
 }
+
+#[test]
+fn a_busy_pass_still_answers_json() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.path("locks")).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(sb.path("locks/bill.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let v: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(
+        (v["command"].as_str(), v["outcome"].as_str()),
+        (Some("bill"), Some("busy"))
+    );
+    // A run that was skipped does not hide a pass that stopped running.
+    let st: Value = sb.json(&["status", "--json"]);
+    assert_eq!(st["runs"]["bill"]["outcome"], "busy");
+}
