@@ -311,25 +311,10 @@ fn eight_overlapping_passes_never_exceed_the_hour_limit_or_email_a_lead_twice() 
         .with("MAX_EMAILS_PER_CYCLE", "100")
         .with("HOSS_NOW", T);
     add_leads(&sb, 100);
-    let children: Vec<_> = (0..8)
-        .map(|i| {
-            let mut cmd = sb.command(&["send-outreach", "--json"]);
-            cmd.env("HOSS_LOCK_DIR", sb.path(&format!("locks-{i}")))
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            cmd.spawn().unwrap()
-        })
-        .collect();
     let mut sent = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        sent += serde_json::from_slice::<Value>(&out.stdout).unwrap()["sent"]
+    for out in sb.run_concurrently(&["send-outreach", "--json"], 8) {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        sent += serde_json::from_str::<Value>(&out.stdout).unwrap()["sent"]
             .as_i64()
             .unwrap();
     }

@@ -103,6 +103,46 @@ impl Sandbox {
         }
     }
 
+    /// Takes `command`'s overlap lock in this sandbox's lock folder, as a
+    /// concurrent run would; held until the file is dropped.
+    pub fn hold_lock(&self, command: &str) -> std::fs::File {
+        std::fs::create_dir_all(self.path("locks")).expect("lock dir");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path(&format!("locks/{command}.lock")))
+            .expect("lock file");
+        file.lock().expect("take the lock");
+        file
+    }
+
+    /// Runs `n` copies of a command at once, each with its own lock folder
+    /// (so only the database keeps them apart), and waits for all of them.
+    pub fn run_concurrently(&self, args: &[&str], n: usize) -> Vec<Output> {
+        let children: Vec<_> = (0..n)
+            .map(|i| {
+                self.command(args)
+                    .env("HOSS_LOCK_DIR", self.path(&format!("locks-{i}")))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("run hoss")
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().expect("wait for hoss");
+                Output {
+                    code: out.status.code().unwrap_or(-1),
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                }
+            })
+            .collect()
+    }
+
     /// Runs a command with `input` on its stdin (`hoss webhook`).
     pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
         use std::io::Write;

@@ -351,26 +351,12 @@ fn eight_concurrent_passes_create_each_lead_exactly_once() {
         .collect();
     let server = serve_json(Value::Array(records));
     let sb = search_sandbox(&server).with("MAX_NEW_LEADS_PER_CYCLE", "100");
-    let children: Vec<_> = (0..8)
-        .map(|i| {
-            let mut cmd = sb.command(&["source-leads", "--json"]);
-            cmd.env("HOSS_LOCK_DIR", sb.path(&format!("locks-{i}")));
-            cmd.stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped());
-            cmd.spawn().unwrap()
-        })
-        .collect();
     let mut created = 0;
-    for child in children {
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let report: SourceJson = serde_json::from_slice(&out.stdout).unwrap();
-        created += report.created;
+    for out in sb.run_concurrently(&["source-leads", "--json"], 8) {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        created += serde_json::from_str::<SourceJson>(&out.stdout)
+            .unwrap()
+            .created;
     }
     assert_eq!(created, 40);
     let all = leads(&sb);
@@ -382,14 +368,7 @@ fn eight_concurrent_passes_create_each_lead_exactly_once() {
 #[test]
 fn an_overlapping_run_of_the_same_pass_is_busy_and_exits_0() {
     let sb = Sandbox::new();
-    std::fs::create_dir_all(sb.path("locks")).unwrap();
-    let held = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(sb.path("locks/source-leads.lock"))
-        .unwrap();
-    held.lock().unwrap();
+    let held = sb.hold_lock("source-leads");
     let out = sb.run(&["source-leads"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(

@@ -491,14 +491,7 @@ fn a_failing_or_busy_step_does_not_stop_the_others() {
     let sb = Sandbox::new();
     std::fs::create_dir(sb.path("portal")).unwrap();
     std::fs::write(sb.path("portal/mine.txt"), "not hoss's").unwrap();
-    std::fs::create_dir_all(sb.path("locks")).unwrap();
-    let held = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(sb.path("locks/send-outreach.lock"))
-        .unwrap();
-    held.lock().unwrap();
+    let _held = sb.hold_lock("send-outreach");
     let out = sb.run(&["cycle", "--json"]);
     assert_eq!(out.code, 78, "the worst step code: {out:?}");
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
@@ -697,14 +690,7 @@ fn ledgers_are_pruned_after_the_retention_window() {
 #[test]
 fn a_busy_pass_still_answers_json() {
     let sb = Sandbox::new();
-    std::fs::create_dir_all(sb.path("locks")).unwrap();
-    let held = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(sb.path("locks/bill.lock"))
-        .unwrap();
-    held.lock().unwrap();
+    let _held = sb.hold_lock("bill");
     let v: Value = sb.json(&["bill", "--json"]);
     assert_eq!(
         (v["command"].as_str(), v["outcome"].as_str()),
