@@ -15,7 +15,7 @@ use crate::commands;
 use crate::config::Config;
 use crate::db::{self, runs};
 use crate::domain::leads::RawLead;
-use crate::error::{EXIT_CONFIG, EXIT_OK, Result};
+use crate::error::{EXIT_OK, Result};
 use crate::render::{self, Style};
 
 /// Everything a command needs, built once per process.
@@ -152,17 +152,12 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
 
 fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
     use crate::commands::{invoice, lead, portal, source_leads, suppress, task};
-    match command {
-        Command::Check(_) => {
-            let report = commands::check::run(ctx);
-            render::emit(out, &report, style)?;
-            return Ok(if report.ok { EXIT_OK } else { EXIT_CONFIG });
-        }
+    let code = match command {
+        Command::Check(_) => return render::emit(out, &commands::check::run(ctx), style),
         Command::Status(_) => render::emit(out, &commands::status::run(ctx)?, style)?,
         Command::Summary { period, email, .. } => {
             let report = commands::summary::run(ctx, period == Period::Week, email)?;
-            render::emit(out, &report, style)?;
-            return Ok(report.exit_code());
+            return render::emit(out, &report, style);
         }
         // Each step takes its own lock and records its own run inside.
         Command::Cycle(_) => return commands::cycle::run(ctx, out, style),
@@ -196,11 +191,11 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
                 render::emit(out, &lead::set_status(ctx, id, &status)?, style)?
             }
         },
-        Command::SendOutreach(_) => render::emit(out, &commands::send_outreach::run(ctx)?, style)?,
+        Command::SendOutreach(_) => {
+            return render::emit(out, &commands::send_outreach::run(ctx)?, style);
+        }
         Command::SendTestEmail { to, .. } => {
-            let report = commands::send_test_email::run(ctx, &to)?;
-            render::emit(out, &report, style)?;
-            return Ok(report.exit_code());
+            return render::emit(out, &commands::send_test_email::run(ctx, &to)?, style);
         }
         Command::Suppress { action } => match action {
             SuppressAction::Add {
@@ -304,6 +299,6 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
                 render::emit(out, &invoice::mark_paid(ctx, id)?, style)?
             }
         },
-    }
-    Ok(EXIT_OK)
+    };
+    Ok(code)
 }

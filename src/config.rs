@@ -353,8 +353,20 @@ impl Config {
             raw.extend(values);
             tasks_value = tasks;
         }
+        // An empty variable counts as unset, so the file's value stands: a
+        // templated crontab line like `DRY_RUN= hoss cycle` must never turn
+        // simulation off or raise a limit to its default.
         for (k, v) in env {
-            raw.insert(k.clone(), v.clone());
+            if !v.trim().is_empty() {
+                raw.insert(k.clone(), v.clone());
+            } else if raw.contains_key(k) {
+                notices.push(Notice {
+                    level: Level::Info,
+                    line: format!(
+                        "[CONFIG][EMPTY_ENV] {k} is empty in the environment; the config file's value stands"
+                    ),
+                });
+            }
         }
         let raw = Raw(raw);
         let now_override = match raw.get("HOSS_NOW") {

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::config::Subsystems;
+use crate::error::{EXIT_CONFIG, EXIT_OK};
 use crate::render::{Report, table};
 
 #[derive(Debug, Serialize)]
@@ -35,6 +36,10 @@ impl Report for CheckReport {
             "check: FAILED — release mode with a subsystem in fallback (exit 78)\n"
         });
         s
+    }
+
+    fn exit_code(&self) -> i32 {
+        if self.ok { EXIT_OK } else { EXIT_CONFIG }
     }
 }
 

@@ -53,8 +53,10 @@ fn step<R: Report>(
 ) -> StepReport {
     let mut report = None;
     let outcome = recorded(ctx, command, true, |ctx| {
-        report = Some(f(ctx)?);
-        Ok(EXIT_OK)
+        let r = f(ctx)?;
+        let code = r.exit_code();
+        report = Some(r);
+        Ok(code)
     });
     match (outcome, report) {
         (Step::Busy, _) => StepReport {
@@ -67,7 +69,7 @@ fn step<R: Report>(
         },
         (Step::Done(Ok(code)), Some(r)) => StepReport {
             command,
-            outcome: "ok",
+            outcome: if code == EXIT_OK { "ok" } else { "error" },
             exit_code: code,
             report: serde_json::to_value(&r).ok(),
             error: None,

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use log::{info, warn};
+use log::{error, info, warn};
 use rand::RngExt;
 use serde::Serialize;
 
@@ -18,7 +18,7 @@ use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, leads::Lead, outbox};
 use crate::domain::compose::{self, LeadFields, Outgoing, Sender};
 use crate::domain::templates::{self, Pack};
-use crate::error::{Error, Result};
+use crate::error::{EXIT_CONFIG, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
 use crate::render::Report;
 use crate::services::mailer::{self, Delivery, Mailer, SendResult};
 
@@ -32,9 +32,34 @@ pub struct OutreachReport {
     pub throttled: u32,
     pub suppressed: u32,
     pub uncertain: u32,
+    /// Why the pass stopped early on the sender's side: `config_error` (exit
+    /// 78) or `unreachable` (exit 75); the leads stay queued.
+    pub sender_problem: Option<&'static str>,
+}
+
+/// The report's `sender_problem` for a send that failed on the sender's side.
+pub fn sender_problem(delivery: Delivery) -> Option<&'static str> {
+    match delivery {
+        Delivery::Account => Some("config_error"),
+        Delivery::Unreachable => Some("unreachable"),
+        _ => None,
+    }
+}
+
+/// The exit code of a `sender_problem` (SPEC §10): 78 settings, 75 outage.
+pub fn sender_problem_exit(problem: Option<&str>) -> i32 {
+    match problem {
+        None => EXIT_OK,
+        Some("config_error") => EXIT_CONFIG,
+        Some(_) => EXIT_TEMPFAIL,
+    }
 }
 
 impl Report for OutreachReport {
+    fn exit_code(&self) -> i32 {
+        sender_problem_exit(self.sender_problem)
+    }
+
     fn human(&self, _terminal: bool) -> String {
         format!(
             "send-outreach: mode={} attempted={} sent={} failed={} dry_run={} throttled={} suppressed={} uncertain={}\n",
@@ -46,7 +71,10 @@ impl Report for OutreachReport {
             self.throttled,
             self.suppressed,
             self.uncertain
-        )
+        ) + &self
+            .sender_problem
+            .map(|s| format!("send-outreach: stopped ({s}); the leads stay queued\n"))
+            .unwrap_or_default()
     }
 }
 
@@ -121,6 +149,14 @@ pub fn log_result(lead_id: Option<i64>, message: &Outgoing, result: &SendResult)
         Delivery::Uncertain => warn!(
             "[EMAIL][UNCERTAIN][{mode}] lead_id={lead} email={} error={:?} (not retried; check the provider)",
             message.to,
+            result.error.as_deref().unwrap_or_default()
+        ),
+        Delivery::Account => error!(
+            "[EMAIL][CONFIG_ERROR] mode={mode} error={:?} (nothing sent; sending waits until the account or settings are fixed; `hoss send-test-email` checks them)",
+            result.error.as_deref().unwrap_or_default()
+        ),
+        Delivery::Unreachable => warn!(
+            "[EMAIL][UNREACHABLE] mode={mode} error={:?} (nothing sent; the next pass tries again)",
             result.error.as_deref().unwrap_or_default()
         ),
         d => warn!(
@@ -272,6 +308,11 @@ impl Pass<'_> {
             Delivery::Sent => self.report.sent += 1,
             Delivery::Uncertain => self.report.uncertain += 1,
             _ => self.report.failed += 1,
+        }
+        if let Some(problem) = sender_problem(result.delivery) {
+            // Every next lead would fail the same way: stop, keep them queued.
+            self.report.sender_problem = Some(problem);
+            return Ok(false);
         }
         if result.delivery == Delivery::Transient {
             // The provider is down or busy: stop here rather than spend the

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::commands::send_outreach::{
-    log_result, log_suppressed, log_throttled, sender, simulate_send,
+    log_result, log_suppressed, log_throttled, sender, sender_problem, sender_problem_exit,
+    simulate_send,
 };
 use crate::config::EmailMode;
 use crate::db::outbox::{Kind, Reservation, Target};
@@ -27,11 +28,16 @@ pub struct TestReport {
     pub transient: bool,
     pub error: Option<String>,
     pub message_id: Option<String>,
+    /// `config_error` (exit 78) or `unreachable` (exit 75): the sender's side.
+    pub sender_problem: Option<&'static str>,
 }
 
-impl TestReport {
+impl Report for TestReport {
     /// Sent or simulated: 0; worth retrying later: 75; refused: 65.
-    pub fn exit_code(&self) -> i32 {
+    fn exit_code(&self) -> i32 {
+        if self.sender_problem.is_some() {
+            return sender_problem_exit(self.sender_problem);
+        }
         match self.outcome.as_str() {
             "sent" | "dry_run" => EXIT_OK,
             "throttled" | "uncertain" => EXIT_TEMPFAIL,
@@ -39,9 +45,7 @@ impl TestReport {
             _ => EXIT_DATA,
         }
     }
-}
 
-impl Report for TestReport {
     fn human(&self, _terminal: bool) -> String {
         let mut s = format!(
             "test email to {} via {}: {}\n",
@@ -88,6 +92,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
         transient: false,
         error,
         message_id,
+        sender_problem: None,
     };
     if mode == EmailMode::DryRun {
         simulate_send(ctx, mailer.as_mut(), &target, &message)?;
@@ -131,6 +136,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
     };
     Ok(TestReport {
         transient: result.delivery == Delivery::Transient,
+        sender_problem: sender_problem(result.delivery),
         ..report(outcome, result.error, result.message_id)
     })
 }

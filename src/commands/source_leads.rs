@@ -5,7 +5,7 @@
 //! insert through the database's dedupe, stop at `MAX_NEW_LEADS_PER_CYCLE`
 //! created, and record the pass.
 
-use log::{debug, info, warn};
+use log::{debug, error, info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
@@ -77,7 +77,15 @@ fn fetch(ctx: &Ctx) -> Fetched {
                 },
                 Err(e) => {
                     let status = e.status.map_or("none".to_string(), |s| s.to_string());
-                    warn!("[LEADS][API_ERROR] status={status} error={:?}", e.error);
+                    if matches!(e.status, Some(401 | 403)) {
+                        // Every pass will fail the same way until the key is fixed.
+                        error!(
+                            "[LEADS][API_ERROR] status={status} error={:?} (the search API refused LEAD_SEARCH_API_KEY; no new leads until it is fixed)",
+                            e.error
+                        );
+                    } else {
+                        warn!("[LEADS][API_ERROR] status={status} error={:?}", e.error);
+                    }
                     let error = Some(format!("status={status} {}", e.error));
                     if cfg.fallback == LeadProvider::DummySeed {
                         info!("[LEADS][FALLBACK] provider=DUMMY_SEED after API_ERROR");

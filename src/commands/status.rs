@@ -203,6 +203,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             rfc3339(at)
         ));
     }
+    warnings.extend(outside_problems(&ctx.db)?);
     let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
     warnings.extend(run_warnings(
         &runs::last_real_of_each(&ctx.db, ctx.run.get())?,
@@ -239,6 +240,48 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         warnings,
         now,
     })
+}
+
+/// Outside services that refuse the operator's account or cannot be
+/// reached: each stops its subsystem until someone acts, so `status` warns
+/// and the digest lists it. Email: a `[EMAIL][CONFIG_ERROR]` or
+/// `[EMAIL][UNREACHABLE]` newer than the last real send. Leads: the last
+/// search pass ended in an API error.
+pub fn outside_problems(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let newest = db::events::newest_of(
+        conn,
+        &[
+            "[EMAIL][SUCCESS]",
+            "[EMAIL][CONFIG_ERROR]",
+            "[EMAIL][UNREACHABLE]",
+        ],
+    )?;
+    if let Some(e) = newest.filter(|e| !e.tag.starts_with("[EMAIL][SUCCESS]")) {
+        let what = if e.tag == "[EMAIL][CONFIG_ERROR]" {
+            "the provider refused the account or settings"
+        } else {
+            "the provider could not be reached"
+        };
+        out.push(format!(
+            "email sending is held: {what} at {} ({})",
+            rfc3339(e.at),
+            e.message
+        ));
+    }
+    // An API error is recorded as `status=… error` (API_ERROR, or FALLBACK
+    // when DUMMY_SEED stood in).
+    if let Some(run) = db::leads::last_source_run(conn)?
+        && let Some(error) = run
+            .error
+            .filter(|e| run.result.as_deref() == Some("API_ERROR") || e.starts_with("status="))
+    {
+        out.push(format!(
+            "lead search failed at {}: {error}",
+            rfc3339(run.started_at)
+        ));
+    }
+    Ok(out)
 }
 
 /// How long a pass may go without running before status says so.

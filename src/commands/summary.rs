@@ -16,7 +16,7 @@ use crate::db::digest;
 use crate::db::outbox::{self, Kind, Target};
 use crate::db::{invoices, outbox::count_uncertain};
 use crate::domain::compose;
-use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Result};
+use crate::error::{EXIT_CONFIG, EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Result};
 use crate::money::{Cents, format_amount};
 use crate::render::Report;
 use crate::services::mailer::{self, Delivery};
@@ -77,14 +77,6 @@ pub struct SummaryReport {
 }
 
 impl SummaryReport {
-    pub fn exit_code(&self) -> i32 {
-        match self.email.as_ref().map(|d| d.outcome.as_str()) {
-            None | Some("sent") | Some("dry_run") => EXIT_OK,
-            Some("transient") => EXIT_TEMPFAIL,
-            Some(_) => EXIT_DATA,
-        }
-    }
-
     fn subject(&self) -> String {
         let label = if self.period == "week" {
             "weekly"
@@ -96,6 +88,15 @@ impl SummaryReport {
 }
 
 impl Report for SummaryReport {
+    fn exit_code(&self) -> i32 {
+        match self.email.as_ref().map(|d| d.outcome.as_str()) {
+            None | Some("sent") | Some("dry_run") => EXIT_OK,
+            Some("transient") => EXIT_TEMPFAIL,
+            Some("config_error") => EXIT_CONFIG,
+            Some(_) => EXIT_DATA,
+        }
+    }
+
     fn human(&self, _terminal: bool) -> String {
         let money = |c: i64| format_amount(Cents(c), &self.currency);
         let sources = if self.leads.by_source.is_empty() {
@@ -201,6 +202,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     for (at, event, reason) in invoices::attention_events(conn, from)? {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
     }
+    attention.extend(crate::commands::status::outside_problems(conn)?);
     if ctx.config.release_mode {
         for (name, r) in ctx.config.subsystems().iter() {
             if r.fell_back() {
@@ -264,12 +266,13 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
     let outcome = match (mode, result.delivery) {
         (EmailMode::DryRun, _) => "dry_run",
         (_, Delivery::Sent) => "sent",
-        (_, Delivery::Transient) => "transient",
+        (_, Delivery::Transient | Delivery::Unreachable) => "transient",
+        (_, Delivery::Account) => "config_error",
         (_, Delivery::Uncertain) => "uncertain",
         (_, Delivery::Permanent) => "failed",
     };
     let ledger_outcome = match outcome {
-        "transient" => "failed",
+        "transient" | "config_error" => "failed",
         other => other,
     };
     outbox::record(

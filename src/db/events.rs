@@ -42,6 +42,29 @@ pub fn recent(conn: &Connection, tag_prefix: &str, limit: u32) -> rusqlite::Resu
     .collect()
 }
 
+/// The newest event whose tag starts with one of `prefixes` (at most
+/// three), by order of logging.
+pub fn newest_of(conn: &Connection, prefixes: &[&str]) -> rusqlite::Result<Option<Event>> {
+    use rusqlite::OptionalExtension;
+    let p = |i: usize| prefixes.get(i).copied().unwrap_or(prefixes[0]);
+    conn.prepare_cached(
+        "SELECT at, level, tag, message FROM event_log
+         WHERE (tag >= ?1 AND tag < ?1 || char(1114111))
+            OR (tag >= ?2 AND tag < ?2 || char(1114111))
+            OR (tag >= ?3 AND tag < ?3 || char(1114111))
+         ORDER BY id DESC LIMIT 1",
+    )?
+    .query_row(params![p(0), p(1), p(2)], |r| {
+        Ok(Event {
+            at: r.get(0)?,
+            level: r.get(1)?,
+            tag: r.get(2)?,
+            message: r.get(3)?,
+        })
+    })
+    .optional()
+}
+
 /// The newest event with exactly this tag, optionally only WARN/ERROR ones.
 pub fn last_with_tag(
     conn: &Connection,

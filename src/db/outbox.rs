@@ -216,7 +216,7 @@ pub fn finish(
     let (outcome, transient) = match result.delivery {
         Delivery::Sent => ("sent", false),
         Delivery::Permanent => ("failed", false),
-        Delivery::Transient => ("failed", true),
+        Delivery::Transient | Delivery::Account | Delivery::Unreachable => ("failed", true),
         Delivery::Uncertain => ("uncertain", false),
     };
     tx.prepare_cached(
@@ -257,6 +257,8 @@ pub fn finish(
              WHERE id = ?1 AND status = 'new'",
             params![lead_id, reason, MAX_TRANSIENT_FAILURES],
         )?,
+        // The sender's problem: the lead keeps its place and its retries.
+        Delivery::Account | Delivery::Unreachable => 0,
     };
     Ok(())
 }

@@ -21,10 +21,15 @@ pub struct Style {
 /// A command's answer: a human rendering; JSON comes from `Serialize`.
 pub trait Report: Serialize {
     fn human(&self, terminal: bool) -> String;
+
+    /// The process exit code this answer stands for (SPEC §10).
+    fn exit_code(&self) -> i32 {
+        crate::error::EXIT_OK
+    }
 }
 
-/// Writes the report to `out` in the requested style.
-pub fn emit<R: Report>(out: &mut dyn Write, report: &R, style: Style) -> Result<()> {
+/// Writes the report to `out` in the requested style; returns its exit code.
+pub fn emit<R: Report>(out: &mut dyn Write, report: &R, style: Style) -> Result<i32> {
     let text = if style.json {
         let mut s = serde_json::to_string(report)
             .map_err(|e| Error::Internal(format!("cannot encode report: {e}")))?;
@@ -33,7 +38,8 @@ pub fn emit<R: Report>(out: &mut dyn Write, report: &R, style: Style) -> Result<
     } else {
         report.human(style.terminal)
     };
-    write_all(out, text.as_bytes())
+    write_all(out, text.as_bytes())?;
+    Ok(report.exit_code())
 }
 
 /// Writes and flushes; a reader that went away is fine.

@@ -6,7 +6,12 @@
 //! * `Permanent` — SendGrid 4xx other than 429, SMTP 5xx;
 //! * `Transient` — SendGrid 429/5xx, SMTP 4xx, or a connection that failed
 //!   before the message was handed over;
-//! * `Uncertain` — the message may have been handed over but no answer came.
+//! * `Uncertain` — the message may have been handed over but no answer came;
+//! * `Account` — the sender's account or settings were refused (a revoked
+//!   key, an unverified sender, SMTP authentication, a TLS mismatch): no lead
+//!   is at fault and every further send would fail the same way;
+//! * `Unreachable` — the provider could not be reached at all (connection
+//!   refused, no such host, connect timeout): nothing was handed over.
 //!
 //! Real mailers refuse reserved recipient domains before any I/O.
 
@@ -32,6 +37,16 @@ pub enum Delivery {
     Permanent,
     Transient,
     Uncertain,
+    Account,
+    Unreachable,
+}
+
+impl Delivery {
+    /// A failure of the sender, not of the lead: the pass stops, the lead
+    /// stays queued and its slot is released.
+    pub fn is_senders(self) -> bool {
+        matches!(self, Delivery::Account | Delivery::Unreachable)
+    }
 }
 
 /// The one result shape of every mailer: `{success, mode, error}` plus the
@@ -181,8 +196,8 @@ impl Mailer for SendGrid {
         let mut response = match response {
             Ok(r) => r,
             Err(e) => {
-                let delivery = if before_handover(&e) {
-                    Delivery::Transient
+                let delivery = if unreachable(&e) {
+                    Delivery::Unreachable
                 } else {
                     Delivery::Uncertain
                 };
@@ -208,11 +223,7 @@ impl Mailer for SendGrid {
             .limit(64 * 1024)
             .read_to_string()
             .unwrap_or_default();
-        let delivery = if status == 429 || status >= 500 {
-            Delivery::Transient
-        } else {
-            Delivery::Permanent
-        };
+        let delivery = sendgrid_class(status, &text);
         SendResult::failed(
             MODE,
             delivery,
@@ -224,13 +235,54 @@ impl Mailer for SendGrid {
     }
 }
 
-/// Did the request fail before anything was handed to the provider?
-fn before_handover(e: &ureq::Error) -> bool {
+/// Did the request fail before reaching the provider at all?
+fn unreachable(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
     use ureq::Timeout;
     match e {
         ureq::Error::HostNotFound | ureq::Error::ConnectionFailed | ureq::Error::Tls(_) => true,
         ureq::Error::Timeout(t) => matches!(t, Timeout::Resolve | Timeout::Connect),
+        ureq::Error::Io(io) => matches!(
+            io.kind(),
+            K::ConnectionRefused
+                | K::HostUnreachable
+                | K::NetworkUnreachable
+                | K::NetworkDown
+                | K::AddrNotAvailable
+        ),
         _ => false,
+    }
+}
+
+/// SendGrid's answer to `mail/send`, by who can fix it: 401/403 and a
+/// refused sender (400 on `from`, "Sender Identity") are the account's;
+/// 429/5xx pass; any other 4xx is this message's.
+fn sendgrid_class(status: u16, body: &str) -> Delivery {
+    let senders_field = || {
+        let errors = serde_json::from_str::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("errors").cloned());
+        errors
+            .as_ref()
+            .and_then(|e| e.as_array())
+            .is_some_and(|list| {
+                list.iter().any(|e| {
+                    let field = e.get("field").and_then(|f| f.as_str()).unwrap_or_default();
+                    let message = e
+                        .get("message")
+                        .and_then(|m| m.as_str())
+                        .unwrap_or_default();
+                    field == "from"
+                        || field.starts_with("from.")
+                        || message.to_ascii_lowercase().contains("sender identity")
+                })
+            })
+    };
+    match status {
+        401 | 403 => Delivery::Account,
+        429 | 500.. => Delivery::Transient,
+        400 if senders_field() => Delivery::Account,
+        _ => Delivery::Permanent,
     }
 }
 
@@ -324,7 +376,7 @@ impl Mailer for Smtp {
                     "SMTP server is not answering".into(),
                 );
             }
-            Err(e) => return SendResult::failed(MODE, Delivery::Transient, smtp_error(&e)),
+            Err(e) => return SendResult::failed(MODE, smtp_connect_class(&e), smtp_error(&e)),
         }
         match self.transport.send(&email) {
             Ok(response) => SendResult::sent(MODE, response.message().next().map(str::to_string)),
@@ -342,6 +394,21 @@ impl Mailer for Smtp {
     }
 }
 
+/// A failure while connecting, greeting, securing or authenticating — before
+/// any message was handed over — by who can fix it: a 4xx passes; no answer
+/// at all is an outage; a 5xx (530/534/535 authentication, a refused
+/// client), a TLS handshake that fails or a STARTTLS the server does not
+/// offer are the sender's settings.
+fn smtp_connect_class(e: &lettre::transport::smtp::Error) -> Delivery {
+    if e.is_transient() {
+        Delivery::Transient
+    } else if e.is_permanent() || e.is_tls() || e.is_client() || e.is_response() {
+        Delivery::Account
+    } else {
+        Delivery::Unreachable
+    }
+}
+
 fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
@@ -351,4 +418,27 @@ fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
         source = s.source();
     }
     http::shorten(&text, 300, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Delivery, sendgrid_class};
+
+    #[test]
+    fn sendgrid_answers_are_classed_by_who_can_fix_them() {
+        let from = r#"{"errors":[{"message":"The from address does not match a verified Sender Identity.","field":"from","help":null}]}"#;
+        let to = r#"{"errors":[{"message":"Does not contain a valid address.","field":"personalizations.0.to.0.email"}]}"#;
+        for (status, body, class) in [
+            (401, "", Delivery::Account),
+            (403, "", Delivery::Account),
+            (400, from, Delivery::Account),
+            (400, to, Delivery::Permanent),
+            (400, "not json", Delivery::Permanent),
+            (413, "", Delivery::Permanent),
+            (429, "", Delivery::Transient),
+            (503, "", Delivery::Transient),
+        ] {
+            assert_eq!(sendgrid_class(status, body), class, "{status} {body}");
+        }
+    }
 }

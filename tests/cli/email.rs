@@ -152,7 +152,7 @@ fn sendgrid_success_is_logged_with_mode_lead_and_subject() {
 
 #[test]
 fn sendgrid_4xx_is_permanent_and_marks_the_lead_failed_with_the_reason() {
-    for code in [400u16, 401, 403] {
+    for code in [400u16, 404, 413] {
         let server = FakeServer::start(move |_| {
             (
                 code,
@@ -479,15 +479,15 @@ fn smtp_5xx_is_permanent_and_4xx_is_transient() {
     assert_eq!(out.log_lines("transient=true").len(), 1, "{}", out.stderr);
     assert_eq!(lead(&sb, 1)["status"], "new");
 
-    // Nobody listening: the connection failed before any hand-over.
+    // Nobody listening: the connection failed before any hand-over; the
+    // sender's outage, not the lead's.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
     let sb = smtp(&busy).with("SMTP_PORT", &port.to_string());
     add_leads(&sb, 1);
-    let out = sb.run(&["send-outreach"]);
-    assert_eq!(out.log_lines("transient=true").len(), 1, "{}", out.stderr);
-    assert_eq!(lead(&sb, 1)["status"], "new");
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_queue_held(&sb, &out, "[EMAIL][UNREACHABLE]", 75, 1);
 }
 
 #[test]
@@ -726,7 +726,10 @@ fn send_test_email_reports_the_real_outcome() {
     let denied = FakeServer::start(|_| (401, "{\"errors\":[{\"message\":\"bad key\"}]}".into()));
     let out =
         sendgrid(&denied.url).run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
-    assert_eq!(out.code, 65, "{out:?}");
+    assert_eq!(
+        out.code, 78,
+        "a refused key is a configuration error: {out:?}"
+    );
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(
         (report["outcome"].as_str(), report["success"].as_bool()),
@@ -857,4 +860,145 @@ fn an_unknown_template_pack_falls_back_to_dry_run_and_the_pass_still_runs() {
         (Some("DRY_RUN"), Some(2))
     );
     assert_eq!(trap.connections(), 0);
+}
+
+/// What a pass stopped by the sender's side leaves behind: every lead still
+/// queued with no retry spent, no slot held, one tagged line, a warning in
+/// `status` and a line in the digest's attention list.
+fn assert_queue_held(sb: &Sandbox, out: &crate::harness::Output, tag: &str, code: i32, leads: i64) {
+    assert_eq!(out.code, code, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let problem = if code == 78 {
+        "config_error"
+    } else {
+        "unreachable"
+    };
+    assert_eq!(report["sender_problem"], problem, "{report}");
+    assert_eq!(report["sent"], 0);
+    assert_eq!(out.log_lines(tag).len(), 1, "{}", out.stderr);
+    assert!(out.log_lines("[EMAIL][FAIL]").is_empty(), "{}", out.stderr);
+    for id in 1..=leads {
+        let l = lead(sb, id);
+        assert_eq!(l["status"], "new", "lead {id} stays queued");
+    }
+    let conn = sb.db();
+    let retries: i64 = conn
+        .query_row("SELECT SUM(transient_failures) FROM lead", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        retries, 0,
+        "no lead's retries are spent on the sender's problem"
+    );
+    let st = status(sb);
+    assert_eq!(st["email"]["sent_this_hour"], 0, "the slot is released");
+    assert!(
+        st["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("email sending is held")),
+        "{}",
+        st["warnings"]
+    );
+    let digest: Value = sb.json(&["summary", "--json"]);
+    assert!(
+        digest["attention"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("email sending is held")),
+        "{digest}"
+    );
+}
+
+#[test]
+fn a_revoked_or_refused_sendgrid_account_holds_the_queue_and_exits_78() {
+    let sender_identity = r#"{"errors":[{"message":"The from address does not match a verified Sender Identity.","field":"from","help":null}]}"#;
+    for (code, body) in [(401u16, ""), (403, ""), (400, sender_identity)] {
+        let answer = std::sync::Arc::new(std::sync::atomic::AtomicU16::new(code));
+        let now = answer.clone();
+        let server =
+            FakeServer::start(
+                move |_| match now.load(std::sync::atomic::Ordering::SeqCst) {
+                    202 => (202, String::new()),
+                    c => (c, body.to_string()),
+                },
+            );
+        let sb = sendgrid(&server.url);
+        add_leads(&sb, 5);
+        for pass in 1..=2 {
+            let out = sb.run(&["send-outreach", "--json"]);
+            assert_queue_held(&sb, &out, "[EMAIL][CONFIG_ERROR]", 78, 5);
+            assert_eq!(
+                server.requests().len(),
+                pass,
+                "{code}: the pass stops at the first refusal"
+            );
+        }
+        // Once the account is fixed, the same leads go out and the warning clears.
+        answer.store(202, std::sync::atomic::Ordering::SeqCst);
+        let out = sb.run(&["send-outreach", "--json"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            (report["sent"].as_i64(), report["sender_problem"].as_str()),
+            (Some(5), None)
+        );
+        let warnings = status(&sb)["warnings"].to_string();
+        assert!(!warnings.contains("email sending is held"), "{warnings}");
+    }
+}
+
+#[test]
+fn a_sendgrid_that_refuses_connections_is_unreachable_exit_75_and_burns_nothing() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let sb = sendgrid(&url);
+    add_leads(&sb, 3);
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_queue_held(&sb, &out, "[EMAIL][UNREACHABLE]", 75, 3);
+    let uncertain = status(&sb)["email"]["uncertain"].as_i64();
+    assert_eq!(
+        uncertain,
+        Some(0),
+        "a refused connection handed nothing over"
+    );
+    // cycle reports the step's code as its own.
+    let out = sb.run(&["cycle", "--json"]);
+    assert_eq!(out.code, 75, "{out:?}");
+}
+
+#[test]
+fn smtp_authentication_and_tls_mismatches_are_the_senders_problem() {
+    let server = SmtpServer::start(SmtpMode::Auth("right-password"));
+    let wrong = smtp(&server)
+        .with("SMTP_USERNAME", "hoss")
+        .with("SMTP_PASSWORD", "wrong-password");
+    add_leads(&wrong, 2);
+    let out = wrong.run(&["send-outreach", "--json"]);
+    assert_queue_held(&wrong, &out, "[EMAIL][CONFIG_ERROR]", 78, 2);
+    assert!(out.log_lines("535").len() == 1, "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("wrong-password"),
+        "the password never reaches a log"
+    );
+    let test = wrong.run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
+    assert_eq!(test.code, 78, "{test:?}");
+
+    let right = smtp(&server)
+        .with("SMTP_USERNAME", "hoss")
+        .with("SMTP_PASSWORD", "right-password");
+    add_leads(&right, 1);
+    let out = right.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(server.messages().len(), 1);
+
+    // STARTTLS asked of a server that does not offer it: a settings problem.
+    let plain = SmtpServer::start(SmtpMode::Accept);
+    let starttls = smtp(&plain).with("SMTP_TLS", "STARTTLS");
+    add_leads(&starttls, 2);
+    let out = starttls.run(&["send-outreach", "--json"]);
+    assert_queue_held(&starttls, &out, "[EMAIL][CONFIG_ERROR]", 78, 2);
+    assert!(plain.messages().is_empty());
 }

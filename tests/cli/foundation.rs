@@ -560,3 +560,27 @@ fn is_setting(line: &str) -> bool {
                 .bytes()
                 .all(|b| b.is_ascii_uppercase() || b == b'_' || b.is_ascii_lowercase()))
 }
+
+#[test]
+fn an_empty_variable_never_overrides_the_config_file() {
+    let sb = Sandbox::new()
+        .config_file("DRY_RUN = true\nMAX_EMAILS_PER_HOUR = 5\nMAX_EMAILS_PER_CYCLE = 2\n")
+        .with("DRY_RUN", "")
+        .with("MAX_EMAILS_PER_HOUR", "")
+        .with("MAX_EMAILS_PER_CYCLE", "  ");
+    let out = sb.run(&["status", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let status: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        status["dry_run"], true,
+        "an empty DRY_RUN keeps the file's TRUE"
+    );
+    assert_eq!(status["email"]["max_per_hour"], 5);
+    assert_eq!(status["email"]["max_per_cycle"], 2);
+    assert_eq!(
+        out.log_lines("[CONFIG][EMPTY_ENV] DRY_RUN").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+}

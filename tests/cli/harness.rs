@@ -321,6 +321,9 @@ pub enum SmtpMode {
     Accept,
     /// Refuse every RCPT with this code (550 permanent, 451 transient).
     RejectRcpt(u16),
+    /// Offer AUTH PLAIN/LOGIN (in plain text, loopback only) and accept only
+    /// this password; a wrong one gets 535.
+    Auth(&'static str),
 }
 
 /// A real SMTP server session on 127.0.0.1 (mailin's state machine over a
@@ -339,9 +342,20 @@ struct SmtpHandler {
 }
 
 impl mailin::Handler for SmtpHandler {
+    fn auth_plain(&mut self, _authz: &str, _authn: &str, password: &str) -> mailin::Response {
+        self.auth_login("", password)
+    }
+
+    fn auth_login(&mut self, _username: &str, password: &str) -> mailin::Response {
+        match self.mode {
+            SmtpMode::Auth(expected) if password == expected => mailin::response::AUTH_OK,
+            _ => mailin::response::INVALID_CREDENTIALS,
+        }
+    }
+
     fn rcpt(&mut self, _to: &str) -> mailin::Response {
         match self.mode {
-            SmtpMode::Accept => mailin::response::OK,
+            SmtpMode::Accept | SmtpMode::Auth(_) => mailin::response::OK,
             SmtpMode::RejectRcpt(code) => {
                 mailin::Response::custom(code, "refused by the test server".into())
             }
@@ -396,8 +410,14 @@ impl SmtpServer {
                         data: Vec::new(),
                         sink,
                     };
-                    let mut session =
-                        mailin::SessionBuilder::new("hoss-test-smtp").build(peer, handler);
+                    let mut builder = mailin::SessionBuilder::new("hoss-test-smtp");
+                    if let SmtpMode::Auth(_) = mode {
+                        builder
+                            .enable_auth(mailin::AuthMechanism::Plain)
+                            .enable_auth(mailin::AuthMechanism::Login)
+                            .insecure_enable_plaintext_auth();
+                    }
+                    let mut session = builder.build(peer, handler);
                     let mut writer = stream.try_clone().unwrap();
                     let mut reader = BufReader::new(stream);
                     let _ = session.greeting().write_to(&mut writer);

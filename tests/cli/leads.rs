@@ -551,3 +551,41 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_refused_search_key_is_a_status_warning_and_a_digest_line_until_it_works() {
+    for (fallback, status) in [("NONE", 401u16), ("DUMMY_SEED", 403)] {
+        let works = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let now = works.clone();
+        let server = FakeServer::start(move |_| {
+            if now.load(std::sync::atomic::Ordering::SeqCst) {
+                (200, "[]".into())
+            } else {
+                (status, r#"{"error":"revoked"}"#.into())
+            }
+        });
+        let sb = search_sandbox(&server).with("LEAD_SOURCE_FALLBACK", fallback);
+        let out = sb.run(&["source-leads"]);
+        assert_eq!(out.code, 0, "{out:?}");
+        let line = out.log_lines("[LEADS][API_ERROR]");
+        assert!(
+            line[0].contains("ERROR") && line[0].contains("LEAD_SEARCH_API_KEY"),
+            "{line:?}"
+        );
+        let held = |v: &Value, key: &str| {
+            v[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w.as_str().unwrap().starts_with("lead search failed"))
+        };
+        let st: Value = sb.json(&["status", "--json"]);
+        assert!(held(&st, "warnings"), "{fallback}: {}", st["warnings"]);
+        let digest: Value = sb.json(&["summary", "--json"]);
+        assert!(held(&digest, "attention"), "{fallback}: {digest}");
+        works.store(true, std::sync::atomic::Ordering::SeqCst);
+        sb.run(&["source-leads"]);
+        let st: Value = sb.json(&["status", "--json"]);
+        assert!(!held(&st, "warnings"), "{fallback}: {}", st["warnings"]);
+    }
+}
