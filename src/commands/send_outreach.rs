@@ -351,7 +351,11 @@ impl Pass<'_> {
             lead_id: Some(lead.id),
             recipient: &lead.email,
         };
-        if let Some(reason) = outbox::suppression_reason(&ctx.db, &lead.email, false)? {
+        let refused = match outbox::suppression_reason(&ctx.db, &lead.email, false)? {
+            Some(reason) => Some(reason),
+            None => outbox::already_emailed(&ctx.db, &lead.email)?,
+        };
+        if let Some(reason) = refused {
             outbox::record(
                 &ctx.db,
                 &target,

@@ -125,6 +125,37 @@ pub fn suppression_reason(
     Ok(None)
 }
 
+/// Whether this address was already emailed by outreach — by any lead,
+/// whatever its status now (an `invalid` lead re-added, a later search
+/// result): the lead it was, and when.
+pub fn already_emailed(conn: &Connection, recipient: &str) -> rusqlite::Result<Option<String>> {
+    let ledger: Option<(Option<i64>, i64)> = conn
+        .prepare_cached(
+            "SELECT lead_id, at FROM send_ledger INDEXED BY send_ledger_outreach_recipient
+             WHERE recipient = ?1 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain')
+             ORDER BY at LIMIT 1",
+        )?
+        .query_row([recipient], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let found = match ledger {
+        Some(hit) => Some(hit),
+        None => conn
+            .prepare_cached(
+                "SELECT id, last_contacted_at FROM lead INDEXED BY lead_contacted_email
+                 WHERE email = ?1 AND last_contacted_at IS NOT NULL ORDER BY last_contacted_at LIMIT 1",
+            )?
+            .query_row([recipient], |r| Ok((Some(r.get(0)?), r.get(1)?)))
+            .optional()?,
+    };
+    Ok(found.map(|(lead, at)| {
+        let lead = lead.map_or("-".to_string(), |id| id.to_string());
+        format!(
+            "already emailed (lead {lead} at {})",
+            crate::clock::rfc3339(at)
+        )
+    }))
+}
+
 /// Claims the lead (outreach) and a slot of the hour, in the caller's
 /// `BEGIN IMMEDIATE` transaction. Suppressed and throttled attempts are
 /// recorded here too.
@@ -169,13 +200,18 @@ pub fn reserve(
             }
         });
     }
-    if let Some(reason) = suppression_reason(tx, target.recipient, true)? {
+    let refused = match suppression_reason(tx, target.recipient, true)? {
+        Some(reason) => Some(reason),
+        None if target.kind == Kind::Outreach => already_emailed(tx, target.recipient)?,
+        None => None,
+    };
+    if let Some(reason) = refused {
         record(tx, target, "", mode, "suppressed", Some(&reason), now)?;
         if let Some(lead_id) = target.lead_id {
-            let status = if reason == "reserved domain" {
-                "dead"
-            } else {
+            let status = if reason.starts_with("suppressed") {
                 "unsubscribed"
+            } else {
+                "dead"
             };
             tx.execute(
                 "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status = 'new'",

@@ -65,7 +65,19 @@ pub fn outreach(
         sender_name: clean_text(Some(&sender.sender_name)),
     };
     let pick = |n: usize| lead.id.unsigned_abs() as usize % n;
-    let subject = render(&pack.subjects[pick(pack.subjects.len())], &values)?;
+    // "there, an idea for Acme" reads badly: without a first name, only the
+    // subjects that do not address the person by name are candidates.
+    let unnamed: Vec<&String> = pack
+        .subjects
+        .iter()
+        .filter(|s| values.first_name.is_some() || !s.contains("{first_name}"))
+        .collect();
+    let subjects = if unnamed.is_empty() {
+        pack.subjects.iter().collect()
+    } else {
+        unnamed
+    };
+    let subject = render(subjects[pick(subjects.len())], &values)?;
     let body = render(&pack.bodies[pick(pack.bodies.len())], &values)?;
     Ok(message(
         sender,
@@ -268,10 +280,28 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_first_name_is_an_error_not_a_placeholder() {
+    fn a_missing_first_name_is_a_neutral_greeting_never_a_failure() {
+        for name in crate::domain::templates::pack_names() {
+            let p = pack(name).unwrap();
+            for (id, contact) in [(1, None), (2, Some("J.")), (3, Some("info@acme.com"))] {
+                let mut l = lead(contact, "Acme");
+                l.id = id;
+                let m = outreach(&p, &l, "ops", "x", &sender(None), "t").unwrap();
+                assert!(m.body.starts_with("Hi there,"), "{name}: {}", m.body);
+                assert!(!m.subject.contains("there"), "{name}: {}", m.subject);
+                assert!(!m.subject.contains('{') && !m.body.contains('{'));
+            }
+        }
         let p = pack("general").unwrap();
-        let err = outreach(&p, &lead(None, "Acme"), "ops", "x", &sender(None), "t").unwrap_err();
-        assert_eq!(err, "no value for {first_name}");
+        let named = outreach(
+            &p,
+            &lead(Some("Jane Doe"), "Acme"),
+            "ops",
+            "x",
+            &sender(None),
+            "t",
+        );
+        assert!(named.unwrap().body.starts_with("Hi Jane,"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Outreach template packs (`config/templates/*.toml`, built into the
 //! binary) and their rendering. A template may only use the known
 //! placeholders; a lead that lacks a value a template needs gets an error,
-//! never a message with `{first_name}` left in it.
+//! never a message with `{first_name}` left in it — except the first name
+//! itself, which many leads lack: it reads [`NO_FIRST_NAME`] ("Hi there,").
 
 use serde::Deserialize;
 
@@ -21,6 +22,9 @@ pub const PACKS: &[(&str, &str)] = &[
 ];
 
 pub const PLACEHOLDERS: &[&str] = &["first_name", "company", "niche", "offer", "sender_name"];
+
+/// What `{first_name}` reads when a lead has no usable first name.
+pub const NO_FIRST_NAME: &str = "there";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,9 +92,11 @@ impl Values {
             "sender_name" => &self.sender_name,
             _ => return Err(format!("unknown placeholder {{{name}}}")),
         };
-        v.as_deref()
-            .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| format!("no value for {{{name}}}"))
+        match v.as_deref().filter(|v| !v.trim().is_empty()) {
+            Some(v) => Ok(v),
+            None if name == "first_name" => Ok(NO_FIRST_NAME),
+            None => Err(format!("no value for {{{name}}}")),
+        }
     }
 }
 

@@ -1002,3 +1002,72 @@ fn smtp_authentication_and_tls_mismatches_are_the_senders_problem() {
     assert_queue_held(&starttls, &out, "[EMAIL][CONFIG_ERROR]", 78, 2);
     assert!(plain.messages().is_empty());
 }
+
+#[test]
+fn an_address_emailed_once_is_never_emailed_again_by_another_lead() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = sendgrid(&server.url);
+    let add = |company: &str| {
+        let out = sb.run(&[
+            "lead",
+            "add",
+            "--email",
+            "Jo@Client.com",
+            "--company",
+            company,
+        ]);
+        assert_eq!(out.code, 0, "{out:?}");
+    };
+    add("Client");
+    assert_eq!(outreach(&sb)["sent"], 1, "no name is no reason not to send");
+    let sent: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    let body = sent["content"][0]["value"].as_str().unwrap();
+    assert!(body.starts_with("Hi there,"), "{body}");
+    // The operator marks it invalid, then the same person comes back by hand
+    // or from a later search: a new lead, the same address.
+    assert_eq!(sb.run(&["lead", "set-status", "1", "invalid"]).code, 0);
+    add("Client Two");
+    for pass in [1, 2] {
+        let report = outreach(&sb);
+        assert_eq!(
+            (report["sent"].as_i64(), report["attempted"].as_i64()),
+            (Some(0), Some(0)),
+            "pass {pass}: {report}"
+        );
+        assert_eq!(server.requests().len(), 1, "pass {pass}");
+    }
+    let second = lead(&sb, 2);
+    assert_eq!(second["status"], "dead", "{second}");
+    let attempt = &status(&sb)["email"]["recent_attempts"][0];
+    assert_eq!(attempt["outcome"], "suppressed");
+    assert!(
+        attempt["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("already emailed (lead 1 at "),
+        "{attempt}"
+    );
+
+    // With the ledger aged out, the contacted lead itself still remembers.
+    sb.db().execute("DELETE FROM send_ledger", []).unwrap();
+    assert_eq!(sb.run(&["lead", "set-status", "2", "invalid"]).code, 0);
+    add("Client Three");
+    assert_eq!(outreach(&sb)["attempted"], 0);
+    assert_eq!(lead(&sb, 3)["status"], "dead");
+    assert_eq!(server.requests().len(), 1);
+
+    // DRY_RUN tells the same story without touching the lead.
+    assert_eq!(sb.run(&["lead", "set-status", "3", "invalid"]).code, 0);
+    add("Client Four");
+    let out = sb
+        .command(&["send-outreach", "--json"])
+        .env("DRY_RUN", "TRUE")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["suppressed"].as_i64(), report["dry_run"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(lead(&sb, 4)["status"], "new");
+}
