@@ -25,11 +25,11 @@ struct OpLog {
 
 impl Log for OpLog {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        self.stderr.enabled(metadata) || is_ours(metadata)
+        (self.stderr.enabled(metadata) && !muted(metadata)) || is_ours(metadata)
     }
 
     fn log(&self, record: &Record<'_>) {
-        if self.stderr.matches(record) {
+        if self.stderr.matches(record) && !muted(record.metadata()) {
             self.stderr.log(record);
         }
         if is_ours(record.metadata()) && record.level() <= Level::Info {
@@ -51,13 +51,21 @@ impl Log for OpLog {
     }
 }
 
+/// Dependencies speak only when something is wrong, whatever the filter
+/// says: at debug and trace the HTTP and SMTP clients print request lines and
+/// headers — `Authorization: Bearer …`, an SMTP `AUTH` exchange, a
+/// healthcheck URL that is itself a secret.
+fn muted(metadata: &Metadata<'_>) -> bool {
+    !metadata.target().starts_with("hoss") && metadata.level() > Level::Warn
+}
+
 fn is_ours(metadata: &Metadata<'_>) -> bool {
     metadata.target().starts_with("hoss") && metadata.level() <= Level::Info
 }
 
 /// Installs the logger once per process; `filter` is an env_logger spec.
 pub fn init(filter: &str) {
-    // Dependencies speak only when something is wrong.
+    // Dependencies speak only when something is wrong (see `muted`).
     let stderr = env_logger::Builder::new()
         .filter_module("refinery_core", LevelFilter::Warn)
         .parse_filters(filter)

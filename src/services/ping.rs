@@ -34,7 +34,7 @@ impl Pinger {
         match self.agent.post(&url).send(body.as_bytes()) {
             Ok(r) if r.status().is_success() => Ok(()),
             Ok(r) => Err(format!("answered {}", r.status().as_u16())),
-            Err(e) => Err(http::shorten(&e.to_string(), 200, None)),
+            Err(e) => Err(http::shorten(&e.to_string(), 200, Some(&self.url))),
         }
     }
 }

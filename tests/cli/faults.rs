@@ -320,3 +320,81 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
         "the executor ran with a clean environment: {tasks}"
     );
 }
+
+#[test]
+fn secrets_never_reach_the_log_at_debug_or_trace() {
+    let sendgrid = FakeServer::start(|_| (202, String::new()));
+    let search = FakeServer::start(|_| (200, "[]".into()));
+    let ping = FakeServer::start(|_| (200, "OK".into()));
+    let stripe = StripeStub::start();
+    for level in ["debug", "trace"] {
+        let mut sb = Sandbox::new()
+            .with("HOSS_LOG", level)
+            .with("EMAIL_MODE", "SENDGRID")
+            .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
+            .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
+            .with("SENDGRID_API_BASE", &sendgrid.url)
+            .with("LEAD_SOURCE_PROVIDER", "SEARCH_API")
+            .with("LEAD_SEARCH_API_URL", &format!("{}/search", search.url))
+            .with("ENABLE_STRIPE", "TRUE")
+            .with("STRIPE_API_BASE", &stripe.server.url)
+            .with("EMAIL_SEND_DELAY_MIN", "0")
+            .with("EMAIL_SEND_DELAY_MAX", "0")
+            .with(
+                "HEALTHCHECK_URL",
+                &format!("{}/ping/SENTINEL5PING", ping.url),
+            );
+        for (k, v) in SENTINELS {
+            sb.set(k, v);
+        }
+        let mut log = String::new();
+        for args in [
+            &[
+                "lead",
+                "add",
+                "--email",
+                "buyer@client.com",
+                "--company",
+                "Client",
+            ][..],
+            &[
+                "customer",
+                "add",
+                "--company",
+                "Acme",
+                "--email",
+                "ap@acme.com",
+            ],
+            &[
+                "task",
+                "add",
+                "--customer",
+                "1",
+                "--description",
+                "Work",
+                "--amount",
+                "10",
+            ],
+            &["task", "done", "1"],
+            &["cycle"],
+            &["send-test-email", "--to", "me@hoss-operator.com"],
+            &["summary", "--email"],
+        ] {
+            let out = sb.run(args);
+            assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+            log.push_str(&out.stderr);
+        }
+        assert!(
+            sendgrid.requests().len() >= 3
+                && !search.requests().is_empty()
+                && !ping.requests().is_empty()
+                && !stripe.server.requests().is_empty(),
+            "{level}: every vendor was really called:\n{log}"
+        );
+        assert!(log.contains("DEBUG"), "{level}: the filter is on:\n{log}");
+        assert!(
+            !log.contains("SENTINEL"),
+            "{level}: a secret leaked:\n{log}"
+        );
+    }
+}
