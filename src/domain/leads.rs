@@ -34,18 +34,36 @@ pub struct NewLead {
 /// Longest text kept in a free-text lead field.
 const MAX_FIELD: usize = 200;
 
-/// Trims, removes control characters (they could reach a header or a log
-/// line) and caps the length; empty becomes `None`.
+/// Trims, decodes RFC 2047 encoded words (`=?utf-8?b?…?=`: a mail client
+/// would decode them in a subject, CR/LF and all), removes control
+/// characters (they could reach a header or a log line) and caps the
+/// length; empty becomes `None`.
 pub fn clean_text(v: Option<&str>) -> Option<String> {
-    let s: String = v?
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let flat = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
+    let mut s = flat(v?);
+    if s.contains("=?") {
+        s = decode_encoded_words(&s).map_or(s, |d| flat(&d));
+        // What is left that still looks like an encoded word (glued to a
+        // word, which RFC 2047 leaves alone but lenient clients decode) is
+        // defused: without its markers no client decodes it.
+        if s.contains("=?") && s.contains("?=") {
+            s = s.replace("=?", " ").replace("?=", " ");
+        }
+    }
+    let s: String = s.split_whitespace().collect::<Vec<_>>().join(" ");
     let s: String = s.chars().take(MAX_FIELD).collect();
     (!s.is_empty()).then_some(s)
+}
+
+/// The text with its encoded words decoded, as a mail client shows it.
+fn decode_encoded_words(text: &str) -> Option<String> {
+    let line = format!("X: {text}");
+    let (header, _) = mailparse::parse_header(line.as_bytes()).ok()?;
+    Some(header.get_value())
 }
 
 pub fn normalize(raw: &RawLead) -> Result<NewLead, String> {
@@ -395,6 +413,24 @@ mod tests {
         );
         assert!(normalize(&RawLead::default()).is_err());
         assert!(normalize(&raw("jane at acme", "Acme", None)).is_err());
+    }
+
+    #[test]
+    fn encoded_words_are_decoded_then_cleaned() {
+        // "\r\nBcc: evil4@evil.com" as a base64 encoded word.
+        let evil = "=?utf-8?b?DQpCY2M6IGV2aWw0QGV2aWwuY29t?=";
+        assert_eq!(
+            clean_text(Some(evil)).as_deref(),
+            Some("Bcc: evil4@evil.com")
+        );
+        let q = "Caf=?iso-8859-1?q?=E9?= =?utf-8?q?=0D=0ATo:_x?=";
+        let cleaned = clean_text(Some(q)).unwrap();
+        assert!(
+            !cleaned.contains("=?") && !cleaned.chars().any(char::is_control),
+            "{cleaned}"
+        );
+        assert_eq!(clean_text(Some("a =? b ?= c")).as_deref(), Some("a b c"));
+        assert_eq!(clean_text(Some("=?utf-8?b?DQo=?=")), None);
     }
 
     #[test]

@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::header::{ContentType, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{SmtpTransport, Transport};
@@ -318,7 +318,7 @@ impl Smtp {
     }
 }
 
-/// The RFC 5322 message lettre sends: explicit Content-Type, Date,
+/// The RFC 5322 message lettre sends: MIME-Version, explicit Content-Type, Date,
 /// Message-ID, List-Unsubscribe; lettre picks the transfer encoding
 /// (quoted-printable for non-ASCII text) and encodes non-ASCII headers.
 pub fn smtp_message(m: &Outgoing) -> Result<lettre::Message, String> {
@@ -331,6 +331,9 @@ pub fn smtp_message(m: &Outgoing) -> Result<lettre::Message, String> {
         .reply_to(Mailbox::new(None, address(&m.reply_to)?))
         .to(Mailbox::new(None, address(&m.to)?))
         .subject(m.subject.clone())
+        // RFC 2045: a Content-Type without MIME-Version is malformed, and
+        // spam filters score it so.
+        .header(MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .message_id(None)
         .date_now();

@@ -424,6 +424,11 @@ fn smtp_delivers_valid_mime_with_every_header_wrapped_and_encoded() {
         Some("Zoë, an idea for Café Über")
     );
     assert!(h.get_first_value("Date").is_some());
+    assert_eq!(h.get_first_value("MIME-Version").as_deref(), Some("1.0"));
+    assert!(
+        h.get_first_value("Content-Type")
+            .is_some_and(|v| v.starts_with("text/plain"))
+    );
     assert!(
         h.get_first_value("Message-ID")
             .is_some_and(|v| v.starts_with('<') && v.contains('@'))
@@ -521,6 +526,49 @@ fn lead_fields_cannot_inject_headers_or_recipients() {
             .any(|l| l.starts_with("Bcc:") || l.starts_with("X-Evil:")),
         "{raw}"
     );
+}
+
+#[test]
+fn encoded_words_in_lead_fields_are_decoded_and_cleaned_before_any_header() {
+    // "\r\nBcc: evil4@evil.com" as an RFC 2047 encoded word: a mail client
+    // decodes it in the Subject it is shown.
+    let evil = "=?utf-8?b?DQpCY2M6IGV2aWw0QGV2aWwuY29t?=";
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server);
+    let out = sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "jo@acme-corp.com",
+        "--company",
+        evil,
+        "--name",
+        evil,
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(lead(&sb, 1)["company"], "Bcc: evil4@evil.com");
+    // Rows stored before this check are cleaned when the message is made.
+    sb.db()
+        .execute(
+            "INSERT INTO lead (name, email, company, company_key, domain, source, created_at)
+             VALUES (?1, 'kim@other-corp.com', ?1, 'other', 'other-corp.com', 'manual', 0)",
+            [evil],
+        )
+        .unwrap();
+    let report = outreach(&sb);
+    assert_eq!(report["sent"], 2, "{report}");
+    for m in server.messages() {
+        assert_eq!(m.to.len(), 1);
+        let mail = parse(&m.data);
+        // mailparse decodes encoded words, as the recipient's client would.
+        let subject = mail.headers.get_first_value("Subject").unwrap();
+        assert!(
+            !subject.contains(['\r', '\n']) && !subject.contains("=?"),
+            "{subject:?}"
+        );
+        let body = mail.get_body().unwrap();
+        assert!(!body.contains("=?utf-8?"), "{body}");
+    }
 }
 
 #[test]
