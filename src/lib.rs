@@ -53,16 +53,24 @@ pub fn main_entry() -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
     };
+    let json = cli.command.json();
     let mut stdout = std::io::stdout().lock();
-    match panic::catch_unwind(panic::AssertUnwindSafe(|| app::run(cli, &mut stdout))) {
-        Ok(Ok(code)) => code,
-        Ok(Err(e)) => {
-            ::log::error!("[ERROR] {e}");
-            if !::log::log_enabled!(::log::Level::Error) {
-                eprintln!("{e}");
+    let (code, message) =
+        match panic::catch_unwind(panic::AssertUnwindSafe(|| app::run(cli, &mut stdout))) {
+            Ok(Ok(code)) => return code,
+            Ok(Err(e)) => {
+                ::log::error!("[ERROR] {e}");
+                if !::log::log_enabled!(::log::Level::Error) {
+                    eprintln!("{e}");
+                }
+                (e.exit_code(), e.to_string())
             }
-            e.exit_code()
-        }
-        Err(_) => EXIT_INTERNAL,
+            Err(_) => (EXIT_INTERNAL, "hoss hit a bug (see the log)".to_string()),
+        };
+    // `--json` promises one document on stdout, a failure included.
+    if json {
+        let doc = serde_json::json!({"error": {"code": code, "message": message}});
+        let _ = render::write_all(&mut stdout, format!("{doc}\n").as_bytes());
     }
+    code
 }

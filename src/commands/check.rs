@@ -1,9 +1,14 @@
-//! `hoss check`: the configuration as hoss understood it. In release mode it
-//! is a deploy gate: exit 78 when a requested subsystem fell back.
+//! `hoss check`: the configuration as hoss understood it, and a deploy gate:
+//! exit 78 when something a pass would read or run is unusable (onboarding
+//! tasks, the ops executor, the portal folder), and in release mode also
+//! when a requested subsystem fell back.
 
 use serde::Serialize;
 
+use std::path::Path;
+
 use crate::app::Ctx;
+use crate::commands::ops;
 use crate::config::Subsystems;
 use crate::error::{EXIT_CONFIG, EXIT_OK};
 use crate::render::{Report, table};
@@ -13,16 +18,54 @@ pub struct CheckReport {
     pub release_mode: bool,
     pub dry_run: bool,
     pub subsystems: Subsystems,
+    /// What a pass would fail on, each with what to fix.
+    pub problems: Vec<String>,
     pub ok: bool,
 }
 
 pub fn run(ctx: &Ctx) -> CheckReport {
     let cfg = &ctx.config;
+    let mut problems = Vec::new();
+    if let Err(e) = &cfg.onboarding_tasks {
+        problems.push(format!("[[onboarding.tasks]] in the config file: {e}"));
+    }
+    if let Some(e) = cfg
+        .ops_executor_cmd
+        .as_deref()
+        .and_then(ops::executor_problem)
+    {
+        problems.push(format!("OPS_EXECUTOR_CMD: {e}"));
+    }
+    if let Some(e) = portal_dir_problem(&cfg.portal_dir) {
+        problems.push(format!("PORTAL_DIR: {e}"));
+    }
     CheckReport {
         release_mode: cfg.release_mode,
         dry_run: cfg.dry_run,
         subsystems: cfg.subsystems(),
-        ok: cfg.check_ok(),
+        ok: cfg.check_ok() && problems.is_empty(),
+        problems,
+    }
+}
+
+/// `portal-export` needs a folder it can create pages in.
+fn portal_dir_problem(dir: &Path) -> Option<String> {
+    let shown = dir.display();
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Some(format!("{shown} exists and is not a folder")),
+        Ok(_) => None,
+        Err(_) => {
+            let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+            match parent.map(std::fs::metadata) {
+                Some(Ok(m)) if !m.is_dir() => Some(format!(
+                    "{shown} cannot be created: its parent is not a folder"
+                )),
+                Some(Err(_)) => Some(format!(
+                    "{shown} cannot be created: its parent does not exist"
+                )),
+                _ => None,
+            }
+        }
     }
 }
 
@@ -30,10 +73,15 @@ impl Report for CheckReport {
     fn human(&self, terminal: bool) -> String {
         let mut s = header(self.release_mode, self.dry_run);
         s.push_str(&subsystem_table(&self.subsystems, terminal));
+        for p in &self.problems {
+            s.push_str(&format!("problem: {p}\n"));
+        }
         s.push_str(if self.ok {
             "check: ok\n"
-        } else {
+        } else if self.problems.is_empty() {
             "check: FAILED — release mode with a subsystem in fallback (exit 78)\n"
+        } else {
+            "check: FAILED — fix the problems above (exit 78)\n"
         });
         s
     }

@@ -100,6 +100,42 @@ pub fn run(ctx: &Ctx) -> Result<OpsReport> {
     Ok(report)
 }
 
+/// The environment the executor runs in: no hoss secrets.
+fn clean_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear()
+        .envs(std::env::vars_os().filter(|(k, _)| k == "PATH" || k == "HOME" || k == "LANG"))
+}
+
+/// Why `cmd` could not run, checked the way `ops` runs it (`sh -c`, the
+/// same environment): a shell syntax error, or a first word that is no
+/// builtin and no executable on PATH. `None` when it would start.
+pub fn executor_problem(cmd: &str) -> Option<String> {
+    let run = |script: &str, arg: &str| {
+        clean_env(Command::new("sh").arg("-c").arg(script).arg("sh").arg(arg))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    };
+    // `sh -n` parses without running anything.
+    match clean_env(Command::new("sh").arg("-n").arg("-c").arg(cmd))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Err(e) => return Some(format!("cannot start sh: {e}")),
+        Ok(s) if !s.success() => {
+            return Some("is not a valid shell command (sh -n rejects it)".into());
+        }
+        Ok(_) => {}
+    }
+    let first = cmd
+        .split(|c: char| c.is_whitespace() || ";&|<>()".contains(c))
+        .find(|w| !w.is_empty() && !(w.contains('=') && !w.starts_with('/')))?;
+    let found = run("command -v -- \"$1\" >/dev/null", first).is_ok_and(|s| s.success());
+    (!found).then(|| format!("{first:?} is not a command on PATH or an executable file"))
+}
+
 /// Runs the executor for one task: `Ok((summary, cost_cents))` on exit 0.
 /// The child gets a clean environment (no hoss secrets).
 fn execute(
@@ -116,11 +152,7 @@ fn execute(
         "currency": currency,
     })
     .to_string();
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .env_clear()
-        .envs(std::env::vars_os().filter(|(k, _)| k == "PATH" || k == "HOME" || k == "LANG"))
+    let mut child = clean_env(Command::new("sh").arg("-c").arg(cmd))
         .env("HOSS_TASK_ID", task.id.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

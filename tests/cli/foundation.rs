@@ -584,3 +584,102 @@ fn an_empty_variable_never_overrides_the_config_file() {
         out.stderr
     );
 }
+
+#[test]
+fn every_json_command_prints_one_document_even_when_it_fails() {
+    let sb = Sandbox::new();
+    let cases: Vec<(Vec<&str>, Option<(&str, &str)>, i32)> = vec![
+        (vec!["lead", "show", "999", "--json"], None, 65),
+        (vec!["invoice", "void", "42", "--json"], None, 65),
+        (
+            vec!["check", "--json"],
+            Some(("HOSS_CONFIG", "nowhere.toml")),
+            78,
+        ),
+        (
+            vec!["status", "--json"],
+            Some(("HOSS_DB", "/no/such/dir/hoss.db")),
+            78,
+        ),
+    ];
+    for (args, env, code) in cases {
+        let mut cmd = sb.command(&args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout.lines().count(), 1, "{args:?}: {stdout}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["error"]["code"], code, "{args:?}: {doc}");
+        assert!(
+            !doc["error"]["message"].as_str().unwrap().is_empty(),
+            "{args:?}: {doc}"
+        );
+    }
+    // Without --json, stdout stays empty on failure.
+    let out = sb.run(&["lead", "show", "999"]);
+    assert_eq!((out.code, out.stdout.as_str()), (65, ""));
+}
+
+#[test]
+fn check_is_a_full_deploy_gate_for_what_a_pass_would_read_or_run() {
+    let problems = |sb: &Sandbox| -> (i32, Vec<String>) {
+        let out = sb.run(&["check", "--json"]);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let list = doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(doc["ok"], out.code == 0, "{doc}");
+        (out.code, list)
+    };
+    let sb = Sandbox::new();
+    assert_eq!(problems(&sb), (0, vec![]));
+
+    let tasks = Sandbox::new()
+        .config_file("[[onboarding.tasks]]\ndescription = \"Setup\"\namount = \"ten\"\n");
+    let (code, list) = problems(&tasks);
+    assert_eq!(code, 78, "{list:?}");
+    assert!(list[0].contains("onboarding"), "{list:?}");
+    assert_eq!(
+        tasks.run(&["onboard"]).code,
+        78,
+        "check agrees with the pass"
+    );
+
+    for (cmd, fine) in [
+        ("env; echo done", true),
+        ("/bin/cat", true),
+        ("FOO=1 sh -c 'cat'", true),
+        ("touch ran-by-check", true),
+        ("no-such-executor-xyz --flag", false),
+        ("./missing-script.sh", false),
+        ("echo 'unclosed", false),
+    ] {
+        let sb = Sandbox::new().with("OPS_EXECUTOR_CMD", cmd);
+        let (code, list) = problems(&sb);
+        assert_eq!(code == 0, fine, "{cmd}: {list:?}");
+        if !fine {
+            assert!(list[0].starts_with("OPS_EXECUTOR_CMD"), "{list:?}");
+        }
+        assert!(
+            !sb.path("ran-by-check").exists(),
+            "check never runs the executor"
+        );
+    }
+
+    let portal = Sandbox::new().with("PORTAL_DIR", "/no/such/dir/portal");
+    let (code, list) = problems(&portal);
+    assert_eq!(code, 78);
+    assert!(list[0].starts_with("PORTAL_DIR"), "{list:?}");
+    let human = portal.run(&["check"]);
+    assert!(
+        human.stdout.contains("problem: PORTAL_DIR"),
+        "{}",
+        human.stdout
+    );
+}
