@@ -17,6 +17,28 @@ use tempfile::TempDir;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_hoss");
 
+/// Whether a test that needs a system package may run. Without the package
+/// it prints one loud line naming it and the test returns early; with
+/// `HOSS_REQUIRE_SYSTEM_TESTS=1` (as `.ci/run` sets after installing them)
+/// a missing package fails the test instead.
+pub fn system_package(package: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    let required = std::env::var("HOSS_REQUIRE_SYSTEM_TESTS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "HOSS_REQUIRE_SYSTEM_TESTS=1 but the Debian package {package} is not installed"
+    );
+    // Straight to the process's stderr: the test harness captures eprintln!.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: Debian package {package} is not installed (apt-get install {package}; CI requires it)"
+    );
+    false
+}
+
 /// A fresh working directory with its own database and lock folder.
 pub struct Sandbox {
     pub dir: TempDir,
