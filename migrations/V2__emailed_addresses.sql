@@ -3,4 +3,6 @@
 -- ledger and among contacted leads, inside its transaction.
 CREATE INDEX send_ledger_outreach_recipient ON send_ledger (recipient)
     WHERE kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain');
-CREATE INDEX lead_contacted_email ON lead (email) WHERE last_contacted_at IS NOT NULL;
+-- Every lead by address, whatever its status (the unique index skips
+-- `invalid` ones): lookups by email and the check above.
+CREATE INDEX lead_email ON lead (email);

@@ -186,10 +186,12 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             LeadAction::List { status, limit, .. } => {
                 render::emit(out, &lead::list(ctx, status.as_deref(), limit)?, style)?
             }
-            LeadAction::Show { id, .. } => render::emit(out, &lead::show(ctx, id)?, style)?,
-            LeadAction::SetStatus { id, status, .. } => {
-                render::emit(out, &lead::set_status(ctx, id, &status)?, style)?
+            LeadAction::Show { lead: key, .. } => {
+                render::emit(out, &lead::show(ctx, &key)?, style)?
             }
+            LeadAction::SetStatus {
+                lead: key, status, ..
+            } => render::emit(out, &lead::set_status(ctx, &key, &status)?, style)?,
         },
         Command::SendOutreach(_) => {
             return render::emit(out, &commands::send_outreach::run(ctx)?, style);
@@ -230,6 +232,9 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             render::emit(out, &portal::export(ctx, dir.as_deref())?, style)?
         }
         Command::Serve => return commands::serve::run(ctx, out),
+        Command::Preview {
+            lead: key, step, ..
+        } => render::emit(out, &commands::preview::run(ctx, &key, step)?, style)?,
         Command::ImportLegacy { path, dry_run, .. } => render::emit(
             out,
             &commands::import_legacy::run(ctx, &path, dry_run)?,

@@ -82,6 +82,16 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Print the whole message a lead would get (headers and body), with no network
+    Preview {
+        /// Lead id or e-mail address
+        lead: String,
+        /// The sequence step to show
+        #[arg(long, default_value_t = 1)]
+        step: u32,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Serve portal pages, the Stripe webhook, unsubscribe links and /healthz on HOSS_LISTEN
     Serve,
     /// List, show or add customers; rotate a portal token
@@ -298,13 +308,15 @@ pub enum LeadAction {
     },
     /// Show one lead
     Show {
-        id: i64,
+        /// Lead id or e-mail address
+        lead: String,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Set a lead's status (e.g. `responded` when they replied, `new` to re-queue)
     SetStatus {
-        id: i64,
+        /// Lead id or e-mail address
+        lead: String,
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::commands::lead::SETTABLE))]
         status: String,
         #[command(flatten)]
@@ -343,6 +355,7 @@ impl Command {
             Command::Webhook { .. } => "webhook",
             Command::PortalExport { .. } => "portal-export",
             Command::Serve => "serve",
+            Command::Preview { .. } => "preview",
             Command::ImportLegacy { .. } => "import-legacy",
             Command::Customer { action } => match action {
                 CustomerAction::List { .. } => "customer list",
@@ -392,6 +405,7 @@ impl Command {
             Command::Summary { out, .. } => out.json,
             Command::Cycle(f) => f.json,
             Command::Serve => false,
+            Command::Preview { out, .. } => out.json,
             Command::ImportLegacy { out, .. } => out.json,
             Command::PortalExport { json, .. } => json.json,
             Command::Customer { action } => match action {

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use log::Level;
 use serde::Serialize;
 
+use crate::domain::templates::{self, Pack};
 use crate::error::{Error, Result};
 use crate::money::Cents;
 
@@ -57,6 +58,9 @@ pub const KNOWN_KEYS: &[&str] = &[
     "BIZDEV_SENDER_NAME",
     "BIZDEV_SENDER_EMAIL",
     "BIZDEV_OFFER",
+    "SENDER_NAME",
+    "COMPANY_NAME",
+    "TEMPLATES_DIR",
     "LEAD_SOURCE_PROVIDER",
     "LEAD_SOURCE_FALLBACK",
     "LEAD_SEARCH_API_URL",
@@ -92,7 +96,10 @@ const ENV_ONLY_KEYS: &[&str] = &["HOSS_CONFIG", "RUST_LOG"];
 pub const DEFAULT_SENDGRID_API_BASE: &str = "https://api.sendgrid.com";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 const DEFAULT_CONFIG_FILE: &str = "config/hoss.toml";
+/// The display name of simulated mail only: real mail never goes out under
+/// the product's name.
 const DEFAULT_FROM_NAME: &str = "HossAgent";
+const DEFAULT_TEMPLATES_DIR: &str = "config/templates";
 const DEFAULT_LEAD_NICHE: &str = "small B2B agencies";
 
 /// A secret setting. It can be used, never shown: `Debug` prints `set`.
@@ -242,7 +249,13 @@ pub struct EmailConfig {
     pub public_base_url: Option<String>,
     pub operator_email: String,
     pub niche_template: String,
+    /// The pack `BIZDEV_NICHE_TEMPLATE` names, read from `TEMPLATES_DIR` or
+    /// built in, checked; its error made email fall back.
+    pub pack: std::result::Result<Pack, String>,
+    pub templates_dir: PathBuf,
     pub sender_name: String,
+    /// `COMPANY_NAME`: the operator's company, in every footer.
+    pub company_name: Option<String>,
     pub offer: String,
 }
 
@@ -896,7 +909,7 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
             }
             (
                 p.require(sendgrid_from.clone(), "SENDGRID_FROM_EMAIL"),
-                raw.string("SENDGRID_FROM_NAME", DEFAULT_FROM_NAME),
+                raw.get("SENDGRID_FROM_NAME"),
             )
         }
         Some(EmailMode::Smtp) => {
@@ -912,35 +925,54 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
             }
             (
                 p.require(smtp_from.clone(), "SMTP_FROM_EMAIL"),
-                raw.string("SMTP_FROM_NAME", DEFAULT_FROM_NAME),
+                raw.get("SMTP_FROM_NAME"),
             )
         }
         _ => (
             sendgrid_from.clone().or(smtp_from.clone()),
-            raw.get("SENDGRID_FROM_NAME")
-                .or(raw.get("SMTP_FROM_NAME"))
-                .unwrap_or(DEFAULT_FROM_NAME)
-                .to_string(),
+            raw.get("SENDGRID_FROM_NAME").or(raw.get("SMTP_FROM_NAME")),
         ),
     };
+    // The operator's name and company, never the product's, on real mail.
+    let from_name = from_name
+        .or(raw.get("SENDER_NAME"))
+        .or(raw.get("BIZDEV_SENDER_NAME"))
+        .map(sanitize_display_name)
+        .filter(|n| !n.is_empty());
+    let company_name = raw
+        .get("COMPANY_NAME")
+        .map(sanitize_display_name)
+        .filter(|n| !n.is_empty());
     if requested.is_some_and(|m| m != EmailMode::DryRun) {
+        if from_name.is_none() {
+            p.0.push(
+                "SENDER_NAME is missing (real email never goes out under the product's name; SENDGRID_FROM_NAME or SMTP_FROM_NAME also do)"
+                    .into(),
+            );
+        }
+        p.require(company_name.as_ref(), "COMPANY_NAME");
         p.require(company_postal_address.as_ref(), "COMPANY_POSTAL_ADDRESS");
     }
     let niche_template = raw
         .string("BIZDEV_NICHE_TEMPLATE", "general")
         .to_ascii_lowercase();
-    if crate::domain::templates::pack(&niche_template).is_err() {
-        p.0.push(format!(
-            "BIZDEV_NICHE_TEMPLATE {} is not one of {}",
-            quote_value(&niche_template),
-            crate::domain::templates::pack_names().join(", ")
-        ));
+    let templates_dir = PathBuf::from(raw.string("TEMPLATES_DIR", DEFAULT_TEMPLATES_DIR));
+    let pack = load_pack(&niche_template, &templates_dir);
+    if let Err(e) = &pack {
+        p.0.push(format!("BIZDEV_NICHE_TEMPLATE: {e}"));
     }
     if dry_run {
         p.0.insert(0, "DRY_RUN=TRUE".into());
     }
 
-    let from_name = sanitize_display_name(&from_name);
+    let from_name = from_name.unwrap_or_else(|| DEFAULT_FROM_NAME.into());
+    // The name in the signature: the outreach persona, else the person.
+    let sender_name = raw
+        .get("BIZDEV_SENDER_NAME")
+        .or(raw.get("SENDER_NAME"))
+        .map(sanitize_display_name)
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| from_name.clone());
     let from_email = from_email.unwrap_or_else(|| "hoss@dry-run.invalid".into());
     let reply_to = reply_to
         .or(bizdev_email)
@@ -973,7 +1005,10 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
         public_base_url,
         operator_email,
         niche_template,
-        sender_name: sanitize_display_name(&raw.string("BIZDEV_SENDER_NAME", DEFAULT_FROM_NAME)),
+        pack,
+        templates_dir,
+        sender_name,
+        company_name,
         offer: raw.string("BIZDEV_OFFER", "autonomous business operations"),
     }
 }
@@ -985,12 +1020,51 @@ fn sanitize_display_name(name: &str) -> String {
         .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '\\'))
         .take(64)
         .collect();
-    let clean = clean.trim();
-    if clean.is_empty() {
-        DEFAULT_FROM_NAME.into()
-    } else {
-        clean.into()
+    clean.trim().to_string()
+}
+
+/// The pack called `name`: `TEMPLATES_DIR/<name>.toml` when that file
+/// exists (read now, at run time), else the built-in one; checked either way.
+pub fn load_pack(name: &str, dir: &Path) -> std::result::Result<Pack, String> {
+    let file = dir.join(format!("{name}.toml"));
+    if file.is_file() {
+        let text = std::fs::read_to_string(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        return templates::parse(name, &file.display().to_string(), &text);
     }
+    match templates::builtin(name) {
+        Some(_) => templates::builtin_pack(name),
+        None => Err(format!(
+            "no template pack named {} (built in: {}; or add {})",
+            quote_value(name),
+            templates::BUILTIN
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
+            file.display()
+        )),
+    }
+}
+
+/// Every pack file in `TEMPLATES_DIR`, checked (for `hoss check`).
+pub fn template_dir_problems(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| {
+            let name = f.file_stem()?.to_string_lossy().to_lowercase();
+            load_pack(&name, dir).err()
+        })
+        .collect()
 }
 
 fn resolve_leads(raw: &Raw, dry_run: bool) -> LeadsConfig {
@@ -1205,6 +1279,8 @@ mod tests {
         ("SENDGRID_API_KEY", "SG.sentinel-key"),
         ("SENDGRID_FROM_EMAIL", "ops@hoss.test"),
         ("COMPANY_POSTAL_ADDRESS", "1 Main St"),
+        ("SENDER_NAME", "Sam Carter"),
+        ("COMPANY_NAME", "Carter Consulting"),
     ];
 
     #[test]
@@ -1263,6 +1339,44 @@ mod tests {
                 .unwrap()
                 .starts_with("EMAIL_MODE")
         );
+    }
+
+    #[test]
+    fn real_email_never_goes_out_under_the_products_name() {
+        for missing in ["SENDER_NAME", "COMPANY_NAME"] {
+            let pairs: Vec<_> = SENDGRID_OK
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            let c = cfg(&pairs);
+            assert_eq!(c.email.effective, EmailMode::DryRun, "{missing}");
+            assert!(
+                c.email
+                    .mode
+                    .reason
+                    .as_deref()
+                    .unwrap()
+                    .starts_with(&format!("{missing} is missing")),
+                "{:?}",
+                c.email.mode.reason
+            );
+        }
+        // A per-mailer name stands in for SENDER_NAME.
+        let mut pairs: Vec<_> = SENDGRID_OK
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "SENDER_NAME")
+            .collect();
+        pairs.push(("SENDGRID_FROM_NAME", "Sam at Carter"));
+        let c = cfg(&pairs);
+        assert_eq!(c.email.effective, EmailMode::SendGrid);
+        assert_eq!(
+            (c.email.from_name.as_str(), c.email.sender_name.as_str()),
+            ("Sam at Carter", "Sam at Carter")
+        );
+        let c = cfg(SENDGRID_OK);
+        assert_eq!(c.email.company_name.as_deref(), Some("Carter Consulting"));
     }
 
     #[test]
@@ -1438,6 +1552,8 @@ mod tests {
             ("EMAIL_MODE", "SMTP"),
             ("SMTP_FROM_EMAIL", "a@hoss.test"),
             ("COMPANY_POSTAL_ADDRESS", "x"),
+            ("SMTP_FROM_NAME", "Sam"),
+            ("COMPANY_NAME", "Sam Co"),
             ("SMTP_TLS", "NONE"),
         ];
         let mut ok = base.to_vec();

@@ -1,6 +1,7 @@
 //! `hoss check`: the configuration as hoss understood it, and a deploy gate:
 //! exit 78 when something a pass would read or run is unusable (onboarding
-//! tasks, the ops executor, the portal folder), and in release mode also
+//! tasks, template packs, the ops executor, the portal folder), and in
+//! release mode also
 //! when a requested subsystem fell back.
 
 use serde::Serialize;
@@ -35,6 +36,14 @@ pub fn run(ctx: &Ctx) -> CheckReport {
         .and_then(ops::executor_problem)
     {
         problems.push(format!("OPS_EXECUTOR_CMD: {e}"));
+    }
+    if let Err(e) = &cfg.email.pack {
+        problems.push(format!("BIZDEV_NICHE_TEMPLATE: {e}"));
+    }
+    for e in crate::config::template_dir_problems(&cfg.email.templates_dir) {
+        if !problems.iter().any(|p| p.ends_with(&e)) {
+            problems.push(format!("TEMPLATES_DIR: {e}"));
+        }
     }
     if let Some(e) = portal_dir_problem(&cfg.portal_dir) {
         problems.push(format!("PORTAL_DIR: {e}"));

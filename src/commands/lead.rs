@@ -110,12 +110,25 @@ impl Report for LeadShow {
     }
 }
 
-fn find(ctx: &Ctx, id: i64) -> Result<Lead> {
-    db::leads::get(&ctx.db, id)?.ok_or_else(|| Error::Data(format!("there is no lead {id}")))
+/// The lead an operator names by id or by email address.
+pub fn find(ctx: &Ctx, key: &str) -> Result<Lead> {
+    let key = key.trim();
+    let found = match key.parse::<i64>() {
+        Ok(id) => db::leads::get(&ctx.db, id)?,
+        Err(_) => match crate::domain::address::normalize_email(key) {
+            Some(email) => db::leads::by_email(&ctx.db, &email)?,
+            None => {
+                return Err(Error::Usage(format!(
+                    "{key:?} is neither a lead id nor an e-mail address"
+                )));
+            }
+        },
+    };
+    found.ok_or_else(|| Error::Data(format!("there is no lead {key}")))
 }
 
-pub fn show(ctx: &Ctx, id: i64) -> Result<LeadShow> {
-    Ok(LeadShow(find(ctx, id)?.into()))
+pub fn show(ctx: &Ctx, key: &str) -> Result<LeadShow> {
+    Ok(LeadShow(find(ctx, key)?.into()))
 }
 
 /// Statuses an operator may set by hand; `converted` belongs to `onboard`.
@@ -130,14 +143,15 @@ pub const SETTABLE: &[&str] = &[
     "invalid",
 ];
 
-pub fn set_status(ctx: &Ctx, id: i64, status: &str) -> Result<LeadShow> {
+pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
     if !SETTABLE.contains(&status) {
         return Err(Error::Usage(format!(
             "status {status:?} cannot be set by hand (one of: {})",
             SETTABLE.join(", ")
         )));
     }
-    let before = find(ctx, id)?;
+    let before = find(ctx, key)?;
+    let id = before.id;
     db::immediate(&ctx.db, |tx| {
         if status == "new" {
             db::outbox::release_for_requeue(tx, id)?;
@@ -166,7 +180,7 @@ pub fn set_status(ctx: &Ctx, id: i64, status: &str) -> Result<LeadShow> {
         "[LEADS][STATUS] lead_id={id} from={} to={status} by=operator",
         before.status
     );
-    show(ctx, id)
+    show(ctx, &id.to_string())
 }
 
 #[derive(Debug, Serialize)]

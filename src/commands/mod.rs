@@ -10,6 +10,7 @@ pub mod lead;
 pub mod onboard;
 pub mod ops;
 pub mod portal;
+pub mod preview;
 pub mod send_outreach;
 pub mod send_test_email;
 pub mod serve;

@@ -17,7 +17,7 @@ use crate::config::EmailMode;
 use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, leads::Lead, outbox};
 use crate::domain::compose::{self, LeadFields, Outgoing, Sender};
-use crate::domain::templates::{self, Pack};
+use crate::domain::templates::Pack;
 use crate::error::{EXIT_CONFIG, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
 use crate::render::Report;
 use crate::services::mailer::{self, Delivery, Mailer, SendResult};
@@ -86,6 +86,7 @@ pub fn sender(ctx: &Ctx) -> Sender {
         from_email: e.from_email.clone(),
         reply_to: e.reply_to.clone(),
         sender_name: e.sender_name.clone(),
+        company_name: e.company_name.clone().unwrap_or_default(),
         postal_address: e.company_postal_address.clone(),
         public_base_url: e.public_base_url.clone(),
     }
@@ -171,6 +172,32 @@ pub fn log_result(lead_id: Option<i64>, message: &Outgoing, result: &SendResult)
     }
 }
 
+/// The first outreach message for `lead`, as the pass sends it.
+pub fn outreach_message(
+    ctx: &Ctx,
+    pack: &Pack,
+    sender: &Sender,
+    lead: &Lead,
+    token: &str,
+) -> std::result::Result<Outgoing, String> {
+    let cfg = &ctx.config;
+    let fields = LeadFields {
+        id: lead.id,
+        email: &lead.email,
+        name: lead.name.as_deref(),
+        company: &lead.company,
+        niche: lead.niche.as_deref(),
+    };
+    compose::outreach(
+        pack,
+        &fields,
+        &cfg.email.offer,
+        &cfg.leads.niche,
+        sender,
+        token,
+    )
+}
+
 struct Pass<'a> {
     ctx: &'a Ctx,
     mailer: Box<dyn Mailer>,
@@ -182,11 +209,12 @@ struct Pass<'a> {
 
 pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
     let cfg = &ctx.config.email;
-    // An unknown pack name has already made email fall back to DRY_RUN; the
-    // simulation then uses the general pack rather than failing the pass.
-    let pack = templates::pack(&cfg.niche_template)
-        .or_else(|_| templates::pack("general"))
-        .map_err(Error::Config)?;
+    // A broken pack has already made email fall back to DRY_RUN; the
+    // simulation then uses the built-in general pack rather than failing.
+    let pack = match &cfg.pack {
+        Ok(pack) => pack.clone(),
+        Err(_) => crate::domain::templates::builtin_pack("general").map_err(Error::Config)?,
+    };
     let abandoned = db::immediate(&ctx.db, |tx| Ok(outbox::recover_stale(tx, ctx.now())?))?;
     for a in &abandoned {
         warn!(
@@ -324,22 +352,7 @@ impl Pass<'_> {
     }
 
     fn compose(&self, lead: &Lead, token: &str) -> std::result::Result<Outgoing, String> {
-        let cfg = &self.ctx.config;
-        let fields = LeadFields {
-            id: lead.id,
-            email: &lead.email,
-            name: lead.name.as_deref(),
-            company: &lead.company,
-            niche: lead.niche.as_deref(),
-        };
-        compose::outreach(
-            &self.pack,
-            &fields,
-            &cfg.email.offer,
-            &cfg.leads.niche,
-            &self.sender,
-            token,
-        )
+        outreach_message(self.ctx, &self.pack, &self.sender, lead, token)
     }
 
     /// DRY_RUN: the same checks and message, recorded, nothing sent, the

@@ -77,7 +77,6 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
             cfg.from_email,
             cfg.reply_to
         ),
-        None,
     );
     let target = Target {
         kind: Kind::Test,

@@ -254,7 +254,7 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
     let cfg = &ctx.config.email;
     let to = cfg.operator_email.clone();
     let subject = report.subject();
-    let message = compose::message(&sender(ctx), &to, &subject, &report.human(false), None);
+    let message = compose::operator_mail(&sender(ctx), &to, &subject, &report.human(false));
     let mut mailer = mailer::for_config(cfg);
     let mode = mailer.mode();
     let target = Target {

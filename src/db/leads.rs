@@ -145,6 +145,31 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Lead>> {
     .optional()
 }
 
+/// The lead with this address: the one that is not `invalid` (there is at
+/// most one), else the newest.
+pub fn by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<Lead>> {
+    conn.query_row(
+        &format!(
+            "SELECT {LEAD_COLUMNS} FROM lead INDEXED BY lead_email WHERE email = ?1
+             ORDER BY status = 'invalid', id DESC LIMIT 1"
+        ),
+        [email],
+        lead_row,
+    )
+    .optional()
+}
+
+/// The lead's unsubscribe token, once it has one.
+pub fn unsubscribe_token(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT unsubscribe_token FROM lead WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
 /// The lead an unsubscribe link belongs to: (id, email).
 pub fn by_unsubscribe_token(
     conn: &Connection,

@@ -141,7 +141,7 @@ pub fn already_emailed(conn: &Connection, recipient: &str) -> rusqlite::Result<O
         Some(hit) => Some(hit),
         None => conn
             .prepare_cached(
-                "SELECT id, last_contacted_at FROM lead INDEXED BY lead_contacted_email
+                "SELECT id, last_contacted_at FROM lead INDEXED BY lead_email
                  WHERE email = ?1 AND last_contacted_at IS NOT NULL ORDER BY last_contacted_at LIMIT 1",
             )?
             .query_row([recipient], |r| Ok((Some(r.get(0)?), r.get(1)?)))

@@ -3,21 +3,22 @@
 //! unsubscribe headers. Whatever comes from a lead is cleaned of control
 //! characters before it can reach a header.
 
-use super::leads::clean_text;
-use super::templates::{Pack, Values, first_name, render};
+use super::leads::{clean_text, short_company};
+use super::templates::{Pack, Values, first_name, render_first};
 
 /// Longest line in a body, and longest subject, in characters.
 pub const WIDTH: usize = 78;
 /// A line holding only a URL may be longer, up to the SMTP line limit.
 pub const MAX_URL_LINE: usize = 998;
 
-/// Who a message is from, as configured.
+/// Who a message is from, as configured: the operator, never the product.
 #[derive(Debug, Clone)]
 pub struct Sender {
     pub from_name: String,
     pub from_email: String,
     pub reply_to: String,
     pub sender_name: String,
+    pub company_name: String,
     pub postal_address: Option<String>,
     pub public_base_url: Option<String>,
 }
@@ -47,8 +48,9 @@ pub struct LeadFields<'a> {
     pub niche: Option<&'a str>,
 }
 
-/// The outreach message for a lead. The variant is chosen by lead id, so a
-/// retry sends the same words. Errors name what is missing.
+/// The outreach message for a lead. The variant is chosen by lead id (the
+/// first that renders for this lead, going round from there), so a retry
+/// sends the same words. Errors name what is missing.
 pub fn outreach(
     pack: &Pack,
     lead: &LeadFields<'_>,
@@ -57,84 +59,119 @@ pub fn outreach(
     sender: &Sender,
     unsubscribe_token: &str,
 ) -> Result<Outgoing, String> {
+    let link = unsubscribe_link(sender, unsubscribe_token);
+    let company = clean_text(Some(lead.company));
     let values = Values {
         first_name: lead.name.and_then(first_name),
-        company: clean_text(Some(lead.company)),
+        company: company.as_deref().map(short_company),
+        company_full: company,
         niche: clean_text(lead.niche).or_else(|| clean_text(Some(default_niche))),
         offer: clean_text(Some(offer)),
         sender_name: clean_text(Some(&sender.sender_name)),
+        sender_company: clean_text(Some(&sender.company_name)),
+        footer: Some(footer(sender, Some(link.as_deref()))),
     };
-    let pick = |n: usize| lead.id.unsigned_abs() as usize % n;
-    // "there, an idea for Acme" reads badly: without a first name, only the
-    // subjects that do not address the person by name are candidates.
-    let unnamed: Vec<&String> = pack
-        .subjects
-        .iter()
-        .filter(|s| values.first_name.is_some() || !s.contains("{first_name}"))
-        .collect();
-    let subjects = if unnamed.is_empty() {
-        pack.subjects.iter().collect()
-    } else {
-        unnamed
-    };
-    let subject = render(subjects[pick(subjects.len())], &values)?;
-    let body = render(&pack.bodies[pick(pack.bodies.len())], &values)?;
-    Ok(message(
-        sender,
-        lead.email,
-        &subject,
-        &body,
-        Some(unsubscribe_token),
-    ))
+    let start = lead.id.unsigned_abs() as usize;
+    let subject = render_first(&pack.subjects, start % pack.subjects.len(), &values)?;
+    let body = render_first(&pack.bodies, start % pack.bodies.len(), &values)?;
+    Ok(build(sender, lead.email, &subject, wrap(&body), Some(link)))
 }
 
-/// A message with the standard footer; `unsubscribe_token` adds the opt-out
-/// link and headers (outreach), `None` leaves them out (operator mail).
-pub fn message(
-    sender: &Sender,
-    to: &str,
-    subject: &str,
-    body: &str,
-    unsubscribe_token: Option<&str>,
-) -> Outgoing {
-    let link = unsubscribe_token.and_then(|t| {
-        sender
-            .public_base_url
-            .as_ref()
-            .map(|base| format!("{}/unsubscribe/{t}", base.trim_end_matches('/')))
-    });
-    let mailto = format!("mailto:{}?subject=unsubscribe", sender.reply_to);
-    let list_unsubscribe = unsubscribe_token.map(|_| match &link {
-        Some(url) => format!("<{mailto}>, <{url}>"),
-        None => format!("<{mailto}>"),
-    });
-    let mut text = body.trim_end().to_string();
-    text.push_str("\n\n-- \n");
-    text.push_str(&sender.sender_name);
-    text.push('\n');
-    if let Some(address) = &sender.postal_address {
-        text.push_str(address);
+fn unsubscribe_link(sender: &Sender, token: &str) -> Option<String> {
+    sender
+        .public_base_url
+        .as_ref()
+        .map(|base| format!("{}/unsubscribe/{token}", base.trim_end_matches('/')))
+}
+
+/// The signature every message to a customer or lead carries: sender,
+/// company, postal address; for outreach (`opt_out` is `Some(link)`) the
+/// opt-out line and the one-click link when there is one.
+pub fn footer(sender: &Sender, opt_out: Option<Option<&str>>) -> String {
+    let mut text = String::from("-- \n");
+    for line in [
+        Some(&sender.sender_name),
+        Some(&sender.company_name),
+        sender.postal_address.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|l| !l.trim().is_empty())
+    {
+        text.push_str(line);
         text.push('\n');
     }
-    if unsubscribe_token.is_some() {
+    if let Some(link) = opt_out {
         text.push_str(
             "Not interested? Reply with \"unsubscribe\" and you will not hear from us again.\n",
         );
-        if let Some(url) = &link {
+        if let Some(url) = link {
             text.push_str("Or unsubscribe with one click:\n");
             text.push_str(url);
             text.push('\n');
         }
     }
+    text
+}
+
+/// A message to one person with the signature footer and no opt-out (a
+/// test message).
+pub fn message(sender: &Sender, to: &str, subject: &str, body: &str) -> Outgoing {
+    let text = format!("{}\n\n{}", body.trim_end(), footer(sender, None));
+    build(sender, to, subject, wrap(&text), None)
+}
+
+/// Mail to the operator (the digest): no footer, and lines are kept whole
+/// (tables stay aligned) up to the SMTP line limit.
+pub fn operator_mail(sender: &Sender, to: &str, subject: &str, body: &str) -> Outgoing {
+    let text: String = body
+        .replace("\r\n", "\n")
+        .split('\n')
+        .map(|line| {
+            let line: String = line
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(MAX_URL_LINE)
+                .collect();
+            line.trim_end().to_string() + "\n"
+        })
+        .collect();
+    build(
+        sender,
+        to,
+        subject,
+        text.trim_end().to_string() + "\n",
+        None,
+    )
+}
+
+/// `opt_out` is `Some` for outreach (with the one-click link when there is
+/// one): the unsubscribe headers.
+fn build(
+    sender: &Sender,
+    to: &str,
+    subject: &str,
+    body: String,
+    opt_out: Option<Option<String>>,
+) -> Outgoing {
+    let mailto = format!("mailto:{}?subject=unsubscribe", sender.reply_to);
+    let (list_unsubscribe, one_click) = match &opt_out {
+        None => (None, false),
+        Some(Some(url)) => (
+            Some(format!("<{mailto}>, <{url}>")),
+            url.starts_with("https://"),
+        ),
+        Some(None) => (Some(format!("<{mailto}>")), false),
+    };
     Outgoing {
         from_name: sender.from_name.clone(),
         from_email: sender.from_email.clone(),
         reply_to: sender.reply_to.clone(),
         to: to.to_string(),
         subject: clean_subject(subject),
-        body: wrap(&text),
+        body,
         list_unsubscribe,
-        one_click: link.as_deref().is_some_and(|l| l.starts_with("https://")),
+        one_click,
     }
 }
 
@@ -162,7 +199,12 @@ pub fn wrap(text: &str) -> String {
             .chars()
             .map(|c| if c.is_control() { ' ' } else { c })
             .collect();
-        let line = line.trim_end();
+        // The signature separator keeps its space (RFC 3676 §4.3).
+        let line = if line == "-- " {
+            line.as_str()
+        } else {
+            line.trim_end()
+        };
         if line.chars().count() <= WIDTH {
             out.push_str(line);
             out.push('\n');
@@ -195,14 +237,15 @@ pub fn wrap(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::templates::pack;
+    use crate::domain::templates::{BUILTIN, builtin_pack as pack};
 
     fn sender(base: Option<&str>) -> Sender {
         Sender {
-            from_name: "HossAgent".into(),
+            from_name: "Sam Carter".into(),
             from_email: "hello@hoss.test".into(),
             reply_to: "reply@hoss.test".into(),
-            sender_name: "Sam from Hoss".into(),
+            sender_name: "Sam from Carter Co".into(),
+            company_name: "Carter Consulting".into(),
             postal_address: Some("1 Main St, Springfield".into()),
             public_base_url: base.map(str::to_string),
         }
@@ -232,6 +275,7 @@ mod tests {
         .unwrap();
         assert!(m.body.contains("Jane"), "{}", m.body);
         assert!(m.body.contains("1 Main St, Springfield"));
+        assert!(m.body.contains("\nCarter Consulting\n"), "{}", m.body);
         assert!(m.body.contains("https://hoss.test/unsubscribe/tok123"));
         assert!(!m.body.contains('{'));
         assert!(
@@ -281,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_missing_first_name_is_a_neutral_greeting_never_a_failure() {
-        for name in crate::domain::templates::pack_names() {
+        for (name, _) in BUILTIN {
             let p = pack(name).unwrap();
             for (id, contact) in [(1, None), (2, Some("J.")), (3, Some("info@acme.com"))] {
                 let mut l = lead(contact, "Acme");
@@ -307,8 +351,10 @@ mod tests {
     #[test]
     fn injection_attempts_cannot_leave_the_subject_line() {
         let p = Pack {
-            subjects: vec!["About {company}".into()],
-            bodies: vec!["Hi {first_name}".into()],
+            name: "t".into(),
+            origin: "test".into(),
+            subjects: vec!["About {{ company_full }}".into()],
+            bodies: vec!["Hi {{ first_name }}\n{{ footer }}".into()],
         };
         let evil = lead(
             Some("Jane\r\nBcc: x@y.com"),
@@ -321,6 +367,37 @@ mod tests {
             m.subject
         );
         assert_eq!(m.subject, "About Acme Bcc: evil@y.com body");
+    }
+
+    #[test]
+    fn subjects_and_greetings_use_the_short_company_name() {
+        let p = pack("general").unwrap();
+        for id in 0..3 {
+            let mut l = lead(Some("Jane"), "Acme Widgets, LLC");
+            l.id = id;
+            let m = outreach(&p, &l, "ops", "x", &sender(None), "t").unwrap();
+            assert!(
+                m.subject.contains("Acme Widgets") && !m.subject.contains("LLC"),
+                "{}",
+                m.subject
+            );
+            assert!(!m.body.contains("LLC"), "{}", m.body);
+        }
+    }
+
+    #[test]
+    fn operator_mail_keeps_lines_whole_and_has_no_footer() {
+        let row = format!("| {} | {} |", "x".repeat(60), "y".repeat(60));
+        let m = operator_mail(
+            &sender(None),
+            "op@hoss.test",
+            "[SUMMARY] daily",
+            &format!("{row}\n{row}\n"),
+        );
+        assert_eq!(m.body, format!("{row}\n{row}\n"));
+        assert!(m.list_unsubscribe.is_none() && !m.body.contains("-- "));
+        let test = message(&sender(None), "op@hoss.test", "[TEST]", "hello");
+        assert!(test.body.contains("Carter Consulting") && !test.body.contains("unsubscribe"));
     }
 
     #[test]

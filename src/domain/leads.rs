@@ -128,7 +128,47 @@ const LEGAL_SUFFIXES: &[&str] = &[
     "pty",
     "llp",
     "lp",
+    "pllc",
+    "kg",
+    "ug",
+    "srl",
+    "spa",
+    "nv",
+    "oy",
+    "ab",
+    "pte",
+    "pvt",
+    "kk",
 ];
+
+/// The name to call a company by in a subject or greeting: trailing legal
+/// forms dropped (`"Acme Widgets, LLC"` → `"Acme Widgets"`, `"Müller GmbH &
+/// Co. KG"` → `"Müller"`). The full name when nothing else would be left.
+pub fn short_company(company: &str) -> String {
+    let mut words: Vec<&str> = company.split_whitespace().collect();
+    let legal = |w: &str| {
+        let bare: String = w
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .collect::<String>()
+            .to_lowercase();
+        bare.is_empty() && w.chars().all(|c| matches!(c, '&' | ',' | '.' | '-'))
+            || LEGAL_SUFFIXES.contains(&bare.as_str())
+    };
+    while words.len() > 1 && words.last().is_some_and(|w| legal(w)) {
+        words.pop();
+    }
+    let short = words
+        .join(" ")
+        .trim_end_matches([',', '.', '&', '-', ' '])
+        .trim()
+        .to_string();
+    if short.is_empty() {
+        company.trim().to_string()
+    } else {
+        short
+    }
+}
 
 /// Company name folded for comparison: lower case, letters and digits only,
 /// `&` read as `and`, trailing legal forms dropped.
@@ -321,6 +361,16 @@ fn pick<'a, T>(rng: &mut impl Rng, list: &'a [T]) -> &'a T {
     &list[rng.random_range(0..list.len())]
 }
 
+/// `first.last` as an address's local part, transliterated to ASCII
+/// (`Kenji Müller` → `kenji.muller`, never `kenji.mller`).
+pub fn local_part(first: &str, last: &str) -> String {
+    deunicode::deunicode(&format!("{first}.{last}"))
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
+        .collect()
+}
+
 /// One plausible simulated lead on a reserved `.example` domain. The number
 /// in the domain keeps the space large (tens of millions of combinations) so
 /// dedupe does not dry the simulation up.
@@ -337,11 +387,7 @@ pub fn dummy_lead(rng: &mut impl Rng) -> RawLead {
         root,
         kind.to_ascii_lowercase().replace(' ', "")
     );
-    let local: String = format!("{first}.{last}")
-        .to_lowercase()
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
-        .collect();
+    let local = local_part(first, last);
     RawLead {
         name: Some(format!("{first} {last}")),
         email: Some(format!("{local}@{domain}")),
@@ -413,6 +459,29 @@ mod tests {
         );
         assert!(normalize(&RawLead::default()).is_err());
         assert!(normalize(&raw("jane at acme", "Acme", None)).is_err());
+    }
+
+    #[test]
+    fn short_company_names_drop_legal_forms() {
+        for (full, short) in [
+            ("Acme Widgets, LLC", "Acme Widgets"),
+            ("Acme Inc.", "Acme"),
+            ("Müller GmbH & Co. KG", "Müller"),
+            ("Smith & Sons Ltd", "Smith & Sons"),
+            ("Bolt Pty. Ltd.", "Bolt"),
+            ("LLC", "LLC"),
+            ("Company", "Company"),
+            ("Acme", "Acme"),
+        ] {
+            assert_eq!(short_company(full), short, "{full}");
+        }
+    }
+
+    #[test]
+    fn generated_addresses_transliterate_names() {
+        assert_eq!(local_part("Kenji", "Müller"), "kenji.muller");
+        assert_eq!(local_part("Zoë", "Ångström"), "zoe.angstrom");
+        assert_eq!(local_part("Søren", "O'Brien"), "soren.obrien");
     }
 
     #[test]

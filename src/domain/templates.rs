@@ -1,13 +1,23 @@
-//! Outreach template packs (`config/templates/*.toml`, built into the
-//! binary) and their rendering. A template may only use the known
-//! placeholders; a lead that lacks a value a template needs gets an error,
-//! never a message with `{first_name}` left in it — except the first name
-//! itself, which many leads lack: it reads [`NO_FIRST_NAME`] ("Hi there,").
+//! Outreach template packs and their rendering.
+//!
+//! A pack is a TOML file with `subjects = [...]` and `bodies = [...]`, each
+//! a [minijinja] template (Jinja syntax: `{{ company }}`,
+//! `{{ first_name | default("there") }}`, `{% if niche %}…{% endif %}`).
+//! Built-in packs live in `config/templates/` and are compiled in; a file of
+//! the same name in `TEMPLATES_DIR` overrides one, or adds a new pack.
+//! Undefined is strict: a template that uses a value the lead lacks fails
+//! rather than sending a blank, and then the next variant is tried (so a
+//! lead without a first name gets a subject that does not use it).
+//!
+//! Pure: the config layer reads the files and hands the text here.
 
+use std::collections::BTreeMap;
+
+use minijinja::{Environment, UndefinedBehavior};
 use serde::Deserialize;
 
-/// The packs selectable with `BIZDEV_NICHE_TEMPLATE`.
-pub const PACKS: &[(&str, &str)] = &[
+/// The built-in packs selectable with `BIZDEV_NICHE_TEMPLATE`.
+pub const BUILTIN: &[(&str, &str)] = &[
     (
         "general",
         include_str!("../../config/templates/general.toml"),
@@ -21,98 +31,197 @@ pub const PACKS: &[(&str, &str)] = &[
     ("revops", include_str!("../../config/templates/revops.toml")),
 ];
 
-pub const PLACEHOLDERS: &[&str] = &["first_name", "company", "niche", "offer", "sender_name"];
+/// Every variable a template may use.
+pub const VARIABLES: &[&str] = &[
+    "first_name",
+    "company",
+    "company_full",
+    "niche",
+    "offer",
+    "sender_name",
+    "sender_company",
+    "footer",
+];
 
-/// What `{first_name}` reads when a lead has no usable first name.
-pub const NO_FIRST_NAME: &str = "there";
+/// Longest subject, in characters (RFC 5322's recommended line length).
+const SUBJECT_WIDTH: usize = 78;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PackFile {
+    subjects: Vec<String>,
+    bodies: Vec<String>,
+}
+
+/// A checked pack: every template compiles, uses known variables only, every
+/// body places the footer, every sample subject fits one line of 78.
+#[derive(Debug, Clone)]
 pub struct Pack {
+    pub name: String,
+    /// `built-in` or the file it came from.
+    pub origin: String,
     pub subjects: Vec<String>,
     pub bodies: Vec<String>,
 }
 
-pub fn pack_names() -> Vec<&'static str> {
-    PACKS.iter().map(|(n, _)| *n).collect()
-}
-
-/// Loads and checks a pack by name.
-pub fn pack(name: &str) -> Result<Pack, String> {
-    let (_, text) = PACKS
+/// The built-in text of a pack, if there is one by that name.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    BUILTIN
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .ok_or_else(|| format!("no template pack named {name:?}"))?;
-    let pack: Pack = toml::from_str(text).map_err(|e| format!("template pack {name}: {e}"))?;
-    if pack.subjects.is_empty() || pack.bodies.is_empty() {
-        return Err(format!("template pack {name} needs subjects and bodies"));
-    }
-    for t in pack.subjects.iter().chain(&pack.bodies) {
-        for p in placeholders(t)? {
-            if !PLACEHOLDERS.contains(&p) {
-                return Err(format!(
-                    "template pack {name} uses unknown placeholder {{{p}}}"
-                ));
-            }
-        }
-    }
+        .map(|(_, text)| *text)
+}
+
+/// A built-in pack, checked.
+pub fn builtin_pack(name: &str) -> Result<Pack, String> {
+    let text = builtin(name).ok_or_else(|| format!("no built-in template pack named {name:?}"))?;
+    parse(name, "built-in", text)
+}
+
+/// Parses and checks a pack's text; the error names the pack and what to fix.
+pub fn parse(name: &str, origin: &str, text: &str) -> Result<Pack, String> {
+    let file: PackFile =
+        toml::from_str(text).map_err(|e| format!("template pack {name} ({origin}): {e}"))?;
+    let pack = Pack {
+        name: name.to_string(),
+        origin: origin.to_string(),
+        subjects: file.subjects,
+        bodies: file.bodies,
+    };
+    check(&pack).map_err(|e| format!("template pack {name} ({origin}): {e}"))?;
     Ok(pack)
 }
 
-/// The placeholder names in a template, or an error for an unclosed `{`.
-fn placeholders(template: &str) -> Result<Vec<&str>, String> {
-    let mut out = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or("template has an unclosed {")?;
-        out.push(&after[..close]);
-        rest = &after[close + 1..];
-    }
-    Ok(out)
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    // Plain text: nothing is HTML-escaped.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env
 }
 
-/// Values for one message; `None` means "this lead has none".
+fn check(pack: &Pack) -> Result<(), String> {
+    if pack.subjects.is_empty() || pack.bodies.is_empty() {
+        return Err("needs at least one subject and one body".into());
+    }
+    let env = environment();
+    let sample = Values::sample();
+    for (kind, list) in [("subject", &pack.subjects), ("body", &pack.bodies)] {
+        for (i, source) in list.iter().enumerate() {
+            let n = i + 1;
+            let template = env
+                .template_from_str(source)
+                .map_err(|e| format!("{kind} {n}: {}", describe(&e)))?;
+            let used = template.undeclared_variables(false);
+            if let Some(unknown) = used.iter().find(|v| !VARIABLES.contains(&v.as_str())) {
+                return Err(format!(
+                    "{kind} {n} uses {{{{ {unknown} }}}}, which hoss does not know (known: {})",
+                    VARIABLES.join(", ")
+                ));
+            }
+            if kind == "body" && !used.contains("footer") {
+                return Err(format!(
+                    "body {n} does not place {{{{ footer }}}} (sender, postal address and the opt-out line the law requires)"
+                ));
+            }
+            if kind == "subject" {
+                if used.contains("footer") {
+                    return Err(format!("subject {n} uses {{{{ footer }}}}"));
+                }
+                let text = render(source, &sample)?;
+                if text.contains('\n') || text.chars().count() > SUBJECT_WIDTH {
+                    return Err(format!(
+                        "subject {n} is longer than {SUBJECT_WIDTH} characters or more than one line with sample values: {text:?}"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    match e.line() {
+        Some(line) => format!("{} (line {line})", e.kind()),
+        None => e.kind().to_string(),
+    }
+    .replace("<string>", "template")
+        + &e.detail().map(|d| format!(": {d}")).unwrap_or_default()
+}
+
+/// Values for one message; `None` means "this lead has none" (the template
+/// sees it undefined).
 #[derive(Debug, Clone, Default)]
 pub struct Values {
     pub first_name: Option<String>,
     pub company: Option<String>,
+    pub company_full: Option<String>,
     pub niche: Option<String>,
     pub offer: Option<String>,
     pub sender_name: Option<String>,
+    pub sender_company: Option<String>,
+    pub footer: Option<String>,
 }
 
 impl Values {
-    fn get(&self, name: &str) -> Result<&str, String> {
-        let v = match name {
-            "first_name" => &self.first_name,
-            "company" => &self.company,
-            "niche" => &self.niche,
-            "offer" => &self.offer,
-            "sender_name" => &self.sender_name,
-            _ => return Err(format!("unknown placeholder {{{name}}}")),
-        };
-        match v.as_deref().filter(|v| !v.trim().is_empty()) {
-            Some(v) => Ok(v),
-            None if name == "first_name" => Ok(NO_FIRST_NAME),
-            None => Err(format!("no value for {{{name}}}")),
+    /// Plausible values of every variable, to check a pack with.
+    pub fn sample() -> Values {
+        let s = |v: &str| Some(v.to_string());
+        Values {
+            first_name: s("Alexandra"),
+            company: s("Northwind Dental Partners"),
+            company_full: s("Northwind Dental Partners, LLC"),
+            niche: s("dental clinics"),
+            offer: s("autonomous business operations"),
+            sender_name: s("Sam Carter"),
+            sender_company: s("Carter Consulting"),
+            footer: s("-- \nSam Carter\nCarter Consulting\n1 Main St\n"),
         }
+    }
+
+    fn context(&self) -> BTreeMap<&'static str, String> {
+        [
+            ("first_name", &self.first_name),
+            ("company", &self.company),
+            ("company_full", &self.company_full),
+            ("niche", &self.niche),
+            ("offer", &self.offer),
+            ("sender_name", &self.sender_name),
+            ("sender_company", &self.sender_company),
+            ("footer", &self.footer),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (k, v.to_string()))
+        })
+        .collect()
     }
 }
 
-/// Fills every placeholder or fails.
+/// Renders one template, or says why not (a value the lead lacks, a syntax
+/// error).
 pub fn render(template: &str, values: &Values) -> Result<String, String> {
-    let mut out = String::with_capacity(template.len() + 64);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let close = after.find('}').ok_or("template has an unclosed {")?;
-        out.push_str(values.get(&after[..close])?);
-        rest = &after[close + 1..];
+    environment()
+        .render_str(template, values.context())
+        .map_err(|e| describe(&e))
+}
+
+/// The first of `templates`, starting at `start` and going round, that
+/// renders for these values; the first error when none does.
+pub fn render_first(templates: &[String], start: usize, values: &Values) -> Result<String, String> {
+    let n = templates.len();
+    let mut first_error = None;
+    for i in 0..n {
+        match render(&templates[(start + i) % n], values) {
+            Ok(text) => return Ok(text),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    out.push_str(rest);
-    Ok(out)
+    Err(first_error.unwrap_or_else(|| "no templates".into()))
 }
 
 const HONORIFICS: &[&str] = &[
@@ -168,33 +277,101 @@ fn capitalize(part: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_pack_loads_and_uses_only_known_placeholders() {
-        for name in pack_names() {
-            let p = pack(name).unwrap_or_else(|e| panic!("{e}"));
-            assert!(p.subjects.len() >= 2 && p.bodies.len() >= 2, "{name}");
-        }
-        assert!(pack("nope").is_err());
-        assert!(pack("GENERAL").is_ok());
+    fn all_builtin() -> Vec<Pack> {
+        BUILTIN
+            .iter()
+            .map(|(name, text)| parse(name, "built-in", text).unwrap_or_else(|e| panic!("{e}")))
+            .collect()
     }
 
     #[test]
-    fn rendering_fills_or_fails() {
+    fn every_builtin_pack_passes_its_own_checks() {
+        for p in all_builtin() {
+            assert!(p.subjects.len() >= 2 && p.bodies.len() >= 2, "{}", p.name);
+        }
+        assert!(builtin("nope").is_none());
+        assert!(builtin("GENERAL").is_some());
+    }
+
+    #[test]
+    fn packs_with_unknown_variables_no_footer_or_long_subjects_are_refused() {
+        let bad = |subjects: &str, bodies: &str| {
+            parse(
+                "t",
+                "test",
+                &format!("subjects = [{subjects}]\nbodies = [{bodies}]\n"),
+            )
+            .unwrap_err()
+        };
+        let body = r#""Hi {{ first_name | default('there') }}\n{{ footer }}""#;
+        assert!(bad(r#""About {{ last_name }}""#, body).contains("{{ last_name }}"));
+        assert!(bad(r#""About {{ company }}""#, r#""Hi""#).contains("footer"));
+        let long = format!("\"{}{{{{ company }}}}\"", "word ".repeat(12));
+        assert!(
+            bad(&long, body).contains("longer than 78"),
+            "{}",
+            bad(&long, body)
+        );
+        assert!(bad(r#""{% if %}""#, body).contains("subject 1"));
+        assert!(bad("", body).contains("at least one"));
+        let typo = parse("t", "test", "subject = []\nbodies = []\n").unwrap_err();
+        assert!(typo.contains("subject"), "{typo}");
+        assert!(
+            parse(
+                "t",
+                "test",
+                &format!("subjects = [\"About {{{{ company }}}}\"]\nbodies = [{body}]\n")
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn rendering_is_strict_and_defaults_are_explicit() {
         let v = Values {
             first_name: Some("Jane".into()),
             company: Some("Acme".into()),
             ..Values::default()
         };
         assert_eq!(
-            render("Hi {first_name} at {company}", &v).unwrap(),
+            render("Hi {{ first_name }} at {{ company }}", &v).unwrap(),
             "Hi Jane at Acme"
         );
-        assert_eq!(render("{offer}", &v).unwrap_err(), "no value for {offer}");
+        assert!(render("{{ offer }}", &v).unwrap_err().contains("undefined"));
+        let none = Values::default();
         assert_eq!(
-            render("{last_name}", &v).unwrap_err(),
-            "unknown placeholder {last_name}"
+            render("Hi {{ first_name | default('there') }},", &none).unwrap(),
+            "Hi there,"
         );
-        assert!(render("Hi {first_name", &v).is_err());
+        assert_eq!(render("{% if niche %}x{% endif %}y", &none).unwrap(), "y");
+        // Values are text, never markup: nothing is escaped.
+        let html = Values {
+            company: Some("A&B <Co>".into()),
+            ..Values::default()
+        };
+        assert_eq!(render("{{ company }}", &html).unwrap(), "A&B <Co>");
+    }
+
+    #[test]
+    fn the_first_variant_that_renders_is_used() {
+        let subjects = vec![
+            "{{ first_name }}, an idea".to_string(),
+            "An idea for {{ company }}".to_string(),
+        ];
+        let nameless = Values {
+            company: Some("Acme".into()),
+            ..Values::default()
+        };
+        assert_eq!(
+            render_first(&subjects, 0, &nameless).unwrap(),
+            "An idea for Acme"
+        );
+        let named = Values {
+            first_name: Some("Jo".into()),
+            ..nameless.clone()
+        };
+        assert_eq!(render_first(&subjects, 0, &named).unwrap(), "Jo, an idea");
+        assert!(render_first(&subjects[..1], 0, &nameless).is_err());
     }
 
     #[test]

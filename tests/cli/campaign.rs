@@ -62,6 +62,8 @@ fn world() -> World {
     let sb = Sandbox::new()
         .with("HOSS_NOW", NOW)
         .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("SENDGRID_API_KEY", "SG.campaign")
         .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
         .with("COMPANY_POSTAL_ADDRESS", "1 Main St")

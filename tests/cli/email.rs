@@ -15,6 +15,8 @@ const T: &str = "2026-11-25T14:30:00Z";
 fn sendgrid(url: &str) -> Sandbox {
     Sandbox::new()
         .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("SENDGRID_API_KEY", "SG.test-key")
         .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
         .with("SENDGRID_FROM_NAME", "Hoss Team")
@@ -29,6 +31,8 @@ fn sendgrid(url: &str) -> Sandbox {
 fn smtp(server: &SmtpServer) -> Sandbox {
     Sandbox::new()
         .with("EMAIL_MODE", "SMTP")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("SMTP_HOST", "127.0.0.1")
         .with("SMTP_PORT", &server.port.to_string())
         .with("SMTP_TLS", "NONE")
@@ -1118,4 +1122,181 @@ fn an_address_emailed_once_is_never_emailed_again_by_another_lead() {
         (Some(1), Some(0))
     );
     assert_eq!(lead(&sb, 4)["status"], "new");
+}
+
+#[test]
+fn real_email_needs_the_operators_name_and_company() {
+    let trap = Trap::start();
+    for (missing, reason) in [
+        ("COMPANY_NAME", "COMPANY_NAME is missing"),
+        ("SENDER_NAME", "SENDER_NAME is missing"),
+    ] {
+        let mut sb = sendgrid(&trap.url(""));
+        sb.unset(missing);
+        sb.unset("SENDGRID_FROM_NAME");
+        if missing == "COMPANY_NAME" {
+            sb.set("SENDGRID_FROM_NAME", "Sam Carter");
+        }
+        let check: Value = sb.json(&["check", "--json"]);
+        let email = &check["subsystems"]["email"];
+        assert_eq!(email["effective"], "DRY_RUN", "{missing}: {check}");
+        assert!(
+            email["reason"].as_str().unwrap().contains(reason),
+            "{check}"
+        );
+        add_leads(&sb, 1);
+        assert_eq!(outreach(&sb)["dry_run"], 1);
+    }
+    assert_eq!(
+        trap.connections(),
+        0,
+        "nothing real goes out under the product's name"
+    );
+}
+
+#[test]
+fn templates_dir_packs_are_read_at_run_time_and_checked() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).with("TEMPLATES_DIR", "packs");
+    std::fs::create_dir_all(sb.path("packs")).unwrap();
+    let write = |name: &str, text: &str| {
+        std::fs::write(sb.path(&format!("packs/{name}.toml")), text).unwrap()
+    };
+    write(
+        "general",
+        r#"subjects = ["{{ first_name }} at {{ company }}", "From {{ sender_company }} to {{ company }}"]
+bodies = ["""Hi {{ first_name | default("there") }},
+{% if niche %}We work with {{ niche }}.{% endif %}
+
+{{ footer }}"""]
+"#,
+    );
+    let out = sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "ap@acme-widgets.com",
+        "--company",
+        "Acme Widgets, LLC",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(outreach(&sb)["sent"], 1);
+    let received = server.messages();
+    let mail = parse(&received[0].data);
+    assert_eq!(
+        mail.headers.get_first_value("Subject").as_deref(),
+        Some("From Carter Consulting LLC to Acme Widgets"),
+        "no first name: the subject that needs none; the short company name"
+    );
+    let body = mail.get_body().unwrap().replace("\r\n", "\n");
+    assert!(body.starts_with("Hi there,\n"), "{body}");
+    assert!(
+        body.contains("-- \nSam Carter\nCarter Consulting LLC\n1 Main St, Springfield\n"),
+        "the footer carries the operator's name and company: {body}"
+    );
+
+    // A pack that uses a variable hoss does not know: check names it, and
+    // email falls back instead of sending half a message.
+    write(
+        "general",
+        "subjects = [\"About {{ compnay }}\"]\nbodies = [\"{{ footer }}\"]\n",
+    );
+    let out = sb.run(&["check", "--json"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    let check: Value = serde_json::from_str(&out.stdout).unwrap();
+    let problems = check["problems"].to_string();
+    assert!(
+        problems.contains("packs/general.toml") && problems.contains("{{ compnay }}"),
+        "{problems}"
+    );
+    assert_eq!(check["subsystems"]["email"]["effective"], "DRY_RUN");
+    // A body without the footer, in a pack that is not even selected.
+    write(
+        "general",
+        "subjects = [\"About {{ company }}\"]\nbodies = [\"Hi\\n\\n{{ footer }}\"]\n",
+    );
+    write(
+        "other",
+        "subjects = [\"About {{ company }}\"]\nbodies = [\"Hi, no footer here\"]\n",
+    );
+    let out = sb.run(&["check", "--json"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(out.stdout.contains("footer"), "{}", out.stdout);
+    std::fs::remove_file(sb.path("packs/other.toml")).unwrap();
+    assert_eq!(sb.run(&["check"]).code, 0);
+}
+
+#[test]
+fn preview_prints_the_whole_message_with_no_network() {
+    let trap = Trap::start();
+    let sb = sendgrid(&trap.url(""));
+    let out = sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "jo@client.com",
+        "--company",
+        "Client Ltd",
+        "--name",
+        "Jo Park",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    for key in ["1", "jo@client.com", " JO@Client.com "] {
+        let out = sb.run(&["preview", key]);
+        assert_eq!(out.code, 0, "{key}: {out:?}");
+        let mail = parse(out.stdout.as_bytes());
+        assert_eq!(
+            mail.headers.get_first_value("To").as_deref(),
+            Some("jo@client.com")
+        );
+        let from = mail.headers.get_first_value("From").unwrap();
+        assert!(
+            from.contains("Hoss Team") && from.contains("<hello@hoss-operator.com>"),
+            "{from}"
+        );
+        assert_eq!(
+            mail.headers.get_first_value("MIME-Version").as_deref(),
+            Some("1.0")
+        );
+        assert!(
+            mail.headers
+                .get_first_value("List-Unsubscribe")
+                .unwrap()
+                .contains("/unsubscribe/")
+        );
+        let subject = mail.headers.get_first_value("Subject").unwrap();
+        assert!(
+            subject.contains("Client") && !subject.contains("Ltd"),
+            "{subject}"
+        );
+        let body = mail.get_body().unwrap();
+        assert!(
+            body.starts_with("Hi Jo,") && body.contains("Carter Consulting LLC"),
+            "{body}"
+        );
+        assert!(out.log_lines("[PREVIEW]").is_empty(), "{}", out.stderr);
+    }
+    let json: Value = sb.json(&["preview", "1", "--json"]);
+    assert_eq!(
+        (json["lead_id"].as_i64(), json["not_sent_because"].as_str()),
+        (Some(1), None)
+    );
+    assert_eq!(
+        sb.run(&["lead", "set-status", "jo@client.com", "dead"])
+            .code,
+        0
+    );
+    let out = sb.run(&["preview", "1"]);
+    assert_eq!(out.code, 0);
+    assert_eq!(
+        out.log_lines("[PREVIEW] lead_id=1 would not be emailed: its status is dead")
+            .len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sb.run(&["preview", "1", "--step", "2"]).code, 2);
+    assert_eq!(sb.run(&["preview", "99"]).code, 65);
+    assert_eq!(sb.run(&["preview", "not-an-address"]).code, 2);
+    assert_eq!(trap.connections(), 0, "preview touches no network");
 }

@@ -178,6 +178,8 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
     let stripe = StripeStub::start();
     let mut sb = Sandbox::new()
         .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
         .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
         .with("SENDGRID_API_BASE", &sendgrid.url)
@@ -331,6 +333,8 @@ fn secrets_never_reach_the_log_at_debug_or_trace() {
         let mut sb = Sandbox::new()
             .with("HOSS_LOG", level)
             .with("EMAIL_MODE", "SENDGRID")
+            .with("SENDER_NAME", "Sam Carter")
+            .with("COMPANY_NAME", "Carter Consulting LLC")
             .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
             .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
             .with("SENDGRID_API_BASE", &sendgrid.url)

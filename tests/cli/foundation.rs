@@ -52,6 +52,8 @@ pub struct StatusJson {
 fn fully_configured(trap: &Trap) -> Sandbox {
     let mut sb = Sandbox::new()
         .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("SENDGRID_API_KEY", "SG.sentinel-sendgrid-key")
         .with("SENDGRID_FROM_EMAIL", "ops@hoss-operator.com")
         .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
@@ -134,6 +136,8 @@ fn global_dry_run_forces_every_subsystem_and_opens_no_connection() {
 fn missing_credentials_fall_back_with_one_line_per_subsystem() {
     let sb = Sandbox::new()
         .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("LEAD_SOURCE_PROVIDER", "SEARCH_API")
         .with("ENABLE_STRIPE", "TRUE");
     let out = sb.run(&["check"]);
@@ -162,6 +166,8 @@ fn release_mode_with_missing_credentials_is_loud_and_fails_the_deploy_gate() {
     let sb = Sandbox::new()
         .with("RELEASE_MODE", "TRUE")
         .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("LEAD_SOURCE_PROVIDER", "SEARCH_API")
         .with("ENABLE_STRIPE", "TRUE")
         .with("MAX_EMAILS_PER_HOUR", "150");
@@ -482,6 +488,8 @@ fn every_command_records_its_run_for_status() {
 fn operator_events_are_stored_in_the_capped_table() {
     let sb = Sandbox::new()
         .with("EMAIL_MODE", "SMTP")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("LOG_MAX_ENTRIES", "100");
     for _ in 0..3 {
         sb.run(&["check"]);
@@ -504,7 +512,10 @@ fn operator_events_are_stored_in_the_capped_table() {
 
 #[test]
 fn human_status_names_every_subsystem_and_run() {
-    let sb = Sandbox::new().with("EMAIL_MODE", "SENDGRID");
+    let sb = Sandbox::new()
+        .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC");
     sb.run(&["check"]);
     let out = sb.run(&["status"]);
     assert_eq!(out.code, 0);

@@ -559,6 +559,8 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
     let server = FakeServer::start(|_| (202, String::new()));
     let sb = Sandbox::new()
         .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
         .with("SENDGRID_API_KEY", "SG.k")
         .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
         .with("OPERATOR_EMAIL", "boss@hoss-operator.com")
