@@ -30,7 +30,12 @@ pub struct LeadCounts {
 
 #[derive(Debug, Serialize)]
 pub struct EmailCounts {
+    /// Outreach and test attempts together (SPEC §12), then apart.
     pub total: i64,
+    pub outreach: i64,
+    pub tests: i64,
+    /// Digests sent to the operator (not in `total`).
+    pub digests: i64,
     pub success: i64,
     pub failed: i64,
     pub throttled: i64,
@@ -114,7 +119,7 @@ impl Report for SummaryReport {
         let mut s = format!(
             "hoss summary — last {} ({} → {}){}\n\
              leads:     {} new{sources}, {} deduped\n\
-             emails:    {} attempts — {} sent, {} failed, {} throttled, {} DRY_RUN, {} suppressed, {} uncertain\n\
+             emails:    {} attempts ({} outreach, {} test) — {} sent, {} failed, {} throttled, {} DRY_RUN, {} suppressed, {} uncertain; {} digest(s)\n\
              invoices:  {} created, {}\n\
              payments:  {} received, {}\n",
             if self.period == "week" {
@@ -128,12 +133,15 @@ impl Report for SummaryReport {
             self.leads.created,
             self.leads.deduped,
             e.total,
+            e.outreach,
+            e.tests,
             e.success,
             e.failed,
             e.throttled,
             e.dry_run,
             e.suppressed,
             e.uncertain,
+            e.digests,
             self.invoices.count,
             money(self.invoices.amount_cents),
             self.payments.received,
@@ -164,10 +172,26 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     // The window is [from, to]: what happened in the current second counts.
     let (report_to, to) = (to, to + 1);
     let (created, by_source) = digest::leads_created(conn, from, to)?;
-    let outcomes = digest::email_outcomes(conn, from, to)?;
+    let attempts = digest::send_attempts(conn, from, to)?;
+    let kind_total = |kind: &str| -> i64 {
+        attempts
+            .iter()
+            .filter(|((k, _), _)| k == kind)
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let mut outcomes: BTreeMap<&str, i64> = BTreeMap::new();
+    for ((kind, outcome), n) in &attempts {
+        if kind != "summary" {
+            *outcomes.entry(outcome.as_str()).or_insert(0) += n;
+        }
+    }
     let n = |k: &str| outcomes.get(k).copied().unwrap_or(0);
     let emails = EmailCounts {
         total: outcomes.values().sum(),
+        outreach: kind_total("outreach"),
+        tests: kind_total("test"),
+        digests: kind_total("summary"),
         success: n("sent"),
         failed: n("failed"),
         throttled: n("throttled"),

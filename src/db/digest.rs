@@ -1,10 +1,63 @@
 //! Window queries for the digest (`hoss summary`): every count is over
-//! `[from, to)` on a covering index, so a day on a million-row ledger stays
-//! cheap.
+//! `[from, to)`. Leads and sends are read from the tallies their triggers
+//! keep (migration V4): whole hours from `tally_hour`, the window's ragged
+//! edges from `tally_second`, so a day stays cheap however many rows it
+//! holds; the rest on a covering index.
 
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, params};
+
+const HOUR: i64 = 3600;
+
+/// A tally's counts by key over `[from, to)`: the whole hours inside from
+/// `tally_hour`, the seconds before the first and after the last whole hour
+/// from `tally_second` (at most an hour of rows at each end).
+fn tally(
+    conn: &Connection,
+    metric: &str,
+    from: i64,
+    to: i64,
+) -> rusqlite::Result<BTreeMap<String, i64>> {
+    let mut out = BTreeMap::new();
+    let mut add = |sql: &str, a: i64, b: i64| -> rusqlite::Result<()> {
+        if a >= b {
+            return Ok(());
+        }
+        let mut stmt = conn.prepare_cached(sql)?;
+        for r in stmt.query_map(params![metric, a, b], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })? {
+            let (key, n) = r?;
+            *out.entry(key).or_insert(0) += n;
+        }
+        Ok(())
+    };
+    let seconds = "SELECT key, SUM(n) FROM tally_second WHERE metric = ?1 AND at >= ?2 AND at < ?3 GROUP BY key";
+    let hours = "SELECT key, SUM(n) FROM tally_hour WHERE metric = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY key";
+    let first_whole =
+        from.div_euclid(HOUR) * HOUR + if from.rem_euclid(HOUR) == 0 { 0 } else { HOUR };
+    let last_whole_end = to.div_euclid(HOUR) * HOUR;
+    if first_whole >= last_whole_end {
+        add(seconds, from, to)?;
+    } else {
+        add(seconds, from, first_whole)?;
+        add(hours, first_whole, last_whole_end)?;
+        add(seconds, last_whole_end, to)?;
+    }
+    out.retain(|_, n| *n != 0);
+    Ok(out)
+}
+
+/// Drops per-second tallies older than the retention (at least the 8 days a
+/// weekly digest's edges need); hourly ones are small and kept.
+pub fn prune_tallies(conn: &Connection, now: i64, retention_days: u32) -> rusqlite::Result<usize> {
+    let days = i64::from(retention_days.max(8));
+    conn.execute(
+        "DELETE FROM tally_second WHERE metric IN ('lead', 'send') AND at < ?1",
+        [now - days * 86_400],
+    )
+}
 
 /// (total, by source) of leads created in the window.
 pub fn leads_created(
@@ -12,16 +65,7 @@ pub fn leads_created(
     from: i64,
     to: i64,
 ) -> rusqlite::Result<(i64, BTreeMap<String, i64>)> {
-    let mut by_source = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT source, COUNT(*) FROM lead WHERE created_at >= ?1 AND created_at < ?2 GROUP BY source",
-    )?;
-    for r in stmt.query_map(params![from, to], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        let (source, n) = r?;
-        by_source.insert(source, n);
-    }
+    let by_source = tally(conn, "lead", from, to)?;
     Ok((by_source.values().sum(), by_source))
 }
 
@@ -33,24 +77,20 @@ pub fn leads_deduped(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<
     .query_row(params![from, to], |r| r.get(0))
 }
 
-/// Outreach and test attempts in the window, by outcome (digests excluded).
-pub fn email_outcomes(
+/// Send attempts in the window by (kind, outcome): `outreach`, `test` and
+/// `summary` (digests) apart.
+pub fn send_attempts(
     conn: &Connection,
     from: i64,
     to: i64,
-) -> rusqlite::Result<BTreeMap<String, i64>> {
-    let mut out = BTreeMap::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT outcome, COUNT(*) FROM send_ledger
-         WHERE at >= ?1 AND at < ?2 AND kind IN ('outreach', 'test') GROUP BY outcome",
-    )?;
-    for r in stmt.query_map(params![from, to], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })? {
-        let (outcome, n) = r?;
-        out.insert(outcome, n);
-    }
-    Ok(out)
+) -> rusqlite::Result<BTreeMap<(String, String), i64>> {
+    Ok(tally(conn, "send", from, to)?
+        .into_iter()
+        .filter_map(|(key, n)| {
+            let (kind, outcome) = key.split_once(':')?;
+            Some(((kind.to_string(), outcome.to_string()), n))
+        })
+        .collect())
 }
 
 /// (count, amount) of invoices created in the window.
@@ -94,11 +134,55 @@ mod tests {
         .unwrap();
         let (n, by) = leads_created(&conn, 100, 200).unwrap();
         assert_eq!((n, by["import"], by["DUMMY_SEED"]), (2, 1, 1));
-        let e = email_outcomes(&conn, 100, 200).unwrap();
+        let e = send_attempts(&conn, 100, 200).unwrap();
+        let n = |k: &str, o: &str| e.get(&(k.to_string(), o.to_string())).copied();
         assert_eq!(
-            (e["sent"], e["failed"], e.len()),
-            (1, 1, 2),
-            "digests are not counted"
+            (
+                n("outreach", "sent"),
+                n("test", "failed"),
+                n("summary", "sent"),
+                e.len()
+            ),
+            (Some(1), Some(1), Some(1), 3),
         );
+    }
+
+    #[test]
+    fn tallies_follow_outcomes_and_count_exactly_across_hour_edges() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let h = 1_795_615_200; // a whole hour
+        for at in [
+            h - 2,
+            h - 1,
+            h,
+            h + 1800,
+            h + 3599,
+            h + 3600,
+            h + 7200 + 5,
+            h + 7200 + 6,
+        ] {
+            conn.execute(
+                "INSERT INTO lead (email, source, created_at) VALUES (?1, 'import', ?2)",
+                params![format!("{at}@x.com"), at],
+            )
+            .unwrap();
+        }
+        let count = |from: i64, to: i64| leads_created(&conn, from, to).unwrap().0;
+        assert_eq!(count(h - 1, h + 7200 + 6), 6, "edges and whole hours");
+        assert_eq!(count(h, h + 3600), 3, "exactly one whole hour");
+        assert_eq!(count(h + 1, h + 3599), 1, "inside one hour");
+        assert_eq!(count(h - 2, h + 7200 + 7), 8);
+        assert_eq!(count(h + 7200 + 6, h + 7200 + 6), 0, "empty window");
+        // A reservation that is finished moves from `reserved` to `sent`.
+        conn.execute(
+            "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?2, 'outreach', 'a', 'SMTP', 'reserved')",
+            params![h + 10, h],
+        )
+        .unwrap();
+        conn.execute("UPDATE send_ledger SET outcome = 'sent'", [])
+            .unwrap();
+        let e = send_attempts(&conn, h, h + 3600).unwrap();
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[&("outreach".to_string(), "sent".to_string())], 1);
     }
 }

@@ -216,8 +216,8 @@ fn status_counts_the_current_clock_hour_only() {
         .json(&["status", "--json"]);
     assert_eq!(later["email"]["hour"], "2026-11-25T13");
     assert_eq!(
-        later["email"]["sent_this_hour"], 4,
-        "sent ×3 (outreach and test) and uncertain ×1, never the digest"
+        later["email"]["sent_this_hour"], 3,
+        "outreach sent ×2 and uncertain ×1, never a test message or the digest"
     );
 }
 
@@ -604,6 +604,64 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
     assert_eq!(sent["sent"], 1, "the digest used no outreach quota: {sent}");
     let st: Value = sb.json(&["status", "--json"]);
     assert_eq!(st["email"]["recent_attempts"][1]["kind"], "summary");
+    // The hour is full for outreach; the operator's own mail still goes.
+    let test = sb.run(&[
+        "send-test-email",
+        "--to",
+        "boss@hoss-operator.com",
+        "--json",
+    ]);
+    assert_eq!(test.code, 0, "{test:?}");
+    assert_eq!(
+        sb.json::<Value>(&["status", "--json"])["email"]["sent_this_hour"],
+        1
+    );
+    let report: Value = sb.json(&["summary", "--email", "--json"]);
+    assert_eq!(report["email"]["outcome"], "sent");
+    let e = &report["emails"];
+    assert_eq!(
+        (
+            e["total"].as_i64(),
+            e["outreach"].as_i64(),
+            e["tests"].as_i64(),
+            e["digests"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1), Some(1)),
+        "{e}"
+    );
+    let requests = server.requests();
+    let digest: Value = serde_json::from_str(&requests.last().unwrap().body).unwrap();
+    let text = digest["content"][0]["value"].as_str().unwrap();
+    assert!(text.contains("(1 outreach, 1 test)"), "{text}");
+    assert!(
+        !text.contains("\n-- \n") && !text.contains("unsubscribe"),
+        "no outreach footer: {text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() <= 998));
+}
+
+#[test]
+fn the_digest_keeps_long_table_lines_whole() {
+    let server = FakeServer::start(|_| (202, String::new()));
+    let sb = Sandbox::new()
+        .with("EMAIL_MODE", "SENDGRID")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
+        .with("SENDGRID_API_KEY", "SG.k")
+        .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
+        .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
+        .with("SENDGRID_API_BASE", &server.url);
+    // A long attention line (an invoice outside the limits) would be wrapped
+    // at 78 columns in outreach; the digest keeps it on one line.
+    let report: Value = sb.json(&["summary", "--email", "--json"]);
+    assert_eq!(report["email"]["outcome"], "sent");
+    let body: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    let text = body["content"][0]["value"].as_str().unwrap();
+    let emails_line = text.lines().find(|l| l.starts_with("emails:")).unwrap();
+    assert!(
+        emails_line.chars().count() > 78,
+        "one line, unwrapped: {text}"
+    );
 }
 
 fn script(name: &str) {
