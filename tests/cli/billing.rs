@@ -740,12 +740,14 @@ fn payments_that_do_not_fit_are_ignored_recorded_and_raised() {
         .iter()
         .map(|w| w.as_str().unwrap())
         .collect();
+    // The session of an unknown link that names no hoss invoice belongs to
+    // some other Checkout integration on the account: recorded, not raised.
     assert_eq!(
         warnings
             .iter()
             .filter(|w| w.contains("payment needs attention"))
             .count(),
-        3,
+        2,
         "{warnings:?}"
     );
 }
