@@ -69,10 +69,12 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     match run_command(cli, out) {
         Ok(code) => Ok(code),
         Err(e) => {
-            log::error!("[STRIPE][WEBHOOK] outcome=error http_status=500 reason={:?}", e.to_string());
-            let line = commands::webhook::WebhookOutcome::failed(format!(
-                "nothing recorded, retry: {e}"
-            ));
+            log::error!(
+                "[STRIPE][WEBHOOK] outcome=error http_status=500 reason={:?}",
+                e.to_string()
+            );
+            let line =
+                commands::webhook::WebhookOutcome::failed(format!("nothing recorded, retry: {e}"));
             render::write_all(out, render::Report::human(&line, false).as_bytes())?;
             Ok(e.exit_code())
         }

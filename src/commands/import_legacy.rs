@@ -309,7 +309,6 @@ fn owned(
     }
 }
 
-
 fn import_tasks(
     ctx: &Ctx,
     tx: &Transaction<'_>,

@@ -171,7 +171,10 @@ fn apply(ctx: &Ctx, event: &crate::domain::webhook::Event) -> crate::error::Resu
                     false,
                     now,
                 )?;
-                (WebhookOutcome::new("duplicate", 200, Some(reason)), invoice_id)
+                (
+                    WebhookOutcome::new("duplicate", 200, Some(reason)),
+                    invoice_id,
+                )
             }
             Settled::Ignored {
                 invoice_id,
@@ -191,7 +194,10 @@ fn apply(ctx: &Ctx, event: &crate::domain::webhook::Event) -> crate::error::Resu
                 if attention {
                     warn!("[STRIPE][MISMATCH] event_id={} reason={reason:?}", event.id);
                 }
-                (WebhookOutcome::new("ignored", 200, Some(reason)), invoice_id)
+                (
+                    WebhookOutcome::new("ignored", 200, Some(reason)),
+                    invoice_id,
+                )
             }
         };
         let mut out = settled;

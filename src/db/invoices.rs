@@ -38,9 +38,7 @@ const COLUMNS: &str = "id, customer_id, amount_cents, currency, status, payment_
 /// past i64, so the sum is taken in two parts (billions and the rest, each
 /// far from overflowing) and joined exactly in an `i128`.
 fn split_sum(column: &str) -> String {
-    format!(
-        "COALESCE(SUM({column} / 1000000000), 0), COALESCE(SUM({column} % 1000000000), 0)"
-    )
+    format!("COALESCE(SUM({column} / 1000000000), 0), COALESCE(SUM({column} % 1000000000), 0)")
 }
 
 fn join_sum(high: i64, low: i64) -> i128 {
@@ -75,7 +73,10 @@ pub enum Billed {
     /// (invoice id, amount, tasks linked)
     Invoice(i64, i64, i64),
     /// The tasks add up to more than an invoice can hold; nothing was made.
-    TooLarge { tasks: i64, total: i128 },
+    TooLarge {
+        tasks: i64,
+        total: i128,
+    },
 }
 
 /// Bills a customer's done, unbilled, priced tasks as one invoice, in the
@@ -260,7 +261,12 @@ pub fn mark_paid(
 /// `draft|open → void`, in the caller's transaction. Its tasks are released
 /// to be billed again, or kept tied to it when `write_off`. `None` when the
 /// invoice was not voidable, else the number of tasks released.
-pub fn void(conn: &Connection, id: i64, write_off: bool, now: i64) -> rusqlite::Result<Option<usize>> {
+pub fn void(
+    conn: &Connection,
+    id: i64,
+    write_off: bool,
+    now: i64,
+) -> rusqlite::Result<Option<usize>> {
     if conn.execute(
         "UPDATE invoice SET status = 'void', voided_at = ?2, written_off = ?3
          WHERE id = ?1 AND status IN ('draft', 'open')",
@@ -305,7 +311,10 @@ pub fn customer_totals(conn: &Connection, customer_id: i64) -> rusqlite::Result<
         split_sum("CASE WHEN status = 'paid' THEN amount_cents END")
     ))?
     .query_row([customer_id], |r| {
-        Ok((join_sum(r.get(0)?, r.get(1)?), join_sum(r.get(2)?, r.get(3)?)))
+        Ok((
+            join_sum(r.get(0)?, r.get(1)?),
+            join_sum(r.get(2)?, r.get(3)?),
+        ))
     })
 }
 
@@ -370,7 +379,11 @@ pub struct SessionRecord<'a> {
     pub reason: Option<&'a str>,
 }
 
-pub fn record_session(conn: &Connection, s: &SessionRecord<'_>, now: i64) -> rusqlite::Result<bool> {
+pub fn record_session(
+    conn: &Connection,
+    s: &SessionRecord<'_>,
+    now: i64,
+) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "INSERT INTO stripe_session (session_id, invoice_id, outcome, amount_cents, currency, payment_link,
              event_id, reason, received_at)
@@ -547,7 +560,10 @@ mod tests {
                (1, 5000000000000000000, 'usd', 0), (1, 5000000000000000000, 'usd', 0);",
         )
         .unwrap();
-        assert_eq!(outstanding_cents(&conn).unwrap(), 10_000_000_000_000_000_000);
+        assert_eq!(
+            outstanding_cents(&conn).unwrap(),
+            10_000_000_000_000_000_000
+        );
         assert_eq!(
             customer_totals(&conn, 1).unwrap(),
             (10_000_000_000_000_000_000, 0)

@@ -362,12 +362,18 @@ mod tests {
             amount_total: Some(499),
             ..session.clone()
         };
-        assert_eq!(attention(decide(&amount, Found::ByLink(&inv))), Some("mismatch"));
+        assert_eq!(
+            attention(decide(&amount, Found::ByLink(&inv))),
+            Some("mismatch")
+        );
         let currency = Session {
             currency: Some("eur".into()),
             ..session.clone()
         };
-        assert_eq!(attention(decide(&currency, Found::ByLink(&inv))), Some("mismatch"));
+        assert_eq!(
+            attention(decide(&currency, Found::ByLink(&inv))),
+            Some("mismatch")
+        );
         assert_eq!(attention(decide(&session, Found::Nothing)), None);
         let unpaid = Session {
             payment_status: "unpaid".into(),
@@ -396,7 +402,10 @@ mod tests {
         match decide(&session, Found::NamedOnly(&draft)) {
             Decision::Ignore { reason, attention } => {
                 assert_eq!(attention, Some("not_hoss_link"));
-                assert!(reason.contains("invoice 1") && reason.contains("5.00 USD"), "{reason}");
+                assert!(
+                    reason.contains("invoice 1") && reason.contains("5.00 USD"),
+                    "{reason}"
+                );
             }
             other => panic!("{other:?}"),
         }
