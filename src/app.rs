@@ -60,6 +60,28 @@ fn clock_for(config: &Config) -> Box<dyn Clock> {
 
 /// Loads the configuration, opens the database and runs one command.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
+    if !matches!(cli.command, Command::Webhook { .. }) {
+        return run_command(cli, out);
+    }
+    // `hoss webhook` promises one JSON line whatever happens — a busy or
+    // unreadable database, a broken configuration — so whoever relays it to
+    // Stripe can answer 500 and Stripe retries.
+    match run_command(cli, out) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            log::error!(
+                "[STRIPE][WEBHOOK] outcome=error http_status=500 reason={:?}",
+                e.to_string()
+            );
+            let line =
+                commands::webhook::WebhookOutcome::failed(format!("nothing recorded, retry: {e}"));
+            render::write_all(out, render::Report::human(&line, false).as_bytes())?;
+            Ok(e.exit_code())
+        }
+    }
+}
+
+fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {
@@ -299,7 +321,9 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
                 style,
             )?,
             InvoiceAction::Show { id, .. } => render::emit(out, &invoice::show(ctx, id)?, style)?,
-            InvoiceAction::Void { id, .. } => render::emit(out, &invoice::void(ctx, id)?, style)?,
+            InvoiceAction::Void { id, write_off, .. } => {
+                render::emit(out, &invoice::void(ctx, id, write_off)?, style)?
+            }
             InvoiceAction::MarkPaid { id, .. } => {
                 render::emit(out, &invoice::mark_paid(ctx, id)?, style)?
             }

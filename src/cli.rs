@@ -223,9 +223,12 @@ pub enum InvoiceAction {
         #[command(flatten)]
         out: JsonFlag,
     },
-    /// Void a draft or open invoice
+    /// Void a draft or open invoice; its tasks are billed again by the next `bill`
     Void {
         id: i64,
+        /// Keep its tasks tied to the void invoice (the work is written off, never billed)
+        #[arg(long)]
+        write_off: bool,
         #[command(flatten)]
         out: JsonFlag,
     },

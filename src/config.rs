@@ -397,7 +397,7 @@ impl Config {
         let mut cfg = resolve(&raw, notices);
         cfg.config_file = file;
         cfg.now_override = now_override;
-        cfg.onboarding_tasks = parse_tasks(tasks_value);
+        cfg.onboarding_tasks = parse_tasks(tasks_value, &cfg.stripe.currency);
         Ok(cfg)
     }
 
@@ -472,7 +472,12 @@ fn read_file(
     Ok((values, tasks))
 }
 
-fn parse_tasks(value: Option<toml::Value>) -> std::result::Result<Vec<OnboardingTask>, String> {
+/// Task amounts are in the invoice currency (`STRIPE_DEFAULT_CURRENCY`), in
+/// its own decimals: `1500` is ¥1500, not ¥150000.
+fn parse_tasks(
+    value: Option<toml::Value>,
+    currency: &str,
+) -> std::result::Result<Vec<OnboardingTask>, String> {
     let Some(value) = value else {
         return Ok(Vec::new());
     };
@@ -491,11 +496,17 @@ fn parse_tasks(value: Option<toml::Value>) -> std::result::Result<Vec<Onboarding
                 .filter(|d| !d.is_empty())
                 .ok_or(format!("onboarding task {n} needs a description"))?;
             let amount = match item.get("amount") {
-                Some(toml::Value::String(s)) => Cents::parse(s),
-                Some(toml::Value::Integer(i)) => Cents::parse(&i.to_string()),
-                Some(toml::Value::Float(f)) => Cents::parse(&f.to_string()),
+                Some(toml::Value::String(s)) => Cents::parse_in(s, currency),
+                Some(toml::Value::Integer(i)) => Cents::parse_in(&i.to_string(), currency),
+                Some(toml::Value::Float(f)) => Cents::parse_in(&f.to_string(), currency),
                 _ => Err("is missing".to_string()),
             }
+            .and_then(
+                |a| match crate::money::stripe_amount_problem(a.0, currency) {
+                    Some(problem) => Err(problem),
+                    None => Ok(a),
+                },
+            )
             .map_err(|e| format!("onboarding task {n} amount {e}"))?;
             Ok(OnboardingTask {
                 description: description.to_string(),
@@ -1160,13 +1171,27 @@ pub fn stripe_key_mode(key: &str) -> Option<KeyMode> {
         .then_some(mode)
 }
 
-fn amount_setting(raw: &Raw, name: &str, default: Cents) -> std::result::Result<Cents, String> {
+/// An amount limit in the invoice currency: `NAME` in its decimals
+/// (`1500` JPY, `1.500` KWD) or `NAME_CENTS` in its minor units.
+fn amount_setting(
+    raw: &Raw,
+    name: &str,
+    default: Cents,
+    currency: &str,
+) -> std::result::Result<Cents, String> {
     let cents_key = format!("{name}_CENTS");
-    let decimal = raw
-        .get(name)
-        .map(|v| Cents::parse(v).map_err(|_| format!("{name} is not an amount like 1.00")));
+    let decimal = raw.get(name).map(|v| {
+        Cents::parse_in(v, currency).map_err(|e| {
+            format!(
+                "{name} is not an amount of {} ({e})",
+                currency.to_ascii_uppercase()
+            )
+        })
+    });
     let minor = raw.get(&cents_key).map(|v| {
-        Cents::parse_minor(v).map_err(|_| format!("{cents_key} is not a whole number of cents"))
+        Cents::parse_minor_in(v, currency).map_err(|_| {
+            format!("{cents_key} is not a whole number of minor units (at most 10 million currency units)")
+        })
     });
     match (decimal, minor) {
         (None, None) => Ok(default),
@@ -1196,11 +1221,11 @@ fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>) -> Stripe
         )));
     }
     let min_amount = p.take(
-        amount_setting(raw, "STRIPE_MIN_AMOUNT", Cents(100)),
+        amount_setting(raw, "STRIPE_MIN_AMOUNT", Cents(100), &currency),
         Cents(100),
     );
     let max_amount = p.take(
-        amount_setting(raw, "STRIPE_MAX_AMOUNT", Cents(50_000)),
+        amount_setting(raw, "STRIPE_MAX_AMOUNT", Cents(50_000), &currency),
         Cents(0),
     );
     if min_amount > max_amount && p.0.is_empty() {

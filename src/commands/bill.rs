@@ -8,10 +8,11 @@ use log::{error, info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db::{self, invoices, invoices::Invoice, tasks};
-use crate::domain::webhook::{Decision, InvoiceFacts, decide};
+use crate::commands::webhook::{Settled, settle};
+use crate::db::{self, invoices, invoices::Billed, invoices::Invoice, tasks};
+use crate::domain::webhook::InvoiceFacts;
 use crate::error::Result;
-use crate::money::Cents;
+use crate::money::{self, Cents, format_amount};
 use crate::render::Report;
 use crate::services::stripe::{Stripe, StripeError};
 
@@ -48,6 +49,7 @@ pub fn facts(inv: &Invoice) -> InvoiceFacts {
         status: inv.status.clone(),
         amount_cents: inv.amount_cents,
         currency: inv.currency.clone(),
+        paid_session_id: inv.paid_session_id.clone(),
     }
 }
 
@@ -72,15 +74,26 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                 tx,
                 customer_id,
                 currency,
+                money::max_minor(currency),
                 ctx.now(),
             )?)
         })?;
-        if let Some((id, amount, count)) = created {
-            report.invoices_created += 1;
-            info!(
-                "[BILLING][INVOICE] invoice_id={id} customer_id={customer_id} amount={} tasks={count}",
-                Cents(amount)
-            );
+        match created {
+            Billed::Invoice(id, amount, count) => {
+                report.invoices_created += 1;
+                info!(
+                    "[BILLING][INVOICE] invoice_id={id} customer_id={customer_id} amount={} currency={currency} tasks={count}",
+                    Cents(amount).in_currency(currency)
+                );
+            }
+            Billed::TooLarge { tasks, total } => {
+                report.errors += 1;
+                warn!(
+                    "[BILLING][TOO_LARGE] customer_id={customer_id} tasks={tasks} total_minor={total} max={} (no invoice; fix the task amounts)",
+                    format_amount(Cents(money::max_minor(currency)), currency)
+                );
+            }
+            Billed::Nothing => {}
         }
     }
 
@@ -88,14 +101,31 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
     let mut linkable = Vec::new();
     for inv in invoices::needing_links(&ctx.db)? {
         let amount = Cents(inv.amount_cents);
-        if amount < cfg.min_amount || amount > cfg.max_amount {
+        // The limits are in the configured currency; an invoice in another
+        // one (imported, or made before a change) is not compared to them.
+        let limits_apply = inv.currency == cfg.currency;
+        if limits_apply && (amount < cfg.min_amount || amount > cfg.max_amount) {
             report.out_of_range += 1;
             if !inv.out_of_range_logged {
                 warn!(
-                    "[STRIPE][AMOUNT_OUT_OF_RANGE] invoice_id={} amount={amount} min={} max={} (stays draft, no payment link)",
-                    inv.id, cfg.min_amount, cfg.max_amount
+                    "[STRIPE][AMOUNT_OUT_OF_RANGE] invoice_id={} amount={} min={} max={} (stays draft, no payment link)",
+                    inv.id,
+                    format_amount(amount, &inv.currency),
+                    format_amount(cfg.min_amount, &inv.currency),
+                    format_amount(cfg.max_amount, &inv.currency)
                 );
                 invoices::mark_out_of_range_logged(&ctx.db, inv.id)?;
+            }
+        } else if let Some(problem) = money::stripe_amount_problem(inv.amount_cents, &inv.currency)
+        {
+            // Stripe would refuse it: say so once on the invoice, ask nothing.
+            report.errors += 1;
+            if inv.link_error.as_deref() != Some(problem.as_str()) {
+                warn!(
+                    "[STRIPE][LINK_ERROR] invoice_id={} error={problem:?} (stays draft; void it and bill amounts Stripe accepts)",
+                    inv.id
+                );
+                invoices::set_link_error(&ctx.db, inv.id, Some(&problem))?;
             }
         } else {
             linkable.push(inv);
@@ -143,7 +173,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                 info!(
                     "[STRIPE][LINK_CREATED] invoice_id={} amount={} url={url}",
                     inv.id,
-                    Cents(inv.amount_cents)
+                    format_amount(Cents(inv.amount_cents), &inv.currency)
                 );
             }
             Err(e) => {
@@ -181,6 +211,17 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
         let Some(link) = inv.stripe_payment_link_id.as_deref() else {
             continue;
         };
+        // Money paid through the link after the invoice was paid by hand or
+        // voided (and no webhook came): find it before closing the link.
+        if let Err(e) = reconcile(ctx, &stripe, &inv) {
+            report.errors += 1;
+            warn!(
+                "[STRIPE][RECONCILE_ERROR] invoice_id={} error={:?} (link kept active; retried next pass)",
+                inv.id,
+                e.to_string()
+            );
+            continue;
+        }
         match stripe.deactivate_link(link) {
             Ok(()) => {
                 invoices::set_link_inactive(&ctx.db, inv.id)?;
@@ -228,52 +269,52 @@ fn create_link(
     Ok(open.then_some(link.url))
 }
 
-/// Marks an open invoice paid when its link has a matching completed,
-/// paid session. Sessions that do not match are raised for the operator.
+/// Applies the completed sessions of an invoice's link by the webhook's
+/// rules: a matching paid session pays an open invoice; any other paid
+/// session (paid twice, a void invoice, a mismatch) is recorded and raised.
+/// `true` when the invoice became paid.
 fn reconcile(
     ctx: &Ctx,
     stripe: &Stripe,
     inv: &Invoice,
 ) -> std::result::Result<bool, Box<dyn std::error::Error>> {
     let link = inv.stripe_payment_link_id.as_deref().unwrap_or_default();
+    let mut paid = false;
     for session in stripe.completed_sessions(link).map_err(|e| e.to_string())? {
-        match decide(&session, Some(&facts(inv))) {
-            Decision::Pay => {
-                if db::immediate(&ctx.db, |tx| {
-                    Ok(invoices::mark_paid(tx, inv.id, "reconcile", ctx.now())?)
-                })? {
-                    info!(
-                        "[STRIPE][PAID] invoice_id={} amount={} via=reconcile session={}",
-                        inv.id,
-                        Cents(inv.amount_cents),
-                        session.id
-                    );
-                    return Ok(true);
-                }
-            }
-            Decision::Ignore {
+        let key = format!("reconcile:{}", session.id);
+        let settled = db::immediate(&ctx.db, |tx| {
+            let settled = settle(tx, &session, &key, "reconcile", ctx.now())?;
+            if let Settled::Ignored {
+                invoice_id,
                 reason,
                 attention: true,
-            } => {
-                let key = format!("reconcile:{}", session.id);
-                if invoices::record_event(
-                    &ctx.db,
+            } = &settled
+            {
+                invoices::record_event(
+                    tx,
                     &key,
                     "reconcile",
                     "ignored",
-                    Some(inv.id),
-                    Some(&reason),
+                    *invoice_id,
+                    Some(reason),
                     true,
                     ctx.now(),
-                )? {
-                    warn!(
-                        "[STRIPE][MISMATCH] invoice_id={} session={} reason={reason:?}",
-                        inv.id, session.id
-                    );
-                }
+                )?;
             }
-            Decision::Ignore { .. } => {}
+            Ok(settled)
+        })?;
+        match settled {
+            Settled::Applied { invoice_id } if invoice_id == inv.id => paid = true,
+            Settled::Ignored {
+                reason,
+                attention: true,
+                ..
+            } => warn!(
+                "[STRIPE][MISMATCH] invoice_id={} session={} reason={reason:?}",
+                inv.id, session.id
+            ),
+            _ => {}
         }
     }
-    Ok(false)
+    Ok(paid)
 }

@@ -278,6 +278,7 @@ fn owned(
     report: &mut TableReport,
     imported: fn(&rusqlite::Connection, i64) -> rusqlite::Result<bool>,
     amount_column: &str,
+    currency: &str,
 ) -> Result<Option<Owned>> {
     report.read += 1;
     let Some(old_id) = row.int("id") else {
@@ -295,7 +296,7 @@ fn owned(
         );
         return Ok(None);
     };
-    match amount(row, amount_column) {
+    match rules::amount(row.int(amount_column), amount_column, currency) {
         Ok(amount_cents) => Ok(Some(Owned {
             old_id,
             customer_id,
@@ -305,14 +306,6 @@ fn owned(
             report.skip(Some(old_id), e);
             Ok(None)
         }
-    }
-}
-
-fn amount(row: &OldRow, column: &str) -> std::result::Result<i64, String> {
-    match row.int(column) {
-        None => Err(format!("{column} is missing or not a whole number")),
-        Some(a) if a < 0 => Err(format!("negative amount {a}")),
-        Some(a) => Ok(a),
     }
 }
 
@@ -336,6 +329,7 @@ fn import_tasks(
             report,
             legacy::task_imported,
             "reward_cents",
+            &ctx.config.stripe.currency,
         )?
         else {
             continue;
@@ -398,6 +392,7 @@ fn import_invoices(
             report,
             legacy::invoice_imported,
             "amount_cents",
+            &ctx.config.stripe.currency,
         )?
         else {
             continue;

@@ -21,6 +21,10 @@ pub struct InvoiceView {
     pub stripe_payment_link_id: Option<String>,
     pub link_error: Option<String>,
     pub paid_via: Option<String>,
+    /// The Checkout Session that paid it, when paid through Stripe.
+    pub paid_session_id: Option<String>,
+    /// Voided with `--write-off`: its tasks stay billed by it.
+    pub written_off: bool,
     pub created_at: String,
     pub paid_at: Option<String>,
 }
@@ -37,6 +41,8 @@ impl From<Invoice> for InvoiceView {
             stripe_payment_link_id: i.stripe_payment_link_id,
             link_error: i.link_error,
             paid_via: i.paid_via,
+            paid_session_id: i.paid_session_id,
+            written_off: i.written_off,
             created_at: rfc3339(i.created_at),
             paid_at: i.paid_at.map(rfc3339),
         }
@@ -102,6 +108,10 @@ pub struct InvoiceShow {
     #[serde(flatten)]
     pub invoice: InvoiceView,
     pub tasks: Vec<TaskView>,
+    /// `invoice void` only: tasks given back to be billed by the next `bill`
+    /// (0 with `--write-off`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tasks_released: Option<usize>,
 }
 
 impl Report for InvoiceShow {
@@ -112,9 +122,18 @@ impl Report for InvoiceShow {
             s.push_str(&format!(
                 "  #{} {} {}\n",
                 t.id,
-                Cents(t.amount_cents),
+                Cents(t.amount_cents).in_currency(&self.invoice.currency),
                 t.description
             ));
+        }
+        match self.tasks_released {
+            Some(0) if self.invoice.written_off => {
+                s.push_str("written off: its tasks stay billed by this void invoice\n")
+            }
+            Some(n) => s.push_str(&format!(
+                "tasks released: {n} (billed again by the next `hoss bill`)\n"
+            )),
+            None => {}
         }
         s
     }
@@ -133,25 +152,39 @@ pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     Ok(InvoiceShow {
         invoice: invoice.into(),
         tasks: billed,
+        tasks_released: None,
     })
 }
 
 /// `draft|open → void`; its payment link is deactivated by the next `bill`.
-pub fn void(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
+/// Its tasks are released in the same transaction, to be billed again by the
+/// next `bill`, unless `write_off` keeps them tied to the void invoice.
+pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
+    let mut released = 0;
     if before.status != "void" {
-        if !db::immediate(&ctx.db, |tx| Ok(invoices::void(tx, id, ctx.now())?))? {
+        let Some(n) = db::immediate(&ctx.db, |tx| {
+            Ok(invoices::void(tx, id, write_off, ctx.now())?)
+        })?
+        else {
             return Err(Error::Data(format!(
                 "invoice {id} is {} and cannot be voided",
                 before.status
             )));
-        }
+        };
+        released = n;
         log::info!(
-            "[BILLING][VOID] invoice_id={id} amount={}",
-            Cents(before.amount_cents)
+            "[BILLING][VOID] invoice_id={id} amount={} tasks_released={n} written_off={write_off}",
+            format_amount(Cents(before.amount_cents), &before.currency)
         );
+    } else if write_off && !before.written_off {
+        return Err(Error::Data(format!(
+            "invoice {id} is already void and its tasks were released (they may be billed again already); it cannot be written off now"
+        )));
     }
-    show(ctx, id)
+    let mut shown = show(ctx, id)?;
+    shown.tasks_released = Some(released);
+    Ok(shown)
 }
 
 /// A payment received outside Stripe: `draft|open → paid`.
@@ -159,7 +192,7 @@ pub fn mark_paid(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
     if before.status != "paid" {
         if !db::immediate(&ctx.db, |tx| {
-            Ok(invoices::mark_paid(tx, id, "manual", ctx.now())?)
+            Ok(invoices::mark_paid(tx, id, "manual", None, ctx.now())?)
         })? {
             return Err(Error::Data(format!(
                 "invoice {id} is {} and cannot be marked paid",
@@ -168,7 +201,7 @@ pub fn mark_paid(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
         }
         log::info!(
             "[STRIPE][PAID] invoice_id={id} amount={} via=manual",
-            Cents(before.amount_cents)
+            format_amount(Cents(before.amount_cents), &before.currency)
         );
     }
     show(ctx, id)

@@ -13,7 +13,7 @@ use crate::db::{self, customers, customers::Customer, invoices, tasks};
 use crate::domain::portal::{InvoiceFact, TaskFact, page};
 use crate::domain::token::{is_plausible, new_token};
 use crate::error::{Error, Result};
-use crate::money::{Cents, format_amount};
+use crate::money::{self, format_total};
 use crate::render::{self, Report, or_dash, table};
 
 const RECENT_TASKS: u32 = 10;
@@ -413,9 +413,11 @@ pub fn list(ctx: &Ctx, limit: u32) -> Result<CustomerList> {
 pub struct CustomerShow {
     #[serde(flatten)]
     pub customer: CustomerView,
-    pub invoiced_cents: i64,
-    pub paid_cents: i64,
-    pub outstanding_cents: i64,
+    /// Totals in minor units; null only when they are too large to count
+    /// (amounts imported before hoss capped them).
+    pub invoiced_cents: Option<i64>,
+    pub paid_cents: Option<i64>,
+    pub outstanding_cents: Option<i64>,
     pub portal_url: Option<String>,
     #[serde(skip)]
     currency: String,
@@ -426,9 +428,9 @@ impl Report for CustomerShow {
         let mut s = CustomerList(vec![self.customer.clone()]).human(terminal);
         s.push_str(&format!(
             "invoiced {}, paid {}, outstanding {}\n",
-            format_amount(Cents(self.invoiced_cents), &self.currency),
-            format_amount(Cents(self.paid_cents), &self.currency),
-            format_amount(Cents(self.outstanding_cents), &self.currency)
+            format_total(self.invoiced_cents, &self.currency),
+            format_total(self.paid_cents, &self.currency),
+            format_total(self.outstanding_cents, &self.currency)
         ));
         if let Some(u) = &self.portal_url {
             s.push_str(&format!("portal: {u}\n"));
@@ -451,9 +453,9 @@ pub fn show(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
     };
     Ok(CustomerShow {
         customer: customer.into(),
-        invoiced_cents: invoiced,
-        paid_cents: paid,
-        outstanding_cents: invoiced - paid,
+        invoiced_cents: money::fit(invoiced),
+        paid_cents: money::fit(paid),
+        outstanding_cents: money::fit(invoiced - paid),
         portal_url,
         currency: ctx.config.stripe.currency.clone(),
     })

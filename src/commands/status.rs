@@ -11,7 +11,7 @@ use crate::commands::check::{header, subsystem_table};
 use crate::config::Subsystems;
 use crate::db::{self, invoices, outbox, runs};
 use crate::error::Result;
-use crate::money::{Cents, format_amount};
+use crate::money::{self, Cents, format_amount, format_total};
 use crate::render::{Report, or_dash, table};
 
 #[derive(Debug, Serialize)]
@@ -74,8 +74,9 @@ pub struct StripePanel {
 #[derive(Debug, Serialize)]
 pub struct BillingPanel {
     pub by_status: BTreeMap<String, i64>,
-    /// Draft + open invoices, in minor units of `currency`.
-    pub outstanding_cents: i64,
+    /// Draft + open invoices, in minor units of `currency`; null only when
+    /// too large to count (amounts imported before hoss capped them).
+    pub outstanding_cents: Option<i64>,
     pub currency: String,
 }
 
@@ -183,13 +184,18 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     };
     let billing = BillingPanel {
         by_status: invoices::count_by_status(&ctx.db)?,
-        outstanding_cents: invoices::outstanding_cents(&ctx.db)?,
+        outstanding_cents: money::fit(invoices::outstanding_cents(&ctx.db)?),
         currency: stripe_cfg.currency.clone(),
     };
+    if billing.outstanding_cents.is_none() {
+        warnings.push(
+            "outstanding amount is too large to total: an imported invoice amount is wrong; find it with `hoss invoice list` and void it".into(),
+        );
+    }
     for (id, amount) in invoices::out_of_range_drafts(&ctx.db)? {
         warnings.push(format!(
             "invoice {id} ({}) is outside the Stripe limits and has no payment link",
-            Cents(amount)
+            format_amount(Cents(amount), &stripe_cfg.currency)
         ));
     }
     for (id, error) in invoices::link_errors(&ctx.db)? {
@@ -458,16 +464,15 @@ impl EmailPanel {
 impl StripePanel {
     fn human(&self) -> String {
         format!(
-            "\nstripe: {}{}; key {}; limits {} – {} {}; webhook secret {}; last webhook {}{}\n",
+            "\nstripe: {}{}; key {}; limits {} – {}; webhook secret {}; last webhook {}{}\n",
             self.status,
             self.reason
                 .as_ref()
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default(),
             self.key_mode.as_deref().unwrap_or("none"),
-            Cents(self.min_amount_cents),
-            Cents(self.max_amount_cents),
-            self.currency.to_uppercase(),
+            format_amount(Cents(self.min_amount_cents), &self.currency),
+            format_amount(Cents(self.max_amount_cents), &self.currency),
             if self.webhook_secret {
                 "set"
             } else {
@@ -486,7 +491,7 @@ impl BillingPanel {
     fn human(&self) -> String {
         let mut s = format!(
             "billing: outstanding {}\n",
-            format_amount(Cents(self.outstanding_cents), &self.currency)
+            format_total(self.outstanding_cents, &self.currency)
         );
         s.push_str(&format!(
             "invoices by status: {}\n",

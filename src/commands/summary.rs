@@ -17,7 +17,7 @@ use crate::db::outbox::{self, Kind, Target};
 use crate::db::{invoices, outbox::count_uncertain};
 use crate::domain::compose;
 use crate::error::{EXIT_CONFIG, EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Result};
-use crate::money::{Cents, format_amount};
+use crate::money::{self, Cents, format_amount, format_total};
 use crate::render::Report;
 use crate::services::mailer::{self, Delivery};
 
@@ -48,13 +48,15 @@ pub struct EmailCounts {
 pub struct Money {
     #[serde(rename = "created")]
     pub count: i64,
-    pub amount_cents: i64,
+    /// null only when too large to total (amounts imported before hoss
+    /// capped them).
+    pub amount_cents: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Payments {
     pub received: i64,
-    pub amount_cents: i64,
+    pub amount_cents: Option<i64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -103,7 +105,7 @@ impl Report for SummaryReport {
     }
 
     fn human(&self, _terminal: bool) -> String {
-        let money = |c: i64| format_amount(Cents(c), &self.currency);
+        let money = |c: Option<i64>| format_total(c, &self.currency);
         let sources = if self.leads.by_source.is_empty() {
             String::new()
         } else {
@@ -211,7 +213,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     for (id, amount) in invoices::out_of_range_drafts(conn)? {
         attention.push(format!(
             "invoice {id} ({}) is outside the Stripe limits; no payment link",
-            Cents(amount)
+            format_amount(Cents(amount), &ctx.config.stripe.currency)
         ));
     }
     for (id, error) in invoices::link_errors(conn)? {
@@ -253,11 +255,11 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         emails,
         invoices: Money {
             count: inv_count,
-            amount_cents: inv_amount,
+            amount_cents: money::fit(inv_amount),
         },
         payments: Payments {
             received: paid_count,
-            amount_cents: paid_amount,
+            amount_cents: money::fit(paid_amount),
         },
         attention,
         email: None,

@@ -6,7 +6,7 @@ use crate::app::Ctx;
 use crate::clock::rfc3339;
 use crate::db::{self, customers, tasks, tasks::Task};
 use crate::error::{Error, Result};
-use crate::money::Cents;
+use crate::money::{self, Cents, format_amount};
 use crate::render::{Report, or_dash, table};
 
 #[derive(Debug, Clone, Serialize)]
@@ -22,6 +22,9 @@ pub struct TaskView {
     pub invoice_id: Option<i64>,
     pub created_at: String,
     pub completed_at: Option<String>,
+    /// The currency the amount is shown in (the configured one).
+    #[serde(skip)]
+    pub currency: String,
 }
 
 impl From<Task> for TaskView {
@@ -38,6 +41,7 @@ impl From<Task> for TaskView {
             invoice_id: t.invoice_id,
             created_at: rfc3339(t.created_at),
             completed_at: t.completed_at.map(rfc3339),
+            currency: String::new(),
         }
     }
 }
@@ -59,7 +63,7 @@ impl Report for TaskList {
                     t.id.to_string(),
                     t.customer_id.to_string(),
                     t.status.clone(),
-                    Cents(t.amount_cents).to_string(),
+                    Cents(t.amount_cents).in_currency(&t.currency),
                     or_dash(t.invoice_id),
                     t.description.clone(),
                     or_dash(t.result_summary.as_ref().or(t.error.as_ref())),
@@ -95,11 +99,22 @@ impl Report for TaskShow {
 fn shown(ctx: &Ctx, id: i64) -> Result<TaskShow> {
     let task =
         tasks::get(&ctx.db, id)?.ok_or_else(|| Error::Data(format!("there is no task {id}")))?;
-    Ok(TaskShow(task.into()))
+    let mut view = TaskView::from(task);
+    view.currency = ctx.config.stripe.currency.clone();
+    Ok(TaskShow(view))
 }
 
 pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Result<TaskShow> {
-    let amount = Cents::parse(amount).map_err(|e| Error::Data(format!("--amount {e}")))?;
+    // Work is billed in the configured currency, so its amount is read in
+    // that currency's decimals (`1500` is ¥1500, `1.250` is 1.250 KWD).
+    // (An unusable STRIPE_DEFAULT_CURRENCY is refused by `bill`; here it
+    // reads as two decimals.)
+    let currency = ctx.config.stripe.currency.as_str();
+    let amount =
+        Cents::parse_in(amount, currency).map_err(|e| Error::Data(format!("--amount {e}")))?;
+    if let Some(problem) = money::stripe_amount_problem(amount.0, currency) {
+        return Err(Error::Data(format!("--amount {problem}")));
+    }
     let description = crate::domain::leads::clean_text(Some(description))
         .ok_or_else(|| Error::Data("--description is empty".into()))?;
     if customers::get(&ctx.db, customer_id)?.is_none() {
@@ -114,7 +129,10 @@ pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Resu
             ctx.now(),
         )?)
     })?;
-    log::info!("[TASK][ADDED] task_id={id} customer_id={customer_id} amount={amount}");
+    log::info!(
+        "[TASK][ADDED] task_id={id} customer_id={customer_id} amount={}",
+        format_amount(amount, currency)
+    );
     shown(ctx, id)
 }
 
@@ -154,7 +172,10 @@ pub fn list(
     Ok(TaskList(
         tasks::list(&ctx.db, customer, status, limit)?
             .into_iter()
-            .map(TaskView::from)
+            .map(|t| TaskView {
+                currency: ctx.config.stripe.currency.clone(),
+                ..TaskView::from(t)
+            })
             .collect(),
     ))
 }

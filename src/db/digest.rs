@@ -93,21 +93,22 @@ pub fn send_attempts(
         .collect())
 }
 
-/// (count, amount) of invoices created in the window.
-pub fn invoices_created(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
-    conn.prepare_cached(
-        "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM invoice WHERE created_at >= ?1 AND created_at < ?2",
-    )?
-    .query_row(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))
+/// (count, exact amount) of invoices created in the window.
+pub fn invoices_created(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i128)> {
+    super::invoices::count_and_total(
+        conn,
+        "created_at >= ?1 AND created_at < ?2",
+        params![from, to],
+    )
 }
 
-/// (count, amount) of invoices that became paid in the window.
-pub fn payments_received(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
-    conn.prepare_cached(
-        "SELECT COUNT(*), COALESCE(SUM(amount_cents), 0) FROM invoice
-         WHERE paid_at >= ?1 AND paid_at < ?2 AND paid_at IS NOT NULL",
-    )?
-    .query_row(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))
+/// (count, exact amount) of invoices that became paid in the window.
+pub fn payments_received(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i128)> {
+    super::invoices::count_and_total(
+        conn,
+        "paid_at >= ?1 AND paid_at < ?2 AND paid_at IS NOT NULL",
+        params![from, to],
+    )
 }
 
 /// Rejected or failed webhooks logged in the window.

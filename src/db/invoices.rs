@@ -24,10 +24,26 @@ pub struct Invoice {
     pub paid_via: Option<String>,
     pub created_at: i64,
     pub paid_at: Option<i64>,
+    /// The Checkout Session that paid it (webhook or reconciliation).
+    pub paid_session_id: Option<String>,
+    /// Voided with `--write-off`: its tasks stay tied to it.
+    pub written_off: bool,
 }
 
 const COLUMNS: &str = "id, customer_id, amount_cents, currency, status, payment_url, stripe_price_id,
-    stripe_payment_link_id, link_active, link_error, out_of_range_logged, paid_via, created_at, paid_at";
+    stripe_payment_link_id, link_active, link_error, out_of_range_logged, paid_via, created_at, paid_at,
+    paid_session_id, written_off";
+
+/// `SUM(column)` that cannot overflow: SQLite raises "integer overflow"
+/// past i64, so the sum is taken in two parts (billions and the rest, each
+/// far from overflowing) and joined exactly in an `i128`.
+fn split_sum(column: &str) -> String {
+    format!("COALESCE(SUM({column} / 1000000000), 0), COALESCE(SUM({column} % 1000000000), 0)")
+}
+
+fn join_sum(high: i64, low: i64) -> i128 {
+    i128::from(high) * 1_000_000_000 + i128::from(low)
+}
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invoice> {
     Ok(Invoice {
@@ -45,25 +61,51 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invoice> {
         paid_via: r.get(11)?,
         created_at: r.get(12)?,
         paid_at: r.get(13)?,
+        paid_session_id: r.get(14)?,
+        written_off: r.get(15)?,
     })
 }
 
+/// What billing a customer's unbilled work came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Billed {
+    Nothing,
+    /// (invoice id, amount, tasks linked)
+    Invoice(i64, i64, i64),
+    /// The tasks add up to more than an invoice can hold; nothing was made.
+    TooLarge {
+        tasks: i64,
+        total: i128,
+    },
+}
+
 /// Bills a customer's done, unbilled, priced tasks as one invoice, in the
-/// caller's transaction. `None` when there is nothing to bill.
+/// caller's transaction.
 pub fn create_for_customer(
     tx: &Connection,
     customer_id: i64,
     currency: &str,
+    max_amount: i64,
     now: i64,
-) -> rusqlite::Result<Option<(i64, i64, i64)>> {
-    let (count, total): (i64, Option<i64>) = tx.query_row(
-        "SELECT COUNT(*), SUM(amount_cents) FROM task
-         WHERE customer_id = ?1 AND status = 'done' AND invoice_id IS NULL AND amount_cents > 0",
+) -> rusqlite::Result<Billed> {
+    let (count, high, low): (i64, i64, i64) = tx.query_row(
+        &format!(
+            "SELECT COUNT(*), {} FROM task
+             WHERE customer_id = ?1 AND status = 'done' AND invoice_id IS NULL AND amount_cents > 0",
+            split_sum("amount_cents")
+        ),
         [customer_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    let Some(total) = total.filter(|_| count > 0) else {
-        return Ok(None);
+    if count == 0 {
+        return Ok(Billed::Nothing);
+    }
+    let total = join_sum(high, low);
+    let Some(total) = crate::money::fit(total).filter(|t| *t <= max_amount) else {
+        return Ok(Billed::TooLarge {
+            tasks: count,
+            total,
+        });
     };
     tx.execute(
         "INSERT INTO invoice (customer_id, amount_cents, currency, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -76,7 +118,7 @@ pub fn create_for_customer(
         params![customer_id, id],
     )?;
     debug_assert_eq!(linked as i64, count);
-    Ok(Some((id, total, count)))
+    Ok(Billed::Invoice(id, total, count))
 }
 
 /// This database's identity, the prefix of its Stripe idempotency keys.
@@ -200,20 +242,46 @@ pub fn set_link_inactive(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// `draft|open → paid`; `false` when it was not payable.
-pub fn mark_paid(conn: &Connection, id: i64, via: &str, now: i64) -> rusqlite::Result<bool> {
+/// `draft|open → paid`, with the Checkout Session that paid it (if any);
+/// `false` when it was not payable.
+pub fn mark_paid(
+    conn: &Connection,
+    id: i64,
+    via: &str,
+    session_id: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE invoice SET status = 'paid', paid_at = ?2, paid_via = ?3 WHERE id = ?1 AND status IN ('draft', 'open')",
-        params![id, now, via],
+        "UPDATE invoice SET status = 'paid', paid_at = ?2, paid_via = ?3, paid_session_id = ?4
+         WHERE id = ?1 AND status IN ('draft', 'open')",
+        params![id, now, via, session_id],
     )? == 1)
 }
 
-/// `draft|open → void`.
-pub fn void(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
-        "UPDATE invoice SET status = 'void', voided_at = ?2 WHERE id = ?1 AND status IN ('draft', 'open')",
-        params![id, now],
-    )? == 1)
+/// `draft|open → void`, in the caller's transaction. Its tasks are released
+/// to be billed again, or kept tied to it when `write_off`. `None` when the
+/// invoice was not voidable, else the number of tasks released.
+pub fn void(
+    conn: &Connection,
+    id: i64,
+    write_off: bool,
+    now: i64,
+) -> rusqlite::Result<Option<usize>> {
+    if conn.execute(
+        "UPDATE invoice SET status = 'void', voided_at = ?2, written_off = ?3
+         WHERE id = ?1 AND status IN ('draft', 'open')",
+        params![id, now, write_off],
+    )? != 1
+    {
+        return Ok(None);
+    }
+    if write_off {
+        return Ok(Some(0));
+    }
+    Ok(Some(conn.execute(
+        "UPDATE task SET invoice_id = NULL WHERE invoice_id = ?1",
+        [id],
+    )?))
 }
 
 pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
@@ -226,22 +294,42 @@ pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i
     Ok(counts)
 }
 
-/// Unpaid money: draft + open invoices.
-pub fn outstanding_cents(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "SELECT COALESCE(SUM(amount_cents), 0) FROM invoice WHERE status IN ('draft', 'open')",
-    )?
-    .query_row([], |r| r.get(0))
+/// Unpaid money: draft + open invoices, exact (see [`split_sum`]).
+pub fn outstanding_cents(conn: &Connection) -> rusqlite::Result<i128> {
+    conn.prepare_cached(&format!(
+        "SELECT {} FROM invoice WHERE status IN ('draft', 'open')",
+        split_sum("amount_cents")
+    ))?
+    .query_row([], |r| Ok(join_sum(r.get(0)?, r.get(1)?)))
 }
 
-/// Invoice totals for one customer: (invoiced excluding void, paid).
-pub fn customer_totals(conn: &Connection, customer_id: i64) -> rusqlite::Result<(i64, i64)> {
-    conn.prepare_cached(
-        "SELECT COALESCE(SUM(CASE WHEN status <> 'void' THEN amount_cents END), 0),
-                COALESCE(SUM(CASE WHEN status = 'paid' THEN amount_cents END), 0)
-         FROM invoice WHERE customer_id = ?1",
-    )?
-    .query_row([customer_id], |r| Ok((r.get(0)?, r.get(1)?)))
+/// Invoice totals for one customer: (invoiced excluding void, paid), exact.
+pub fn customer_totals(conn: &Connection, customer_id: i64) -> rusqlite::Result<(i128, i128)> {
+    conn.prepare_cached(&format!(
+        "SELECT {}, {} FROM invoice WHERE customer_id = ?1",
+        split_sum("CASE WHEN status <> 'void' THEN amount_cents END"),
+        split_sum("CASE WHEN status = 'paid' THEN amount_cents END")
+    ))?
+    .query_row([customer_id], |r| {
+        Ok((
+            join_sum(r.get(0)?, r.get(1)?),
+            join_sum(r.get(2)?, r.get(3)?),
+        ))
+    })
+}
+
+/// (count, exact total) of the invoices matching `filter` with `args`:
+/// shared by the digest windows.
+pub(crate) fn count_and_total(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> rusqlite::Result<(i64, i128)> {
+    conn.prepare_cached(&format!(
+        "SELECT COUNT(*), {} FROM invoice WHERE {filter}",
+        split_sum("amount_cents")
+    ))?
+    .query_row(args, |r| Ok((r.get(0)?, join_sum(r.get(1)?, r.get(2)?))))
 }
 
 /// Drafts held back by the amount limits (for warnings).
@@ -275,6 +363,54 @@ pub fn record_event(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (event_id) DO NOTHING",
         params![event_id, kind, now, outcome, invoice_id, reason, attention],
     )? == 1)
+}
+
+/// A paid Checkout Session hoss applied or raised, kept for good (never
+/// pruned). `false` if this session was recorded before.
+#[derive(Debug, Clone)]
+pub struct SessionRecord<'a> {
+    pub session_id: &'a str,
+    pub invoice_id: Option<i64>,
+    pub outcome: &'a str,
+    pub amount_cents: Option<i64>,
+    pub currency: Option<&'a str>,
+    pub payment_link: Option<&'a str>,
+    pub event_id: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+pub fn record_session(
+    conn: &Connection,
+    s: &SessionRecord<'_>,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "INSERT INTO stripe_session (session_id, invoice_id, outcome, amount_cents, currency, payment_link,
+             event_id, reason, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (session_id) DO NOTHING",
+        params![
+            s.session_id,
+            s.invoice_id,
+            s.outcome,
+            s.amount_cents,
+            s.currency,
+            s.payment_link,
+            s.event_id,
+            s.reason,
+            now
+        ],
+    )? == 1)
+}
+
+/// The outcome recorded for a Checkout Session, if hoss has seen it paid.
+pub fn session_outcome(conn: &Connection, session_id: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT outcome FROM stripe_session WHERE session_id = ?1
+         UNION ALL SELECT 'applied' FROM invoice WHERE paid_session_id = ?1 LIMIT 1",
+        [session_id],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 pub fn event_seen(conn: &Connection, event_id: &str) -> rusqlite::Result<bool> {
@@ -320,12 +456,18 @@ mod tests {
         conn
     }
 
+    fn bill(conn: &Connection, now: i64) -> Billed {
+        create_for_customer(conn, 1, "usd", crate::money::MAX_CENTS, now).unwrap()
+    }
+
     #[test]
     fn done_work_is_billed_exactly_once() {
         let conn = setup();
-        let (id, total, count) = create_for_customer(&conn, 1, "usd", 5).unwrap().unwrap();
+        let Billed::Invoice(id, total, count) = bill(&conn, 5) else {
+            panic!("nothing billed")
+        };
         assert_eq!((total, count), (1250, 2));
-        assert_eq!(create_for_customer(&conn, 1, "usd", 6).unwrap(), None);
+        assert_eq!(bill(&conn, 6), Billed::Nothing);
         let billed: i64 = conn
             .query_row(
                 "SELECT COUNT(*) FROM task WHERE invoice_id = ?1",
@@ -347,8 +489,10 @@ mod tests {
     #[test]
     fn a_link_made_for_an_invoice_voided_meanwhile_is_kept_for_deactivation() {
         let conn = setup();
-        let (id, _, _) = create_for_customer(&conn, 1, "usd", 5).unwrap().unwrap();
-        assert!(void(&conn, id, 6).unwrap());
+        let Billed::Invoice(id, _, _) = bill(&conn, 5) else {
+            panic!("nothing billed")
+        };
+        assert_eq!(void(&conn, id, false, 6).unwrap(), Some(2));
         assert!(!set_link(&conn, id, "plink_late", "https://buy.stripe.test/x").unwrap());
         let inv = get(&conn, id).unwrap().unwrap();
         assert_eq!(
@@ -374,12 +518,61 @@ mod tests {
     #[test]
     fn paid_is_final_and_outstanding_counts_draft_and_open() {
         let conn = setup();
-        let (id, _, _) = create_for_customer(&conn, 1, "usd", 5).unwrap().unwrap();
+        let Billed::Invoice(id, _, _) = bill(&conn, 5) else {
+            panic!("nothing billed")
+        };
         assert_eq!(outstanding_cents(&conn).unwrap(), 1250);
-        assert!(mark_paid(&conn, id, "manual", 9).unwrap());
-        assert!(!void(&conn, id, 10).unwrap());
-        assert!(!mark_paid(&conn, id, "manual", 11).unwrap());
+        assert!(mark_paid(&conn, id, "manual", None, 9).unwrap());
+        assert_eq!(void(&conn, id, false, 10).unwrap(), None);
+        assert!(!mark_paid(&conn, id, "manual", None, 11).unwrap());
         assert_eq!(outstanding_cents(&conn).unwrap(), 0);
         assert_eq!(customer_totals(&conn, 1).unwrap(), (1250, 1250));
+    }
+
+    #[test]
+    fn voiding_releases_tasks_to_be_billed_again_unless_written_off() {
+        let conn = setup();
+        let Billed::Invoice(first, _, _) = bill(&conn, 5) else {
+            panic!("nothing billed")
+        };
+        assert_eq!(void(&conn, first, false, 6).unwrap(), Some(2));
+        let Billed::Invoice(second, total, count) = bill(&conn, 7) else {
+            panic!("released work was not billed again")
+        };
+        assert_eq!((total, count), (1250, 2));
+        assert_eq!(void(&conn, second, true, 8).unwrap(), Some(0));
+        assert_eq!(bill(&conn, 9), Billed::Nothing, "written off stays tied");
+        assert!(
+            conn.execute(
+                "UPDATE task SET invoice_id = NULL WHERE invoice_id = ?1",
+                [second]
+            )
+            .is_err(),
+            "a written-off invoice keeps its tasks"
+        );
+    }
+
+    #[test]
+    fn sums_of_huge_amounts_neither_fail_nor_wrap() {
+        let conn = setup();
+        conn.execute_batch(
+            "INSERT INTO invoice (customer_id, amount_cents, currency, created_at) VALUES
+               (1, 5000000000000000000, 'usd', 0), (1, 5000000000000000000, 'usd', 0);",
+        )
+        .unwrap();
+        assert_eq!(
+            outstanding_cents(&conn).unwrap(),
+            10_000_000_000_000_000_000
+        );
+        assert_eq!(
+            customer_totals(&conn, 1).unwrap(),
+            (10_000_000_000_000_000_000, 0)
+        );
+        conn.execute_batch(
+            "INSERT INTO task (customer_id, description, status, amount_cents, created_at) VALUES
+               (1, 'x', 'done', 9000000000000000000, 0);",
+        )
+        .unwrap();
+        assert!(matches!(bill(&conn, 5), Billed::TooLarge { tasks: 3, .. }));
     }
 }

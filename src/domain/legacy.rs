@@ -49,6 +49,23 @@ pub fn invoice_status(old: Option<&str>) -> Result<&'static str, String> {
     }
 }
 
+/// An old amount in minor units, capped like an entered one (at most
+/// [`crate::money::max_minor`] of `currency`): an absurd amount would make
+/// every total meaningless, so the row is skipped with the reason.
+pub fn amount(value: Option<i64>, column: &str, currency: &str) -> Result<i64, String> {
+    let max = crate::money::max_minor(currency);
+    match value {
+        None => Err(format!("{column} is missing or not a whole number")),
+        Some(a) if a < 0 => Err(format!("negative amount {a}")),
+        Some(a) if a > max => Err(format!(
+            "{column} {a} is above the largest amount hoss accepts ({} minor units of {})",
+            max,
+            currency.to_ascii_uppercase()
+        )),
+        Some(a) => Ok(a),
+    }
+}
+
 pub fn customer_status(old: Option<&str>) -> &'static str {
     match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
         Some("paused") => "paused",
@@ -95,6 +112,24 @@ mod tests {
         assert_eq!(invoice_status(Some("sent")), Ok("open"));
         assert!(invoice_status(Some("refunded")).is_err());
         assert_eq!(customer_status(Some("trial")), "active");
+    }
+
+    #[test]
+    fn amounts_are_capped_like_entered_ones() {
+        assert_eq!(amount(Some(15_000), "amount_cents", "usd"), Ok(15_000));
+        assert_eq!(
+            amount(Some(1_000_000_000), "amount_cents", "usd"),
+            Ok(1_000_000_000)
+        );
+        assert!(
+            amount(Some(5_000_000_000_000_000_000), "amount_cents", "usd")
+                .unwrap_err()
+                .contains("largest amount")
+        );
+        assert!(amount(Some(1_000_000_001), "amount_cents", "usd").is_err());
+        assert!(amount(Some(10_000_001), "amount_cents", "jpy").is_err());
+        assert!(amount(Some(-1), "amount_cents", "usd").is_err());
+        assert!(amount(None, "amount_cents", "usd").is_err());
     }
 
     #[test]

@@ -3,7 +3,14 @@
 //! numbered per customer (no database id ever reaches the page); the PAY NOW
 //! rule lives here.
 
-use crate::money::{Cents, format_amount};
+use crate::money::{Cents, fit, format_amount};
+
+/// A total as the customer sees it; one too large to count (a wrongly
+/// imported amount) shows as a dash, never as a wrapped number and never
+/// with a note about the system.
+fn shown(total: i128, currency: &str) -> String {
+    fit(total).map_or_else(|| "—".into(), |t| format_amount(Cents(t), currency))
+}
 
 /// One invoice as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +87,8 @@ pub fn page(
     stripe_enabled: bool,
     currency: &str,
 ) -> Page {
-    let mut by_currency: Vec<(String, i64, i64, i64)> = Vec::new();
+    // Exact sums: i128 holds any number of i64 amounts a page could show.
+    let mut by_currency: Vec<(String, i128, i128, i128)> = Vec::new();
     for inv in invoices.iter().filter(|i| i.status != "void") {
         let entry = match by_currency.iter_mut().find(|(c, ..)| *c == inv.currency) {
             Some(e) => e,
@@ -89,10 +97,11 @@ pub fn page(
                 by_currency.last_mut().expect("just pushed")
             }
         };
-        entry.1 += inv.amount_cents;
+        let amount = i128::from(inv.amount_cents);
+        entry.1 += amount;
         match inv.status.as_str() {
-            "paid" => entry.2 += inv.amount_cents,
-            _ => entry.3 += inv.amount_cents,
+            "paid" => entry.2 += amount,
+            _ => entry.3 += amount,
         }
     }
     if by_currency.is_empty() {
@@ -101,9 +110,9 @@ pub fn page(
     let totals = by_currency
         .into_iter()
         .map(|(c, invoiced, paid, outstanding)| Totals {
-            invoiced: format_amount(Cents(invoiced), &c),
-            paid: format_amount(Cents(paid), &c),
-            outstanding: format_amount(Cents(outstanding), &c),
+            invoiced: shown(invoiced, &c),
+            paid: shown(paid, &c),
+            outstanding: shown(outstanding, &c),
         })
         .collect();
     let mut lines: Vec<InvoiceLine> = invoices

@@ -6,6 +6,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::money::{Cents, format_amount};
+
 /// Why a request is rejected (HTTP 400; Stripe retries it).
 pub fn verify_signature(
     header: &str,
@@ -150,18 +152,47 @@ pub struct InvoiceFacts {
     pub status: String,
     pub amount_cents: i64,
     pub currency: String,
+    /// The Checkout Session that paid it, when hoss knows it.
+    pub paid_session_id: Option<String>,
+}
+
+/// How a session relates to hoss's invoices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found<'a> {
+    /// The session came through the payment link of this invoice.
+    ByLink(&'a InvoiceFacts),
+    /// Not through a hoss payment link, but its metadata names this invoice.
+    NamedOnly(&'a InvoiceFacts),
+    /// Neither: another Checkout integration's business.
+    Nothing,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Mark the invoice paid.
     Pay,
-    /// Nothing to do; `attention` means the operator must look at it.
-    Ignore { reason: String, attention: bool },
+    /// This very session already paid the invoice: a replay.
+    Duplicate,
+    /// Nothing to do; `attention` names what the operator must look at
+    /// (`paid_twice`, `mismatch`, `not_hoss_link`), `None` when nothing.
+    Ignore {
+        reason: String,
+        attention: Option<&'static str>,
+    },
 }
 
-/// What a paid-looking session means for its invoice.
-pub fn decide(session: &Session, invoice: Option<&InvoiceFacts>) -> Decision {
+fn money(minor: Option<i64>, currency: Option<&str>) -> String {
+    match (minor, currency) {
+        (Some(m), Some(c)) => format_amount(Cents(m), c),
+        (Some(m), None) => format!("{m} minor units of an unknown currency"),
+        (None, _) => "an unknown amount".into(),
+    }
+}
+
+/// What a paid-looking session means for hoss. Only a session of a payment
+/// link hoss created or imported can pay an invoice; a different paid
+/// session on a paid or void invoice is a second payment to refund.
+pub fn decide(session: &Session, found: Found<'_>) -> Decision {
     let ignore = |reason: String, attention| Decision::Ignore { reason, attention };
     if session.payment_status != "paid" {
         return ignore(
@@ -169,47 +200,73 @@ pub fn decide(session: &Session, invoice: Option<&InvoiceFacts>) -> Decision {
                 "session payment_status is {:?}, not paid",
                 session.payment_status
             ),
-            false,
+            None,
         );
     }
-    let Some(inv) = invoice else {
-        return ignore("no invoice matches this session".into(), true);
+    let paid = money(session.amount_total, session.currency.as_deref());
+    let inv = match found {
+        Found::Nothing => {
+            return ignore(
+                "no invoice matches this session (not a hoss payment link)".into(),
+                None,
+            );
+        }
+        Found::NamedOnly(inv) => {
+            return ignore(
+                format!(
+                    "not applied: session {} paid {paid} naming invoice {} but not through a hoss payment link ({}); check who charged the customer and refund or mark-paid by hand",
+                    session.id,
+                    inv.id,
+                    session
+                        .payment_link
+                        .as_deref()
+                        .map_or("no payment link".to_string(), |l| format!("link {l}"))
+                ),
+                Some("not_hoss_link"),
+            );
+        }
+        Found::ByLink(inv) => inv,
     };
+    if inv.paid_session_id.as_deref() == Some(session.id.as_str()) {
+        return Decision::Duplicate;
+    }
+    let invoice_amount = format_amount(Cents(inv.amount_cents), &inv.currency);
+    if matches!(inv.status.as_str(), "paid" | "void") {
+        let state = if inv.status == "paid" {
+            "already paid"
+        } else {
+            "void"
+        };
+        return ignore(
+            format!(
+                "paid twice: refund session {} ({paid}): invoice {} ({invoice_amount}) is {state}",
+                session.id, inv.id
+            ),
+            Some("paid_twice"),
+        );
+    }
     if session.amount_total != Some(inv.amount_cents) {
         return ignore(
             format!(
-                "amount mismatch: paid {} but invoice {} is {}",
-                session
-                    .amount_total
-                    .map_or("unknown".into(), |a| a.to_string()),
-                inv.id,
-                inv.amount_cents
+                "amount mismatch: paid {paid} but invoice {} is {invoice_amount} (session {})",
+                inv.id, session.id
             ),
-            true,
+            Some("mismatch"),
         );
     }
     if session.currency.as_deref() != Some(inv.currency.as_str()) {
         return ignore(
             format!(
-                "currency mismatch: paid in {} but invoice {} is {}",
+                "currency mismatch: paid in {} but invoice {} is {} (session {})",
                 session.currency.as_deref().unwrap_or("unknown"),
                 inv.id,
-                inv.currency
+                inv.currency,
+                session.id
             ),
-            true,
+            Some("mismatch"),
         );
     }
-    match inv.status.as_str() {
-        "paid" => ignore(format!("invoice {} is already paid", inv.id), false),
-        "void" => ignore(
-            format!(
-                "invoice {} is void but was paid: refund or re-issue",
-                inv.id
-            ),
-            true,
-        ),
-        _ => Decision::Pay,
-    }
+    Decision::Pay
 }
 
 /// A `Stripe-Signature` value for `payload` at `t` (for tests and tools).
@@ -282,8 +339,8 @@ mod tests {
     #[test]
     fn payments_are_applied_only_when_everything_matches() {
         let session = Session {
-            id: "cs".into(),
-            payment_link: None,
+            id: "cs_1".into(),
+            payment_link: Some("plink_1".into()),
             invoice_ref: Some(1),
             payment_status: "paid".into(),
             amount_total: Some(500),
@@ -294,47 +351,116 @@ mod tests {
             status: "open".into(),
             amount_cents: 500,
             currency: "usd".into(),
+            paid_session_id: None,
         };
-        assert_eq!(decide(&session, Some(&inv)), Decision::Pay);
-        let attention = |d: Decision| {
-            matches!(
-                d,
-                Decision::Ignore {
-                    attention: true,
-                    ..
-                }
-            )
+        assert_eq!(decide(&session, Found::ByLink(&inv)), Decision::Pay);
+        let attention = |d: Decision| match d {
+            Decision::Ignore { attention, .. } => attention,
+            other => panic!("{other:?}"),
         };
-        assert!(attention(decide(
-            &Session {
-                amount_total: Some(499),
-                ..session.clone()
-            },
-            Some(&inv)
-        )));
-        assert!(attention(decide(
-            &Session {
-                currency: Some("eur".into()),
-                ..session.clone()
-            },
-            Some(&inv)
-        )));
-        assert!(attention(decide(&session, None)));
-        assert!(!attention(decide(
-            &Session {
-                payment_status: "unpaid".into(),
-                ..session.clone()
-            },
-            Some(&inv)
-        )));
+        let amount = Session {
+            amount_total: Some(499),
+            ..session.clone()
+        };
+        assert_eq!(
+            attention(decide(&amount, Found::ByLink(&inv))),
+            Some("mismatch")
+        );
+        let currency = Session {
+            currency: Some("eur".into()),
+            ..session.clone()
+        };
+        assert_eq!(
+            attention(decide(&currency, Found::ByLink(&inv))),
+            Some("mismatch")
+        );
+        assert_eq!(attention(decide(&session, Found::Nothing)), None);
+        let unpaid = Session {
+            payment_status: "unpaid".into(),
+            ..session.clone()
+        };
+        assert_eq!(attention(decide(&unpaid, Found::ByLink(&inv))), None);
+    }
+
+    #[test]
+    fn only_a_hoss_payment_link_pays_and_metadata_alone_is_raised() {
+        let session = Session {
+            id: "cs_other".into(),
+            payment_link: None,
+            invoice_ref: Some(1),
+            payment_status: "paid".into(),
+            amount_total: Some(500),
+            currency: Some("usd".into()),
+        };
+        let draft = InvoiceFacts {
+            id: 1,
+            status: "draft".into(),
+            amount_cents: 500,
+            currency: "usd".into(),
+            paid_session_id: None,
+        };
+        match decide(&session, Found::NamedOnly(&draft)) {
+            Decision::Ignore { reason, attention } => {
+                assert_eq!(attention, Some("not_hoss_link"));
+                assert!(
+                    reason.contains("invoice 1") && reason.contains("5.00 USD"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_second_paid_session_is_paid_twice_and_the_same_one_a_replay() {
+        let session = Session {
+            id: "cs_2".into(),
+            payment_link: Some("plink_1".into()),
+            invoice_ref: None,
+            payment_status: "paid".into(),
+            amount_total: Some(1500),
+            currency: Some("jpy".into()),
+        };
         let paid = InvoiceFacts {
+            id: 7,
             status: "paid".into(),
-            ..inv.clone()
+            amount_cents: 1500,
+            currency: "jpy".into(),
+            paid_session_id: Some("cs_1".into()),
+        };
+        match decide(&session, Found::ByLink(&paid)) {
+            Decision::Ignore { reason, attention } => {
+                assert_eq!(attention, Some("paid_twice"));
+                assert!(reason.starts_with("paid twice: refund"), "{reason}");
+                assert!(reason.contains("1500 JPY"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let replay = Session {
+            id: "cs_1".into(),
+            ..session.clone()
+        };
+        assert_eq!(decide(&replay, Found::ByLink(&paid)), Decision::Duplicate);
+        let manual = InvoiceFacts {
+            paid_session_id: None,
+            ..paid.clone()
         };
         assert!(matches!(
-            decide(&session, Some(&paid)),
+            decide(&replay, Found::ByLink(&manual)),
             Decision::Ignore {
-                attention: false,
+                attention: Some("paid_twice"),
+                ..
+            }
+        ));
+        let void = InvoiceFacts {
+            status: "void".into(),
+            paid_session_id: None,
+            ..paid
+        };
+        assert!(matches!(
+            decide(&session, Found::ByLink(&void)),
+            Decision::Ignore {
+                attention: Some("paid_twice"),
                 ..
             }
         ));

@@ -439,3 +439,89 @@ fn old_work_finished_after_the_last_invoice_stays_billable_and_unsubscribes_carr
     let suppressed: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
     assert_eq!(suppressed[0]["email"], "un@subscribed.com");
 }
+
+/// Two legacy invoices of 5e18 cents each: their sum is past i64.
+fn huge_amounts_file(dir: &Path) -> PathBuf {
+    let path = dir.join("huge.db");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(FULL_SCHEMA).unwrap();
+    db.execute_batch(&format!(
+        "INSERT INTO customer VALUES
+           (10, 'Acme', 'ann@acme.com', 'pro', 'monthly', 'active', NULL, '{TOKEN_A}', NULL, '2025-06-02 00:00:00');
+         INSERT INTO task VALUES
+           (100, 10, 'Huge', 'done', 5000000000000000000, NULL, NULL, NULL, '2025-06-02 01:00:00', '2025-06-03 01:00:00'),
+           (101, 10, 'Fine', 'done', 8000, NULL, NULL, NULL, '2025-06-02 01:00:00', '2025-06-03 01:00:00');
+         INSERT INTO invoice VALUES
+           (200, 10, 5000000000000000000, 'sent', NULL, NULL, '2025-06-04 00:00:00', NULL, NULL),
+           (201, 10, 5000000000000000000, 'sent', NULL, NULL, '2025-06-04 00:00:00', NULL, NULL),
+           (202, 10, 1000000000, 'sent', NULL, NULL, '2025-06-04 00:00:00', NULL, NULL),
+           (203, 10, 1000000001, 'sent', NULL, NULL, '2025-06-04 00:00:00', NULL, NULL);"
+    ))
+    .unwrap();
+    path
+}
+
+#[test]
+fn legacy_amounts_above_the_cap_are_skipped_with_a_reason() {
+    let sb = Sandbox::new();
+    let file = huge_amounts_file(sb.dir.path());
+    let report = import(&sb, &[file.to_str().unwrap()]);
+    assert_eq!(counts(&report, "invoice"), (4, 1, 0, 3), "{report}");
+    assert_eq!(counts(&report, "task"), (2, 1, 0, 1), "{report}");
+    let why = reasons(&report, "invoice");
+    assert!(why.contains("largest amount"), "{why}");
+    let st = sb.run(&["status", "--json"]);
+    assert_eq!(st.code, 0, "{st:?}");
+    let st: Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(st["billing"]["outstanding_cents"], 1_000_000_000i64);
+}
+
+#[test]
+fn amounts_already_stored_past_i64_never_fail_a_command_or_wrap_a_total() {
+    // A database filled by an older hoss, before imports were capped.
+    let sb = Sandbox::new();
+    assert_eq!(sb.run(&["status"]).code, 0);
+    sb.db()
+        .execute_batch(&format!(
+            "INSERT INTO customer (id, company, contact_email, public_token, created_at)
+               VALUES (1, 'Acme', 'ann@acme.com', '{TOKEN_A}', 0);
+             INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at, legacy_id)
+               VALUES (1, 5000000000000000000, 'usd', 'open', strftime('%s','now'), 200),
+                      (1, 5000000000000000000, 'usd', 'open', strftime('%s','now'), 201);"
+        ))
+        .unwrap();
+    let st = sb.run(&["status", "--json"]);
+    assert_eq!(st.code, 0, "{st:?}");
+    let st: Value = serde_json::from_str(&st.stdout).unwrap();
+    assert!(st["billing"]["outstanding_cents"].is_null(), "{st}");
+    assert!(
+        st["warnings"].to_string().contains("too large to total"),
+        "{}",
+        st["warnings"]
+    );
+    let human = sb.run(&["status"]);
+    assert_eq!(human.code, 0, "{human:?}");
+    let show = sb.run(&["customer", "show", "1", "--json"]);
+    assert_eq!(show.code, 0, "{show:?}");
+    let show: Value = serde_json::from_str(&show.stdout).unwrap();
+    assert!(show["outstanding_cents"].is_null(), "{show}");
+    let summary = sb.run(&["summary", "--json"]);
+    assert_eq!(summary.code, 0, "{summary:?}");
+    let out = sb.run(&["portal-export", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let page = std::fs::read_to_string(
+        sb.path(report["dir"].as_str().unwrap())
+            .join(TOKEN_A)
+            .join("index.html"),
+    )
+    .unwrap();
+    assert!(
+        !page.contains("-9"),
+        "no wrapped negative total on the page"
+    );
+    assert!(
+        page.contains("50000000000000000.00 USD"),
+        "each invoice still shows"
+    );
+}
