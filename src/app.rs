@@ -205,9 +205,16 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             LeadAction::Import { file, .. } => {
                 render::emit(out, &lead::import(ctx, &file)?, style)?
             }
-            LeadAction::List { status, limit, .. } => {
-                render::emit(out, &lead::list(ctx, status.as_deref(), limit)?, style)?
-            }
+            LeadAction::List {
+                status,
+                search,
+                page,
+                ..
+            } => render::emit(
+                out,
+                &lead::list(ctx, status.as_deref(), search.as_deref(), page.into())?,
+                style,
+            )?,
             LeadAction::Show { lead: key, .. } => {
                 render::emit(out, &lead::show(ctx, &key)?, style)?
             }
@@ -235,8 +242,8 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             SuppressAction::Remove { email, .. } => {
                 render::emit(out, &suppress::remove(ctx, &email)?, style)?
             }
-            SuppressAction::List { limit, .. } => {
-                render::emit(out, &suppress::list(ctx, limit)?, style)?
+            SuppressAction::List { page, .. } => {
+                render::emit(out, &suppress::list(ctx, page.into())?, style)?
             }
             SuppressAction::Import { file, reason, .. } => {
                 render::emit(out, &suppress::import(ctx, &file, &reason)?, style)?
@@ -263,8 +270,8 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             style,
         )?,
         Command::Customer { action } => match action {
-            CustomerAction::List { limit, .. } => {
-                render::emit(out, &portal::list(ctx, limit)?, style)?
+            CustomerAction::List { page, .. } => {
+                render::emit(out, &portal::list(ctx, page.into())?, style)?
             }
             CustomerAction::Show { id, .. } => render::emit(out, &portal::show(ctx, id)?, style)?,
             CustomerAction::Add {
@@ -301,11 +308,11 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             TaskAction::List {
                 customer,
                 status,
-                limit,
+                page,
                 ..
             } => render::emit(
                 out,
-                &task::list(ctx, customer, status.as_deref(), limit)?,
+                &task::list(ctx, customer, status.as_deref(), page.into())?,
                 style,
             )?,
         },
@@ -313,11 +320,11 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             InvoiceAction::List {
                 customer,
                 status,
-                limit,
+                page,
                 ..
             } => render::emit(
                 out,
-                &invoice::list(ctx, customer, status.as_deref(), limit)?,
+                &invoice::list(ctx, customer, status.as_deref(), page.into())?,
                 style,
             )?,
             InvoiceAction::Show { id, .. } => render::emit(out, &invoice::show(ctx, id)?, style)?,

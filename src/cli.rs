@@ -16,6 +16,30 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Which part of a list to show; the same on every list.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct PageArgs {
+    /// At most this many rows
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Skip this many rows first
+    #[arg(long, default_value_t = 0)]
+    pub offset: u64,
+    /// Newest first
+    #[arg(long)]
+    pub newest: bool,
+}
+
+impl From<PageArgs> for crate::db::Page {
+    fn from(a: PageArgs) -> Self {
+        crate::db::Page {
+            limit: a.limit,
+            offset: a.offset,
+            newest: a.newest,
+        }
+    }
+}
+
 #[derive(Debug, Args, Clone, Copy)]
 pub struct JsonFlag {
     /// Print one JSON document on stdout
@@ -131,8 +155,8 @@ pub enum Period {
 pub enum CustomerAction {
     /// List customers by id (with their portal tokens)
     List {
-        #[arg(long, default_value_t = 1000)]
-        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -197,8 +221,8 @@ pub enum TaskAction {
         customer: Option<i64>,
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::tasks::STATUSES))]
         status: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -212,8 +236,8 @@ pub enum InvoiceAction {
         customer: Option<i64>,
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::invoices::STATUSES))]
         status: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -260,8 +284,8 @@ pub enum SuppressAction {
     },
     /// List suppressed addresses, newest first
     List {
-        #[arg(long, default_value_t = 1000)]
-        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -303,9 +327,12 @@ pub enum LeadAction {
         /// Only leads with this status
         #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
         status: Option<String>,
+        /// Only leads whose email, name or company contains this text
+        #[arg(long)]
+        search: Option<String>,
         /// At most this many
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
+        #[command(flatten)]
+        page: PageArgs,
         #[command(flatten)]
         out: JsonFlag,
     },

@@ -93,13 +93,12 @@ pub fn list(
     ctx: &Ctx,
     customer: Option<i64>,
     status: Option<&str>,
-    limit: u32,
+    page: crate::db::Page,
 ) -> Result<InvoiceList> {
+    let listed = invoices::list(&ctx.db, customer, status, page)?;
+    crate::render::note_more(&listed, page);
     Ok(InvoiceList(
-        invoices::list(&ctx.db, customer, status, limit)?
-            .into_iter()
-            .map(InvoiceView::from)
-            .collect(),
+        listed.rows.into_iter().map(InvoiceView::from).collect(),
     ))
 }
 

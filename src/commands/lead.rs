@@ -81,9 +81,17 @@ impl Report for LeadList {
     }
 }
 
-pub fn list(ctx: &Ctx, status: Option<&str>, limit: u32) -> Result<LeadList> {
-    let leads = db::leads::list(&ctx.db, status, limit)?;
-    Ok(LeadList(leads.into_iter().map(LeadView::from).collect()))
+pub fn list(
+    ctx: &Ctx,
+    status: Option<&str>,
+    search: Option<&str>,
+    page: db::Page,
+) -> Result<LeadList> {
+    let listed = db::leads::list(&ctx.db, status, search, page)?;
+    crate::render::note_more(&listed, page);
+    Ok(LeadList(
+        listed.rows.into_iter().map(LeadView::from).collect(),
+    ))
 }
 
 #[derive(Debug, Serialize)]

@@ -24,16 +24,18 @@ pub fn render_page(
     config: &crate::config::Config,
     customer: &Customer,
 ) -> Result<String> {
-    let invoice_facts: Vec<InvoiceFact> = invoices::list(conn, Some(customer.id), None, u32::MAX)?
-        .into_iter()
-        .map(|i| InvoiceFact {
-            created_at: i.created_at,
-            status: i.status,
-            amount_cents: i.amount_cents,
-            currency: i.currency,
-            payment_url: i.payment_url,
-        })
-        .collect();
+    let invoice_facts: Vec<InvoiceFact> =
+        invoices::list(conn, Some(customer.id), None, db::Page::ALL)?
+            .rows
+            .into_iter()
+            .map(|i| InvoiceFact {
+                created_at: i.created_at,
+                status: i.status,
+                amount_cents: i.amount_cents,
+                currency: i.currency,
+                payment_url: i.payment_url,
+            })
+            .collect();
     let task_facts: Vec<TaskFact> = tasks::recent_for_customer(conn, customer.id, RECENT_TASKS)?
         .into_iter()
         .map(|t| TaskFact {
@@ -139,7 +141,8 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
     }
     let base = ctx.config.portal_base_url.clone();
     let urls = match &base {
-        Some(b) => customers::list(&ctx.db, u32::MAX)?
+        Some(b) => customers::list(&ctx.db, db::Page::ALL)?
+            .rows
             .into_iter()
             .filter_map(|c| {
                 c.public_token
@@ -399,13 +402,12 @@ impl Report for CustomerList {
     }
 }
 
-pub fn list(ctx: &Ctx, limit: u32) -> Result<CustomerList> {
+pub fn list(ctx: &Ctx, page: db::Page) -> Result<CustomerList> {
     ensure_tokens(ctx)?;
+    let listed = customers::list(&ctx.db, page)?;
+    render::note_more(&listed, page);
     Ok(CustomerList(
-        customers::list(&ctx.db, limit)?
-            .into_iter()
-            .map(CustomerView::from)
-            .collect(),
+        listed.rows.into_iter().map(CustomerView::from).collect(),
     ))
 }
 

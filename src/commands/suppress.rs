@@ -92,9 +92,12 @@ impl Report for List {
     }
 }
 
-pub fn list(ctx: &Ctx, limit: u32) -> Result<List> {
+pub fn list(ctx: &Ctx, page: crate::db::Page) -> Result<List> {
+    let listed = suppression::list(&ctx.db, page)?;
+    crate::render::note_more(&listed, page);
     Ok(List(
-        suppression::list(&ctx.db, limit)?
+        listed
+            .rows
             .into_iter()
             .map(|e| EntryView {
                 email: e.email,

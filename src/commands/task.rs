@@ -167,10 +167,13 @@ pub fn list(
     ctx: &Ctx,
     customer: Option<i64>,
     status: Option<&str>,
-    limit: u32,
+    page: crate::db::Page,
 ) -> Result<TaskList> {
+    let listed = tasks::list(&ctx.db, customer, status, page)?;
+    crate::render::note_more(&listed, page);
     Ok(TaskList(
-        tasks::list(&ctx.db, customer, status, limit)?
+        listed
+            .rows
             .into_iter()
             .map(|t| TaskView {
                 currency: ctx.config.stripe.currency.clone(),

@@ -54,12 +54,16 @@ pub fn by_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<Custo
     .optional()
 }
 
-pub fn list(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Customer>> {
-    conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM customer ORDER BY id LIMIT ?1"
-    ))?
-    .query_map([limit], row)?
-    .collect()
+pub fn list(conn: &Connection, page: super::Page) -> rusqlite::Result<super::Listed<Customer>> {
+    super::page_of(
+        conn,
+        COLUMNS,
+        "FROM customer",
+        Vec::new(),
+        &["id"],
+        page,
+        row,
+    )
 }
 
 /// Customers by id after `after_id` (for streaming exports).

@@ -150,19 +150,21 @@ pub fn list(
     conn: &Connection,
     customer_id: Option<i64>,
     status: Option<&str>,
-    limit: u32,
-) -> rusqlite::Result<Vec<Invoice>> {
-    let (filter, mut args) = super::where_equal(&[
+    page: super::Page,
+) -> rusqlite::Result<super::Listed<Invoice>> {
+    let (filter, args) = super::where_equal(&[
         ("customer_id", customer_id.map(Into::into)),
         ("status", status.map(|s| s.to_string().into())),
     ]);
-    args.push(i64::from(limit).into());
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM invoice {filter} ORDER BY id LIMIT ?{}",
-        args.len()
-    ))?
-    .query_map(rusqlite::params_from_iter(args), row)?
-    .collect()
+    super::page_of(
+        conn,
+        COLUMNS,
+        &format!("FROM invoice {filter}"),
+        args,
+        &["id"],
+        page,
+        row,
+    )
 }
 
 /// Draft invoices that have no payment link yet.

@@ -183,17 +183,43 @@ pub fn by_unsubscribe_token(
     .optional()
 }
 
-/// Leads by id, optionally of one status, at most `limit`.
-pub fn list(conn: &Connection, status: Option<&str>, limit: u32) -> rusqlite::Result<Vec<Lead>> {
+/// A page of leads by id, optionally of one status and matching `search`
+/// (in the email, name or company).
+pub fn list(
+    conn: &Connection,
+    status: Option<&str>,
+    search: Option<&str>,
+    page: super::Page,
+) -> rusqlite::Result<super::Listed<Lead>> {
     let (filter, mut args) =
         super::where_equal(&[("status", status.map(|s| s.to_string().into()))]);
-    args.push(i64::from(limit).into());
-    conn.prepare_cached(&format!(
-        "SELECT {LEAD_COLUMNS} FROM lead {filter} ORDER BY id LIMIT ?{}",
-        args.len()
-    ))?
-    .query_map(rusqlite::params_from_iter(args), lead_row)?
-    .collect()
+    let mut filter = filter;
+    if let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) {
+        // LIKE with its wildcards escaped: the operator's text is literal.
+        let literal = text
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        args.push(format!("%{literal}%").into());
+        let n = args.len();
+        let matches = format!(
+            "(email LIKE ?{n} ESCAPE '\\' OR name LIKE ?{n} ESCAPE '\\' OR company LIKE ?{n} ESCAPE '\\')"
+        );
+        filter = if filter.is_empty() {
+            format!("WHERE {matches}")
+        } else {
+            format!("{filter} AND {matches}")
+        };
+    }
+    super::page_of(
+        conn,
+        LEAD_COLUMNS,
+        &format!("FROM lead {filter}"),
+        args,
+        &["id"],
+        page,
+        lead_row,
+    )
 }
 
 /// Sets a lead's status; `false` when there is no such lead.

@@ -180,6 +180,80 @@ pub(crate) fn where_equal(
     )
 }
 
+/// Which slice of a list an operator asked for: at most `limit` rows after
+/// skipping `offset`, oldest first or (`newest`) newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u64,
+    pub newest: bool,
+}
+
+impl Page {
+    /// Every row, oldest first (for exports and pages, not operator lists).
+    pub const ALL: Page = Page {
+        limit: u32::MAX,
+        offset: 0,
+        newest: false,
+    };
+}
+
+/// A page of rows, and how many rows match in all when some were left out
+/// (`None`: the page holds everything from `offset` on).
+#[derive(Debug, Clone)]
+pub struct Listed<T> {
+    pub rows: Vec<T>,
+    pub total: Option<i64>,
+}
+
+/// One page of `SELECT columns FROM … WHERE …` ordered by `order` (columns,
+/// ascending; `newest` turns each around). Reads one row more than the page
+/// to know whether rows were left out, and counts them only then.
+pub(crate) fn page_of<T>(
+    conn: &Connection,
+    columns: &str,
+    from_where: &str,
+    args: Vec<rusqlite::types::Value>,
+    order: &[&str],
+    page: Page,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Listed<T>> {
+    let order = order
+        .iter()
+        .map(|c| {
+            if page.newest {
+                format!("{c} DESC")
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut bound = args.clone();
+    bound.push(i64::from(page.limit).saturating_add(1).into());
+    bound.push(i64::try_from(page.offset).unwrap_or(i64::MAX).into());
+    let sql = format!(
+        "SELECT {columns} {from_where} ORDER BY {order} LIMIT ?{} OFFSET ?{}",
+        bound.len() - 1,
+        bound.len()
+    );
+    let mut rows: Vec<T> = conn
+        .prepare_cached(&sql)?
+        .query_map(rusqlite::params_from_iter(bound), row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let cut = rows.len() > page.limit as usize;
+    rows.truncate(page.limit as usize);
+    let total = if cut || (rows.is_empty() && page.offset > 0) {
+        Some(
+            conn.prepare_cached(&format!("SELECT COUNT(*) {from_where}"))?
+                .query_row(rusqlite::params_from_iter(args), |r| r.get(0))?,
+        )
+    } else {
+        None
+    };
+    Ok(Listed { rows, total })
+}
+
 /// Keeps the newest `cap` rows of a table with an integer `id`.
 pub(crate) fn cap_table(conn: &Connection, table: &str, cap: u32) -> rusqlite::Result<()> {
     conn.execute(

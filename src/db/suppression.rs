@@ -40,17 +40,24 @@ pub fn remove(conn: &Connection, email: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute("DELETE FROM suppression WHERE email = ?1", [email])? == 1)
 }
 
-pub fn list(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Entry>> {
-    conn.prepare("SELECT email, reason, note, created_at FROM suppression ORDER BY created_at DESC, email LIMIT ?1")?
-        .query_map([limit], |r| {
+/// A page of the list, oldest first (or newest first).
+pub fn list(conn: &Connection, page: super::Page) -> rusqlite::Result<super::Listed<Entry>> {
+    super::page_of(
+        conn,
+        "email, reason, note, created_at",
+        "FROM suppression",
+        Vec::new(),
+        &["created_at", "email"],
+        page,
+        |r| {
             Ok(Entry {
                 email: r.get(0)?,
                 reason: r.get(1)?,
                 note: r.get(2)?,
                 created_at: r.get(3)?,
             })
-        })?
-        .collect()
+        },
+    )
 }
 
 #[cfg(test)]
@@ -70,7 +77,10 @@ mod tests {
             add(&conn, "a@b.com", "bounce", None, 2).unwrap(),
             (false, 0)
         );
-        assert_eq!(list(&conn, 10).unwrap()[0].reason, "manual");
+        assert_eq!(
+            list(&conn, crate::db::Page::ALL).unwrap().rows[0].reason,
+            "manual"
+        );
         assert!(remove(&conn, "a@b.com").unwrap());
         assert!(!remove(&conn, "a@b.com").unwrap());
     }

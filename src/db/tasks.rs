@@ -68,19 +68,21 @@ pub fn list(
     conn: &Connection,
     customer_id: Option<i64>,
     status: Option<&str>,
-    limit: u32,
-) -> rusqlite::Result<Vec<Task>> {
-    let (filter, mut args) = super::where_equal(&[
+    page: super::Page,
+) -> rusqlite::Result<super::Listed<Task>> {
+    let (filter, args) = super::where_equal(&[
         ("customer_id", customer_id.map(Into::into)),
         ("status", status.map(|s| s.to_string().into())),
     ]);
-    args.push(i64::from(limit).into());
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM task {filter} ORDER BY id LIMIT ?{}",
-        args.len()
-    ))?
-    .query_map(rusqlite::params_from_iter(args), row)?
-    .collect()
+    super::page_of(
+        conn,
+        COLUMNS,
+        &format!("FROM task {filter}"),
+        args,
+        &["id"],
+        page,
+        row,
+    )
 }
 
 /// The tasks an invoice billed.

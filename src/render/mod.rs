@@ -51,6 +51,27 @@ pub fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// Tells the operator (on stderr, never in the answer) that a list was cut:
+/// `showing 100 of 130; --offset 100 for more`.
+pub fn note_more<T>(listed: &crate::db::Listed<T>, page: crate::db::Page) {
+    let Some(total) = listed.total else {
+        return;
+    };
+    let shown = listed.rows.len() as u64;
+    let line = if shown == 0 {
+        format!("nothing at --offset {}: there are {total}", page.offset)
+    } else {
+        let first = page.offset + 1;
+        let last = page.offset + shown;
+        format!(
+            "showing {first}–{last} of {total}{}; --offset {last} for more",
+            if page.newest { ", newest first" } else { "" }
+        )
+    };
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// A table: box-drawn on a terminal (fitted to its width), plain aligned
 /// columns otherwise. No colour is ever used, so `NO_COLOR` holds trivially.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>, terminal: bool) -> String {

@@ -760,3 +760,85 @@ fn a_busy_pass_still_answers_json() {
     let st: Value = sb.json(&["status", "--json"]);
     assert_eq!(st["runs"]["bill"]["outcome"], "busy");
 }
+
+#[test]
+fn lists_page_the_same_way_and_never_cut_silently() {
+    let sb = Sandbox::new();
+    let mut csv = String::from("name,email,company\n");
+    for i in 1..=130 {
+        let company = if i == 77 {
+            "Fifty%Off Deals".to_string()
+        } else {
+            format!("Company {i}")
+        };
+        csv.push_str(&format!("Person {i},p{i}@c{i}.com,{company}\n"));
+    }
+    std::fs::write(sb.path("leads.csv"), csv).unwrap();
+    assert_eq!(sb.run(&["lead", "import", "leads.csv"]).code, 0);
+    let ids = |out: &crate::harness::Output| -> Vec<i64> {
+        serde_json::from_str::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_i64().unwrap())
+            .collect()
+    };
+    let first = sb.run(&["lead", "list", "--json"]);
+    assert_eq!(ids(&first), (1..=100).collect::<Vec<_>>());
+    assert_eq!(
+        first.stderr.trim(),
+        "showing 1–100 of 130; --offset 100 for more"
+    );
+    let rest = sb.run(&["lead", "list", "--offset", "100", "--json"]);
+    assert_eq!(ids(&rest), (101..=130).collect::<Vec<_>>());
+    assert_eq!(rest.stderr, "", "everything shown: no note");
+    let newest = sb.run(&["lead", "list", "--newest", "--limit", "3", "--json"]);
+    assert_eq!(ids(&newest), vec![130, 129, 128]);
+    assert!(
+        newest.stderr.contains("showing 1–3 of 130, newest first"),
+        "{}",
+        newest.stderr
+    );
+    let past = sb.run(&["lead", "list", "--offset", "500"]);
+    assert!(
+        past.stderr
+            .contains("nothing at --offset 500: there are 130"),
+        "{}",
+        past.stderr
+    );
+    // --search reads the text literally, over email, name and company.
+    assert_eq!(
+        ids(&sb.run(&["lead", "list", "--search", "%off", "--json"])),
+        vec![77]
+    );
+    assert_eq!(
+        ids(&sb.run(&["lead", "list", "--search", "p12@", "--json"])),
+        vec![12]
+    );
+    assert_eq!(
+        ids(&sb.run(&["lead", "list", "--search", "PERSON 13", "--json"])),
+        vec![13, 130]
+    );
+    // Every list takes the same flags.
+    for i in 1..=3 {
+        sb.run(&["suppress", "add", &format!("s{i}@x.com")]);
+    }
+    let sup = sb.run(&["suppress", "list", "--limit", "2", "--newest", "--json"]);
+    let list: Vec<Value> = serde_json::from_str(&sup.stdout).unwrap();
+    assert_eq!(list.len(), 2);
+    assert!(
+        sup.stderr.contains("showing 1–2 of 3, newest first"),
+        "{}",
+        sup.stderr
+    );
+    for args in [
+        &[
+            "customer", "list", "--limit", "1", "--offset", "0", "--newest",
+        ][..],
+        &["task", "list", "--limit", "1", "--offset", "0", "--newest"],
+        &[
+            "invoice", "list", "--limit", "1", "--offset", "0", "--newest",
+        ],
+    ] {
+        assert_eq!(sb.run(args).code, 0, "{args:?}");
+    }
+}
