@@ -219,8 +219,44 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
                 render::emit(out, &lead::show(ctx, &key)?, style)?
             }
             LeadAction::SetStatus {
-                lead: key, status, ..
-            } => render::emit(out, &lead::set_status(ctx, &key, &status)?, style)?,
+                args,
+                where_status,
+                yes,
+                ..
+            } => match (where_status, args.as_slice()) {
+                (Some(from), [to]) => {
+                    render::emit(out, &lead::set_status_where(ctx, &from, to, yes)?, style)?
+                }
+                (None, [key, status]) => {
+                    render::emit(out, &lead::set_status(ctx, key, status)?, style)?
+                }
+                _ => {
+                    return Err(crate::error::Error::Usage(
+                        "use `lead set-status LEAD STATUS` or `lead set-status --where-status S STATUS --yes`".into(),
+                    ));
+                }
+            },
+            LeadAction::Edit {
+                lead: key,
+                name,
+                company,
+                website,
+                niche,
+                ..
+            } => render::emit(
+                out,
+                &lead::edit(
+                    ctx,
+                    &key,
+                    lead::Edit {
+                        name,
+                        company,
+                        website,
+                        niche,
+                    },
+                )?,
+                style,
+            )?,
         },
         Command::SendOutreach(_) => {
             return render::emit(out, &commands::send_outreach::run(ctx)?, style);
@@ -284,6 +320,9 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
                 &portal::add(ctx, &company, &email, name.as_deref())?,
                 style,
             )?,
+            CustomerAction::SetStatus { id, status, .. } => {
+                render::emit(out, &portal::set_status(ctx, id, &status)?, style)?
+            }
             CustomerAction::RotateToken { id, .. } => {
                 render::emit(out, &portal::rotate_token(ctx, id)?, style)?
             }
@@ -305,6 +344,7 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             TaskAction::Fail { id, reason, .. } => {
                 render::emit(out, &task::fail(ctx, id, &reason)?, style)?
             }
+            TaskAction::Retry { id, .. } => render::emit(out, &task::retry(ctx, id)?, style)?,
             TaskAction::List {
                 customer,
                 status,

@@ -177,6 +177,14 @@ pub enum CustomerAction {
         #[command(flatten)]
         out: JsonFlag,
     },
+    /// Set a customer's status: `paused` or `churned` stop `ops` running their pending work
+    SetStatus {
+        id: i64,
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::db::customers::STATUSES))]
+        status: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Give a customer a new portal token (the old address stops working)
     RotateToken {
         id: i64,
@@ -212,6 +220,12 @@ pub enum TaskAction {
         id: i64,
         #[arg(long)]
         reason: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Put a failed task back to pending for the next `ops` pass
+    Retry {
+        id: i64,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -343,12 +357,34 @@ pub enum LeadAction {
         #[command(flatten)]
         out: JsonFlag,
     },
-    /// Set a lead's status (e.g. `responded` when they replied, `new` to re-queue)
+    /// Set a lead's status (`set-status LEAD STATUS`; e.g. `responded` when they
+    /// replied, `new` to re-queue), or every lead in one status
+    /// (`set-status --where-status S STATUS --yes`)
     SetStatus {
+        /// LEAD (id or e-mail address) and STATUS, or only STATUS with --where-status
+        #[arg(num_args = 1..=2, value_names = ["LEAD", "STATUS"], required = true)]
+        args: Vec<String>,
+        /// Every lead now in this status
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
+        where_status: Option<String>,
+        /// With --where-status: really change them (without it: only count)
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Change a lead's name, company, website or niche (an empty value clears it)
+    Edit {
         /// Lead id or e-mail address
         lead: String,
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::commands::lead::SETTABLE))]
-        status: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        website: Option<String>,
+        #[arg(long)]
+        niche: Option<String>,
         #[command(flatten)]
         out: JsonFlag,
     },
@@ -370,6 +406,7 @@ impl Command {
                 LeadAction::List { .. } => "lead list",
                 LeadAction::Show { .. } => "lead show",
                 LeadAction::SetStatus { .. } => "lead set-status",
+                LeadAction::Edit { .. } => "lead edit",
             },
             Command::SendOutreach(_) => "send-outreach",
             Command::SendTestEmail { .. } => "send-test-email",
@@ -392,11 +429,13 @@ impl Command {
                 CustomerAction::Show { .. } => "customer show",
                 CustomerAction::Add { .. } => "customer add",
                 CustomerAction::RotateToken { .. } => "customer rotate-token",
+                CustomerAction::SetStatus { .. } => "customer set-status",
             },
             Command::Task { action } => match action {
                 TaskAction::Add { .. } => "task add",
                 TaskAction::Done { .. } => "task done",
                 TaskAction::Fail { .. } => "task fail",
+                TaskAction::Retry { .. } => "task retry",
                 TaskAction::List { .. } => "task list",
             },
             Command::Invoice { action } => match action {
@@ -442,12 +481,14 @@ impl Command {
                 CustomerAction::List { out, .. }
                 | CustomerAction::Show { out, .. }
                 | CustomerAction::Add { out, .. }
-                | CustomerAction::RotateToken { out, .. } => out.json,
+                | CustomerAction::RotateToken { out, .. }
+                | CustomerAction::SetStatus { out, .. } => out.json,
             },
             Command::Task { action } => match action {
                 TaskAction::Add { out, .. }
                 | TaskAction::Done { out, .. }
                 | TaskAction::Fail { out, .. }
+                | TaskAction::Retry { out, .. }
                 | TaskAction::List { out, .. } => out.json,
             },
             Command::Invoice { action } => match action {
@@ -468,7 +509,8 @@ impl Command {
                 | LeadAction::Import { out, .. }
                 | LeadAction::List { out, .. }
                 | LeadAction::Show { out, .. }
-                | LeadAction::SetStatus { out, .. } => out.json,
+                | LeadAction::SetStatus { out, .. }
+                | LeadAction::Edit { out, .. } => out.json,
             },
         }
     }

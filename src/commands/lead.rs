@@ -151,32 +151,196 @@ pub const SETTABLE: &[&str] = &[
     "invalid",
 ];
 
-pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
-    if !SETTABLE.contains(&status) {
-        return Err(Error::Usage(format!(
-            "status {status:?} cannot be set by hand (one of: {})",
-            SETTABLE.join(", ")
-        )));
+fn check_settable(status: &str) -> Result<()> {
+    if SETTABLE.contains(&status) {
+        return Ok(());
     }
+    Err(Error::Usage(format!(
+        "status {status:?} cannot be set by hand (one of: {})",
+        SETTABLE.join(", ")
+    )))
+}
+
+/// One lead to `status` inside the caller's transaction, with what the new
+/// status implies: `new` re-queues only a lead never emailed, `unsubscribed`
+/// also suppresses the address.
+fn apply_status(ctx: &Ctx, tx: &rusqlite::Connection, lead: &Lead, status: &str) -> Result<()> {
+    let id = lead.id;
+    if status == "new" {
+        db::outbox::release_for_requeue(tx, id)?;
+    }
+    if status == "unsubscribed" {
+        db::suppression::add(
+            tx,
+            &lead.email,
+            "manual",
+            Some("lead set unsubscribed"),
+            ctx.now(),
+        )?;
+    }
+    db::leads::set_status(tx, id, status, Some("set by operator")).map_err(|e| {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+            Error::Data(format!(
+                "lead {id} cannot become {status}: another active lead has the same email or company and domain"
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
+    check_settable(status)?;
     let before = find(ctx, key)?;
     let id = before.id;
+    db::immediate(&ctx.db, |tx| apply_status(ctx, tx, &before, status))?;
+    log::info!(
+        "[LEADS][STATUS] lead_id={id} from={} to={status} by=operator",
+        before.status
+    );
+    show(ctx, &id.to_string())
+}
+
+/// `lead set-status --where-status FROM TO [--yes]`.
+#[derive(Debug, Serialize)]
+pub struct BulkStatusReport {
+    pub from: String,
+    pub to: String,
+    /// Without `--yes` nothing changes: the report says what would.
+    pub dry_run: bool,
+    pub matched: u64,
+    pub changed: u64,
+    /// Leads that could not move, with why (the first 20).
+    pub skipped: Vec<Skipped>,
+    pub skipped_total: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Skipped {
+    pub lead_id: i64,
+    pub reason: String,
+}
+
+impl Report for BulkStatusReport {
+    fn human(&self, _terminal: bool) -> String {
+        let mut s = if self.dry_run {
+            format!(
+                "{} lead(s) are {}; run again with --yes to set them {}\n",
+                self.matched, self.from, self.to
+            )
+        } else {
+            format!(
+                "{} of {} {} lead(s) set {}\n",
+                self.changed, self.matched, self.from, self.to
+            )
+        };
+        for k in &self.skipped {
+            s.push_str(&format!("  lead {} skipped: {}\n", k.lead_id, k.reason));
+        }
+        if self.skipped_total > self.skipped.len() as u64 {
+            s.push_str(&format!(
+                "  … and {} more skipped\n",
+                self.skipped_total - self.skipped.len() as u64
+            ));
+        }
+        s
+    }
+}
+
+/// Every lead in status `from` to `to`, each by the rules of [`set_status`];
+/// one that cannot move is skipped with its reason, the others go on.
+pub fn set_status_where(ctx: &Ctx, from: &str, to: &str, yes: bool) -> Result<BulkStatusReport> {
+    check_settable(to)?;
+    let ids = db::leads::ids_with_status(&ctx.db, from)?;
+    let mut report = BulkStatusReport {
+        from: from.to_string(),
+        to: to.to_string(),
+        dry_run: !yes,
+        matched: ids.len() as u64,
+        changed: 0,
+        skipped: Vec::new(),
+        skipped_total: 0,
+    };
+    if !yes || from == to {
+        return Ok(report);
+    }
+    for chunk in ids.chunks(500) {
+        db::immediate(&ctx.db, |tx| {
+            for id in chunk {
+                let Some(lead) = db::leads::get(tx, *id)?.filter(|l| l.status == from) else {
+                    continue;
+                };
+                tx.execute_batch("SAVEPOINT one")?;
+                match apply_status(ctx, tx, &lead, to) {
+                    Ok(()) => {
+                        tx.execute_batch("RELEASE one")?;
+                        report.changed += 1;
+                    }
+                    Err(Error::Data(reason)) => {
+                        tx.execute_batch("ROLLBACK TO one; RELEASE one")?;
+                        report.skipped_total += 1;
+                        if report.skipped.len() < 20 {
+                            report.skipped.push(Skipped {
+                                lead_id: *id,
+                                reason,
+                            });
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })?;
+    }
+    log::info!(
+        "[LEADS][STATUS] from={from} to={to} changed={} skipped={} by=operator",
+        report.changed,
+        report.skipped_total
+    );
+    Ok(report)
+}
+
+/// What `lead edit` may change; `Some("")` clears a field.
+#[derive(Debug, Default)]
+pub struct Edit {
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub website: Option<String>,
+    pub niche: Option<String>,
+}
+
+/// Changes a lead's fields, normalised like a new lead (the company key
+/// and domain follow), never its address.
+pub fn edit(ctx: &Ctx, key: &str, edit: Edit) -> Result<LeadShow> {
+    if edit.name.is_none()
+        && edit.company.is_none()
+        && edit.website.is_none()
+        && edit.niche.is_none()
+    {
+        return Err(Error::Usage(
+            "nothing to change: give --name, --company, --website or --niche".into(),
+        ));
+    }
+    let before = find(ctx, key)?;
+    let raw = RawLead {
+        name: edit.name.or(before.name),
+        email: Some(before.email),
+        company: edit.company.or(Some(before.company)),
+        website: edit.website.or(before.website),
+        niche: edit.niche.or(before.niche),
+    };
+    let lead = normalize(&raw).map_err(Error::Data)?;
+    if lead.company.is_empty() {
+        return Err(Error::Data("a lead needs a company name".into()));
+    }
+    let id = before.id;
     db::immediate(&ctx.db, |tx| {
-        if status == "new" {
-            db::outbox::release_for_requeue(tx, id)?;
-        }
-        if status == "unsubscribed" {
-            db::suppression::add(
-                tx,
-                &before.email,
-                "manual",
-                Some("lead set unsubscribed"),
-                ctx.now(),
-            )?;
-        }
-        db::leads::set_status(tx, id, status, Some("set by operator")).map_err(|e| {
+        db::leads::update_fields(tx, id, &lead).map_err(|e| {
             if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
                 Error::Data(format!(
-                    "lead {id} cannot become {status}: another active lead has the same email or company and domain"
+                    "lead {id} cannot take company {:?} at {}: another active lead has that company and domain",
+                    lead.company, lead.domain
                 ))
             } else {
                 e.into()
@@ -184,10 +348,7 @@ pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
         })?;
         Ok(())
     })?;
-    log::info!(
-        "[LEADS][STATUS] lead_id={id} from={} to={status} by=operator",
-        before.status
-    );
+    log::info!("[LEADS][EDITED] lead_id={id} by=operator");
     show(ctx, &id.to_string())
 }
 

@@ -492,6 +492,16 @@ pub fn add(ctx: &Ctx, company: &str, email: &str, name: Option<&str>) -> Result<
 
 /// A new token: the old portal address stops working at the next export
 /// (and at once in `hoss serve`).
+pub fn set_status(ctx: &Ctx, id: i64, status: &str) -> Result<CustomerShow> {
+    let before = find(ctx, id)?;
+    db::immediate(&ctx.db, |tx| Ok(customers::set_status(tx, id, status)?))?;
+    info!(
+        "[CUSTOMER][STATUS] customer_id={id} from={} to={status} by=operator",
+        before.status
+    );
+    show(ctx, id)
+}
+
 pub fn rotate_token(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
     find(ctx, id)?;
     let token = new_token().map_err(Error::Internal)?;

@@ -1,4 +1,4 @@
-//! `hoss task add|done|fail|list`: the work a customer is billed for.
+//! `hoss task add|done|fail|retry|list`: the work a customer is billed for.
 
 use serde::Serialize;
 
@@ -160,6 +160,18 @@ pub fn fail(ctx: &Ctx, id: i64, reason: &str) -> Result<TaskShow> {
         )));
     }
     log::info!("[TASK][FAILED] task_id={id} reason={reason:?}");
+    shown(ctx, id)
+}
+
+pub fn retry(ctx: &Ctx, id: i64) -> Result<TaskShow> {
+    let before = shown(ctx, id)?;
+    if !tasks::retry(&ctx.db, id)? {
+        return Err(Error::Data(format!(
+            "task {id} is {}; only a failed task can be retried",
+            before.0.status
+        )));
+    }
+    log::info!("[TASK][RETRY] task_id={id} (pending again; the next ops pass runs it)");
     shown(ctx, id)
 }
 

@@ -15,6 +15,10 @@ pub struct Customer {
 
 const COLUMNS: &str = "id, company, contact_name, contact_email, status, public_token, created_at";
 
+/// `active` customers get their pending work run by `ops`; `paused` and
+/// `churned` ones do not (done work is still billed).
+pub const STATUSES: &[&str] = &["active", "paused", "churned"];
+
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     Ok(Customer {
         id: r.get(0)?,
@@ -89,6 +93,13 @@ pub fn insert(
         params![company, contact_name, contact_email, token, now],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+pub fn set_status(conn: &Connection, id: i64, status: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE customer SET status = ?2 WHERE id = ?1",
+        params![id, status],
+    )? == 1)
 }
 
 pub fn set_token(conn: &Connection, id: i64, token: &str) -> rusqlite::Result<bool> {

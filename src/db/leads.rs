@@ -222,6 +222,22 @@ pub fn list(
     )
 }
 
+/// Ids of the leads in one status, by id.
+pub fn ids_with_status(conn: &Connection, status: &str) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached("SELECT id FROM lead WHERE status = ?1 ORDER BY id")?
+        .query_map([status], |r| r.get(0))?
+        .collect()
+}
+
+/// A lead's descriptive fields, as normalised (never its address).
+pub fn update_fields(conn: &Connection, id: i64, lead: &NewLead) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE lead SET name = ?2, company = ?3, company_key = ?4, domain = ?5, website = ?6, niche = ?7
+         WHERE id = ?1",
+        params![id, lead.name, lead.company, lead.company_key, lead.domain, lead.website, lead.niche],
+    )? == 1)
+}
+
 /// Sets a lead's status; `false` when there is no such lead.
 pub fn set_status(
     conn: &Connection,

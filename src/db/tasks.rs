@@ -132,6 +132,15 @@ pub fn fail(conn: &Connection, id: i64, reason: &str, now: i64) -> rusqlite::Res
     )? == 1)
 }
 
+/// A failed task goes back to `pending` for the next `ops` pass.
+pub fn retry(conn: &Connection, id: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE task SET status = 'pending', error = NULL, completed_at = NULL, started_at = NULL
+         WHERE id = ?1 AND status = 'failed'",
+        [id],
+    )? == 1)
+}
+
 /// Claims a pending task for the executor.
 pub fn start(conn: &Connection, id: i64, now: i64) -> rusqlite::Result<bool> {
     Ok(conn.execute(
@@ -157,7 +166,8 @@ pub fn recover_running(conn: &Connection, cutoff: i64) -> rusqlite::Result<Vec<i
 
 pub fn pending(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Task>> {
     conn.prepare(&format!(
-        "SELECT {COLUMNS} FROM task WHERE status = 'pending' ORDER BY id LIMIT ?1"
+        "SELECT {COLUMNS} FROM task WHERE status = 'pending'
+         AND customer_id IN (SELECT id FROM customer WHERE status = 'active') ORDER BY id LIMIT ?1"
     ))?
     .query_map([limit], row)?
     .collect()

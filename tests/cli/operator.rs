@@ -842,3 +842,204 @@ fn lists_page_the_same_way_and_never_cut_silently() {
         assert_eq!(sb.run(args).code, 0, "{args:?}");
     }
 }
+
+#[test]
+fn leads_customers_and_tasks_are_managed_by_id_or_email() {
+    let sb = Sandbox::new();
+    for (email, company) in [
+        ("ann@acme.com", "Acme"),
+        ("bo@bolt.com", "Bolt"),
+        ("cy@crux.com", "Crux"),
+    ] {
+        assert_eq!(
+            sb.run(&["lead", "add", "--email", email, "--company", company])
+                .code,
+            0
+        );
+    }
+    // Edit by address: normalised like a new lead, the domain follows the website.
+    let edited: Value = sb.json(&[
+        "lead",
+        "edit",
+        "ANN@acme.com",
+        "--name",
+        "Ann Lee",
+        "--company",
+        "Acme Widgets, LLC",
+        "--website",
+        "https://www.acme-widgets.com/about",
+        "--json",
+    ]);
+    assert_eq!(
+        (
+            edited["name"].as_str(),
+            edited["company"].as_str(),
+            edited["domain"].as_str()
+        ),
+        (
+            Some("Ann Lee"),
+            Some("Acme Widgets, LLC"),
+            Some("acme-widgets.com")
+        )
+    );
+    let cleared: Value = sb.json(&["lead", "edit", "1", "--name", "", "--json"]);
+    assert_eq!(cleared["name"], Value::Null);
+    let clash = sb.run(&[
+        "lead",
+        "edit",
+        "2",
+        "--company",
+        "Acme Widgets",
+        "--website",
+        "acme-widgets.com",
+    ]);
+    assert_eq!(clash.code, 65, "{clash:?}");
+    assert!(
+        clash.stderr.contains("another active lead"),
+        "{}",
+        clash.stderr
+    );
+    assert_eq!(sb.run(&["lead", "edit", "2"]).code, 2, "nothing to change");
+    assert_eq!(
+        sb.run(&["lead", "edit", "nobody@x.com", "--name", "X"])
+            .code,
+        65
+    );
+
+    // Bulk status: a count first, nothing changed without --yes.
+    let dry: Value = sb.json(&[
+        "lead",
+        "set-status",
+        "--where-status",
+        "new",
+        "dead",
+        "--json",
+    ]);
+    assert_eq!(
+        (
+            dry["matched"].as_i64(),
+            dry["changed"].as_i64(),
+            dry["dry_run"].as_bool()
+        ),
+        (Some(3), Some(0), Some(true))
+    );
+    assert_eq!(
+        sb.json::<Value>(&["lead", "show", "bo@bolt.com", "--json"])["status"],
+        "new"
+    );
+    let done: Value = sb.json(&[
+        "lead",
+        "set-status",
+        "--where-status",
+        "new",
+        "dead",
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(
+        (done["matched"].as_i64(), done["changed"].as_i64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(
+        sb.json::<Value>(&["lead", "show", "cy@crux.com", "--json"])["status"],
+        "dead"
+    );
+    // Back to new: a lead that was emailed is skipped with its reason, the rest move.
+    sb.db()
+        .execute(
+            "UPDATE lead SET last_contacted_at = 1 WHERE email = 'bo@bolt.com'",
+            [],
+        )
+        .unwrap();
+    let back: Value = sb.json(&[
+        "lead",
+        "set-status",
+        "--where-status",
+        "dead",
+        "new",
+        "--yes",
+        "--json",
+    ]);
+    assert_eq!(
+        (back["changed"].as_i64(), back["skipped_total"].as_i64()),
+        (Some(2), Some(1)),
+        "{back}"
+    );
+    assert_eq!(back["skipped"][0]["lead_id"], 2);
+    assert!(
+        back["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("at most once"),
+        "{back}"
+    );
+    assert_eq!(
+        sb.run(&[
+            "lead",
+            "set-status",
+            "--where-status",
+            "new",
+            "converted",
+            "--yes"
+        ])
+        .code,
+        2
+    );
+    assert_eq!(sb.run(&["lead", "set-status", "1"]).code, 2);
+
+    // Customers pause; a paused customer's pending work is not run by ops.
+    sb.run(&[
+        "customer",
+        "add",
+        "--company",
+        "Acme",
+        "--email",
+        "ap@acme.com",
+    ]);
+    sb.run(&[
+        "task",
+        "add",
+        "--customer",
+        "1",
+        "--description",
+        "Setup",
+        "--amount",
+        "10",
+    ]);
+    let paused: Value = sb.json(&["customer", "set-status", "1", "paused", "--json"]);
+    assert_eq!(paused["status"], "paused", "{paused}");
+    let ops = sb
+        .command(&["ops", "--json"])
+        .env("OPS_EXECUTOR_CMD", "cat >/dev/null; echo ok")
+        .output()
+        .unwrap();
+    assert!(ops.status.success());
+    assert_eq!(
+        sb.json::<Value>(&["task", "list", "--json"])[0]["status"],
+        "pending"
+    );
+    assert_eq!(sb.run(&["customer", "set-status", "1", "gone"]).code, 2);
+    sb.run(&["customer", "set-status", "1", "active"]);
+    // A failed task can be retried; others cannot.
+    let fail = sb
+        .command(&["ops", "--json"])
+        .env("OPS_EXECUTOR_CMD", "cat >/dev/null; exit 3")
+        .output()
+        .unwrap();
+    assert!(fail.status.success());
+    assert_eq!(
+        sb.json::<Value>(&["task", "list", "--json"])[0]["status"],
+        "failed"
+    );
+    let retried: Value = sb.json(&["task", "retry", "1", "--json"]);
+    assert_eq!(
+        (retried["status"].as_str(), retried["error"].as_str()),
+        (Some("pending"), None),
+        "{retried}"
+    );
+    assert_eq!(
+        sb.run(&["task", "retry", "1"]).code,
+        65,
+        "a pending task is not retried"
+    );
+}
