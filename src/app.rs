@@ -90,6 +90,7 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         }
     };
     crate::log::init(&config.log_filter);
+    render::set_fallback_width(config.columns);
     let conn = db::open(&config.db_path)?;
     for notice in &config.notices {
         log!(notice.level, "{}", notice.line);

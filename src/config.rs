@@ -90,8 +90,8 @@ pub const KNOWN_KEYS: &[&str] = &[
 ];
 
 /// Read from the environment only (they say where the file is, or are the
-/// conventional logging variable).
-const ENV_ONLY_KEYS: &[&str] = &["HOSS_CONFIG", "RUST_LOG"];
+/// conventional logging and terminal-width variables).
+const ENV_ONLY_KEYS: &[&str] = &["HOSS_CONFIG", "RUST_LOG", "COLUMNS"];
 
 pub const DEFAULT_SENDGRID_API_BASE: &str = "https://api.sendgrid.com";
 pub const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
@@ -326,6 +326,8 @@ pub struct Config {
     pub portal_dir: PathBuf,
     pub portal_base_url: Option<String>,
     pub listen: String,
+    /// `COLUMNS`: the width of a terminal that reports none.
+    pub columns: Option<u16>,
     /// Onboarding tasks from the file; an invalid table is kept as its error
     /// so that only `onboard` refuses to run.
     pub onboarding_tasks: std::result::Result<Vec<OnboardingTask>, String>,
@@ -769,6 +771,7 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>) -> Config {
         portal_dir: PathBuf::from(raw.string("PORTAL_DIR", "portal")),
         portal_base_url,
         listen: raw.string("HOSS_LISTEN", "127.0.0.1:8080"),
+        columns: raw.get("COLUMNS").and_then(|c| c.parse().ok()),
         onboarding_tasks: Ok(Vec::new()),
         notices: Vec::new(),
         now_override: None,

@@ -57,16 +57,14 @@ fn lead_rows(leads: &[LeadView]) -> Vec<Vec<String>> {
                 l.email.clone(),
                 l.company.clone(),
                 or_dash(l.name.as_ref()),
-                l.source.clone(),
-                l.created_at.clone(),
+                // The day is enough in a list; `lead show` has the time.
+                l.created_at.chars().take(10).collect(),
             ]
         })
         .collect()
 }
 
-const LEAD_HEADER: &[&str] = &[
-    "id", "status", "email", "company", "name", "source", "created",
-];
+const LEAD_HEADER: &[&str] = &["id", "status", "email", "company", "name", "created"];
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]

@@ -6,10 +6,20 @@ pub mod portal;
 
 use std::io::{self, Write};
 
-use comfy_table::{ContentArrangement, Table, presets};
+use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+
+/// Columns of a terminal that does not say how wide it is.
+const DEFAULT_WIDTH: u16 = 100;
+static FALLBACK_WIDTH: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+
+/// The width to assume when a terminal reports none (`COLUMNS`, from the
+/// configuration); set once at start.
+pub fn set_fallback_width(columns: Option<u16>) {
+    let _ = FALLBACK_WIDTH.set(columns.filter(|c| *c >= 20).unwrap_or(DEFAULT_WIDTH));
+}
 
 /// How the answer is shown.
 #[derive(Debug, Clone, Copy)]
@@ -74,17 +84,56 @@ pub fn note_more<T>(listed: &crate::db::Listed<T>, page: crate::db::Page) {
 
 /// A table: box-drawn on a terminal (fitted to its width), plain aligned
 /// columns otherwise. No colour is ever used, so `NO_COLOR` holds trivially.
+///
+/// A terminal that reports no width (a pty without a size: `script`, some
+/// CI, `docker exec -t`) gets the configured `COLUMNS`, else 100, instead
+/// of one character per column. Addresses are never broken across lines.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>, terminal: bool) -> String {
     let mut t = Table::new();
+    let mut width = usize::MAX;
     if terminal {
         t.load_style(presets::UTF8_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Dynamic);
+        let w = t
+            .width()
+            .filter(|w| *w >= 20)
+            .unwrap_or_else(|| FALLBACK_WIDTH.get().copied().unwrap_or(DEFAULT_WIDTH));
+        t.set_width(w);
+        width = usize::from(w);
     } else {
         t.load_style(presets::NOTHING).force_no_tty();
     }
     t.set_header(header.to_vec());
     for row in rows {
         t.add_row(row);
+    }
+    // Ids, statuses and addresses are never broken; names and companies
+    // keep room for a word or two and wrap between words; when even that
+    // does not fit, the date columns go (`show` has them).
+    let widest = |i: usize| {
+        t.column_max_content_widths()
+            .get(i)
+            .map_or(0, |w| usize::from(*w))
+    };
+    let mut needed = 1;
+    for (i, name) in header.iter().enumerate() {
+        needed += 3 + match *name {
+            "id" | "status" | "email" | "to" | "contact_email" => widest(i),
+            _ => widest(i).min(10),
+        };
+    }
+    for (i, name) in header.iter().enumerate() {
+        let constraint = match *name {
+            "id" | "status" | "email" | "to" | "contact_email" => ColumnConstraint::ContentWidth,
+            "name" | "company" | "subject" | "description" => {
+                ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(10))
+            }
+            "created" | "at" if needed > width => ColumnConstraint::Hidden,
+            _ => continue,
+        };
+        if let Some(column) = t.column_mut(i) {
+            column.set_constraint(constraint);
+        }
     }
     let mut s = t.to_string();
     if !terminal {

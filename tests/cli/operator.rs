@@ -1043,3 +1043,63 @@ fn leads_customers_and_tasks_are_managed_by_id_or_email() {
         "a pending task is not retried"
     );
 }
+
+/// `hoss ARGS` in a real pseudo-terminal set up by `stty SETTINGS`.
+fn in_pty(sb: &Sandbox, stty: &str, env: &str, args: &str) -> String {
+    let script = format!(
+        "stty {stty}; env -i PATH=\"$PATH\" NO_COLOR=1 {env} HOSS_DB={} HOSS_LOCK_DIR={} {BIN} {args}",
+        sb.path("hoss.db").display(),
+        sb.path("locks").display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &script, "/dev/null"])
+        .current_dir(sb.dir.path())
+        .output()
+        .expect("script(1) from util-linux");
+    let tty = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+    assert!(out.status.success(), "{tty}");
+    tty
+}
+
+#[test]
+fn a_terminal_without_a_size_still_gets_readable_tables() {
+    let sb = Sandbox::new();
+    let email = "procurement@a-long-company-name.com";
+    sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        email,
+        "--company",
+        "A Company With A Long Name",
+        "--name",
+        "Pat Example",
+    ]);
+    for (stty, env, widest) in [
+        ("cols 0 rows 0", "", 100),
+        ("cols 0 rows 0", "COLUMNS=90", 90),
+        ("cols 80", "", 80),
+    ] {
+        let tty = in_pty(&sb, stty, env, "lead list");
+        let table: Vec<&str> = tty.lines().filter(|l| l.contains('│')).collect();
+        assert!(table.len() >= 2, "{stty} {env}: {tty}");
+        for line in &table {
+            assert!(
+                line.chars().count() <= widest,
+                "{stty} {env}: wider than {widest}: {line}"
+            );
+        }
+        assert!(
+            tty.contains(email),
+            "{stty} {env}: the address is whole on one line:\n{tty}"
+        );
+        for word in ["Pat", "Example", "Company", "Long", "Name"] {
+            assert!(tty.contains(word), "{stty} {env}: {word} is cut:\n{tty}");
+        }
+        // The date goes before anything else is squeezed, never half of it.
+        assert!(
+            tty.contains("2026-") == (widest == 100),
+            "{stty} {env}:\n{tty}"
+        );
+    }
+}
