@@ -92,10 +92,13 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     crate::log::init(&config.log_filter);
     render::set_fallback_width(config.columns);
     let conn = db::open(&config.db_path)?;
-    for notice in &config.notices {
-        log!(notice.level, "{}", notice.line);
-    }
     let command = cli.command;
+    let quiet = command.read_only() && !matches!(command, Command::Check(_));
+    for notice in &config.notices {
+        if !quiet || notice.line.starts_with("[CONFIG]") {
+            log!(notice.level, "{}", notice.line);
+        }
+    }
     let style = Style {
         json: command.json(),
         terminal: std::io::stdout().is_terminal(),
@@ -110,6 +113,11 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         },
     };
     let (name, lock) = (command.name(), command.takes_lock());
+    if command.read_only() {
+        let result = dispatch(&ctx, command, out, style);
+        ctx.flush_log();
+        return result;
+    }
     let result = match recorded(&ctx, name, lock, |ctx| dispatch(ctx, command, out, style)) {
         Step::Done(result) => result,
         Step::Busy => {

@@ -447,6 +447,35 @@ impl Command {
         }
     }
 
+    /// Commands that only look: they are not recorded as runs (their
+    /// failures are the asker's, not the pipeline's) and do not repeat the
+    /// release banner and fallback lines (`check`, whose subject they are,
+    /// still does).
+    pub fn read_only(&self) -> bool {
+        match self {
+            Command::Check(_) | Command::Status(_) | Command::Preview { .. } => true,
+            Command::Summary { email, .. } => !email,
+            Command::Lead { action } => {
+                matches!(action, LeadAction::List { .. } | LeadAction::Show { .. })
+            }
+            Command::Customer { action } => {
+                matches!(
+                    action,
+                    CustomerAction::List { .. } | CustomerAction::Show { .. }
+                )
+            }
+            Command::Task { action } => matches!(action, TaskAction::List { .. }),
+            Command::Invoice { action } => {
+                matches!(
+                    action,
+                    InvoiceAction::List { .. } | InvoiceAction::Show { .. }
+                )
+            }
+            Command::Suppress { action } => matches!(action, SuppressAction::List { .. }),
+            _ => false,
+        }
+    }
+
     /// Cycle passes take an overlap lock; a second overlapping run exits 0.
     pub fn takes_lock(&self) -> bool {
         matches!(

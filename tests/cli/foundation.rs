@@ -202,12 +202,10 @@ fn release_mode_with_missing_credentials_is_loud_and_fails_the_deploy_gate() {
         .count();
     assert_eq!(fallbacks, 3, "{:?}", status.warnings);
     assert!(
-        status
-            .warnings
-            .iter()
-            .any(|w| w == "the last check failed (exit 78)")
+        !status.runs.contains_key("check"),
+        "a look is not a run: {:?}",
+        status.runs.keys()
     );
-    assert_eq!(status.runs["check"].outcome, "error");
 
     // The same release configuration, complete, passes the gate.
     let ok = Sandbox::new().with("RELEASE_MODE", "TRUE");
@@ -470,18 +468,35 @@ fn database_problems_give_clear_messages_and_exit_codes() {
 }
 
 #[test]
-fn every_command_records_its_run_for_status() {
+fn every_command_that_acts_records_its_run_and_looks_do_not() {
     let sb = Sandbox::new();
-    assert_eq!(sb.run(&["check"]).code, 0);
+    assert_eq!(sb.run(&["source-leads"]).code, 0);
+    assert_eq!(sb.run(&["lead", "set-status", "1", "dead"]).code, 0);
     let status: StatusJson = sb.json(&["status", "--json"]);
-    let run = &status.runs["check"];
+    let run = &status.runs["source-leads"];
     assert_eq!(run.outcome, "ok");
     assert!(
         run.started_at.ends_with('Z') && run.finished_at.is_some(),
         "{run:?}"
     );
+    assert_eq!(status.runs["lead set-status"].outcome, "ok");
+    // Looking is not running: a failed `lead show` is the asker's problem.
+    assert_eq!(sb.run(&["check"]).code, 0);
+    assert_eq!(sb.run(&["lead", "show", "999"]).code, 65);
+    assert_eq!(sb.run(&["invoice", "show", "999"]).code, 65);
     let status: StatusJson = sb.json(&["status", "--json"]);
-    assert_eq!(status.runs["status"].outcome, "ok");
+    for look in ["check", "status", "lead show", "invoice show", "lead list"] {
+        assert!(
+            !status.runs.contains_key(look),
+            "{look}: {:?}",
+            status.runs.keys()
+        );
+    }
+    assert!(
+        status.warnings.iter().all(|w| !w.contains("show")),
+        "{:?}",
+        status.warnings
+    );
 }
 
 #[test]
@@ -516,7 +531,7 @@ fn human_status_names_every_subsystem_and_run() {
         .with("EMAIL_MODE", "SENDGRID")
         .with("SENDER_NAME", "Sam Carter")
         .with("COMPANY_NAME", "Carter Consulting LLC");
-    sb.run(&["check"]);
+    sb.run(&["source-leads"]);
     let out = sb.run(&["status"]);
     assert_eq!(out.code, 0);
     for needle in [
@@ -526,7 +541,7 @@ fn human_status_names_every_subsystem_and_run() {
         "stripe",
         "pings",
         "SENDGRID_API_KEY is missing",
-        "check",
+        "source-leads",
         "ok",
     ] {
         assert!(out.stdout.contains(needle), "{needle}: {}", out.stdout);
@@ -693,4 +708,24 @@ fn check_is_a_full_deploy_gate_for_what_a_pass_would_read_or_run() {
         "{}",
         human.stdout
     );
+}
+
+#[test]
+fn the_release_banner_is_logged_by_passes_and_check_not_by_looks() {
+    let sb = Sandbox::new().with("RELEASE_MODE", "TRUE");
+    for (args, loud) in [
+        (&["check"][..], true),
+        (&["source-leads"], true),
+        (&["status"], false),
+        (&["lead", "list"], false),
+        (&["summary"], false),
+    ] {
+        let out = sb.run(args);
+        assert_eq!(
+            out.log_lines("[RELEASE_MODE][ON]").len(),
+            usize::from(loud),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
 }
