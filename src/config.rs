@@ -418,6 +418,22 @@ impl Config {
         }
     }
 
+    /// Where the state lives, as shown to the operator: `sqlite:/abs/path`.
+    pub fn store_label(&self) -> String {
+        let path = std::fs::canonicalize(&self.db_path).unwrap_or_else(|_| self.db_path.clone());
+        format!("sqlite:{}", path.display())
+    }
+
+    /// The config file in use, as shown to the operator.
+    pub fn config_file_label(&self) -> Option<String> {
+        self.config_file.as_ref().map(|p| {
+            std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        })
+    }
+
     /// The deploy gate of `hoss check`: in release mode every requested
     /// subsystem must run as requested.
     pub fn check_ok(&self) -> bool {

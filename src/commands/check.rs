@@ -19,6 +19,9 @@ pub struct CheckReport {
     pub release_mode: bool,
     pub dry_run: bool,
     pub subsystems: Subsystems,
+    /// The database in use (`sqlite:/abs/path`) and the config file, if any.
+    pub store: String,
+    pub config_file: Option<String>,
     /// What a pass would fail on, each with what to fix.
     pub problems: Vec<String>,
     pub ok: bool,
@@ -52,6 +55,8 @@ pub fn run(ctx: &Ctx) -> CheckReport {
         release_mode: cfg.release_mode,
         dry_run: cfg.dry_run,
         subsystems: cfg.subsystems(),
+        store: cfg.store_label(),
+        config_file: cfg.config_file_label(),
         ok: cfg.check_ok() && problems.is_empty(),
         problems,
     }
@@ -81,6 +86,7 @@ fn portal_dir_problem(dir: &Path) -> Option<String> {
 impl Report for CheckReport {
     fn human(&self, terminal: bool) -> String {
         let mut s = header(self.release_mode, self.dry_run);
+        s.push_str(&sources(&self.store, self.config_file.as_deref()));
         s.push_str(&subsystem_table(&self.subsystems, terminal));
         for p in &self.problems {
             s.push_str(&format!("problem: {p}\n"));
@@ -109,6 +115,14 @@ pub fn header(release_mode: bool, dry_run: bool) -> String {
         } else {
             "FALSE"
         }
+    )
+}
+
+/// Where the state and the settings come from.
+pub fn sources(store: &str, config_file: Option<&str>) -> String {
+    format!(
+        "database: {store}   config file: {}\n",
+        config_file.unwrap_or("none (environment only)")
     )
 }
 

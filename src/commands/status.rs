@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::{age, hour_label, rfc3339};
-use crate::commands::check::{header, subsystem_table};
+use crate::commands::check::{header, sources, subsystem_table};
 use crate::config::Subsystems;
 use crate::db::{self, invoices, outbox, runs};
 use crate::error::Result;
@@ -19,6 +19,8 @@ pub struct StatusReport {
     pub release_mode: bool,
     pub dry_run: bool,
     pub subsystems: Subsystems,
+    pub store: String,
+    pub config_file: Option<String>,
     pub email: EmailPanel,
     pub leads: LeadsPanel,
     pub stripe: StripePanel,
@@ -238,6 +240,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         release_mode: cfg.release_mode,
         dry_run: cfg.dry_run,
         subsystems,
+        store: cfg.store_label(),
+        config_file: cfg.config_file_label(),
         email,
         leads,
         stripe,
@@ -334,6 +338,7 @@ fn run_warnings(last: &[runs::Run], now: i64) -> Vec<String> {
 impl Report for StatusReport {
     fn human(&self, terminal: bool) -> String {
         let mut s = header(self.release_mode, self.dry_run);
+        s.push_str(&sources(&self.store, self.config_file.as_deref()));
         s.push_str(&subsystem_table(&self.subsystems, terminal));
         s.push_str(&self.email.human(terminal));
         s.push_str(&self.leads.human());

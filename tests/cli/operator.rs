@@ -227,6 +227,8 @@ struct Status {
     release_mode: bool,
     dry_run: bool,
     subsystems: BTreeMap<String, Value>,
+    store: String,
+    config_file: Option<String>,
     email: StatusEmail,
     leads: StatusLeads,
     stripe: StatusStripe,
@@ -308,6 +310,14 @@ fn status_json_has_exactly_the_documented_fields() {
     let st: Status = sb.json(&["status", "--json"]);
     assert!(!st.release_mode && !st.dry_run);
     assert_eq!(st.subsystems.len(), 4);
+    let db = std::fs::canonicalize(sb.path("hoss.db")).unwrap();
+    assert_eq!(st.store, format!("sqlite:{}", db.display()));
+    assert_eq!(st.config_file, None);
+    let with_file = Sandbox::new().config_file("MAX_EMAILS_PER_HOUR = 5\n");
+    let check: Value = with_file.json(&["check", "--json"]);
+    let file = std::fs::canonicalize(with_file.path("hoss.toml")).unwrap();
+    assert_eq!(check["config_file"].as_str(), Some(file.to_str().unwrap()));
+    assert!(with_file.run(&["status"]).stdout.contains(&format!("config file: {}", file.display())));
     assert_eq!(
         (
             st.email.mode.as_str(),
