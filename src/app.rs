@@ -8,7 +8,7 @@ use log::{debug, log, warn};
 use rusqlite::Connection;
 
 use crate::cli::{
-    Cli, Command, CustomerAction, InvoiceAction, LeadAction, Period, SuppressAction, TaskAction,
+    AttentionAction, Cli, Command, CustomerAction, InvoiceAction, LeadAction, Period, SuppressAction, TaskAction,
 };
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::commands;
@@ -306,6 +306,14 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
             render::emit(out, &portal::export(ctx, dir.as_deref())?, style)?
         }
         Command::Serve => return commands::serve::run(ctx, out),
+        Command::Attention { action } => match action {
+            AttentionAction::List { .. } => {
+                render::emit(out, &commands::attention::list(ctx)?, style)?
+            }
+            AttentionAction::Ack { id, .. } => {
+                render::emit(out, &commands::attention::ack(ctx, &id)?, style)?
+            }
+        },
         Command::Preview {
             lead: key, step, ..
         } => render::emit(out, &commands::preview::run(ctx, &key, step)?, style)?,

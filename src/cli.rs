@@ -106,6 +106,11 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Payments that need you (paid twice, mismatches): list, or acknowledge one
+    Attention {
+        #[command(subcommand)]
+        action: AttentionAction,
+    },
     /// Print the whole message a lead would get (headers and body), with no network
     Preview {
         /// Lead id or e-mail address
@@ -149,6 +154,22 @@ pub enum Command {
 pub enum Period {
     Day,
     Week,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AttentionAction {
+    /// What still needs you, newest first
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Mark one as dealt with: it leaves status warnings and the digest
+    Ack {
+        /// The id `attention list` shows
+        id: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -423,6 +444,10 @@ impl Command {
             Command::PortalExport { .. } => "portal-export",
             Command::Serve => "serve",
             Command::Preview { .. } => "preview",
+            Command::Attention { action } => match action {
+                AttentionAction::List { .. } => "attention list",
+                AttentionAction::Ack { .. } => "attention ack",
+            },
             Command::ImportLegacy { .. } => "import-legacy",
             Command::Customer { action } => match action {
                 CustomerAction::List { .. } => "customer list",
@@ -454,6 +479,7 @@ impl Command {
     pub fn read_only(&self) -> bool {
         match self {
             Command::Check(_) | Command::Status(_) | Command::Preview { .. } => true,
+            Command::Attention { action } => matches!(action, AttentionAction::List { .. }),
             Command::Summary { email, .. } => !email,
             Command::Lead { action } => {
                 matches!(action, LeadAction::List { .. } | LeadAction::Show { .. })
@@ -504,6 +530,9 @@ impl Command {
             Command::Cycle(f) => f.json,
             Command::Serve => false,
             Command::Preview { out, .. } => out.json,
+            Command::Attention { action } => match action {
+                AttentionAction::List { out } | AttentionAction::Ack { out, .. } => out.json,
+            },
             Command::ImportLegacy { out, .. } => out.json,
             Command::PortalExport { json, .. } => json.json,
             Command::Customer { action } => match action {

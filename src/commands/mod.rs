@@ -1,6 +1,7 @@
 //! One file per command: arguments and `&Ctx` in, a report struct out.
 //! Orchestration only; SQL is in `db/`, rules in `domain/`, I/O in `services/`.
 
+pub mod attention;
 pub mod bill;
 pub mod check;
 pub mod cycle;

@@ -436,6 +436,40 @@ pub fn attention_events(
     .collect()
 }
 
+/// A payment event the operator has not acknowledged yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attention {
+    pub event_id: String,
+    pub at: i64,
+    pub invoice_id: Option<i64>,
+    pub reason: String,
+}
+
+/// Every payment event still needing the operator, newest first.
+pub fn attention_open(conn: &Connection) -> rusqlite::Result<Vec<Attention>> {
+    conn.prepare_cached(
+        "SELECT event_id, received_at, invoice_id, COALESCE(reason, '') FROM stripe_event
+         WHERE needs_attention = 1 ORDER BY received_at DESC, event_id",
+    )?
+    .query_map([], |r| {
+        Ok(Attention {
+            event_id: r.get(0)?,
+            at: r.get(1)?,
+            invoice_id: r.get(2)?,
+            reason: r.get(3)?,
+        })
+    })?
+    .collect()
+}
+
+/// The operator has dealt with it: it leaves the warnings and the digest.
+pub fn acknowledge(conn: &Connection, event_id: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE stripe_event SET needs_attention = 0 WHERE event_id = ?1 AND needs_attention = 1",
+        [event_id],
+    )? == 1)
+}
+
 pub fn prune_events(conn: &Connection, now: i64, retention_days: u32) -> rusqlite::Result<usize> {
     conn.execute(
         "DELETE FROM stripe_event WHERE received_at < ?1",

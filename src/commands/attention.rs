@@ -1,0 +1,85 @@
+//! `hoss attention list|ack ID`: payments that need the operator (paid
+//! twice, amounts that did not match, sessions from outside hoss). They
+//! stay in `status` warnings and the digest until acknowledged here.
+
+use log::info;
+use serde::Serialize;
+
+use crate::app::Ctx;
+use crate::clock::rfc3339;
+use crate::db::{self, invoices};
+use crate::error::{Error, Result};
+use crate::render::{Report, or_dash, table};
+
+#[derive(Debug, Serialize)]
+pub struct Item {
+    pub id: String,
+    pub at: String,
+    pub invoice_id: Option<i64>,
+    pub reason: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct AttentionList(pub Vec<Item>);
+
+impl Report for AttentionList {
+    fn human(&self, terminal: bool) -> String {
+        if self.0.is_empty() {
+            return "nothing needs you\n".into();
+        }
+        let rows = self
+            .0
+            .iter()
+            .map(|i| {
+                vec![
+                    i.id.clone(),
+                    i.at.clone(),
+                    or_dash(i.invoice_id.as_ref()),
+                    i.reason.clone(),
+                ]
+            })
+            .collect();
+        table(&["id", "at", "invoice", "reason"], rows, terminal)
+            + "acknowledge one with `hoss attention ack ID` once it is dealt with\n"
+    }
+}
+
+pub fn list(ctx: &Ctx) -> Result<AttentionList> {
+    Ok(AttentionList(
+        invoices::attention_open(&ctx.db)?
+            .into_iter()
+            .map(|a| Item {
+                id: a.event_id,
+                at: rfc3339(a.at),
+                invoice_id: a.invoice_id,
+                reason: a.reason,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Acknowledged {
+    pub id: String,
+    pub acknowledged: bool,
+}
+
+impl Report for Acknowledged {
+    fn human(&self, _terminal: bool) -> String {
+        format!("{} acknowledged\n", self.id)
+    }
+}
+
+pub fn ack(ctx: &Ctx, id: &str) -> Result<Acknowledged> {
+    if !db::immediate(&ctx.db, |tx| Ok(invoices::acknowledge(tx, id)?))? {
+        return Err(Error::Data(format!(
+            "nothing needs attention under {id:?} (see `hoss attention list`)"
+        )));
+    }
+    info!("[ATTENTION][ACK] id={id} by=operator");
+    Ok(Acknowledged {
+        id: id.to_string(),
+        acknowledged: true,
+    })
+}
