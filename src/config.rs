@@ -61,6 +61,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "SENDER_NAME",
     "COMPANY_NAME",
     "TEMPLATES_DIR",
+    "EXPECT_EVERY",
     "LEAD_SOURCE_PROVIDER",
     "LEAD_SOURCE_FALLBACK",
     "LEAD_SEARCH_API_URL",
@@ -326,6 +327,9 @@ pub struct Config {
     pub portal_dir: PathBuf,
     pub portal_base_url: Option<String>,
     pub listen: String,
+    /// How often each pass is expected to run (`EXPECT_EVERY`), in seconds;
+    /// `status` says when one is late.
+    pub expect_every: Vec<(String, i64)>,
     /// `COLUMNS`: the width of a terminal that reports none.
     pub columns: Option<u16>,
     /// Onboarding tasks from the file; an invalid table is kept as its error
@@ -788,12 +792,82 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>) -> Config {
         portal_base_url,
         listen: raw.string("HOSS_LISTEN", "127.0.0.1:8080"),
         columns: raw.get("COLUMNS").and_then(|c| c.parse().ok()),
+        expect_every: match raw.get("EXPECT_EVERY").map(parse_expect_every) {
+            None => default_expect_every(),
+            Some(Ok(list)) => list,
+            Some(Err(e)) => {
+                notices.push(warn(format!(
+                    "[CONFIG][INVALID] EXPECT_EVERY: {e}; using the default schedule"
+                )));
+                default_expect_every()
+            }
+        },
         onboarding_tasks: Ok(Vec::new()),
         notices: Vec::new(),
         now_override: None,
     };
     cfg.notices = startup_notices(&cfg, notices);
     cfg
+}
+
+/// Passes `status` watches when `EXPECT_EVERY` says nothing: an hourly
+/// outreach pass and daily others.
+fn default_expect_every() -> Vec<(String, i64)> {
+    [
+        ("send-outreach", 3600),
+        ("source-leads", 86_400),
+        ("onboard", 86_400),
+        ("bill", 86_400),
+        ("cycle", 86_400),
+    ]
+    .into_iter()
+    .map(|(p, s)| (p.to_string(), s))
+    .collect()
+}
+
+/// The passes `EXPECT_EVERY` may name.
+const PASSES: &[&str] = &[
+    "source-leads",
+    "send-outreach",
+    "onboard",
+    "ops",
+    "bill",
+    "portal-export",
+    "cycle",
+    "summary --email",
+];
+
+/// `cycle=1h,send-outreach=30m,summary --email=1d`: each pass and how often
+/// it runs (`s`, `m`, `h` or `d`).
+fn parse_expect_every(text: &str) -> std::result::Result<Vec<(String, i64)>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (pass, every) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("{pair:?} is not PASS=DURATION"))?;
+            let pass = pass.trim();
+            if !PASSES.contains(&pass) {
+                return Err(format!("{pass:?} is not a pass (one of: {})", PASSES.join(", ")));
+            }
+            let every = every.trim();
+            let (digits, unit) = every.split_at(every.len().saturating_sub(1));
+            let n: i64 = digits
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{every:?} is not a duration like 30m, 2h or 1d"))?;
+            let secs = match unit {
+                "s" => n,
+                "m" => n * 60,
+                "h" => n * 3600,
+                "d" => n * 86_400,
+                _ => return Err(format!("{every:?} is not a duration like 30m, 2h or 1d")),
+            };
+            Ok((pass.to_string(), secs))
+        })
+        .collect()
 }
 
 /// The banner, the fallback lines and the warnings, in the order they are
@@ -1421,6 +1495,23 @@ mod tests {
         );
         let c = cfg(SENDGRID_OK);
         assert_eq!(c.email.company_name.as_deref(), Some("Carter Consulting"));
+    }
+
+    #[test]
+    fn expect_every_reads_a_schedule_or_refuses_it() {
+        assert_eq!(
+            parse_expect_every("cycle=1h, send-outreach=30m,summary --email=1d").unwrap(),
+            vec![
+                ("cycle".to_string(), 3600),
+                ("send-outreach".to_string(), 1800),
+                ("summary --email".to_string(), 86_400)
+            ]
+        );
+        for bad in ["cycle", "cycle=0h", "cycle=1w", "lead list=1h", "cycle=h"] {
+            assert!(parse_expect_every(bad).is_err(), "{bad}");
+        }
+        let c = cfg(&[("EXPECT_EVERY", "cycle=soon")]);
+        assert_eq!(c.expect_every, default_expect_every());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::app::Ctx;
 use crate::clock::{age, hour_label, rfc3339};
 use crate::commands::check::{header, sources, subsystem_table};
-use crate::config::Subsystems;
+use crate::config::{Config, Subsystems};
 use crate::db::{self, invoices, outbox, runs};
 use crate::error::Result;
 use crate::money::{self, Cents, format_amount, format_total};
@@ -214,6 +214,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     warnings.extend(outside_problems(&ctx.db)?);
     let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
     warnings.extend(run_warnings(
+        cfg,
         &runs::last_real_of_each(&ctx.db, ctx.run.get())?,
         now,
     ));
@@ -294,21 +295,21 @@ pub fn outside_problems(conn: &rusqlite::Connection) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// How long a pass may go without running before status says so.
-const STALE_AFTER: &[(&str, i64)] = &[
-    ("send-outreach", 2 * 3600),
-    ("source-leads", 26 * 3600),
-    ("onboard", 26 * 3600),
-    ("bill", 26 * 3600),
-    ("cycle", 26 * 3600),
-];
-
-/// Passes that stopped running, and runs that look dead.
-fn run_warnings(last: &[runs::Run], now: i64) -> Vec<String> {
+/// Passes that stopped running (later than their schedule with a quarter
+/// of it to spare, `EXPECT_EVERY`), runs that look dead, and in release mode
+/// a pipeline that never ran at all.
+fn run_warnings(cfg: &Config, last: &[runs::Run], now: i64) -> Vec<String> {
     let mut out = Vec::new();
+    let expected = &cfg.expect_every;
+    if cfg.release_mode && !last.iter().any(|r| expected.iter().any(|(p, _)| *p == r.command)) {
+        out.push(
+            "release mode, but no pass has ever run on this database: schedule `hoss cycle` (scripts/crontab.example)"
+                .into(),
+        );
+    }
     for r in last {
-        if let Some((_, limit)) = STALE_AFTER.iter().find(|(c, _)| *c == r.command)
-            && now - r.started_at > *limit
+        if let Some((_, every)) = expected.iter().find(|(c, _)| *c == r.command)
+            && now - r.started_at > every + (every / 4).max(600)
         {
             out.push(format!(
                 "{} has not run for {} (last {})",

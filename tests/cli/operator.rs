@@ -1113,3 +1113,28 @@ fn a_terminal_without_a_size_still_gets_readable_tables() {
         );
     }
 }
+
+#[test]
+fn late_passes_follow_the_configured_schedule_and_a_release_pipeline_that_never_ran_is_named() {
+    let warnings = |sb: &Sandbox| -> Vec<String> {
+        let st: Value = sb.json(&["status", "--json"]);
+        serde_json::from_value(st["warnings"].clone()).unwrap()
+    };
+    // Release mode on a fresh database: nothing has ever run.
+    let fresh = Sandbox::new().with("RELEASE_MODE", "TRUE");
+    assert!(warnings(&fresh).iter().any(|w| w.contains("no pass has ever run")), "{:?}", warnings(&fresh));
+    fresh.run(&["cycle"]);
+    assert!(!warnings(&fresh).iter().any(|w| w.contains("never run")));
+
+    // Outreach on business days only, every 16 h at most: a night is not late.
+    let sb = Sandbox::new().with("HOSS_NOW", NOW).with("EXPECT_EVERY", "send-outreach=16h, cycle=1d");
+    sb.run(&["send-outreach"]);
+    let night = sb.with("HOSS_NOW", "2026-11-26T02:00:00Z");
+    assert!(!warnings(&night).iter().any(|w| w.contains("send-outreach has not run")), "{:?}", warnings(&night));
+    let days = night.with("HOSS_NOW", "2026-11-27T02:00:00Z");
+    assert!(warnings(&days).iter().any(|w| w.starts_with("send-outreach has not run for 35h")), "{:?}", warnings(&days));
+    // A schedule that cannot be read keeps the default and says so.
+    let bad = days.with("EXPECT_EVERY", "send-outreach=often");
+    let out = bad.run(&["send-outreach"]);
+    assert_eq!(out.log_lines("[CONFIG][INVALID] EXPECT_EVERY").len(), 1, "{}", out.stderr);
+}
