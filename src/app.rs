@@ -8,7 +8,8 @@ use log::{debug, log, warn};
 use rusqlite::Connection;
 
 use crate::cli::{
-    AttentionAction, Cli, Command, CustomerAction, InvoiceAction, LeadAction, Period, SuppressAction, TaskAction,
+    AttentionAction, Cli, Command, CustomerAction, InvoiceAction, LeadAction, Period,
+    SuppressAction, TaskAction,
 };
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::commands;

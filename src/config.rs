@@ -849,7 +849,10 @@ fn parse_expect_every(text: &str) -> std::result::Result<Vec<(String, i64)>, Str
                 .ok_or_else(|| format!("{pair:?} is not PASS=DURATION"))?;
             let pass = pass.trim();
             if !PASSES.contains(&pass) {
-                return Err(format!("{pass:?} is not a pass (one of: {})", PASSES.join(", ")));
+                return Err(format!(
+                    "{pass:?} is not a pass (one of: {})",
+                    PASSES.join(", ")
+                ));
             }
             let every = every.trim();
             let (digits, unit) = every.split_at(every.len().saturating_sub(1));
@@ -1338,13 +1341,19 @@ fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>) -> Stripe
         DEFAULT_STRIPE_API_BASE.into(),
     );
     let webhook_secret = raw.secret("STRIPE_WEBHOOK_SECRET").filter(|s| {
-        let ok = s.expose().starts_with("whsec_") && s.expose().len() > 10;
-        if !ok {
-            notices.push(warn(
-                "[CONFIG][INVALID] STRIPE_WEBHOOK_SECRET does not start with whsec_; webhooks are rejected".into(),
-            ));
+        let problem = if !s.expose().starts_with("whsec_") {
+            Some("does not start with whsec_")
+        } else if s.expose().len() <= 10 {
+            Some("is too short to be a signing secret (copy it whole from the Stripe dashboard)")
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            notices.push(warn(format!(
+                "[CONFIG][INVALID] STRIPE_WEBHOOK_SECRET {p}; webhooks are rejected"
+            )));
         }
-        ok
+        problem.is_none()
     });
     if requested {
         match &api_key {

@@ -20,8 +20,9 @@ pub enum Error {
     /// The configuration file or the environment is unusable as a whole.
     #[error("configuration error: {0}")]
     Config(String),
-    /// Input data (a file, an argument value, a request body) is wrong.
-    #[error("bad input: {0}")]
+    /// Input data (a file, an argument value, a request body) is wrong; the
+    /// message says what and where.
+    #[error("{0}")]
     Data(String),
     /// Try again later: a busy database, a full disk, a vendor outage.
     #[error("temporary failure: {0}")]

@@ -292,7 +292,10 @@ fn owned(
     let Some(&customer_id) = row.int("customer_id").and_then(|c| customers.get(&c)) else {
         report.skip(
             Some(old_id),
-            format!("customer {:?} was not imported", row.int("customer_id")),
+            match row.int("customer_id") {
+                Some(id) => format!("its customer {id} was not imported"),
+                None => "it names no customer".to_string(),
+            },
         );
         return Ok(None);
     };

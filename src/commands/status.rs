@@ -301,7 +301,11 @@ pub fn outside_problems(conn: &rusqlite::Connection) -> Result<Vec<String>> {
 fn run_warnings(cfg: &Config, last: &[runs::Run], now: i64) -> Vec<String> {
     let mut out = Vec::new();
     let expected = &cfg.expect_every;
-    if cfg.release_mode && !last.iter().any(|r| expected.iter().any(|(p, _)| *p == r.command)) {
+    if cfg.release_mode
+        && !last
+            .iter()
+            .any(|r| expected.iter().any(|(p, _)| *p == r.command))
+    {
         out.push(
             "release mode, but no pass has ever run on this database: schedule `hoss cycle` (scripts/crontab.example)"
                 .into(),

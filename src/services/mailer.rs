@@ -288,6 +288,8 @@ fn sendgrid_class(status: u16, body: &str) -> Delivery {
 
 pub struct Smtp {
     transport: SmtpTransport,
+    /// Said with a connection failure when the port and SMTP_TLS disagree.
+    hint: Option<&'static str>,
 }
 
 impl Smtp {
@@ -314,6 +316,7 @@ impl Smtp {
         };
         Ok(Smtp {
             transport: builder.build(),
+            hint: tls_hint(smtp.port, smtp.tls),
         })
     }
 }
@@ -379,7 +382,13 @@ impl Mailer for Smtp {
                     "SMTP server is not answering".into(),
                 );
             }
-            Err(e) => return SendResult::failed(MODE, smtp_connect_class(&e), smtp_error(&e)),
+            Err(e) => {
+                let error = match self.hint {
+                    Some(hint) => format!("{} ({hint})", smtp_error(&e)),
+                    None => smtp_error(&e),
+                };
+                return SendResult::failed(MODE, smtp_connect_class(&e), error);
+            }
         }
         match self.transport.send(&email) {
             Ok(response) => SendResult::sent(MODE, response.message().next().map(str::to_string)),
@@ -412,20 +421,56 @@ fn smtp_connect_class(e: &lettre::transport::smtp::Error) -> Delivery {
     }
 }
 
+/// The error and its causes, each said once: lettre repeats its source in
+/// its own text ("Connection refused (os error 111): Connection refused (os
+/// error 111)").
 fn smtp_error(e: &lettre::transport::smtp::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+    let mut parts: Vec<String> = Vec::new();
+    let mut next: Option<&dyn std::error::Error> = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            // A cause that repeats the text before it replaces nothing new.
+            parts.retain(|p| !text.contains(p.as_str()));
+            parts.push(text);
+        }
+        next = err.source();
     }
-    http::shorten(&text, 300, None)
+    http::shorten(&parts.join(": "), 300, None)
+}
+
+/// What to change when the port and the TLS setting do not go together.
+fn tls_hint(port: u16, tls: SmtpTls) -> Option<&'static str> {
+    match (port, tls) {
+        (465, SmtpTls::StartTls | SmtpTls::None) => {
+            Some("port 465 expects TLS from the first byte: set SMTP_TLS=TLS")
+        }
+        (587 | 25, SmtpTls::Implicit) => {
+            Some("ports 587 and 25 start in plain text: set SMTP_TLS=STARTTLS")
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Delivery, sendgrid_class};
+    use super::{Delivery, SmtpTls, sendgrid_class, tls_hint};
+
+    #[test]
+    fn a_port_that_disagrees_with_smtp_tls_gets_a_hint() {
+        assert!(
+            tls_hint(465, SmtpTls::StartTls)
+                .unwrap()
+                .contains("SMTP_TLS=TLS")
+        );
+        assert!(
+            tls_hint(587, SmtpTls::Implicit)
+                .unwrap()
+                .contains("SMTP_TLS=STARTTLS")
+        );
+        assert_eq!(tls_hint(587, SmtpTls::StartTls), None);
+        assert_eq!(tls_hint(465, SmtpTls::Implicit), None);
+    }
 
     #[test]
     fn sendgrid_answers_are_classed_by_who_can_fix_them() {

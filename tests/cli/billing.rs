@@ -755,17 +755,37 @@ fn payments_that_do_not_fit_are_ignored_recorded_and_raised() {
     // warnings and the digest; the other stays.
     let open: Vec<Value> = sb.json(&["attention", "list", "--json"]);
     assert_eq!(open.len(), 2, "{open:?}");
-    assert!(open.iter().any(|a| a["id"] == "evt_amount" && a["reason"].as_str().unwrap().contains("amount mismatch")));
+    assert!(
+        open.iter().any(|a| a["id"] == "evt_amount"
+            && a["reason"].as_str().unwrap().contains("amount mismatch"))
+    );
     let acked: Value = sb.json(&["attention", "ack", "evt_amount", "--json"]);
     assert_eq!(acked["acknowledged"], true);
     let left: Vec<Value> = sb.json(&["attention", "list", "--json"]);
-    assert_eq!(left.iter().map(|a| a["id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["evt_currency"]);
+    assert_eq!(
+        left.iter()
+            .map(|a| a["id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["evt_currency"]
+    );
     let st: Value = sb.json(&["status", "--json"]);
-    assert!(!st["warnings"].to_string().contains("evt_amount"), "{}", st["warnings"]);
+    assert!(
+        !st["warnings"].to_string().contains("evt_amount"),
+        "{}",
+        st["warnings"]
+    );
     let digest: Value = sb.json(&["summary", "--json"]);
-    assert!(!digest["attention"].to_string().contains("evt_amount"), "{}", digest["attention"]);
+    assert!(
+        !digest["attention"].to_string().contains("evt_amount"),
+        "{}",
+        digest["attention"]
+    );
     assert!(digest["attention"].to_string().contains("evt_currency"));
-    assert_eq!(sb.run(&["attention", "ack", "evt_amount"]).code, 65, "only once");
+    assert_eq!(
+        sb.run(&["attention", "ack", "evt_amount"]).code,
+        65,
+        "only once"
+    );
     assert_eq!(sb.run(&["attention", "ack", "evt_nope"]).code, 65);
 }
 

@@ -497,6 +497,12 @@ fn smtp_5xx_is_permanent_and_4xx_is_transient() {
     add_leads(&sb, 1);
     let out = sb.run(&["send-outreach", "--json"]);
     assert_queue_held(&sb, &out, "[EMAIL][UNREACHABLE]", 75, 1);
+    let line = out.log_lines("[EMAIL][UNREACHABLE]")[0];
+    assert_eq!(
+        line.matches("Connection refused").count(),
+        1,
+        "each cause once: {line}"
+    );
 }
 
 #[test]
@@ -1052,6 +1058,12 @@ fn smtp_authentication_and_tls_mismatches_are_the_senders_problem() {
     add_leads(&starttls, 2);
     let out = starttls.run(&["send-outreach", "--json"]);
     assert_queue_held(&starttls, &out, "[EMAIL][CONFIG_ERROR]", 78, 2);
+    let line = out.log_lines("[EMAIL][CONFIG_ERROR]")[0];
+    assert_eq!(
+        line.matches("STARTTLS is not supported").count(),
+        1,
+        "each cause once: {line}"
+    );
     assert!(plain.messages().is_empty());
 }
 

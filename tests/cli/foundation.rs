@@ -729,3 +729,24 @@ fn the_release_banner_is_logged_by_passes_and_check_not_by_looks() {
         );
     }
 }
+
+#[test]
+fn error_texts_say_each_cause_once_and_what_to_do() {
+    let short = Sandbox::new().with("STRIPE_WEBHOOK_SECRET", "whsec_x");
+    let out = short.run(&["check"]);
+    let line = out.log_lines("STRIPE_WEBHOOK_SECRET");
+    assert_eq!(line.len(), 1, "{}", out.stderr);
+    assert!(
+        line[0].contains("too short") && !line[0].contains("does not start"),
+        "{}",
+        line[0]
+    );
+    // A data error is its own message, without a generic prefix.
+    let out = Sandbox::new().run(&["lead", "show", "999"]);
+    assert!(
+        out.stderr.contains("there is no lead 999"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("bad input"), "{}", out.stderr);
+}

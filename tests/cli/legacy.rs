@@ -125,6 +125,10 @@ fn a_full_old_file_imports_with_every_bad_row_explained() {
         t.contains("negative amount") && t.contains("exploded") && t.contains("was not imported"),
         "{t}"
     );
+    assert!(
+        !t.contains("Some("),
+        "ids read as numbers, not Rust values: {t}"
+    );
     assert_eq!(
         counts(&report, "invoice"),
         (5, 2, 0, 3),

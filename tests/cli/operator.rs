@@ -317,7 +317,12 @@ fn status_json_has_exactly_the_documented_fields() {
     let check: Value = with_file.json(&["check", "--json"]);
     let file = std::fs::canonicalize(with_file.path("hoss.toml")).unwrap();
     assert_eq!(check["config_file"].as_str(), Some(file.to_str().unwrap()));
-    assert!(with_file.run(&["status"]).stdout.contains(&format!("config file: {}", file.display())));
+    assert!(
+        with_file
+            .run(&["status"])
+            .stdout
+            .contains(&format!("config file: {}", file.display()))
+    );
     assert_eq!(
         (
             st.email.mode.as_str(),
@@ -1122,19 +1127,44 @@ fn late_passes_follow_the_configured_schedule_and_a_release_pipeline_that_never_
     };
     // Release mode on a fresh database: nothing has ever run.
     let fresh = Sandbox::new().with("RELEASE_MODE", "TRUE");
-    assert!(warnings(&fresh).iter().any(|w| w.contains("no pass has ever run")), "{:?}", warnings(&fresh));
+    assert!(
+        warnings(&fresh)
+            .iter()
+            .any(|w| w.contains("no pass has ever run")),
+        "{:?}",
+        warnings(&fresh)
+    );
     fresh.run(&["cycle"]);
     assert!(!warnings(&fresh).iter().any(|w| w.contains("never run")));
 
     // Outreach on business days only, every 16 h at most: a night is not late.
-    let sb = Sandbox::new().with("HOSS_NOW", NOW).with("EXPECT_EVERY", "send-outreach=16h, cycle=1d");
+    let sb = Sandbox::new()
+        .with("HOSS_NOW", NOW)
+        .with("EXPECT_EVERY", "send-outreach=16h, cycle=1d");
     sb.run(&["send-outreach"]);
     let night = sb.with("HOSS_NOW", "2026-11-26T02:00:00Z");
-    assert!(!warnings(&night).iter().any(|w| w.contains("send-outreach has not run")), "{:?}", warnings(&night));
+    assert!(
+        !warnings(&night)
+            .iter()
+            .any(|w| w.contains("send-outreach has not run")),
+        "{:?}",
+        warnings(&night)
+    );
     let days = night.with("HOSS_NOW", "2026-11-27T02:00:00Z");
-    assert!(warnings(&days).iter().any(|w| w.starts_with("send-outreach has not run for 35h")), "{:?}", warnings(&days));
+    assert!(
+        warnings(&days)
+            .iter()
+            .any(|w| w.starts_with("send-outreach has not run for 35h")),
+        "{:?}",
+        warnings(&days)
+    );
     // A schedule that cannot be read keeps the default and says so.
     let bad = days.with("EXPECT_EVERY", "send-outreach=often");
     let out = bad.run(&["send-outreach"]);
-    assert_eq!(out.log_lines("[CONFIG][INVALID] EXPECT_EVERY").len(), 1, "{}", out.stderr);
+    assert_eq!(
+        out.log_lines("[CONFIG][INVALID] EXPECT_EVERY").len(),
+        1,
+        "{}",
+        out.stderr
+    );
 }
