@@ -44,13 +44,16 @@ pub fn render_page(
             status: t.status,
         })
         .collect();
-    render::portal::portal(&page(
-        &customer.company,
-        &invoice_facts,
-        &task_facts,
-        config.stripe.enabled,
-        &config.stripe.currency,
-    ))
+    render::portal::portal(
+        &page(
+            &customer.company,
+            &invoice_facts,
+            &task_facts,
+            config.stripe.enabled,
+            &config.stripe.currency,
+        ),
+        config.email.company_name.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Gives every customer without a token one (persisted).

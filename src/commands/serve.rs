@@ -297,6 +297,10 @@ fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Answer> {
     }
     Ok(Answer::html(
         200,
-        render::portal::unsubscribe(&email, confirm)?,
+        render::portal::unsubscribe(
+            &email,
+            confirm,
+            ctx.config.email.company_name.as_deref().unwrap_or_default(),
+        )?,
     ))
 }

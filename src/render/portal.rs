@@ -10,33 +10,39 @@ use crate::error::{Error, Result};
 #[template(path = "portal.html")]
 struct PortalHtml<'a> {
     page: &'a Page,
+    /// The operator's company (`COMPANY_NAME`), at the top of every page.
+    brand: &'a str,
 }
 
+/// Says nothing about anyone: no brand either.
 #[derive(Template)]
 #[template(path = "not_found.html")]
-struct NotFoundHtml;
+struct NotFoundHtml {
+    brand: &'static str,
+}
 
 #[derive(Template)]
 #[template(path = "unsubscribe.html")]
 struct UnsubscribeHtml<'a> {
     email: &'a str,
     done: bool,
+    brand: &'a str,
 }
 
 fn rendered(r: askama::Result<String>) -> Result<String> {
     r.map_err(|e| Error::Internal(format!("cannot render a page: {e}")))
 }
 
-pub fn portal(page: &Page) -> Result<String> {
-    rendered(PortalHtml { page }.render())
+pub fn portal(page: &Page, brand: &str) -> Result<String> {
+    rendered(PortalHtml { page, brand }.render())
 }
 
 pub fn not_found() -> Result<String> {
-    rendered(NotFoundHtml.render())
+    rendered(NotFoundHtml { brand: "" }.render())
 }
 
-pub fn unsubscribe(email: &str, done: bool) -> Result<String> {
-    rendered(UnsubscribeHtml { email, done }.render())
+pub fn unsubscribe(email: &str, done: bool, brand: &str) -> Result<String> {
+    rendered(UnsubscribeHtml { email, done, brand }.render())
 }
 
 #[cfg(test)]
@@ -64,7 +70,7 @@ mod tests {
             true,
             "usd",
         );
-        let html = portal(&p).unwrap();
+        let html = portal(&p, evil).unwrap();
         assert!(
             !html.contains("<script>") && !html.contains("<img"),
             "{html}"

@@ -659,6 +659,10 @@ fn one_click_unsubscribe_suppresses_the_address() {
     let (status, page, _) = served.get(&path);
     assert_eq!(status, 200);
     assert!(page.contains("<form method=\"post\"") && page.contains("jo@client.com"));
+    assert!(
+        page.contains("Carter Consulting LLC") && !page.contains("HossAgent"),
+        "the operator's company, never the product's: {page}"
+    );
     let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
     assert_eq!(lead["status"], "contacted", "GET changes nothing");
     let (status, page) = served.post(
@@ -776,4 +780,23 @@ fn a_real_browser_renders_the_pay_now_link_and_the_outstanding_balance() {
             "{name}: no screenshot"
         );
     }
+}
+
+#[test]
+fn portal_pages_carry_the_operators_company_and_the_404_carries_nobodys() {
+    let sb = Sandbox::new().with("COMPANY_NAME", "Carter <Consulting> & Co");
+    let alpha = seeded(&sb, "Alpha", 1);
+    let dir = export(&sb);
+    let html = page(&dir, alpha["public_token"].as_str().unwrap());
+    // Header characters are dropped from the name, the rest HTML-escaped.
+    assert!(
+        html.contains("Carter Consulting &#38; Co") || html.contains("Carter Consulting &amp; Co"),
+        "escaped: {html}"
+    );
+    assert!(!html.contains("HossAgent"), "{html}");
+    let not_found = std::fs::read_to_string(dir.join("404.html")).unwrap();
+    assert!(
+        !not_found.contains("Carter") && !not_found.contains("HossAgent"),
+        "{not_found}"
+    );
 }
