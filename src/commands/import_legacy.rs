@@ -84,6 +84,7 @@ impl Report for ImportReport {
 pub fn run(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<ImportReport> {
     ctx.config.stripe.invoice_currency()?;
     let old = legacy::open_read_only(path)?;
+    legacy::check_is_legacy(&old, path)?;
     let read = |table| {
         legacy::rows(&old, table)
             .map_err(|e| Error::Data(format!("{}: table {table}: {e}", path.display())))

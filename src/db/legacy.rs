@@ -31,6 +31,40 @@ pub fn open_read_only(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The tables a HossAgent database holds (the importer reads these).
+pub const TABLES: &[&str] = &["lead", "customer", "task", "invoice"];
+
+/// Refuses a file that is not a HossAgent database before anything is read:
+/// one with none of its tables, or hoss's own database.
+pub fn check_is_legacy(conn: &Connection, path: &Path) -> Result<()> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if names.iter().any(|n| n == "refinery_schema_history") {
+        return Err(Error::Data(format!(
+            "{} is a hoss database, not a HossAgent one: nothing to import",
+            path.display()
+        )));
+    }
+    if !TABLES
+        .iter()
+        .any(|t| names.iter().any(|n| n.eq_ignore_ascii_case(t)))
+    {
+        let found = if names.is_empty() {
+            "no tables".to_string()
+        } else {
+            format!("tables {}", names.join(", "))
+        };
+        return Err(Error::Data(format!(
+            "{} is not a HossAgent database: it has {found}, none of {} (see replit.md, Moving from the Python app)",
+            path.display(),
+            TABLES.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// One old row: column name → value (absent columns are simply missing).
 #[derive(Debug, Clone, Default)]
 pub struct OldRow(HashMap<String, Value>);

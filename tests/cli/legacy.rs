@@ -303,13 +303,6 @@ fn files_that_are_not_old_databases_are_refused_clearly() {
     assert_eq!(out.code, 65, "{out:?}");
     assert!(out.stderr.contains("junk.db"), "{}", out.stderr);
     assert_eq!(sb.run(&["import-legacy", "missing.db"]).code, 65);
-    let empty = sb.path("empty.db");
-    rusqlite::Connection::open(&empty)
-        .unwrap()
-        .execute_batch("CREATE TABLE other (x)")
-        .unwrap();
-    let report = import(&sb, &[empty.to_str().unwrap()]);
-    assert_eq!(counts(&report, "lead"), (0, 0, 0, 0));
 }
 
 #[test]
@@ -528,4 +521,30 @@ fn amounts_already_stored_past_i64_never_fail_a_command_or_wrap_a_total() {
         page.contains("50000000000000000.00 USD"),
         "each invoice still shows"
     );
+}
+
+#[test]
+fn an_unrelated_database_or_hoss_own_is_refused_with_a_clear_error() {
+    let sb = Sandbox::new();
+    let unrelated = sb.path("photos.db");
+    rusqlite::Connection::open(&unrelated)
+        .unwrap()
+        .execute_batch("CREATE TABLE album (id INTEGER PRIMARY KEY, title TEXT)")
+        .unwrap();
+    let out = sb.run(&["import-legacy", unrelated.to_str().unwrap(), "--json"]);
+    assert_eq!(out.code, 65, "{out:?}");
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not a HossAgent database") && message.contains("album"),
+        "{message}"
+    );
+    // hoss's own database has tables of the same names: refused all the same.
+    let other = Sandbox::new();
+    other.run(&["source-leads"]);
+    let out = sb.run(&["import-legacy", other.path("hoss.db").to_str().unwrap()]);
+    assert_eq!(out.code, 65, "{out:?}");
+    assert!(out.stderr.contains("is a hoss database"), "{}", out.stderr);
+    let leads: Vec<serde_json::Value> = sb.json(&["lead", "list", "--json"]);
+    assert!(leads.is_empty(), "nothing imported");
 }
