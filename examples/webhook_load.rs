@@ -1,7 +1,9 @@
 //! Load generator for `scripts/bench.sh`: sends N signed Stripe webhook
-//! events over keep-alive HTTP/1.1 from T threads to `hoss serve`, or, with
+//! events over HTTP/1.1 from T threads to `hoss serve`, or, with
 //! `--baseline`, to a do-nothing tiny_http server in this process (the
-//! loopback HTTP limit). Prints `events=N seconds=S rate=R failures=F`.
+//! loopback HTTP limit). One connection per event (`Connection: close`), as
+//! `hoss serve` answers one request per connection; the baseline is asked
+//! the same way. Prints `events=N seconds=S rate=R failures=F`.
 //!
 //!   webhook_load URL EVENTS THREADS SECRET
 //!   webhook_load --baseline EVENTS THREADS
@@ -57,10 +59,6 @@ fn main() {
         .map(|_| {
             let (addr, next, failures, secret) = (addr.clone(), next.clone(), failures.clone(), secret.clone());
             std::thread::spawn(move || {
-                let stream = TcpStream::connect(&addr).expect("connect");
-                stream.set_nodelay(true).ok();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut writer = stream;
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= events {
@@ -72,9 +70,13 @@ fn main() {
                     let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
                     let sig = hoss::domain::webhook::sign(&secret, t, body.as_bytes());
                     let req = format!(
-                        "POST /stripe/webhook HTTP/1.1\r\nHost: {addr}\r\nStripe-Signature: {sig}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        "POST /stripe/webhook HTTP/1.1\r\nHost: {addr}\r\nStripe-Signature: {sig}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
                         body.len()
                     );
+                    let stream = TcpStream::connect(&addr).expect("connect");
+                    stream.set_nodelay(true).ok();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut writer = stream;
                     writer.write_all(req.as_bytes()).expect("send");
                     let mut status = String::new();
                     reader.read_line(&mut status).expect("status line");

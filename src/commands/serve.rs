@@ -2,24 +2,27 @@
 //! portal page), `POST /stripe/webhook`, `GET|POST /unsubscribe/<token>`
 //! (RFC 8058 one-click), `GET /healthz`.
 //!
-//! Hardening: bodies over 1 MiB get 413 and must arrive within 10 s (408);
-//! sockets have 5 s read and write timeouts (set on the listener, inherited
-//! by every accepted connection);
-//! a bounded pool of workers, each with its own database connection, and a
-//! bounded queue in front of it (full → 503); security headers on every
+//! This file is the site: routes and what each answers. The HTTP front
+//! (`services::http_server`) holds the hardening: one 10 s deadline for a
+//! request's head and body together (408), bodies only with a Content-Length
+//! (411) and within the route's limit (413, before reading), at most 128
+//! connections being read at once (503 beyond), and an accept loop that runs
+//! until SIGTERM/SIGINT however long it is idle and survives transient accept
+//! errors. Only complete requests reach the pool of 8 workers, each with its
+//! own database connection, through a bounded queue (full → 503); `/healthz`,
+//! 404s and 405s are answered without a worker. Security headers on every
 //! answer; no internal detail in any response; SIGTERM/SIGINT stop taking
-//! requests, finish the ones in hand, and exit 0.
+//! connections, finish the requests in hand, and exit 0. A listener that
+//! fails for good is logged (`[SERVE][ERROR]`) and exits 70.
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{TrySendError, sync_channel};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use log::{error, info, warn};
-use tiny_http::{Header, Method, Request, Response};
+use log::{error, info};
 
 use crate::app::Ctx;
 use crate::commands::portal::render_page;
@@ -28,148 +31,18 @@ use crate::db::{self, customers};
 use crate::domain::token::is_plausible;
 use crate::error::{EXIT_OK, Error, Result};
 use crate::render;
+use crate::services::http_server::{self, Front, Job, Request, Response, Route};
 
 pub const WORKERS: usize = 8;
 const QUEUE: usize = 64;
-/// Longest wait for any single read or write on a connection.
-const SOCKET_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest time a request body may take to arrive, however it trickles.
-const BODY_DEADLINE: Duration = Duration::from_secs(10);
+/// Largest one-click unsubscribe body (`List-Unsubscribe=One-Click`).
+const UNSUBSCRIBE_BODY: usize = 64 * 1024;
 
-struct Answer {
-    status: u16,
-    content_type: &'static str,
-    body: String,
-}
-
-impl Answer {
-    fn html(status: u16, body: String) -> Answer {
-        Answer {
-            status,
-            content_type: "text/html; charset=utf-8",
-            body,
-        }
-    }
-
-    fn text(status: u16, body: &str) -> Answer {
-        Answer {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: body.to_string(),
-        }
-    }
-
-    fn not_found() -> Answer {
-        Answer::html(
-            404,
-            render::portal::not_found().unwrap_or_else(|_| "Not found".into()),
-        )
-    }
-}
-
-/// Binds with socket timeouts that every accepted connection inherits.
-fn bind(listen: &str) -> Result<TcpListener> {
-    let addr: SocketAddr = listen.parse().map_err(|_| {
-        Error::Config(format!(
-            "HOSS_LISTEN {listen:?} is not an address like 127.0.0.1:8080"
-        ))
-    })?;
-    let listener = TcpListener::bind(addr)
-        .map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))?;
-    let probe = TcpStream::from(
-        listener
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(|e| Error::Internal(e.to_string()))?,
-    );
-    probe
-        .set_read_timeout(Some(SOCKET_TIMEOUT))
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    probe
-        .set_write_timeout(Some(SOCKET_TIMEOUT))
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(listener)
-}
-
-pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
-    let listener = bind(&ctx.config.listen)?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| Error::Internal(e.to_string()))?;
-    }
-    let (queue, inbox) = sync_channel::<Request>(QUEUE);
-    let inbox = Arc::new(Mutex::new(inbox));
-    let mut workers = Vec::new();
-    for _ in 0..WORKERS {
-        let worker = ctx.worker()?;
-        let inbox = inbox.clone();
-        workers.push(std::thread::spawn(move || {
-            loop {
-                let next = inbox.lock().map(|rx| rx.recv());
-                let Ok(Ok(request)) = next else { break };
-                respond(&worker, request);
-                worker.flush_log();
-            }
-        }));
-    }
-    info!("[SERVE][LISTENING] addr={local} workers={WORKERS}");
-    let _ = writeln!(out, "listening on http://{local}");
-    let _ = out.flush();
-    ctx.flush_log();
-    while !stop.load(Ordering::Relaxed) {
-        match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(request)) => {
-                if let Err(TrySendError::Full(request)) = queue.try_send(request) {
-                    warn!("[SERVE][BUSY] queue full; answered 503");
-                    send(request, Answer::text(503, "busy, try again"));
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                error!("[SERVE][ERROR] {e}");
-                break;
-            }
-        }
-    }
-    drop(queue);
-    for w in workers {
-        let _ = w.join();
-    }
-    info!("[SERVE][STOPPED] addr={local}");
-    Ok(EXIT_OK)
-}
-
-fn respond(ctx: &Ctx, mut request: Request) {
-    let answer = route(ctx, &mut request).unwrap_or_else(|e| {
-        error!(
-            "[SERVE][ERROR] path={:?} error={:?}",
-            path_of(&request),
-            e.to_string()
-        );
-        Answer::text(500, "Something went wrong. Please try again later.")
-    });
-    send(request, answer);
-}
-
-fn path_of(request: &Request) -> String {
-    request
-        .url()
-        .split('?')
-        .next()
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn send(request: Request, answer: Answer) {
-    let mut response = Response::from_string(answer.body).with_status_code(answer.status);
-    for (k, v) in [
-        ("Content-Type", answer.content_type),
+const FRONT: Front = Front {
+    deadline: Duration::from_secs(10),
+    connections: 128,
+    write_timeout: Duration::from_secs(10),
+    headers: &[
         (
             "Content-Security-Policy",
             "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
@@ -178,110 +51,179 @@ fn send(request: Request, answer: Answer) {
         ("Referrer-Policy", "no-referrer"),
         ("X-Frame-Options", "DENY"),
         ("Cache-Control", "no-store"),
-    ] {
-        if let Ok(h) = Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            response.add_header(h);
-        }
-    }
-    let _ = request.respond(response);
+    ],
+};
+
+fn not_found() -> Response {
+    Response::html(
+        404,
+        render::portal::not_found().unwrap_or_else(|_| "Not found".into()),
+    )
 }
 
-enum Body {
-    Complete(Vec<u8>),
-    TooLarge,
-    TooSlow,
+/// Where a request goes, from its method and path alone.
+enum Endpoint<'a> {
+    Health,
+    Portal(&'a str),
+    Webhook,
+    Unsubscribe { token: &'a str, confirm: bool },
+    NotAllowed,
+    NotFound,
 }
 
-/// The request body: at most `limit` bytes, all of it within
-/// [`BODY_DEADLINE`] — a client trickling bytes cannot hold a worker.
-fn body(request: &mut Request, limit: usize) -> Body {
-    if request.body_length().is_some_and(|n| n > limit) {
-        return Body::TooLarge;
-    }
-    let started = std::time::Instant::now();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    let reader = request.as_reader();
-    loop {
-        if started.elapsed() > BODY_DEADLINE {
-            return Body::TooSlow;
-        }
-        match reader.read(&mut chunk) {
-            Ok(0) => return Body::Complete(buf),
-            Ok(n) if buf.len() + n > limit => return Body::TooLarge,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Body::TooSlow,
-        }
-    }
-}
-
-fn route(ctx: &Ctx, request: &mut Request) -> Result<Answer> {
-    let path = path_of(request);
-    let segments: Vec<&str> = path
+fn endpoint(request: &Request) -> Endpoint<'_> {
+    let segments: Vec<&str> = request
+        .path
         .trim_start_matches('/')
         .trim_end_matches('/')
         .split('/')
         .collect();
-    let method = request.method().clone();
+    let method = request.method.as_str();
     match (segments.as_slice(), method) {
-        (["healthz"], Method::Get | Method::Head) => Ok(Answer::text(200, "ok")),
-        (["portal", token], Method::Get | Method::Head) => portal(ctx, token),
-        (["stripe", "webhook"], Method::Post) => {
-            let signature = request
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Stripe-Signature"))
-                .map(|h| h.value.as_str().to_string());
-            let payload = match body(request, webhook::MAX_BODY) {
-                Body::Complete(b) => b,
-                Body::TooLarge => return Ok(Answer::text(413, "request body too large")),
-                Body::TooSlow => return Ok(Answer::text(408, "request body not received in time")),
-            };
-            let outcome = webhook::handle(ctx, signature.as_deref(), &payload);
+        (["healthz"], "GET" | "HEAD") => Endpoint::Health,
+        (["portal", token], "GET" | "HEAD") => Endpoint::Portal(token),
+        (["stripe", "webhook"], "POST") => Endpoint::Webhook,
+        (["unsubscribe", token], "GET") => Endpoint::Unsubscribe {
+            token,
+            confirm: false,
+        },
+        (["unsubscribe", token], "POST") => Endpoint::Unsubscribe {
+            token,
+            confirm: true,
+        },
+        (["healthz"] | ["portal", _] | ["stripe", "webhook"] | ["unsubscribe", _], _) => {
+            Endpoint::NotAllowed
+        }
+        _ => Endpoint::NotFound,
+    }
+}
+
+/// Decided on the connection thread from the head: answers that need no
+/// database now, the rest (with their body limit) to a worker.
+fn route(request: &Request) -> Route {
+    match endpoint(request) {
+        Endpoint::Health => Route::Now(Response::text(200, "ok")),
+        Endpoint::NotAllowed => Route::Now(Response::text(405, "method not allowed")),
+        Endpoint::NotFound => Route::Now(not_found()),
+        Endpoint::Portal(token) | Endpoint::Unsubscribe { token, .. } if !is_plausible(token) => {
+            Route::Now(not_found())
+        }
+        Endpoint::Webhook => Route::Work {
+            body_limit: webhook::MAX_BODY,
+        },
+        Endpoint::Unsubscribe { confirm: true, .. } => Route::Work {
+            body_limit: UNSUBSCRIBE_BODY,
+        },
+        Endpoint::Portal(_) | Endpoint::Unsubscribe { .. } => Route::Work { body_limit: 0 },
+    }
+}
+
+fn bind(listen: &str) -> Result<TcpListener> {
+    let addr: SocketAddr = listen.parse().map_err(|_| {
+        Error::Config(format!(
+            "HOSS_LISTEN {listen:?} is not an address like 127.0.0.1:8080"
+        ))
+    })?;
+    TcpListener::bind(addr).map_err(|e| Error::Config(format!("cannot listen on {addr}: {e}")))
+}
+
+pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
+    let listener = bind(&ctx.config.listen)?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| Error::Internal(e.to_string()))?;
+    }
+    let (queue, inbox) = sync_channel::<Job>(QUEUE);
+    let inbox = Arc::new(Mutex::new(inbox));
+    let mut workers = Vec::new();
+    for _ in 0..WORKERS {
+        let worker = ctx.worker()?;
+        let inbox = inbox.clone();
+        workers.push(std::thread::spawn(move || {
+            loop {
+                let next = inbox.lock().map(|rx| rx.recv());
+                let Ok(Ok(job)) = next else { break };
+                let answer = respond(&worker, &job.request, &job.body);
+                job.reply(answer);
+                worker.flush_log();
+            }
+        }));
+    }
+    info!("[SERVE][LISTENING] addr={local} workers={WORKERS}");
+    let _ = writeln!(out, "listening on http://{local}");
+    let _ = out.flush();
+    ctx.flush_log();
+    // Returns once no connection is left; the queue's last sender goes with
+    // it, and the workers finish what is queued and end.
+    let ended = http_server::serve(listener, FRONT, &stop, Arc::new(route), queue);
+    for w in workers {
+        let _ = w.join();
+    }
+    match ended {
+        Ok(()) => {
+            info!("[SERVE][STOPPED] addr={local}");
+            Ok(EXIT_OK)
+        }
+        // Already logged as [SERVE][ERROR] by the front.
+        Err(e) => Err(Error::Internal(format!("listener on {local} failed: {e}"))),
+    }
+}
+
+fn respond(ctx: &Ctx, request: &Request, body: &[u8]) -> Response {
+    answer(ctx, request, body).unwrap_or_else(|e| {
+        error!(
+            "[SERVE][ERROR] path={:?} error={:?}",
+            request.path,
+            e.to_string()
+        );
+        Response::text(500, "Something went wrong. Please try again later.")
+    })
+}
+
+/// A worker's answer to a complete request that [`route`] sent its way.
+fn answer(ctx: &Ctx, request: &Request, body: &[u8]) -> Result<Response> {
+    match endpoint(request) {
+        Endpoint::Portal(token) => portal(ctx, token),
+        Endpoint::Unsubscribe { token, confirm } => unsubscribe(ctx, token, confirm),
+        Endpoint::Webhook => {
+            let outcome = webhook::handle(ctx, request.header("Stripe-Signature"), body);
             // The reason stays in the operator log: a caller learns only the
             // outcome, never whether a secret is configured or what failed.
-            Ok(Answer {
+            Ok(Response {
                 status: outcome.http_status,
                 content_type: "application/json",
                 body: serde_json::json!({"outcome": outcome.outcome}).to_string(),
             })
         }
-        (["unsubscribe", token], Method::Get) => unsubscribe(ctx, token, false),
-        (["unsubscribe", token], Method::Post) => {
-            match body(request, 64 * 1024) {
-                Body::Complete(_) => {}
-                Body::TooLarge => return Ok(Answer::text(413, "request body too large")),
-                Body::TooSlow => return Ok(Answer::text(408, "request body not received in time")),
-            }
-            unsubscribe(ctx, token, true)
-        }
-        (["healthz"] | ["portal", _] | ["stripe", "webhook"] | ["unsubscribe", _], _) => {
-            Ok(Answer::text(405, "method not allowed"))
-        }
-        _ => Ok(Answer::not_found()),
+        Endpoint::Health => Ok(Response::text(200, "ok")),
+        Endpoint::NotAllowed => Ok(Response::text(405, "method not allowed")),
+        Endpoint::NotFound => Ok(not_found()),
     }
 }
 
-fn portal(ctx: &Ctx, token: &str) -> Result<Answer> {
+fn portal(ctx: &Ctx, token: &str) -> Result<Response> {
     if !is_plausible(token) {
-        return Ok(Answer::not_found());
+        return Ok(not_found());
     }
     match customers::by_token(&ctx.db, token)? {
-        Some(customer) => Ok(Answer::html(
+        Some(customer) => Ok(Response::html(
             200,
             render_page(&ctx.db, &ctx.config, &customer)?,
         )),
-        None => Ok(Answer::not_found()),
+        None => Ok(not_found()),
     }
 }
 
-fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Answer> {
+fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Response> {
     if !is_plausible(token) {
-        return Ok(Answer::not_found());
+        return Ok(not_found());
     }
     let Some((lead_id, email)) = db::leads::by_unsubscribe_token(&ctx.db, token)? else {
-        return Ok(Answer::not_found());
+        return Ok(not_found());
     };
     if confirm {
         db::immediate(&ctx.db, |tx| {
@@ -295,7 +237,7 @@ fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Answer> {
         })?;
         info!("[EMAIL][UNSUBSCRIBED] lead_id={lead_id} email={email} via=link");
     }
-    Ok(Answer::html(
+    Ok(Response::html(
         200,
         render::portal::unsubscribe(
             &email,

@@ -11,3 +11,5 @@ mod leads;
 mod legacy;
 mod operator;
 mod portal;
+/// `hoss serve` idle, under slow clients, and out of file descriptors.
+mod serve;

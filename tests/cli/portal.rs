@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::harness::Sandbox;
 
-const SECRET: &str = "whsec_portal_tests_secret";
+pub(crate) const SECRET: &str = "whsec_portal_tests_secret";
 
 fn customer(sb: &Sandbox, company: &str, email: &str) -> Value {
     sb.json(&[
@@ -420,13 +420,13 @@ fn customer_commands_manage_tokens() {
 }
 
 /// `hoss serve` on an ephemeral port; killed on drop.
-struct Served {
-    child: Child,
-    base: String,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Served {
-    fn start(sb: &Sandbox) -> Served {
+    pub(crate) fn start(sb: &Sandbox) -> Served {
         let mut child = sb
             .command(&["serve"])
             .env("HOSS_LISTEN", "127.0.0.1:0")
@@ -455,7 +455,7 @@ impl Served {
             .into()
     }
 
-    fn get(&self, path: &str) -> (u16, String, ureq::http::HeaderMap) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String, ureq::http::HeaderMap) {
         let mut r = Self::agent()
             .get(&format!("{}{path}", self.base))
             .call()
@@ -468,7 +468,7 @@ impl Served {
         )
     }
 
-    fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    pub(crate) fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
         let mut req = Self::agent().post(&format!("{}{path}", self.base));
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -499,7 +499,7 @@ fn now() -> i64 {
         .as_secs() as i64
 }
 
-fn sign(body: &str) -> String {
+pub(crate) fn sign(body: &str) -> String {
     use hmac::{Hmac, KeyInit, Mac};
     let t = now();
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
