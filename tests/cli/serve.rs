@@ -268,12 +268,8 @@ fn a_post_needs_a_content_length_within_the_limit() {
 /// serve logs it, backs off and carries on.
 #[test]
 fn serve_survives_running_out_of_file_descriptors() {
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        assert!(
-            std::env::var("HOSS_REQUIRE_SYSTEM_TESTS").as_deref() != Ok("1"),
-            "prlimit (util-linux) is needed"
-        );
-        eprintln!("SKIPPED serve_survives_running_out_of_file_descriptors: no prlimit");
+    let present = Command::new("prlimit").arg("--version").output().is_ok();
+    if !crate::harness::system_package("util-linux (prlimit)", present) {
         return;
     }
     let sb = Sandbox::new();
