@@ -315,6 +315,9 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
                 render::emit(out, &commands::attention::ack(ctx, &id)?, style)?
             }
         },
+        Command::Backup { file, .. } => {
+            render::emit(out, &commands::backup::run(ctx, &file)?, style)?
+        }
         Command::Preview {
             lead: key, step, ..
         } => render::emit(out, &commands::preview::run(ctx, &key, step)?, style)?,

@@ -111,6 +111,12 @@ pub enum Command {
         #[command(subcommand)]
         action: AttentionAction,
     },
+    /// Copy the database to a new file, safely while hoss runs
+    Backup {
+        file: PathBuf,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
     /// Print the whole message a lead would get (headers and body), with no network
     Preview {
         /// Lead id or e-mail address
@@ -444,6 +450,7 @@ impl Command {
             Command::PortalExport { .. } => "portal-export",
             Command::Serve => "serve",
             Command::Preview { .. } => "preview",
+            Command::Backup { .. } => "backup",
             Command::Attention { action } => match action {
                 AttentionAction::List { .. } => "attention list",
                 AttentionAction::Ack { .. } => "attention ack",
@@ -479,6 +486,9 @@ impl Command {
     pub fn read_only(&self) -> bool {
         match self {
             Command::Check(_) | Command::Status(_) | Command::Preview { .. } => true,
+            // It writes a new file, never the database: it must not wait on
+            // a pass that holds the write lock.
+            Command::Backup { .. } => true,
             Command::Attention { action } => matches!(action, AttentionAction::List { .. }),
             Command::Summary { email, .. } => !email,
             Command::Lead { action } => {
@@ -530,6 +540,7 @@ impl Command {
             Command::Cycle(f) => f.json,
             Command::Serve => false,
             Command::Preview { out, .. } => out.json,
+            Command::Backup { out, .. } => out.json,
             Command::Attention { action } => match action {
                 AttentionAction::List { out } | AttentionAction::Ack { out, .. } => out.json,
             },

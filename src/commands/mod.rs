@@ -2,6 +2,7 @@
 //! Orchestration only; SQL is in `db/`, rules in `domain/`, I/O in `services/`.
 
 pub mod attention;
+pub mod backup;
 pub mod bill;
 pub mod check;
 pub mod cycle;

@@ -146,6 +146,13 @@ fn migrate(mut conn: Connection, path: Option<&Path>) -> Result<Connection> {
     Ok(conn)
 }
 
+/// A consistent copy of the whole database in a new file, taken from one
+/// read snapshot while other processes keep writing.
+pub fn backup_into(conn: &Connection, file: &Path) -> rusqlite::Result<()> {
+    conn.execute("VACUUM INTO ?1", [file.to_string_lossy()])?;
+    Ok(())
+}
+
 /// Runs `f` in one `BEGIN IMMEDIATE` transaction: the write lock is taken up
 /// front, so check-then-write sequences cannot interleave across processes.
 pub fn immediate<T>(conn: &Connection, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {

@@ -1168,3 +1168,37 @@ fn late_passes_follow_the_configured_schedule_and_a_release_pipeline_that_never_
         out.stderr
     );
 }
+
+#[test]
+fn backup_copies_the_database_while_a_writer_holds_it_and_never_overwrites() {
+    let sb = Sandbox::new();
+    sb.run(&["source-leads"]);
+    // Another process is in the middle of a write transaction.
+    let writer = sb.db();
+    writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO lead (email, company, source, created_at) VALUES ('half@way.com', 'H', 'manual', 0);").unwrap();
+    let out = sb.run(&["backup", "backups-1.db", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(report["bytes"].as_u64().unwrap() > 0);
+    writer.execute_batch("COMMIT").unwrap();
+    // The copy is a whole hoss database of what was committed.
+    let copy = sb.path("backups-1.db");
+    let listed = sb
+        .command(&["lead", "list", "--json"])
+        .env("HOSS_DB", &copy)
+        .output()
+        .unwrap();
+    let leads: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        leads.len(),
+        10,
+        "the committed leads, not the half-written one"
+    );
+    let again = sb.run(&["backup", "backups-1.db"]);
+    assert_eq!(again.code, 65, "{again:?}");
+    assert!(
+        again.stderr.contains("never overwrites"),
+        "{}",
+        again.stderr
+    );
+}
