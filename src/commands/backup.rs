@@ -31,6 +31,11 @@ pub fn run(ctx: &Ctx, file: &Path) -> Result<BackupReport> {
             file.display()
         )));
     }
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            Error::Config(format!("cannot make the folder {}: {e}", parent.display()))
+        })?;
+    }
     db::backup_into(&ctx.db, file).map_err(|e| {
         Error::Temporary(format!("cannot write the backup {}: {e}", file.display()))
     })?;

@@ -1202,3 +1202,111 @@ fn backup_copies_the_database_while_a_writer_holds_it_and_never_overwrites() {
         again.stderr
     );
 }
+
+/// The schedule lines of scripts/crontab.example, as (schedule, command).
+fn crontab_lines() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/crontab.example"
+    ))
+    .unwrap();
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.contains('='))
+        .map(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            (fields[..5].join(" "), fields[5..].join(" "))
+        })
+        .collect()
+}
+
+#[test]
+fn the_crontab_example_runs_as_written_each_pass_on_its_own() {
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let sb = Sandbox::new();
+    // An env file as the README describes it: quoted values with spaces,
+    // `#` and `$` in them.
+    std::fs::write(
+        sb.path("hoss.env"),
+        format!(
+            "HOSS_DB={}\nHOSS_LOCK_DIR={}\nCOMPANY_POSTAL_ADDRESS='1 Main St #4, Springfield'\nBIZDEV_OFFER='ops that cost less than $100'\nEXPECT_EVERY='send-outreach=64h,source-leads=30m,bill=30m'\n",
+            sb.path("hoss.db").display(),
+            sb.path("locks").display()
+        ),
+    )
+    .unwrap();
+    let lines = crontab_lines();
+    assert!(
+        lines
+            .iter()
+            .any(|(when, what)| when == "0 9-17 * * 1-5" && what.ends_with("send-outreach")),
+        "{lines:?}"
+    );
+    for (_, command) in &lines {
+        let command = command
+            .replace("/srv/hoss/scripts", &format!("{repo}/scripts"))
+            .replace("/srv/hoss", sb.dir.path().to_str().unwrap())
+            .replace("\\%", "%");
+        let out = std::process::Command::new("bash")
+            .args(["-c", &command])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOSS_HOME", sb.dir.path())
+            .env("HOSS_BIN", BIN)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}: {out:?}");
+    }
+    for log in [
+        "send-outreach",
+        "source-leads",
+        "onboard",
+        "ops",
+        "bill",
+        "portal-export",
+        "summary",
+        "backup",
+    ] {
+        let text = std::fs::read_to_string(sb.path(&format!("logs/{log}.log")))
+            .unwrap_or_else(|e| panic!("{log}: {e}"));
+        assert!(text.contains("=== exit 0"), "{log}: {text}");
+    }
+    let day = std::fs::read_dir(sb.path("backups")).unwrap().count();
+    assert_eq!(day, 1, "tonight's backup");
+    // The env file's quoted values arrived whole.
+    let cfg: Value = serde_json::from_slice(
+        &std::process::Command::new(format!("{repo}/scripts/hoss-cron.sh"))
+            .args(["check", "--json"])
+            .env("HOSS_HOME", sb.dir.path())
+            .env("HOSS_BIN", BIN)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap_or(Value::Null);
+    assert_eq!(cfg, Value::Null, "hoss-cron writes to the log, not stdout");
+    let check = std::fs::read_to_string(sb.path("logs/check.log")).unwrap();
+    assert!(check.contains("\"ok\":true"), "{check}");
+    let preview = std::process::Command::new(format!("{repo}/scripts/hoss-cron.sh"))
+        .args(["preview", "1"])
+        .env("HOSS_HOME", sb.dir.path())
+        .env("HOSS_BIN", BIN)
+        .status()
+        .unwrap();
+    assert!(preview.success());
+    let message = std::fs::read_to_string(sb.path("logs/preview.log")).unwrap();
+    assert!(message.contains("1 Main St #4, Springfield"), "{message}");
+    // A pass that fails says so in its log and its exit code; the others ran.
+    std::fs::write(sb.path("hoss.env"), "HOSS_DB=/nonexistent-dir/hoss.db\n").unwrap();
+    let failed = std::process::Command::new(format!("{repo}/scripts/hoss-cron.sh"))
+        .arg("bill")
+        .env("HOSS_HOME", sb.dir.path())
+        .env("HOSS_BIN", BIN)
+        .status()
+        .unwrap();
+    assert_eq!(failed.code(), Some(78));
+    assert!(
+        std::fs::read_to_string(sb.path("logs/bill.log"))
+            .unwrap()
+            .contains("=== exit 78")
+    );
+}
