@@ -1310,3 +1310,40 @@ fn the_crontab_example_runs_as_written_each_pass_on_its_own() {
             .contains("=== exit 78")
     );
 }
+
+#[test]
+fn the_readme_quick_tour_runs_as_written_on_defaults() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let tour = readme.split("## Quick tour").nth(1).unwrap();
+    let block = tour
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let sb = Sandbox::new();
+    let mut ran = 0;
+    for line in block.lines() {
+        // The command, without its comment (a `#` after two spaces).
+        let command = line.split("  #").next().unwrap().trim();
+        let Some(args) = command.strip_prefix("hoss ") else {
+            continue;
+        };
+        let out = std::process::Command::new("bash")
+            .args(["-c", &format!("{BIN} {args}")])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .envs(sb.envs())
+            .current_dir(sb.dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}: {out:?}");
+        ran += 1;
+    }
+    assert!(ran >= 10, "{block}");
+    let invoices: Vec<Value> = sb.json(&["invoice", "list", "--json"]);
+    assert_eq!(invoices.len(), 1, "the tour ends with an invoice");
+    assert!(sb.path("portal").exists());
+}
