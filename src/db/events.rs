@@ -24,6 +24,15 @@ pub fn append(conn: &Connection, batch: &[Event], cap: u32) -> rusqlite::Result<
     tx.commit()
 }
 
+fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        at: r.get(0)?,
+        level: r.get(1)?,
+        tag: r.get(2)?,
+        message: r.get(3)?,
+    })
+}
+
 /// The newest events whose tag starts with `tag_prefix`, newest first.
 pub fn recent(conn: &Connection, tag_prefix: &str, limit: u32) -> rusqlite::Result<Vec<Event>> {
     let mut stmt = conn.prepare_cached(
@@ -31,15 +40,8 @@ pub fn recent(conn: &Connection, tag_prefix: &str, limit: u32) -> rusqlite::Resu
          WHERE tag >= ?1 AND tag < ?1 || char(1114111)
          ORDER BY id DESC LIMIT ?2",
     )?;
-    stmt.query_map(params![tag_prefix, limit], |r| {
-        Ok(Event {
-            at: r.get(0)?,
-            level: r.get(1)?,
-            tag: r.get(2)?,
-            message: r.get(3)?,
-        })
-    })?
-    .collect()
+    stmt.query_map(params![tag_prefix, limit], event_row)?
+        .collect()
 }
 
 /// The newest event whose tag starts with one of `prefixes` (at most
@@ -54,14 +56,7 @@ pub fn newest_of(conn: &Connection, prefixes: &[&str]) -> rusqlite::Result<Optio
             OR (tag >= ?3 AND tag < ?3 || char(1114111))
          ORDER BY id DESC LIMIT 1",
     )?
-    .query_row(params![p(0), p(1), p(2)], |r| {
-        Ok(Event {
-            at: r.get(0)?,
-            level: r.get(1)?,
-            tag: r.get(2)?,
-            message: r.get(3)?,
-        })
-    })
+    .query_row(params![p(0), p(1), p(2)], event_row)
     .optional()
 }
 
@@ -76,14 +71,7 @@ pub fn last_with_tag(
         "SELECT at, level, tag, message FROM event_log
          WHERE tag = ?1 AND (?2 = 0 OR level IN ('WARN', 'ERROR')) ORDER BY id DESC LIMIT 1",
     )?
-    .query_row(params![tag, problems_only], |r| {
-        Ok(Event {
-            at: r.get(0)?,
-            level: r.get(1)?,
-            tag: r.get(2)?,
-            message: r.get(3)?,
-        })
-    })
+    .query_row(params![tag, problems_only], event_row)
     .optional()
 }
 

@@ -1069,9 +1069,9 @@ fn paid_session(
         .to_string()
 }
 
-fn warnings_with(sb: &Sandbox, needle: &str) -> Vec<String> {
-    let st: Value = sb.json(&["status", "--json"]);
-    st["warnings"]
+/// The lines of `doc[key]` (a list of strings) that contain `needle`.
+fn lines_with(doc: &Value, key: &str, needle: &str) -> Vec<String> {
+    doc[key]
         .as_array()
         .unwrap()
         .iter()
@@ -1083,18 +1083,12 @@ fn warnings_with(sb: &Sandbox, needle: &str) -> Vec<String> {
         .collect()
 }
 
+fn warnings_with(sb: &Sandbox, needle: &str) -> Vec<String> {
+    lines_with(&sb.json(&["status", "--json"]), "warnings", needle)
+}
+
 fn attention_with(sb: &Sandbox, needle: &str) -> Vec<String> {
-    let summary: Value = sb.json(&["summary", "--json"]);
-    summary["attention"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|w| {
-            w.as_str()
-                .filter(|w| w.contains(needle))
-                .map(str::to_string)
-        })
-        .collect()
+    lines_with(&sb.json(&["summary", "--json"]), "attention", needle)
 }
 
 #[test]
