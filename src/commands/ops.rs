@@ -129,9 +129,11 @@ pub fn executor_problem(cmd: &str) -> Option<String> {
         }
         Ok(_) => {}
     }
+    // The first word that is not a `NAME=value` assignment.
+    let is_assignment = |w: &str| w.contains('=') && !w.starts_with('/');
     let first = cmd
         .split(|c: char| c.is_whitespace() || ";&|<>()".contains(c))
-        .find(|w| !w.is_empty() && !(w.contains('=') && !w.starts_with('/')))?;
+        .find(|w| !w.is_empty() && !is_assignment(w))?;
     let found = run("command -v -- \"$1\" >/dev/null", first).is_ok_and(|s| s.success());
     (!found).then(|| format!("{first:?} is not a command on PATH or an executable file"))
 }

@@ -614,22 +614,15 @@ fn an_empty_variable_never_overrides_the_config_file() {
 #[test]
 fn every_json_command_prints_one_document_even_when_it_fails() {
     let sb = Sandbox::new();
-    let cases: Vec<(Vec<&str>, Option<(&str, &str)>, i32)> = vec![
-        (vec!["lead", "show", "999", "--json"], None, 65),
-        (vec!["invoice", "void", "42", "--json"], None, 65),
-        (
-            vec!["check", "--json"],
-            Some(("HOSS_CONFIG", "nowhere.toml")),
-            78,
-        ),
-        (
-            vec!["status", "--json"],
-            Some(("HOSS_DB", "/no/such/dir/hoss.db")),
-            78,
-        ),
+    type Case<'a> = (&'a [&'a str], Option<(&'a str, &'a str)>, i32);
+    let cases: [Case; 4] = [
+        (&["lead", "show", "999", "--json"], None, 65),
+        (&["invoice", "void", "42", "--json"], None, 65),
+        (&["check", "--json"], Some(("HOSS_CONFIG", "nowhere.toml")), 78),
+        (&["status", "--json"], Some(("HOSS_DB", "/no/such/dir/hoss.db")), 78),
     ];
     for (args, env, code) in cases {
-        let mut cmd = sb.command(&args);
+        let mut cmd = sb.command(args);
         if let Some((k, v)) = env {
             cmd.env(k, v);
         }
