@@ -618,8 +618,16 @@ fn every_json_command_prints_one_document_even_when_it_fails() {
     let cases: [Case; 4] = [
         (&["lead", "show", "999", "--json"], None, 65),
         (&["invoice", "void", "42", "--json"], None, 65),
-        (&["check", "--json"], Some(("HOSS_CONFIG", "nowhere.toml")), 78),
-        (&["status", "--json"], Some(("HOSS_DB", "/no/such/dir/hoss.db")), 78),
+        (
+            &["check", "--json"],
+            Some(("HOSS_CONFIG", "nowhere.toml")),
+            78,
+        ),
+        (
+            &["status", "--json"],
+            Some(("HOSS_DB", "/no/such/dir/hoss.db")),
+            78,
+        ),
     ];
     for (args, env, code) in cases {
         let mut cmd = sb.command(args);
