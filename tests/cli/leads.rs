@@ -17,6 +17,7 @@ struct SourceJson {
     created: i64,
     deduped: i64,
     invalid: i64,
+    page: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,6 +323,11 @@ fn max_new_leads_per_cycle_caps_created_not_fetched() {
     let report: SourceJson = sb.json(&["source-leads", "--json"]);
     assert_eq!((report.created, report.deduped), (5, 5));
     assert_eq!(leads(&sb).len(), 10);
+    // A page the cap stopped part-way is asked for again, not skipped.
+    assert_eq!(
+        pages_asked(&server),
+        [Some("1".to_string()), Some("1".to_string())]
+    );
 }
 
 #[test]
@@ -753,6 +759,235 @@ fn a_csv_without_an_email_column_is_refused_naming_what_was_read() {
         out.stderr
     );
     assert!(leads(&sb).is_empty());
+}
+
+/// The value of query parameter `name` in a recorded request URL.
+fn param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    url.split_once('?')?.1.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
+}
+
+/// A search API with two pages of results per niche and nothing after: page
+/// N of niche "x" holds `pN-i@x.com`.
+fn paged_server() -> FakeServer {
+    FakeServer::start(|req| {
+        let page: u32 = param(&req.url, "page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        let niche = param(&req.url, "query")
+            .unwrap_or_default()
+            .split(['+', '%'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let records: Vec<Value> = if page <= 2 {
+            (0..3)
+                .map(|i| json!({"company": format!("{niche} {page} {i}"), "email": format!("p{page}-{i}@{niche}.com")}))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (200, Value::Array(records).to_string())
+    })
+}
+
+fn pages_asked(server: &FakeServer) -> Vec<Option<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| param(&r.url, "page").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn search_pages_advance_each_pass_and_start_over_after_an_empty_page() {
+    let server = paged_server();
+    let sb = search_sandbox(&server);
+    let pass = || sb.run(&["source-leads", "--json"]);
+    let report = |out: &crate::harness::Output| -> SourceJson {
+        assert_eq!(out.code, 0, "{out:?}");
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    let first = report(&pass());
+    assert_eq!((first.page, first.fetched, first.created), (Some(1), 3, 3));
+    let second = report(&pass());
+    assert_eq!(
+        (second.page, second.created, second.deduped),
+        (Some(2), 3, 0)
+    );
+    let out = pass();
+    let empty = report(&out);
+    assert_eq!(
+        (empty.page, empty.result.as_str(), empty.fetched),
+        (Some(3), "OK", 0)
+    );
+    assert_eq!(
+        out.log_lines("[LEADS][PAGES_DONE]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let again = report(&pass());
+    assert_eq!((again.page, again.created, again.deduped), (Some(1), 0, 3));
+    assert_eq!(
+        pages_asked(&server),
+        ["1", "2", "3", "1"].map(|p| Some(p.to_string()))
+    );
+    let emails: HashSet<String> = leads(&sb).into_iter().map(|l| l.email).collect();
+    assert_eq!(emails.len(), 6);
+    assert!(emails.contains("p2-0@dental.com"), "{emails:?}");
+}
+
+#[test]
+fn each_search_query_keeps_its_own_page() {
+    let server = paged_server();
+    let dental = search_sandbox(&server);
+    let mut legal = search_sandbox(&server).with("LEAD_NICHE", "legal firms");
+    legal.set("HOSS_DB", dental.path("hoss.db").to_str().unwrap());
+    let page = |sb: &Sandbox| sb.json::<SourceJson>(&["source-leads", "--json"]).page;
+    assert_eq!(page(&dental), Some(1));
+    assert_eq!(page(&dental), Some(2));
+    assert_eq!(page(&legal), Some(1));
+    assert_eq!(page(&legal), Some(2));
+    assert_eq!(page(&dental), Some(3));
+    // Geography and sizes are part of the query too.
+    let ohio_small = search_sandbox(&server)
+        .with("LEAD_MAX_COMPANY_SIZE", "50")
+        .with("HOSS_DB", dental.path("hoss.db").to_str().unwrap());
+    assert_eq!(page(&ohio_small), Some(1));
+    assert_eq!(page(&dental), Some(1));
+    let asked: Vec<(String, String)> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                param(&r.url, "query").unwrap().to_string(),
+                param(&r.url, "page").unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        asked[2].0.starts_with("legal") && asked[2].1 == "1",
+        "{asked:?}"
+    );
+    assert!(asked[5].0.contains("50") && asked[5].1 == "1", "{asked:?}");
+}
+
+#[test]
+fn a_failed_search_request_does_not_advance_the_page() {
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fail = failing.clone();
+    let server = FakeServer::start(move |req| {
+        if fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return (500, "upstream down".into());
+        }
+        let page = param(&req.url, "page").unwrap_or("1").to_string();
+        (
+            200,
+            json!([{"company": format!("Co {page}"), "email": format!("x@co{page}.com")}])
+                .to_string(),
+        )
+    });
+    let sb = search_sandbox(&server);
+    assert_eq!(
+        sb.json::<SourceJson>(&["source-leads", "--json"]).page,
+        Some(1)
+    );
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..2 {
+        let failed: SourceJson = sb.json(&["source-leads", "--json"]);
+        assert_eq!((failed.result.as_str(), failed.page), ("API_ERROR", None));
+    }
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let report: SourceJson = sb.json(&["source-leads", "--json"]);
+    assert_eq!((report.page, report.created), (Some(2), 1));
+    assert_eq!(
+        pages_asked(&server),
+        ["1", "2", "2", "2"].map(|p| Some(p.to_string()))
+    );
+}
+
+#[test]
+fn the_page_parameter_can_be_renamed_or_turned_off() {
+    let server = paged_server();
+    let sb = search_sandbox(&server).with("LEAD_SEARCH_PAGE_PARAM", "page_number");
+    assert_eq!(
+        sb.json::<SourceJson>(&["source-leads", "--json"]).page,
+        Some(1)
+    );
+    assert_eq!(
+        sb.json::<SourceJson>(&["source-leads", "--json"]).page,
+        Some(2)
+    );
+    let urls: Vec<String> = server.requests().into_iter().map(|r| r.url).collect();
+    assert_eq!(param(&urls[1], "page_number"), Some("2"), "{urls:?}");
+    assert_eq!(param(&urls[1], "page"), None, "{urls:?}");
+
+    let off = search_sandbox(&server).with("LEAD_SEARCH_PAGE_PARAM", "NONE");
+    assert_eq!(
+        off.json::<SourceJson>(&["source-leads", "--json"]).page,
+        None
+    );
+    let last = server.requests().pop().unwrap();
+    assert_eq!(
+        (param(&last.url, "page"), param(&last.url, "page_number")),
+        (None, None)
+    );
+
+    // A mistyped name is a configuration problem, not a request.
+    let before = server.requests().len();
+    let bad = search_sandbox(&server).with("LEAD_SEARCH_PAGE_PARAM", "page=2");
+    let out = bad.run(&["source-leads", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report.provider.as_str(), report.result.as_str()),
+        ("NONE", "NO_CREDS")
+    );
+    assert!(
+        out.log_lines("[LEADS][NO_CREDS]")[0].contains("LEAD_SEARCH_PAGE_PARAM"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.requests().len(), before);
+}
+
+#[test]
+fn invalid_records_are_logged_with_a_reason_but_cannot_flood_the_log() {
+    let mut records: Vec<Value> = (0..40)
+        .map(|i| json!({"company": format!("Bad {i}"), "email": format!("not an email {i}")}))
+        .collect();
+    records.push(json!({"company": "No Email"}));
+    records.push(json!({"company": "Good", "email": "ok@good.com"}));
+    let server = serve_json(Value::Array(records));
+    let sb = search_sandbox(&server).with("MAX_NEW_LEADS_PER_CYCLE", "100");
+    let out = sb.run(&["source-leads", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!((report.invalid, report.created), (41, 1));
+    let reasons = out.log_lines("[LEADS][INVALID] reason=");
+    assert!(
+        (1..=5).contains(&reasons.len()),
+        "{} reason lines: {}",
+        reasons.len(),
+        out.stderr
+    );
+    assert!(
+        reasons
+            .iter()
+            .all(|l| l.contains(" INFO ") && l.contains("email is not a valid address")),
+        "{reasons:?}"
+    );
+    assert!(
+        !out.stderr.contains("not an email"),
+        "a record's text reached the log"
+    );
+    let count = out.log_lines("[LEADS][INVALID] count=41");
+    assert_eq!(count.len(), 1, "{}", out.stderr);
+    assert_eq!(out.log_lines("[LEADS][INVALID]").len(), reasons.len() + 1);
 }
 
 #[test]
