@@ -70,6 +70,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "LEAD_GEOGRAPHY",
     "LEAD_MIN_COMPANY_SIZE",
     "LEAD_MAX_COMPANY_SIZE",
+    "LEAD_SEARCH_PAGE_PARAM",
     "MAX_NEW_LEADS_PER_CYCLE",
     "ENABLE_STRIPE",
     "STRIPE_API_KEY",
@@ -102,6 +103,7 @@ const DEFAULT_CONFIG_FILE: &str = "config/hoss.toml";
 const DEFAULT_FROM_NAME: &str = "HossAgent";
 const DEFAULT_TEMPLATES_DIR: &str = "config/templates";
 const DEFAULT_LEAD_NICHE: &str = "small B2B agencies";
+const DEFAULT_LEAD_SEARCH_PAGE_PARAM: &str = "page";
 
 /// A secret setting. It can be used, never shown: `Debug` prints `set`.
 #[derive(Clone, PartialEq, Eq)]
@@ -273,6 +275,9 @@ pub struct LeadsConfig {
     pub min_company_size: Option<u32>,
     pub max_company_size: Option<u32>,
     pub max_new_per_cycle: u32,
+    /// The search API's page parameter; `None` when paging is off
+    /// (`LEAD_SEARCH_PAGE_PARAM=NONE`).
+    pub page_param: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -1216,11 +1221,16 @@ fn resolve_leads(raw: &Raw, dry_run: bool) -> LeadsConfig {
         }
     };
     let mut api_url = None;
+    let mut page_param = None;
     if requested == Some(LeadProvider::SearchApi) {
         if let Some(u) = p.require(api_url_text, "LEAD_SEARCH_API_URL") {
             api_url = p.take(check_url("LEAD_SEARCH_API_URL", u).map(Some), None);
         }
         p.require(api_key.as_ref(), "LEAD_SEARCH_API_KEY");
+        page_param = p.take(
+            check_page_param(&raw.string("LEAD_SEARCH_PAGE_PARAM", DEFAULT_LEAD_SEARCH_PAGE_PARAM)),
+            None,
+        );
         if dry_run {
             p.0.insert(0, "DRY_RUN=TRUE".into());
         }
@@ -1250,7 +1260,33 @@ fn resolve_leads(raw: &Raw, dry_run: bool) -> LeadsConfig {
         min_company_size,
         max_company_size,
         max_new_per_cycle,
+        page_param,
     }
+}
+
+/// `LEAD_SEARCH_PAGE_PARAM`: a query parameter name hoss does not already
+/// send, or `NONE` (no paging, for a vendor that refuses unknown
+/// parameters). A typo such as `page=1` is refused rather than sent.
+fn check_page_param(v: &str) -> std::result::Result<Option<String>, String> {
+    if v.eq_ignore_ascii_case("NONE") {
+        return Ok(None);
+    }
+    let name_like = v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.[]".contains(&b));
+    if !name_like {
+        return Err(format!(
+            "LEAD_SEARCH_PAGE_PARAM {} is not a query parameter name (letters, digits, _ - . [ ]) or NONE",
+            quote_value(v)
+        ));
+    }
+    if matches!(v, "query" | "limit") {
+        return Err(format!(
+            "LEAD_SEARCH_PAGE_PARAM {} would replace a parameter hoss already sends",
+            quote_value(v)
+        ));
+    }
+    Ok(Some(v.to_string()))
 }
 
 /// `sk_`/`rk_` + `test_`/`live_` + an alphanumeric body.
@@ -1688,6 +1724,44 @@ mod tests {
                 .unwrap()
                 .contains("LEAD_SEARCH_API_URL is missing")
         );
+    }
+
+    #[test]
+    fn the_search_page_parameter_defaults_to_page_and_can_be_turned_off() {
+        let search = [
+            ("LEAD_SEARCH_API_URL", "https://search.test/leads"),
+            ("LEAD_SEARCH_API_KEY", "k"),
+        ];
+        let with = |v: &str| {
+            let mut pairs = search.to_vec();
+            pairs.push(("LEAD_SEARCH_PAGE_PARAM", v));
+            cfg(&pairs).leads
+        };
+        assert_eq!(cfg(&search).leads.page_param.as_deref(), Some("page"));
+        assert_eq!(with("p").page_param.as_deref(), Some("p"));
+        assert_eq!(
+            with("page[number]").page_param.as_deref(),
+            Some("page[number]")
+        );
+        let off = with("none");
+        assert_eq!(
+            (off.page_param, off.effective),
+            (None, LeadProvider::SearchApi)
+        );
+        for bad in ["page=2", "my page", "limit"] {
+            let leads = with(bad);
+            assert_eq!(leads.effective, LeadProvider::None, "{bad}");
+            assert!(
+                leads
+                    .mode
+                    .reason
+                    .as_deref()
+                    .unwrap()
+                    .contains("LEAD_SEARCH_PAGE_PARAM"),
+                "{bad}: {:?}",
+                leads.mode.reason
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,9 @@ use serde::Serialize;
 use crate::app::Ctx;
 use crate::clock::rfc3339;
 use crate::db::{self, leads::Inserted, leads::Lead};
+use crate::domain::lead_csv::{
+    self, Column, CompanyFrom, CsvRow, RowLead, RowProblem, delimiter_name,
+};
 use crate::domain::leads::{RawLead, normalize};
 use crate::error::{Error, Result};
 use crate::render::{Report, or_dash, table};
@@ -400,8 +403,13 @@ pub struct RowOutcome {
     pub lead_id: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<&'static str>,
+    /// Why the row was not imported (every outcome but `created`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Set when the row named no company and hoss read one from the
+    /// website's or the email's domain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company_from: Option<CompanyFrom>,
 }
 
 #[derive(Debug, Serialize, Default)]
@@ -411,15 +419,46 @@ pub struct ImportReport {
     pub invalid: u64,
     pub malformed: u64,
     pub rows: Vec<RowOutcome>,
+    /// The separator read from the header line: `,`, `;` or a tab.
+    pub delimiter: String,
+    /// Every header cell and the hoss field it feeds (`null`: ignored).
+    pub columns: Vec<Column>,
 }
 
 impl Report for ImportReport {
     fn human(&self, _terminal: bool) -> String {
         let mut s = String::new();
-        for r in self.rows.iter().filter(|r| r.outcome != "created") {
-            let detail = match (&r.reason, r.lead_id, r.by) {
-                (Some(reason), _, _) => reason.clone(),
-                (None, Some(id), Some(by)) => format!("matches lead {id} by {by}"),
+        let mapped: Vec<String> = self
+            .columns
+            .iter()
+            .filter_map(|c| Some(format!("{:?} → {}", c.header, c.field?.as_str())))
+            .collect();
+        let ignored: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|c| c.field.is_none())
+            .map(|c| format!("{:?}", c.header))
+            .collect();
+        s.push_str(&format!(
+            "columns ({} separated): {}\n",
+            delimiter_name(self.delimiter.as_bytes().first().copied().unwrap_or(b',')),
+            mapped.join(", ")
+        ));
+        if !ignored.is_empty() {
+            s.push_str(&format!("ignored columns: {}\n", ignored.join(", ")));
+        }
+        for r in &self.rows {
+            let detail = match (r.outcome, &r.reason, r.company_from) {
+                ("created", _, Some(from)) => format!(
+                    "(lead {}; company read from the {} domain)",
+                    r.lead_id.unwrap_or_default(),
+                    match from {
+                        CompanyFrom::Website => "website's",
+                        CompanyFrom::Email => "email's",
+                    }
+                ),
+                ("created", _, None) => continue,
+                (_, Some(reason), _) => reason.clone(),
                 _ => String::new(),
             };
             s.push_str(&format!("row {}: {} {detail}\n", r.row, r.outcome));
@@ -432,80 +471,50 @@ impl Report for ImportReport {
     }
 }
 
-const COLUMNS: &[&str] = &["name", "email", "company", "website", "niche"];
-
-/// Imports a CSV with a header row naming some of `name,email,company,
-/// website,niche` (any order, `email` required, other columns ignored).
-/// A bad row is reported and skipped; the rest are imported in one
-/// transaction.
+/// Imports a lead CSV: hoss's own `name,email,company,website,niche` or an
+/// Apollo/Hunter/LinkedIn-style export, comma, semicolon or tab separated
+/// (see [`crate::domain::lead_csv`]; an email column is required). A bad
+/// row is reported with its reason and skipped; the rest are imported in one
+/// transaction, so an unreadable file imports nothing.
 pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
-    let file = std::fs::File::open(path)
+    // The whole file is read first: a file that cannot be read imports
+    // nothing, and the parser stays free of I/O.
+    let bytes = std::fs::read(path)
         .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(std::io::BufReader::new(file));
-    let header: Vec<String> = reader
-        .headers()
-        .map_err(|e| {
-            Error::Data(format!(
-                "{}: cannot read the header row: {e}",
-                path.display()
-            ))
-        })?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
-        .collect();
-    let position = |name: &str| header.iter().position(|h| h == name);
-    if position("email").is_none() {
-        return Err(Error::Data(format!(
-            "{}: the header row must name an email column (columns: {})",
-            path.display(),
-            COLUMNS.join(",")
-        )));
-    }
-    let index: Vec<Option<usize>> = COLUMNS.iter().map(|c| position(c)).collect();
-    let mut report = ImportReport::default();
+    let csv =
+        lead_csv::read(&bytes).map_err(|e| Error::Data(format!("{}: {e}", path.display())))?;
+    let mut report = ImportReport {
+        delimiter: char::from(csv.delimiter).to_string(),
+        columns: csv.columns.clone(),
+        ..ImportReport::default()
+    };
     db::immediate(&ctx.db, |tx| {
         let now = ctx.now();
-        for (i, record) in reader.records().enumerate() {
-            let row = i as u64 + 2;
-            let outcome = match record {
-                Err(e) => RowOutcome::problem(row, "malformed", e.to_string()),
-                Ok(r) if r.len() != header.len() => RowOutcome::problem(
-                    row,
-                    "malformed",
-                    format!("{} fields where the header has {}", r.len(), header.len()),
-                ),
-                Ok(r) => {
-                    let field = |n: usize| index[n].and_then(|i| r.get(i)).map(str::to_string);
-                    let raw = RawLead {
-                        name: field(0),
-                        email: field(1),
-                        company: field(2),
-                        website: field(3),
-                        niche: field(4),
-                    };
-                    match normalize(&raw) {
-                        Err(reason) => RowOutcome::problem(row, "invalid", reason),
-                        Ok(lead) => match db::leads::insert(tx, &lead, "import", now)? {
-                            Inserted::Created(id) => RowOutcome {
-                                row,
-                                outcome: "created",
-                                lead_id: Some(id),
-                                by: None,
-                                reason: None,
-                            },
-                            Inserted::Deduped { existing_id, by } => RowOutcome {
-                                row,
-                                outcome: "deduped",
-                                lead_id: Some(existing_id),
-                                by: Some(by),
-                                reason: None,
-                            },
+        for CsvRow { row, lead } in csv {
+            let outcome = match lead {
+                Err(RowProblem::Malformed(reason)) => RowOutcome::problem(row, "malformed", reason),
+                Err(RowProblem::Invalid(reason)) => RowOutcome::problem(row, "invalid", reason),
+                Ok(RowLead { raw, company_from }) => match normalize(&raw) {
+                    Err(reason) => RowOutcome::problem(row, "invalid", reason),
+                    Ok(lead) => match db::leads::insert(tx, &lead, "import", now)? {
+                        Inserted::Created(id) => RowOutcome {
+                            row,
+                            outcome: "created",
+                            lead_id: Some(id),
+                            by: None,
+                            reason: None,
+                            company_from,
                         },
-                    }
-                }
+                        Inserted::Deduped { existing_id, by } => RowOutcome {
+                            row,
+                            outcome: "deduped",
+                            lead_id: Some(existing_id),
+                            by: Some(by),
+                            reason: Some(format!("matches lead {existing_id} by {by}")),
+                            company_from,
+                        },
+                    },
+                },
             };
             if row.is_multiple_of(1000) {
                 ctx.progress.note(&format!("importing: row {row}…"));
@@ -540,6 +549,7 @@ impl RowOutcome {
             lead_id: None,
             by: None,
             reason: Some(reason),
+            company_from: None,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! Pick the provider the config resolved (falling back per
 //! `LEAD_SOURCE_FALLBACK` when the search API fails), normalise every record,
 //! insert through the database's dedupe, stop at `MAX_NEW_LEADS_PER_CYCLE`
-//! created, and record the pass.
+//! created, and record the pass. The search API is asked for the next page
+//! of its query each pass (remembered in the database, per query), so the
+//! same first page is not fetched and deduped forever.
 
 use log::{debug, error, info, warn};
 use serde::Serialize;
@@ -11,7 +13,7 @@ use serde::Serialize;
 use crate::app::Ctx;
 use crate::config::LeadProvider;
 use crate::db::{self, leads::Inserted, leads::SourceRun};
-use crate::domain::leads::{RawLead, normalize};
+use crate::domain::leads::{RawLead, next_search_page, normalize};
 use crate::error::Result;
 use crate::render::Report;
 use crate::services::leads::{DummySeed, LeadSource, SearchApi};
@@ -24,15 +26,29 @@ pub struct SourceReport {
     pub created: i64,
     pub deduped: i64,
     pub invalid: i64,
+    /// The search API result page asked for (`null` when the pass did not
+    /// ask the search API for a page).
+    pub page: Option<u32>,
 }
 
 impl Report for SourceReport {
     fn human(&self, _terminal: bool) -> String {
+        let page = self.page.map_or(String::new(), |p| format!(" page={p}"));
         format!(
-            "source-leads: provider={} result={} fetched={} created={} deduped={} invalid={}\n",
+            "source-leads: provider={} result={} fetched={} created={} deduped={} invalid={}{page}\n",
             self.provider, self.result, self.fetched, self.created, self.deduped, self.invalid
         )
     }
+}
+
+/// At most this many `[LEADS][INVALID]` reasons are logged per pass (then a
+/// count), so one bad page cannot flood the log.
+const INVALID_LOGGED: i64 = 5;
+
+/// The search API page a pass asked for, under the query it belongs to.
+struct Paging {
+    query: String,
+    page: u32,
 }
 
 /// What the providers produced, before any insert.
@@ -41,39 +57,52 @@ struct Fetched {
     result: &'static str,
     records: Vec<RawLead>,
     error: Option<String>,
+    /// Set when the search API was asked for a page and answered.
+    paging: Option<Paging>,
 }
 
-fn fetch(ctx: &Ctx) -> Fetched {
+fn fetch(ctx: &Ctx) -> Result<Fetched> {
     let cfg = &ctx.config.leads;
     let max = cfg.max_new_per_cycle;
     let dummy = |result, error| Fetched {
         provider: LeadProvider::DummySeed,
         result,
-        records: DummySeed.fetch(max).unwrap_or_default(),
+        records: DummySeed.fetch(max, None).unwrap_or_default(),
         error,
+        paging: None,
     };
     let nothing = |provider, result, error| Fetched {
         provider,
         result,
         records: Vec::new(),
         error,
+        paging: None,
     };
     let search_requested = cfg.mode.requested == LeadProvider::SearchApi.as_str();
     match cfg.effective {
         LeadProvider::SearchApi => {
             let Some(api) = SearchApi::from_config(cfg) else {
-                return nothing(
+                return Ok(nothing(
                     LeadProvider::None,
                     "NO_CREDS",
                     Some("search API not configured".into()),
-                );
+                ));
             };
-            match api.fetch(max) {
+            let page = if api.pages() {
+                Some(db::leads::search_page(&ctx.db, api.query())?)
+            } else {
+                None
+            };
+            Ok(match api.fetch(max, page) {
                 Ok(records) => Fetched {
                     provider: LeadProvider::SearchApi,
                     result: "OK",
                     records,
                     error: None,
+                    paging: page.map(|page| Paging {
+                        query: api.query().to_string(),
+                        page,
+                    }),
                 },
                 Err(e) => {
                     let status = e.status.map_or("none".to_string(), |s| s.to_string());
@@ -94,7 +123,7 @@ fn fetch(ctx: &Ctx) -> Fetched {
                         nothing(LeadProvider::SearchApi, "API_ERROR", error)
                     }
                 }
-            }
+            })
         }
         effective if search_requested => {
             let reason = cfg.mode.reason.clone().unwrap_or_default();
@@ -102,20 +131,20 @@ fn fetch(ctx: &Ctx) -> Fetched {
                 "[LEADS][NO_CREDS] reason={reason:?} fallback={}",
                 cfg.fallback.as_str()
             );
-            match effective {
+            Ok(match effective {
                 LeadProvider::DummySeed => dummy("FALLBACK", Some(reason)),
                 _ => nothing(LeadProvider::None, "NO_CREDS", Some(reason)),
-            }
+            })
         }
-        LeadProvider::DummySeed => dummy("OK", None),
-        LeadProvider::None => nothing(LeadProvider::None, "OK", cfg.mode.reason.clone()),
+        LeadProvider::DummySeed => Ok(dummy("OK", None)),
+        LeadProvider::None => Ok(nothing(LeadProvider::None, "OK", cfg.mode.reason.clone())),
     }
 }
 
 pub fn run(ctx: &Ctx) -> Result<SourceReport> {
     let started_at = ctx.now();
     let max = i64::from(ctx.config.leads.max_new_per_cycle);
-    let fetched = fetch(ctx);
+    let fetched = fetch(ctx)?;
     let source = fetched.provider.as_str();
     let mut run = SourceRun {
         provider: source.to_string(),
@@ -128,17 +157,22 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
     if fetched.records.len() > 1000 {
         db::leads::bulk_mode(&ctx.db)?;
     }
+    let mut next_page = None;
     db::immediate(&ctx.db, |tx| {
         let now = ctx.now();
-        for raw in &fetched.records {
+        let mut worked_through = true;
+        for (i, raw) in fetched.records.iter().enumerate() {
             if run.created >= max {
+                worked_through = false;
                 break;
             }
             let lead = match normalize(raw) {
                 Ok(lead) => lead,
                 Err(reason) => {
                     run.invalid += 1;
-                    debug!("[LEADS][INVALID] reason={reason:?}");
+                    if run.invalid <= INVALID_LOGGED {
+                        info!("[LEADS][INVALID] reason={reason:?} record={}", i + 1);
+                    }
                     continue;
                 }
             };
@@ -156,12 +190,36 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
                 }
             }
         }
+        if run.invalid > INVALID_LOGGED {
+            info!(
+                "[LEADS][INVALID] count={} logged={INVALID_LOGGED} (the other reasons are not logged)",
+                run.invalid
+            );
+        }
+        if let Some(p) = &fetched.paging {
+            let next = next_search_page(p.page, fetched.records.len(), worked_through);
+            db::leads::set_search_page(tx, &p.query, next, now)?;
+            next_page = Some(next);
+        }
         run.finished_at = Some(ctx.now());
         db::leads::record_source_run(tx, &run, ctx.config.log_max_entries)?;
         Ok(())
     })?;
+    let page = fetched.paging.as_ref().map(|p| p.page);
+    if let (Some(p), Some(1)) = (&fetched.paging, next_page)
+        && fetched.records.is_empty()
+    {
+        info!(
+            "[LEADS][PAGES_DONE] query={:?} page={} was empty; the next pass starts over at page 1",
+            p.query, p.page
+        );
+    }
+    let paging = match (page, next_page) {
+        (Some(p), Some(n)) => format!(" page={p} next_page={n}"),
+        _ => String::new(),
+    };
     info!(
-        "[LEADS][RUN] provider={source} result={} fetched={} created={} deduped={} invalid={}",
+        "[LEADS][RUN] provider={source} result={} fetched={} created={} deduped={} invalid={}{paging}",
         fetched.result, run.fetched, run.created, run.deduped, run.invalid
     );
     Ok(SourceReport {
@@ -171,5 +229,6 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
         created: run.created,
         deduped: run.deduped,
         invalid: run.invalid,
+        page,
     })
 }

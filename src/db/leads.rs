@@ -319,6 +319,33 @@ pub fn last_source_run(conn: &Connection) -> rusqlite::Result<Option<SourceRun>>
     .optional()
 }
 
+/// The search API page to ask for next with `query`: 1 when none is stored.
+pub fn search_page(conn: &Connection, query: &str) -> rusqlite::Result<u32> {
+    let page: Option<i64> = conn
+        .query_row(
+            "SELECT next_page FROM search_page WHERE query = ?1",
+            [query],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(page.and_then(|p| u32::try_from(p).ok()).unwrap_or(1).max(1))
+}
+
+/// Remembers the page to ask for next with `query`.
+pub fn set_search_page(
+    conn: &Connection,
+    query: &str,
+    next_page: u32,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO search_page (query, next_page, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (query) DO UPDATE SET next_page = excluded.next_page, updated_at = excluded.updated_at",
+        params![query, next_page.max(1), now],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +359,19 @@ mod tests {
             ..RawLead::default()
         })
         .unwrap()
+    }
+
+    #[test]
+    fn search_pages_are_kept_per_query() {
+        let conn = crate::db::open_in_memory().unwrap();
+        assert_eq!(search_page(&conn, "dentists in Ohio").unwrap(), 1);
+        set_search_page(&conn, "dentists in Ohio", 3, 10).unwrap();
+        set_search_page(&conn, "lawyers", 2, 10).unwrap();
+        assert_eq!(search_page(&conn, "dentists in Ohio").unwrap(), 3);
+        set_search_page(&conn, "dentists in Ohio", 1, 20).unwrap();
+        assert_eq!(search_page(&conn, "dentists in Ohio").unwrap(), 1);
+        assert_eq!(search_page(&conn, "lawyers").unwrap(), 2);
+        assert_eq!(search_page(&conn, "Dentists in Ohio").unwrap(), 1);
     }
 
     #[test]

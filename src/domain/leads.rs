@@ -245,6 +245,19 @@ pub fn search_query(
     q
 }
 
+/// The search API page to ask for on the next pass, after asking for
+/// `asked` and getting `records` back. An empty page means the query is
+/// exhausted: start over at 1 (new companies appear at the front over time).
+/// A page the pass did not work through (`MAX_NEW_LEADS_PER_CYCLE` stopped
+/// it) is asked for again, so its rest is not skipped; otherwise the next.
+pub fn next_search_page(asked: u32, records: usize, worked_through: bool) -> u32 {
+    match (records, worked_through) {
+        (0, _) => 1,
+        (_, false) => asked.max(1),
+        (_, true) => asked.saturating_add(1),
+    }
+}
+
 const PREFIXES: &[&str] = &[
     "Bright",
     "North",
@@ -535,6 +548,16 @@ mod tests {
             "agencies in US, 5-50 employees"
         );
         assert_eq!(search_query("agencies", None, None, None), "agencies");
+    }
+
+    #[test]
+    fn search_pages_advance_until_an_empty_one_then_start_over() {
+        assert_eq!(next_search_page(1, 10, true), 2);
+        assert_eq!(next_search_page(7, 1, true), 8);
+        assert_eq!(next_search_page(7, 0, true), 1);
+        assert_eq!(next_search_page(7, 0, false), 1);
+        assert_eq!(next_search_page(3, 40, false), 3);
+        assert_eq!(next_search_page(u32::MAX, 5, true), u32::MAX);
     }
 
     #[test]

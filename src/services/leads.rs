@@ -18,8 +18,9 @@ pub struct ApiError {
 }
 
 pub trait LeadSource {
-    /// Up to about `limit` raw records (duplicates and invalid ones included).
-    fn fetch(&self, limit: u32) -> Result<Vec<RawLead>, ApiError>;
+    /// Up to about `limit` raw records (duplicates and invalid ones
+    /// included), from result page `page` where the source pages.
+    fn fetch(&self, limit: u32, page: Option<u32>) -> Result<Vec<RawLead>, ApiError>;
 }
 
 /// Simulation: plausible companies on reserved `.example` domains. A few
@@ -27,7 +28,7 @@ pub trait LeadSource {
 pub struct DummySeed;
 
 impl LeadSource for DummySeed {
-    fn fetch(&self, limit: u32) -> Result<Vec<RawLead>, ApiError> {
+    fn fetch(&self, limit: u32, _page: Option<u32>) -> Result<Vec<RawLead>, ApiError> {
         let mut rng = rand::rng();
         let n = limit as usize + limit as usize / 4 + 8;
         Ok((0..n).map(|_| dummy_lead(&mut rng)).collect())
@@ -39,6 +40,7 @@ pub struct SearchApi {
     url: String,
     key: Secret,
     query: String,
+    page_param: Option<String>,
 }
 
 impl SearchApi {
@@ -57,12 +59,23 @@ impl SearchApi {
                 cfg.min_company_size,
                 cfg.max_company_size,
             ),
+            page_param: cfg.page_param.clone(),
         })
+    }
+
+    /// The query as sent: what its result pages are remembered by.
+    pub fn query(&self) -> &str {
+        &self.query
+    }
+
+    /// Whether this API is asked for one page after another.
+    pub fn pages(&self) -> bool {
+        self.page_param.is_some()
     }
 }
 
 impl LeadSource for SearchApi {
-    fn fetch(&self, limit: u32) -> Result<Vec<RawLead>, ApiError> {
+    fn fetch(&self, limit: u32, page: Option<u32>) -> Result<Vec<RawLead>, ApiError> {
         let secret = Some(self.key.expose());
         let transport = |e: ureq::Error| ApiError {
             status: None,
@@ -71,15 +84,17 @@ impl LeadSource for SearchApi {
                 other => http::shorten(&other.to_string(), 200, secret),
             },
         };
-        let mut response = self
+        let mut request = self
             .agent
             .get(&self.url)
             .header("Authorization", &format!("Bearer {}", self.key.expose()))
             .header("Accept", "application/json")
             .query("query", &self.query)
-            .query("limit", limit.to_string())
-            .call()
-            .map_err(transport)?;
+            .query("limit", limit.to_string());
+        if let (Some(param), Some(page)) = (&self.page_param, page) {
+            request = request.query(param, page.to_string());
+        }
+        let mut response = request.call().map_err(transport)?;
         let status = response.status().as_u16();
         let body = response
             .body_mut()

@@ -17,6 +17,7 @@ struct SourceJson {
     created: i64,
     deduped: i64,
     invalid: i64,
+    page: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -322,6 +323,11 @@ fn max_new_leads_per_cycle_caps_created_not_fetched() {
     let report: SourceJson = sb.json(&["source-leads", "--json"]);
     assert_eq!((report.created, report.deduped), (5, 5));
     assert_eq!(leads(&sb).len(), 10);
+    // A page the cap stopped part-way is asked for again, not skipped.
+    assert_eq!(
+        pages_asked(&server),
+        [Some("1".to_string()), Some("1".to_string())]
+    );
 }
 
 #[test]
@@ -495,6 +501,493 @@ fn csv_import_reports_every_row_and_skips_bad_ones() {
     let out = sb.run(&["lead", "import", "noemail.csv"]);
     assert_eq!(out.code, 65);
     assert!(out.stderr.contains("email column"), "{}", out.stderr);
+}
+
+/// The `rows` entry of an import report for one CSV row.
+fn row_of(report: &Value, row: i64) -> &Value {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["row"] == row)
+        .unwrap_or_else(|| panic!("no row {row} in {report}"))
+}
+
+fn column_fields(report: &Value) -> Vec<(String, Option<String>)> {
+    report["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["header"].as_str().unwrap().to_string(),
+                c["field"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn csv_import_reads_apollo_and_linkedin_exports_by_their_headers() {
+    let sb = Sandbox::new();
+    // Apollo: split names, "Company", an "Email Status" that is not an email.
+    let apollo = "First Name,Last Name,Title,Company,Email,Email Status,Website,Industry,Person Linkedin Url\n\
+                  Ann,Lee,Owner,Acme Dental,Ann@AcmeDental.com,Verified,http://www.acmedental.com,Health Care,https://linkedin.com/in/ann\n\
+                  Bo,,CTO,Bright Smiles,bo@brightsmiles.io,Guessed,,,\n";
+    std::fs::write(sb.path("apollo.csv"), apollo).unwrap();
+    let report: Value = sb.json(&["lead", "import", "apollo.csv", "--json"]);
+    assert_eq!(report["created"], 2, "{report}");
+    assert_eq!(report["delimiter"], ",");
+    let fields = column_fields(&report);
+    let field = |h: &str| {
+        fields
+            .iter()
+            .find(|(header, _)| header == h)
+            .unwrap_or_else(|| panic!("{h} not reported: {fields:?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(field("First Name").as_deref(), Some("first_name"));
+    assert_eq!(field("Last Name").as_deref(), Some("last_name"));
+    assert_eq!(field("Company").as_deref(), Some("company"));
+    assert_eq!(field("Email").as_deref(), Some("email"));
+    assert_eq!(field("Website").as_deref(), Some("website"));
+    assert_eq!(field("Industry").as_deref(), Some("niche"));
+    assert_eq!(field("Email Status"), None);
+    assert_eq!(field("Title"), None);
+    assert_eq!(field("Person Linkedin Url"), None);
+
+    // LinkedIn (connections export) and Hunter-style names, other spellings.
+    let linkedin = "First Name,Last Name,URL,Email Address,Organization Name,Position\n\
+                    Cy,Diaz,https://www.linkedin.com/in/cy,cy@gammaworks.com,Gamma Works,Founder\n";
+    std::fs::write(sb.path("linkedin.csv"), linkedin).unwrap();
+    let report: Value = sb.json(&["lead", "import", "linkedin.csv", "--json"]);
+    assert_eq!(report["created"], 1, "{report}");
+    let hunter = "full_name,e-mail,company_name,company_website,INDUSTRY\n\
+                  Dee Ng,dee@deltalabs.dev,Delta Labs,https://deltalabs.dev,software\n";
+    std::fs::write(sb.path("hunter.csv"), hunter).unwrap();
+    let report: Value = sb.json(&["lead", "import", "hunter.csv", "--json"]);
+    assert_eq!(report["created"], 1, "{report}");
+
+    let all = leads(&sb);
+    let by_email = |e: &str| all.iter().find(|l| l.email == e).unwrap();
+    let ann = by_email("ann@acmedental.com");
+    assert_eq!(
+        (
+            ann.name.as_deref(),
+            ann.company.as_str(),
+            ann.domain.as_str(),
+            ann.niche.as_deref()
+        ),
+        (
+            Some("Ann Lee"),
+            "Acme Dental",
+            "acmedental.com",
+            Some("Health Care")
+        )
+    );
+    assert_eq!(by_email("bo@brightsmiles.io").name.as_deref(), Some("Bo"));
+    let cy = by_email("cy@gammaworks.com");
+    // The profile URL is not the company's website.
+    assert_eq!(
+        (
+            cy.name.as_deref(),
+            cy.company.as_str(),
+            cy.website.as_deref(),
+            cy.domain.as_str()
+        ),
+        (Some("Cy Diaz"), "Gamma Works", None, "gammaworks.com")
+    );
+    let dee = by_email("dee@deltalabs.dev");
+    assert_eq!(
+        (
+            dee.name.as_deref(),
+            dee.company.as_str(),
+            dee.website.as_deref(),
+            dee.niche.as_deref()
+        ),
+        (
+            Some("Dee Ng"),
+            "Delta Labs",
+            Some("https://deltalabs.dev"),
+            Some("software")
+        )
+    );
+}
+
+#[test]
+fn csv_import_reads_a_semicolon_separated_spreadsheet_export() {
+    let sb = Sandbox::new();
+    // What a spreadsheet with a decimal comma saves: semicolons, CRLF, a BOM,
+    // commas inside unquoted values.
+    let csv = "\u{feff}Full Name;Email Address;Company Name;Website;Niche\r\n\
+               Müller, Jan;jan@mueller-technik.de;Müller Technik GmbH, Berlin;https://mueller-technik.de;Engineering\r\n\
+               Eva Roth;eva@roth.ch;\"Roth; Söhne AG\";roth.ch;\r\n\
+               broken;row\r\n";
+    std::fs::write(sb.path("export.csv"), csv).unwrap();
+    let out = sb.run(&["lead", "import", "export.csv", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["created"].as_i64(), report["malformed"].as_i64()),
+        (Some(2), Some(1)),
+        "{report}"
+    );
+    assert_eq!(report["delimiter"], ";");
+    assert_eq!(
+        column_fields(&report)[0],
+        ("Full Name".to_string(), Some("name".to_string()))
+    );
+    let broken = row_of(&report, 4);
+    assert_eq!(broken["outcome"], "malformed");
+    assert!(
+        broken["reason"]
+            .as_str()
+            .unwrap()
+            .contains("2 fields where the header has 5"),
+        "{broken}"
+    );
+    let all = leads(&sb);
+    let jan = all
+        .iter()
+        .find(|l| l.email == "jan@mueller-technik.de")
+        .unwrap();
+    assert_eq!(
+        (
+            jan.name.as_deref(),
+            jan.company.as_str(),
+            jan.niche.as_deref()
+        ),
+        (
+            Some("Müller, Jan"),
+            "Müller Technik GmbH, Berlin",
+            Some("Engineering")
+        )
+    );
+    let eva = all.iter().find(|l| l.email == "eva@roth.ch").unwrap();
+    assert_eq!(eva.company, "Roth; Söhne AG");
+    // The human report names the separator and the mapping.
+    std::fs::write(
+        sb.path("again.csv"),
+        "Email Address;Company Name;Phone\nzed@zeta.io;Zeta;+1 555\n",
+    )
+    .unwrap();
+    let out = sb.run(&["lead", "import", "again.csv"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("\";\" separated")
+            && out.stdout.contains("\"Email Address\" → email")
+            && out.stdout.contains("ignored columns: \"Phone\""),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn csv_rows_without_a_company_take_it_from_the_domain_but_never_from_free_mail() {
+    let sb = Sandbox::new();
+    let csv = "Email,First Name,Company Name,Website\n\
+               jo@acme-widgets.com,Jo,,\n\
+               sam@gmail.com,Sam,,\n\
+               kim@outlook.com,Kim,,https://www.brightpath.co.uk/about\n\
+               lee@yahoo.com,Lee,Lee Plumbing,\n\
+               max@hotmail.com,Max,,linkedin.com/in/max\n\
+               ,Nobody,,nocompany.com\n";
+    std::fs::write(sb.path("leads.csv"), csv).unwrap();
+    let report: Value = sb.json(&["lead", "import", "leads.csv", "--json"]);
+    assert_eq!(
+        (report["created"].as_i64(), report["invalid"].as_i64()),
+        (Some(3), Some(3)),
+        "{report}"
+    );
+    assert_eq!(row_of(&report, 2)["company_from"], "email");
+    assert_eq!(row_of(&report, 4)["company_from"], "website");
+    assert!(row_of(&report, 5).get("company_from").is_none());
+    for (row, domain) in [(3, "gmail.com"), (6, "hotmail.com")] {
+        let r = row_of(&report, row);
+        assert_eq!(r["outcome"], "invalid", "{r}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("no company name")
+                && reason.contains(&format!("{domain} is a free-mail domain")),
+            "{reason}"
+        );
+    }
+    // No email: refused for that, and no address is made up from the website.
+    assert_eq!(row_of(&report, 7)["reason"], "email is missing");
+
+    let all = leads(&sb);
+    assert_eq!(all.len(), 3, "{all:?}");
+    let company = |e: &str| {
+        all.iter()
+            .find(|l| l.email == e)
+            .map(|l| l.company.as_str())
+    };
+    assert_eq!(company("jo@acme-widgets.com"), Some("Acme Widgets"));
+    assert_eq!(company("kim@outlook.com"), Some("Brightpath"));
+    assert_eq!(company("lee@yahoo.com"), Some("Lee Plumbing"));
+    assert_eq!(company("sam@gmail.com"), None);
+    // The derived company is one an outreach message can be written for.
+    let preview: Value = sb.json(&["preview", "jo@acme-widgets.com", "--json"]);
+    assert!(
+        preview["subject"]
+            .as_str()
+            .unwrap()
+            .contains("Acme Widgets"),
+        "{preview}"
+    );
+
+    // Importing the same file again dedupes every lead and says why.
+    let again: Value = sb.json(&["lead", "import", "leads.csv", "--json"]);
+    assert_eq!(again["deduped"], 3, "{again}");
+    assert_eq!(row_of(&again, 2)["reason"], "matches lead 1 by email");
+}
+
+#[test]
+fn a_csv_without_an_email_column_is_refused_naming_what_was_read() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path("export.csv"),
+        "Vorname;Nachname;Firma\nJan;Müller;X\n",
+    )
+    .unwrap();
+    let out = sb.run(&["lead", "import", "export.csv"]);
+    assert_eq!(out.code, 65, "{out:?}");
+    assert!(
+        out.stderr.contains("email column") && out.stderr.contains("Vorname | Nachname | Firma"),
+        "{}",
+        out.stderr
+    );
+    assert!(leads(&sb).is_empty());
+}
+
+/// The value of query parameter `name` in a recorded request URL.
+fn param<'a>(url: &'a str, name: &str) -> Option<&'a str> {
+    url.split_once('?')?.1.split('&').find_map(|kv| {
+        kv.split_once('=')
+            .filter(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    })
+}
+
+/// A search API with two pages of results per niche and nothing after: page
+/// N of niche "x" holds `pN-i@x.com`.
+fn paged_server() -> FakeServer {
+    FakeServer::start(|req| {
+        let page: u32 = param(&req.url, "page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1);
+        let niche = param(&req.url, "query")
+            .unwrap_or_default()
+            .split(['+', '%'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let records: Vec<Value> = if page <= 2 {
+            (0..3)
+                .map(|i| json!({"company": format!("{niche} {page} {i}"), "email": format!("p{page}-{i}@{niche}.com")}))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        (200, Value::Array(records).to_string())
+    })
+}
+
+fn pages_asked(server: &FakeServer) -> Vec<Option<String>> {
+    server
+        .requests()
+        .iter()
+        .map(|r| param(&r.url, "page").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn search_pages_advance_each_pass_and_start_over_after_an_empty_page() {
+    let server = paged_server();
+    let sb = search_sandbox(&server);
+    let pass = || sb.run(&["source-leads", "--json"]);
+    let report = |out: &crate::harness::Output| -> SourceJson {
+        assert_eq!(out.code, 0, "{out:?}");
+        serde_json::from_str(&out.stdout).unwrap()
+    };
+    let first = report(&pass());
+    assert_eq!((first.page, first.fetched, first.created), (Some(1), 3, 3));
+    let second = report(&pass());
+    assert_eq!(
+        (second.page, second.created, second.deduped),
+        (Some(2), 3, 0)
+    );
+    let out = pass();
+    let empty = report(&out);
+    assert_eq!(
+        (empty.page, empty.result.as_str(), empty.fetched),
+        (Some(3), "OK", 0)
+    );
+    assert_eq!(
+        out.log_lines("[LEADS][PAGES_DONE]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let again = report(&pass());
+    assert_eq!((again.page, again.created, again.deduped), (Some(1), 0, 3));
+    assert_eq!(
+        pages_asked(&server),
+        ["1", "2", "3", "1"].map(|p| Some(p.to_string()))
+    );
+    let emails: HashSet<String> = leads(&sb).into_iter().map(|l| l.email).collect();
+    assert_eq!(emails.len(), 6);
+    assert!(emails.contains("p2-0@dental.com"), "{emails:?}");
+}
+
+#[test]
+fn each_search_query_keeps_its_own_page() {
+    let server = paged_server();
+    let dental = search_sandbox(&server);
+    let mut legal = search_sandbox(&server).with("LEAD_NICHE", "legal firms");
+    legal.set("HOSS_DB", dental.path("hoss.db").to_str().unwrap());
+    let page = |sb: &Sandbox| sb.json::<SourceJson>(&["source-leads", "--json"]).page;
+    assert_eq!(page(&dental), Some(1));
+    assert_eq!(page(&dental), Some(2));
+    assert_eq!(page(&legal), Some(1));
+    assert_eq!(page(&legal), Some(2));
+    assert_eq!(page(&dental), Some(3));
+    // Geography and sizes are part of the query too.
+    let ohio_small = search_sandbox(&server)
+        .with("LEAD_MAX_COMPANY_SIZE", "50")
+        .with("HOSS_DB", dental.path("hoss.db").to_str().unwrap());
+    assert_eq!(page(&ohio_small), Some(1));
+    assert_eq!(page(&dental), Some(1));
+    let asked: Vec<(String, String)> = server
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                param(&r.url, "query").unwrap().to_string(),
+                param(&r.url, "page").unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        asked[2].0.starts_with("legal") && asked[2].1 == "1",
+        "{asked:?}"
+    );
+    assert!(asked[5].0.contains("50") && asked[5].1 == "1", "{asked:?}");
+}
+
+#[test]
+fn a_failed_search_request_does_not_advance_the_page() {
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fail = failing.clone();
+    let server = FakeServer::start(move |req| {
+        if fail.load(std::sync::atomic::Ordering::SeqCst) {
+            return (500, "upstream down".into());
+        }
+        let page = param(&req.url, "page").unwrap_or("1").to_string();
+        (
+            200,
+            json!([{"company": format!("Co {page}"), "email": format!("x@co{page}.com")}])
+                .to_string(),
+        )
+    });
+    let sb = search_sandbox(&server);
+    assert_eq!(
+        sb.json::<SourceJson>(&["source-leads", "--json"]).page,
+        Some(1)
+    );
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..2 {
+        let failed: SourceJson = sb.json(&["source-leads", "--json"]);
+        assert_eq!((failed.result.as_str(), failed.page), ("API_ERROR", None));
+    }
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    let report: SourceJson = sb.json(&["source-leads", "--json"]);
+    assert_eq!((report.page, report.created), (Some(2), 1));
+    assert_eq!(
+        pages_asked(&server),
+        ["1", "2", "2", "2"].map(|p| Some(p.to_string()))
+    );
+}
+
+#[test]
+fn the_page_parameter_can_be_renamed_or_turned_off() {
+    let server = paged_server();
+    let sb = search_sandbox(&server).with("LEAD_SEARCH_PAGE_PARAM", "page_number");
+    assert_eq!(
+        sb.json::<SourceJson>(&["source-leads", "--json"]).page,
+        Some(1)
+    );
+    assert_eq!(
+        sb.json::<SourceJson>(&["source-leads", "--json"]).page,
+        Some(2)
+    );
+    let urls: Vec<String> = server.requests().into_iter().map(|r| r.url).collect();
+    assert_eq!(param(&urls[1], "page_number"), Some("2"), "{urls:?}");
+    assert_eq!(param(&urls[1], "page"), None, "{urls:?}");
+
+    let off = search_sandbox(&server).with("LEAD_SEARCH_PAGE_PARAM", "NONE");
+    assert_eq!(
+        off.json::<SourceJson>(&["source-leads", "--json"]).page,
+        None
+    );
+    let last = server.requests().pop().unwrap();
+    assert_eq!(
+        (param(&last.url, "page"), param(&last.url, "page_number")),
+        (None, None)
+    );
+
+    // A mistyped name is a configuration problem, not a request.
+    let before = server.requests().len();
+    let bad = search_sandbox(&server).with("LEAD_SEARCH_PAGE_PARAM", "page=2");
+    let out = bad.run(&["source-leads", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report.provider.as_str(), report.result.as_str()),
+        ("NONE", "NO_CREDS")
+    );
+    assert!(
+        out.log_lines("[LEADS][NO_CREDS]")[0].contains("LEAD_SEARCH_PAGE_PARAM"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(server.requests().len(), before);
+}
+
+#[test]
+fn invalid_records_are_logged_with_a_reason_but_cannot_flood_the_log() {
+    let mut records: Vec<Value> = (0..40)
+        .map(|i| json!({"company": format!("Bad {i}"), "email": format!("not an email {i}")}))
+        .collect();
+    records.push(json!({"company": "No Email"}));
+    records.push(json!({"company": "Good", "email": "ok@good.com"}));
+    let server = serve_json(Value::Array(records));
+    let sb = search_sandbox(&server).with("MAX_NEW_LEADS_PER_CYCLE", "100");
+    let out = sb.run(&["source-leads", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: SourceJson = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!((report.invalid, report.created), (41, 1));
+    let reasons = out.log_lines("[LEADS][INVALID] reason=");
+    assert!(
+        (1..=5).contains(&reasons.len()),
+        "{} reason lines: {}",
+        reasons.len(),
+        out.stderr
+    );
+    assert!(
+        reasons
+            .iter()
+            .all(|l| l.contains(" INFO ") && l.contains("email is not a valid address")),
+        "{reasons:?}"
+    );
+    assert!(
+        !out.stderr.contains("not an email"),
+        "a record's text reached the log"
+    );
+    let count = out.log_lines("[LEADS][INVALID] count=41");
+    assert_eq!(count.len(), 1, "{}", out.stderr);
+    assert_eq!(out.log_lines("[LEADS][INVALID]").len(), reasons.len() + 1);
 }
 
 #[test]
