@@ -1,7 +1,7 @@
 //! hoss: an operator's outbound-sales and billing pipeline as cron passes.
 //!
 //! `main.rs` only calls [`main_entry`]; everything else lives in this library
-//! so it can be tested. See `../shared/DESIGN.md` for the layout.
+//! so it can be tested. `docs/ARCHITECTURE.md` says which room holds what.
 
 pub mod app;
 pub mod cli;
