@@ -969,6 +969,24 @@ fn assert_queue_held(sb: &Sandbox, out: &crate::harness::Output, tag: &str, code
     );
 }
 
+/// A 404/405 from `POST /v3/mail/send` says the endpoint is wrong (a
+/// mistyped SENDGRID_API_BASE, a proxy in the way), and a refused Reply-To is
+/// the operator's setting: no lead is at fault, so none may be burned.
+#[test]
+fn a_wrong_sendgrid_endpoint_or_reply_to_holds_the_queue_instead_of_burning_it() {
+    let reply_to = r#"{"errors":[{"message":"The reply_to email does not contain a valid address.","field":"reply_to.email","help":null}]}"#;
+    for (code, body) in [(404u16, "not found"), (405, ""), (400, reply_to)] {
+        let server = FakeServer::start(move |_| (code, body.to_string()));
+        let sb = sendgrid(&server.url);
+        add_leads(&sb, 3);
+        let out = sb.run(&["send-outreach", "--json"]);
+        assert_queue_held(&sb, &out, "[EMAIL][CONFIG_ERROR]", 78, 3);
+        assert_eq!(server.requests().len(), 1, "{code}: the pass stops at once");
+        let test = sb.run(&["send-test-email", "--to", "me@corp-test-mail.com", "--json"]);
+        assert_eq!(test.code, 78, "{code}: send-test-email agrees: {test:?}");
+    }
+}
+
 #[test]
 fn a_revoked_or_refused_sendgrid_account_holds_the_queue_and_exits_78() {
     let sender_identity = r#"{"errors":[{"message":"The from address does not match a verified Sender Identity.","field":"from","help":null}]}"#;
