@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx) -> CheckReport {
         problems.push(format!("OPS_EXECUTOR_CMD: {e}"));
     }
     if let Err(e) = &cfg.email.pack {
-        problems.push(format!("BIZDEV_NICHE_TEMPLATE: {e}"));
+        problems.push(crate::config::pack_problem(e));
     }
     for e in crate::config::template_dir_problems(&cfg.email.templates_dir) {
         if !problems.iter().any(|p| p.ends_with(&e)) {

@@ -1184,6 +1184,34 @@ fn real_email_needs_the_operators_name_and_company() {
     );
 }
 
+/// A TEMPLATES_DIR that is named but missing (a typo, a deploy that forgot
+/// the folder) must not send the built-in text in the operator's place.
+#[test]
+fn a_missing_templates_dir_is_a_check_problem_and_sends_nothing_real() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).with("TEMPLATES_DIR", "pakcs");
+    let out = sb.run(&["check", "--json"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    let check: Value = serde_json::from_str(&out.stdout).unwrap();
+    let problems = check["problems"].to_string();
+    assert!(
+        problems.contains("TEMPLATES_DIR") && problems.contains("pakcs"),
+        "{problems}"
+    );
+    assert_eq!(check["subsystems"]["email"]["effective"], "DRY_RUN");
+    let out = sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "ap@acme-widgets.com",
+        "--company",
+        "Acme Widgets",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    sb.run(&["send-outreach", "--json"]);
+    assert!(server.messages().is_empty(), "nothing real went out");
+}
+
 #[test]
 fn templates_dir_packs_are_read_at_run_time_and_checked() {
     let server = SmtpServer::start(SmtpMode::Accept);
