@@ -1064,10 +1064,14 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
         .string("BIZDEV_NICHE_TEMPLATE", "general")
         .to_ascii_lowercase();
     let templates_dir = PathBuf::from(raw.string("TEMPLATES_DIR", DEFAULT_TEMPLATES_DIR));
-    // A TEMPLATES_DIR the operator named but that is not there (a typo, a
+    // A TEMPLATES_DIR the operator named (other than the default, which is
+    // optional) but that is not there (a typo, a
     // deploy that forgot it) must not quietly swap their packs for the
     // built-in text: email falls back and `check` names it.
-    let pack = if raw.get("TEMPLATES_DIR").is_some() && !templates_dir.is_dir() {
+    let named = raw
+        .get("TEMPLATES_DIR")
+        .is_some_and(|d| Path::new(d) != Path::new(DEFAULT_TEMPLATES_DIR));
+    let pack = if named && !templates_dir.is_dir() {
         Err(format!(
             "{TEMPLATES_DIR_PREFIX}{} is not a folder; its packs would be replaced by the built-in ones",
             quote_value(&templates_dir.display().to_string())
