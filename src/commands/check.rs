@@ -48,6 +48,10 @@ pub fn run(ctx: &Ctx) -> CheckReport {
             problems.push(format!("TEMPLATES_DIR: {e}"));
         }
     }
+    // `bill` (and so `cycle`) refuses to make invoices in it.
+    if let Some(e) = &cfg.stripe.currency_error {
+        problems.push(e.clone());
+    }
     if let Some(e) = portal_dir_problem(&cfg.portal_dir) {
         problems.push(format!("PORTAL_DIR: {e}"));
     }

@@ -687,6 +687,25 @@ fn webhook_signatures_are_checked_strictly() {
     );
 }
 
+/// `check` is the deploy gate: a currency `bill` refuses (and with it every
+/// `cycle`, exit 78) fails `check` too, even with Stripe off.
+#[test]
+fn check_fails_on_a_currency_that_bill_refuses() {
+    let sb = Sandbox::new().with("STRIPE_DEFAULT_CURRENCY", "us");
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    let bill = sb.run(&["bill", "--json"]);
+    assert_eq!(bill.code, 78, "{bill:?}");
+    let out = sb.run(&["check", "--json"]);
+    assert_eq!(out.code, 78, "check must agree with bill: {out:?}");
+    let check: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        check["problems"]
+            .to_string()
+            .contains("STRIPE_DEFAULT_CURRENCY"),
+        "{check}"
+    );
+}
+
 #[test]
 fn without_a_webhook_secret_nothing_is_applied() {
     let stub = StripeStub::start();
