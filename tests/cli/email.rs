@@ -156,7 +156,9 @@ fn sendgrid_success_is_logged_with_mode_lead_and_subject() {
 
 #[test]
 fn sendgrid_4xx_is_permanent_and_marks_the_lead_failed_with_the_reason() {
-    for code in [400u16, 404, 413] {
+    // 404/405 are the endpoint's, not the message's: see
+    // a_wrong_sendgrid_endpoint_or_reply_to_holds_the_queue_instead_of_burning_it.
+    for code in [400u16, 413, 422] {
         let server = FakeServer::start(move |_| {
             (
                 code,
