@@ -94,8 +94,8 @@ pub enum Command {
     Bill(JsonFlag),
     /// Apply one Stripe webhook: body on stdin, prints one JSON line (exit 0, 65 rejected, 75 retry)
     Webhook {
-        /// The Stripe-Signature header value
-        #[arg(long)]
+        /// The Stripe-Signature header value (missing → rejected, one JSON line)
+        #[arg(long, default_value = "")]
         signature: String,
     },
     /// Write the static customer portal: one page per customer token (atomic swap)

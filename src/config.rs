@@ -1069,9 +1069,23 @@ fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
         .string("BIZDEV_NICHE_TEMPLATE", "general")
         .to_ascii_lowercase();
     let templates_dir = PathBuf::from(raw.string("TEMPLATES_DIR", DEFAULT_TEMPLATES_DIR));
-    let pack = load_pack(&niche_template, &templates_dir);
+    // A TEMPLATES_DIR the operator named (other than the default, which is
+    // optional) but that is not there (a typo, a
+    // deploy that forgot it) must not quietly swap their packs for the
+    // built-in text: email falls back and `check` names it.
+    let named = raw
+        .get("TEMPLATES_DIR")
+        .is_some_and(|d| Path::new(d) != Path::new(DEFAULT_TEMPLATES_DIR));
+    let pack = if named && !templates_dir.is_dir() {
+        Err(format!(
+            "{TEMPLATES_DIR_PREFIX}{} is not a folder; its packs would be replaced by the built-in ones",
+            quote_value(&templates_dir.display().to_string())
+        ))
+    } else {
+        load_pack(&niche_template, &templates_dir)
+    };
     if let Err(e) = &pack {
-        p.0.push(format!("BIZDEV_NICHE_TEMPLATE: {e}"));
+        p.0.push(pack_problem(e));
     }
     if dry_run {
         p.0.insert(0, "DRY_RUN=TRUE".into());
@@ -1156,6 +1170,17 @@ pub fn load_pack(name: &str, dir: &Path) -> std::result::Result<Pack, String> {
                 .join(", "),
             file.display()
         )),
+    }
+}
+
+const TEMPLATES_DIR_PREFIX: &str = "TEMPLATES_DIR ";
+
+/// The reason a pack cannot be used, named after the setting to fix.
+pub fn pack_problem(e: &str) -> String {
+    if e.starts_with(TEMPLATES_DIR_PREFIX) {
+        e.to_string()
+    } else {
+        format!("BIZDEV_NICHE_TEMPLATE: {e}")
     }
 }
 

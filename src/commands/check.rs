@@ -41,12 +41,16 @@ pub fn run(ctx: &Ctx) -> CheckReport {
         problems.push(format!("OPS_EXECUTOR_CMD: {e}"));
     }
     if let Err(e) = &cfg.email.pack {
-        problems.push(format!("BIZDEV_NICHE_TEMPLATE: {e}"));
+        problems.push(crate::config::pack_problem(e));
     }
     for e in crate::config::template_dir_problems(&cfg.email.templates_dir) {
         if !problems.iter().any(|p| p.ends_with(&e)) {
             problems.push(format!("TEMPLATES_DIR: {e}"));
         }
+    }
+    // `bill` (and so `cycle`) refuses to make invoices in it.
+    if let Some(e) = &cfg.stripe.currency_error {
+        problems.push(e.clone());
     }
     if let Some(e) = portal_dir_problem(&cfg.portal_dir) {
         problems.push(format!("PORTAL_DIR: {e}"));

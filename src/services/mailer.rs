@@ -254,8 +254,9 @@ fn unreachable(e: &ureq::Error) -> bool {
     }
 }
 
-/// SendGrid's answer to `mail/send`, by who can fix it: 401/403 and a
-/// refused sender (400 on `from`, "Sender Identity") are the account's;
+/// SendGrid's answer to `mail/send`, by who can fix it: 401/403, a wrong
+/// endpoint (404/405) and a refused sender or Reply-To (400 on `from` or
+/// `reply_to`, "Sender Identity") are the account's;
 /// 429/5xx pass; any other 4xx is this message's.
 fn sendgrid_class(status: u16, body: &str) -> Delivery {
     let senders_field = || {
@@ -274,12 +275,16 @@ fn sendgrid_class(status: u16, body: &str) -> Delivery {
                         .unwrap_or_default();
                     field == "from"
                         || field.starts_with("from.")
+                        || field == "reply_to"
+                        || field.starts_with("reply_to.")
                         || message.to_ascii_lowercase().contains("sender identity")
                 })
             })
     };
     match status {
-        401 | 403 => Delivery::Account,
+        // 404/405: no such endpoint, so SENDGRID_API_BASE (or a proxy) is
+        // wrong; nothing about this message could be.
+        401 | 403 | 404 | 405 => Delivery::Account,
         429 | 500.. => Delivery::Transient,
         400 if senders_field() => Delivery::Account,
         _ => Delivery::Permanent,
@@ -480,6 +485,8 @@ mod tests {
             (401, "", Delivery::Account),
             (403, "", Delivery::Account),
             (400, from, Delivery::Account),
+            (404, "", Delivery::Account),
+            (405, "", Delivery::Account),
             (400, to, Delivery::Permanent),
             (400, "not json", Delivery::Permanent),
             (413, "", Delivery::Permanent),

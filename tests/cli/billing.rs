@@ -654,6 +654,16 @@ fn webhook_signatures_are_checked_strictly() {
             "{name}: {out:?}"
         );
     }
+    // A relay that leaves the header out altogether (no --signature) gets the
+    // same one JSON line, not a usage error Stripe cannot tell from a crash.
+    let out = sb.run_with_stdin(&["webhook"], body.as_bytes());
+    assert_eq!(out.stdout.lines().count(), 1, "one JSON line: {out:?}");
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (out.code, v["outcome"].as_str(), v["http_status"].as_i64()),
+        (65, Some("rejected"), Some(400)),
+        "no --signature: {out:?}"
+    );
     assert_eq!(invoices(&sb)[0]["status"], "open");
     let several = format!("t={t},v1={},v0=deadbeef,v1={good_v1}", "ab".repeat(32));
     let (out, v) = webhook(&sb, &several, &body);
@@ -674,6 +684,25 @@ fn webhook_signatures_are_checked_strictly() {
             .contains("rejected"),
         "{}",
         st["stripe"]
+    );
+}
+
+/// `check` is the deploy gate: a currency `bill` refuses (and with it every
+/// `cycle`, exit 78) fails `check` too, even with Stripe off.
+#[test]
+fn check_fails_on_a_currency_that_bill_refuses() {
+    let sb = Sandbox::new().with("STRIPE_DEFAULT_CURRENCY", "us");
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    let bill = sb.run(&["bill", "--json"]);
+    assert_eq!(bill.code, 78, "{bill:?}");
+    let out = sb.run(&["check", "--json"]);
+    assert_eq!(out.code, 78, "check must agree with bill: {out:?}");
+    let check: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        check["problems"]
+            .to_string()
+            .contains("STRIPE_DEFAULT_CURRENCY"),
+        "{check}"
     );
 }
 

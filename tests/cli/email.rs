@@ -156,7 +156,9 @@ fn sendgrid_success_is_logged_with_mode_lead_and_subject() {
 
 #[test]
 fn sendgrid_4xx_is_permanent_and_marks_the_lead_failed_with_the_reason() {
-    for code in [400u16, 404, 413] {
+    // 404/405 are the endpoint's, not the message's: see
+    // a_wrong_sendgrid_endpoint_or_reply_to_holds_the_queue_instead_of_burning_it.
+    for code in [400u16, 413, 422] {
         let server = FakeServer::start(move |_| {
             (
                 code,
@@ -969,6 +971,24 @@ fn assert_queue_held(sb: &Sandbox, out: &crate::harness::Output, tag: &str, code
     );
 }
 
+/// A 404/405 from `POST /v3/mail/send` says the endpoint is wrong (a
+/// mistyped SENDGRID_API_BASE, a proxy in the way), and a refused Reply-To is
+/// the operator's setting: no lead is at fault, so none may be burned.
+#[test]
+fn a_wrong_sendgrid_endpoint_or_reply_to_holds_the_queue_instead_of_burning_it() {
+    let reply_to = r#"{"errors":[{"message":"The reply_to email does not contain a valid address.","field":"reply_to.email","help":null}]}"#;
+    for (code, body) in [(404u16, "not found"), (405, ""), (400, reply_to)] {
+        let server = FakeServer::start(move |_| (code, body.to_string()));
+        let sb = sendgrid(&server.url);
+        add_leads(&sb, 3);
+        let out = sb.run(&["send-outreach", "--json"]);
+        assert_queue_held(&sb, &out, "[EMAIL][CONFIG_ERROR]", 78, 3);
+        assert_eq!(server.requests().len(), 1, "{code}: the pass stops at once");
+        let test = sb.run(&["send-test-email", "--to", "me@corp-test-mail.com", "--json"]);
+        assert_eq!(test.code, 78, "{code}: send-test-email agrees: {test:?}");
+    }
+}
+
 #[test]
 fn a_revoked_or_refused_sendgrid_account_holds_the_queue_and_exits_78() {
     let sender_identity = r#"{"errors":[{"message":"The from address does not match a verified Sender Identity.","field":"from","help":null}]}"#;
@@ -1164,6 +1184,34 @@ fn real_email_needs_the_operators_name_and_company() {
         0,
         "nothing real goes out under the product's name"
     );
+}
+
+/// A TEMPLATES_DIR that is named but missing (a typo, a deploy that forgot
+/// the folder) must not send the built-in text in the operator's place.
+#[test]
+fn a_missing_templates_dir_is_a_check_problem_and_sends_nothing_real() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).with("TEMPLATES_DIR", "pakcs");
+    let out = sb.run(&["check", "--json"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    let check: Value = serde_json::from_str(&out.stdout).unwrap();
+    let problems = check["problems"].to_string();
+    assert!(
+        problems.contains("TEMPLATES_DIR") && problems.contains("pakcs"),
+        "{problems}"
+    );
+    assert_eq!(check["subsystems"]["email"]["effective"], "DRY_RUN");
+    let out = sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "ap@acme-widgets.com",
+        "--company",
+        "Acme Widgets",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    sb.run(&["send-outreach", "--json"]);
+    assert!(server.messages().is_empty(), "nothing real went out");
 }
 
 #[test]

@@ -269,9 +269,13 @@ fn invalid_values_fall_back_with_a_reason_naming_the_variable() {
         ("STRIPE_MAX_AMOUNT", "1e3"),
         ("STRIPE_DEFAULT_CURRENCY", "US Dollar"),
     ] {
-        let check: CheckJson = fully_configured(&trap)
+        let out = fully_configured(&trap)
             .with(var, value)
-            .json(&["check", "--json"]);
+            .run(&["check", "--json"]);
+        // A currency `bill` refuses is also a deploy-gate problem (exit 78).
+        let refused_by_bill = var == "STRIPE_DEFAULT_CURRENCY";
+        assert_eq!(out.code, if refused_by_bill { 78 } else { 0 }, "{out:?}");
+        let check: CheckJson = serde_json::from_str(&out.stdout).unwrap();
         let stripe = &check.subsystems.stripe;
         assert_eq!(stripe.effective, "DISABLED", "{var}={value}");
         assert!(
