@@ -93,6 +93,14 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                     format_amount(Cents(money::max_minor(currency)), currency)
                 );
             }
+            Billed::OtherCurrency { tasks } => {
+                report.errors += 1;
+                let list: Vec<String> = tasks.iter().map(|(id, c)| format!("{id} ({c})")).collect();
+                warn!(
+                    "[BILLING][CURRENCY_MISMATCH] customer_id={customer_id} tasks={} currency={currency} (no invoice: those amounts were entered in another currency; set STRIPE_DEFAULT_CURRENCY back, or fail those tasks and enter them again)",
+                    list.join(",")
+                );
+            }
             Billed::Nothing => {}
         }
     }

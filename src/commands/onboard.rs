@@ -71,7 +71,14 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
             let mut made = 0;
             if created {
                 for t in &onboarding {
-                    tasks::insert(tx, customer_id, &t.description, t.amount.0, now)?;
+                    tasks::insert(
+                        tx,
+                        customer_id,
+                        &t.description,
+                        t.amount.0,
+                        &ctx.config.stripe.currency,
+                        now,
+                    )?;
                     made += 1;
                 }
             }

@@ -212,6 +212,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         ));
     }
     warnings.extend(outside_problems(&ctx.db)?);
+    warnings.extend(currency_problems(&ctx.db, &cfg.stripe.currency)?);
     let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
     warnings.extend(run_warnings(
         cfg,
@@ -293,6 +294,20 @@ pub fn outside_problems(conn: &rusqlite::Connection) -> Result<Vec<String>> {
         ));
     }
     Ok(out)
+}
+
+/// Done work that `bill` will not invoice because it was entered in another
+/// currency than the one it bills in.
+pub fn currency_problems(conn: &rusqlite::Connection, currency: &str) -> Result<Vec<String>> {
+    let tasks = db::tasks::unbilled_in_other_currency(conn, currency)?;
+    if tasks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list: Vec<String> = tasks.iter().map(|(id, c)| format!("{id} ({c})")).collect();
+    Ok(vec![format!(
+        "done work not billed: task(s) {} were entered in another currency than {currency}; set STRIPE_DEFAULT_CURRENCY back, or fail them and enter them again",
+        list.join(", ")
+    )])
 }
 
 /// Passes that stopped running (later than their schedule with a quarter

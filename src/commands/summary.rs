@@ -229,6 +229,10 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
     }
     attention.extend(crate::commands::status::outside_problems(conn)?);
+    attention.extend(crate::commands::status::currency_problems(
+        conn,
+        &ctx.config.stripe.currency,
+    )?);
     if ctx.config.release_mode {
         for (name, r) in ctx.config.subsystems().iter() {
             if r.fell_back() {

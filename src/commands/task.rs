@@ -126,6 +126,7 @@ pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Resu
             customer_id,
             &description,
             amount.0,
+            currency,
             ctx.now(),
         )?)
     })?;

@@ -77,6 +77,11 @@ pub enum Billed {
         tasks: i64,
         total: i128,
     },
+    /// Done work entered in another currency (task id, its currency): no
+    /// invoice until the operator sorts it out.
+    OtherCurrency {
+        tasks: Vec<(i64, String)>,
+    },
 }
 
 /// Bills a customer's done, unbilled, priced tasks as one invoice, in the
@@ -88,6 +93,21 @@ pub fn create_for_customer(
     max_amount: i64,
     now: i64,
 ) -> rusqlite::Result<Billed> {
+    // Work entered in another currency is never billed in this one: its
+    // amount would be read in the wrong decimals.
+    let foreign: Vec<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT id, currency FROM task
+             WHERE customer_id = ?1 AND status = 'done' AND invoice_id IS NULL AND amount_cents > 0
+               AND currency IS NOT NULL AND currency <> ?2 ORDER BY id",
+        )?
+        .query_map(params![customer_id, currency], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if !foreign.is_empty() {
+        return Ok(Billed::OtherCurrency { tasks: foreign });
+    }
     let (count, high, low): (i64, i64, i64) = tx.query_row(
         &format!(
             "SELECT COUNT(*), {} FROM task

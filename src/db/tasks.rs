@@ -41,17 +41,19 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Task> {
     })
 }
 
+/// A new pending task; `amount_cents` is in minor units of `currency`.
 pub fn insert(
     conn: &Connection,
     customer_id: i64,
     description: &str,
     amount_cents: i64,
+    currency: &str,
     now: i64,
 ) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO task (customer_id, description, amount_cents, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO task (customer_id, description, amount_cents, currency, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
-    .execute(params![customer_id, description, amount_cents, now])?;
+    .execute(params![customer_id, description, amount_cents, currency, now])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -170,6 +172,21 @@ pub fn pending(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Task>> {
          AND customer_id IN (SELECT id FROM customer WHERE status = 'active') ORDER BY id LIMIT ?1"
     ))?
     .query_map([limit], row)?
+    .collect()
+}
+
+/// Done, unbilled work entered in another currency than `currency`: (task
+/// id, its currency), at most 20.
+pub fn unbilled_in_other_currency(
+    conn: &Connection,
+    currency: &str,
+) -> rusqlite::Result<Vec<(i64, String)>> {
+    conn.prepare_cached(
+        "SELECT id, currency FROM task
+         WHERE status = 'done' AND invoice_id IS NULL AND amount_cents > 0
+           AND currency IS NOT NULL AND currency <> ?1 ORDER BY id LIMIT 20",
+    )?
+    .query_map([currency], |r| Ok((r.get(0)?, r.get(1)?)))?
     .collect()
 }
 

@@ -1476,3 +1476,50 @@ fn webhook_prints_its_json_line_when_the_database_is_locked() {
     let (_, v) = signed(&sb, &body);
     assert_eq!(v["outcome"], "applied", "{v}");
 }
+
+#[test]
+fn work_entered_in_one_currency_is_never_billed_in_another() {
+    let stub = StripeStub::start();
+    // $1,500.00 of work entered while billing in dollars…
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["1500.00"]);
+    let tasks: Vec<Value> = sb.json(&["task", "list", "--json"]);
+    assert_eq!(tasks[0]["amount_cents"], 150_000);
+    // …then a crontab whose environment says yen: 150000 minor units would be
+    // ¥150,000, a hundred times what was meant. Nothing is invoiced.
+    let yen = stripe_sandbox(&stub).with("STRIPE_DEFAULT_CURRENCY", "jpy");
+    let yen = yen.with("HOSS_DB", sb.path("hoss.db").to_str().unwrap());
+    let out = yen.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            report["invoices_created"].as_i64(),
+            report["errors"].as_i64()
+        ),
+        (Some(0), Some(1)),
+        "{report}"
+    );
+    assert_eq!(
+        out.log_lines("[BILLING][CURRENCY_MISMATCH]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        stub.requests_to("POST", "/v1/prices").is_empty(),
+        "no price was created"
+    );
+    let st: Value = yen.json(&["status", "--json"]);
+    assert!(
+        st["warnings"]
+            .to_string()
+            .contains("another currency than jpy"),
+        "{}",
+        st["warnings"]
+    );
+    // Back in dollars the same work bills as it was meant.
+    let report: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(report["invoices_created"], 1, "{report}");
+    assert_eq!(invoices(&sb)[0]["amount_cents"], 150_000);
+}
