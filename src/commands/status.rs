@@ -211,6 +211,9 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             rfc3339(at)
         ));
     }
+    if let Some(problem) = &stripe_cfg.webhook_secret_problem {
+        warnings.push(format!("{problem}: every webhook is rejected"));
+    }
     warnings.extend(outside_problems(&ctx.db)?);
     let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
     warnings.extend(run_warnings(
