@@ -310,7 +310,7 @@ fn run_warnings(cfg: &Config, last: &[runs::Run], now: i64) -> Vec<String> {
             .any(|r| expected.iter().any(|(p, _)| *p == r.command))
     {
         out.push(
-            "release mode, but no pass has ever run on this database: schedule `hoss cycle` (scripts/crontab.example)"
+            "release mode, but no pass has ever run on this database: schedule the passes (scripts/crontab.example)"
                 .into(),
         );
     }
