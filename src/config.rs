@@ -287,6 +287,8 @@ pub struct StripeConfig {
     pub api_key: Option<Secret>,
     pub key_mode: Option<KeyMode>,
     pub webhook_secret: Option<Secret>,
+    /// Why a set `STRIPE_WEBHOOK_SECRET` cannot be used, if it cannot.
+    pub webhook_secret_problem: Option<String>,
     pub currency: String,
     /// Why `currency` cannot be used for invoices, if it cannot.
     pub currency_error: Option<String>,
@@ -1401,6 +1403,7 @@ fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>) -> Stripe
         ),
         DEFAULT_STRIPE_API_BASE.into(),
     );
+    let mut webhook_secret_problem = None;
     let webhook_secret = raw.secret("STRIPE_WEBHOOK_SECRET").filter(|s| {
         let problem = if !s.expose().starts_with("whsec_") {
             Some("does not start with whsec_")
@@ -1413,6 +1416,7 @@ fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>) -> Stripe
             notices.push(warn(format!(
                 "[CONFIG][INVALID] STRIPE_WEBHOOK_SECRET {p}; webhooks are rejected"
             )));
+            webhook_secret_problem = Some(format!("STRIPE_WEBHOOK_SECRET {p}"));
         }
         problem.is_none()
     });
@@ -1441,6 +1445,7 @@ fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>) -> Stripe
         api_key,
         key_mode,
         webhook_secret,
+        webhook_secret_problem,
         currency,
         currency_error,
         min_amount,

@@ -52,6 +52,9 @@ pub fn run(ctx: &Ctx) -> CheckReport {
     if let Some(e) = &cfg.stripe.currency_error {
         problems.push(e.clone());
     }
+    if let Some(e) = &cfg.stripe.webhook_secret_problem {
+        problems.push(format!("{e}: every webhook is rejected"));
+    }
     if let Some(e) = portal_dir_problem(&cfg.portal_dir) {
         problems.push(format!("PORTAL_DIR: {e}"));
     }

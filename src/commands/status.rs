@@ -211,6 +211,9 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             rfc3339(at)
         ));
     }
+    if let Some(problem) = &stripe_cfg.webhook_secret_problem {
+        warnings.push(format!("{problem}: every webhook is rejected"));
+    }
     warnings.extend(outside_problems(&ctx.db)?);
     warnings.extend(currency_problems(&ctx.db, &cfg.stripe.currency)?);
     let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
@@ -322,7 +325,7 @@ fn run_warnings(cfg: &Config, last: &[runs::Run], now: i64) -> Vec<String> {
             .any(|r| expected.iter().any(|(p, _)| *p == r.command))
     {
         out.push(
-            "release mode, but no pass has ever run on this database: schedule `hoss cycle` (scripts/crontab.example)"
+            "release mode, but no pass has ever run on this database: schedule the passes (scripts/crontab.example)"
                 .into(),
         );
     }

@@ -88,7 +88,10 @@ fn decide_and_apply(ctx: &Ctx, signature: Option<&str>, body: &[u8]) -> WebhookO
         return WebhookOutcome::new("rejected", 413, Some("body larger than 1 MiB".into()));
     }
     let Some(secret) = &cfg.webhook_secret else {
-        return rejected("no STRIPE_WEBHOOK_SECRET configured; nothing applied".into());
+        return rejected(match &cfg.webhook_secret_problem {
+            Some(problem) => format!("{problem}; nothing applied"),
+            None => "no STRIPE_WEBHOOK_SECRET configured; nothing applied".into(),
+        });
     };
     let Some(signature) = signature.filter(|s| !s.trim().is_empty()) else {
         return rejected("missing Stripe-Signature".into());

@@ -38,6 +38,9 @@ pub struct Outgoing {
     pub one_click: bool,
 }
 
+/// `{{ sender_company }}` before `COMPANY_NAME` is set (sandbox only).
+pub const COMPANY_PLACEHOLDER: &str = "[COMPANY_NAME]";
+
 /// What of a lead a message may use.
 #[derive(Debug, Clone)]
 pub struct LeadFields<'a> {
@@ -68,7 +71,10 @@ pub fn outreach(
         niche: clean_text(lead.niche).or_else(|| clean_text(Some(default_niche))),
         offer: clean_text(Some(offer)),
         sender_name: clean_text(Some(&sender.sender_name)),
-        sender_company: clean_text(Some(&sender.company_name)),
+        // COMPANY_NAME is required for real email; until it is set (DRY_RUN,
+        // preview) a pack that names the company shows where it goes.
+        sender_company: clean_text(Some(&sender.company_name))
+            .or_else(|| Some(COMPANY_PLACEHOLDER.to_string())),
         footer: Some(footer(sender, Some(link.as_deref()))),
     };
     let start = lead.id.unsigned_abs() as usize;

@@ -187,6 +187,7 @@ pub struct LeadCsv<'a> {
 /// says what is wrong and which columns hoss understands.
 pub fn read(bytes: &[u8]) -> Result<LeadCsv<'_>, String> {
     let bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+    let (skipped, bytes) = skip_preamble(bytes);
     let delimiter = detect_delimiter(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -238,8 +239,47 @@ pub fn read(bytes: &[u8]) -> Result<LeadCsv<'_>, String> {
         columns,
         sources,
         records: reader.into_records(),
-        next_row: 2,
+        next_row: 2 + skipped,
     })
+}
+
+/// Lines before the header that exports put there (LinkedIn's
+/// `Connections.csv` opens with a `Notes:` paragraph and a blank line):
+/// when the first line names no email column but one of the next few does,
+/// the file starts there. Returns how many lines were skipped, so row
+/// numbers still count the file's lines.
+fn skip_preamble(bytes: &[u8]) -> (u64, &[u8]) {
+    const LOOK_AHEAD: usize = 10;
+    let names_email = |line: &[u8]| {
+        let delimiter = detect_delimiter(line);
+        csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(line)
+            .records()
+            .next()
+            .and_then(Result::ok)
+            .is_some_and(|r| r.iter().any(|h| field_of(h) == Some(Field::Email)))
+    };
+    let mut start = 0;
+    for skipped in 0..LOOK_AHEAD {
+        let rest = &bytes[start..];
+        let end = rest.iter().position(|b| *b == b'\n');
+        let line = &rest[..end.unwrap_or(rest.len())];
+        if names_email(line) {
+            return if skipped == 0 {
+                (0, bytes)
+            } else {
+                (skipped as u64, rest)
+            };
+        }
+        match end {
+            Some(e) => start += e + 1,
+            None => break,
+        }
+    }
+    (0, bytes)
 }
 
 /// How a separator is written in a report.
@@ -637,6 +677,16 @@ mod tests {
         assert_eq!(lead(&r[0]).email.as_deref(), Some("ann@acme.com"));
         assert_eq!(lead(&r[1]).name.as_deref(), Some("Bo Chen"));
         assert_eq!(lead(&r[1]).email.as_deref(), Some("bo@acme.com"));
+    }
+
+    #[test]
+    fn a_linkedin_notes_preamble_before_the_header_is_skipped() {
+        let text = "Notes:\n\"When exporting your connection data, you may notice that some of the email addresses are missing.\"\n\nFirst Name,Last Name,URL,Email Address,Company,Position,Connected On\nGil,Stone,https://www.linkedin.com/in/gil,gil@iota-co.com,Iota,CEO,01 Jan 2024\n";
+        let rows = rows(text);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].row, 5, "row numbers count the file's lines");
+        assert_eq!(lead(&rows[0]).email.as_deref(), Some("gil@iota-co.com"));
+        assert!(read(b"Notes:\nnothing here\n").is_err());
     }
 
     #[test]

@@ -1523,3 +1523,36 @@ fn work_entered_in_one_currency_is_never_billed_in_another() {
     assert_eq!(report["invoices_created"], 1, "{report}");
     assert_eq!(invoices(&sb)[0]["amount_cents"], 150_000);
 }
+
+/// A webhook secret of the wrong shape is set but unusable: the rejection,
+/// `status` and `check` say what is wrong with it, never that it is missing.
+#[test]
+fn an_unusable_webhook_secret_is_named_not_reported_missing() {
+    let sb = Sandbox::new().with("STRIPE_WEBHOOK_SECRET", "whsec_x");
+    let (out, line) = webhook(&sb, "t=1,v1=00", "{}");
+    assert_eq!(out.code, 65, "{out:?}");
+    let reason = line["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("STRIPE_WEBHOOK_SECRET is too short")
+            && !reason.contains("no STRIPE_WEBHOOK_SECRET"),
+        "{reason}"
+    );
+    let st: Value = sb.json(&["status", "--json"]);
+    assert!(
+        st["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .contains("STRIPE_WEBHOOK_SECRET is too short")),
+        "{st}"
+    );
+    let out = sb.run(&["check", "--json"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    let check: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        check["problems"].as_array().unwrap().iter().any(|p| p
+            .as_str()
+            .unwrap()
+            .contains("STRIPE_WEBHOOK_SECRET is too short")),
+        "{check}"
+    );
+}

@@ -1360,3 +1360,42 @@ fn preview_prints_the_whole_message_with_no_network() {
     assert_eq!(sb.run(&["preview", "not-an-address"]).code, 2);
     assert_eq!(trap.connections(), 0, "preview touches no network");
 }
+
+/// A pack that uses the documented `{{ sender_company }}` passes `hoss
+/// check` with sample values, so it must preview and simulate on defaults
+/// too (no COMPANY_NAME yet: that is only required for real email), showing
+/// where the company goes instead of failing every lead.
+#[test]
+fn a_pack_using_sender_company_previews_in_the_sandbox_before_company_name_is_set() {
+    let sb = Sandbox::new().with("TEMPLATES_DIR", "packs");
+    std::fs::create_dir_all(sb.path("packs")).unwrap();
+    std::fs::write(
+        sb.path("packs/general.toml"),
+        r#"subjects = ["Hello {{ company }}"]
+bodies = ["""Hi {{ first_name | default("there") }}, from {{ sender_company }}.
+
+{{ footer }}"""]
+"#,
+    )
+    .unwrap();
+    assert_eq!(sb.run(&["check"]).code, 0);
+    let out = sb.run(&[
+        "lead",
+        "add",
+        "--email",
+        "jo@client.com",
+        "--company",
+        "Client",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = sb.run(&["preview", "1"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("from [COMPANY_NAME]."),
+        "{}",
+        out.stdout
+    );
+    let report: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(report["dry_run"], 1, "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+}

@@ -1082,3 +1082,24 @@ fn a_refused_search_key_is_a_status_warning_and_a_digest_line_until_it_works() {
         assert!(!held(&st, "warnings"), "{fallback}: {}", st["warnings"]);
     }
 }
+
+/// LinkedIn's own connections export opens with a `Notes:` paragraph and a
+/// blank line before its header; it imports like any other export.
+#[test]
+fn csv_import_reads_linkedin_connections_export_with_its_notes_preamble() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path("Connections.csv"),
+        "Notes:\n\"When exporting your connection data, you may notice that some of the email addresses are missing. You will only see email addresses for connections who have allowed their connections to see or download their email address using this setting https://www.linkedin.com/psettings/privacy/email.\"\n\nFirst Name,Last Name,URL,Email Address,Company,Position,Connected On\nGil,Stone,https://www.linkedin.com/in/gil,gil@iota-co.com,Iota,CEO,01 Jan 2024\nFay,Ng,https://www.linkedin.com/in/fay,,Epsilon,CEO,02 Jan 2024\n",
+    )
+    .unwrap();
+    let out = sb.run(&["lead", "import", "Connections.csv", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["created"], 1, "{report}");
+    assert_eq!(report["invalid"], 1, "{report}");
+    assert_eq!(
+        report["rows"][1]["row"], 6,
+        "rows count the file's lines: {report}"
+    );
+}

@@ -1347,3 +1347,49 @@ fn the_readme_quick_tour_runs_as_written_on_defaults() {
     assert_eq!(invoices.len(), 1, "the tour ends with an invoice");
     assert!(sb.path("portal").exists());
 }
+
+/// replit.md's env file, sourced the way scripts/hoss-cron.sh does, is a
+/// working email setup: copied as written (with a real key in place of the
+/// placeholder) it must not leave email falling back to DRY_RUN.
+#[test]
+fn the_replit_env_file_example_is_a_complete_email_setup() {
+    let notes = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/replit.md")).unwrap();
+    let block = notes
+        .split("**The env file.**")
+        .nth(1)
+        .unwrap()
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let sb = Sandbox::new();
+    std::fs::write(sb.path("hoss.env"), block).unwrap();
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!("set -a; . ./hoss.env; set +a; {BIN} check --json"),
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(sb.envs())
+        .current_dir(sb.dir.path())
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let email = &report["subsystems"]["email"];
+    assert_eq!(email["effective"], email["requested"], "{report}");
+    // The minimum-environment table names everything real email needs.
+    let table = notes
+        .split("**Minimum environment for real sending and billing**")
+        .nth(1)
+        .unwrap();
+    let sendgrid = table
+        .lines()
+        .find(|l| l.starts_with("| email via SendGrid"))
+        .unwrap();
+    for key in ["SENDER_NAME", "COMPANY_NAME", "SENDGRID_FROM_EMAIL"] {
+        assert!(sendgrid.contains(key), "{key} missing: {sendgrid}");
+    }
+}
