@@ -19,8 +19,8 @@ pub struct Cli {
 /// Which part of a list to show; the same on every list.
 #[derive(Debug, Args, Clone, Copy)]
 pub struct PageArgs {
-    /// At most this many rows
-    #[arg(long, default_value_t = 100)]
+    /// At most this many rows (1 or more)
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
     /// Skip this many rows first
     #[arg(long, default_value_t = 0)]

@@ -455,13 +455,6 @@ impl EmailPanel {
             s.push_str("no send attempts yet\n");
             return s;
         }
-        let cut = |t: &str, n: usize| {
-            if t.chars().count() <= n {
-                t.to_string()
-            } else {
-                t.chars().take(n - 1).collect::<String>() + "…"
-            }
-        };
         let rows = self
             .recent_attempts
             .iter()
@@ -472,9 +465,9 @@ impl EmailPanel {
                     a.mode.clone(),
                     a.outcome.clone(),
                     or_dash(a.lead_id),
-                    cut(&a.to, 28),
-                    cut(&a.subject, 28),
-                    cut(a.error.as_deref().unwrap_or("-"), 28),
+                    a.to.clone(),
+                    a.subject.clone(),
+                    a.error.clone().unwrap_or_else(|| "-".into()),
                 ]
             })
             .collect();

@@ -90,16 +90,43 @@ pub fn note_more<T>(listed: &crate::db::Listed<T>, page: crate::db::Page) {
 /// of one character per column. Addresses are never broken across lines.
 pub fn table(header: &[&str], rows: Vec<Vec<String>>, terminal: bool) -> String {
     let mut t = Table::new();
-    let mut width = usize::MAX;
+    let mut hide_dates = false;
     if terminal {
-        t.load_style(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
-        let w = t
+        let width = t
             .width()
             .filter(|w| *w >= 20)
             .unwrap_or_else(|| FALLBACK_WIDTH.get().copied().unwrap_or(DEFAULT_WIDTH));
-        t.set_width(w);
-        width = usize::from(w);
+        // The narrowest the table can be drawn: whole columns at their
+        // widest, the others at ten characters (or less when they are
+        // narrower), three for each border and padding.
+        let widest = |i: usize| {
+            rows.iter()
+                .map(|r| r.get(i).map_or(0, |c| c.chars().count()))
+                .chain([header[i].chars().count()])
+                .max()
+                .unwrap_or(0)
+        };
+        let narrowest = |with_dates: bool| {
+            1 + header
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| with_dates || !dated(h))
+                .map(|(i, h)| {
+                    3 + if whole(h) {
+                        widest(i)
+                    } else {
+                        widest(i).min(10)
+                    }
+                })
+                .sum::<usize>()
+        };
+        if narrowest(false) > usize::from(width) {
+            return records(header, &rows);
+        }
+        hide_dates = narrowest(true) > usize::from(width);
+        t.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width);
     } else {
         t.load_style(presets::NOTHING).force_no_tty();
     }
@@ -110,26 +137,18 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>, terminal: bool) -> String 
     // Ids, statuses and addresses are never broken; names and companies
     // keep room for a word or two and wrap between words; when even that
     // does not fit, the date columns go (`show` has them).
-    let widest = |i: usize| {
-        t.column_max_content_widths()
-            .get(i)
-            .map_or(0, |w| usize::from(*w))
-    };
-    let mut needed = 1;
     for (i, name) in header.iter().enumerate() {
-        needed += 3 + match *name {
-            "id" | "status" | "email" | "to" | "contact_email" => widest(i),
-            _ => widest(i).min(10),
-        };
-    }
-    for (i, name) in header.iter().enumerate() {
-        let constraint = match *name {
-            "id" | "status" | "email" | "to" | "contact_email" => ColumnConstraint::ContentWidth,
-            "name" | "company" | "subject" | "description" => {
-                ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(10))
-            }
-            "created" | "at" if needed > width => ColumnConstraint::Hidden,
-            _ => continue,
+        let constraint = if whole(name) {
+            ColumnConstraint::ContentWidth
+        } else if dated(name) && hide_dates {
+            ColumnConstraint::Hidden
+        } else if matches!(
+            *name,
+            "name" | "company" | "subject" | "description" | "error"
+        ) {
+            ColumnConstraint::LowerBoundary(comfy_table::Width::Fixed(10))
+        } else {
+            continue;
         };
         if let Some(column) = t.column_mut(i) {
             column.set_constraint(constraint);
@@ -146,6 +165,35 @@ pub fn table(header: &[&str], rows: Vec<Vec<String>>, terminal: bool) -> String 
     }
     s.push('\n');
     s
+}
+
+/// Columns whose values are never broken across lines.
+fn whole(name: &str) -> bool {
+    matches!(
+        name,
+        "id" | "status" | "email" | "to" | "contact_email" | "kind" | "mode" | "outcome" | "lead"
+    )
+}
+
+/// Columns that give way first on a narrow terminal.
+fn dated(name: &str) -> bool {
+    matches!(name, "created" | "at")
+}
+
+/// A table too wide for the terminal, as one block of `field  value` lines
+/// per row: every address and word whole, at any width.
+fn records(header: &[&str], rows: &[Vec<String>]) -> String {
+    let label = header.iter().map(|h| h.chars().count()).max().unwrap_or(0);
+    rows.iter()
+        .map(|row| {
+            header
+                .iter()
+                .zip(row)
+                .map(|(h, v)| format!("{h:>label$}  {v}\n"))
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Progress for people watching a terminal: one rewritten stderr line.
