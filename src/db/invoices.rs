@@ -308,7 +308,8 @@ pub fn void(
 
 pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
     let mut counts: BTreeMap<String, i64> = STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
-    let mut stmt = conn.prepare_cached("SELECT status, COUNT(*) FROM invoice GROUP BY status")?;
+    // Kept by triggers (migration V7): four rows, however many invoices.
+    let mut stmt = conn.prepare_cached("SELECT status, n FROM invoice_status_total")?;
     for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (s, n) = r?;
         counts.insert(s, n);
@@ -318,10 +319,10 @@ pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i
 
 /// Unpaid money: draft + open invoices, exact (see [`split_sum`]).
 pub fn outstanding_cents(conn: &Connection) -> rusqlite::Result<i128> {
-    conn.prepare_cached(&format!(
-        "SELECT {} FROM invoice WHERE status IN ('draft', 'open')",
-        split_sum("amount_cents")
-    ))?
+    conn.prepare_cached(
+        "SELECT COALESCE(SUM(high), 0), COALESCE(SUM(low), 0) FROM invoice_status_total
+         WHERE status IN ('draft', 'open')",
+    )?
     .query_row([], |r| Ok(join_sum(r.get(0)?, r.get(1)?)))
 }
 
@@ -606,6 +607,27 @@ mod tests {
             .is_err(),
             "a written-off invoice keeps its tasks"
         );
+    }
+
+    #[test]
+    fn status_totals_follow_every_insert_and_change() {
+        let conn = setup();
+        conn.execute_batch(
+            "INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at) VALUES
+               (1, 1000, 'usd', 'draft', 0), (1, 2500, 'usd', 'open', 0), (1, 4000000000000000000, 'usd', 'draft', 0);
+             UPDATE invoice SET status = 'open' WHERE amount_cents = 1000;
+             UPDATE invoice SET status = 'paid', paid_at = 1 WHERE amount_cents = 2500;",
+        )
+        .unwrap();
+        let by = count_by_status(&conn).unwrap();
+        let direct = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        for status in STATUSES {
+            let n = direct(&format!(
+                "SELECT COUNT(*) FROM invoice WHERE status = '{status}'"
+            ));
+            assert_eq!(by[*status], n, "{status}");
+        }
+        assert_eq!(outstanding_cents(&conn).unwrap(), 4_000_000_000_000_001_000);
     }
 
     #[test]

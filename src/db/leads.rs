@@ -148,10 +148,20 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Lead>> {
 /// The lead with this address: the one that is not `invalid` (there is at
 /// most one), else the newest.
 pub fn by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<Lead>> {
+    let active = conn
+        .query_row(
+            &format!("SELECT {LEAD_COLUMNS} FROM lead WHERE email = ?1 AND status <> 'invalid'"),
+            [email],
+            lead_row,
+        )
+        .optional()?;
+    if active.is_some() {
+        return Ok(active);
+    }
     conn.query_row(
         &format!(
-            "SELECT {LEAD_COLUMNS} FROM lead INDEXED BY lead_email WHERE email = ?1
-             ORDER BY status = 'invalid', id DESC LIMIT 1"
+            "SELECT {LEAD_COLUMNS} FROM lead INDEXED BY lead_email_invalid
+             WHERE email = ?1 AND status = 'invalid' ORDER BY id DESC LIMIT 1"
         ),
         [email],
         lead_row,

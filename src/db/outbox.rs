@@ -140,10 +140,16 @@ pub fn already_emailed(conn: &Connection, recipient: &str) -> rusqlite::Result<O
         .optional()?;
     let found = match ledger {
         Some(hit) => Some(hit),
+        // Every lead with this address: the one not `invalid` (unique index)
+        // and the `invalid` ones (their own small index).
         None => conn
             .prepare_cached(
-                "SELECT id, last_contacted_at FROM lead INDEXED BY lead_email
-                 WHERE email = ?1 AND last_contacted_at IS NOT NULL ORDER BY last_contacted_at LIMIT 1",
+                "SELECT id, last_contacted_at FROM (
+                     SELECT id, last_contacted_at FROM lead WHERE email = ?1 AND status <> 'invalid'
+                     UNION ALL
+                     SELECT id, last_contacted_at FROM lead INDEXED BY lead_email_invalid
+                     WHERE email = ?1 AND status = 'invalid')
+                 WHERE last_contacted_at IS NOT NULL ORDER BY last_contacted_at LIMIT 1",
             )?
             .query_row([recipient], |r| Ok((Some(r.get(0)?), r.get(1)?)))
             .optional()?,
