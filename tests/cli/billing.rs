@@ -1339,34 +1339,25 @@ fn zero_and_three_decimal_currencies_are_charged_and_shown_in_their_own_units() 
         assert_eq!(v["outcome"], "applied", "{currency}: {v}");
     }
     // Amounts the currency cannot hold are refused with the reason.
-    let sb = Sandbox::new().with("STRIPE_DEFAULT_CURRENCY", "jpy");
-    customer_with_done_work(&sb, 1, &[]);
-    let out = sb.run(&[
-        "task",
-        "add",
-        "--customer",
-        "1",
-        "--description",
-        "x",
-        "--amount",
-        "1500.50",
-    ]);
-    assert_eq!(out.code, 65, "{out:?}");
-    assert!(out.stderr.contains("whole JPY"), "{}", out.stderr);
-    let sb = Sandbox::new().with("STRIPE_DEFAULT_CURRENCY", "kwd");
-    customer_with_done_work(&sb, 1, &[]);
-    let out = sb.run(&[
-        "task",
-        "add",
-        "--customer",
-        "1",
-        "--description",
-        "x",
-        "--amount",
-        "1.234",
-    ]);
-    assert_eq!(out.code, 65, "{out:?}");
-    assert!(out.stderr.contains("multiples of 0.010"), "{}", out.stderr);
+    for (currency, amount, reason) in [
+        ("jpy", "1500.50", "whole JPY"),
+        ("kwd", "1.234", "multiples of 0.010"),
+    ] {
+        let sb = Sandbox::new().with("STRIPE_DEFAULT_CURRENCY", currency);
+        customer_with_done_work(&sb, 1, &[]);
+        let out = sb.run(&[
+            "task",
+            "add",
+            "--customer",
+            "1",
+            "--description",
+            "x",
+            "--amount",
+            amount,
+        ]);
+        assert_eq!(out.code, 65, "{out:?}");
+        assert!(out.stderr.contains(reason), "{}", out.stderr);
+    }
     // Limits are read in the configured currency too.
     let st: Value = Sandbox::new()
         .with("STRIPE_DEFAULT_CURRENCY", "jpy")
