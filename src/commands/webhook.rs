@@ -148,62 +148,46 @@ fn apply(ctx: &Ctx, event: &crate::domain::webhook::Event) -> crate::error::Resu
                 return Ok(WebhookOutcome::new("ignored", 200, Some(reason)));
             }
         };
-        let (settled, invoice_id) = match settle(tx, session, &event.id, "webhook", now)? {
-            Settled::Applied { invoice_id } => {
-                invoices::record_event(
-                    tx,
-                    &event.id,
-                    &event.kind,
-                    "applied",
-                    Some(invoice_id),
-                    None,
+        // What is answered, and what is recorded of the event (a duplicate
+        // session is stored as `ignored`: only its first event applied).
+        let (outcome, invoice_id, reason, attention) =
+            match settle(tx, session, &event.id, "webhook", now)? {
+                Settled::Applied { invoice_id } => ("applied", Some(invoice_id), None, false),
+                Settled::Duplicate { invoice_id } => (
+                    "duplicate",
+                    invoice_id,
+                    Some(format!("session {} already processed", session.id)),
                     false,
-                    now,
-                )?;
-                (WebhookOutcome::new("applied", 200, None), Some(invoice_id))
-            }
-            Settled::Duplicate { invoice_id } => {
-                let reason = format!("session {} already processed", session.id);
-                invoices::record_event(
-                    tx,
-                    &event.id,
-                    &event.kind,
-                    "ignored",
+                ),
+                Settled::Ignored {
                     invoice_id,
-                    Some(&reason),
-                    false,
-                    now,
-                )?;
-                (
-                    WebhookOutcome::new("duplicate", 200, Some(reason)),
-                    invoice_id,
-                )
-            }
-            Settled::Ignored {
-                invoice_id,
-                reason,
-                attention,
-            } => {
-                invoices::record_event(
-                    tx,
-                    &event.id,
-                    &event.kind,
-                    "ignored",
-                    invoice_id,
-                    Some(&reason),
+                    reason,
                     attention,
-                    now,
-                )?;
-                if attention {
-                    warn!("[STRIPE][MISMATCH] event_id={} reason={reason:?}", event.id);
-                }
-                (
-                    WebhookOutcome::new("ignored", 200, Some(reason)),
-                    invoice_id,
-                )
-            }
+                } => ("ignored", invoice_id, Some(reason), attention),
+            };
+        let stored = if outcome == "applied" {
+            "applied"
+        } else {
+            "ignored"
         };
-        let mut out = settled;
+        invoices::record_event(
+            tx,
+            &event.id,
+            &event.kind,
+            stored,
+            invoice_id,
+            reason.as_deref(),
+            attention,
+            now,
+        )?;
+        if attention {
+            warn!(
+                "[STRIPE][MISMATCH] event_id={} reason={:?}",
+                event.id,
+                reason.as_deref().unwrap_or_default()
+            );
+        }
+        let mut out = WebhookOutcome::new(outcome, 200, reason);
         out.invoice_id = invoice_id;
         Ok(out)
     })
