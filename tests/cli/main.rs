@@ -1,15 +1,25 @@
 //! One integration binary: every test runs the real `hoss` binary against a
 //! real SQLite file and local stand-ins. No test reaches the internet.
 
+/// Customers, tasks, invoices, payment links, webhooks and reconciliation against a fake Stripe.
 mod billing;
+/// SIGKILLed and concurrent passes never email twice, bill twice or lose a payment.
 mod campaign;
+/// Outbound email via a fake SendGrid and real SMTP: limits, at-most-once, failures, suppression.
 mod email;
+/// Read-only, full or corrupt storage fails cleanly; no secret reaches any output, log or file.
 mod faults;
+/// The safety contract: modes and fallbacks, release mode, config, exit codes, runs and the log.
 mod foundation;
+/// Shared by all: a sandbox per test running the real binary, and stand-ins for the outside world.
 mod harness;
+/// Lead sourcing from a fake search API and CSV files: normalising, dedupe, paging, lead commands.
 mod leads;
+/// `import-legacy`: old HossAgent files import once, bad rows explained, old work never rebilled.
 mod legacy;
+/// The operator's view: summary, status, cycle and pings, the digest email, lists, scripts, docs.
 mod operator;
+/// The customer portal: pages match the database, escaping, PAY NOW, atomic export, a real browser.
 mod portal;
 /// `hoss serve` idle, under slow clients, and out of file descriptors.
 mod serve;
