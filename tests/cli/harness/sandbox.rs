@@ -1,0 +1,197 @@
+//! The per-test sandbox: the built `hoss` binary run as a real process in a
+//! temp directory with an explicit environment (never the caller's), its
+//! SQLite file, its JSON answers, and the system-package skip rule.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use serde::de::DeserializeOwned;
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hoss");
+
+/// Whether a test that needs a system package may run. Without the package
+/// it prints one loud line naming it and the test returns early; with
+/// `HOSS_REQUIRE_SYSTEM_TESTS=1` (as `.ci/run` sets after installing them)
+/// a missing package fails the test instead.
+pub fn system_package(package: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    let required = std::env::var("HOSS_REQUIRE_SYSTEM_TESTS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "HOSS_REQUIRE_SYSTEM_TESTS=1 but the Debian package {package} is not installed"
+    );
+    // Straight to the process's stderr: the test harness captures eprintln!.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: Debian package {package} is not installed (apt-get install {package}; CI requires it)"
+    );
+    false
+}
+
+/// A fresh working directory with its own database and lock folder.
+pub struct Sandbox {
+    pub dir: TempDir,
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// stderr lines that contain `needle`.
+    pub fn log_lines(&self, needle: &str) -> Vec<&str> {
+        self.stderr.lines().filter(|l| l.contains(needle)).collect()
+    }
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = BTreeMap::new();
+        env.insert(
+            "HOSS_DB".into(),
+            dir.path().join("hoss.db").display().to_string(),
+        );
+        env.insert(
+            "HOSS_LOCK_DIR".into(),
+            dir.path().join("locks").display().to_string(),
+        );
+        env.insert("HOSS_LOG".into(), "info".into());
+        Sandbox { dir, env }
+    }
+
+    pub fn with(mut self, key: &str, value: &str) -> Sandbox {
+        self.set(key, value);
+        self
+    }
+
+    /// Writes `text` as this sandbox's config file and points HOSS_CONFIG at it.
+    pub fn config_file(mut self, text: &str) -> Sandbox {
+        let path = self.path("hoss.toml");
+        std::fs::write(&path, text).expect("write config");
+        self.set("HOSS_CONFIG", path.to_str().unwrap());
+        self
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) {
+        self.env.insert(key.into(), value.into());
+    }
+
+    pub fn unset(&mut self, key: &str) {
+        self.env.remove(key);
+    }
+
+    /// The explicit environment every command of this sandbox gets.
+    pub fn envs(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(&self.env)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().expect("run hoss");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Takes `command`'s overlap lock in this sandbox's lock folder, as a
+    /// concurrent run would; held until the file is dropped.
+    pub fn hold_lock(&self, command: &str) -> std::fs::File {
+        std::fs::create_dir_all(self.path("locks")).expect("lock dir");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.path(&format!("locks/{command}.lock")))
+            .expect("lock file");
+        file.lock().expect("take the lock");
+        file
+    }
+
+    /// Runs `n` copies of a command at once, each with its own lock folder
+    /// (so only the database keeps them apart), and waits for all of them.
+    pub fn run_concurrently(&self, args: &[&str], n: usize) -> Vec<Output> {
+        let children: Vec<_> = (0..n)
+            .map(|i| {
+                self.command(args)
+                    .env("HOSS_LOCK_DIR", self.path(&format!("locks-{i}")))
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("run hoss")
+            })
+            .collect();
+        children
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().expect("wait for hoss");
+                Output {
+                    code: out.status.code().unwrap_or(-1),
+                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                }
+            })
+            .collect()
+    }
+
+    /// Runs a command with `input` on its stdin (`hoss webhook`).
+    pub fn run_with_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run hoss");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait for hoss");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs a `--json` command that must succeed and decodes its answer.
+    pub fn json<T: DeserializeOwned>(&self, args: &[&str]) -> T {
+        let out = self.run(args);
+        assert_eq!(out.code, 0, "{args:?} failed: {out:?}");
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed invalid JSON ({e}): {}", out.stdout))
+    }
+
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.path("hoss.db")).expect("open test db")
+    }
+}
