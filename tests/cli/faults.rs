@@ -33,11 +33,7 @@ fn in_mount_namespace(sb: &Sandbox, script: &str) -> Output {
     if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unshare failed") {
         out = run(&["-rm"]);
     }
-    let output = Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let output = Output::from(out);
     assert!(
         !output.stderr.contains("unshare failed") && !output.stderr.contains("mount: "),
         "these tests need a private mount namespace (unshare -m): {output:?}"

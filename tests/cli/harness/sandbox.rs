@@ -46,6 +46,18 @@ pub struct Output {
     pub stderr: String,
 }
 
+impl From<std::process::Output> for Output {
+    /// A finished process: its exit code (-1 when killed by a signal) and
+    /// its output as text.
+    fn from(out: std::process::Output) -> Output {
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Output {
     /// stderr lines that contain `needle`.
     pub fn log_lines(&self, needle: &str) -> Vec<&str> {
@@ -111,12 +123,7 @@ impl Sandbox {
     }
 
     pub fn run(&self, args: &[&str]) -> Output {
-        let out = self.command(args).output().expect("run hoss");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Output::from(self.command(args).output().expect("run hoss"))
     }
 
     /// Takes `command`'s overlap lock in this sandbox's lock folder, as a
@@ -148,14 +155,7 @@ impl Sandbox {
             .collect();
         children
             .into_iter()
-            .map(|child| {
-                let out = child.wait_with_output().expect("wait for hoss");
-                Output {
-                    code: out.status.code().unwrap_or(-1),
-                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                }
-            })
+            .map(|child| Output::from(child.wait_with_output().expect("wait for hoss")))
             .collect()
     }
 
@@ -175,12 +175,7 @@ impl Sandbox {
             .expect("stdin")
             .write_all(input)
             .expect("write stdin");
-        let out = child.wait_with_output().expect("wait for hoss");
-        Output {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Output::from(child.wait_with_output().expect("wait for hoss"))
     }
 
     /// Runs a `--json` command that must succeed and decodes its answer.
