@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
-use crate::harness::{Output, Sandbox, StripeStub, Trap};
+use crate::harness::{
+    Output, Sandbox, StripeStub, Trap, stripe_signature, stripe_signature_now, unix_now,
+};
 
 const SECRET: &str = "whsec_test_webhook_secret";
 
@@ -83,26 +83,6 @@ fn invoices(sb: &Sandbox) -> Vec<Value> {
     sb.json(&["invoice", "list", "--json"])
 }
 
-/// Stripe's signature scheme, written here independently of hoss.
-fn signature(secret: &str, t: i64, body: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 fn webhook(sb: &Sandbox, header: &str, body: &str) -> (Output, Value) {
     let output = sb.run_with_stdin(&["webhook", "--signature", header], body.as_bytes());
     assert_eq!(
@@ -131,7 +111,7 @@ fn session_event(
 }
 
 fn signed(sb: &Sandbox, body: &str) -> (Output, Value) {
-    webhook(sb, &signature(SECRET, now(), body), body)
+    webhook(sb, &stripe_signature_now(SECRET, body), body)
 }
 
 #[test]
@@ -630,18 +610,26 @@ fn webhook_signatures_are_checked_strictly() {
         15000,
         "usd",
     );
-    let t = now();
-    let good = signature(SECRET, t, &body);
+    let t = unix_now();
+    let good = stripe_signature(SECRET, t, &body);
     let good_v1 = good.split("v1=").nth(1).unwrap().to_string();
     let cases = [
         (
             "wrong secret",
-            signature("whsec_not_the_secret", t, &body),
+            stripe_signature("whsec_not_the_secret", t, &body),
             body.clone(),
         ),
         ("tampered body", good.clone(), body.replace("15000", "1")),
-        ("stale", signature(SECRET, t - 400, &body), body.clone()),
-        ("future", signature(SECRET, t + 400, &body), body.clone()),
+        (
+            "stale",
+            stripe_signature(SECRET, t - 400, &body),
+            body.clone(),
+        ),
+        (
+            "future",
+            stripe_signature(SECRET, t + 400, &body),
+            body.clone(),
+        ),
         ("malformed", "garbage".to_string(), body.clone()),
         ("no v1", format!("t={t}"), body.clone()),
         ("empty", String::new(), body.clone()),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use serde_json::Value;
 
-use crate::harness::{FakeServer, Sandbox, StripeStub};
+use crate::harness::{FakeServer, Sandbox, StripeStub, stripe_signature};
 
 const HOUR_LIMIT: i64 = 25;
 const NOW: &str = "2026-11-25T14:10:00Z";
@@ -131,7 +131,7 @@ fn webhook_body(w: &World) -> Option<(i64, String)> {
 
 /// Signed at the pinned clock (`NOW`), as Stripe would sign it then.
 fn signed(body: &str) -> String {
-    hoss::domain::webhook::sign(SECRET, NOW_UNIX, body.as_bytes())
+    stripe_signature(SECRET, NOW_UNIX, body)
 }
 
 /// Starts `command` (a webhook gets a body on stdin); returns the child and,

@@ -9,7 +9,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::harness::{BIN, FakeServer, Output, Sandbox, StripeStub};
+use crate::harness::{BIN, FakeServer, Output, Sandbox, StripeStub, stripe_signature_now};
 
 /// Runs `script` (sh) in a private mount namespace, where it may mount a
 /// tmpfs. These fault tests need `unshare -m` (root, or user namespaces).
@@ -257,11 +257,7 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
     run(&["import-legacy", legacy.to_str().unwrap(), "--dry-run"]);
     // A webhook (signed with the secret) through the CLI and through serve.
     let body = r#"{"id":"evt_s","object":"event","type":"checkout.session.completed","data":{"object":{"id":"cs","payment_status":"paid","amount_total":1000,"currency":"usd"}}}"#;
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let signature = hoss::domain::webhook::sign("whsec_SENTINEL4HOOK", t, body.as_bytes());
+    let signature = stripe_signature_now("whsec_SENTINEL4HOOK", body);
     let out = sb.run_with_stdin(&["webhook", "--signature", &signature], body.as_bytes());
     outputs.push(format!("{}{}", out.stdout, out.stderr));
     sb.set("HOSS_LISTEN", "127.0.0.1:0");

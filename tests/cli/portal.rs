@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::Sandbox;
+use crate::harness::{Sandbox, stripe_signature_now};
 
 pub(crate) const SECRET: &str = "whsec_portal_tests_secret";
 
@@ -492,25 +492,8 @@ impl Drop for Served {
     }
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 pub(crate) fn sign(body: &str) -> String {
-    use hmac::{Hmac, KeyInit, Mac};
-    let t = now();
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(format!("{t}.{body}").as_bytes());
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
+    stripe_signature_now(SECRET, body)
 }
 
 #[test]

@@ -7,4 +7,7 @@ mod sandbox;
 mod servers;
 
 pub use sandbox::{BIN, Output, Sandbox, system_package};
-pub use servers::{DropServer, FakeServer, Recorded, SmtpMode, SmtpServer, StripeStub, Trap};
+pub use servers::{
+    DropServer, FakeServer, Recorded, SmtpMode, SmtpServer, StripeStub, Trap, stripe_signature,
+    stripe_signature_now, unix_now,
+};
