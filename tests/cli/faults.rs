@@ -3,13 +3,11 @@
 //! command run with sentinel secrets, vendors that echo them back, and
 //! every output and file scanned afterwards.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 
 use serde_json::Value;
 
-use crate::harness::{BIN, FakeServer, Output, Sandbox, StripeStub, stripe_signature_now};
+use crate::harness::{BIN, FakeServer, Output, Sandbox, Served, StripeStub, stripe_signature_now};
 
 /// Runs `script` (sh) in a private mount namespace, where it may mount a
 /// tmpfs. These fault tests need `unshare -m` (root, or user namespaces).
@@ -260,37 +258,16 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
     let signature = stripe_signature_now("whsec_SENTINEL4HOOK", body);
     let out = sb.run_with_stdin(&["webhook", "--signature", &signature], body.as_bytes());
     outputs.push(format!("{}{}", out.stdout, out.stderr));
-    sb.set("HOSS_LISTEN", "127.0.0.1:0");
-    let mut serve = sb
-        .command(&["serve"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line.trim().trim_start_matches("listening on ").to_string();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .proxy(None)
-        .build()
-        .into();
-    let mut r = agent
-        .post(&format!("{base}/stripe/webhook"))
-        .header("Stripe-Signature", &signature)
-        .send(body.as_bytes())
-        .unwrap();
-    outputs.push(r.body_mut().read_to_string().unwrap_or_default());
-    let mut r = agent.get(&format!("{base}/healthz")).call().unwrap();
-    outputs.push(r.body_mut().read_to_string().unwrap_or_default());
-    std::process::Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status()
-        .unwrap();
-    let out = serve.wait_with_output().unwrap();
-    outputs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    let served = Served::start(&sb);
+    let (_, answer) = served.post(
+        "/stripe/webhook",
+        &[("Stripe-Signature", &signature)],
+        body.as_bytes(),
+    );
+    outputs.push(answer);
+    outputs.push(served.get("/healthz").1);
+    let (_, log) = served.terminate();
+    outputs.push(log);
 
     assert!(
         sendgrid.requests().len() >= 2 && !search.requests().is_empty(),

@@ -2,17 +2,17 @@
 //! database, escaping, the PAY NOW rule, atomic export, `hoss serve` over
 //! real HTTP, and a real browser reading the rendered DOM.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Sandbox, stripe_signature_now};
+use crate::harness::{Sandbox, Served, stripe_signature_now};
 
-pub(crate) const SECRET: &str = "whsec_portal_tests_secret";
+const SECRET: &str = "whsec_portal_tests_secret";
 
 fn customer(sb: &Sandbox, company: &str, email: &str) -> Value {
     sb.json(&[
@@ -419,83 +419,6 @@ fn customer_commands_manage_tokens() {
     assert_eq!(sb.run(&["customer", "rotate-token", "9"]).code, 65);
 }
 
-/// `hoss serve` on an ephemeral port; killed on drop.
-pub(crate) struct Served {
-    pub(crate) child: Child,
-    pub(crate) base: String,
-}
-
-impl Served {
-    pub(crate) fn start(sb: &Sandbox) -> Served {
-        let mut child = sb
-            .command(&["serve"])
-            .env("HOSS_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let base = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("{line:?}"))
-            .to_string();
-        Served { child, base }
-    }
-
-    fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(20)))
-            .proxy(None)
-            .build()
-            .into()
-    }
-
-    pub(crate) fn get(&self, path: &str) -> (u16, String, ureq::http::HeaderMap) {
-        let mut r = Self::agent()
-            .get(&format!("{}{path}", self.base))
-            .call()
-            .unwrap();
-        let headers = r.headers().clone();
-        (
-            r.status().as_u16(),
-            r.body_mut().read_to_string().unwrap(),
-            headers,
-        )
-    }
-
-    pub(crate) fn post(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
-        let mut req = Self::agent().post(&format!("{}{path}", self.base));
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let mut r = req.send(body).unwrap();
-        (
-            r.status().as_u16(),
-            r.body_mut()
-                .with_config()
-                .limit(10_000_000)
-                .read_to_string()
-                .unwrap_or_default(),
-        )
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn sign(body: &str) -> String {
-    stripe_signature_now(SECRET, body)
-}
-
 #[test]
 fn serve_answers_portal_pages_and_a_generic_404_with_security_headers() {
     let sb = Sandbox::new();
@@ -546,7 +469,7 @@ fn serve_applies_webhooks_like_the_cli_and_refuses_oversize_bodies() {
     .to_string();
     let (status, body) = served.post(
         "/stripe/webhook",
-        &[("Stripe-Signature", &sign(&event))],
+        &[("Stripe-Signature", &stripe_signature_now(SECRET, &event))],
         event.as_bytes(),
     );
     assert_eq!(status, 200, "{body}");
@@ -554,7 +477,7 @@ fn serve_applies_webhooks_like_the_cli_and_refuses_oversize_bodies() {
     assert_eq!(body, r#"{"outcome":"applied"}"#);
     let (status, body) = served.post(
         "/stripe/webhook",
-        &[("Stripe-Signature", &sign(&event))],
+        &[("Stripe-Signature", &stripe_signature_now(SECRET, &event))],
         event.as_bytes(),
     );
     assert_eq!(
@@ -571,7 +494,11 @@ fn serve_applies_webhooks_like_the_cli_and_refuses_oversize_bodies() {
     );
     assert_eq!(status, 400);
     let big = vec![b'x'; 2 * 1024 * 1024];
-    let (status, _) = served.post("/stripe/webhook", &[("Stripe-Signature", &sign("x"))], &big);
+    let (status, _) = served.post(
+        "/stripe/webhook",
+        &[("Stripe-Signature", &stripe_signature_now(SECRET, "x"))],
+        &big,
+    );
     assert_eq!(status, 413);
     let invoices: Vec<Value> = sb.json(&["invoice", "list", "--json"]);
     assert_eq!(invoices[1]["status"], "paid");
@@ -581,7 +508,7 @@ fn serve_applies_webhooks_like_the_cli_and_refuses_oversize_bodies() {
 fn a_slow_client_holds_one_worker_briefly_and_others_are_served() {
     let sb = Sandbox::new();
     let served = Served::start(&sb);
-    let addr = served.base.trim_start_matches("http://").to_string();
+    let addr = served.addr();
     let mut slow = TcpStream::connect(&addr).unwrap();
     slow.write_all(b"POST /stripe/webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\nStripe-Signature: t=1,v1=00\r\n\r\nabc").unwrap();
     let started = Instant::now();
@@ -669,26 +596,10 @@ fn one_click_unsubscribe_suppresses_the_address() {
 #[test]
 fn serve_stops_cleanly_on_sigterm() {
     let sb = Sandbox::new();
-    let mut served = Served::start(&sb);
+    let served = Served::start(&sb);
     assert_eq!(served.get("/healthz").0, 200);
-    let pid = served.child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = served.child.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let mut err = String::new();
-    served
-        .child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (code, err) = served.terminate();
+    assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("[SERVE][STOPPED]"), "{err}");
 }
 

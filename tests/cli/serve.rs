@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::Sandbox;
-use crate::portal::{SECRET, Served, sign};
+use crate::harness::{Sandbox, Served, stripe_signature_now};
+
+const SECRET: &str = "whsec_serve_tests_secret";
 
 /// The server's one deadline for a request's head and body.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -19,37 +20,6 @@ const DEADLINE: Duration = Duration::from_secs(10);
 const SLACK: Duration = Duration::from_secs(3);
 /// A prompt answer on a loaded test machine.
 const PROMPT: Duration = Duration::from_secs(3);
-
-impl Served {
-    fn addr(&self) -> String {
-        self.base.trim_start_matches("http://").to_string()
-    }
-
-    fn running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGTERM, then the exit code and the whole operator log.
-    fn terminate(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        (status.code(), err)
-    }
-}
 
 /// Sends `request` on a fresh connection and returns the whole answer.
 fn exchange(addr: &str, request: &[u8]) -> String {
@@ -182,7 +152,7 @@ fn sixteen_slow_bodies_neither_starve_serve_nor_outlive_the_deadline() {
         let event = webhook_event(&format!("evt_busy_{rounds}"));
         let (status, body) = served.post(
             "/stripe/webhook",
-            &[("Stripe-Signature", &sign(&event))],
+            &[("Stripe-Signature", &stripe_signature_now(SECRET, &event))],
             event.as_bytes(),
         );
         assert_eq!(status, 200, "{body}");

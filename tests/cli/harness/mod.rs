@@ -4,9 +4,11 @@
 #![allow(dead_code)] // not every test binary module uses every helper
 
 mod sandbox;
+mod served;
 mod servers;
 
 pub use sandbox::{BIN, Output, Sandbox, system_package};
+pub use served::Served;
 pub use servers::{
     DropServer, FakeServer, Recorded, SmtpMode, SmtpServer, StripeStub, Trap, stripe_signature,
     stripe_signature_now, unix_now,
