@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use serde_json::Value;
 
-use crate::harness::{FakeServer, Sandbox, StripeStub, stripe_signature};
+use crate::harness::{FakeServer, Recorded, Sandbox, StripeStub, stripe_signature};
 
 const HOUR_LIMIT: i64 = 25;
 const NOW: &str = "2026-11-25T14:10:00Z";
@@ -182,12 +182,7 @@ fn check_invariants(w: &World) -> usize {
         .sendgrid
         .requests()
         .iter()
-        .map(|r| {
-            serde_json::from_str::<Value>(&r.body).unwrap()["personalizations"][0]["to"][0]["email"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
+        .map(Recorded::mail_to)
         .collect();
     let unique: HashSet<&String> = recipients.iter().collect();
     assert_eq!(

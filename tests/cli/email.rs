@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use mailparse::MailHeaderMap;
 use serde_json::Value;
 
-use crate::harness::{DropServer, FakeServer, Sandbox, SmtpMode, SmtpServer, Trap};
+use crate::harness::{DropServer, FakeServer, Recorded, Sandbox, SmtpMode, SmtpServer, Trap};
 
 const T: &str = "2026-11-25T14:30:00Z";
 
@@ -96,7 +96,7 @@ fn sendgrid_request_is_a_v3_mail_send_and_success_contacts_the_lead() {
             .unwrap()
             .starts_with("application/json")
     );
-    let body: Value = serde_json::from_str(&r.body).unwrap();
+    let body = r.json();
     assert_eq!(
         body["personalizations"][0]["to"][0]["email"],
         "person0@company0.com"
@@ -326,15 +326,7 @@ fn eight_overlapping_passes_never_exceed_the_hour_limit_or_email_a_lead_twice() 
     }
     let reqs = server.requests();
     assert_eq!((reqs.len(), sent), (5, 5));
-    let recipients: HashSet<String> = reqs
-        .iter()
-        .map(|r| {
-            serde_json::from_str::<Value>(&r.body).unwrap()["personalizations"][0]["to"][0]["email"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let recipients: HashSet<String> = reqs.iter().map(Recorded::mail_to).collect();
     assert_eq!(recipients.len(), 5, "no lead twice");
     assert_eq!(status(&sb)["email"]["sent_this_hour"], 5);
 }
@@ -775,7 +767,7 @@ fn send_test_email_reports_the_real_outcome() {
         (report["outcome"].as_str(), report["success"].as_bool()),
         (Some("sent"), Some(true))
     );
-    let body: Value = serde_json::from_str(&ok.requests()[0].body).unwrap();
+    let body = ok.requests()[0].json();
     assert!(body["subject"].as_str().unwrap().starts_with("[TEST]"));
     let attempt = &status(&sb)["email"]["recent_attempts"][0];
     assert_eq!(
@@ -1104,7 +1096,7 @@ fn an_address_emailed_once_is_never_emailed_again_by_another_lead() {
     };
     add("Client");
     assert_eq!(outreach(&sb)["sent"], 1, "no name is no reason not to send");
-    let sent: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    let sent = server.requests()[0].json();
     let body = sent["content"][0]["value"].as_str().unwrap();
     assert!(body.starts_with("Hi there,"), "{body}");
     // The operator marks it invalid, then the same person comes back by hand

@@ -584,7 +584,7 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
         .with("MAX_EMAILS_PER_HOUR", "1");
     let report: Value = sb.json(&["summary", "--email", "--json"]);
     assert_eq!(report["email"]["outcome"], "sent");
-    let body: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    let body = server.requests()[0].json();
     assert_eq!(
         body["personalizations"][0]["to"][0]["email"],
         "boss@hoss-operator.com"
@@ -645,7 +645,7 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
         "{e}"
     );
     let requests = server.requests();
-    let digest: Value = serde_json::from_str(&requests.last().unwrap().body).unwrap();
+    let digest = requests.last().unwrap().json();
     let text = digest["content"][0]["value"].as_str().unwrap();
     assert!(text.contains("(1 outreach, 1 test)"), "{text}");
     assert!(
@@ -670,7 +670,7 @@ fn the_digest_keeps_long_table_lines_whole() {
     // at 78 columns in outreach; the digest keeps it on one line.
     let report: Value = sb.json(&["summary", "--email", "--json"]);
     assert_eq!(report["email"]["outcome"], "sent");
-    let body: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    let body = server.requests()[0].json();
     let text = body["content"][0]["value"].as_str().unwrap();
     let emails_line = text.lines().find(|l| l.starts_with("emails:")).unwrap();
     assert!(

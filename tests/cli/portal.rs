@@ -557,7 +557,7 @@ fn one_click_unsubscribe_suppresses_the_address() {
         "Jo",
     ]);
     sb.run(&["send-outreach"]);
-    let body: Value = serde_json::from_str(&server.requests()[0].body).unwrap();
+    let body = server.requests()[0].json();
     let header = body["headers"]["List-Unsubscribe"].as_str().unwrap();
     let path = header
         .split("https://hoss-operator.com")

@@ -29,6 +29,24 @@ impl Recorded {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+
+    /// The body as JSON (a SendGrid mail send, a healthcheck's report).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{} {}: not JSON ({e}): {}",
+                self.method, self.url, self.body
+            )
+        })
+    }
+
+    /// The first recipient of a SendGrid v3 mail send.
+    pub fn mail_to(&self) -> String {
+        self.json()["personalizations"][0]["to"][0]["email"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
 }
 
 /// An HTTP stand-in on 127.0.0.1 that records every request and answers
