@@ -70,7 +70,7 @@ fn status(sb: &Sandbox) -> Value {
 
 #[test]
 fn sendgrid_request_is_a_v3_mail_send_and_success_contacts_the_lead() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url);
     add_leads(&sb, 1);
     let report = outreach(&sb);
@@ -141,7 +141,7 @@ fn sendgrid_request_is_a_v3_mail_send_and_success_contacts_the_lead() {
 
 #[test]
 fn sendgrid_success_is_logged_with_mode_lead_and_subject() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url);
     add_leads(&sb, 1);
     let out = sb.run(&["send-outreach"]);
@@ -159,12 +159,10 @@ fn sendgrid_4xx_is_permanent_and_marks_the_lead_failed_with_the_reason() {
     // 404/405 are the endpoint's, not the message's: see
     // a_wrong_sendgrid_endpoint_or_reply_to_holds_the_queue_instead_of_burning_it.
     for code in [400u16, 413, 422] {
-        let server = FakeServer::start(move |_| {
-            (
-                code,
-                format!("{{\"errors\":[{{\"message\":\"nope {code}\"}}]}}"),
-            )
-        });
+        let server = FakeServer::answering(
+            code,
+            format!("{{\"errors\":[{{\"message\":\"nope {code}\"}}]}}"),
+        );
         let sb = sendgrid(&server.url);
         add_leads(&sb, 1);
         let out = sb.run(&["send-outreach", "--json"]);
@@ -197,7 +195,7 @@ fn sendgrid_4xx_is_permanent_and_marks_the_lead_failed_with_the_reason() {
 #[test]
 fn sendgrid_429_and_5xx_are_transient_and_give_up_after_three() {
     for code in [429u16, 500, 503] {
-        let server = FakeServer::start(move |_| (code, "busy".into()));
+        let server = FakeServer::answering(code, "busy");
         let sb = sendgrid(&server.url);
         add_leads(&sb, 1);
         for pass in 1..=3 {
@@ -311,7 +309,7 @@ fn a_process_killed_after_its_reservation_leaves_an_uncertain_send_that_is_never
 
 #[test]
 fn eight_overlapping_passes_never_exceed_the_hour_limit_or_email_a_lead_twice() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url)
         .with("MAX_EMAILS_PER_HOUR", "5")
         .with("MAX_EMAILS_PER_CYCLE", "100")
@@ -333,7 +331,7 @@ fn eight_overlapping_passes_never_exceed_the_hour_limit_or_email_a_lead_twice() 
 
 #[test]
 fn the_hour_limit_throttles_with_a_log_line_and_a_ledger_row() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url)
         .with("MAX_EMAILS_PER_HOUR", "1")
         .with("HOSS_NOW", T);
@@ -362,7 +360,7 @@ fn the_hour_limit_throttles_with_a_log_line_and_a_ledger_row() {
 
 #[test]
 fn the_cycle_limit_caps_attempts_in_one_pass() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url).with("MAX_EMAILS_PER_CYCLE", "2");
     add_leads(&sb, 5);
     assert_eq!(outreach(&sb)["attempted"], 2);
@@ -633,7 +631,7 @@ fn real_outreach_without_a_postal_address_falls_back_to_dry_run() {
 
 #[test]
 fn suppressed_and_reserved_domain_recipients_are_never_sent() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url);
     assert_eq!(
         sb.run(&[
@@ -758,7 +756,7 @@ fn suppress_commands_manage_the_list_and_unsubscribe_leads() {
 
 #[test]
 fn send_test_email_reports_the_real_outcome() {
-    let ok = FakeServer::start(|_| (202, String::new()));
+    let ok = FakeServer::answering(202, "");
     let sb = sendgrid(&ok.url);
     let out = sb.run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -775,7 +773,7 @@ fn send_test_email_reports_the_real_outcome() {
         (Some("test"), Some("sent"))
     );
 
-    let denied = FakeServer::start(|_| (401, "{\"errors\":[{\"message\":\"bad key\"}]}".into()));
+    let denied = FakeServer::answering(401, "{\"errors\":[{\"message\":\"bad key\"}]}");
     let out =
         sendgrid(&denied.url).run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
     assert_eq!(
@@ -789,7 +787,7 @@ fn send_test_email_reports_the_real_outcome() {
     );
     assert!(report["error"].as_str().unwrap().contains("401"));
 
-    let down = FakeServer::start(|_| (503, String::new()));
+    let down = FakeServer::answering(503, "");
     let out =
         sendgrid(&down.url).run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
     assert_eq!(out.code, 75, "{out:?}");
@@ -816,7 +814,7 @@ fn send_test_email_reports_the_real_outcome() {
 
 #[test]
 fn status_email_panel_shows_modes_limits_and_the_last_twenty_attempts() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url)
         .with("MAX_EMAILS_PER_HOUR", "3")
         .with("MAX_EMAILS_PER_CYCLE", "30")
@@ -857,7 +855,7 @@ fn status_email_panel_shows_modes_limits_and_the_last_twenty_attempts() {
 
 #[test]
 fn a_lead_contacted_before_is_never_emailed_again_even_without_ledger_rows() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url);
     add_leads(&sb, 1);
     outreach(&sb);
@@ -880,7 +878,7 @@ fn a_lead_contacted_before_is_never_emailed_again_even_without_ledger_rows() {
 
 #[test]
 fn a_provider_outage_stops_the_pass_instead_of_burning_every_lead() {
-    let server = FakeServer::start(|_| (503, "maintenance".into()));
+    let server = FakeServer::answering(503, "maintenance");
     let sb = sendgrid(&server.url);
     add_leads(&sb, 5);
     let out = sb.run(&["send-outreach", "--json"]);
@@ -970,7 +968,7 @@ fn assert_queue_held(sb: &Sandbox, out: &crate::harness::Output, tag: &str, code
 fn a_wrong_sendgrid_endpoint_or_reply_to_holds_the_queue_instead_of_burning_it() {
     let reply_to = r#"{"errors":[{"message":"The reply_to email does not contain a valid address.","field":"reply_to.email","help":null}]}"#;
     for (code, body) in [(404u16, "not found"), (405, ""), (400, reply_to)] {
-        let server = FakeServer::start(move |_| (code, body.to_string()));
+        let server = FakeServer::answering(code, body);
         let sb = sendgrid(&server.url);
         add_leads(&sb, 3);
         let out = sb.run(&["send-outreach", "--json"]);
@@ -1081,7 +1079,7 @@ fn smtp_authentication_and_tls_mismatches_are_the_senders_problem() {
 
 #[test]
 fn an_address_emailed_once_is_never_emailed_again_by_another_lead() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = sendgrid(&server.url);
     let add = |company: &str| {
         let out = sb.run(&[

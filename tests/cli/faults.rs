@@ -294,9 +294,9 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
 
 #[test]
 fn secrets_never_reach_the_log_at_debug_or_trace() {
-    let sendgrid = FakeServer::start(|_| (202, String::new()));
-    let search = FakeServer::start(|_| (200, "[]".into()));
-    let ping = FakeServer::start(|_| (200, "OK".into()));
+    let sendgrid = FakeServer::answering(202, "");
+    let search = FakeServer::answering(200, "[]");
+    let ping = FakeServer::answering(200, "OK");
     let stripe = StripeStub::start();
     for level in ["debug", "trace"] {
         let mut sb = Sandbox::new()

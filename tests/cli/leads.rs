@@ -45,8 +45,7 @@ fn search_sandbox(server: &FakeServer) -> Sandbox {
 }
 
 fn serve_json(body: Value) -> FakeServer {
-    let text = body.to_string();
-    FakeServer::start(move |_| (200, text.clone()))
+    FakeServer::answering(200, body.to_string())
 }
 
 fn leads(sb: &Sandbox) -> Vec<LeadJson> {
@@ -217,7 +216,7 @@ fn api_failures_are_logged_and_create_nothing() {
         ("20MB", 200, huge, "larger than"),
     ];
     for (name, status, body, expect) in cases {
-        let server = FakeServer::start(move |_| (status, body.clone()));
+        let server = FakeServer::answering(status, body);
         let sb = search_sandbox(&server);
         let out = sb.run(&["source-leads", "--json"]);
         assert_eq!(out.code, 0, "{name}: {out:?}");

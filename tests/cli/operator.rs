@@ -528,7 +528,7 @@ fn a_failing_or_busy_step_does_not_stop_the_others() {
 
 #[test]
 fn cycle_pings_the_healthcheck_and_never_fails_on_a_bad_ping() {
-    let server = FakeServer::start(|_| (200, "OK".into()));
+    let server = FakeServer::answering(200, "OK");
     let sb = Sandbox::new().with("HEALTHCHECK_URL", &format!("{}/ping/abc", server.url));
     assert_eq!(sb.run(&["cycle"]).code, 0);
     let urls: Vec<String> = server.requests().iter().map(|r| r.url.clone()).collect();
@@ -571,7 +571,7 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["email"]["outcome"], "dry_run");
 
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = Sandbox::new()
         .with("EMAIL_MODE", "SENDGRID")
         .with("SENDER_NAME", "Sam Carter")
@@ -657,7 +657,7 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
 
 #[test]
 fn the_digest_keeps_long_table_lines_whole() {
-    let server = FakeServer::start(|_| (202, String::new()));
+    let server = FakeServer::answering(202, "");
     let sb = Sandbox::new()
         .with("EMAIL_MODE", "SENDGRID")
         .with("SENDER_NAME", "Sam Carter")

@@ -534,7 +534,7 @@ fn a_slow_client_holds_one_worker_briefly_and_others_are_served() {
 
 #[test]
 fn one_click_unsubscribe_suppresses_the_address() {
-    let server = crate::harness::FakeServer::start(|_| (202, String::new()));
+    let server = crate::harness::FakeServer::answering(202, "");
     let sb = Sandbox::new()
         .with("EMAIL_MODE", "SENDGRID")
         .with("SENDER_NAME", "Sam Carter")

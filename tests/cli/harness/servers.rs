@@ -103,6 +103,12 @@ impl FakeServer {
         }
     }
 
+    /// A stand-in that gives every request the same canned answer.
+    pub fn answering(status: u16, body: impl Into<String>) -> FakeServer {
+        let body = body.into();
+        FakeServer::start(move |_| (status, body.clone()))
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
