@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use mailparse::MailHeaderMap;
 use serde_json::Value;
 
-use crate::harness::{DropServer, FakeServer, Recorded, Sandbox, SmtpMode, SmtpServer, Trap};
+use crate::harness::{
+    DropServer, FakeServer, Recorded, Sandbox, SmtpMode, SmtpServer, Trap, closed_addr,
+};
 
 const T: &str = "2026-11-25T14:30:00Z";
 
@@ -482,9 +484,7 @@ fn smtp_5xx_is_permanent_and_4xx_is_transient() {
 
     // Nobody listening: the connection failed before any hand-over; the
     // sender's outage, not the lead's.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = closed_addr().port();
     let sb = smtp(&busy).with("SMTP_PORT", &port.to_string());
     add_leads(&sb, 1);
     let out = sb.run(&["send-outreach", "--json"]);
@@ -1019,9 +1019,7 @@ fn a_revoked_or_refused_sendgrid_account_holds_the_queue_and_exits_78() {
 
 #[test]
 fn a_sendgrid_that_refuses_connections_is_unreachable_exit_75_and_burns_nothing() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    let url = format!("http://{}", closed_addr());
     let sb = sendgrid(&url);
     add_leads(&sb, 3);
     let out = sb.run(&["send-outreach", "--json"]);

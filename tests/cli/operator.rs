@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::harness::{BIN, FakeServer, Sandbox, Trap};
+use crate::harness::{BIN, FakeServer, Sandbox, Trap, closed_addr};
 
 /// 2026-11-25T14:00:05Z: five seconds into an hour.
 const T: i64 = 1_795_615_205;
@@ -541,9 +541,7 @@ fn cycle_pings_the_healthcheck_and_never_fails_on_a_bad_ping() {
     assert_eq!(failing.run(&["cycle"]).code, 78);
     assert_eq!(server.requests().last().unwrap().url, "/ping/abc/fail");
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
+    let port = closed_addr().port();
     let unreachable = Sandbox::new().with("HEALTHCHECK_URL", &format!("http://127.0.0.1:{port}/x"));
     let out = unreachable.run(&["cycle"]);
     assert_eq!(out.code, 0, "{out:?}");

@@ -10,6 +10,6 @@ mod servers;
 pub use sandbox::{BIN, Output, Sandbox, system_package};
 pub use served::Served;
 pub use servers::{
-    DropServer, FakeServer, Recorded, SmtpMode, SmtpServer, StripeStub, Trap, stripe_signature,
-    stripe_signature_now, unix_now,
+    DropServer, FakeServer, Recorded, SmtpMode, SmtpServer, StripeStub, Trap, closed_addr,
+    stripe_signature, stripe_signature_now, unix_now,
 };

@@ -164,6 +164,15 @@ impl Trap {
     }
 }
 
+/// An address on 127.0.0.1 where nobody listens (a port bound and let go
+/// again): a connection to it is refused.
+pub fn closed_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a port to let go")
+        .local_addr()
+        .unwrap()
+}
+
 /// One message an SMTP stand-in accepted.
 #[derive(Debug, Clone)]
 pub struct Received {
