@@ -3,12 +3,12 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Output, Sandbox, StripeStub, Trap, stripe_signature, stripe_signature_now, unix_now,
+    Output, Sandbox, StripeStub, Trap, stripe_signature, stripe_signature_now, unix_now, wait_until,
 };
 
 const SECRET: &str = "whsec_test_webhook_secret";
@@ -471,14 +471,11 @@ fn a_pass_killed_after_stripe_made_the_link_reuses_the_same_link_when_rerun() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while stub.requests_to("POST", "/v1/payment_links").is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "bill never asked for a link"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "bill never asked for a link",
+        || !stub.requests_to("POST", "/v1/payment_links").is_empty(),
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     let inv = &invoices(&sb)[0];

@@ -3,13 +3,13 @@
 //! classes, suppression, message format and header safety.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mailparse::MailHeaderMap;
 use serde_json::Value;
 
 use crate::harness::{
-    DropServer, FakeServer, Recorded, Sandbox, SmtpMode, SmtpServer, Trap, closed_addr,
+    DropServer, FakeServer, Recorded, Sandbox, SmtpMode, SmtpServer, Trap, closed_addr, wait_until,
 };
 
 const T: &str = "2026-11-25T14:30:00Z";
@@ -262,14 +262,9 @@ fn a_process_killed_after_its_reservation_leaves_an_uncertain_send_that_is_never
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    while server.requests().is_empty() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the send never started"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(Duration::from_secs(10), "the send never started", || {
+        !server.requests().is_empty()
+    });
     child.kill().unwrap();
     child.wait().unwrap();
 

@@ -164,6 +164,16 @@ impl Trap {
     }
 }
 
+/// Polls `done` every 20 ms until it holds; fails the test with `what` if
+/// it still does not after `limit` (a stand-in that never saw its request).
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// An address on 127.0.0.1 where nobody listens (a port bound and let go
 /// again): a connection to it is refused.
 pub fn closed_addr() -> SocketAddr {
