@@ -16,16 +16,12 @@ const T: &str = "2026-11-25T14:30:00Z";
 
 fn sendgrid(url: &str) -> Sandbox {
     Sandbox::new()
-        .with("EMAIL_MODE", "SENDGRID")
-        .with("SENDER_NAME", "Sam Carter")
-        .with("COMPANY_NAME", "Carter Consulting LLC")
+        .email_via_sendgrid(url)
         .with("SENDGRID_API_KEY", "SG.test-key")
-        .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
         .with("SENDGRID_FROM_NAME", "Hoss Team")
         .with("REPLY_TO_EMAIL", "replies@hoss-operator.com")
         .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
         .with("PUBLIC_BASE_URL", "https://hoss-operator.com")
-        .with("SENDGRID_API_BASE", url)
         .with("EMAIL_SEND_DELAY_MIN", "0")
         .with("EMAIL_SEND_DELAY_MAX", "0")
 }

@@ -171,12 +171,7 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
     });
     let stripe = StripeStub::start();
     let mut sb = Sandbox::new()
-        .with("EMAIL_MODE", "SENDGRID")
-        .with("SENDER_NAME", "Sam Carter")
-        .with("COMPANY_NAME", "Carter Consulting LLC")
-        .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
-        .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
-        .with("SENDGRID_API_BASE", &sendgrid.url)
+        .email_via_sendgrid(&sendgrid.url)
         .with("SMTP_USERNAME", "user")
         .with("LEAD_SOURCE_PROVIDER", "SEARCH_API")
         .with("LEAD_SEARCH_API_URL", &format!("{}/search", search.url))
@@ -300,13 +295,8 @@ fn secrets_never_reach_the_log_at_debug_or_trace() {
     let stripe = StripeStub::start();
     for level in ["debug", "trace"] {
         let mut sb = Sandbox::new()
+            .email_via_sendgrid(&sendgrid.url)
             .with("HOSS_LOG", level)
-            .with("EMAIL_MODE", "SENDGRID")
-            .with("SENDER_NAME", "Sam Carter")
-            .with("COMPANY_NAME", "Carter Consulting LLC")
-            .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
-            .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
-            .with("SENDGRID_API_BASE", &sendgrid.url)
             .with("LEAD_SOURCE_PROVIDER", "SEARCH_API")
             .with("LEAD_SEARCH_API_URL", &format!("{}/search", search.url))
             .with("ENABLE_STRIPE", "TRUE")

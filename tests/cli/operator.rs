@@ -571,14 +571,9 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
 
     let server = FakeServer::answering(202, "");
     let sb = Sandbox::new()
-        .with("EMAIL_MODE", "SENDGRID")
-        .with("SENDER_NAME", "Sam Carter")
-        .with("COMPANY_NAME", "Carter Consulting LLC")
+        .email_via_sendgrid(&server.url)
         .with("SENDGRID_API_KEY", "SG.k")
-        .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
         .with("OPERATOR_EMAIL", "boss@hoss-operator.com")
-        .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
-        .with("SENDGRID_API_BASE", &server.url)
         .with("MAX_EMAILS_PER_HOUR", "1");
     let report: Value = sb.json(&["summary", "--email", "--json"]);
     assert_eq!(report["email"]["outcome"], "sent");
@@ -657,13 +652,8 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
 fn the_digest_keeps_long_table_lines_whole() {
     let server = FakeServer::answering(202, "");
     let sb = Sandbox::new()
-        .with("EMAIL_MODE", "SENDGRID")
-        .with("SENDER_NAME", "Sam Carter")
-        .with("COMPANY_NAME", "Carter Consulting LLC")
-        .with("SENDGRID_API_KEY", "SG.k")
-        .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
-        .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
-        .with("SENDGRID_API_BASE", &server.url);
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.k");
     // A long attention line (an invoice outside the limits) would be wrapped
     // at 78 columns in outreach; the digest keeps it on one line.
     let report: Value = sb.json(&["summary", "--email", "--json"]);

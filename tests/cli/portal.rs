@@ -536,14 +536,9 @@ fn a_slow_client_holds_one_worker_briefly_and_others_are_served() {
 fn one_click_unsubscribe_suppresses_the_address() {
     let server = crate::harness::FakeServer::answering(202, "");
     let sb = Sandbox::new()
-        .with("EMAIL_MODE", "SENDGRID")
-        .with("SENDER_NAME", "Sam Carter")
-        .with("COMPANY_NAME", "Carter Consulting LLC")
+        .email_via_sendgrid(&server.url)
         .with("SENDGRID_API_KEY", "SG.k")
-        .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
-        .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
         .with("PUBLIC_BASE_URL", "https://hoss-operator.com")
-        .with("SENDGRID_API_BASE", &server.url)
         .with("EMAIL_SEND_DELAY_MAX", "0")
         .with("EMAIL_SEND_DELAY_MIN", "0");
     sb.run(&[

@@ -94,6 +94,19 @@ impl Sandbox {
         self
     }
 
+    /// Real email through a SendGrid stand-in at `url`, sent as the operator
+    /// Sam Carter of Carter Consulting LLC from hello@hoss-operator.com, with
+    /// the postal address real email needs. No API key and no send delays:
+    /// each caller says its own (a sentinel, or none, to test the fallback).
+    pub fn email_via_sendgrid(self, url: &str) -> Sandbox {
+        self.with("EMAIL_MODE", "SENDGRID")
+            .with("SENDER_NAME", "Sam Carter")
+            .with("COMPANY_NAME", "Carter Consulting LLC")
+            .with("SENDGRID_FROM_EMAIL", "hello@hoss-operator.com")
+            .with("COMPANY_POSTAL_ADDRESS", "1 Main St")
+            .with("SENDGRID_API_BASE", url)
+    }
+
     pub fn set(&mut self, key: &str, value: &str) {
         self.env.insert(key.into(), value.into());
     }
