@@ -62,19 +62,7 @@ fn customer_with_done_work(sb: &Sandbox, n: usize, amounts: &[&str]) -> i64 {
         )
         .unwrap();
     for amount in amounts {
-        let task: Value = sb.json(&[
-            "task",
-            "add",
-            "--customer",
-            &customer.to_string(),
-            "--description",
-            "Work",
-            "--amount",
-            amount,
-            "--json",
-        ]);
-        let id = task["id"].as_i64().unwrap().to_string();
-        assert_eq!(sb.run(&["task", "done", &id]).code, 0);
+        sb.done_task(&customer.to_string(), "Work", amount);
     }
     customer
 }

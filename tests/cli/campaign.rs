@@ -86,18 +86,7 @@ fn world() -> World {
         ]);
         assert_eq!(out.code, 0, "{out:?}");
         for a in ["10.00", "20.50"] {
-            let t: Value = sb.json(&[
-                "task",
-                "add",
-                "--customer",
-                &(c + 1).to_string(),
-                "--description",
-                "Work",
-                "--amount",
-                a,
-                "--json",
-            ]);
-            sb.run(&["task", "done", &t["id"].as_i64().unwrap().to_string()]);
+            sb.done_task(&(c + 1).to_string(), "Work", a);
         }
     }
     World {

@@ -39,18 +39,7 @@ fn seeded(sb: &Sandbox, marker: &str, n: i64) -> Value {
         (format!("{marker} setup"), "100.00"),
         (format!("{marker} report"), "25.50"),
     ] {
-        let t: Value = sb.json(&[
-            "task",
-            "add",
-            "--customer",
-            &id,
-            "--description",
-            &desc,
-            "--amount",
-            amount,
-            "--json",
-        ]);
-        sb.run(&["task", "done", &t["id"].as_i64().unwrap().to_string()]);
+        sb.done_task(&id, &desc, amount);
         sb.run(&["bill"]);
     }
     sb.run(&[
@@ -172,18 +161,7 @@ fn pay_now_appears_only_with_stripe_on_and_an_open_linked_invoice() {
         let with_link = seeded(&sb, "Linked", 1);
         let plain = customer(&sb, "Plain Co", "p@plain.com");
         let id = plain["id"].as_i64().unwrap().to_string();
-        let t: Value = sb.json(&[
-            "task",
-            "add",
-            "--customer",
-            &id,
-            "--description",
-            "x",
-            "--amount",
-            "10",
-            "--json",
-        ]);
-        sb.run(&["task", "done", &t["id"].as_i64().unwrap().to_string()]);
+        sb.done_task(&id, "x", "10");
         assert_eq!(sb.run(&["invoice", "list"]).code, 0);
         sb.db().execute("INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at) VALUES (?1, 1000, 'usd', 'open', 0)", [plain["id"].as_i64().unwrap()]).unwrap();
         let dir = export(&sb);

@@ -199,6 +199,26 @@ impl Sandbox {
             .unwrap_or_else(|e| panic!("{args:?} printed invalid JSON ({e}): {}", out.stdout))
     }
 
+    /// Adds a task for `customer` (an id) and marks it done: work ready to
+    /// be billed. Returns the task's id.
+    pub fn done_task(&self, customer: &str, description: &str, amount: &str) -> i64 {
+        let task: serde_json::Value = self.json(&[
+            "task",
+            "add",
+            "--customer",
+            customer,
+            "--description",
+            description,
+            "--amount",
+            amount,
+            "--json",
+        ]);
+        let id = task["id"].as_i64().unwrap();
+        let done = self.run(&["task", "done", &id.to_string()]);
+        assert_eq!(done.code, 0, "task done {id}: {done:?}");
+        id
+    }
+
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(self.path("hoss.db")).expect("open test db")
     }
