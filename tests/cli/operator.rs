@@ -429,19 +429,7 @@ fn status_draws_tables_on_a_terminal_and_plain_text_in_a_pipe() {
         piped.stdout
     );
     // A real pseudo-terminal, 80 columns wide.
-    let db = sb.path("hoss.db");
-    let script = format!(
-        "stty cols 80; env -i PATH=\"$PATH\" NO_COLOR=1 HOSS_DB={} HOSS_LOCK_DIR={} {BIN} status",
-        db.display(),
-        sb.path("locks").display()
-    );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &script, "/dev/null"])
-        .current_dir(sb.dir.path())
-        .output()
-        .expect("script(1) from util-linux");
-    let tty = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
-    assert!(out.status.success(), "{tty}");
+    let tty = in_pty(&sb, "cols 80", "", "status");
     assert!(tty.contains('│') && tty.contains('─'), "{tty}");
     assert!(!tty.contains("\u{1b}["), "NO_COLOR: no escape sequences");
     for line in tty.lines().filter(|l| l.contains('│')) {
