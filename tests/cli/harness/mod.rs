@@ -1,6 +1,14 @@
 //! The integration harness: the built `hoss` binary run as a real process in
 //! a temp directory with an explicit environment (never the caller's), plus
-//! local servers that stand in for the outside world.
+//! local servers that stand in for the outside world. Test modules import
+//! everything from `crate::harness`; the files are:
+//!
+//! - `sandbox`: the per-test sandbox (temp dir, env, running hoss, its
+//!   SQLite file, JSON answers, common fixtures) and the system-package rule;
+//! - `served`: `hoss serve` on an ephemeral port, spoken to over HTTP;
+//! - `servers`: the stand-ins (SendGrid, search API or healthcheck via
+//!   `FakeServer`, Stripe, SMTP, a hanging-up peer, a trap), Stripe's
+//!   webhook signature, and waiting for a stand-in.
 #![allow(dead_code)] // not every test binary module uses every helper
 
 mod sandbox;

@@ -1,7 +1,8 @@
 //! The local servers that stand in for the outside world: an HTTP recorder
 //! with a handler (SendGrid, the search API, a healthcheck), a Stripe that
 //! honours idempotency keys, a real SMTP session (mailin), a peer that hangs
-//! up, and a trap that must see no connection at all.
+//! up, and a trap that must see no connection at all; plus what goes with
+//! them: Stripe's webhook signature, a closed port, waiting for a request.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
@@ -469,7 +470,7 @@ impl StripeStub {
         StripeStub { server, state }
     }
 
-    pub fn requests_to(&self, method: &str, path: &str) -> Vec<crate::harness::Recorded> {
+    pub fn requests_to(&self, method: &str, path: &str) -> Vec<Recorded> {
         self.server
             .requests()
             .into_iter()
