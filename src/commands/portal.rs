@@ -49,7 +49,7 @@ pub fn render_page(
             &customer.company,
             &invoice_facts,
             &task_facts,
-            config.stripe.enabled,
+            config.stripe.enabled(),
             &config.stripe.currency,
         ),
         config.email.company_name.as_deref().unwrap_or_default(),
