@@ -30,6 +30,9 @@ mod stripe;
 mod templates;
 mod urls;
 
+#[cfg(test)]
+mod docs_tests;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
