@@ -131,10 +131,7 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
         info!("[PORTAL][TOKENS] generated={made}");
     }
     let pid = std::process::id();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let stamp = crate::clock::system_nanos();
     let version = format!(".{name}.v-{stamp}-{pid}");
     let dir = parent.join(&version);
     let pages = build(ctx, &dir).inspect_err(|_| remove_tree(&dir))?;

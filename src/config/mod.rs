@@ -17,6 +17,10 @@
 //! `urls`, `resolved` (requested/effective/reason), one file per subsystem
 //! (`email`, `leads`, `stripe`, `pings`), `templates`, `expect_every`,
 //! `onboarding` and the startup `notices`.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "src/config/ is where the environment is read (SPEC §3)"
+)]
 
 mod email;
 mod expect_every;
