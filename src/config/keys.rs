@@ -9,7 +9,7 @@ use super::notices::Notice;
 use crate::error::{Error, Result};
 
 /// Every setting hoss understands, once: the TOML file may use exactly these
-/// names, [`Raw`] reads nothing else, and the docs test checks the README,
+/// names, `Raw` reads nothing else, and the docs test checks the README,
 /// replit.md and `config/hoss.example.toml` against this list.
 pub const KNOWN_KEYS: &[&str] = &[
     "HOSS_DB",
@@ -79,7 +79,7 @@ pub const KNOWN_KEYS: &[&str] = &[
 
 /// Read from the environment only (they say where the file is, or are the
 /// conventional logging and terminal-width variables).
-pub const ENV_ONLY_KEYS: &[&str] = &["HOSS_CONFIG", "RUST_LOG", "COLUMNS"];
+pub(super) const ENV_ONLY_KEYS: &[&str] = &["HOSS_CONFIG", "RUST_LOG", "COLUMNS"];
 
 /// A secret setting. It can be used, never shown: `Debug` prints `set`.
 #[derive(Clone, PartialEq, Eq)]

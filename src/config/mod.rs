@@ -41,7 +41,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 pub use email::{DEFAULT_SENDGRID_API_BASE, EmailConfig, EmailMode, SmtpConfig, SmtpTls};
-pub use keys::{ENV_ONLY_KEYS, KNOWN_KEYS, Secret, parse_bool};
+pub use keys::{KNOWN_KEYS, Secret, parse_bool};
 pub use leads::{LeadProvider, LeadsConfig};
 pub use notices::Notice;
 pub use onboarding::OnboardingTask;
@@ -52,7 +52,7 @@ pub use templates::{load_pack, pack_problem, template_dir_problems};
 pub use urls::is_loopback_host;
 
 use crate::error::{Error, Result};
-use keys::{Raw, read_file};
+use keys::{ENV_ONLY_KEYS, Raw, read_file};
 use notices::startup_notices;
 use resolved::Problems;
 
