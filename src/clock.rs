@@ -1,5 +1,14 @@
 //! Time as a dependency: commands take `now` from a [`Clock`] so tests can
 //! pin it. All stored times are unix seconds, UTC.
+//!
+//! The one reader of the system clock (`clippy.toml` refuses it elsewhere).
+//! Business rules take `ctx.now()`, which `HOSS_NOW` pins; only stamps that
+//! must be the real time (log lines, the HTTP `Date` header, unique names)
+//! use [`system_now`] and [`system_nanos`].
+#![allow(
+    clippy::disallowed_methods,
+    reason = "clock.rs is where the system clock is read"
+)]
 
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 
@@ -11,8 +20,21 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> i64 {
-        Utc::now().timestamp()
+        system_now()
     }
+}
+
+/// The real time, whatever `HOSS_NOW` says.
+pub fn system_now() -> i64 {
+    Utc::now().timestamp()
+}
+
+/// Nanoseconds since the epoch, for names that must not repeat.
+pub fn system_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
 }
 
 /// A clock that always answers the same second.
@@ -31,6 +53,11 @@ fn datetime(ts: i64) -> DateTime<Utc> {
 /// `2026-11-25T14:03:07Z`
 pub fn rfc3339(ts: i64) -> String {
     datetime(ts).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `Wed, 25 Nov 2026 14:03:07 GMT`, an HTTP `Date`.
+pub fn http_date(ts: i64) -> String {
+    datetime(ts).format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
 /// Start of the UTC clock hour holding `ts`.
@@ -66,6 +93,12 @@ mod tests {
         assert_eq!(hour_start(t + 3599), t);
         assert_eq!(hour_start(t + 3600), t + 3600);
         assert_eq!(hour_label(t + 1), "2026-11-25T14");
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        assert_eq!(http_date(1_795_615_207), "Wed, 25 Nov 2026 14:00:07 GMT");
+        assert_eq!(rfc3339(system_now()).len(), "2026-11-25T14:00:00Z".len());
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub fn main_entry() -> i32 {
             .unwrap_or_default();
         eprintln!(
             "{} ERROR [INTERNAL] hoss hit a bug{at}: {}",
-            clock::rfc3339(chrono::Utc::now().timestamp()),
+            clock::rfc3339(clock::system_now()),
             crate::log::one_line(&msg)
         );
     }));

@@ -11,7 +11,6 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use chrono::{SecondsFormat, Utc};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use rusqlite::Connection;
 
@@ -35,7 +34,7 @@ impl Log for OpLog {
         if is_ours(record.metadata()) && record.level() <= Level::Info {
             let message = one_line(&record.args().to_string());
             let event = Event {
-                at: Utc::now().timestamp(),
+                at: crate::clock::system_now(),
                 level: record.level().as_str().to_string(),
                 tag: tag_of(&message).to_string(),
                 message,
@@ -73,7 +72,7 @@ pub fn init(filter: &str) {
             writeln!(
                 buf,
                 "{} {} {}",
-                Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+                crate::clock::rfc3339(crate::clock::system_now()),
                 record.level(),
                 one_line(&record.args().to_string())
             )

@@ -56,7 +56,7 @@ pub fn facts(inv: &Invoice) -> InvoiceFacts {
 pub fn run(ctx: &Ctx) -> Result<BillReport> {
     let cfg = &ctx.config.stripe;
     let mut report = BillReport {
-        stripe: cfg.mode.effective.clone(),
+        stripe: cfg.mode.effective.as_str().into(),
         ..BillReport::default()
     };
     // Replay protection needs event ids only as long as Stripe retries.

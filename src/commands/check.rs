@@ -137,12 +137,12 @@ pub fn subsystem_table(subsystems: &Subsystems, terminal: bool) -> String {
     let rows = subsystems
         .iter()
         .iter()
-        .map(|(name, r)| {
+        .map(|v| {
             vec![
-                name.to_string(),
-                r.requested.clone(),
-                r.effective.clone(),
-                r.reason.clone().unwrap_or_else(|| "-".into()),
+                v.name.to_string(),
+                v.requested.to_string(),
+                v.effective.to_string(),
+                v.reason.unwrap_or("-").to_string(),
             ]
         })
         .collect();

@@ -49,7 +49,7 @@ pub fn render_page(
             &customer.company,
             &invoice_facts,
             &task_facts,
-            config.stripe.enabled,
+            config.stripe.enabled(),
             &config.stripe.currency,
         ),
         config.email.company_name.as_deref().unwrap_or_default(),
@@ -131,10 +131,7 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
         info!("[PORTAL][TOKENS] generated={made}");
     }
     let pid = std::process::id();
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let stamp = crate::clock::system_nanos();
     let version = format!(".{name}.v-{stamp}-{pid}");
     let dir = parent.join(&version);
     let pages = build(ctx, &dir).inspect_err(|_| remove_tree(&dir))?;

@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
     let text = mailer::smtp_message(&message)
         .map_err(Error::Data)?
         .formatted();
-    let real = ctx.config.email.effective != crate::config::EmailMode::DryRun;
+    let real = ctx.config.email.mode.effective != crate::config::EmailMode::DryRun;
     let not_sent_because = if lead.status != "new" || lead.last_contacted_at.is_some() {
         Some(format!("its status is {}", lead.status))
     } else {

@@ -238,7 +238,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         pack,
         sender: sender(ctx),
         report: OutreachReport {
-            mode: cfg.effective.as_str().into(),
+            mode: cfg.mode.effective.as_str().into(),
             uncertain: abandoned.len() as u32,
             ..OutreachReport::default()
         },

@@ -11,7 +11,7 @@ use log::{debug, error, info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::config::LeadProvider;
+use crate::config::{LeadProvider, Requested};
 use crate::db::{self, leads::Inserted, leads::SourceRun};
 use crate::domain::leads::{RawLead, next_search_page, normalize};
 use crate::error::Result;
@@ -78,8 +78,8 @@ fn fetch(ctx: &Ctx) -> Result<Fetched> {
         error,
         paging: None,
     };
-    let search_requested = cfg.mode.requested == LeadProvider::SearchApi.as_str();
-    match cfg.effective {
+    let search_requested = cfg.mode.requested == Requested::Mode(LeadProvider::SearchApi);
+    match cfg.mode.effective {
         LeadProvider::SearchApi => {
             let Some(api) = SearchApi::from_config(cfg) else {
                 return Ok(nothing(

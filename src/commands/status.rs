@@ -116,19 +116,20 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     let now = ctx.now();
     let subsystems = cfg.subsystems();
     let mut warnings = Vec::new();
-    for (name, r) in subsystems.iter() {
-        if r.fell_back() {
+    for v in subsystems.iter() {
+        if v.fell_back {
             warnings.push(format!(
-                "{name} requested {} but runs {}: {}",
-                r.requested,
-                r.effective,
-                r.reason.as_deref().unwrap_or_default()
+                "{} requested {} but runs {}: {}",
+                v.name,
+                v.requested,
+                v.effective,
+                v.reason.unwrap_or_default()
             ));
         }
     }
     let email = EmailPanel {
-        mode: cfg.email.mode.effective.clone(),
-        requested: cfg.email.mode.requested.clone(),
+        mode: cfg.email.mode.effective.as_str().into(),
+        requested: cfg.email.mode.requested.as_str().into(),
         reason: cfg.email.mode.reason.clone(),
         max_per_cycle: cfg.email.max_per_cycle,
         max_per_hour: cfg.email.max_per_hour,
@@ -156,7 +157,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         ));
     }
     let leads = LeadsPanel {
-        provider: cfg.leads.effective.as_str().to_string(),
+        provider: cfg.leads.mode.effective.as_str().to_string(),
         last_run: db::leads::last_source_run(&ctx.db)?.map(|r| LeadRunView {
             at: rfc3339(r.started_at),
             provider: r.provider,
@@ -174,7 +175,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     let last_hook_error = db::events::last_with_tag(&ctx.db, "[STRIPE][WEBHOOK]", true)?;
     let last_hook_error_at = last_hook_error.as_ref().map(|e| e.at);
     let stripe = StripePanel {
-        status: stripe_cfg.mode.effective.clone(),
+        status: stripe_cfg.mode.effective.as_str().into(),
         reason: stripe_cfg.mode.reason.clone(),
         key_mode: stripe_cfg.key_mode.map(|m| m.as_str().to_string()),
         min_amount_cents: stripe_cfg.min_amount.0,

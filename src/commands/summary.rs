@@ -234,13 +234,14 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         &ctx.config.stripe.currency,
     )?);
     if ctx.config.release_mode {
-        for (name, r) in ctx.config.subsystems().iter() {
-            if r.fell_back() {
+        for v in ctx.config.subsystems().iter() {
+            if v.fell_back {
                 attention.push(format!(
-                    "{name} runs {} instead of {}: {}",
-                    r.effective,
-                    r.requested,
-                    r.reason.as_deref().unwrap_or_default()
+                    "{} runs {} instead of {}: {}",
+                    v.name,
+                    v.effective,
+                    v.requested,
+                    v.reason.unwrap_or_default()
                 ));
             }
         }

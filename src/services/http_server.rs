@@ -527,7 +527,7 @@ fn encode(response: &Response, head_only: bool, headers: &[(&str, &str)]) -> Vec
         "HTTP/1.1 {} {}\r\nDate: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         response.status,
         reason(response.status),
-        chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT"),
+        crate::clock::http_date(crate::clock::system_now()),
         response.content_type,
         response.body.len()
     );

@@ -46,7 +46,7 @@ pub struct SearchApi {
 impl SearchApi {
     /// `None` unless the configuration made SEARCH_API effective.
     pub fn from_config(cfg: &LeadsConfig) -> Option<SearchApi> {
-        if cfg.effective != crate::config::LeadProvider::SearchApi {
+        if cfg.mode.effective != crate::config::LeadProvider::SearchApi {
             return None;
         }
         Some(SearchApi {

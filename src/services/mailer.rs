@@ -90,7 +90,7 @@ pub trait Mailer {
 /// The mailer for the effective mode. Only a real effective mode builds a
 /// real mailer, so DRY_RUN cannot open a connection.
 pub fn for_config(cfg: &EmailConfig) -> Box<dyn Mailer> {
-    match cfg.effective {
+    match cfg.mode.effective {
         EmailMode::DryRun => Box::new(DryRun),
         EmailMode::SendGrid => match &cfg.sendgrid_api_key {
             Some(key) => Box::new(SendGrid {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, PingMode};
 use crate::services::http;
 
 pub struct Pinger {
@@ -15,16 +15,12 @@ pub struct Pinger {
 
 impl Pinger {
     pub fn from_config(cfg: &Config) -> Option<Pinger> {
-        if cfg.pings.effective != "ON" {
+        if cfg.pings.mode.effective != PingMode::On {
             return None;
         }
         Some(Pinger {
             agent: http::agent(Duration::from_secs(5)),
-            url: cfg
-                .healthcheck_url
-                .clone()?
-                .trim_end_matches('/')
-                .to_string(),
+            url: cfg.pings.url.clone()?.trim_end_matches('/').to_string(),
         })
     }
 

@@ -52,7 +52,7 @@ impl Stripe {
     /// `None` unless Stripe is effectively enabled. `install_id` makes the
     /// idempotency keys unique to this database.
     pub fn from_config(cfg: &StripeConfig, install_id: &str) -> Option<Stripe> {
-        if !cfg.enabled {
+        if !cfg.enabled() {
             return None;
         }
         Some(Stripe {

@@ -1,5 +1,6 @@
 //! One integration binary: every test runs the real `hoss` binary against a
 //! real SQLite file and local stand-ins. No test reaches the internet.
+#![allow(clippy::disallowed_methods, reason = "tests drive hoss from outside")]
 
 /// Customers, tasks, invoices, payment links, webhooks and reconciliation against a fake Stripe.
 mod billing;

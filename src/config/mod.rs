@@ -1,0 +1,394 @@
+//! The one place that reads configuration (SPEC §3).
+//!
+//! Settings come from the environment, layered over an optional flat TOML
+//! file (`HOSS_CONFIG`, else `config/hoss.toml` when it exists); the
+//! environment wins. [`Config::load`] parses them once into typed values and
+//! resolves, per subsystem (email, leads, stripe, pings), the requested mode,
+//! the *effective* mode and the reason for any fallback. Nothing else in hoss
+//! reads the environment or re-derives a mode.
+//!
+//! Two rules shape everything here:
+//! * an invalid single value never becomes a silent default that could raise
+//!   a limit: its subsystem falls back to DRY_RUN and the reason names the
+//!   variable (never its value when it is a secret);
+//! * secrets are [`Secret`]s, whose `Debug` says only `set`.
+//!
+//! One file per concern: `keys` (the list of settings and the layering),
+//! `urls`, `resolved` (requested/effective/reason), one file per subsystem
+//! (`email`, `leads`, `stripe`, `pings`), `templates`, `expect_every`,
+//! `onboarding` and the startup `notices`.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "src/config/ is where the environment is read (SPEC §3)"
+)]
+
+mod email;
+mod expect_every;
+mod keys;
+mod leads;
+mod notices;
+mod onboarding;
+mod pings;
+mod resolved;
+mod stripe;
+mod templates;
+mod urls;
+
+#[cfg(test)]
+mod docs_tests;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub use email::{DEFAULT_SENDGRID_API_BASE, EmailConfig, EmailMode, SmtpConfig, SmtpTls};
+pub use keys::{KNOWN_KEYS, Secret, parse_bool};
+pub use leads::{LeadProvider, LeadsConfig};
+pub use notices::Notice;
+pub use onboarding::OnboardingTask;
+pub use pings::{PingMode, PingsConfig};
+pub use resolved::{ModeView, Requested, Resolved, Subsystems};
+pub use stripe::{DEFAULT_STRIPE_API_BASE, KeyMode, StripeConfig, StripeMode, stripe_key_mode};
+pub use templates::{load_pack, pack_problem, template_dir_problems};
+pub use urls::is_loopback_host;
+
+use crate::error::{Error, Result};
+use keys::{ENV_ONLY_KEYS, Raw, read_file};
+use notices::startup_notices;
+use resolved::Problems;
+
+const DEFAULT_CONFIG_FILE: &str = "config/hoss.toml";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub db_path: PathBuf,
+    pub config_file: Option<PathBuf>,
+    pub lock_dir: PathBuf,
+    pub log_filter: String,
+    pub dry_run: bool,
+    pub release_mode: bool,
+    pub log_max_entries: u32,
+    pub ledger_retention_days: u32,
+    pub email: EmailConfig,
+    pub leads: LeadsConfig,
+    pub stripe: StripeConfig,
+    pub pings: PingsConfig,
+    pub ops_executor_cmd: Option<String>,
+    pub ops_executor_timeout_secs: u32,
+    pub portal_dir: PathBuf,
+    pub portal_base_url: Option<String>,
+    pub listen: String,
+    /// How often each pass is expected to run (`EXPECT_EVERY`), in seconds;
+    /// `status` says when one is late.
+    pub expect_every: Vec<(String, i64)>,
+    /// `COLUMNS`: the width of a terminal that reports none.
+    pub columns: Option<u16>,
+    /// Onboarding tasks from the file; an invalid table is kept as its error
+    /// so that only `onboard` refuses to run.
+    pub onboarding_tasks: std::result::Result<Vec<OnboardingTask>, String>,
+    /// Lines to log once at start: banner, fallbacks, warnings.
+    pub notices: Vec<Notice>,
+    /// `HOSS_NOW`: a pinned clock (unix seconds) for tests and replays.
+    pub now_override: Option<i64>,
+}
+
+impl Config {
+    /// Reads the process environment and the config file.
+    pub fn load() -> Result<Config> {
+        let mut env = HashMap::new();
+        for key in KNOWN_KEYS.iter().chain(ENV_ONLY_KEYS) {
+            if let Some(v) = std::env::var_os(key) {
+                env.insert(key.to_string(), v.to_string_lossy().into_owned());
+            }
+        }
+        Config::from_env(&env)
+    }
+
+    /// Builds the configuration from an explicit environment map (tests use
+    /// this; `load` passes the real one).
+    pub fn from_env(env: &HashMap<String, String>) -> Result<Config> {
+        let file = match env
+            .get("HOSS_CONFIG")
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+        {
+            Some(p) => Some(PathBuf::from(p)),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
+        };
+        let mut notices = Vec::new();
+        let (values, tasks) = match &file {
+            Some(path) => read_file(path, &mut notices)?,
+            None => Default::default(),
+        };
+        let raw = keys::layer(values, env, &mut notices);
+        let now_override = match raw.get("HOSS_NOW") {
+            None => None,
+            Some(v) => Some(
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.timestamp())
+                    .map_err(|_| {
+                        Error::Config(
+                            "HOSS_NOW is not an RFC 3339 time like 2026-11-25T14:00:00Z".into(),
+                        )
+                    })?,
+            ),
+        };
+        let mut cfg = resolve(&raw, notices);
+        cfg.config_file = file;
+        cfg.now_override = now_override;
+        cfg.onboarding_tasks = onboarding::parse_tasks(tasks, &cfg.stripe.currency);
+        Ok(cfg)
+    }
+
+    /// Resolves already-merged values (no file, no environment).
+    #[cfg(test)]
+    pub(crate) fn from_values(values: HashMap<String, String>) -> Config {
+        resolve(&Raw(values), Vec::new())
+    }
+
+    pub fn subsystems(&self) -> Subsystems {
+        Subsystems {
+            email: self.email.mode.clone(),
+            leads: self.leads.mode.clone(),
+            stripe: self.stripe.mode.clone(),
+            pings: self.pings.mode.clone(),
+        }
+    }
+
+    /// Where the state lives, as shown to the operator: `sqlite:/abs/path`.
+    pub fn store_label(&self) -> String {
+        let path = std::fs::canonicalize(&self.db_path).unwrap_or_else(|_| self.db_path.clone());
+        format!("sqlite:{}", path.display())
+    }
+
+    /// The config file in use, as shown to the operator.
+    pub fn config_file_label(&self) -> Option<String> {
+        self.config_file.as_ref().map(|p| {
+            std::fs::canonicalize(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        })
+    }
+
+    /// The deploy gate of `hoss check`: in release mode every requested
+    /// subsystem must run as requested.
+    pub fn check_ok(&self) -> bool {
+        !self.release_mode || self.subsystems().iter().iter().all(|v| !v.fell_back)
+    }
+}
+
+/// The settings outside the four subsystems, then each subsystem.
+fn resolve(raw: &Raw, mut notices: Vec<Notice>) -> Config {
+    let dry_run = raw.bool("DRY_RUN", false, true, &mut notices);
+    let release_mode = match raw.get("RELEASE_MODE") {
+        Some(_) => raw.bool("RELEASE_MODE", false, true, &mut notices),
+        None => raw.bool("PRODUCTION", false, true, &mut notices),
+    };
+
+    let db_path = PathBuf::from(raw.string("HOSS_DB", "hoss.db"));
+    let lock_dir = raw
+        .get("HOSS_LOCK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let mut name = db_path.file_name().unwrap_or_default().to_os_string();
+            name.push(".locks");
+            db_path.with_file_name(name)
+        });
+    let log_filter = raw
+        .get("HOSS_LOG")
+        .or_else(|| raw.get("RUST_LOG"))
+        .unwrap_or("info")
+        .to_string();
+
+    let mut general = Problems::default();
+    let log_max_entries = general.take(raw.uint("LOG_MAX_ENTRIES", 5000, 100, 10_000_000), 5000);
+    let ledger_retention_days = general.take(raw.uint("LEDGER_RETENTION_DAYS", 35, 1, 3650), 35);
+    let ops_executor_timeout_secs =
+        general.take(raw.uint("OPS_EXECUTOR_TIMEOUT_SECS", 300, 1, 86_400), 300);
+    for p in general.0 {
+        notices.push(Notice::warn(format!(
+            "[CONFIG][INVALID] {p}; using the default"
+        )));
+    }
+
+    let email = email::resolve_email(raw, dry_run);
+    let leads = leads::resolve_leads(raw, dry_run);
+    let stripe = stripe::resolve_stripe(raw, dry_run, &mut notices);
+    let pings = pings::resolve_pings(raw, dry_run);
+
+    let mut portal_problems = Problems::default();
+    let portal_base_url = raw.get("PORTAL_BASE_URL").and_then(|u| {
+        portal_problems.take(
+            urls::check_url("PORTAL_BASE_URL", u.trim_end_matches('/')).map(Some),
+            None,
+        )
+    });
+    for p in portal_problems.0 {
+        notices.push(Notice::warn(format!(
+            "[CONFIG][INVALID] {p}; portal links are not printed"
+        )));
+    }
+
+    let mut cfg = Config {
+        db_path,
+        config_file: None,
+        lock_dir,
+        log_filter,
+        dry_run,
+        release_mode,
+        log_max_entries,
+        ledger_retention_days,
+        email,
+        leads,
+        stripe,
+        pings,
+        ops_executor_cmd: raw.get("OPS_EXECUTOR_CMD").map(str::to_string),
+        ops_executor_timeout_secs,
+        portal_dir: PathBuf::from(raw.string("PORTAL_DIR", "portal")),
+        portal_base_url,
+        listen: raw.string("HOSS_LISTEN", "127.0.0.1:8080"),
+        columns: raw.get("COLUMNS").and_then(|c| c.parse().ok()),
+        expect_every: expect_every::resolve_expect_every(raw, &mut notices),
+        onboarding_tasks: Ok(Vec::new()),
+        notices: Vec::new(),
+        now_override: None,
+    };
+    cfg.notices = startup_notices(&cfg, notices);
+    cfg
+}
+
+/// Helpers for the tests of every file here.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Config;
+
+    /// The configuration these settings resolve to (no file, no environment).
+    pub fn cfg(pairs: &[(&str, &str)]) -> Config {
+        Config::from_values(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    /// A SendGrid setup complete enough for real mail.
+    pub const SENDGRID_OK: &[(&str, &str)] = &[
+        ("EMAIL_MODE", "SENDGRID"),
+        ("SENDGRID_API_KEY", "SG.sentinel-key"),
+        ("SENDGRID_FROM_EMAIL", "ops@hoss.test"),
+        ("COMPANY_POSTAL_ADDRESS", "1 Main St"),
+        ("SENDER_NAME", "Sam Carter"),
+        ("COMPANY_NAME", "Carter Consulting"),
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{SENDGRID_OK, cfg};
+    use super::*;
+
+    #[test]
+    fn defaults_are_all_simulation() {
+        let c = cfg(&[]);
+        assert!(!c.dry_run && !c.release_mode);
+        assert_eq!(c.email.mode.effective, EmailMode::DryRun);
+        assert_eq!(c.email.mode.reason, None);
+        assert_eq!(c.leads.mode.effective, LeadProvider::DummySeed);
+        assert!(!c.stripe.enabled());
+        assert_eq!(c.pings.mode.effective, PingMode::Off);
+        assert!(c.notices.is_empty(), "{:?}", c.notices);
+        assert_eq!((c.email.max_per_cycle, c.email.max_per_hour), (10, 50));
+    }
+
+    #[test]
+    fn global_dry_run_forces_every_subsystem() {
+        let mut pairs = SENDGRID_OK.to_vec();
+        pairs.extend([
+            ("DRY_RUN", "TRUE"),
+            ("ENABLE_STRIPE", "TRUE"),
+            ("STRIPE_API_KEY", "sk_test_abcdefgh1234"),
+            ("LEAD_SOURCE_PROVIDER", "SEARCH_API"),
+            ("LEAD_SEARCH_API_URL", "https://search.test/api"),
+            ("LEAD_SEARCH_API_KEY", "k"),
+            ("HEALTHCHECK_URL", "https://ping.test/x"),
+        ]);
+        let c = cfg(&pairs);
+        assert_eq!(c.email.mode.effective, EmailMode::DryRun);
+        assert_eq!(c.leads.mode.effective, LeadProvider::None);
+        assert!(!c.stripe.enabled());
+        assert_eq!(c.pings.mode.effective, PingMode::Off);
+        for v in c.subsystems().iter() {
+            assert!(v.reason.unwrap().starts_with("DRY_RUN=TRUE"), "{v:?}");
+            assert!(v.fell_back, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn unreadable_booleans_take_the_safe_side() {
+        let c = cfg(&[
+            ("DRY_RUN", "maybe"),
+            ("RELEASE_MODE", "perhaps"),
+            ("ENABLE_STRIPE", "sure"),
+        ]);
+        assert!(c.dry_run);
+        assert!(c.release_mode);
+        assert_eq!(
+            c.stripe.mode.requested,
+            Requested::Mode(StripeMode::Disabled)
+        );
+        assert_eq!(
+            c.notices
+                .iter()
+                .filter(|n| n.line.contains("INVALID_BOOL"))
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn production_is_accepted_for_release_mode() {
+        assert!(cfg(&[("PRODUCTION", "TRUE")]).release_mode);
+        assert!(!cfg(&[("PRODUCTION", "TRUE"), ("RELEASE_MODE", "FALSE")]).release_mode);
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut pairs = SENDGRID_OK.to_vec();
+        pairs.extend([
+            ("STRIPE_API_KEY", "sk_live_sentinelsecret1"),
+            ("SMTP_PASSWORD", "sentinel-pw"),
+        ]);
+        let text = format!("{:?}", cfg(&pairs));
+        assert!(!text.contains("sentinel"), "{text}");
+    }
+
+    #[test]
+    fn an_unparsable_hoss_now_is_refused() {
+        let env = HashMap::from([
+            (
+                "HOSS_CONFIG".to_string(),
+                "/nonexistent/hoss.toml".to_string(),
+            ),
+            ("HOSS_NOW".to_string(), "2026-11-25T14:00:00Z".to_string()),
+        ]);
+        let Err(Error::Config(e)) = Config::from_env(&env) else {
+            panic!("a missing named config file is an error");
+        };
+        assert!(
+            e.starts_with("cannot read config file /nonexistent/hoss.toml"),
+            "{e}"
+        );
+        let env = HashMap::from([
+            ("HOSS_CONFIG".to_string(), "/dev/null".to_string()),
+            ("HOSS_NOW".to_string(), "tomorrow".to_string()),
+        ]);
+        assert!(matches!(Config::from_env(&env), Err(Error::Config(_))));
+        let env = HashMap::from([
+            ("HOSS_CONFIG".to_string(), "/dev/null".to_string()),
+            ("HOSS_NOW".to_string(), "2026-11-25T14:00:00Z".to_string()),
+        ]);
+        let c = Config::from_env(&env).unwrap();
+        assert_eq!(c.now_override, Some(1_795_615_200));
+    }
+}
