@@ -9,10 +9,10 @@ use serde::Serialize;
 use std::path::Path;
 
 use crate::app::Ctx;
-use crate::commands::ops;
 use crate::config::Subsystems;
 use crate::error::{EXIT_CONFIG, EXIT_OK};
 use crate::render::{Report, table};
+use crate::services::executor;
 
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
@@ -33,11 +33,7 @@ pub fn run(ctx: &Ctx) -> CheckReport {
     if let Err(e) = &cfg.onboarding_tasks {
         problems.push(format!("[[onboarding.tasks]] in the config file: {e}"));
     }
-    if let Some(e) = cfg
-        .ops_executor_cmd
-        .as_deref()
-        .and_then(ops::executor_problem)
-    {
+    if let Some(e) = cfg.ops_executor_cmd.as_deref().and_then(executor::problem) {
         problems.push(format!("OPS_EXECUTOR_CMD: {e}"));
     }
     if let Err(e) = &cfg.email.pack {
