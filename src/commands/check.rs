@@ -11,7 +11,8 @@ use std::path::Path;
 use crate::app::Ctx;
 use crate::config::Subsystems;
 use crate::error::{EXIT_CONFIG, EXIT_OK};
-use crate::render::{Report, table};
+use crate::render::Report;
+use crate::render::modes::{header, sources, subsystem_table};
 use crate::services::executor;
 
 #[derive(Debug, Serialize)]
@@ -107,44 +108,4 @@ impl Report for CheckReport {
     fn exit_code(&self) -> i32 {
         if self.ok { EXIT_OK } else { EXIT_CONFIG }
     }
-}
-
-pub fn header(release_mode: bool, dry_run: bool) -> String {
-    format!(
-        "release mode: {}   global DRY_RUN: {}\n",
-        if release_mode { "ON" } else { "OFF (sandbox)" },
-        if dry_run {
-            "TRUE (no network at all)"
-        } else {
-            "FALSE"
-        }
-    )
-}
-
-/// Where the state and the settings come from.
-pub fn sources(store: &str, config_file: Option<&str>) -> String {
-    format!(
-        "database: {store}   config file: {}\n",
-        config_file.unwrap_or("none (environment only)")
-    )
-}
-
-pub fn subsystem_table(subsystems: &Subsystems, terminal: bool) -> String {
-    let rows = subsystems
-        .iter()
-        .iter()
-        .map(|(name, r)| {
-            vec![
-                name.to_string(),
-                r.requested.clone(),
-                r.effective.clone(),
-                r.reason.clone().unwrap_or_else(|| "-".into()),
-            ]
-        })
-        .collect();
-    table(
-        &["subsystem", "requested", "effective", "reason"],
-        rows,
-        terminal,
-    )
 }

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::rfc3339;
-use crate::commands::task::TaskView;
+use crate::commands::records::TaskView;
 use crate::db::{self, invoices, invoices::Invoice, tasks};
 use crate::error::{Error, Result};
 use crate::money::{Cents, format_amount};

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::rfc3339;
+use crate::commands::records::find_lead;
 use crate::db::{self, leads::Inserted, leads::Lead};
 use crate::domain::lead_csv::{
     self, Column, CompanyFrom, CsvRow, RowLead, RowProblem, delimiter_name,
@@ -119,25 +120,8 @@ impl Report for LeadShow {
     }
 }
 
-/// The lead an operator names by id or by email address.
-pub fn find(ctx: &Ctx, key: &str) -> Result<Lead> {
-    let key = key.trim();
-    let found = match key.parse::<i64>() {
-        Ok(id) => db::leads::get(&ctx.db, id)?,
-        Err(_) => match crate::domain::address::normalize_email(key) {
-            Some(email) => db::leads::by_email(&ctx.db, &email)?,
-            None => {
-                return Err(Error::Usage(format!(
-                    "{key:?} is neither a lead id nor an e-mail address"
-                )));
-            }
-        },
-    };
-    found.ok_or_else(|| Error::Data(format!("there is no lead {key}")))
-}
-
 pub fn show(ctx: &Ctx, key: &str) -> Result<LeadShow> {
-    Ok(LeadShow(find(ctx, key)?.into()))
+    Ok(LeadShow(find_lead(ctx, key)?.into()))
 }
 
 /// Statuses an operator may set by hand; `converted` belongs to `onboard`.
@@ -193,7 +177,7 @@ fn apply_status(ctx: &Ctx, tx: &rusqlite::Connection, lead: &Lead, status: &str)
 
 pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
     check_settable(status)?;
-    let before = find(ctx, key)?;
+    let before = find_lead(ctx, key)?;
     let id = before.id;
     db::immediate(&ctx.db, |tx| apply_status(ctx, tx, &before, status))?;
     log::info!(
@@ -323,7 +307,7 @@ pub fn edit(ctx: &Ctx, key: &str, edit: Edit) -> Result<LeadShow> {
             "nothing to change: give --name, --company, --website or --niche".into(),
         ));
     }
-    let before = find(ctx, key)?;
+    let before = find_lead(ctx, key)?;
     let raw = RawLead {
         name: edit.name.or(before.name),
         email: Some(before.email),

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::commands::send_outreach::{
+use crate::commands::mail::{
     log_result, log_suppressed, log_throttled, sender, sender_problem, sender_problem_exit,
     simulate_send,
 };
@@ -13,9 +13,10 @@ use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, outbox};
 use crate::domain::address::normalize_email;
 use crate::domain::compose;
+use crate::domain::delivery::Delivery;
 use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
 use crate::render::Report;
-use crate::services::mailer::{self, Delivery};
+use crate::services::mailer;
 
 #[derive(Debug, Serialize)]
 pub struct TestReport {

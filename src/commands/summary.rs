@@ -10,16 +10,18 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::rfc3339;
-use crate::commands::send_outreach::sender;
+use crate::commands::mail::sender;
+use crate::commands::problems;
 use crate::config::EmailMode;
 use crate::db::digest;
 use crate::db::outbox::{self, Kind, Target};
 use crate::db::{invoices, outbox::count_uncertain};
 use crate::domain::compose;
+use crate::domain::delivery::Delivery;
 use crate::error::{EXIT_CONFIG, EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Result};
 use crate::money::{self, Cents, format_amount, format_total};
 use crate::render::Report;
-use crate::services::mailer::{self, Delivery};
+use crate::services::mailer;
 
 #[derive(Debug, Serialize)]
 pub struct LeadCounts {
@@ -228,11 +230,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     for (at, event, reason) in invoices::attention_events(conn, from)? {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
     }
-    attention.extend(crate::commands::status::outside_problems(conn)?);
-    attention.extend(crate::commands::status::currency_problems(
-        conn,
-        &ctx.config.stripe.currency,
-    )?);
+    attention.extend(problems::outside(conn)?);
+    attention.extend(problems::currency(conn, &ctx.config.stripe.currency)?);
     if ctx.config.release_mode {
         for (name, r) in ctx.config.subsystems().iter() {
             if r.fell_back() {

@@ -3,48 +3,11 @@
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::clock::rfc3339;
-use crate::db::{self, customers, tasks, tasks::Task};
+use crate::commands::records::TaskView;
+use crate::db::{self, customers, tasks};
 use crate::error::{Error, Result};
 use crate::money::{self, Cents, format_amount};
 use crate::render::{Report, or_dash, table};
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskView {
-    pub id: i64,
-    pub customer_id: i64,
-    pub description: String,
-    pub status: String,
-    pub amount_cents: i64,
-    pub cost_cents: Option<i64>,
-    pub result_summary: Option<String>,
-    pub error: Option<String>,
-    pub invoice_id: Option<i64>,
-    pub created_at: String,
-    pub completed_at: Option<String>,
-    /// The currency the amount is shown in (the configured one).
-    #[serde(skip)]
-    pub currency: String,
-}
-
-impl From<Task> for TaskView {
-    fn from(t: Task) -> Self {
-        TaskView {
-            id: t.id,
-            customer_id: t.customer_id,
-            description: t.description,
-            status: t.status,
-            amount_cents: t.amount_cents,
-            cost_cents: t.cost_cents,
-            result_summary: t.result_summary,
-            error: t.error,
-            invoice_id: t.invoice_id,
-            created_at: rfc3339(t.created_at),
-            completed_at: t.completed_at.map(rfc3339),
-            currency: String::new(),
-        }
-    }
-}
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]

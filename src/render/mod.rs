@@ -2,6 +2,7 @@
 //! when piped, one JSON document with `--json`. Writes that hit a closed pipe
 //! (`hoss status | head`) are not errors.
 
+pub mod modes;
 pub mod portal;
 
 use std::io::{self, Write};
