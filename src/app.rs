@@ -183,7 +183,7 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
 }
 
 fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
-    use crate::commands::{invoice, lead, portal, source_leads, suppress, task};
+    use crate::commands::{customer, invoice, lead, portal, source_leads, suppress, task};
     let code = match command {
         Command::Check(_) => return render::emit(out, &commands::check::run(ctx), style),
         Command::Status(_) => render::emit(out, &commands::status::run(ctx)?, style)?,
@@ -328,9 +328,9 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
         )?,
         Command::Customer { action } => match action {
             CustomerAction::List { page, .. } => {
-                render::emit(out, &portal::list(ctx, page.into())?, style)?
+                render::emit(out, &customer::list(ctx, page.into())?, style)?
             }
-            CustomerAction::Show { id, .. } => render::emit(out, &portal::show(ctx, id)?, style)?,
+            CustomerAction::Show { id, .. } => render::emit(out, &customer::show(ctx, id)?, style)?,
             CustomerAction::Add {
                 company,
                 email,
@@ -338,14 +338,14 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
                 ..
             } => render::emit(
                 out,
-                &portal::add(ctx, &company, &email, name.as_deref())?,
+                &customer::add(ctx, &company, &email, name.as_deref())?,
                 style,
             )?,
             CustomerAction::SetStatus { id, status, .. } => {
-                render::emit(out, &portal::set_status(ctx, id, &status)?, style)?
+                render::emit(out, &customer::set_status(ctx, id, &status)?, style)?
             }
             CustomerAction::RotateToken { id, .. } => {
-                render::emit(out, &portal::rotate_token(ctx, id)?, style)?
+                render::emit(out, &customer::rotate_token(ctx, id)?, style)?
             }
         },
         Command::Task { action } => match action {

@@ -8,6 +8,7 @@ pub mod attention;
 pub mod backup;
 pub mod bill;
 pub mod check;
+pub mod customer;
 pub mod cycle;
 pub mod import_legacy;
 pub mod invoice;

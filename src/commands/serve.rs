@@ -25,7 +25,6 @@ use std::time::Duration;
 use log::{error, info};
 
 use crate::app::Ctx;
-use crate::commands::portal::render_page;
 use crate::commands::webhook;
 use crate::db::{self, customers};
 use crate::domain::token::is_plausible;
@@ -212,7 +211,7 @@ fn portal(ctx: &Ctx, token: &str) -> Result<Response> {
     match customers::by_token(&ctx.db, token)? {
         Some(customer) => Ok(Response::html(
             200,
-            render_page(&ctx.db, &ctx.config, &customer)?,
+            render::portal::customer_page(&ctx.db, &ctx.config, &customer)?,
         )),
         None => Ok(not_found()),
     }
