@@ -2,6 +2,9 @@
 //! twice, amounts that did not match, sessions from outside hoss). They
 //! stay in `status` warnings and the digest until acknowledged here.
 
+use std::io::Write;
+
+use clap::Subcommand;
 use log::info;
 use serde::Serialize;
 
@@ -9,7 +12,39 @@ use crate::app::Ctx;
 use crate::clock::rfc3339;
 use crate::db::{self, invoices};
 use crate::error::{Error, Result};
-use crate::render::{Report, or_dash, table};
+use crate::render::{Report, Style, emit, or_dash, table};
+
+#[derive(Debug, Subcommand)]
+pub enum AttentionAction {
+    /// What still needs you, newest first
+    List,
+    /// Mark one as dealt with: it leaves status warnings and the digest
+    Ack {
+        /// The id `attention list` shows
+        id: String,
+    },
+}
+
+impl AttentionAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AttentionAction::List => "attention list",
+            AttentionAction::Ack { .. } => "attention ack",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, AttentionAction::List)
+    }
+}
+
+/// Runs one `hoss attention …` action and writes its report.
+pub fn run(ctx: &Ctx, action: AttentionAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        AttentionAction::List => emit(out, &list(ctx)?, style),
+        AttentionAction::Ack { id } => emit(out, &ack(ctx, &id)?, style),
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct Item {

@@ -1,16 +1,84 @@
 //! `hoss customer list|show|add|set-status|rotate-token`: customers and
 //! their portal tokens.
 
+use std::io::Write;
+
+use clap::Subcommand;
 use log::info;
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::cli::PageArgs;
 use crate::clock::rfc3339;
 use crate::db::{self, customers, customers::Customer, invoices};
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
 use crate::money::{self, format_total};
-use crate::render::{self, Report, or_dash, table};
+use crate::render::{self, Report, Style, emit, or_dash, table};
+
+#[derive(Debug, Subcommand)]
+pub enum CustomerAction {
+    /// List customers by id (with their portal tokens)
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one customer with totals and portal address
+    Show { id: i64 },
+    /// Add a customer by hand
+    Add {
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Set a customer's status: `paused` or `churned` stop `ops` running their pending work
+    SetStatus {
+        id: i64,
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::db::customers::STATUSES))]
+        status: String,
+    },
+    /// Give a customer a new portal token (the old address stops working)
+    RotateToken { id: i64 },
+}
+
+impl CustomerAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            CustomerAction::List { .. } => "customer list",
+            CustomerAction::Show { .. } => "customer show",
+            CustomerAction::Add { .. } => "customer add",
+            CustomerAction::RotateToken { .. } => "customer rotate-token",
+            CustomerAction::SetStatus { .. } => "customer set-status",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(
+            self,
+            CustomerAction::List { .. } | CustomerAction::Show { .. }
+        )
+    }
+}
+
+/// Runs one `hoss customer …` action and writes its report.
+pub fn run(ctx: &Ctx, action: CustomerAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        CustomerAction::List { page } => emit(out, &list(ctx, page.into())?, style),
+        CustomerAction::Show { id } => emit(out, &show(ctx, id)?, style),
+        CustomerAction::Add {
+            company,
+            email,
+            name,
+        } => emit(out, &add(ctx, &company, &email, name.as_deref())?, style),
+        CustomerAction::SetStatus { id, status } => {
+            emit(out, &set_status(ctx, id, &status)?, style)
+        }
+        CustomerAction::RotateToken { id } => emit(out, &rotate_token(ctx, id)?, style),
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CustomerView {

@@ -1,14 +1,78 @@
 //! `hoss invoice list|show|void|mark-paid`.
 
+use std::io::Write;
+
+use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::cli::PageArgs;
 use crate::clock::rfc3339;
 use crate::commands::records::TaskView;
 use crate::db::{self, invoices, invoices::Invoice, tasks};
 use crate::error::{Error, Result};
 use crate::money::{Cents, format_amount};
-use crate::render::{Report, or_dash, table};
+use crate::render::{Report, Style, emit, or_dash, table};
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceAction {
+    /// List invoices by id
+    List {
+        #[arg(long)]
+        customer: Option<i64>,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::invoices::STATUSES))]
+        status: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one invoice and the tasks it bills
+    Show { id: i64 },
+    /// Void a draft or open invoice; its tasks are billed again by the next `bill`
+    Void {
+        id: i64,
+        /// Keep its tasks tied to the void invoice (the work is written off, never billed)
+        #[arg(long)]
+        write_off: bool,
+    },
+    /// Record a payment received outside Stripe
+    MarkPaid { id: i64 },
+}
+
+impl InvoiceAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            InvoiceAction::List { .. } => "invoice list",
+            InvoiceAction::Show { .. } => "invoice show",
+            InvoiceAction::Void { .. } => "invoice void",
+            InvoiceAction::MarkPaid { .. } => "invoice mark-paid",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(
+            self,
+            InvoiceAction::List { .. } | InvoiceAction::Show { .. }
+        )
+    }
+}
+
+/// Runs one `hoss invoice …` action and writes its report.
+pub fn run(ctx: &Ctx, action: InvoiceAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        InvoiceAction::List {
+            customer,
+            status,
+            page,
+        } => emit(
+            out,
+            &list(ctx, customer, status.as_deref(), page.into())?,
+            style,
+        ),
+        InvoiceAction::Show { id } => emit(out, &show(ctx, id)?, style),
+        InvoiceAction::Void { id, write_off } => emit(out, &void(ctx, id, write_off)?, style),
+        InvoiceAction::MarkPaid { id } => emit(out, &mark_paid(ctx, id)?, style),
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InvoiceView {

@@ -2,11 +2,14 @@
 //! Added and imported leads go through the same normalisation and dedupe as
 //! sourced ones.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::cli::PageArgs;
 use crate::clock::rfc3339;
 use crate::commands::records::find_lead;
 use crate::db::{self, leads::Inserted, leads::Lead};
@@ -15,7 +18,145 @@ use crate::domain::lead_csv::{
 };
 use crate::domain::leads::{RawLead, normalize};
 use crate::error::{Error, Result};
-use crate::render::{Report, or_dash, table};
+use crate::render::{Report, Style, emit, or_dash, table};
+
+#[derive(Debug, Subcommand)]
+pub enum LeadAction {
+    /// Add one lead (normalised and deduped like sourced ones)
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        website: Option<String>,
+        #[arg(long)]
+        niche: Option<String>,
+    },
+    /// Import a CSV with a header row: name,email,company,website,niche (any order)
+    Import { file: PathBuf },
+    /// List leads by id
+    List {
+        /// Only leads with this status
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
+        status: Option<String>,
+        /// Only leads whose email, name or company contains this text
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one lead
+    Show {
+        /// Lead id or e-mail address
+        lead: String,
+    },
+    /// Set a lead's status (`set-status LEAD STATUS`; e.g. `responded` when they
+    /// replied, `new` to re-queue), or every lead in one status
+    /// (`set-status --where-status S STATUS --yes`)
+    SetStatus {
+        /// LEAD (id or e-mail address) and STATUS, or only STATUS with --where-status
+        #[arg(num_args = 1..=2, value_names = ["LEAD", "STATUS"], required = true)]
+        args: Vec<String>,
+        /// Every lead now in this status
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
+        where_status: Option<String>,
+        /// With --where-status: really change them (without it: only count)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Change a lead's name, company, website or niche (an empty value clears it)
+    Edit {
+        /// Lead id or e-mail address
+        lead: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        website: Option<String>,
+        #[arg(long)]
+        niche: Option<String>,
+    },
+}
+
+impl LeadAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            LeadAction::Add { .. } => "lead add",
+            LeadAction::Import { .. } => "lead import",
+            LeadAction::List { .. } => "lead list",
+            LeadAction::Show { .. } => "lead show",
+            LeadAction::SetStatus { .. } => "lead set-status",
+            LeadAction::Edit { .. } => "lead edit",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, LeadAction::List { .. } | LeadAction::Show { .. })
+    }
+}
+
+/// Runs one `hoss lead …` action and writes its report.
+pub fn run(ctx: &Ctx, action: LeadAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        LeadAction::Add {
+            email,
+            company,
+            name,
+            website,
+            niche,
+        } => {
+            let raw = RawLead {
+                name,
+                email: Some(email),
+                company: Some(company),
+                website,
+                niche,
+            };
+            emit(out, &add(ctx, raw)?, style)
+        }
+        LeadAction::Import { file } => emit(out, &import(ctx, &file)?, style),
+        LeadAction::List {
+            status,
+            search,
+            page,
+        } => {
+            let leads = list(ctx, status.as_deref(), search.as_deref(), page.into())?;
+            emit(out, &leads, style)
+        }
+        LeadAction::Show { lead } => emit(out, &show(ctx, &lead)?, style),
+        LeadAction::SetStatus {
+            args,
+            where_status,
+            yes,
+        } => match (where_status, args.as_slice()) {
+            (Some(from), [to]) => emit(out, &set_status_where(ctx, &from, to, yes)?, style),
+            (None, [key, status]) => emit(out, &set_status(ctx, key, status)?, style),
+            _ => Err(Error::Usage(
+                "use `lead set-status LEAD STATUS` or `lead set-status --where-status S STATUS --yes`".into(),
+            )),
+        },
+        LeadAction::Edit {
+            lead,
+            name,
+            company,
+            website,
+            niche,
+        } => {
+            let fields = Edit {
+                name,
+                company,
+                website,
+                niche,
+            };
+            emit(out, &edit(ctx, &lead, fields)?, style)
+        }
+    }
+}
 
 /// A lead as the JSON contract shows it (SPEC §12).
 #[derive(Debug, Serialize)]

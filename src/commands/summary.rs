@@ -23,6 +23,13 @@ use crate::money::{self, Cents, format_amount, format_total};
 use crate::render::Report;
 use crate::services::mailer;
 
+/// The window a digest covers: the last 24 hours or the last 7 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Period {
+    Day,
+    Week,
+}
+
 #[derive(Debug, Serialize)]
 pub struct LeadCounts {
     pub created: i64,
@@ -269,8 +276,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     })
 }
 
-pub fn run(ctx: &Ctx, week: bool, email: bool) -> Result<SummaryReport> {
-    let mut report = build(ctx, week)?;
+pub fn run(ctx: &Ctx, period: Period, email: bool) -> Result<SummaryReport> {
+    let mut report = build(ctx, period == Period::Week)?;
     if email {
         report.email = Some(deliver(ctx, &report)?);
     }

@@ -1,13 +1,93 @@
 //! `hoss task add|done|fail|retry|list`: the work a customer is billed for.
 
+use std::io::Write;
+
+use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::cli::PageArgs;
 use crate::commands::records::TaskView;
 use crate::db::{self, customers, tasks};
 use crate::error::{Error, Result};
 use crate::money::{self, Cents, format_amount};
-use crate::render::{Report, or_dash, table};
+use crate::render::{Report, Style, emit, or_dash, table};
+
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// Add a task for a customer, priced in decimal currency units (150.00)
+    Add {
+        #[arg(long)]
+        customer: i64,
+        #[arg(long)]
+        description: String,
+        /// Decimal amount such as 150.00 (no sign, at most two decimals)
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+    },
+    /// Mark a task done (it will be billed by the next `bill`)
+    Done {
+        id: i64,
+        #[arg(long)]
+        summary: Option<String>,
+    },
+    /// Mark a task failed
+    Fail {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Put a failed task back to pending for the next `ops` pass
+    Retry { id: i64 },
+    /// List tasks by id
+    List {
+        #[arg(long)]
+        customer: Option<i64>,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::tasks::STATUSES))]
+        status: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+impl TaskAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskAction::Add { .. } => "task add",
+            TaskAction::Done { .. } => "task done",
+            TaskAction::Fail { .. } => "task fail",
+            TaskAction::Retry { .. } => "task retry",
+            TaskAction::List { .. } => "task list",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, TaskAction::List { .. })
+    }
+}
+
+/// Runs one `hoss task …` action and writes its report.
+pub fn run(ctx: &Ctx, action: TaskAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        TaskAction::Add {
+            customer,
+            description,
+            amount,
+        } => emit(out, &add(ctx, customer, &description, &amount)?, style),
+        TaskAction::Done { id, summary } => emit(out, &done(ctx, id, summary.as_deref())?, style),
+        TaskAction::Fail { id, reason } => emit(out, &fail(ctx, id, &reason)?, style),
+        TaskAction::Retry { id } => emit(out, &retry(ctx, id)?, style),
+        TaskAction::List {
+            customer,
+            status,
+            page,
+        } => emit(
+            out,
+            &list(ctx, customer, status.as_deref(), page.into())?,
+            style,
+        ),
+    }
+}
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]

@@ -7,6 +7,8 @@
 //! retrying, so nothing is lost once the secret is fixed) and `error` (500:
 //! try again).
 
+use std::io::Write;
+
 use log::{error, info, warn};
 use serde::Serialize;
 
@@ -14,8 +16,8 @@ use crate::app::Ctx;
 use crate::commands::payments::{Settled, settle};
 use crate::db::{self, invoices};
 use crate::domain::webhook::{PAID_EVENTS, parse_event, verify_signature};
-use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL};
-use crate::render::Report;
+use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
+use crate::render::{self, Report};
 
 /// Largest webhook body accepted.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -44,20 +46,20 @@ impl WebhookOutcome {
     pub fn failed(reason: String) -> WebhookOutcome {
         WebhookOutcome::new("error", 500, Some(reason))
     }
-
-    pub fn exit_code(&self) -> i32 {
-        match self.http_status {
-            200 => EXIT_OK,
-            400 | 413 => EXIT_DATA,
-            _ => EXIT_TEMPFAIL,
-        }
-    }
 }
 
 /// Always one JSON line, whatever the style.
 impl Report for WebhookOutcome {
     fn human(&self, _terminal: bool) -> String {
         serde_json::to_string(self).unwrap_or_default() + "\n"
+    }
+
+    fn exit_code(&self) -> i32 {
+        match self.http_status {
+            200 => EXIT_OK,
+            400 | 413 => EXIT_DATA,
+            _ => EXIT_TEMPFAIL,
+        }
     }
 }
 
@@ -203,4 +205,19 @@ pub fn from_stdin(ctx: &Ctx, signature: &str) -> WebhookOutcome {
         return WebhookOutcome::new("rejected", 400, Some(format!("cannot read the body: {e}")));
     }
     handle(ctx, Some(signature), &body)
+}
+
+/// `hoss webhook` promises one JSON line whatever happens — a busy or
+/// unreadable database, a broken configuration — so whoever relays it to
+/// Stripe can answer 500 and Stripe retries. This is that line for a
+/// failure before the event could be looked at; the exit code is the
+/// failure's.
+pub fn failed_before_start(e: &Error, out: &mut dyn Write) -> Result<i32> {
+    error!(
+        "[STRIPE][WEBHOOK] outcome=error http_status=500 reason={:?}",
+        e.to_string()
+    );
+    let line = WebhookOutcome::failed(format!("nothing recorded, retry: {e}"));
+    render::write_all(out, line.human(false).as_bytes())?;
+    Ok(e.exit_code())
 }
