@@ -14,12 +14,15 @@ use crate::config::Config;
 use crate::db::{self, runs};
 use crate::error::{EXIT_OK, Result};
 use crate::render::{self, Style};
+use crate::services::mailer::{self, Mailer, MailerFactory};
 
 /// Everything a command needs, built once per process.
 pub struct Ctx {
     pub config: Config,
     pub db: Connection,
     pub clock: Box<dyn Clock>,
+    /// Every command that sends mail gets its mailer here ([`Ctx::mailer`]).
+    pub mailers: MailerFactory,
     /// The `command_run` row of the command being run.
     pub run: Cell<runs::RunId>,
     pub progress: render::Progress,
@@ -30,6 +33,11 @@ impl Ctx {
         self.clock.now()
     }
 
+    /// A mailer for the effective email mode.
+    pub fn mailer(&self) -> Box<dyn Mailer> {
+        (self.mailers)(&self.config.email)
+    }
+
     /// A context for another thread: same configuration and run, its own
     /// database connection.
     pub fn worker(&self) -> Result<Ctx> {
@@ -37,9 +45,24 @@ impl Ctx {
             config: self.config.clone(),
             db: db::open(&self.config.db_path)?,
             clock: clock_for(&self.config),
+            mailers: self.mailers.clone(),
             run: self.run.clone(),
             progress: render::Progress { enabled: false },
         })
+    }
+
+    /// A context for an in-process test: an in-memory database with the
+    /// real migrations, a pinned clock and the given mailers.
+    #[cfg(test)]
+    pub(crate) fn for_test(config: Config, now: i64, mailers: MailerFactory) -> Ctx {
+        Ctx {
+            config,
+            db: db::open_in_memory().expect("an in-memory database"),
+            clock: Box::new(FixedClock(now)),
+            mailers,
+            run: Cell::new(runs::RunId(0)),
+            progress: render::Progress { enabled: false },
+        }
     }
 
     /// Writes buffered operator events to the database.
@@ -89,6 +112,7 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     };
     let ctx = Ctx {
         clock: clock_for(&config),
+        mailers: mailer::real(),
         config,
         db: conn,
         run: Cell::new(runs::RunId(0)),

@@ -25,7 +25,7 @@ use crate::domain::delivery::{Delivery, SendResult};
 use crate::domain::templates::Pack;
 use crate::error::{Error, Result};
 use crate::render::Report;
-use crate::services::mailer::{self, Mailer};
+use crate::services::mailer::Mailer;
 
 #[derive(Debug, Default, Serialize)]
 pub struct OutreachReport {
@@ -101,7 +101,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
     }
     let mut pass = Pass {
         ctx,
-        mailer: mailer::for_config(cfg),
+        mailer: ctx.mailer(),
         pack,
         sender: sender(ctx),
         report: OutreachReport {
@@ -286,5 +286,100 @@ impl Pass<'_> {
             std::thread::sleep(Duration::from_secs(u64::from(secs)));
             self.ctx.progress.done();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::app::Ctx;
+    use crate::config::{Config, EmailMode};
+    use crate::db::{self, outbox};
+    use crate::domain::compose::Outgoing;
+    use crate::domain::delivery::SendResult;
+    use crate::domain::leads::{RawLead, normalize};
+    use crate::services::mailer::{Mailer, MailerFactory};
+
+    /// A SendGrid stand-in that keeps what it was given and accepts it.
+    struct Recording(Arc<Mutex<Vec<Outgoing>>>);
+
+    impl Mailer for Recording {
+        fn mode(&self) -> EmailMode {
+            EmailMode::SendGrid
+        }
+
+        fn send(&mut self, message: &Outgoing) -> SendResult {
+            let mut sent = self.0.lock().unwrap();
+            sent.push(message.clone());
+            SendResult::sent(EmailMode::SendGrid, Some(format!("msg-{}", sent.len())))
+        }
+    }
+
+    #[test]
+    fn a_pass_sends_through_the_context_mailer_and_records_it_at_the_context_time() {
+        let config = Config::from_values(
+            [
+                ("EMAIL_MODE", "SENDGRID"),
+                ("SENDGRID_API_KEY", "SG.test-key"),
+                ("SENDGRID_FROM_EMAIL", "ops@hoss.test"),
+                ("COMPANY_POSTAL_ADDRESS", "1 Main St"),
+                ("SENDER_NAME", "Sam Carter"),
+                ("COMPANY_NAME", "Carter Consulting"),
+                ("MAX_EMAILS_PER_CYCLE", "1"),
+                ("EMAIL_SEND_DELAY_MIN", "0"),
+                ("EMAIL_SEND_DELAY_MAX", "0"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+        );
+        assert_eq!(config.email.effective, EmailMode::SendGrid);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let recorder = sent.clone();
+        let mailers: MailerFactory =
+            Arc::new(move |_: &_| Box::new(Recording(recorder.clone())) as Box<dyn Mailer>);
+        let now = 1_800_000_000;
+        let ctx = Ctx::for_test(config, now, mailers);
+        for (email, company) in [("ann@acme-widgets.com", "Acme"), ("bo@bolt.io", "Bolt")] {
+            let lead = normalize(&RawLead {
+                name: None,
+                email: Some(email.into()),
+                company: Some(company.into()),
+                website: None,
+                niche: None,
+            })
+            .unwrap();
+            db::leads::insert(&ctx.db, &lead, "manual", now - 60).unwrap();
+        }
+
+        let report = super::run(&ctx).unwrap();
+
+        // One send per cycle: the oldest lead, through the recording mailer.
+        assert_eq!((report.mode.as_str(), report.attempted), ("SENDGRID", 1));
+        assert_eq!((report.sent, report.failed, report.dry_run), (1, 0, 0));
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "ann@acme-widgets.com");
+        let ledger = outbox::recent(&ctx.db, 10).unwrap();
+        assert_eq!(ledger.len(), 1);
+        let row = &ledger[0];
+        assert_eq!(
+            (row.kind.as_str(), row.mode.as_str(), row.outcome.as_str()),
+            ("outreach", "SENDGRID", "sent")
+        );
+        assert_eq!(
+            (row.lead_id, row.recipient.as_str()),
+            (Some(1), sent[0].to.as_str())
+        );
+        assert_eq!(row.subject, sent[0].subject);
+        assert_eq!(outbox::sent_in_hour(&ctx.db, now).unwrap(), 1);
+        assert_eq!(row.at, now);
+        let lead = db::leads::get(&ctx.db, 1).unwrap().unwrap();
+        assert_eq!(
+            (lead.status.as_str(), lead.last_contacted_at),
+            ("contacted", Some(now))
+        );
+        let waiting = db::leads::get(&ctx.db, 2).unwrap().unwrap();
+        assert_eq!(waiting.status, "new");
     }
 }

@@ -16,7 +16,6 @@ use crate::domain::compose;
 use crate::domain::delivery::Delivery;
 use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
 use crate::render::Report;
-use crate::services::mailer;
 
 #[derive(Debug, Serialize)]
 pub struct TestReport {
@@ -66,7 +65,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
     let to = normalize_email(to)
         .ok_or_else(|| Error::Data(format!("{to:?} is not a valid e-mail address")))?;
     let cfg = &ctx.config.email;
-    let mut mailer = mailer::for_config(cfg);
+    let mut mailer = ctx.mailer();
     let mode = mailer.mode();
     let message = compose::message(
         &sender(ctx),

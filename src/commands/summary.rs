@@ -21,7 +21,6 @@ use crate::domain::delivery::Delivery;
 use crate::error::{EXIT_CONFIG, EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Result};
 use crate::money::{self, Cents, format_amount, format_total};
 use crate::render::Report;
-use crate::services::mailer;
 
 /// The window a digest covers: the last 24 hours or the last 7 days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -291,7 +290,7 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
     let to = cfg.operator_email.clone();
     let subject = report.subject();
     let message = compose::operator_mail(&sender(ctx), &to, &subject, &report.human(false));
-    let mut mailer = mailer::for_config(cfg);
+    let mut mailer = ctx.mailer();
     let mode = mailer.mode();
     let target = Target {
         kind: Kind::Summary,

@@ -15,6 +15,7 @@
 //!
 //! Real mailers refuse reserved recipient domains before any I/O.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -35,6 +36,15 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 pub trait Mailer {
     fn mode(&self) -> EmailMode;
     fn send(&mut self, message: &Outgoing) -> SendResult;
+}
+
+/// Builds the mailer a command sends through. `Ctx` holds one: [`for_config`]
+/// in `hoss`, a stand-in that records what it was given in a test.
+pub type MailerFactory = Arc<dyn Fn(&EmailConfig) -> Box<dyn Mailer> + Send + Sync>;
+
+/// The factory `hoss` runs with: [`for_config`].
+pub fn real() -> MailerFactory {
+    Arc::new(for_config)
 }
 
 /// The mailer for the effective mode. Only a real effective mode builds a
