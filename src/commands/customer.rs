@@ -14,7 +14,8 @@ use crate::db::{self, customers, customers::Customer, invoices};
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
 use crate::money::{self, format_total};
-use crate::render::{self, Report, Style, emit, or_dash, table};
+use crate::render::list::{self, List, Row};
+use crate::render::{Report, Style, emit, or_dash};
 
 #[derive(Debug, Subcommand)]
 pub enum CustomerAction {
@@ -105,44 +106,29 @@ impl From<Customer> for CustomerView {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct CustomerList(pub Vec<CustomerView>);
+impl Row for CustomerView {
+    const HEADER: &'static [&'static str] =
+        &["id", "company", "email", "status", "portal token", "since"];
+    const EMPTY: &'static str = "no customers\n";
 
-impl Report for CustomerList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "no customers\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|c| {
-                vec![
-                    c.id.to_string(),
-                    c.company.clone(),
-                    c.contact_email.clone(),
-                    c.status.clone(),
-                    or_dash(c.public_token.as_ref()),
-                    c.created_at.clone(),
-                ]
-            })
-            .collect();
-        table(
-            &["id", "company", "email", "status", "portal token", "since"],
-            rows,
-            terminal,
-        )
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.company.clone(),
+            self.contact_email.clone(),
+            self.status.clone(),
+            or_dash(self.public_token.as_ref()),
+            self.created_at.clone(),
+        ]
     }
 }
+
+pub type CustomerList = List<CustomerView>;
 
 pub fn list(ctx: &Ctx, page: db::Page) -> Result<CustomerList> {
     customers::ensure_tokens(&ctx.db)?;
     let listed = customers::list(&ctx.db, page)?;
-    render::note_more(&listed, page);
-    Ok(CustomerList(
-        listed.rows.into_iter().map(CustomerView::from).collect(),
-    ))
+    Ok(List::page(listed, page, CustomerView::from))
 }
 
 #[derive(Debug, Serialize)]
@@ -161,7 +147,7 @@ pub struct CustomerShow {
 
 impl Report for CustomerShow {
     fn human(&self, terminal: bool) -> String {
-        let mut s = CustomerList(vec![self.customer.clone()]).human(terminal);
+        let mut s = list::rows(std::slice::from_ref(&self.customer), terminal);
         s.push_str(&format!(
             "invoiced {}, paid {}, outstanding {}\n",
             format_total(self.invoiced_cents, &self.currency),

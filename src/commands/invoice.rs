@@ -12,7 +12,8 @@ use crate::commands::records::TaskView;
 use crate::db::{self, invoices, invoices::Invoice, tasks};
 use crate::error::{Error, Result};
 use crate::money::{Cents, format_amount};
-use crate::render::{Report, Style, emit, or_dash, table};
+use crate::render::list::{self, List, Row};
+use crate::render::{Report, Style, emit, or_dash};
 
 #[derive(Debug, Subcommand)]
 pub enum InvoiceAction {
@@ -113,45 +114,32 @@ impl From<Invoice> for InvoiceView {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct InvoiceList(pub Vec<InvoiceView>);
+impl Row for InvoiceView {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "customer",
+        "status",
+        "amount",
+        "created",
+        "paid",
+        "payment link",
+    ];
+    const EMPTY: &'static str = "no invoices\n";
 
-impl Report for InvoiceList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "no invoices\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|i| {
-                vec![
-                    i.id.to_string(),
-                    i.customer_id.to_string(),
-                    i.status.clone(),
-                    format_amount(Cents(i.amount_cents), &i.currency),
-                    i.created_at.clone(),
-                    or_dash(i.paid_at.as_ref()),
-                    or_dash(i.payment_url.as_ref().or(i.link_error.as_ref())),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "id",
-                "customer",
-                "status",
-                "amount",
-                "created",
-                "paid",
-                "payment link",
-            ],
-            rows,
-            terminal,
-        )
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.customer_id.to_string(),
+            self.status.clone(),
+            format_amount(Cents(self.amount_cents), &self.currency),
+            self.created_at.clone(),
+            or_dash(self.paid_at.as_ref()),
+            or_dash(self.payment_url.as_ref().or(self.link_error.as_ref())),
+        ]
     }
 }
+
+pub type InvoiceList = List<InvoiceView>;
 
 pub fn list(
     ctx: &Ctx,
@@ -160,10 +148,7 @@ pub fn list(
     page: crate::db::Page,
 ) -> Result<InvoiceList> {
     let listed = invoices::list(&ctx.db, customer, status, page)?;
-    crate::render::note_more(&listed, page);
-    Ok(InvoiceList(
-        listed.rows.into_iter().map(InvoiceView::from).collect(),
-    ))
+    Ok(List::page(listed, page, InvoiceView::from))
 }
 
 #[derive(Debug, Serialize)]
@@ -179,7 +164,7 @@ pub struct InvoiceShow {
 
 impl Report for InvoiceShow {
     fn human(&self, terminal: bool) -> String {
-        let mut s = InvoiceList(vec![self.invoice.clone()]).human(terminal);
+        let mut s = list::rows(std::slice::from_ref(&self.invoice), terminal);
         s.push_str(&format!("tasks billed: {}\n", self.tasks.len()));
         for t in &self.tasks {
             s.push_str(&format!(

@@ -18,7 +18,8 @@ use crate::domain::lead_csv::{
 };
 use crate::domain::leads::{RawLead, normalize};
 use crate::error::{Error, Result};
-use crate::render::{Report, Style, emit, or_dash, table};
+use crate::render::list::{List, Row};
+use crate::render::{Report, Style, emit, or_dash};
 
 #[derive(Debug, Subcommand)]
 pub enum LeadAction {
@@ -192,37 +193,25 @@ impl From<Lead> for LeadView {
     }
 }
 
-fn lead_rows(leads: &[LeadView]) -> Vec<Vec<String>> {
-    leads
-        .iter()
-        .map(|l| {
-            vec![
-                l.id.to_string(),
-                l.status.clone(),
-                l.email.clone(),
-                l.company.clone(),
-                or_dash(l.name.as_ref()),
-                // The day is enough in a list; `lead show` has the time.
-                l.created_at.chars().take(10).collect(),
-            ]
-        })
-        .collect()
-}
+impl Row for LeadView {
+    const HEADER: &'static [&'static str] =
+        &["id", "status", "email", "company", "name", "created"];
+    const EMPTY: &'static str = "no leads\n";
 
-const LEAD_HEADER: &[&str] = &["id", "status", "email", "company", "name", "created"];
-
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct LeadList(pub Vec<LeadView>);
-
-impl Report for LeadList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "no leads\n".into();
-        }
-        table(LEAD_HEADER, lead_rows(&self.0), terminal)
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.status.clone(),
+            self.email.clone(),
+            self.company.clone(),
+            or_dash(self.name.as_ref()),
+            // The day is enough in a list; `lead show` has the time.
+            self.created_at.chars().take(10).collect(),
+        ]
     }
 }
+
+pub type LeadList = List<LeadView>;
 
 pub fn list(
     ctx: &Ctx,
@@ -231,10 +220,7 @@ pub fn list(
     page: db::Page,
 ) -> Result<LeadList> {
     let listed = db::leads::list(&ctx.db, status, search, page)?;
-    crate::render::note_more(&listed, page);
-    Ok(LeadList(
-        listed.rows.into_iter().map(LeadView::from).collect(),
-    ))
+    Ok(List::page(listed, page, LeadView::from))
 }
 
 #[derive(Debug, Serialize)]

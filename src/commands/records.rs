@@ -8,6 +8,9 @@ use crate::app::Ctx;
 use crate::clock::rfc3339;
 use crate::db::{self, leads::Lead, tasks::Task};
 use crate::error::{Error, Result};
+use crate::money::Cents;
+use crate::render::list::Row;
+use crate::render::or_dash;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskView {
@@ -43,6 +46,31 @@ impl From<Task> for TaskView {
             completed_at: t.completed_at.map(rfc3339),
             currency: String::new(),
         }
+    }
+}
+
+impl Row for TaskView {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "customer",
+        "status",
+        "amount",
+        "invoice",
+        "description",
+        "result",
+    ];
+    const EMPTY: &'static str = "no tasks\n";
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.customer_id.to_string(),
+            self.status.clone(),
+            Cents(self.amount_cents).in_currency(&self.currency),
+            or_dash(self.invoice_id),
+            self.description.clone(),
+            or_dash(self.result_summary.as_ref().or(self.error.as_ref())),
+        ]
     }
 }
 

@@ -12,7 +12,8 @@ use crate::clock::rfc3339;
 use crate::db::{self, suppression};
 use crate::domain::address::normalize_email;
 use crate::error::{Error, Result};
-use crate::render::{Report, Style, emit, or_dash, table};
+use crate::render::list::{List, Row};
+use crate::render::{Report, Style, emit, or_dash};
 
 #[derive(Debug, Subcommand)]
 pub enum SuppressAction {
@@ -124,46 +125,30 @@ pub struct EntryView {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct List(pub Vec<EntryView>);
+impl Row for EntryView {
+    const HEADER: &'static [&'static str] = &["email", "reason", "since", "note"];
+    const EMPTY: &'static str = "suppression list is empty\n";
 
-impl Report for List {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "suppression list is empty\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|e| {
-                vec![
-                    e.email.clone(),
-                    e.reason.clone(),
-                    e.created_at.clone(),
-                    or_dash(e.note.as_ref()),
-                ]
-            })
-            .collect();
-        table(&["email", "reason", "since", "note"], rows, terminal)
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.email.clone(),
+            self.reason.clone(),
+            self.created_at.clone(),
+            or_dash(self.note.as_ref()),
+        ]
     }
 }
 
-pub fn list(ctx: &Ctx, page: crate::db::Page) -> Result<List> {
+pub type SuppressList = List<EntryView>;
+
+pub fn list(ctx: &Ctx, page: crate::db::Page) -> Result<SuppressList> {
     let listed = suppression::list(&ctx.db, page)?;
-    crate::render::note_more(&listed, page);
-    Ok(List(
-        listed
-            .rows
-            .into_iter()
-            .map(|e| EntryView {
-                email: e.email,
-                reason: e.reason,
-                note: e.note,
-                created_at: rfc3339(e.created_at),
-            })
-            .collect(),
-    ))
+    Ok(List::page(listed, page, |e| EntryView {
+        email: e.email,
+        reason: e.reason,
+        note: e.note,
+        created_at: rfc3339(e.created_at),
+    }))
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -11,7 +11,8 @@ use crate::commands::records::TaskView;
 use crate::db::{self, customers, tasks};
 use crate::error::{Error, Result};
 use crate::money::{self, Cents, format_amount};
-use crate::render::{Report, Style, emit, or_dash, table};
+use crate::render::list::{self, List};
+use crate::render::{Report, Style, emit};
 
 #[derive(Debug, Subcommand)]
 pub enum TaskAction {
@@ -89,45 +90,7 @@ pub fn run(ctx: &Ctx, action: TaskAction, out: &mut dyn Write, style: Style) -> 
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct TaskList(pub Vec<TaskView>);
-
-impl Report for TaskList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "no tasks\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|t| {
-                vec![
-                    t.id.to_string(),
-                    t.customer_id.to_string(),
-                    t.status.clone(),
-                    Cents(t.amount_cents).in_currency(&t.currency),
-                    or_dash(t.invoice_id),
-                    t.description.clone(),
-                    or_dash(t.result_summary.as_ref().or(t.error.as_ref())),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "id",
-                "customer",
-                "status",
-                "amount",
-                "invoice",
-                "description",
-                "result",
-            ],
-            rows,
-            terminal,
-        )
-    }
-}
+pub type TaskList = List<TaskView>;
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
@@ -135,7 +98,7 @@ pub struct TaskShow(pub TaskView);
 
 impl Report for TaskShow {
     fn human(&self, terminal: bool) -> String {
-        TaskList(vec![self.0.clone()]).human(terminal)
+        list::rows(std::slice::from_ref(&self.0), terminal)
     }
 }
 
@@ -226,15 +189,8 @@ pub fn list(
     page: crate::db::Page,
 ) -> Result<TaskList> {
     let listed = tasks::list(&ctx.db, customer, status, page)?;
-    crate::render::note_more(&listed, page);
-    Ok(TaskList(
-        listed
-            .rows
-            .into_iter()
-            .map(|t| TaskView {
-                currency: ctx.config.stripe.currency.clone(),
-                ..TaskView::from(t)
-            })
-            .collect(),
-    ))
+    Ok(List::page(listed, page, |t| TaskView {
+        currency: ctx.config.stripe.currency.clone(),
+        ..TaskView::from(t)
+    }))
 }
