@@ -1,8 +1,7 @@
 //! One file per command: arguments and `&Ctx` in, a report struct out.
 //! Orchestration only; SQL is in `db/`, rules in `domain/`, I/O in `services/`.
-//! A command never imports another command (`cycle`, which runs the passes,
-//! and `serve`, the HTTP front of `webhook`, are the two that run others);
-//! what several share is in the modules at the end.
+//! A command never imports another command (except `cycle`, whose steps are
+//! the passes); what several share is in the modules at the end.
 
 pub mod attention;
 pub mod backup;

@@ -25,7 +25,7 @@ use std::time::Duration;
 use log::{error, info};
 
 use crate::app::Ctx;
-use crate::commands::webhook;
+use crate::commands::payments;
 use crate::db::{self, customers};
 use crate::domain::token::is_plausible;
 use crate::error::{EXIT_OK, Error, Result};
@@ -108,7 +108,7 @@ fn route(request: &Request) -> Route {
             Route::Now(not_found())
         }
         Endpoint::Webhook => Route::Work {
-            body_limit: webhook::MAX_BODY,
+            body_limit: payments::MAX_BODY,
         },
         Endpoint::Unsubscribe { confirm: true, .. } => Route::Work {
             body_limit: UNSUBSCRIBE_BODY,
@@ -189,7 +189,7 @@ fn answer(ctx: &Ctx, request: &Request, body: &[u8]) -> Result<Response> {
         Endpoint::Portal(token) => portal(ctx, token),
         Endpoint::Unsubscribe { token, confirm } => unsubscribe(ctx, token, confirm),
         Endpoint::Webhook => {
-            let outcome = webhook::handle(ctx, request.header("Stripe-Signature"), body);
+            let outcome = payments::handle(ctx, request.header("Stripe-Signature"), body);
             // The reason stays in the operator log: a caller learns only the
             // outcome, never whether a secret is configured or what failed.
             Ok(Response {
