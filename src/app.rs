@@ -7,23 +7,22 @@ use std::io::{IsTerminal, Write};
 use log::{debug, log, warn};
 use rusqlite::Connection;
 
-use crate::cli::{
-    AttentionAction, Cli, Command, CustomerAction, InvoiceAction, LeadAction, Period,
-    SuppressAction, TaskAction,
-};
+use crate::cli::{Cli, Command};
 use crate::clock::{Clock, FixedClock, SystemClock};
 use crate::commands;
 use crate::config::Config;
 use crate::db::{self, runs};
-use crate::domain::leads::RawLead;
 use crate::error::{EXIT_OK, Result};
 use crate::render::{self, Style};
+use crate::services::mailer::{self, Mailer, MailerFactory};
 
 /// Everything a command needs, built once per process.
 pub struct Ctx {
     pub config: Config,
     pub db: Connection,
     pub clock: Box<dyn Clock>,
+    /// Every command that sends mail gets its mailer here ([`Ctx::mailer`]).
+    pub mailers: MailerFactory,
     /// The `command_run` row of the command being run.
     pub run: Cell<runs::RunId>,
     pub progress: render::Progress,
@@ -34,6 +33,11 @@ impl Ctx {
         self.clock.now()
     }
 
+    /// A mailer for the effective email mode.
+    pub fn mailer(&self) -> Box<dyn Mailer> {
+        (self.mailers)(&self.config.email)
+    }
+
     /// A context for another thread: same configuration and run, its own
     /// database connection.
     pub fn worker(&self) -> Result<Ctx> {
@@ -41,9 +45,24 @@ impl Ctx {
             config: self.config.clone(),
             db: db::open(&self.config.db_path)?,
             clock: clock_for(&self.config),
+            mailers: self.mailers.clone(),
             run: self.run.clone(),
             progress: render::Progress { enabled: false },
         })
+    }
+
+    /// A context for an in-process test: an in-memory database with the
+    /// real migrations, a pinned clock and the given mailers.
+    #[cfg(test)]
+    pub(crate) fn for_test(config: Config, now: i64, mailers: MailerFactory) -> Ctx {
+        Ctx {
+            config,
+            db: db::open_in_memory().expect("an in-memory database"),
+            clock: Box::new(FixedClock(now)),
+            mailers,
+            run: Cell::new(runs::RunId(0)),
+            progress: render::Progress { enabled: false },
+        }
     }
 
     /// Writes buffered operator events to the database.
@@ -61,24 +80,10 @@ fn clock_for(config: &Config) -> Box<dyn Clock> {
 
 /// Loads the configuration, opens the database and runs one command.
 pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
-    if !matches!(cli.command, Command::Webhook { .. }) {
-        return run_command(cli, out);
-    }
-    // `hoss webhook` promises one JSON line whatever happens — a busy or
-    // unreadable database, a broken configuration — so whoever relays it to
-    // Stripe can answer 500 and Stripe retries.
+    let webhook = matches!(cli.command, Command::Webhook { .. });
     match run_command(cli, out) {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            log::error!(
-                "[STRIPE][WEBHOOK] outcome=error http_status=500 reason={:?}",
-                e.to_string()
-            );
-            let line =
-                commands::webhook::WebhookOutcome::failed(format!("nothing recorded, retry: {e}"));
-            render::write_all(out, render::Report::human(&line, false).as_bytes())?;
-            Ok(e.exit_code())
-        }
+        Err(e) if webhook => commands::webhook::failed_before_start(&e, out),
+        result => result,
     }
 }
 
@@ -93,19 +98,21 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     crate::log::init(&config.log_filter);
     render::set_fallback_width(config.columns);
     let conn = db::open(&config.db_path)?;
+    let json = cli.json();
     let command = cli.command;
-    let quiet = command.read_only() && !matches!(command, Command::Check(_));
+    let quiet = command.quiet();
     for notice in &config.notices {
         if !quiet || notice.line.starts_with("[CONFIG]") {
             log!(notice.level, "{}", notice.line);
         }
     }
     let style = Style {
-        json: command.json(),
+        json,
         terminal: std::io::stdout().is_terminal(),
     };
     let ctx = Ctx {
         clock: clock_for(&config),
+        mailers: mailer::real(),
         config,
         db: conn,
         run: Cell::new(runs::RunId(0)),
@@ -182,220 +189,38 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
     Step::Done(result)
 }
 
+/// Runs the command and writes its report; the report's exit code is the
+/// process's.
 fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> Result<i32> {
-    use crate::commands::{invoice, lead, portal, source_leads, suppress, task};
-    let code = match command {
-        Command::Check(_) => return render::emit(out, &commands::check::run(ctx), style),
-        Command::Status(_) => render::emit(out, &commands::status::run(ctx)?, style)?,
-        Command::Summary { period, email, .. } => {
-            let report = commands::summary::run(ctx, period == Period::Week, email)?;
-            return render::emit(out, &report, style);
-        }
+    use crate::commands::*;
+    use crate::render::emit;
+    match command {
+        Command::Check => emit(out, &check::run(ctx), style),
+        Command::Status => emit(out, &status::run(ctx)?, style),
+        Command::Summary { period, email } => emit(out, &summary::run(ctx, period, email)?, style),
         // Each step takes its own lock and records its own run inside.
-        Command::Cycle(_) => return commands::cycle::run(ctx, out, style),
-        Command::SourceLeads(_) => render::emit(out, &source_leads::run(ctx)?, style)?,
-        Command::Lead { action } => match action {
-            LeadAction::Add {
-                email,
-                company,
-                name,
-                website,
-                niche,
-                ..
-            } => {
-                let raw = RawLead {
-                    name,
-                    email: Some(email),
-                    company: Some(company),
-                    website,
-                    niche,
-                };
-                render::emit(out, &lead::add(ctx, raw)?, style)?
-            }
-            LeadAction::Import { file, .. } => {
-                render::emit(out, &lead::import(ctx, &file)?, style)?
-            }
-            LeadAction::List {
-                status,
-                search,
-                page,
-                ..
-            } => render::emit(
-                out,
-                &lead::list(ctx, status.as_deref(), search.as_deref(), page.into())?,
-                style,
-            )?,
-            LeadAction::Show { lead: key, .. } => {
-                render::emit(out, &lead::show(ctx, &key)?, style)?
-            }
-            LeadAction::SetStatus {
-                args,
-                where_status,
-                yes,
-                ..
-            } => match (where_status, args.as_slice()) {
-                (Some(from), [to]) => {
-                    render::emit(out, &lead::set_status_where(ctx, &from, to, yes)?, style)?
-                }
-                (None, [key, status]) => {
-                    render::emit(out, &lead::set_status(ctx, key, status)?, style)?
-                }
-                _ => {
-                    return Err(crate::error::Error::Usage(
-                        "use `lead set-status LEAD STATUS` or `lead set-status --where-status S STATUS --yes`".into(),
-                    ));
-                }
-            },
-            LeadAction::Edit {
-                lead: key,
-                name,
-                company,
-                website,
-                niche,
-                ..
-            } => render::emit(
-                out,
-                &lead::edit(
-                    ctx,
-                    &key,
-                    lead::Edit {
-                        name,
-                        company,
-                        website,
-                        niche,
-                    },
-                )?,
-                style,
-            )?,
-        },
-        Command::SendOutreach(_) => {
-            return render::emit(out, &commands::send_outreach::run(ctx)?, style);
+        Command::Cycle => emit(out, &cycle::run(ctx)?, style),
+        Command::SourceLeads => emit(out, &source_leads::run(ctx)?, style),
+        Command::Lead { action } => lead::run(ctx, action, out, style),
+        Command::SendOutreach => emit(out, &send_outreach::run(ctx)?, style),
+        Command::SendTestEmail { to } => emit(out, &send_test_email::run(ctx, &to)?, style),
+        Command::Suppress { action } => suppress::run(ctx, action, out, style),
+        Command::Onboard => emit(out, &onboard::run(ctx)?, style),
+        Command::Ops => emit(out, &ops::run(ctx)?, style),
+        Command::Bill => emit(out, &bill::run(ctx)?, style),
+        Command::Webhook { signature } => emit(out, &webhook::from_stdin(ctx, &signature), style),
+        Command::PortalExport { out: dir } => {
+            emit(out, &portal::export(ctx, dir.as_deref())?, style)
         }
-        Command::SendTestEmail { to, .. } => {
-            return render::emit(out, &commands::send_test_email::run(ctx, &to)?, style);
+        Command::Serve => serve::run(ctx, out),
+        Command::Attention { action } => attention::run(ctx, action, out, style),
+        Command::Backup { file } => emit(out, &backup::run(ctx, &file)?, style),
+        Command::Preview { lead, step } => emit(out, &preview::run(ctx, &lead, step)?, style),
+        Command::ImportLegacy { path, dry_run } => {
+            emit(out, &import_legacy::run(ctx, &path, dry_run)?, style)
         }
-        Command::Suppress { action } => match action {
-            SuppressAction::Add {
-                email,
-                reason,
-                note,
-                ..
-            } => render::emit(
-                out,
-                &suppress::add(ctx, &email, &reason, note.as_deref())?,
-                style,
-            )?,
-            SuppressAction::Remove { email, .. } => {
-                render::emit(out, &suppress::remove(ctx, &email)?, style)?
-            }
-            SuppressAction::List { page, .. } => {
-                render::emit(out, &suppress::list(ctx, page.into())?, style)?
-            }
-            SuppressAction::Import { file, reason, .. } => {
-                render::emit(out, &suppress::import(ctx, &file, &reason)?, style)?
-            }
-        },
-        Command::Onboard(_) => render::emit(out, &commands::onboard::run(ctx)?, style)?,
-        Command::Ops(_) => render::emit(out, &commands::ops::run(ctx)?, style)?,
-        Command::Bill(_) => render::emit(out, &commands::bill::run(ctx)?, style)?,
-        Command::Webhook { signature } => {
-            let outcome = commands::webhook::from_stdin(ctx, &signature);
-            render::emit(out, &outcome, style)?;
-            return Ok(outcome.exit_code());
-        }
-        Command::PortalExport { out: dir, .. } => {
-            render::emit(out, &portal::export(ctx, dir.as_deref())?, style)?
-        }
-        Command::Serve => return commands::serve::run(ctx, out),
-        Command::Attention { action } => match action {
-            AttentionAction::List { .. } => {
-                render::emit(out, &commands::attention::list(ctx)?, style)?
-            }
-            AttentionAction::Ack { id, .. } => {
-                render::emit(out, &commands::attention::ack(ctx, &id)?, style)?
-            }
-        },
-        Command::Backup { file, .. } => {
-            render::emit(out, &commands::backup::run(ctx, &file)?, style)?
-        }
-        Command::Preview {
-            lead: key, step, ..
-        } => render::emit(out, &commands::preview::run(ctx, &key, step)?, style)?,
-        Command::ImportLegacy { path, dry_run, .. } => render::emit(
-            out,
-            &commands::import_legacy::run(ctx, &path, dry_run)?,
-            style,
-        )?,
-        Command::Customer { action } => match action {
-            CustomerAction::List { page, .. } => {
-                render::emit(out, &portal::list(ctx, page.into())?, style)?
-            }
-            CustomerAction::Show { id, .. } => render::emit(out, &portal::show(ctx, id)?, style)?,
-            CustomerAction::Add {
-                company,
-                email,
-                name,
-                ..
-            } => render::emit(
-                out,
-                &portal::add(ctx, &company, &email, name.as_deref())?,
-                style,
-            )?,
-            CustomerAction::SetStatus { id, status, .. } => {
-                render::emit(out, &portal::set_status(ctx, id, &status)?, style)?
-            }
-            CustomerAction::RotateToken { id, .. } => {
-                render::emit(out, &portal::rotate_token(ctx, id)?, style)?
-            }
-        },
-        Command::Task { action } => match action {
-            TaskAction::Add {
-                customer,
-                description,
-                amount,
-                ..
-            } => render::emit(
-                out,
-                &task::add(ctx, customer, &description, &amount)?,
-                style,
-            )?,
-            TaskAction::Done { id, summary, .. } => {
-                render::emit(out, &task::done(ctx, id, summary.as_deref())?, style)?
-            }
-            TaskAction::Fail { id, reason, .. } => {
-                render::emit(out, &task::fail(ctx, id, &reason)?, style)?
-            }
-            TaskAction::Retry { id, .. } => render::emit(out, &task::retry(ctx, id)?, style)?,
-            TaskAction::List {
-                customer,
-                status,
-                page,
-                ..
-            } => render::emit(
-                out,
-                &task::list(ctx, customer, status.as_deref(), page.into())?,
-                style,
-            )?,
-        },
-        Command::Invoice { action } => match action {
-            InvoiceAction::List {
-                customer,
-                status,
-                page,
-                ..
-            } => render::emit(
-                out,
-                &invoice::list(ctx, customer, status.as_deref(), page.into())?,
-                style,
-            )?,
-            InvoiceAction::Show { id, .. } => render::emit(out, &invoice::show(ctx, id)?, style)?,
-            InvoiceAction::Void { id, write_off, .. } => {
-                render::emit(out, &invoice::void(ctx, id, write_off)?, style)?
-            }
-            InvoiceAction::MarkPaid { id, .. } => {
-                render::emit(out, &invoice::mark_paid(ctx, id)?, style)?
-            }
-        },
-    };
-    Ok(code)
+        Command::Customer { action } => customer::run(ctx, action, out, style),
+        Command::Task { action } => task::run(ctx, action, out, style),
+        Command::Invoice { action } => invoice::run(ctx, action, out, style),
+    }
 }

@@ -53,7 +53,7 @@ pub fn main_entry() -> i32 {
             return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
         }
     };
-    let json = cli.command.json();
+    let json = cli.json();
     let mut stdout = std::io::stdout().lock();
     let (code, message) =
         match panic::catch_unwind(panic::AssertUnwindSafe(|| app::run(cli, &mut stdout))) {

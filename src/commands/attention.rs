@@ -2,6 +2,9 @@
 //! twice, amounts that did not match, sessions from outside hoss). They
 //! stay in `status` warnings and the digest until acknowledged here.
 
+use std::io::Write;
+
+use clap::Subcommand;
 use log::info;
 use serde::Serialize;
 
@@ -9,7 +12,40 @@ use crate::app::Ctx;
 use crate::clock::rfc3339;
 use crate::db::{self, invoices};
 use crate::error::{Error, Result};
-use crate::render::{Report, or_dash, table};
+use crate::render::list::{List, Row};
+use crate::render::{Report, Style, emit, or_dash};
+
+#[derive(Debug, Subcommand)]
+pub enum AttentionAction {
+    /// What still needs you, newest first
+    List,
+    /// Mark one as dealt with: it leaves status warnings and the digest
+    Ack {
+        /// The id `attention list` shows
+        id: String,
+    },
+}
+
+impl AttentionAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AttentionAction::List => "attention list",
+            AttentionAction::Ack { .. } => "attention ack",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, AttentionAction::List)
+    }
+}
+
+/// Runs one `hoss attention …` action and writes its report.
+pub fn run(ctx: &Ctx, action: AttentionAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        AttentionAction::List => emit(out, &list(ctx)?, style),
+        AttentionAction::Ack { id } => emit(out, &ack(ctx, &id)?, style),
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct Item {
@@ -19,34 +55,26 @@ pub struct Item {
     pub reason: String,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct AttentionList(pub Vec<Item>);
+impl Row for Item {
+    const HEADER: &'static [&'static str] = &["id", "at", "invoice", "reason"];
+    const EMPTY: &'static str = "nothing needs you\n";
+    const FOOTER: &'static str =
+        "acknowledge one with `hoss attention ack ID` once it is dealt with\n";
 
-impl Report for AttentionList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "nothing needs you\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|i| {
-                vec![
-                    i.id.clone(),
-                    i.at.clone(),
-                    or_dash(i.invoice_id.as_ref()),
-                    i.reason.clone(),
-                ]
-            })
-            .collect();
-        table(&["id", "at", "invoice", "reason"], rows, terminal)
-            + "acknowledge one with `hoss attention ack ID` once it is dealt with\n"
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            self.at.clone(),
+            or_dash(self.invoice_id.as_ref()),
+            self.reason.clone(),
+        ]
     }
 }
 
+pub type AttentionList = List<Item>;
+
 pub fn list(ctx: &Ctx) -> Result<AttentionList> {
-    Ok(AttentionList(
+    Ok(List(
         invoices::attention_open(&ctx.db)?
             .into_iter()
             .map(|a| Item {

@@ -8,9 +8,8 @@ use log::{error, info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::commands::webhook::{Settled, settle};
+use crate::commands::payments::{Settled, settle};
 use crate::db::{self, invoices, invoices::Billed, invoices::Invoice, tasks};
-use crate::domain::webhook::InvoiceFacts;
 use crate::error::Result;
 use crate::money::{self, Cents, format_amount};
 use crate::render::Report;
@@ -40,16 +39,6 @@ impl Report for BillReport {
             self.errors,
             self.stripe
         )
-    }
-}
-
-pub fn facts(inv: &Invoice) -> InvoiceFacts {
-    InvoiceFacts {
-        id: inv.id,
-        status: inv.status.clone(),
-        amount_cents: inv.amount_cents,
-        currency: inv.currency.clone(),
-        paid_session_id: inv.paid_session_id.clone(),
     }
 }
 

@@ -9,10 +9,11 @@ use serde::Serialize;
 use std::path::Path;
 
 use crate::app::Ctx;
-use crate::commands::ops;
 use crate::config::Subsystems;
 use crate::error::{EXIT_CONFIG, EXIT_OK};
-use crate::render::{Report, table};
+use crate::render::Report;
+use crate::render::modes::{header, sources, subsystem_table};
+use crate::services::executor;
 
 #[derive(Debug, Serialize)]
 pub struct CheckReport {
@@ -33,11 +34,7 @@ pub fn run(ctx: &Ctx) -> CheckReport {
     if let Err(e) = &cfg.onboarding_tasks {
         problems.push(format!("[[onboarding.tasks]] in the config file: {e}"));
     }
-    if let Some(e) = cfg
-        .ops_executor_cmd
-        .as_deref()
-        .and_then(ops::executor_problem)
-    {
+    if let Some(e) = cfg.ops_executor_cmd.as_deref().and_then(executor::problem) {
         problems.push(format!("OPS_EXECUTOR_CMD: {e}"));
     }
     if let Err(e) = &cfg.email.pack {
@@ -111,44 +108,4 @@ impl Report for CheckReport {
     fn exit_code(&self) -> i32 {
         if self.ok { EXIT_OK } else { EXIT_CONFIG }
     }
-}
-
-pub fn header(release_mode: bool, dry_run: bool) -> String {
-    format!(
-        "release mode: {}   global DRY_RUN: {}\n",
-        if release_mode { "ON" } else { "OFF (sandbox)" },
-        if dry_run {
-            "TRUE (no network at all)"
-        } else {
-            "FALSE"
-        }
-    )
-}
-
-/// Where the state and the settings come from.
-pub fn sources(store: &str, config_file: Option<&str>) -> String {
-    format!(
-        "database: {store}   config file: {}\n",
-        config_file.unwrap_or("none (environment only)")
-    )
-}
-
-pub fn subsystem_table(subsystems: &Subsystems, terminal: bool) -> String {
-    let rows = subsystems
-        .iter()
-        .iter()
-        .map(|v| {
-            vec![
-                v.name.to_string(),
-                v.requested.to_string(),
-                v.effective.to_string(),
-                v.reason.unwrap_or("-").to_string(),
-            ]
-        })
-        .collect();
-    table(
-        &["subsystem", "requested", "effective", "reason"],
-        rows,
-        terminal,
-    )
 }

@@ -5,8 +5,6 @@
 //! ON, `HEALTHCHECK_URL` hears the start and the result (a failed ping never
 //! fails the cycle).
 
-use std::io::Write;
-
 use log::warn;
 use serde::Serialize;
 use serde_json::Value;
@@ -14,7 +12,7 @@ use serde_json::Value;
 use crate::app::{Ctx, Step, recorded};
 use crate::commands::{bill, onboard, ops, portal, send_outreach, source_leads};
 use crate::error::{EXIT_OK, Result};
-use crate::render::{self, Report, Style};
+use crate::render::Report;
 use crate::services::ping::Pinger;
 
 #[derive(Debug, Serialize)]
@@ -42,6 +40,11 @@ impl Report for CycleReport {
             .map(|s| s.line.clone())
             .collect::<Vec<_>>()
             .join("")
+    }
+
+    /// The worst step's code.
+    fn exit_code(&self) -> i32 {
+        self.exit_code
     }
 }
 
@@ -103,7 +106,7 @@ fn worst(codes: impl Iterator<Item = i32>) -> i32 {
     codes.max().unwrap_or(EXIT_OK)
 }
 
-pub fn run(ctx: &Ctx, out: &mut dyn Write, style: Style) -> Result<i32> {
+pub fn run(ctx: &Ctx) -> Result<CycleReport> {
     let pinger = Pinger::from_config(&ctx.config);
     let ping = |suffix: &str, body: &str| {
         if let Some(Err(e)) = pinger.as_ref().map(|p| p.ping(suffix, body)) {
@@ -126,8 +129,7 @@ pub fn run(ctx: &Ctx, out: &mut dyn Write, style: Style) -> Result<i32> {
     };
     let text = report.human(false);
     ping(if code == EXIT_OK { "" } else { "/fail" }, &text);
-    render::emit(out, &report, style)?;
-    Ok(code)
+    Ok(report)
 }
 
 #[cfg(test)]

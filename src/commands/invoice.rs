@@ -1,14 +1,79 @@
 //! `hoss invoice list|show|void|mark-paid`.
 
+use std::io::Write;
+
+use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::cli::PageArgs;
 use crate::clock::rfc3339;
-use crate::commands::task::TaskView;
+use crate::commands::records::TaskView;
 use crate::db::{self, invoices, invoices::Invoice, tasks};
 use crate::error::{Error, Result};
 use crate::money::{Cents, format_amount};
-use crate::render::{Report, or_dash, table};
+use crate::render::list::{self, List, Row};
+use crate::render::{Report, Style, emit, or_dash};
+
+#[derive(Debug, Subcommand)]
+pub enum InvoiceAction {
+    /// List invoices by id
+    List {
+        #[arg(long)]
+        customer: Option<i64>,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::invoices::STATUSES))]
+        status: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one invoice and the tasks it bills
+    Show { id: i64 },
+    /// Void a draft or open invoice; its tasks are billed again by the next `bill`
+    Void {
+        id: i64,
+        /// Keep its tasks tied to the void invoice (the work is written off, never billed)
+        #[arg(long)]
+        write_off: bool,
+    },
+    /// Record a payment received outside Stripe
+    MarkPaid { id: i64 },
+}
+
+impl InvoiceAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            InvoiceAction::List { .. } => "invoice list",
+            InvoiceAction::Show { .. } => "invoice show",
+            InvoiceAction::Void { .. } => "invoice void",
+            InvoiceAction::MarkPaid { .. } => "invoice mark-paid",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(
+            self,
+            InvoiceAction::List { .. } | InvoiceAction::Show { .. }
+        )
+    }
+}
+
+/// Runs one `hoss invoice …` action and writes its report.
+pub fn run(ctx: &Ctx, action: InvoiceAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        InvoiceAction::List {
+            customer,
+            status,
+            page,
+        } => emit(
+            out,
+            &list(ctx, customer, status.as_deref(), page.into())?,
+            style,
+        ),
+        InvoiceAction::Show { id } => emit(out, &show(ctx, id)?, style),
+        InvoiceAction::Void { id, write_off } => emit(out, &void(ctx, id, write_off)?, style),
+        InvoiceAction::MarkPaid { id } => emit(out, &mark_paid(ctx, id)?, style),
+    }
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct InvoiceView {
@@ -49,45 +114,32 @@ impl From<Invoice> for InvoiceView {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct InvoiceList(pub Vec<InvoiceView>);
+impl Row for InvoiceView {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "customer",
+        "status",
+        "amount",
+        "created",
+        "paid",
+        "payment link",
+    ];
+    const EMPTY: &'static str = "no invoices\n";
 
-impl Report for InvoiceList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "no invoices\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|i| {
-                vec![
-                    i.id.to_string(),
-                    i.customer_id.to_string(),
-                    i.status.clone(),
-                    format_amount(Cents(i.amount_cents), &i.currency),
-                    i.created_at.clone(),
-                    or_dash(i.paid_at.as_ref()),
-                    or_dash(i.payment_url.as_ref().or(i.link_error.as_ref())),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "id",
-                "customer",
-                "status",
-                "amount",
-                "created",
-                "paid",
-                "payment link",
-            ],
-            rows,
-            terminal,
-        )
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.customer_id.to_string(),
+            self.status.clone(),
+            format_amount(Cents(self.amount_cents), &self.currency),
+            self.created_at.clone(),
+            or_dash(self.paid_at.as_ref()),
+            or_dash(self.payment_url.as_ref().or(self.link_error.as_ref())),
+        ]
     }
 }
+
+pub type InvoiceList = List<InvoiceView>;
 
 pub fn list(
     ctx: &Ctx,
@@ -96,10 +148,7 @@ pub fn list(
     page: crate::db::Page,
 ) -> Result<InvoiceList> {
     let listed = invoices::list(&ctx.db, customer, status, page)?;
-    crate::render::note_more(&listed, page);
-    Ok(InvoiceList(
-        listed.rows.into_iter().map(InvoiceView::from).collect(),
-    ))
+    Ok(List::page(listed, page, InvoiceView::from))
 }
 
 #[derive(Debug, Serialize)]
@@ -115,7 +164,7 @@ pub struct InvoiceShow {
 
 impl Report for InvoiceShow {
     fn human(&self, terminal: bool) -> String {
-        let mut s = InvoiceList(vec![self.invoice.clone()]).human(terminal);
+        let mut s = list::rows(std::slice::from_ref(&self.invoice), terminal);
         s.push_str(&format!("tasks billed: {}\n", self.tasks.len()));
         for t in &self.tasks {
             s.push_str(&format!(

@@ -2,19 +2,162 @@
 //! Added and imported leads go through the same normalisation and dedupe as
 //! sourced ones.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::cli::PageArgs;
 use crate::clock::rfc3339;
+use crate::commands::records::find_lead;
 use crate::db::{self, leads::Inserted, leads::Lead};
 use crate::domain::lead_csv::{
     self, Column, CompanyFrom, CsvRow, RowLead, RowProblem, delimiter_name,
 };
 use crate::domain::leads::{RawLead, normalize};
 use crate::error::{Error, Result};
-use crate::render::{Report, or_dash, table};
+use crate::render::list::{List, Row};
+use crate::render::{Report, Style, emit, or_dash};
+
+#[derive(Debug, Subcommand)]
+pub enum LeadAction {
+    /// Add one lead (normalised and deduped like sourced ones)
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        company: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        website: Option<String>,
+        #[arg(long)]
+        niche: Option<String>,
+    },
+    /// Import a CSV with a header row: name,email,company,website,niche (any order)
+    Import { file: PathBuf },
+    /// List leads by id
+    List {
+        /// Only leads with this status
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
+        status: Option<String>,
+        /// Only leads whose email, name or company contains this text
+        #[arg(long)]
+        search: Option<String>,
+        /// At most this many
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Show one lead
+    Show {
+        /// Lead id or e-mail address
+        lead: String,
+    },
+    /// Set a lead's status (`set-status LEAD STATUS`; e.g. `responded` when they
+    /// replied, `new` to re-queue), or every lead in one status
+    /// (`set-status --where-status S STATUS --yes`)
+    SetStatus {
+        /// LEAD (id or e-mail address) and STATUS, or only STATUS with --where-status
+        #[arg(num_args = 1..=2, value_names = ["LEAD", "STATUS"], required = true)]
+        args: Vec<String>,
+        /// Every lead now in this status
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
+        where_status: Option<String>,
+        /// With --where-status: really change them (without it: only count)
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Change a lead's name, company, website or niche (an empty value clears it)
+    Edit {
+        /// Lead id or e-mail address
+        lead: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        company: Option<String>,
+        #[arg(long)]
+        website: Option<String>,
+        #[arg(long)]
+        niche: Option<String>,
+    },
+}
+
+impl LeadAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            LeadAction::Add { .. } => "lead add",
+            LeadAction::Import { .. } => "lead import",
+            LeadAction::List { .. } => "lead list",
+            LeadAction::Show { .. } => "lead show",
+            LeadAction::SetStatus { .. } => "lead set-status",
+            LeadAction::Edit { .. } => "lead edit",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, LeadAction::List { .. } | LeadAction::Show { .. })
+    }
+}
+
+/// Runs one `hoss lead …` action and writes its report.
+pub fn run(ctx: &Ctx, action: LeadAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        LeadAction::Add {
+            email,
+            company,
+            name,
+            website,
+            niche,
+        } => {
+            let raw = RawLead {
+                name,
+                email: Some(email),
+                company: Some(company),
+                website,
+                niche,
+            };
+            emit(out, &add(ctx, raw)?, style)
+        }
+        LeadAction::Import { file } => emit(out, &import(ctx, &file)?, style),
+        LeadAction::List {
+            status,
+            search,
+            page,
+        } => {
+            let leads = list(ctx, status.as_deref(), search.as_deref(), page.into())?;
+            emit(out, &leads, style)
+        }
+        LeadAction::Show { lead } => emit(out, &show(ctx, &lead)?, style),
+        LeadAction::SetStatus {
+            args,
+            where_status,
+            yes,
+        } => match (where_status, args.as_slice()) {
+            (Some(from), [to]) => emit(out, &set_status_where(ctx, &from, to, yes)?, style),
+            (None, [key, status]) => emit(out, &set_status(ctx, key, status)?, style),
+            _ => Err(Error::Usage(
+                "use `lead set-status LEAD STATUS` or `lead set-status --where-status S STATUS --yes`".into(),
+            )),
+        },
+        LeadAction::Edit {
+            lead,
+            name,
+            company,
+            website,
+            niche,
+        } => {
+            let fields = Edit {
+                name,
+                company,
+                website,
+                niche,
+            };
+            emit(out, &edit(ctx, &lead, fields)?, style)
+        }
+    }
+}
 
 /// A lead as the JSON contract shows it (SPEC §12).
 #[derive(Debug, Serialize)]
@@ -50,37 +193,25 @@ impl From<Lead> for LeadView {
     }
 }
 
-fn lead_rows(leads: &[LeadView]) -> Vec<Vec<String>> {
-    leads
-        .iter()
-        .map(|l| {
-            vec![
-                l.id.to_string(),
-                l.status.clone(),
-                l.email.clone(),
-                l.company.clone(),
-                or_dash(l.name.as_ref()),
-                // The day is enough in a list; `lead show` has the time.
-                l.created_at.chars().take(10).collect(),
-            ]
-        })
-        .collect()
-}
+impl Row for LeadView {
+    const HEADER: &'static [&'static str] =
+        &["id", "status", "email", "company", "name", "created"];
+    const EMPTY: &'static str = "no leads\n";
 
-const LEAD_HEADER: &[&str] = &["id", "status", "email", "company", "name", "created"];
-
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct LeadList(pub Vec<LeadView>);
-
-impl Report for LeadList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "no leads\n".into();
-        }
-        table(LEAD_HEADER, lead_rows(&self.0), terminal)
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.status.clone(),
+            self.email.clone(),
+            self.company.clone(),
+            or_dash(self.name.as_ref()),
+            // The day is enough in a list; `lead show` has the time.
+            self.created_at.chars().take(10).collect(),
+        ]
     }
 }
+
+pub type LeadList = List<LeadView>;
 
 pub fn list(
     ctx: &Ctx,
@@ -89,10 +220,7 @@ pub fn list(
     page: db::Page,
 ) -> Result<LeadList> {
     let listed = db::leads::list(&ctx.db, status, search, page)?;
-    crate::render::note_more(&listed, page);
-    Ok(LeadList(
-        listed.rows.into_iter().map(LeadView::from).collect(),
-    ))
+    Ok(List::page(listed, page, LeadView::from))
 }
 
 #[derive(Debug, Serialize)]
@@ -119,25 +247,8 @@ impl Report for LeadShow {
     }
 }
 
-/// The lead an operator names by id or by email address.
-pub fn find(ctx: &Ctx, key: &str) -> Result<Lead> {
-    let key = key.trim();
-    let found = match key.parse::<i64>() {
-        Ok(id) => db::leads::get(&ctx.db, id)?,
-        Err(_) => match crate::domain::address::normalize_email(key) {
-            Some(email) => db::leads::by_email(&ctx.db, &email)?,
-            None => {
-                return Err(Error::Usage(format!(
-                    "{key:?} is neither a lead id nor an e-mail address"
-                )));
-            }
-        },
-    };
-    found.ok_or_else(|| Error::Data(format!("there is no lead {key}")))
-}
-
 pub fn show(ctx: &Ctx, key: &str) -> Result<LeadShow> {
-    Ok(LeadShow(find(ctx, key)?.into()))
+    Ok(LeadShow(find_lead(ctx, key)?.into()))
 }
 
 /// Statuses an operator may set by hand; `converted` belongs to `onboard`.
@@ -193,7 +304,7 @@ fn apply_status(ctx: &Ctx, tx: &rusqlite::Connection, lead: &Lead, status: &str)
 
 pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
     check_settable(status)?;
-    let before = find(ctx, key)?;
+    let before = find_lead(ctx, key)?;
     let id = before.id;
     db::immediate(&ctx.db, |tx| apply_status(ctx, tx, &before, status))?;
     log::info!(
@@ -323,7 +434,7 @@ pub fn edit(ctx: &Ctx, key: &str, edit: Edit) -> Result<LeadShow> {
             "nothing to change: give --name, --company, --website or --niche".into(),
         ));
     }
-    let before = find(ctx, key)?;
+    let before = find_lead(ctx, key)?;
     let raw = RawLead {
         name: edit.name.or(before.name),
         email: Some(before.email),

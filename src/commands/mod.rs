@@ -1,10 +1,13 @@
 //! One file per command: arguments and `&Ctx` in, a report struct out.
 //! Orchestration only; SQL is in `db/`, rules in `domain/`, I/O in `services/`.
+//! A command never imports another command (except `cycle`, whose steps are
+//! the passes); what several share is in the modules at the end.
 
 pub mod attention;
 pub mod backup;
 pub mod bill;
 pub mod check;
+pub mod customer;
 pub mod cycle;
 pub mod import_legacy;
 pub mod invoice;
@@ -22,3 +25,9 @@ pub mod summary;
 pub mod suppress;
 pub mod task;
 pub mod webhook;
+
+// Shared by several commands; no command of their own.
+pub mod mail;
+pub mod payments;
+pub mod problems;
+pub mod records;

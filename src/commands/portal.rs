@@ -1,6 +1,5 @@
-//! The customer portal: one static page per customer token
-//! (`hoss portal-export`), the same page rendered live by `hoss serve`, and
-//! the token commands (`hoss customer …`).
+//! `hoss portal-export`: the static customer portal, one page per customer
+//! token (the same page `hoss serve` renders live, `render::portal`).
 
 use std::path::{Path, PathBuf};
 
@@ -8,65 +7,10 @@ use log::{info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::clock::rfc3339;
-use crate::db::{self, customers, customers::Customer, invoices, tasks};
-use crate::domain::portal::{InvoiceFact, TaskFact, page};
-use crate::domain::token::{is_plausible, new_token};
+use crate::db::{self, customers};
+use crate::domain::token::is_plausible;
 use crate::error::{Error, Result};
-use crate::money::{self, format_total};
-use crate::render::{self, Report, or_dash, table};
-
-const RECENT_TASKS: u32 = 10;
-
-/// The HTML page of one customer, from the database as it is now.
-pub fn render_page(
-    conn: &rusqlite::Connection,
-    config: &crate::config::Config,
-    customer: &Customer,
-) -> Result<String> {
-    let invoice_facts: Vec<InvoiceFact> =
-        invoices::list(conn, Some(customer.id), None, db::Page::ALL)?
-            .rows
-            .into_iter()
-            .map(|i| InvoiceFact {
-                created_at: i.created_at,
-                status: i.status,
-                amount_cents: i.amount_cents,
-                currency: i.currency,
-                payment_url: i.payment_url,
-            })
-            .collect();
-    let task_facts: Vec<TaskFact> = tasks::recent_for_customer(conn, customer.id, RECENT_TASKS)?
-        .into_iter()
-        .map(|t| TaskFact {
-            description: t.description,
-            at: t.completed_at.unwrap_or(t.created_at),
-            status: t.status,
-        })
-        .collect();
-    render::portal::portal(
-        &page(
-            &customer.company,
-            &invoice_facts,
-            &task_facts,
-            config.stripe.enabled(),
-            &config.stripe.currency,
-        ),
-        config.email.company_name.as_deref().unwrap_or_default(),
-    )
-}
-
-/// Gives every customer without a token one (persisted).
-pub fn ensure_tokens(ctx: &Ctx) -> Result<usize> {
-    let missing = customers::missing_tokens(&ctx.db)?;
-    db::immediate(&ctx.db, |tx| {
-        for id in &missing {
-            customers::set_token(tx, *id, &new_token().map_err(Error::Internal)?)?;
-        }
-        Ok(())
-    })?;
-    Ok(missing.len())
-}
+use crate::render::{self, Report};
 
 #[derive(Debug, Serialize)]
 pub struct ExportReport {
@@ -126,7 +70,7 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
     }
     let current = current_version(&out, &name)?;
     remove_leftovers(&parent, &name, current.as_deref());
-    let made = ensure_tokens(ctx)?;
+    let made = customers::ensure_tokens(&ctx.db)?;
     if made > 0 {
         info!("[PORTAL][TOKENS] generated={made}");
     }
@@ -332,7 +276,7 @@ fn render_all(
                 );
                 continue;
             };
-            let html = render_page(&ctx.db, &ctx.config, customer)?;
+            let html = render::portal::customer_page(&ctx.db, &ctx.config, customer)?;
             if pages.send((dir.join(token), html)).is_err() {
                 // A writer failed; its error is reported by the caller.
                 return Ok(count);
@@ -344,168 +288,4 @@ fn render_all(
         }
     }
     Ok(count)
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerView {
-    pub id: i64,
-    pub company: String,
-    pub contact_name: Option<String>,
-    pub contact_email: String,
-    pub status: String,
-    pub public_token: Option<String>,
-    pub created_at: String,
-}
-
-impl From<Customer> for CustomerView {
-    fn from(c: Customer) -> Self {
-        CustomerView {
-            id: c.id,
-            company: c.company,
-            contact_name: c.contact_name,
-            contact_email: c.contact_email,
-            status: c.status,
-            public_token: c.public_token,
-            created_at: rfc3339(c.created_at),
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct CustomerList(pub Vec<CustomerView>);
-
-impl Report for CustomerList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "no customers\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|c| {
-                vec![
-                    c.id.to_string(),
-                    c.company.clone(),
-                    c.contact_email.clone(),
-                    c.status.clone(),
-                    or_dash(c.public_token.as_ref()),
-                    c.created_at.clone(),
-                ]
-            })
-            .collect();
-        table(
-            &["id", "company", "email", "status", "portal token", "since"],
-            rows,
-            terminal,
-        )
-    }
-}
-
-pub fn list(ctx: &Ctx, page: db::Page) -> Result<CustomerList> {
-    ensure_tokens(ctx)?;
-    let listed = customers::list(&ctx.db, page)?;
-    render::note_more(&listed, page);
-    Ok(CustomerList(
-        listed.rows.into_iter().map(CustomerView::from).collect(),
-    ))
-}
-
-#[derive(Debug, Serialize)]
-pub struct CustomerShow {
-    #[serde(flatten)]
-    pub customer: CustomerView,
-    /// Totals in minor units; null only when they are too large to count
-    /// (amounts imported before hoss capped them).
-    pub invoiced_cents: Option<i64>,
-    pub paid_cents: Option<i64>,
-    pub outstanding_cents: Option<i64>,
-    pub portal_url: Option<String>,
-    #[serde(skip)]
-    currency: String,
-}
-
-impl Report for CustomerShow {
-    fn human(&self, terminal: bool) -> String {
-        let mut s = CustomerList(vec![self.customer.clone()]).human(terminal);
-        s.push_str(&format!(
-            "invoiced {}, paid {}, outstanding {}\n",
-            format_total(self.invoiced_cents, &self.currency),
-            format_total(self.paid_cents, &self.currency),
-            format_total(self.outstanding_cents, &self.currency)
-        ));
-        if let Some(u) = &self.portal_url {
-            s.push_str(&format!("portal: {u}\n"));
-        }
-        s
-    }
-}
-
-fn find(ctx: &Ctx, id: i64) -> Result<Customer> {
-    customers::get(&ctx.db, id)?.ok_or_else(|| Error::Data(format!("there is no customer {id}")))
-}
-
-pub fn show(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
-    ensure_tokens(ctx)?;
-    let customer = find(ctx, id)?;
-    let (invoiced, paid) = invoices::customer_totals(&ctx.db, id)?;
-    let portal_url = match (&ctx.config.portal_base_url, &customer.public_token) {
-        (Some(base), Some(token)) => Some(format!("{base}/{token}/")),
-        _ => None,
-    };
-    Ok(CustomerShow {
-        customer: customer.into(),
-        invoiced_cents: money::fit(invoiced),
-        paid_cents: money::fit(paid),
-        outstanding_cents: money::fit(invoiced - paid),
-        portal_url,
-        currency: ctx.config.stripe.currency.clone(),
-    })
-}
-
-pub fn add(ctx: &Ctx, company: &str, email: &str, name: Option<&str>) -> Result<CustomerShow> {
-    let email = crate::domain::address::normalize_email(email)
-        .ok_or_else(|| Error::Data(format!("{email:?} is not a valid e-mail address")))?;
-    let company = crate::domain::leads::clean_text(Some(company))
-        .ok_or_else(|| Error::Data("--company is empty".into()))?;
-    let name = crate::domain::leads::clean_text(name);
-    let token = new_token().map_err(Error::Internal)?;
-    let id = db::immediate(&ctx.db, |tx| {
-        if let Some(existing) = customers::by_email(tx, &email)? {
-            return Err(Error::Data(format!(
-                "customer {} already has {email}",
-                existing.id
-            )));
-        }
-        Ok(customers::insert(
-            tx,
-            &company,
-            name.as_deref(),
-            &email,
-            &token,
-            ctx.now(),
-        )?)
-    })?;
-    info!("[CUSTOMER][ADDED] customer_id={id}");
-    show(ctx, id)
-}
-
-/// A new token: the old portal address stops working at the next export
-/// (and at once in `hoss serve`).
-pub fn set_status(ctx: &Ctx, id: i64, status: &str) -> Result<CustomerShow> {
-    let before = find(ctx, id)?;
-    db::immediate(&ctx.db, |tx| Ok(customers::set_status(tx, id, status)?))?;
-    info!(
-        "[CUSTOMER][STATUS] customer_id={id} from={} to={status} by=operator",
-        before.status
-    );
-    show(ctx, id)
-}
-
-pub fn rotate_token(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
-    find(ctx, id)?;
-    let token = new_token().map_err(Error::Internal)?;
-    db::immediate(&ctx.db, |tx| Ok(customers::set_token(tx, id, &token)?))?;
-    info!("[CUSTOMER][TOKEN_ROTATED] customer_id={id}");
-    show(ctx, id)
 }

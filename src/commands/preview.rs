@@ -7,7 +7,8 @@ use log::warn;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::commands::{lead, send_outreach};
+use crate::commands::mail;
+use crate::commands::records::find_lead;
 use crate::db::{self, outbox};
 use crate::error::{Error, Result};
 use crate::render::Report;
@@ -41,12 +42,12 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
             "there is no step {step}: hoss sends one message per lead (step 1)"
         )));
     }
-    let lead = lead::find(ctx, key)?;
+    let lead = find_lead(ctx, key)?;
     let pack = ctx.config.email.pack.clone().map_err(Error::Config)?;
     let token = db::leads::unsubscribe_token(&ctx.db, lead.id)?
         .unwrap_or_else(|| TOKEN_PLACEHOLDER.to_string());
-    let sender = send_outreach::sender(ctx);
-    let message = send_outreach::outreach_message(ctx, &pack, &sender, &lead, &token)
+    let sender = mail::sender(ctx);
+    let message = mail::outreach_message(ctx, &pack, &sender, &lead, &token)
         .map_err(|e| Error::Data(format!("lead {} cannot be emailed: {e}", lead.id)))?;
     let text = mailer::smtp_message(&message)
         .map_err(Error::Data)?

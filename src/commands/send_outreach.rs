@@ -7,20 +7,25 @@
 
 use std::time::Duration;
 
-use log::{error, info, warn};
+use log::{info, warn};
 use rand::RngExt;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::clock::{hour_label, rfc3339};
+use crate::clock::rfc3339;
+use crate::commands::mail::{
+    log_result, log_suppressed, log_throttled, outreach_message, sender, sender_problem,
+    sender_problem_exit, simulate_send,
+};
 use crate::config::EmailMode;
 use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, leads::Lead, outbox};
-use crate::domain::compose::{self, LeadFields, Outgoing, Sender};
+use crate::domain::compose::{Outgoing, Sender};
+use crate::domain::delivery::{Delivery, SendResult};
 use crate::domain::templates::Pack;
-use crate::error::{EXIT_CONFIG, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
+use crate::error::{Error, Result};
 use crate::render::Report;
-use crate::services::mailer::{self, Delivery, Mailer, SendResult};
+use crate::services::mailer::Mailer;
 
 #[derive(Debug, Default, Serialize)]
 pub struct OutreachReport {
@@ -35,24 +40,6 @@ pub struct OutreachReport {
     /// Why the pass stopped early on the sender's side: `config_error` (exit
     /// 78) or `unreachable` (exit 75); the leads stay queued.
     pub sender_problem: Option<&'static str>,
-}
-
-/// The report's `sender_problem` for a send that failed on the sender's side.
-pub fn sender_problem(delivery: Delivery) -> Option<&'static str> {
-    match delivery {
-        Delivery::Account => Some("config_error"),
-        Delivery::Unreachable => Some("unreachable"),
-        _ => None,
-    }
-}
-
-/// The exit code of a `sender_problem` (SPEC §10): 78 settings, 75 outage.
-pub fn sender_problem_exit(problem: Option<&str>) -> i32 {
-    match problem {
-        None => EXIT_OK,
-        Some("config_error") => EXIT_CONFIG,
-        Some(_) => EXIT_TEMPFAIL,
-    }
 }
 
 impl Report for OutreachReport {
@@ -76,126 +63,6 @@ impl Report for OutreachReport {
             .map(|s| format!("send-outreach: stopped ({s}); the leads stay queued\n"))
             .unwrap_or_default()
     }
-}
-
-/// The configured sender, shared by outreach, test mail and digests.
-pub fn sender(ctx: &Ctx) -> Sender {
-    let e = &ctx.config.email;
-    Sender {
-        from_name: e.from_name.clone(),
-        from_email: e.from_email.clone(),
-        reply_to: e.reply_to.clone(),
-        sender_name: e.sender_name.clone(),
-        company_name: e.company_name.clone().unwrap_or_default(),
-        postal_address: e.company_postal_address.clone(),
-        public_base_url: e.public_base_url.clone(),
-    }
-}
-
-/// One line of text for a log preview.
-fn preview(body: &str) -> String {
-    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
-    flat.chars().take(80).collect()
-}
-
-/// DRY_RUN: the attempt is recorded and previewed in the log, nothing sent.
-pub fn simulate_send(
-    ctx: &Ctx,
-    mailer: &mut dyn Mailer,
-    target: &Target<'_>,
-    message: &Outgoing,
-) -> Result<()> {
-    outbox::record(
-        &ctx.db,
-        target,
-        &message.subject,
-        "DRY_RUN",
-        "dry_run",
-        None,
-        ctx.now(),
-    )?;
-    log_result(target.lead_id, message, &mailer.send(message));
-    Ok(())
-}
-
-pub fn log_suppressed(lead_id: Option<i64>, email: &str, reason: &str) {
-    let lead = lead_id.map_or("-".to_string(), |id| id.to_string());
-    info!("[EMAIL][SUPPRESSED] lead_id={lead} email={email} reason={reason:?}");
-}
-
-pub fn log_throttled(ctx: &Ctx, count: i64) {
-    let cfg = &ctx.config.email;
-    warn!(
-        "[EMAIL][THROTTLED] hour={} count={count} hour_limit={} cycle_limit={}",
-        hour_label(ctx.now()),
-        cfg.max_per_hour,
-        cfg.max_per_cycle
-    );
-}
-
-pub fn log_result(lead_id: Option<i64>, message: &Outgoing, result: &SendResult) {
-    let mode = result.mode.as_str();
-    let lead = lead_id.map_or("-".to_string(), |id| id.to_string());
-    match result.delivery {
-        Delivery::Sent if result.mode == EmailMode::DryRun => info!(
-            "[EMAIL][DRY_RUN] lead_id={lead} to={} subject={:?} preview={:?}",
-            message.to,
-            message.subject,
-            preview(&message.body)
-        ),
-        Delivery::Sent => info!(
-            "[EMAIL][SUCCESS][{mode}] lead_id={lead} email={} subject={:?}",
-            message.to, message.subject
-        ),
-        Delivery::Uncertain => warn!(
-            "[EMAIL][UNCERTAIN][{mode}] lead_id={lead} email={} error={:?} (not retried; check the provider)",
-            message.to,
-            result.error.as_deref().unwrap_or_default()
-        ),
-        Delivery::Account => error!(
-            "[EMAIL][CONFIG_ERROR] mode={mode} error={:?} (nothing sent; sending waits until the account or settings are fixed; `hoss send-test-email` checks them)",
-            result.error.as_deref().unwrap_or_default()
-        ),
-        Delivery::Unreachable => warn!(
-            "[EMAIL][UNREACHABLE] mode={mode} error={:?} (nothing sent; the next pass tries again)",
-            result.error.as_deref().unwrap_or_default()
-        ),
-        d => warn!(
-            "[EMAIL][FAIL][{mode}] lead_id={lead} error={:?}{}",
-            result.error.as_deref().unwrap_or_default(),
-            if d == Delivery::Transient {
-                " transient=true"
-            } else {
-                ""
-            }
-        ),
-    }
-}
-
-/// The first outreach message for `lead`, as the pass sends it.
-pub fn outreach_message(
-    ctx: &Ctx,
-    pack: &Pack,
-    sender: &Sender,
-    lead: &Lead,
-    token: &str,
-) -> std::result::Result<Outgoing, String> {
-    let cfg = &ctx.config;
-    let fields = LeadFields {
-        id: lead.id,
-        email: &lead.email,
-        name: lead.name.as_deref(),
-        company: &lead.company,
-        niche: lead.niche.as_deref(),
-    };
-    compose::outreach(
-        pack,
-        &fields,
-        &cfg.email.offer,
-        &cfg.leads.niche,
-        sender,
-        token,
-    )
 }
 
 struct Pass<'a> {
@@ -234,7 +101,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
     }
     let mut pass = Pass {
         ctx,
-        mailer: mailer::for_config(cfg),
+        mailer: ctx.mailer(),
         pack,
         sender: sender(ctx),
         report: OutreachReport {
@@ -419,5 +286,100 @@ impl Pass<'_> {
             std::thread::sleep(Duration::from_secs(u64::from(secs)));
             self.ctx.progress.done();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use crate::app::Ctx;
+    use crate::config::{Config, EmailMode};
+    use crate::db::{self, outbox};
+    use crate::domain::compose::Outgoing;
+    use crate::domain::delivery::SendResult;
+    use crate::domain::leads::{RawLead, normalize};
+    use crate::services::mailer::{Mailer, MailerFactory};
+
+    /// A SendGrid stand-in that keeps what it was given and accepts it.
+    struct Recording(Arc<Mutex<Vec<Outgoing>>>);
+
+    impl Mailer for Recording {
+        fn mode(&self) -> EmailMode {
+            EmailMode::SendGrid
+        }
+
+        fn send(&mut self, message: &Outgoing) -> SendResult {
+            let mut sent = self.0.lock().unwrap();
+            sent.push(message.clone());
+            SendResult::sent(EmailMode::SendGrid, Some(format!("msg-{}", sent.len())))
+        }
+    }
+
+    #[test]
+    fn a_pass_sends_through_the_context_mailer_and_records_it_at_the_context_time() {
+        let config = Config::from_values(
+            [
+                ("EMAIL_MODE", "SENDGRID"),
+                ("SENDGRID_API_KEY", "SG.test-key"),
+                ("SENDGRID_FROM_EMAIL", "ops@hoss.test"),
+                ("COMPANY_POSTAL_ADDRESS", "1 Main St"),
+                ("SENDER_NAME", "Sam Carter"),
+                ("COMPANY_NAME", "Carter Consulting"),
+                ("MAX_EMAILS_PER_CYCLE", "1"),
+                ("EMAIL_SEND_DELAY_MIN", "0"),
+                ("EMAIL_SEND_DELAY_MAX", "0"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into(),
+        );
+        assert_eq!(config.email.mode.effective, EmailMode::SendGrid);
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let recorder = sent.clone();
+        let mailers: MailerFactory =
+            Arc::new(move |_: &_| Box::new(Recording(recorder.clone())) as Box<dyn Mailer>);
+        let now = 1_800_000_000;
+        let ctx = Ctx::for_test(config, now, mailers);
+        for (email, company) in [("ann@acme-widgets.com", "Acme"), ("bo@bolt.io", "Bolt")] {
+            let lead = normalize(&RawLead {
+                name: None,
+                email: Some(email.into()),
+                company: Some(company.into()),
+                website: None,
+                niche: None,
+            })
+            .unwrap();
+            db::leads::insert(&ctx.db, &lead, "manual", now - 60).unwrap();
+        }
+
+        let report = super::run(&ctx).unwrap();
+
+        // One send per cycle: the oldest lead, through the recording mailer.
+        assert_eq!((report.mode.as_str(), report.attempted), ("SENDGRID", 1));
+        assert_eq!((report.sent, report.failed, report.dry_run), (1, 0, 0));
+        let sent = sent.lock().unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].to, "ann@acme-widgets.com");
+        let ledger = outbox::recent(&ctx.db, 10).unwrap();
+        assert_eq!(ledger.len(), 1);
+        let row = &ledger[0];
+        assert_eq!(
+            (row.kind.as_str(), row.mode.as_str(), row.outcome.as_str()),
+            ("outreach", "SENDGRID", "sent")
+        );
+        assert_eq!(
+            (row.lead_id, row.recipient.as_str()),
+            (Some(1), sent[0].to.as_str())
+        );
+        assert_eq!(row.subject, sent[0].subject);
+        assert_eq!(outbox::sent_in_hour(&ctx.db, now).unwrap(), 1);
+        assert_eq!(row.at, now);
+        let lead = db::leads::get(&ctx.db, 1).unwrap().unwrap();
+        assert_eq!(
+            (lead.status.as_str(), lead.last_contacted_at),
+            ("contacted", Some(now))
+        );
+        let waiting = db::leads::get(&ctx.db, 2).unwrap().unwrap();
+        assert_eq!(waiting.status, "new");
     }
 }

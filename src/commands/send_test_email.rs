@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::commands::send_outreach::{
+use crate::commands::mail::{
     log_result, log_suppressed, log_throttled, sender, sender_problem, sender_problem_exit,
     simulate_send,
 };
@@ -13,9 +13,9 @@ use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, outbox};
 use crate::domain::address::normalize_email;
 use crate::domain::compose;
+use crate::domain::delivery::Delivery;
 use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
 use crate::render::Report;
-use crate::services::mailer::{self, Delivery};
 
 #[derive(Debug, Serialize)]
 pub struct TestReport {
@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
     let to = normalize_email(to)
         .ok_or_else(|| Error::Data(format!("{to:?} is not a valid e-mail address")))?;
     let cfg = &ctx.config.email;
-    let mut mailer = mailer::for_config(cfg);
+    let mut mailer = ctx.mailer();
     let mode = mailer.mode();
     let message = compose::message(
         &sender(ctx),

@@ -25,8 +25,7 @@ use std::time::Duration;
 use log::{error, info};
 
 use crate::app::Ctx;
-use crate::commands::portal::render_page;
-use crate::commands::webhook;
+use crate::commands::payments;
 use crate::db::{self, customers};
 use crate::domain::token::is_plausible;
 use crate::error::{EXIT_OK, Error, Result};
@@ -109,7 +108,7 @@ fn route(request: &Request) -> Route {
             Route::Now(not_found())
         }
         Endpoint::Webhook => Route::Work {
-            body_limit: webhook::MAX_BODY,
+            body_limit: payments::MAX_BODY,
         },
         Endpoint::Unsubscribe { confirm: true, .. } => Route::Work {
             body_limit: UNSUBSCRIBE_BODY,
@@ -190,7 +189,7 @@ fn answer(ctx: &Ctx, request: &Request, body: &[u8]) -> Result<Response> {
         Endpoint::Portal(token) => portal(ctx, token),
         Endpoint::Unsubscribe { token, confirm } => unsubscribe(ctx, token, confirm),
         Endpoint::Webhook => {
-            let outcome = webhook::handle(ctx, request.header("Stripe-Signature"), body);
+            let outcome = payments::handle(ctx, request.header("Stripe-Signature"), body);
             // The reason stays in the operator log: a caller learns only the
             // outcome, never whether a secret is configured or what failed.
             Ok(Response {
@@ -212,7 +211,7 @@ fn portal(ctx: &Ctx, token: &str) -> Result<Response> {
     match customers::by_token(&ctx.db, token)? {
         Some(customer) => Ok(Response::html(
             200,
-            render_page(&ctx.db, &ctx.config, &customer)?,
+            render::portal::customer_page(&ctx.db, &ctx.config, &customer)?,
         )),
         None => Ok(not_found()),
     }

@@ -10,16 +10,24 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::rfc3339;
-use crate::commands::send_outreach::sender;
+use crate::commands::mail::sender;
+use crate::commands::problems;
 use crate::config::EmailMode;
 use crate::db::digest;
 use crate::db::outbox::{self, Kind, Target};
 use crate::db::{invoices, outbox::count_uncertain};
 use crate::domain::compose;
+use crate::domain::delivery::Delivery;
 use crate::error::{EXIT_CONFIG, EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Result};
 use crate::money::{self, Cents, format_amount, format_total};
 use crate::render::Report;
-use crate::services::mailer::{self, Delivery};
+
+/// The window a digest covers: the last 24 hours or the last 7 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Period {
+    Day,
+    Week,
+}
 
 #[derive(Debug, Serialize)]
 pub struct LeadCounts {
@@ -228,11 +236,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     for (at, event, reason) in invoices::attention_events(conn, from)? {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
     }
-    attention.extend(crate::commands::status::outside_problems(conn)?);
-    attention.extend(crate::commands::status::currency_problems(
-        conn,
-        &ctx.config.stripe.currency,
-    )?);
+    attention.extend(problems::outside(conn)?);
+    attention.extend(problems::currency(conn, &ctx.config.stripe.currency)?);
     if ctx.config.release_mode {
         for v in ctx.config.subsystems().iter() {
             if v.fell_back {
@@ -271,8 +276,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     })
 }
 
-pub fn run(ctx: &Ctx, week: bool, email: bool) -> Result<SummaryReport> {
-    let mut report = build(ctx, week)?;
+pub fn run(ctx: &Ctx, period: Period, email: bool) -> Result<SummaryReport> {
+    let mut report = build(ctx, period == Period::Week)?;
     if email {
         report.email = Some(deliver(ctx, &report)?);
     }
@@ -286,7 +291,7 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
     let to = cfg.operator_email.clone();
     let subject = report.subject();
     let message = compose::operator_mail(&sender(ctx), &to, &subject, &report.human(false));
-    let mut mailer = mailer::for_config(cfg);
+    let mut mailer = ctx.mailer();
     let mode = mailer.mode();
     let target = Target {
         kind: Kind::Summary,

@@ -1,15 +1,73 @@
 //! `hoss suppress add|remove|list|import`: the never-send list.
 
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
+use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::cli::PageArgs;
 use crate::clock::rfc3339;
 use crate::db::{self, suppression};
 use crate::domain::address::normalize_email;
 use crate::error::{Error, Result};
-use crate::render::{Report, or_dash, table};
+use crate::render::list::{List, Row};
+use crate::render::{Report, Style, emit, or_dash};
+
+#[derive(Debug, Subcommand)]
+pub enum SuppressAction {
+    /// Add an address (its leads become `unsubscribed`)
+    Add {
+        email: String,
+        #[arg(long, default_value = "manual", value_parser = clap::builder::PossibleValuesParser::new(crate::db::suppression::REASONS))]
+        reason: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Remove an address (its leads keep their status)
+    Remove { email: String },
+    /// List suppressed addresses, newest first
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Import addresses: one per line (`#` comments) or a CSV with an email column
+    Import {
+        file: PathBuf,
+        #[arg(long, default_value = "manual", value_parser = clap::builder::PossibleValuesParser::new(crate::db::suppression::REASONS))]
+        reason: String,
+    },
+}
+
+impl SuppressAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SuppressAction::Add { .. } => "suppress add",
+            SuppressAction::Remove { .. } => "suppress remove",
+            SuppressAction::List { .. } => "suppress list",
+            SuppressAction::Import { .. } => "suppress import",
+        }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, SuppressAction::List { .. })
+    }
+}
+
+/// Runs one `hoss suppress …` action and writes its report.
+pub fn run(ctx: &Ctx, action: SuppressAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        SuppressAction::Add {
+            email,
+            reason,
+            note,
+        } => emit(out, &add(ctx, &email, &reason, note.as_deref())?, style),
+        SuppressAction::Remove { email } => emit(out, &remove(ctx, &email)?, style),
+        SuppressAction::List { page } => emit(out, &list(ctx, page.into())?, style),
+        SuppressAction::Import { file, reason } => emit(out, &import(ctx, &file, &reason)?, style),
+    }
+}
 
 fn address(text: &str) -> Result<String> {
     normalize_email(text)
@@ -67,46 +125,30 @@ pub struct EntryView {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct List(pub Vec<EntryView>);
+impl Row for EntryView {
+    const HEADER: &'static [&'static str] = &["email", "reason", "since", "note"];
+    const EMPTY: &'static str = "suppression list is empty\n";
 
-impl Report for List {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "suppression list is empty\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|e| {
-                vec![
-                    e.email.clone(),
-                    e.reason.clone(),
-                    e.created_at.clone(),
-                    or_dash(e.note.as_ref()),
-                ]
-            })
-            .collect();
-        table(&["email", "reason", "since", "note"], rows, terminal)
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.email.clone(),
+            self.reason.clone(),
+            self.created_at.clone(),
+            or_dash(self.note.as_ref()),
+        ]
     }
 }
 
-pub fn list(ctx: &Ctx, page: crate::db::Page) -> Result<List> {
+pub type SuppressList = List<EntryView>;
+
+pub fn list(ctx: &Ctx, page: crate::db::Page) -> Result<SuppressList> {
     let listed = suppression::list(&ctx.db, page)?;
-    crate::render::note_more(&listed, page);
-    Ok(List(
-        listed
-            .rows
-            .into_iter()
-            .map(|e| EntryView {
-                email: e.email,
-                reason: e.reason,
-                note: e.note,
-                created_at: rfc3339(e.created_at),
-            })
-            .collect(),
-    ))
+    Ok(List::page(listed, page, |e| EntryView {
+        email: e.email,
+        reason: e.reason,
+        note: e.note,
+        created_at: rfc3339(e.created_at),
+    }))
 }
 
 #[derive(Debug, Default, Serialize)]

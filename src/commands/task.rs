@@ -1,90 +1,96 @@
 //! `hoss task add|done|fail|retry|list`: the work a customer is billed for.
 
+use std::io::Write;
+
+use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::clock::rfc3339;
-use crate::db::{self, customers, tasks, tasks::Task};
+use crate::cli::PageArgs;
+use crate::commands::records::TaskView;
+use crate::db::{self, customers, tasks};
 use crate::error::{Error, Result};
 use crate::money::{self, Cents, format_amount};
-use crate::render::{Report, or_dash, table};
+use crate::render::list::{self, List};
+use crate::render::{Report, Style, emit};
 
-#[derive(Debug, Clone, Serialize)]
-pub struct TaskView {
-    pub id: i64,
-    pub customer_id: i64,
-    pub description: String,
-    pub status: String,
-    pub amount_cents: i64,
-    pub cost_cents: Option<i64>,
-    pub result_summary: Option<String>,
-    pub error: Option<String>,
-    pub invoice_id: Option<i64>,
-    pub created_at: String,
-    pub completed_at: Option<String>,
-    /// The currency the amount is shown in (the configured one).
-    #[serde(skip)]
-    pub currency: String,
+#[derive(Debug, Subcommand)]
+pub enum TaskAction {
+    /// Add a task for a customer, priced in decimal currency units (150.00)
+    Add {
+        #[arg(long)]
+        customer: i64,
+        #[arg(long)]
+        description: String,
+        /// Decimal amount such as 150.00 (no sign, at most two decimals)
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+    },
+    /// Mark a task done (it will be billed by the next `bill`)
+    Done {
+        id: i64,
+        #[arg(long)]
+        summary: Option<String>,
+    },
+    /// Mark a task failed
+    Fail {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Put a failed task back to pending for the next `ops` pass
+    Retry { id: i64 },
+    /// List tasks by id
+    List {
+        #[arg(long)]
+        customer: Option<i64>,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::tasks::STATUSES))]
+        status: Option<String>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
 }
 
-impl From<Task> for TaskView {
-    fn from(t: Task) -> Self {
-        TaskView {
-            id: t.id,
-            customer_id: t.customer_id,
-            description: t.description,
-            status: t.status,
-            amount_cents: t.amount_cents,
-            cost_cents: t.cost_cents,
-            result_summary: t.result_summary,
-            error: t.error,
-            invoice_id: t.invoice_id,
-            created_at: rfc3339(t.created_at),
-            completed_at: t.completed_at.map(rfc3339),
-            currency: String::new(),
+impl TaskAction {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskAction::Add { .. } => "task add",
+            TaskAction::Done { .. } => "task done",
+            TaskAction::Fail { .. } => "task fail",
+            TaskAction::Retry { .. } => "task retry",
+            TaskAction::List { .. } => "task list",
         }
+    }
+
+    pub fn read_only(&self) -> bool {
+        matches!(self, TaskAction::List { .. })
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(transparent)]
-pub struct TaskList(pub Vec<TaskView>);
-
-impl Report for TaskList {
-    fn human(&self, terminal: bool) -> String {
-        if self.0.is_empty() {
-            return "no tasks\n".into();
-        }
-        let rows = self
-            .0
-            .iter()
-            .map(|t| {
-                vec![
-                    t.id.to_string(),
-                    t.customer_id.to_string(),
-                    t.status.clone(),
-                    Cents(t.amount_cents).in_currency(&t.currency),
-                    or_dash(t.invoice_id),
-                    t.description.clone(),
-                    or_dash(t.result_summary.as_ref().or(t.error.as_ref())),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "id",
-                "customer",
-                "status",
-                "amount",
-                "invoice",
-                "description",
-                "result",
-            ],
-            rows,
-            terminal,
-        )
+/// Runs one `hoss task …` action and writes its report.
+pub fn run(ctx: &Ctx, action: TaskAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        TaskAction::Add {
+            customer,
+            description,
+            amount,
+        } => emit(out, &add(ctx, customer, &description, &amount)?, style),
+        TaskAction::Done { id, summary } => emit(out, &done(ctx, id, summary.as_deref())?, style),
+        TaskAction::Fail { id, reason } => emit(out, &fail(ctx, id, &reason)?, style),
+        TaskAction::Retry { id } => emit(out, &retry(ctx, id)?, style),
+        TaskAction::List {
+            customer,
+            status,
+            page,
+        } => emit(
+            out,
+            &list(ctx, customer, status.as_deref(), page.into())?,
+            style,
+        ),
     }
 }
+
+pub type TaskList = List<TaskView>;
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
@@ -92,7 +98,7 @@ pub struct TaskShow(pub TaskView);
 
 impl Report for TaskShow {
     fn human(&self, terminal: bool) -> String {
-        TaskList(vec![self.0.clone()]).human(terminal)
+        list::rows(std::slice::from_ref(&self.0), terminal)
     }
 }
 
@@ -183,15 +189,8 @@ pub fn list(
     page: crate::db::Page,
 ) -> Result<TaskList> {
     let listed = tasks::list(&ctx.db, customer, status, page)?;
-    crate::render::note_more(&listed, page);
-    Ok(TaskList(
-        listed
-            .rows
-            .into_iter()
-            .map(|t| TaskView {
-                currency: ctx.config.stripe.currency.clone(),
-                ..TaskView::from(t)
-            })
-            .collect(),
-    ))
+    Ok(List::page(listed, page, |t| TaskView {
+        currency: ctx.config.stripe.currency.clone(),
+        ..TaskView::from(t)
+    }))
 }

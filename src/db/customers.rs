@@ -2,6 +2,9 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::domain::token::new_token;
+use crate::error::Error;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
     pub id: i64,
@@ -114,6 +117,19 @@ pub fn missing_tokens(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
     conn.prepare("SELECT id FROM customer WHERE public_token IS NULL")?
         .query_map([], |r| r.get(0))?
         .collect()
+}
+
+/// Gives every customer without a portal token one (persisted); how many
+/// were given one.
+pub fn ensure_tokens(conn: &Connection) -> crate::error::Result<usize> {
+    let missing = missing_tokens(conn)?;
+    super::immediate(conn, |tx| {
+        for id in &missing {
+            set_token(tx, *id, &new_token().map_err(Error::Internal)?)?;
+        }
+        Ok(())
+    })?;
+    Ok(missing.len())
 }
 
 /// A lead ready to become a customer.

@@ -13,9 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::clock::hour_start;
 use crate::domain::address::{email_domain, is_reserved_domain};
+use crate::domain::delivery::{Delivery, SendResult};
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
-use crate::services::mailer::{Delivery, SendResult};
 
 /// Reservations older than this belong to a process that died mid-send.
 pub const STALE_RESERVATION_SECS: i64 = 15 * 60;

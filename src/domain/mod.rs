@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod compose;
+pub mod delivery;
 pub mod lead_csv;
 pub mod leads;
 pub mod legacy;

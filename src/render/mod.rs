@@ -2,6 +2,8 @@
 //! when piped, one JSON document with `--json`. Writes that hit a closed pipe
 //! (`hoss status | head`) are not errors.
 
+pub mod list;
+pub mod modes;
 pub mod portal;
 
 use std::io::{self, Write};
@@ -59,27 +61,6 @@ pub fn write_all(out: &mut dyn Write, bytes: &[u8]) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::Temporary(format!("cannot write output: {e}"))),
     }
-}
-
-/// Tells the operator (on stderr, never in the answer) that a list was cut:
-/// `showing 100 of 130; --offset 100 for more`.
-pub fn note_more<T>(listed: &crate::db::Listed<T>, page: crate::db::Page) {
-    let Some(total) = listed.total else {
-        return;
-    };
-    let shown = listed.rows.len() as u64;
-    let line = if shown == 0 {
-        format!("nothing at --offset {}: there are {total}", page.offset)
-    } else {
-        let first = page.offset + 1;
-        let last = page.offset + shown;
-        format!(
-            "showing {first}–{last} of {total}{}; --offset {last} for more",
-            if page.newest { ", newest first" } else { "" }
-        )
-    };
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A table: box-drawn on a terminal (fitted to its width), plain aligned

@@ -1,9 +1,13 @@
 //! Portal and public pages as HTML (askama templates in `templates/`,
-//! auto-escaped: every dynamic value is HTML-escaped).
+//! auto-escaped: every dynamic value is HTML-escaped). A customer's page is
+//! the same for `portal-export` and `serve`: [`customer_page`] reads what it
+//! shows through `db/` and renders it.
 
 use askama::Template;
 
-use crate::domain::portal::Page;
+use crate::config::Config;
+use crate::db::{self, customers::Customer, invoices, tasks};
+use crate::domain::portal::{InvoiceFact, Page, TaskFact, page};
 use crate::error::{Error, Result};
 
 #[derive(Template)]
@@ -37,6 +41,46 @@ pub fn portal(page: &Page, brand: &str) -> Result<String> {
     rendered(PortalHtml { page, brand }.render())
 }
 
+const RECENT_TASKS: u32 = 10;
+
+/// The HTML page of one customer, from the database as it is now.
+pub fn customer_page(
+    conn: &rusqlite::Connection,
+    config: &Config,
+    customer: &Customer,
+) -> Result<String> {
+    let invoice_facts: Vec<InvoiceFact> =
+        invoices::list(conn, Some(customer.id), None, db::Page::ALL)?
+            .rows
+            .into_iter()
+            .map(|i| InvoiceFact {
+                created_at: i.created_at,
+                status: i.status,
+                amount_cents: i.amount_cents,
+                currency: i.currency,
+                payment_url: i.payment_url,
+            })
+            .collect();
+    let task_facts: Vec<TaskFact> = tasks::recent_for_customer(conn, customer.id, RECENT_TASKS)?
+        .into_iter()
+        .map(|t| TaskFact {
+            description: t.description,
+            at: t.completed_at.unwrap_or(t.created_at),
+            status: t.status,
+        })
+        .collect();
+    portal(
+        &page(
+            &customer.company,
+            &invoice_facts,
+            &task_facts,
+            config.stripe.enabled(),
+            &config.stripe.currency,
+        ),
+        config.email.company_name.as_deref().unwrap_or_default(),
+    )
+}
+
 pub fn not_found() -> Result<String> {
     rendered(NotFoundHtml { brand: "" }.render())
 }
@@ -48,7 +92,6 @@ pub fn unsubscribe(email: &str, done: bool, brand: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::portal::{InvoiceFact, TaskFact, page};
 
     #[test]
     fn every_dynamic_value_is_escaped() {

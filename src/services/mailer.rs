@@ -15,6 +15,7 @@
 //!
 //! Real mailers refuse reserved recipient domains before any I/O.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -27,64 +28,23 @@ use serde_json::json;
 use crate::config::{EmailConfig, EmailMode, SmtpTls};
 use crate::domain::address::{email_domain, is_reserved_domain};
 use crate::domain::compose::Outgoing;
+pub use crate::domain::delivery::{Delivery, SendResult};
 use crate::services::http;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    Sent,
-    Permanent,
-    Transient,
-    Uncertain,
-    Account,
-    Unreachable,
-}
-
-impl Delivery {
-    /// A failure of the sender, not of the lead: the pass stops, the lead
-    /// stays queued and its slot is released.
-    pub fn is_senders(self) -> bool {
-        matches!(self, Delivery::Account | Delivery::Unreachable)
-    }
-}
-
-/// The one result shape of every mailer: `{success, mode, error}` plus the
-/// provider's message id where given, and the failure class.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SendResult {
-    pub success: bool,
-    pub mode: EmailMode,
-    pub error: Option<String>,
-    pub message_id: Option<String>,
-    pub delivery: Delivery,
-}
-
-impl SendResult {
-    pub fn sent(mode: EmailMode, message_id: Option<String>) -> SendResult {
-        SendResult {
-            success: true,
-            mode,
-            error: None,
-            message_id,
-            delivery: Delivery::Sent,
-        }
-    }
-
-    pub fn failed(mode: EmailMode, delivery: Delivery, error: String) -> SendResult {
-        SendResult {
-            success: false,
-            mode,
-            error: Some(error),
-            message_id: None,
-            delivery,
-        }
-    }
-}
-
 pub trait Mailer {
     fn mode(&self) -> EmailMode;
     fn send(&mut self, message: &Outgoing) -> SendResult;
+}
+
+/// Builds the mailer a command sends through. `Ctx` holds one: [`for_config`]
+/// in `hoss`, a stand-in that records what it was given in a test.
+pub type MailerFactory = Arc<dyn Fn(&EmailConfig) -> Box<dyn Mailer> + Send + Sync>;
+
+/// The factory `hoss` runs with: [`for_config`].
+pub fn real() -> MailerFactory {
+    Arc::new(for_config)
 }
 
 /// The mailer for the effective mode. Only a real effective mode builds a

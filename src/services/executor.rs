@@ -1,0 +1,161 @@
+//! The ops executor (`OPS_EXECUTOR_CMD`): one `sh -c` child per task with a
+//! clean environment (no hoss secrets), the task JSON `hoss ops` hands it on
+//! stdin, a timeout, and stdout read as the result summary (or a JSON
+//! `{"summary", "cost_cents"}`). `hoss ops` runs it; `hoss check` asks
+//! whether it would start.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MAX_OUTPUT: usize = 64 * 1024;
+
+/// The environment the executor runs in: no hoss secrets.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "passes the process's PATH, HOME and LANG through to the child; no setting is read"
+)]
+fn clean_env(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear()
+        .envs(std::env::vars_os().filter(|(k, _)| k == "PATH" || k == "HOME" || k == "LANG"))
+}
+
+/// Why `cmd` could not run, checked the way `ops` runs it (`sh -c`, the
+/// same environment): a shell syntax error, or a first word that is no
+/// builtin and no executable on PATH. `None` when it would start.
+pub fn problem(cmd: &str) -> Option<String> {
+    let run = |script: &str, arg: &str| {
+        clean_env(Command::new("sh").arg("-c").arg(script).arg("sh").arg(arg))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+    };
+    // `sh -n` parses without running anything.
+    match clean_env(Command::new("sh").arg("-n").arg("-c").arg(cmd))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Err(e) => return Some(format!("cannot start sh: {e}")),
+        Ok(s) if !s.success() => {
+            return Some("is not a valid shell command (sh -n rejects it)".into());
+        }
+        Ok(_) => {}
+    }
+    // The first word that is not a `NAME=value` assignment.
+    let is_assignment = |w: &str| w.contains('=') && !w.starts_with('/');
+    let first = cmd
+        .split(|c: char| c.is_whitespace() || ";&|<>()".contains(c))
+        .find(|w| !w.is_empty() && !is_assignment(w))?;
+    let found = run("command -v -- \"$1\" >/dev/null", first).is_ok_and(|s| s.success());
+    (!found).then(|| format!("{first:?} is not a command on PATH or an executable file"))
+}
+
+/// Runs the executor for one task (`input`, the task as JSON, on its
+/// stdin): `Ok((summary, cost_cents))` on exit 0. The child gets a clean
+/// environment (no hoss secrets).
+pub fn execute(
+    cmd: &str,
+    task_id: i64,
+    input: &str,
+    timeout: Duration,
+) -> std::result::Result<(String, Option<i64>), String> {
+    let mut child = clean_env(Command::new("sh").arg("-c").arg(cmd))
+        .env("HOSS_TASK_ID", task_id.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start the executor: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(input.as_bytes());
+    }
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(p) = pipe {
+                let _ = p.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = reader(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if start.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("timed out after {}s", timeout.as_secs()));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("lost the executor: {e}")),
+        }
+    };
+    let stdout = out.join().unwrap_or_default();
+    let stderr = err.join().unwrap_or_default();
+    if !status.success() {
+        let tail: String = stderr
+            .trim()
+            .chars()
+            .rev()
+            .take(300)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(format!(
+            "executor exited with {status}: {}",
+            crate::log::one_line(&tail)
+        ));
+    }
+    Ok(summarize(&stdout))
+}
+
+/// `{"summary": "...", "cost_cents": 123}` or plain text.
+fn summarize(stdout: &str) -> (String, Option<i64>) {
+    let text = stdout.trim();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(text)
+        && let Some(summary) = v.get("summary").and_then(|s| s.as_str())
+    {
+        let cost = v
+            .get("cost_cents")
+            .and_then(|c| c.as_i64())
+            .filter(|c| *c >= 0);
+        return (short(summary), cost);
+    }
+    (short(text), None)
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(1000).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn executor_output_is_read_as_json_or_text() {
+        assert_eq!(
+            super::summarize(r#"{"summary":"ok","cost_cents":250}"#),
+            ("ok".into(), Some(250))
+        );
+        assert_eq!(super::summarize(" all done \n"), ("all done".into(), None));
+        assert_eq!(
+            super::summarize(r#"{"summary":"x","cost_cents":-1}"#),
+            ("x".into(), None)
+        );
+    }
+}
