@@ -1,0 +1,157 @@
+//! The readable text of a message, and what its author wrote above the quote.
+
+use mailparse::ParsedMail;
+
+/// The first `text/plain` part, else the first `text/html` part with its
+/// tags dropped, else nothing. Undecodable parts are skipped.
+pub fn plain_body(mail: &ParsedMail) -> String {
+    let mut html = None;
+    for part in mail.parts() {
+        let mime = part.ctype.mimetype.to_ascii_lowercase();
+        if part.get_content_disposition().disposition == mailparse::DispositionType::Attachment {
+            continue;
+        }
+        if mime == "text/plain" {
+            if let Ok(text) = part.get_body() {
+                return text;
+            }
+        } else if mime == "text/html" && html.is_none() {
+            html = part.get_body().ok();
+        }
+    }
+    html.map(|h| strip_tags(&h)).unwrap_or_default()
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    let mut tag = String::new();
+    for c in html.chars() {
+        match (in_tag, c) {
+            (false, '<') => {
+                in_tag = true;
+                tag.clear();
+            }
+            (true, '>') => {
+                in_tag = false;
+                let name = tag.trim_start_matches('/').to_ascii_lowercase();
+                if ["br", "p", "div", "blockquote", "tr", "li"]
+                    .iter()
+                    .any(|t| name.starts_with(t))
+                {
+                    out.push('\n');
+                }
+            }
+            (true, c) => tag.push(c),
+            (false, c) => out.push(c),
+        }
+    }
+    out.replace("&nbsp;", " ").replace("&amp;", "&")
+}
+
+/// At most five non-empty lines the author wrote, above any quoted text or
+/// reply separator (hoss's own footer quoted below never counts).
+pub fn own_lines(body: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    for line in body.lines() {
+        let t = line.trim();
+        if is_separator(t) {
+            break;
+        }
+        if !t.is_empty() {
+            lines.push(t);
+            if lines.len() == 5 {
+                break;
+            }
+        }
+    }
+    lines
+}
+
+fn is_separator(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    line.starts_with('>')
+        || line == "--"
+        || line == "-- "
+        || line.starts_with("-----")
+        || line.starts_with("_____")
+        || (lower.starts_with("on ") && lower.ends_with("wrote:"))
+        || (lower.starts_with("am ") && lower.ends_with("schrieb:"))
+        || (lower.starts_with("le ") && lower.ends_with("écrit :"))
+        || lower.starts_with("from: ")
+        || lower.starts_with("sent from my ")
+}
+
+/// Phrases that ask hoss to stop writing (English at least, SPEC §13).
+const STOP_PHRASES: &[&str] = &[
+    "unsubscribe",
+    "remove me",
+    "stop emailing",
+    "stop sending",
+    "stop contacting",
+    "take me off",
+    "not interested in more emails",
+    "opt out",
+    "opt me out",
+    "do not contact",
+    "do not email",
+    "don't email",
+    "don't contact",
+    "abmelden",
+    "désabonner",
+];
+
+/// Whether the author's own first lines ask to stop.
+pub fn asks_to_stop(body: &str) -> bool {
+    own_lines(body).iter().any(|line| {
+        let lower = line.to_lowercase();
+        STOP_PHRASES.iter().any(|p| lower.contains(p))
+    })
+}
+
+/// Everything in `text` that looks like `local@domain.tld`, lower-cased.
+pub fn emails_in(text: &str) -> Vec<String> {
+    let is_part = |c: char| c.is_ascii_alphanumeric() || "._%+-@".contains(c);
+    text.split(|c: char| !is_part(c))
+        .map(|w| w.trim_matches(|c| c == '.' || c == '-'))
+        .filter(|w| {
+            w.split_once('@').is_some_and(|(l, d)| {
+                !l.is_empty() && d.contains('.') && !d.contains('@') && !d.starts_with('.')
+            })
+        })
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_lines_stop_at_the_quote_and_count_five() {
+        let body = "a\n\nb\nc\nd\ne\nf unsubscribe";
+        assert_eq!(own_lines(body), vec!["a", "b", "c", "d", "e"]);
+        assert!(!asks_to_stop(body), "the sixth line does not count");
+        assert!(!asks_to_stop(
+            "Thanks!\n\nOn Mon, X wrote:\n> to unsubscribe click"
+        ));
+        assert!(!asks_to_stop("Yes.\n-- \nunsubscribe: https://x"));
+        assert!(asks_to_stop("Bitte abmelden"));
+    }
+
+    #[test]
+    fn html_only_replies_are_read() {
+        let raw = b"From: a@x.example\r\nContent-Type: text/html\r\n\r\n<div>Please <b>remove me</b></div><blockquote>hello</blockquote>";
+        let mail = mailparse::parse_mail(raw).unwrap();
+        assert!(asks_to_stop(&plain_body(&mail)));
+    }
+
+    #[test]
+    fn emails_are_found_in_prose() {
+        assert_eq!(
+            emails_in("Delivery to <Ann@Acme.example> failed; see postmaster@x.example."),
+            vec!["ann@acme.example", "postmaster@x.example"]
+        );
+        assert!(emails_in("no @ here, nor a@b").is_empty());
+    }
+}
