@@ -9,6 +9,7 @@ pub mod lead_csv;
 pub mod leads;
 pub mod legacy;
 pub mod portal;
+pub mod sendgrid_events;
 pub mod templates;
 pub mod token;
 pub mod webhook;
