@@ -48,7 +48,8 @@ pub fn verify(
     let der = STANDARD
         .decode(signature.trim())
         .map_err(|_| "signature is not base64".to_string())?;
-    let signature = DerSignature::from_bytes(&der).map_err(|_| "signature is not DER".to_string())?;
+    let signature =
+        DerSignature::from_bytes(&der).map_err(|_| "signature is not DER".to_string())?;
     let mut signed = Vec::with_capacity(timestamp.len() + body.len());
     signed.extend_from_slice(timestamp.trim().as_bytes());
     signed.extend_from_slice(body);
@@ -184,7 +185,10 @@ mod tests {
         let key = public_key(&public).unwrap();
         let body = br#"[{"email":"a@x.example","event":"bounce"}]"#;
         let sig = sign(&signing, "1000", body);
-        assert_eq!(verify(&key, Some(&sig), Some("1000"), body, 1100, 300), Ok(()));
+        assert_eq!(
+            verify(&key, Some(&sig), Some("1000"), body, 1100, 300),
+            Ok(())
+        );
         let tampered = br#"[{"email":"b@x.example","event":"bounce"}]"#;
         assert!(verify(&key, Some(&sig), Some("1000"), tampered, 1100, 300).is_err());
         assert!(verify(&key, Some(&sig), Some("1001"), body, 1100, 300).is_err());
@@ -200,7 +204,11 @@ mod tests {
         let (_, public) = keys();
         let pem = format!("-----BEGIN PUBLIC KEY-----\n{public}\n-----END PUBLIC KEY-----\n");
         assert!(public_key(&pem).is_ok());
-        assert!(public_key("not base64!").unwrap_err().contains("not base64"));
+        assert!(
+            public_key("not base64!")
+                .unwrap_err()
+                .contains("not base64")
+        );
         assert!(public_key("AAAA").unwrap_err().contains("not a P-256"));
     }
 
@@ -219,16 +227,29 @@ mod tests {
           {"email":"no-id@x.example","event":"bounce"},
           {"sg_event_id":"e10","event":"bounce"}
         ]"#;
-        let got: Vec<(String, Effect)> =
-            events(body).unwrap().into_iter().map(|e| (e.id, e.effect)).collect();
+        let got: Vec<(String, Effect)> = events(body)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.id, e.effect))
+            .collect();
         use Effect::*;
         let want = [
-            HardBounce, Blocked, HardBounce, Complaint, Unsubscribe, Ignore, Complaint,
-            Unsubscribe, Ignore,
+            HardBounce,
+            Blocked,
+            HardBounce,
+            Complaint,
+            Unsubscribe,
+            Ignore,
+            Complaint,
+            Unsubscribe,
+            Ignore,
         ];
         assert_eq!(got.iter().map(|g| g.1).collect::<Vec<_>>(), want);
         let first = &events(body).unwrap()[0];
-        assert_eq!((first.email.as_str(), first.send_id, first.at), ("a@x.example", Some(42), 5));
+        assert_eq!(
+            (first.email.as_str(), first.send_id, first.at),
+            ("a@x.example", Some(42), 5)
+        );
         assert!(events(b"{}").is_err());
         assert!(events(b"nope").is_err());
     }

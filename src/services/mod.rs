@@ -7,6 +7,7 @@
 pub mod executor;
 pub mod http;
 pub mod http_server;
+pub mod imap;
 pub mod leads;
 pub mod mailer;
 pub mod ping;
