@@ -61,6 +61,8 @@ pub struct EmailConfig {
     pub mode: Resolved<EmailMode>,
     pub max_per_cycle: u32,
     pub max_per_hour: u32,
+    /// When outreach pauses itself (SPEC §13).
+    pub health: super::HealthLimits,
     pub delay_min_secs: u32,
     pub delay_max_secs: u32,
     pub from_email: String,
@@ -100,6 +102,7 @@ pub(super) fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
     };
 
     // Limits: an unreadable limit is 0 (sends nothing), never the default.
+    let health = super::health::resolve_health(raw, &mut p);
     let max_per_cycle = p.take(raw.uint("MAX_EMAILS_PER_CYCLE", 10, 0, 10_000), 0);
     let max_per_hour = p.take(raw.uint("MAX_EMAILS_PER_HOUR", 50, 0, 100_000), 0);
     let delay_min_secs = p.take(raw.uint("EMAIL_SEND_DELAY_MIN", 1, 0, 600), 0);
@@ -230,6 +233,7 @@ pub(super) fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
         // DRY_RUN asked for is not a fallback, but a broken setting still shows.
         mode: Resolved::new(requested, EmailMode::DryRun, &p),
         max_per_cycle,
+        health,
         max_per_hour,
         delay_min_secs,
         delay_max_secs,

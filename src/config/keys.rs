@@ -75,6 +75,23 @@ pub const KNOWN_KEYS: &[&str] = &[
     "HOSS_LISTEN",
     "HEALTHCHECK_URL",
     "HOSS_NOW",
+    "INBOX_MODE",
+    "IMAP_HOST",
+    "IMAP_PORT",
+    "IMAP_TLS",
+    "IMAP_USERNAME",
+    "IMAP_PASSWORD",
+    "IMAP_PASSWORD_CMD",
+    "IMAP_AUTH",
+    "IMAP_FOLDER",
+    "INBOX_LOOKBACK_DAYS",
+    "REPLY_TO_PLUS_TOKEN",
+    "DOMAIN_HOLD_DAYS",
+    "SENDGRID_WEBHOOK_PUBLIC_KEY",
+    "SENDGRID_WEBHOOK_TOLERANCE_SECS",
+    "HEALTH_MIN_SENDS",
+    "HEALTH_MAX_BOUNCE_RATE",
+    "HEALTH_MAX_COMPLAINT_RATE",
 ];
 
 /// Read from the environment only (they say where the file is, or are the

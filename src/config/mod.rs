@@ -28,6 +28,8 @@ mod keys;
 mod leads;
 mod notices;
 mod onboarding;
+mod health;
+mod inbox;
 mod pings;
 mod resolved;
 mod stripe;
@@ -45,6 +47,8 @@ pub use keys::{KNOWN_KEYS, Secret, parse_bool};
 pub use leads::{LeadProvider, LeadsConfig};
 pub use notices::Notice;
 pub use onboarding::OnboardingTask;
+pub use health::HealthLimits;
+pub use inbox::{ImapAuth, ImapConfig, ImapSecret, ImapTls, InboxConfig, InboxMode};
 pub use pings::{PingMode, PingsConfig};
 pub use resolved::{ModeView, Requested, Resolved, Subsystems};
 pub use stripe::{DEFAULT_STRIPE_API_BASE, KeyMode, StripeConfig, StripeMode, stripe_key_mode};
@@ -72,6 +76,7 @@ pub struct Config {
     pub leads: LeadsConfig,
     pub stripe: StripeConfig,
     pub pings: PingsConfig,
+    pub inbox: InboxConfig,
     pub ops_executor_cmd: Option<String>,
     pub ops_executor_timeout_secs: u32,
     pub portal_dir: PathBuf,
@@ -215,6 +220,7 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>) -> Config {
     let leads = leads::resolve_leads(raw, dry_run);
     let stripe = stripe::resolve_stripe(raw, dry_run, &mut notices);
     let pings = pings::resolve_pings(raw, dry_run);
+    let inbox = inbox::resolve_inbox(raw, dry_run, &mut notices);
 
     let mut portal_problems = Problems::default();
     let portal_base_url = raw.get("PORTAL_BASE_URL").and_then(|u| {
@@ -242,6 +248,7 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>) -> Config {
         leads,
         stripe,
         pings,
+        inbox,
         ops_executor_cmd: raw.get("OPS_EXECUTOR_CMD").map(str::to_string),
         ops_executor_timeout_secs,
         portal_dir: PathBuf::from(raw.string("PORTAL_DIR", "portal")),

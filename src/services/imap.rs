@@ -8,25 +8,8 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::config::{ImapAuth as Auth, ImapTls as Tls};
 use crate::domain::inbox::MAX_BODY_BYTES;
-
-/// How the connection is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tls {
-    /// TLS from the first byte (port 993).
-    Implicit,
-    StartTls,
-    /// Plain text: loopback hosts only (the configuration enforces it).
-    None,
-}
-
-/// How hoss proves who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Auth {
-    Login,
-    /// SASL XOAUTH2 (Gmail, Microsoft 365) with an access token.
-    XOAuth2,
-}
 
 /// Where to read and as whom. `secret` is the password or the token.
 pub struct Account<'a> {
