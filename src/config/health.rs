@@ -43,11 +43,21 @@ mod tests {
     #[test]
     fn defaults_and_an_unreadable_rate_stops_real_email() {
         let c = cfg(&[]).email.health;
-        assert_eq!((c.min_sends, c.max_bounce_rate, c.max_complaint_rate), (50, 0.02, 0.001));
+        assert_eq!(
+            (c.min_sends, c.max_bounce_rate, c.max_complaint_rate),
+            (50, 0.02, 0.001)
+        );
         let bad = cfg(&[("HEALTH_MAX_BOUNCE_RATE", "2%")]).email;
         assert_eq!(bad.mode.effective, EmailMode::DryRun);
         assert!(bad.mode.reason.unwrap().contains("HEALTH_MAX_BOUNCE_RATE"));
-        let strict = cfg(&[("HEALTH_MAX_COMPLAINT_RATE", "0"), ("HEALTH_MIN_SENDS", "10")]).email;
-        assert_eq!((strict.health.max_complaint_rate, strict.health.min_sends), (0.0, 10));
+        let strict = cfg(&[
+            ("HEALTH_MAX_COMPLAINT_RATE", "0"),
+            ("HEALTH_MIN_SENDS", "10"),
+        ])
+        .email;
+        assert_eq!(
+            (strict.health.max_complaint_rate, strict.health.min_sends),
+            (0.0, 10)
+        );
     }
 }

@@ -104,10 +104,14 @@ pub(super) fn resolve_inbox(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>)
     let mut general = Problems::default();
     let lookback_days = general.take(raw.uint("INBOX_LOOKBACK_DAYS", 14, 1, 365), 14);
     let domain_hold_days = general.take(raw.uint("DOMAIN_HOLD_DAYS", 90, 0, 3650), 90);
-    let sendgrid_webhook_tolerance_secs =
-        general.take(raw.uint("SENDGRID_WEBHOOK_TOLERANCE_SECS", 300, 1, 86_400), 300);
+    let sendgrid_webhook_tolerance_secs = general.take(
+        raw.uint("SENDGRID_WEBHOOK_TOLERANCE_SECS", 300, 1, 86_400),
+        300,
+    );
     for problem in general.0 {
-        notices.push(Notice::warn(format!("[CONFIG][INVALID] {problem}; using the default")));
+        notices.push(Notice::warn(format!(
+            "[CONFIG][INVALID] {problem}; using the default"
+        )));
     }
     InboxConfig {
         imap: imap.filter(|_| mode.effective == InboxMode::Imap),
@@ -140,7 +144,11 @@ fn imap_settings(raw: &Raw, p: &mut Problems) -> Option<ImapConfig> {
     }
     let default_port = if tls == ImapTls::Implicit { 993 } else { 143 };
     let port = p.take(raw.uint("IMAP_PORT", default_port, 1, 65_535), 0) as u16;
-    let auth = match raw.string("IMAP_AUTH", "LOGIN").to_ascii_uppercase().as_str() {
+    let auth = match raw
+        .string("IMAP_AUTH", "LOGIN")
+        .to_ascii_uppercase()
+        .as_str()
+    {
         "LOGIN" => ImapAuth::Login,
         "XOAUTH2" => ImapAuth::XOAuth2,
         _ => {
@@ -199,7 +207,10 @@ mod tests {
         let on = with(&[]);
         assert_eq!(on.mode.effective, InboxMode::Imap, "{:?}", on.mode.reason);
         let imap = on.imap.unwrap();
-        assert_eq!((imap.port, imap.tls, imap.folder.as_str()), (993, ImapTls::Implicit, "INBOX"));
+        assert_eq!(
+            (imap.port, imap.tls, imap.folder.as_str()),
+            (993, ImapTls::Implicit, "INBOX")
+        );
         assert!(format!("{:?}", imap.secret).contains("Secret(set)"));
         assert!(!format!("{:?}", imap.secret).contains("app-password-1"));
     }
@@ -220,13 +231,25 @@ mod tests {
         let dry = with(&[("DRY_RUN", "TRUE")]);
         assert_eq!(dry.mode.effective, InboxMode::Off);
         assert!(dry.mode.reason.unwrap().starts_with("DRY_RUN=TRUE"));
-        let local = with(&[("IMAP_HOST", "127.0.0.1"), ("IMAP_TLS", "none"), ("IMAP_PORT", "1143")]);
-        assert_eq!(local.imap.map(|i| (i.port, i.tls)), Some((1143, ImapTls::None)));
+        let local = with(&[
+            ("IMAP_HOST", "127.0.0.1"),
+            ("IMAP_TLS", "none"),
+            ("IMAP_PORT", "1143"),
+        ]);
+        assert_eq!(
+            local.imap.map(|i| (i.port, i.tls)),
+            Some((1143, ImapTls::None))
+        );
     }
 
     #[test]
     fn a_bad_webhook_key_is_kept_as_its_reason() {
         let c = cfg(&[("SENDGRID_WEBHOOK_PUBLIC_KEY", "not-a-key")]).inbox;
-        assert!(c.sendgrid_webhook_key.unwrap().unwrap_err().contains("SENDGRID_WEBHOOK_PUBLIC_KEY"));
+        assert!(
+            c.sendgrid_webhook_key
+                .unwrap()
+                .unwrap_err()
+                .contains("SENDGRID_WEBHOOK_PUBLIC_KEY")
+        );
     }
 }

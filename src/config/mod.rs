@@ -24,12 +24,12 @@
 
 mod email;
 mod expect_every;
+mod health;
+mod inbox;
 mod keys;
 mod leads;
 mod notices;
 mod onboarding;
-mod health;
-mod inbox;
 mod pings;
 mod resolved;
 mod stripe;
@@ -43,12 +43,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 pub use email::{DEFAULT_SENDGRID_API_BASE, EmailConfig, EmailMode, SmtpConfig, SmtpTls};
+pub use health::HealthLimits;
+pub use inbox::{ImapAuth, ImapConfig, ImapSecret, ImapTls, InboxConfig, InboxMode};
 pub use keys::{KNOWN_KEYS, Secret, parse_bool};
 pub use leads::{LeadProvider, LeadsConfig};
 pub use notices::Notice;
 pub use onboarding::OnboardingTask;
-pub use health::HealthLimits;
-pub use inbox::{ImapAuth, ImapConfig, ImapSecret, ImapTls, InboxConfig, InboxMode};
 pub use pings::{PingMode, PingsConfig};
 pub use resolved::{ModeView, Requested, Resolved, Subsystems};
 pub use stripe::{DEFAULT_STRIPE_API_BASE, KeyMode, StripeConfig, StripeMode, stripe_key_mode};

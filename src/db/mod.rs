@@ -4,6 +4,7 @@
 pub mod customers;
 pub mod digest;
 pub mod events;
+pub mod inbox;
 pub mod invoices;
 pub mod leads;
 pub mod legacy;
@@ -140,9 +141,25 @@ fn migrate(mut conn: Connection, path: Option<&Path>) -> Result<Connection> {
         }
         None => None,
     };
-    embedded::migrations::runner()
+    // A migration that rebuilds a table (SQLite cannot alter a CHECK) must
+    // not fire the ON DELETE actions of the rows it moves: foreign keys are
+    // off while migrations run, and checked whole before they come back on.
+    conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+    let ran = embedded::migrations::runner()
         .run(&mut conn)
-        .map_err(|e| DbError::Migration(e.to_string()))?;
+        .map_err(|e| DbError::Migration(e.to_string()));
+    let dangling: i64 =
+        conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })?;
+    conn.execute_batch("PRAGMA foreign_keys = ON")?;
+    ran?;
+    if dangling > 0 {
+        return Err(DbError::Migration(format!(
+            "{dangling} rows reference missing rows after migrating"
+        ))
+        .into());
+    }
     Ok(conn)
 }
 
@@ -273,6 +290,53 @@ pub(crate) fn cap_table(conn: &Connection, table: &str, cap: u32) -> rusqlite::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lead_rebuild_of_v8_keeps_every_row_reference_and_count() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        configure(&conn).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(7))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        conn.execute_batch(
+            "INSERT INTO lead (email, company, source, status, created_at, unsubscribe_token)
+                 VALUES ('a@x.example', 'X', 'test', 'contacted', 1, 'tok-a'),
+                        ('b@y.example', 'Y', 'test', 'new', 2, NULL);
+             INSERT INTO send_ledger (at, hour_start, kind, lead_id, recipient, mode, outcome)
+                 VALUES (5, 0, 'outreach', 1, 'a@x.example', 'SMTP', 'sent');",
+        )
+        .unwrap();
+        let conn = migrate(conn, None).unwrap();
+        let ledger_lead: Option<i64> = conn
+            .query_row("SELECT lead_id FROM send_ledger", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ledger_lead, Some(1), "ON DELETE SET NULL must not fire");
+        let token: String = conn
+            .query_row("SELECT unsubscribe_token FROM lead WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(token, "tok-a");
+        conn.execute("UPDATE lead SET status = 'replied' WHERE id = 1", [])
+            .unwrap();
+        let counts = leads::count_by_status(&conn).unwrap();
+        assert_eq!(
+            (counts["replied"], counts["contacted"], counts["new"]),
+            (1, 0, 1)
+        );
+        let dup = conn.execute(
+            "INSERT INTO lead (email, company, source, created_at) VALUES ('b@y.example', 'Z', 't', 3)",
+            [],
+        );
+        assert!(dup.is_err(), "the dedupe index came back");
+        let fk: bool = conn
+            .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+            .unwrap();
+        assert!(fk, "foreign keys are on again after migrating");
+    }
 
     #[test]
     fn migrations_apply_and_are_idempotent() {

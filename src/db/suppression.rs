@@ -30,7 +30,7 @@ pub fn add(
     )? == 1;
     let leads = conn.execute(
         "UPDATE lead SET status = 'unsubscribed', status_reason = ?2
-         WHERE email = ?1 AND status NOT IN ('unsubscribed', 'converted', 'invalid')",
+         WHERE email = ?1 AND status NOT IN ('unsubscribed', 'converted', 'invalid', 'email_failed')",
         params![email, format!("suppressed ({reason})")],
     )?;
     Ok((added, leads))
