@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 
 pub use crate::commands::attention::AttentionAction;
 pub use crate::commands::customer::CustomerAction;
+pub use crate::commands::email::EmailAction;
+pub use crate::commands::inbox::InboxAction;
 pub use crate::commands::invoice::InvoiceAction;
 pub use crate::commands::lead::LeadAction;
 pub use crate::commands::summary::Period;
@@ -75,7 +77,7 @@ pub enum Command {
         #[arg(long)]
         email: bool,
     },
-    /// The whole autopilot: source-leads, send-outreach, onboard, ops, bill, portal-export
+    /// The whole autopilot: source-leads, sync-inbox, send-outreach, onboard, ops, bill, portal-export
     Cycle,
     /// One pass of lead sourcing (DUMMY_SEED or SEARCH_API), deduped by the database
     SourceLeads,
@@ -83,6 +85,18 @@ pub enum Command {
     Lead {
         #[command(subcommand)]
         action: LeadAction,
+    },
+    /// Read what came back (IMAP replies and bounces, SendGrid suppressions), read-only, and apply it once
+    SyncInbox,
+    /// What came back: replies, auto-replies, bounces, opt-outs, complaints
+    Inbox {
+        #[command(subcommand)]
+        action: InboxAction,
+    },
+    /// Pause or resume all real outreach
+    Email {
+        #[command(subcommand)]
+        action: EmailAction,
     },
     /// One pass of outreach email within the per-cycle and per-hour limits
     SendOutreach,
@@ -167,6 +181,9 @@ impl Command {
             Command::Cycle => "cycle",
             Command::SourceLeads => "source-leads",
             Command::Lead { action } => action.name(),
+            Command::SyncInbox => "sync-inbox",
+            Command::Inbox { action } => action.name(),
+            Command::Email { action } => action.name(),
             Command::SendOutreach => "send-outreach",
             Command::SendTestEmail { .. } => "send-test-email",
             Command::Suppress { action } => action.name(),
@@ -203,6 +220,7 @@ impl Command {
             Command::Invoice { action } => action.read_only(),
             Command::Suppress { action } => action.read_only(),
             Command::Attention { action } => action.read_only(),
+            Command::Inbox { action } => action.read_only(),
             _ => false,
         }
     }
@@ -219,6 +237,7 @@ impl Command {
         matches!(
             self,
             Command::SourceLeads
+                | Command::SyncInbox
                 | Command::SendOutreach
                 | Command::Onboard
                 | Command::Ops

@@ -1,4 +1,4 @@
-//! `hoss cycle`: the whole autopilot in one process — source-leads,
+//! `hoss cycle`: the whole autopilot in one process — source-leads, sync-inbox,
 //! send-outreach, onboard, ops, bill, portal-export. Each step takes its own
 //! overlap lock as it reaches it and records its own run; a failing step
 //! does not stop the rest; the cycle exits with the worst code. With pings
@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::app::{Ctx, Step, recorded};
-use crate::commands::{bill, onboard, ops, portal, send_outreach, source_leads};
+use crate::commands::{bill, onboard, ops, portal, send_outreach, source_leads, sync_inbox};
 use crate::error::{EXIT_OK, Result};
 use crate::render::Report;
 use crate::services::ping::Pinger;
@@ -116,6 +116,7 @@ pub fn run(ctx: &Ctx) -> Result<CycleReport> {
     ping("/start", "hoss cycle started");
     let steps = vec![
         step(ctx, "source-leads", source_leads::run),
+        step(ctx, "sync-inbox", sync_inbox::run),
         step(ctx, "send-outreach", send_outreach::run),
         step(ctx, "onboard", onboard::run),
         step(ctx, "ops", ops::run),

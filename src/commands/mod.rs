@@ -23,10 +23,15 @@ pub mod source_leads;
 pub mod status;
 pub mod summary;
 pub mod suppress;
+pub mod sync_inbox;
 pub mod task;
 pub mod webhook;
 
 // Shared by several commands; no command of their own.
+pub mod email;
+pub mod feedback;
+pub mod health;
+pub mod inbox;
 pub mod mail;
 pub mod payments;
 pub mod problems;

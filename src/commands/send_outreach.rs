@@ -37,6 +37,11 @@ pub struct OutreachReport {
     pub throttled: u32,
     pub suppressed: u32,
     pub uncertain: u32,
+    /// Leads skipped because their company domain is held (SPEC §13).
+    pub held: u32,
+    /// Why outreach is paused (health or operator), when it is: nothing
+    /// real was sent.
+    pub paused: Option<String>,
     /// Why the pass stopped early on the sender's side: `config_error` (exit
     /// 78) or `unreachable` (exit 75); the leads stay queued.
     pub sender_problem: Option<&'static str>,
@@ -59,9 +64,14 @@ impl Report for OutreachReport {
             self.suppressed,
             self.uncertain
         ) + &self
-            .sender_problem
-            .map(|s| format!("send-outreach: stopped ({s}); the leads stay queued\n"))
+            .paused
+            .as_ref()
+            .map(|p| format!("send-outreach: paused ({p}); `hoss email resume` lifts it\n"))
             .unwrap_or_default()
+            + &self
+                .sender_problem
+                .map(|s| format!("send-outreach: stopped ({s}); the leads stay queued\n"))
+                .unwrap_or_default()
     }
 }
 
@@ -72,6 +82,27 @@ struct Pass<'a> {
     sender: Sender,
     report: OutreachReport,
     real_sends: u32,
+    /// The reply token of the lead being sent to.
+    reply_token: Option<String>,
+}
+
+/// A Message-ID for send `ledger_id`, at the sender's domain (without the
+/// angle brackets): unique by the ledger id, unguessable by the token.
+fn message_id(ledger_id: i64, from_email: &str) -> Result<String> {
+    let domain = from_email.rsplit('@').next().unwrap_or("hoss.invalid");
+    let nonce = crate::domain::token::new_token().map_err(Error::Internal)?;
+    Ok(format!("hoss.{ledger_id}.{}@{domain}", &nonce[..12]))
+}
+
+/// `local+h<token>@domain`: the Reply-To that names the lead (SPEC §13).
+fn plus_address(reply_to: &str, token: &str) -> String {
+    match reply_to.rsplit_once('@') {
+        Some((local, domain)) => {
+            let local = local.split('+').next().unwrap_or(local);
+            format!("{local}+h{token}@{domain}")
+        }
+        None => reply_to.to_string(),
+    }
 }
 
 pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
@@ -110,7 +141,19 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             ..OutreachReport::default()
         },
         real_sends: 0,
+        reply_token: None,
     };
+    if pass.mailer.mode() != EmailMode::DryRun {
+        let health = crate::commands::health::enforce(ctx)?;
+        if health.paused {
+            let reason = health.reason.unwrap_or_default();
+            warn!(
+                "[EMAIL][PAUSED] reason={reason:?}; nothing real is sent until `hoss email resume`"
+            );
+            pass.report.paused = Some(reason);
+            return Ok(pass.report);
+        }
+    }
     let mut after = 0;
     'pass: while pass.report.attempted < cfg.max_per_cycle {
         let batch = outbox::due_leads(&ctx.db, after, 64)?;
@@ -153,6 +196,15 @@ impl Pass<'_> {
         })?;
         let (ledger_id, token) = match reservation {
             Reservation::Gone => return Ok(true),
+            Reservation::Held { until, reason } => {
+                self.report.held += 1;
+                info!(
+                    "[EMAIL][HELD] lead_id={} reason={reason} until={}",
+                    lead.id,
+                    rfc3339(until)
+                );
+                return Ok(true);
+            }
             Reservation::Suppressed { reason } => {
                 self.report.suppressed += 1;
                 log_suppressed(Some(lead.id), &lead.email, &reason);
@@ -166,10 +218,26 @@ impl Pass<'_> {
             Reservation::Reserved {
                 ledger_id,
                 unsubscribe_token,
-            } => (ledger_id, unsubscribe_token.unwrap_or_default()),
+                reply_token,
+            } => {
+                self.reply_token = reply_token;
+                (ledger_id, unsubscribe_token.unwrap_or_default())
+            }
         };
+        let message_id = message_id(ledger_id, &cfg.from_email)?;
+        outbox::set_message_id(&ctx.db, ledger_id, &message_id)?;
         self.report.attempted += 1;
-        let (subject, result) = match self.compose(&lead, &token) {
+        let composed = self.compose(&lead, &token).map(|mut m| {
+            m.message_id = Some(format!("<{message_id}>"));
+            m.send_id = Some(ledger_id);
+            if ctx.config.inbox.reply_plus_token
+                && let Some(t) = &self.reply_token
+            {
+                m.reply_to = plus_address(&m.reply_to, t);
+            }
+            m
+        });
+        let (subject, result) = match composed {
             Err(e) => {
                 let result = SendResult::failed(
                     self.mailer.mode(),

@@ -114,7 +114,9 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
                 None,
             ));
         }
-        Reservation::Gone => return Err(Error::Internal("test reservation vanished".into())),
+        Reservation::Gone | Reservation::Held { .. } => {
+            return Err(Error::Internal("test reservation vanished".into()));
+        }
     };
     let result = mailer.send(&message);
     log_result(None, &message, &result);

@@ -1,6 +1,7 @@
 //! `hoss serve`: the small public server. `GET /portal/<token>/` (the live
 //! portal page), `POST /stripe/webhook`, `GET|POST /unsubscribe/<token>`
-//! (RFC 8058 one-click), `GET /healthz`.
+//! (RFC 8058 one-click), `POST /sendgrid/events` (SendGrid's Event
+//! Webhook), `GET /healthz`.
 //!
 //! This file is the site: routes and what each answers. The HTTP front
 //! (`services::http_server`) holds the hardening: one 10 s deadline for a
@@ -25,7 +26,7 @@ use std::time::Duration;
 use log::{error, info};
 
 use crate::app::Ctx;
-use crate::commands::payments;
+use crate::commands::{feedback, payments};
 use crate::db::{self, customers};
 use crate::domain::token::is_plausible;
 use crate::error::{EXIT_OK, Error, Result};
@@ -65,6 +66,7 @@ enum Endpoint<'a> {
     Health,
     Portal(&'a str),
     Webhook,
+    SendGridEvents,
     Unsubscribe { token: &'a str, confirm: bool },
     NotAllowed,
     NotFound,
@@ -82,6 +84,7 @@ fn endpoint(request: &Request) -> Endpoint<'_> {
         (["healthz"], "GET" | "HEAD") => Endpoint::Health,
         (["portal", token], "GET" | "HEAD") => Endpoint::Portal(token),
         (["stripe", "webhook"], "POST") => Endpoint::Webhook,
+        (["sendgrid", "events"], "POST") => Endpoint::SendGridEvents,
         (["unsubscribe", token], "GET") => Endpoint::Unsubscribe {
             token,
             confirm: false,
@@ -90,9 +93,14 @@ fn endpoint(request: &Request) -> Endpoint<'_> {
             token,
             confirm: true,
         },
-        (["healthz"] | ["portal", _] | ["stripe", "webhook"] | ["unsubscribe", _], _) => {
-            Endpoint::NotAllowed
-        }
+        (
+            ["healthz"]
+            | ["portal", _]
+            | ["stripe", "webhook"]
+            | ["sendgrid", "events"]
+            | ["unsubscribe", _],
+            _,
+        ) => Endpoint::NotAllowed,
         _ => Endpoint::NotFound,
     }
 }
@@ -109,6 +117,9 @@ fn route(request: &Request) -> Route {
         }
         Endpoint::Webhook => Route::Work {
             body_limit: payments::MAX_BODY,
+        },
+        Endpoint::SendGridEvents => Route::Work {
+            body_limit: feedback::SENDGRID_EVENTS_BODY,
         },
         Endpoint::Unsubscribe { confirm: true, .. } => Route::Work {
             body_limit: UNSUBSCRIBE_BODY,
@@ -196,6 +207,19 @@ fn answer(ctx: &Ctx, request: &Request, body: &[u8]) -> Result<Response> {
                 status: outcome.http_status,
                 content_type: "application/json",
                 body: serde_json::json!({"outcome": outcome.outcome}).to_string(),
+            })
+        }
+        Endpoint::SendGridEvents => {
+            let a = feedback::sendgrid_events(
+                ctx,
+                request.header("X-Twilio-Email-Event-Webhook-Signature"),
+                request.header("X-Twilio-Email-Event-Webhook-Timestamp"),
+                body,
+            )?;
+            Ok(Response {
+                status: a.http_status,
+                content_type: "application/json",
+                body: serde_json::json!({"outcome": a.outcome, "applied": a.applied}).to_string(),
             })
         }
         Endpoint::Health => Ok(Response::text(200, "ok")),

@@ -125,7 +125,7 @@ pub fn list(
 ) -> rusqlite::Result<super::Listed<Listed>> {
     let (filter, args) = super::where_equal(&[("kind", kind.map(|k| k.to_string().into()))]);
     let page = super::Page {
-        newest: !page.newest,
+        newest: true,
         ..page
     };
     super::page_of(
@@ -185,6 +185,26 @@ pub fn lead_by_message_id(conn: &Connection, message_id: &str) -> rusqlite::Resu
         "SELECT lead_id FROM send_ledger WHERE message_id = ?1 AND lead_id IS NOT NULL
          ORDER BY id DESC LIMIT 1",
         [message_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// The lead send `id` went to.
+pub fn lead_of_send(conn: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
+    Ok(conn
+        .query_row("SELECT lead_id FROM send_ledger WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten())
+}
+
+/// The lead with this address (a live one before an `invalid` one).
+pub fn lead_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM lead WHERE email = ?1 ORDER BY status = 'invalid', id DESC LIMIT 1",
+        [email],
         |r| r.get(0),
     )
     .optional()

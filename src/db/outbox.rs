@@ -55,7 +55,12 @@ pub enum Reservation {
     Reserved {
         ledger_id: i64,
         unsubscribe_token: Option<String>,
+        /// The lead's plus-address token (`local+h<token>@domain`).
+        reply_token: Option<String>,
     },
+    /// Not now: the lead's company domain is held (a colleague replied or
+    /// complained) until `until`; the lead stays `new`.
+    Held { until: i64, reason: String },
     /// Not sent: on the suppression list or a reserved domain.
     Suppressed { reason: String },
     /// The hour is full: `count` real sends already hold it.
@@ -174,6 +179,7 @@ pub fn reserve(
     now: i64,
 ) -> Result<Reservation> {
     let mut unsubscribe_token = None;
+    let mut reply_token = None;
     if let Some(lead_id) = target.lead_id {
         let lead: Option<(String, Option<String>, Option<i64>)> = tx
             .prepare_cached(
@@ -195,6 +201,17 @@ pub fn reserve(
         if status != "new" || claimed {
             return Ok(Reservation::Gone);
         }
+        let held: Option<(i64, String)> = tx
+            .prepare_cached(
+                "SELECT h.until, h.reason FROM lead l JOIN domain_hold h ON h.domain = l.domain
+                 WHERE l.id = ?1 AND l.domain <> '' AND h.until > ?2",
+            )?
+            .query_row(params![lead_id, now], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((until, reason)) = held {
+            return Ok(Reservation::Held { until, reason });
+        }
+        reply_token = Some(lead_reply_token(tx, lead_id)?);
         unsubscribe_token = Some(match token {
             Some(t) => t,
             None => {
@@ -244,7 +261,39 @@ pub fn reserve(
     Ok(Reservation::Reserved {
         ledger_id,
         unsubscribe_token,
+        reply_token,
     })
+}
+
+/// The lead's reply token, made on first use: 64 random bits in lower-case
+/// hex (a mail server may fold the local part's case).
+fn lead_reply_token(tx: &Connection, lead_id: i64) -> Result<String> {
+    let existing: Option<String> = tx
+        .prepare_cached("SELECT reply_token FROM lead WHERE id = ?1")?
+        .query_row([lead_id], |r| r.get(0))?;
+    if let Some(t) = existing {
+        return Ok(t);
+    }
+    let t: String = new_token()
+        .map_err(Error::Internal)?
+        .chars()
+        .take(16)
+        .collect();
+    tx.execute(
+        "UPDATE lead SET reply_token = ?2 WHERE id = ?1",
+        params![lead_id, t],
+    )?;
+    Ok(t)
+}
+
+/// Records the Message-ID given to a reserved send (before it is sent, so
+/// an answer to it can always be traced).
+pub fn set_message_id(conn: &Connection, ledger_id: i64, message_id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE send_ledger SET message_id = ?2 WHERE id = ?1",
+        params![ledger_id, message_id],
+    )?;
+    Ok(())
 }
 
 /// What became of a reservation, written with the lead's new status.

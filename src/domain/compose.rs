@@ -36,6 +36,12 @@ pub struct Outgoing {
     pub list_unsubscribe: Option<String>,
     /// RFC 8058 one-click (`List-Unsubscribe-Post`), only with an https link.
     pub one_click: bool,
+    /// The `Message-ID` hoss gives it (with angle brackets), so a reply's
+    /// `In-Reply-To` or a bounce names the send; `None` lets the mailer pick.
+    pub message_id: Option<String>,
+    /// The send ledger row, passed to SendGrid as a custom argument so its
+    /// events name the send.
+    pub send_id: Option<i64>,
 }
 
 /// `{{ sender_company }}` before `COMPANY_NAME` is set (sandbox only).
@@ -178,6 +184,8 @@ fn build(
         body,
         list_unsubscribe,
         one_click,
+        message_id: None,
+        send_id: None,
     }
 }
 

@@ -61,13 +61,35 @@ pub fn execute(
     input: &str,
     timeout: Duration,
 ) -> std::result::Result<(String, Option<i64>), String> {
+    let task_id = task_id.to_string();
+    shell(
+        cmd,
+        "executor",
+        &[("HOSS_TASK_ID", &task_id)],
+        input,
+        timeout,
+    )
+    .map(|out| summarize(&out))
+}
+
+/// Runs `sh -c cmd` in the clean environment plus `env`, with `input` on
+/// its stdin, killed after `timeout`: its stdout (at most 64 KiB) on exit
+/// 0, else why not (`what` names the child in the reason; the tail of its
+/// stderr is kept, its stdout never is).
+pub fn shell(
+    cmd: &str,
+    what: &str,
+    env: &[(&str, &str)],
+    input: &str,
+    timeout: Duration,
+) -> std::result::Result<String, String> {
     let mut child = clean_env(Command::new("sh").arg("-c").arg(cmd))
-        .env("HOSS_TASK_ID", task_id.to_string())
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start the executor: {e}"))?;
+        .map_err(|e| format!("cannot start the {what}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input.as_bytes());
     }
@@ -102,7 +124,7 @@ pub fn execute(
                 return Err(format!("timed out after {}s", timeout.as_secs()));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("lost the executor: {e}")),
+            Err(e) => return Err(format!("lost the {what}: {e}")),
         }
     };
     let stdout = out.join().unwrap_or_default();
@@ -118,11 +140,11 @@ pub fn execute(
             .rev()
             .collect();
         return Err(format!(
-            "executor exited with {status}: {}",
+            "{what} exited with {status}: {}",
             crate::log::one_line(&tail)
         ));
     }
-    Ok(summarize(&stdout))
+    Ok(stdout)
 }
 
 /// `{"summary": "...", "cost_cents": 123}` or plain text.

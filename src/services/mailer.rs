@@ -132,9 +132,23 @@ pub fn sendgrid_body(m: &Outgoing) -> serde_json::Value {
         "subject": m.subject,
         "content": [{"type": "text/plain", "value": m.body}],
     });
+    if let Some(id) = &m.message_id {
+        headers.insert("Message-ID".into(), json!(id));
+    }
     if !headers.is_empty() {
         body["headers"] = serde_json::Value::Object(headers);
     }
+    if let Some(id) = m.send_id {
+        body["custom_args"] =
+            json!({ crate::domain::sendgrid_events::SEND_ID_ARG: id.to_string() });
+    }
+    // Tracking rewrites links and adds pixels and footers: none of it in
+    // hoss's mail (SPEC §13).
+    body["tracking_settings"] = json!({
+        "click_tracking": {"enable": false},
+        "open_tracking": {"enable": false},
+        "subscription_tracking": {"enable": false},
+    });
     body
 }
 
@@ -303,7 +317,7 @@ pub fn smtp_message(m: &Outgoing) -> Result<lettre::Message, String> {
         // spam filters score it so.
         .header(MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
-        .message_id(None)
+        .message_id(m.message_id.clone())
         .date_now();
     if let Some(v) = &m.list_unsubscribe {
         builder = builder.raw_header(HeaderValue::new(

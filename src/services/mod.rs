@@ -11,4 +11,5 @@ pub mod imap;
 pub mod leads;
 pub mod mailer;
 pub mod ping;
+pub mod sendgrid_pull;
 pub mod stripe;

@@ -102,6 +102,19 @@ pub fn classify(raw: &[u8], received: i64) -> Result<Classified, String> {
     })
 }
 
+/// Whether a message's headers alone say it may be a bounce or a report,
+/// whose body names the lead (so it is read even when nothing else matched).
+pub fn may_be_report(c: &Classified, raw_headers: &[u8]) -> bool {
+    let daemon = c.from.as_deref().is_some_and(|f| {
+        let local = f.split('@').next().unwrap_or_default();
+        local == "mailer-daemon" || local == "postmaster"
+    });
+    daemon
+        || String::from_utf8_lossy(raw_headers)
+            .to_ascii_lowercase()
+            .contains("multipart/report")
+}
+
 fn is_feedback_report(mail: &ParsedMail) -> bool {
     mail.ctype.mimetype.eq_ignore_ascii_case("multipart/report")
         && mail

@@ -1,0 +1,84 @@
+//! The sender's health (SPEC §13), shared by `send-outreach` (which stops
+//! when paused), `sync-inbox` (which learns the evidence), `status` and
+//! `check`. Over the last 7 days — or since the operator last resumed,
+//! whichever is shorter — too many hard bounces or complaints per real send
+//! pause outreach until the operator resumes it.
+
+use log::warn;
+use serde::Serialize;
+
+use crate::app::Ctx;
+use crate::db::{self, inbox};
+use crate::error::Result;
+
+const WINDOW: i64 = 7 * 86_400;
+
+/// The `health` object of `status --json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Health {
+    pub paused: bool,
+    pub reason: Option<String>,
+    pub sends_7d: i64,
+    pub hard_bounces_7d: i64,
+    pub complaints_7d: i64,
+}
+
+/// Reads the evidence and the pause in force (no writes).
+pub fn read(ctx: &Ctx) -> Result<Health> {
+    let now = ctx.now();
+    let from = (now - WINDOW).max(inbox::last_resume(&ctx.db)?.unwrap_or(0));
+    let counts = inbox::counts_since(&ctx.db, from, now + 1)?;
+    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let pause = inbox::pause_in_force(&ctx.db)?;
+    Ok(Health {
+        paused: pause.is_some(),
+        reason: pause.map(|p| p.reason),
+        sends_7d: inbox::real_sends_since(&ctx.db, from, now + 1)?,
+        hard_bounces_7d: n("bounce:hard") + n("bounce:blocked"),
+        complaints_7d: n("complaint"),
+    })
+}
+
+/// Why the evidence calls for a pause, if it does.
+fn verdict(ctx: &Ctx, h: &Health) -> Option<String> {
+    let limits = ctx.config.email.health;
+    if h.sends_7d < i64::from(limits.min_sends) {
+        return None;
+    }
+    let rate = |n: i64| n as f64 / h.sends_7d as f64;
+    if rate(h.hard_bounces_7d) > limits.max_bounce_rate {
+        return Some(format!(
+            "hard bounces {}/{} sends ({:.1}%) over 7 days exceed HEALTH_MAX_BOUNCE_RATE {}",
+            h.hard_bounces_7d,
+            h.sends_7d,
+            rate(h.hard_bounces_7d) * 100.0,
+            limits.max_bounce_rate
+        ));
+    }
+    if rate(h.complaints_7d) > limits.max_complaint_rate {
+        return Some(format!(
+            "complaints {}/{} sends ({:.2}%) over 7 days exceed HEALTH_MAX_COMPLAINT_RATE {}",
+            h.complaints_7d,
+            h.sends_7d,
+            rate(h.complaints_7d) * 100.0,
+            limits.max_complaint_rate
+        ));
+    }
+    None
+}
+
+/// Pauses outreach when the evidence says so; returns the health after.
+pub fn enforce(ctx: &Ctx) -> Result<Health> {
+    let mut h = read(ctx)?;
+    if h.paused {
+        return Ok(h);
+    }
+    if let Some(reason) = verdict(ctx, &h) {
+        let now = ctx.now();
+        if db::immediate(&ctx.db, |tx| Ok(inbox::pause(tx, "auto", &reason, now)?))? {
+            warn!("[EMAIL][PAUSED] source=auto reason={reason:?}; `hoss email resume` lifts it");
+        }
+        h = read(ctx)?;
+    }
+    Ok(h)
+}

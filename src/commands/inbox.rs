@@ -1,0 +1,108 @@
+//! `hoss inbox list`: what came back, newest first — replies, auto-replies,
+//! bounces, opt-outs, complaints and unmatched mail, each with what hoss did.
+
+use std::io::Write;
+
+use clap::{Subcommand, ValueEnum};
+use serde::Serialize;
+
+use crate::app::Ctx;
+use crate::cli::PageArgs;
+use crate::clock::rfc3339;
+use crate::db::inbox;
+use crate::error::Result;
+use crate::render::list::{List, Row};
+use crate::render::{Style, emit, or_dash};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum InboxKind {
+    Reply,
+    AutoReply,
+    Bounce,
+    OptOut,
+    Complaint,
+    Unmatched,
+}
+
+impl InboxKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            InboxKind::Reply => "reply",
+            InboxKind::AutoReply => "auto_reply",
+            InboxKind::Bounce => "bounce",
+            InboxKind::OptOut => "opt_out",
+            InboxKind::Complaint => "complaint",
+            InboxKind::Unmatched => "unmatched",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxAction {
+    /// What came back, newest first, with the action hoss took
+    List {
+        #[arg(long, value_enum)]
+        kind: Option<InboxKind>,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+}
+
+impl InboxAction {
+    pub fn name(&self) -> &'static str {
+        "inbox list"
+    }
+
+    pub fn read_only(&self) -> bool {
+        true
+    }
+}
+
+pub fn run(ctx: &Ctx, action: InboxAction, out: &mut dyn Write, style: Style) -> Result<i32> {
+    match action {
+        InboxAction::List { kind, page } => {
+            let listed = inbox::list(&ctx.db, kind.map(InboxKind::as_str), page.into())?;
+            let list = List::page(listed, page.into(), |m| Item {
+                at: rfc3339(m.at),
+                kind: match m.bounce {
+                    Some(b) => format!("{}:{b}", m.kind),
+                    None => m.kind,
+                },
+                lead_id: m.lead_id,
+                from: m.from,
+                subject: m.subject,
+                action: m.action,
+            });
+            emit(out, &list, style)
+        }
+    }
+}
+
+/// One row (`inbox list --json`: `[{"at", "kind", "lead_id", "from",
+/// "subject", "action"}]`).
+#[derive(Debug, Serialize)]
+pub struct Item {
+    pub at: String,
+    pub kind: String,
+    pub lead_id: Option<i64>,
+    pub from: Option<String>,
+    pub subject: String,
+    pub action: String,
+}
+
+impl Row for Item {
+    const HEADER: &'static [&'static str] = &["at", "kind", "lead", "from", "subject", "action"];
+    const EMPTY: &'static str = "nothing came back yet\n";
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.at.clone(),
+            self.kind.clone(),
+            or_dash(self.lead_id.as_ref()),
+            or_dash(self.from.as_ref()),
+            self.subject.chars().take(60).collect(),
+            self.action.clone(),
+        ]
+    }
+}
