@@ -1,8 +1,8 @@
 //! `hoss check`: the configuration as hoss understood it, and a deploy gate:
 //! exit 78 when something a pass would read or run is unusable (onboarding
-//! tasks, template packs, the ops executor, the portal folder), and in
-//! release mode also
-//! when a requested subsystem fell back.
+//! tasks, template packs, the ops executor, the portal folder, the SendGrid
+//! webhook key), and in release mode also when a requested subsystem fell
+//! back or outreach is paused.
 
 use serde::Serialize;
 
@@ -51,6 +51,20 @@ pub fn run(ctx: &Ctx) -> CheckReport {
     }
     if let Some(e) = &cfg.stripe.webhook_secret_problem {
         problems.push(format!("{e}: every webhook is rejected"));
+    }
+    if let Some(Err(e)) = &cfg.inbox.sendgrid_webhook_key {
+        problems.push(format!("{e}: every SendGrid event is rejected"));
+    }
+    // A paused sender is a deploy blocker only where mail is meant to go.
+    if cfg.release_mode {
+        match crate::commands::health::read(ctx) {
+            Ok(h) if h.paused => problems.push(format!(
+                "outreach is paused: {}; fix the cause, then `hoss email resume`",
+                h.reason.unwrap_or_default()
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push(format!("cannot read the sender's health: {e}")),
+        }
     }
     if let Some(e) = portal_dir_problem(&cfg.portal_dir) {
         problems.push(format!("PORTAL_DIR: {e}"));

@@ -82,3 +82,45 @@ pub fn enforce(ctx: &Ctx) -> Result<Health> {
     }
     Ok(h)
 }
+
+/// The `inbox` object of `status --json`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InboxPanel {
+    pub mode: &'static str,
+    pub last_sync_at: Option<String>,
+    pub last_uid: Option<u32>,
+    pub replies_7d: i64,
+}
+
+/// The inbox and health panels of `status`, and the warning a pause raises.
+pub fn panels(ctx: &Ctx) -> Result<(InboxPanel, Health, Option<String>)> {
+    let now = ctx.now();
+    let last = inbox::last_state(&ctx.db)?;
+    let counts = inbox::counts_since(&ctx.db, now - WINDOW, now + 1)?;
+    let panel = InboxPanel {
+        mode: ctx.config.inbox.mode.effective.as_str(),
+        last_sync_at: last.map(|s| crate::clock::rfc3339(s.last_sync_at)),
+        last_uid: last.map(|s| s.last_uid),
+        replies_7d: counts.get("reply").copied().unwrap_or(0),
+    };
+    let health = read(ctx)?;
+    let warning = health.reason.as_ref().map(|r| {
+        format!("outreach is paused: {r}; `hoss email resume` lifts it once the cause is fixed")
+    });
+    Ok((panel, health, warning))
+}
+
+impl InboxPanel {
+    pub fn human(&self, h: &Health) -> String {
+        format!(
+            "inbox: {}; last sync {}; replies in 7 days {}\nhealth: {} real sends, {} hard bounces, {} complaints in 7 days{}\n",
+            self.mode,
+            self.last_sync_at.as_deref().unwrap_or("never"),
+            self.replies_7d,
+            h.sends_7d,
+            h.hard_bounces_7d,
+            h.complaints_7d,
+            if h.paused { "; outreach PAUSED" } else { "" }
+        )
+    }
+}

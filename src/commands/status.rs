@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::{age, hour_label, rfc3339};
-use crate::commands::problems;
+use crate::commands::{health, problems};
 use crate::config::{Config, Subsystems};
 use crate::db::{self, invoices, outbox, runs};
 use crate::error::Result;
@@ -26,6 +26,8 @@ pub struct StatusReport {
     pub leads: LeadsPanel,
     pub stripe: StripePanel,
     pub billing: BillingPanel,
+    pub inbox: health::InboxPanel,
+    pub health: health::Health,
     pub runs: BTreeMap<String, RunView>,
     pub warnings: Vec<String>,
     #[serde(skip)]
@@ -216,6 +218,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     if let Some(problem) = &stripe_cfg.webhook_secret_problem {
         warnings.push(format!("{problem}: every webhook is rejected"));
     }
+    let (inbox, health, paused) = health::panels(ctx)?;
+    warnings.extend(paused);
     warnings.extend(problems::outside(&ctx.db)?);
     warnings.extend(problems::currency(&ctx.db, &cfg.stripe.currency)?);
     let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
@@ -253,6 +257,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         leads,
         stripe,
         billing,
+        inbox,
+        health,
         runs,
         warnings,
         now,
@@ -313,6 +319,7 @@ impl Report for StatusReport {
         s.push_str(&self.leads.human());
         s.push_str(&self.stripe.human());
         s.push_str(&self.billing.human());
+        s.push_str(&self.inbox.human(&self.health));
         s.push('\n');
         let rows = self
             .runs

@@ -50,6 +50,11 @@ pub struct EmailCounts {
     pub dry_run: i64,
     pub suppressed: i64,
     pub uncertain: i64,
+    /// What came back in the window (SPEC §13).
+    pub replies: i64,
+    pub bounces: i64,
+    pub complaints: i64,
+    pub opt_outs: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,6 +135,7 @@ impl Report for SummaryReport {
             "hoss summary — last {} ({} → {}){}\n\
              leads:     {} new{sources}, {} deduped\n\
              emails:    {} attempts ({} outreach, {} test) — {} sent, {} failed, {} throttled, {} DRY_RUN, {} suppressed, {} uncertain; {} digest(s)\n\
+             back:      {} replies, {} bounces, {} complaints, {} opt-outs\n\
              invoices:  {} created, {}\n\
              payments:  {} received, {}\n",
             if self.period == "week" {
@@ -152,6 +158,10 @@ impl Report for SummaryReport {
             e.suppressed,
             e.uncertain,
             e.digests,
+            e.replies,
+            e.bounces,
+            e.complaints,
+            e.opt_outs,
             self.invoices.count,
             money(self.invoices.amount_cents),
             self.payments.received,
@@ -197,6 +207,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         }
     }
     let n = |k: &str| outcomes.get(k).copied().unwrap_or(0);
+    let back = crate::db::inbox::counts_since(conn, from, to)?;
+    let came_back = |k: &str| back.get(k).copied().unwrap_or(0);
     let emails = EmailCounts {
         total: outcomes.values().sum(),
         outreach: kind_total("outreach"),
@@ -208,10 +220,39 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         dry_run: n("dry_run"),
         suppressed: n("suppressed"),
         uncertain: n("uncertain"),
+        replies: came_back("reply"),
+        bounces: came_back("bounce:hard") + came_back("bounce:soft") + came_back("bounce:blocked"),
+        complaints: came_back("complaint"),
+        opt_outs: came_back("opt_out"),
     };
     let (inv_count, inv_amount) = digest::invoices_created(conn, from, to)?;
     let (paid_count, paid_amount) = digest::payments_received(conn, from, to)?;
     let mut attention = Vec::new();
+    // Every human reply is the operator's to read.
+    const REPLIES_LISTED: u32 = 50;
+    for r in crate::db::inbox::replies_between(conn, from, to, REPLIES_LISTED)? {
+        attention.push(format!(
+            "reply from {} (lead {}) at {}: {:?} — read it, then `hoss lead set-status {} responded|qualified|dead`",
+            r.from.as_deref().unwrap_or("-"),
+            r.lead_id.map_or("-".into(), |id| id.to_string()),
+            rfc3339(r.at),
+            r.subject,
+            r.lead_id.map_or("ID".into(), |id| id.to_string()),
+        ));
+    }
+    if emails.replies > i64::from(REPLIES_LISTED) {
+        attention.push(format!(
+            "{} more replies: `hoss inbox list --kind reply`",
+            emails.replies - i64::from(REPLIES_LISTED)
+        ));
+    }
+    if let Some(p) = crate::db::inbox::pause_in_force(conn)? {
+        attention.push(format!(
+            "outreach is paused since {}: {}; `hoss email resume` lifts it",
+            rfc3339(p.paused_at),
+            p.reason
+        ));
+    }
     let uncertain = count_uncertain(conn)?;
     if uncertain > 0 {
         attention.push(format!(

@@ -156,6 +156,7 @@ impl Config {
             leads: self.leads.mode.clone(),
             stripe: self.stripe.mode.clone(),
             pings: self.pings.mode.clone(),
+            inbox: self.inbox.mode.clone(),
         }
     }
 

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::email::EmailMode;
+use super::inbox::InboxMode;
 use super::leads::LeadProvider;
 use super::pings::PingMode;
 use super::stripe::StripeMode;
@@ -79,22 +80,24 @@ pub struct ModeView<'a> {
     pub fell_back: bool,
 }
 
-/// The four subsystems' modes, as `check` and `status` show them.
+/// The five subsystems' modes, as `check` and `status` show them.
 #[derive(Debug, Clone, Serialize)]
 pub struct Subsystems {
     pub email: Resolved<EmailMode>,
     pub leads: Resolved<LeadProvider>,
     pub stripe: Resolved<StripeMode>,
     pub pings: Resolved<PingMode>,
+    pub inbox: Resolved<InboxMode>,
 }
 
 impl Subsystems {
-    pub fn iter(&self) -> [ModeView<'_>; 4] {
+    pub fn iter(&self) -> [ModeView<'_>; 5] {
         [
             self.email.view("email"),
             self.leads.view("leads"),
             self.stripe.view("stripe"),
             self.pings.view("pings"),
+            self.inbox.view("inbox"),
         ]
     }
 }

@@ -149,6 +149,31 @@ pub fn list(
     )
 }
 
+/// Human replies recorded in `[from, to)`, oldest first (at most `limit`).
+pub fn replies_between(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<Listed>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, kind, bounce, lead_id, from_addr, subject, action FROM inbox_message
+         WHERE kind = 'reply' AND at >= ?1 AND at < ?2 ORDER BY at, id LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![from, to, limit], |r| {
+        Ok(Listed {
+            at: r.get(0)?,
+            kind: r.get(1)?,
+            bounce: r.get(2)?,
+            lead_id: r.get(3)?,
+            from: r.get(4)?,
+            subject: r.get(5)?,
+            action: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
 /// Counts by kind since `from` (`bounce` split into `bounce:hard` etc.).
 pub fn counts_since(
     conn: &Connection,
