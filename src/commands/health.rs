@@ -26,7 +26,10 @@ pub struct Health {
 /// Reads the evidence and the pause in force (no writes).
 pub fn read(ctx: &Ctx) -> Result<Health> {
     let now = ctx.now();
-    let from = (now - WINDOW).max(inbox::last_resume(&ctx.db)?.unwrap_or(0));
+    // Evidence from the second after a resume on: what the operator has
+    // seen and lifted never pauses outreach again.
+    let since_resume = inbox::last_resume(&ctx.db)?.map_or(0, |t| t + 1);
+    let from = (now - WINDOW).max(since_resume);
     let counts = inbox::counts_since(&ctx.db, from, now + 1)?;
     let n = |k: &str| counts.get(k).copied().unwrap_or(0);
     let pause = inbox::pause_in_force(&ctx.db)?;

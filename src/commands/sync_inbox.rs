@@ -31,7 +31,6 @@ use crate::services::sendgrid_pull::{Client, PullError};
 /// Most messages one pass reads; the next pass goes on from there.
 const MAX_PER_PASS: usize = 500;
 const BATCH: usize = 50;
-const IMAP_TIMEOUT: Duration = Duration::from_secs(30);
 const PULL_PAGE: u32 = 500;
 const PULL_MAX_PAGES: u32 = 20;
 
@@ -142,11 +141,11 @@ pub fn run(ctx: &Ctx) -> Result<SyncReport> {
 }
 
 /// The IMAP password: the setting, or the first line the command prints.
-fn imap_secret(secret: &ImapSecret) -> std::result::Result<String, ImapError> {
+fn imap_secret(secret: &ImapSecret, timeout: Duration) -> std::result::Result<String, ImapError> {
     match secret {
         ImapSecret::Password(s) => Ok(s.expose().to_string()),
         ImapSecret::Command(cmd) => {
-            let out = executor::shell(cmd, "IMAP_PASSWORD_CMD", &[], "", IMAP_TIMEOUT)
+            let out = executor::shell(cmd, "IMAP_PASSWORD_CMD", &[], "", timeout)
                 .map_err(|e| ImapError::Account(format!("IMAP_PASSWORD_CMD: {e}")))?;
             let first = out.lines().next().unwrap_or_default().trim().to_string();
             if first.is_empty() {
@@ -172,7 +171,8 @@ fn imap_pass(
     imap: &ImapConfig,
     report: &mut SyncReport,
 ) -> Result<std::result::Result<(), ImapError>> {
-    let secret = match imap_secret(&imap.secret) {
+    let timeout = Duration::from_secs(u64::from(imap.timeout_secs));
+    let secret = match imap_secret(&imap.secret, timeout) {
         Ok(s) => s,
         Err(e) => return Ok(Err(e)),
     };
@@ -183,7 +183,7 @@ fn imap_pass(
         auth: imap.auth,
         username: &imap.username,
         secret: &secret,
-        timeout: IMAP_TIMEOUT,
+        timeout,
     };
     let mut session = match Session::open(&account) {
         Ok(s) => s,

@@ -65,6 +65,8 @@ pub struct ImapConfig {
     pub username: String,
     pub secret: ImapSecret,
     pub folder: String,
+    /// Deadline of every IMAP read and write.
+    pub timeout_secs: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +171,7 @@ fn imap_settings(raw: &Raw, p: &mut Problems) -> Option<ImapConfig> {
         }
     };
     let folder = raw.string("IMAP_FOLDER", "INBOX");
+    let timeout_secs = p.take(raw.uint("IMAP_TIMEOUT_SECS", 30, 1, 600), 30);
     Some(ImapConfig {
         host: host?.to_string(),
         port,
@@ -177,6 +180,7 @@ fn imap_settings(raw: &Raw, p: &mut Problems) -> Option<ImapConfig> {
         username: username?.to_string(),
         secret: secret?,
         folder,
+        timeout_secs,
     })
 }
 

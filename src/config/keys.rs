@@ -84,6 +84,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "IMAP_PASSWORD_CMD",
     "IMAP_AUTH",
     "IMAP_FOLDER",
+    "IMAP_TIMEOUT_SECS",
     "INBOX_LOOKBACK_DAYS",
     "REPLY_TO_PLUS_TOKEN",
     "DOMAIN_HOLD_DAYS",

@@ -14,6 +14,8 @@ mod faults;
 mod foundation;
 /// Shared by all: a sandbox per test running the real binary, and stand-ins for the outside world.
 mod harness;
+/// What comes back: replies and bounces over real IMAP (Dovecot), SendGrid events and pulls, the health pause.
+mod inbox;
 /// Lead sourcing from a fake search API and CSV files: normalising, dedupe, paging, lead commands.
 mod leads;
 /// `import-legacy`: old HossAgent files import once, bad rows explained, old work never rebilled.

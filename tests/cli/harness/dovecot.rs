@@ -143,6 +143,11 @@ userdb {{
         s.expect("a OK");
     }
 
+    /// Creates `folder` (an existing one is fine).
+    pub fn create(&self, folder: &str) {
+        self.session().command(&format!("c CREATE \"{folder}\""), true);
+    }
+
     /// Deletes and re-creates `folder`: the server gives it a new
     /// UIDVALIDITY, as after a mailbox rebuild.
     pub fn recreate(&self, folder: &str) {

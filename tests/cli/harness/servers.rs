@@ -162,6 +162,8 @@ impl Trap {
         sandbox.set("LEAD_SEARCH_API_URL", &format!("{base}/search"));
         sandbox.set("SMTP_HOST", "127.0.0.1");
         sandbox.set("SMTP_PORT", &self.addr.port().to_string());
+        sandbox.set("IMAP_HOST", "127.0.0.1");
+        sandbox.set("IMAP_PORT", &self.addr.port().to_string());
     }
 }
 
