@@ -1252,6 +1252,7 @@ fn the_crontab_example_runs_as_written_each_pass_on_its_own() {
     }
     for log in [
         "send-outreach",
+        "sync-inbox",
         "source-leads",
         "onboard",
         "ops",
