@@ -99,7 +99,7 @@ pub(super) fn resolve_inbox(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>)
     let imap = (requested == Requested::Mode(InboxMode::Imap))
         .then(|| imap_settings(raw, &mut p))
         .flatten();
-    if dry_run {
+    if dry_run && requested != Requested::Mode(InboxMode::Off) {
         p.0.insert(0, "DRY_RUN=TRUE".into());
     }
     let mode = Resolved::new(requested, InboxMode::Off, &p);

@@ -320,6 +320,10 @@ mod tests {
             ("LEAD_SEARCH_API_URL", "https://search.test/api"),
             ("LEAD_SEARCH_API_KEY", "k"),
             ("HEALTHCHECK_URL", "https://ping.test/x"),
+            ("INBOX_MODE", "IMAP"),
+            ("IMAP_HOST", "imap.mail.test"),
+            ("IMAP_USERNAME", "me@sender.test"),
+            ("IMAP_PASSWORD", "app-password"),
         ]);
         let c = cfg(&pairs);
         assert_eq!(c.email.mode.effective, EmailMode::DryRun);

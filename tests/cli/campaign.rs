@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use serde_json::Value;
 
-use crate::harness::{FakeServer, Recorded, Sandbox, StripeStub, stripe_signature};
+use crate::harness::{
+    FakeServer, Recorded, Sandbox, StripeStub, sendgrid_answer, stripe_signature,
+};
 
 const HOUR_LIMIT: i64 = 25;
 const NOW: &str = "2026-11-25T14:10:00Z";
@@ -43,9 +45,9 @@ struct World {
 }
 
 fn world() -> World {
-    let sendgrid = FakeServer::start(|_| {
+    let sendgrid = FakeServer::start(|r| {
         std::thread::sleep(Duration::from_millis(rand::rng().random_range(0..40)));
-        (202, String::new())
+        sendgrid_answer(r)
     });
     let stripe = StripeStub::start();
     stripe.state.lock().unwrap().delay_ms = 15;
@@ -164,7 +166,7 @@ fn check_invariants(w: &World) -> usize {
     // 1. nobody emailed twice
     let recipients: Vec<String> = w
         .sendgrid
-        .requests()
+        .mail_sends()
         .iter()
         .map(Recorded::mail_to)
         .collect();

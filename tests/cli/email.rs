@@ -68,7 +68,7 @@ fn status(sb: &Sandbox) -> Value {
 
 #[test]
 fn sendgrid_request_is_a_v3_mail_send_and_success_contacts_the_lead() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url);
     add_leads(&sb, 1);
     let report = outreach(&sb);
@@ -139,7 +139,7 @@ fn sendgrid_request_is_a_v3_mail_send_and_success_contacts_the_lead() {
 
 #[test]
 fn sendgrid_success_is_logged_with_mode_lead_and_subject() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url);
     add_leads(&sb, 1);
     let out = sb.run(&["send-outreach"]);
@@ -302,7 +302,7 @@ fn a_process_killed_after_its_reservation_leaves_an_uncertain_send_that_is_never
 
 #[test]
 fn eight_overlapping_passes_never_exceed_the_hour_limit_or_email_a_lead_twice() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url)
         .with("MAX_EMAILS_PER_HOUR", "5")
         .with("MAX_EMAILS_PER_CYCLE", "100")
@@ -324,7 +324,7 @@ fn eight_overlapping_passes_never_exceed_the_hour_limit_or_email_a_lead_twice() 
 
 #[test]
 fn the_hour_limit_throttles_with_a_log_line_and_a_ledger_row() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url)
         .with("MAX_EMAILS_PER_HOUR", "1")
         .with("HOSS_NOW", T);
@@ -353,7 +353,7 @@ fn the_hour_limit_throttles_with_a_log_line_and_a_ledger_row() {
 
 #[test]
 fn the_cycle_limit_caps_attempts_in_one_pass() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url).with("MAX_EMAILS_PER_CYCLE", "2");
     add_leads(&sb, 5);
     assert_eq!(outreach(&sb)["attempted"], 2);
@@ -622,7 +622,7 @@ fn real_outreach_without_a_postal_address_falls_back_to_dry_run() {
 
 #[test]
 fn suppressed_and_reserved_domain_recipients_are_never_sent() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url);
     assert_eq!(
         sb.run(&[
@@ -747,7 +747,7 @@ fn suppress_commands_manage_the_list_and_unsubscribe_leads() {
 
 #[test]
 fn send_test_email_reports_the_real_outcome() {
-    let ok = FakeServer::answering(202, "");
+    let ok = FakeServer::sendgrid();
     let sb = sendgrid(&ok.url);
     let out = sb.run(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
@@ -805,7 +805,7 @@ fn send_test_email_reports_the_real_outcome() {
 
 #[test]
 fn status_email_panel_shows_modes_limits_and_the_last_twenty_attempts() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url)
         .with("MAX_EMAILS_PER_HOUR", "3")
         .with("MAX_EMAILS_PER_CYCLE", "30")
@@ -846,7 +846,7 @@ fn status_email_panel_shows_modes_limits_and_the_last_twenty_attempts() {
 
 #[test]
 fn a_lead_contacted_before_is_never_emailed_again_even_without_ledger_rows() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url);
     add_leads(&sb, 1);
     outreach(&sb);
@@ -1068,7 +1068,7 @@ fn smtp_authentication_and_tls_mismatches_are_the_senders_problem() {
 
 #[test]
 fn an_address_emailed_once_is_never_emailed_again_by_another_lead() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = sendgrid(&server.url);
     let add = |company: &str| {
         let out = sb.run(&[

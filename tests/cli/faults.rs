@@ -265,7 +265,7 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
     outputs.push(log);
 
     assert!(
-        sendgrid.requests().len() >= 2 && !search.requests().is_empty(),
+        sendgrid.mail_sends().len() >= 2 && !search.requests().is_empty(),
         "the vendors were really called"
     );
     let mut files = Vec::new();
@@ -289,7 +289,7 @@ fn secrets_never_appear_in_any_output_database_or_exported_file() {
 
 #[test]
 fn secrets_never_reach_the_log_at_debug_or_trace() {
-    let sendgrid = FakeServer::answering(202, "");
+    let sendgrid = FakeServer::sendgrid();
     let search = FakeServer::answering(200, "[]");
     let ping = FakeServer::answering(200, "OK");
     let stripe = StripeStub::start();
@@ -348,7 +348,7 @@ fn secrets_never_reach_the_log_at_debug_or_trace() {
             log.push_str(&out.stderr);
         }
         assert!(
-            sendgrid.requests().len() >= 3
+            sendgrid.mail_sends().len() >= 3
                 && !search.requests().is_empty()
                 && !ping.requests().is_empty()
                 && !stripe.server.requests().is_empty(),

@@ -605,11 +605,7 @@ fn sendgrid_suppressions_are_pulled_from_a_cursor_and_outreach_is_untracked() {
     // Outreach names its send for the events and turns tracking off.
     let out = sb.run(&["send-outreach", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
-    let sends: Vec<Recorded> = server
-        .requests()
-        .into_iter()
-        .filter(|r| r.url.starts_with("/v3/mail/send"))
-        .collect();
+    let sends = server.mail_sends();
     assert_eq!(sends.len(), 1, "only ok@fine-co.com may be emailed");
     let body = sends[0].json();
     assert!(
@@ -697,13 +693,7 @@ fn too_many_bounces_pause_outreach_until_the_operator_resumes() {
     sb.unset("RELEASE_MODE");
 
     import(&sb, &[("later@late-co.com", "Late Co")]);
-    let sends = |server: &FakeServer| {
-        server
-            .requests()
-            .iter()
-            .filter(|r| r.url.starts_with("/v3/mail/send"))
-            .count()
-    };
+    let sends = |server: &FakeServer| server.mail_sends().len();
     let out = sb.run(&["send-outreach", "--json"]);
     let r: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(

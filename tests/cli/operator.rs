@@ -46,6 +46,10 @@ struct SummaryEmails {
     dry_run: i64,
     suppressed: i64,
     uncertain: i64,
+    replies: i64,
+    bounces: i64,
+    complaints: i64,
+    opt_outs: i64,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -148,7 +152,11 @@ fn summary_counts_every_window_exactly() {
             throttled: 1,
             dry_run: 1,
             suppressed: 1,
-            uncertain: 1
+            uncertain: 1,
+            replies: 0,
+            bounces: 0,
+            complaints: 0,
+            opt_outs: 0,
         }
     );
     assert_eq!(
@@ -233,8 +241,29 @@ struct Status {
     leads: StatusLeads,
     stripe: StatusStripe,
     billing: StatusBilling,
+    inbox: StatusInbox,
+    health: StatusHealth,
     runs: BTreeMap<String, StatusRun>,
     warnings: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusInbox {
+    mode: String,
+    last_sync_at: Option<String>,
+    last_uid: Option<u32>,
+    replies_7d: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusHealth {
+    paused: bool,
+    reason: Option<String>,
+    sends_7d: i64,
+    hard_bounces_7d: i64,
+    complaints_7d: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -309,7 +338,19 @@ fn status_json_has_exactly_the_documented_fields() {
     sb.run(&["source-leads"]);
     let st: Status = sb.json(&["status", "--json"]);
     assert!(!st.release_mode && !st.dry_run);
-    assert_eq!(st.subsystems.len(), 4);
+    assert_eq!(st.subsystems.len(), 5);
+    assert_eq!(
+        (
+            st.inbox.mode.as_str(),
+            st.inbox.last_sync_at.as_deref(),
+            st.inbox.last_uid,
+            st.inbox.replies_7d
+        ),
+        ("OFF", None, None, 0)
+    );
+    assert!(!st.health.paused && st.health.reason.is_none());
+    assert_eq!((st.health.hard_bounces_7d, st.health.complaints_7d), (0, 0));
+    assert!(st.health.sends_7d >= 0);
     let db = std::fs::canonicalize(sb.path("hoss.db")).unwrap();
     assert_eq!(st.store, format!("sqlite:{}", db.display()));
     assert_eq!(st.config_file, None);
@@ -462,6 +503,7 @@ fn cycle_runs_every_step_in_order_and_records_each() {
         steps,
         [
             "source-leads",
+            "sync-inbox",
             "send-outreach",
             "onboard",
             "ops",
@@ -478,14 +520,15 @@ fn cycle_runs_every_step_in_order_and_records_each() {
         "{report}"
     );
     assert_eq!(report["steps"][0]["report"]["created"], 10);
-    assert_eq!(report["steps"][1]["report"]["dry_run"], 10);
+    assert_eq!(report["steps"][1]["report"]["mode"], "OFF");
+    assert_eq!(report["steps"][2]["report"]["dry_run"], 10);
     assert_eq!(report["exit_code"], 0);
     let st: Status = sb.json(&["status", "--json"]);
     for step in steps {
         assert_eq!(st.runs[step].outcome, "ok", "{step}");
     }
     let text = sb.run(&["cycle"]).stdout;
-    assert_eq!(text.lines().count(), 6, "one line per step: {text}");
+    assert_eq!(text.lines().count(), 7, "one line per step: {text}");
     assert_eq!(trap.connections(), 0);
 }
 
@@ -500,13 +543,13 @@ fn a_failing_or_busy_step_does_not_stop_the_others() {
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     let outcome = |i: usize| report["steps"][i]["outcome"].as_str().unwrap().to_string();
     assert_eq!(outcome(0), "ok");
-    assert_eq!(outcome(1), "busy");
+    assert_eq!(outcome(2), "busy");
     assert_eq!(
-        (outcome(4), outcome(5)),
+        (outcome(5), outcome(6)),
         ("ok".to_string(), "error".to_string())
     );
     assert!(
-        report["steps"][5]["error"]
+        report["steps"][6]["error"]
             .as_str()
             .unwrap()
             .contains("refusing to replace")
@@ -557,7 +600,7 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(report["email"]["outcome"], "dry_run");
 
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = Sandbox::new()
         .email_via_sendgrid(&server.url)
         .with("SENDGRID_API_KEY", "SG.k")
@@ -638,7 +681,7 @@ fn the_digest_email_goes_to_the_operator_outside_the_outreach_quota() {
 
 #[test]
 fn the_digest_keeps_long_table_lines_whole() {
-    let server = FakeServer::answering(202, "");
+    let server = FakeServer::sendgrid();
     let sb = Sandbox::new()
         .email_via_sendgrid(&server.url)
         .with("SENDGRID_API_KEY", "SG.k");

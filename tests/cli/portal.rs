@@ -512,7 +512,7 @@ fn a_slow_client_holds_one_worker_briefly_and_others_are_served() {
 
 #[test]
 fn one_click_unsubscribe_suppresses_the_address() {
-    let server = crate::harness::FakeServer::answering(202, "");
+    let server = crate::harness::FakeServer::sendgrid();
     let sb = Sandbox::new()
         .email_via_sendgrid(&server.url)
         .with("SENDGRID_API_KEY", "SG.k")

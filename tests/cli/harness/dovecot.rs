@@ -145,7 +145,8 @@ userdb {{
 
     /// Creates `folder` (an existing one is fine).
     pub fn create(&self, folder: &str) {
-        self.session().command(&format!("c CREATE \"{folder}\""), true);
+        self.session()
+            .command(&format!("c CREATE \"{folder}\""), true);
     }
 
     /// Deletes and re-creates `folder`: the server gives it a new

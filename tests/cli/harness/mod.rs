@@ -22,5 +22,5 @@ pub use sandbox::{BIN, Output, Sandbox, system_package};
 pub use served::Served;
 pub use servers::{
     DropServer, FakeServer, Recorded, SmtpMode, SmtpServer, StripeStub, Trap, closed_addr,
-    stripe_signature, stripe_signature_now, unix_now, wait_until,
+    sendgrid_answer, stripe_signature, stripe_signature_now, unix_now, wait_until,
 };

@@ -110,8 +110,31 @@ impl FakeServer {
         FakeServer::start(move |_| (status, body.clone()))
     }
 
+    /// A SendGrid stand-in: every mail send accepted (202), every
+    /// suppression list empty (what `sync-inbox` pulls).
+    pub fn sendgrid() -> FakeServer {
+        FakeServer::start(sendgrid_answer)
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// The mail sends it received (not the suppression pulls).
+    pub fn mail_sends(&self) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.url.starts_with("/v3/mail/send"))
+            .collect()
+    }
+}
+
+/// What SendGrid answers: 202 to a mail send, an empty list to a pull.
+pub fn sendgrid_answer(r: &Recorded) -> (u16, String) {
+    if r.url.starts_with("/v3/suppression/") {
+        (200, "[]".into())
+    } else {
+        (202, String::new())
     }
 }
 
