@@ -6,7 +6,12 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+use serde::Serialize;
+
+/// An amount in minor units of its currency. Serialised as the bare integer
+/// (`amount_cents: 15000`); stored as an INTEGER (`db/columns.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(transparent)]
 pub struct Cents(pub i64);
 
 /// The largest amount hoss accepts anywhere, in minor units of a two-decimal
@@ -279,6 +284,12 @@ mod tests {
         );
         assert_eq!(stripe_amount_problem(1234, "usd"), None);
         assert_eq!(stripe_amount_problem(1, "jpy"), None);
+    }
+
+    #[test]
+    fn amounts_serialise_as_bare_integers() {
+        assert_eq!(serde_json::to_string(&Cents(15_000)).unwrap(), "15000");
+        assert_eq!(serde_json::to_string(&Some(Cents(-5))).unwrap(), "-5");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! All SQL lives under `db/`: opening with the right pragmas, the embedded
 //! migrations, a transaction helper, and one file per table group.
 
+mod columns;
 pub mod customers;
 pub mod digest;
 pub mod events;

@@ -8,6 +8,7 @@ pub mod lead_csv;
 pub mod leads;
 pub mod legacy;
 pub mod portal;
+pub mod status;
 pub mod templates;
 pub mod token;
 pub mod webhook;
