@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::domain::status::{CustomerStatus, InvoiceStatus, LeadStatus, TaskStatus};
+
 pub use crate::commands::attention::AttentionAction;
 pub use crate::commands::customer::CustomerAction;
 pub use crate::commands::email::EmailAction;
@@ -52,6 +54,24 @@ pub struct PageArgs {
     #[arg(long)]
     pub newest: bool,
 }
+
+/// A status argument takes exactly the words of its kind (clap lists them
+/// in the help and in the error for any other word).
+macro_rules! status_values {
+    ($($status:ty),+) => {$(
+        impl clap::ValueEnum for $status {
+            fn value_variants<'a>() -> &'a [Self] {
+                <$status>::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.as_str()))
+            }
+        }
+    )+};
+}
+
+status_values!(LeadStatus, CustomerStatus, TaskStatus, InvoiceStatus);
 
 impl From<PageArgs> for crate::db::Page {
     fn from(a: PageArgs) -> Self {

@@ -10,7 +10,10 @@
     reason = "clock.rs is where the system clock is read"
 )]
 
+use std::fmt;
+
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Serialize, Serializer};
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> i64;
@@ -53,6 +56,31 @@ fn datetime(ts: i64) -> DateTime<Utc> {
 /// `2026-11-25T14:03:07Z`
 pub fn rfc3339(ts: i64) -> String {
     datetime(ts).to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A stored time: unix seconds, UTC, an INTEGER in the database
+/// (`db/columns.rs`). Shown and serialised as RFC 3339
+/// (`2026-11-25T14:03:07Z`, [`rfc3339`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// `2026-11-25`, the UTC day.
+    pub fn day(self) -> String {
+        datetime(self.0).format("%Y-%m-%d").to_string()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&rfc3339(self.0))
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&rfc3339(self.0))
+    }
 }
 
 /// `Wed, 25 Nov 2026 14:03:07 GMT`, an HTTP `Date`.
@@ -99,6 +127,23 @@ mod tests {
     fn http_dates_are_imf_fixdate() {
         assert_eq!(http_date(1_795_615_207), "Wed, 25 Nov 2026 14:00:07 GMT");
         assert_eq!(rfc3339(system_now()).len(), "2026-11-25T14:00:00Z".len());
+    }
+
+    #[test]
+    fn timestamps_serialise_as_rfc3339_utc() {
+        let t = Timestamp(1_795_615_387);
+        assert_eq!(t.to_string(), "2026-11-25T14:03:07Z");
+        assert_eq!(t.day(), "2026-11-25");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            r#""2026-11-25T14:03:07Z""#
+        );
+        assert_eq!(
+            serde_json::to_string(&Some(Timestamp(0))).unwrap(),
+            r#""1970-01-01T00:00:00Z""#
+        );
+        assert_eq!(serde_json::to_string(&None::<Timestamp>).unwrap(), "null");
+        assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59Z");
     }
 
     #[test]

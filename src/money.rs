@@ -6,7 +6,12 @@
 
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+use serde::Serialize;
+
+/// An amount in minor units of its currency. Serialised as the bare integer
+/// (`amount_cents: 15000`); stored as an INTEGER (`db/columns.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+#[serde(transparent)]
 pub struct Cents(pub i64);
 
 /// The largest amount hoss accepts anywhere, in minor units of a two-decimal
@@ -44,11 +49,11 @@ pub fn max_minor(currency: &str) -> i64 {
 
 /// Why Stripe would refuse `minor` units of `currency` as a price, if it
 /// would: three-decimal currencies take only multiples of 10.
-pub fn stripe_amount_problem(minor: i64, currency: &str) -> Option<String> {
-    (exponent(currency) == 3 && minor % 10 != 0).then(|| {
+pub fn stripe_amount_problem(minor: Cents, currency: &str) -> Option<String> {
+    (exponent(currency) == 3 && minor.0 % 10 != 0).then(|| {
         format!(
             "{} cannot be charged: Stripe takes {} amounts only in multiples of 0.010",
-            format_amount(Cents(minor), currency),
+            format_amount(minor, currency),
             currency.to_ascii_uppercase()
         )
     })
@@ -56,8 +61,8 @@ pub fn stripe_amount_problem(minor: i64, currency: &str) -> Option<String> {
 
 /// Exact sums of stored amounts. Each part may be anything an `i64` holds,
 /// so the total is kept in an `i128` and only then fitted back.
-pub fn fit(total: i128) -> Option<i64> {
-    i64::try_from(total).ok()
+pub fn fit(total: i128) -> Option<Cents> {
+    i64::try_from(total).ok().map(Cents)
 }
 
 impl Cents {
@@ -166,9 +171,9 @@ impl fmt::Display for Cents {
 }
 
 /// A total that may not fit (see [`fit`]): its amount, or a plain note.
-pub fn format_total(total: Option<i64>, currency: &str) -> String {
+pub fn format_total(total: Option<Cents>, currency: &str) -> String {
     match total {
-        Some(t) => format_amount(Cents(t), currency),
+        Some(t) => format_amount(t, currency),
         None => "too large to total (an imported amount is wrong: see `hoss invoice list`)".into(),
     }
 }
@@ -271,19 +276,25 @@ mod tests {
 
     #[test]
     fn three_decimal_amounts_must_be_multiples_of_ten_for_stripe() {
-        assert_eq!(stripe_amount_problem(1230, "kwd"), None);
+        assert_eq!(stripe_amount_problem(Cents(1230), "kwd"), None);
         assert!(
-            stripe_amount_problem(1234, "kwd")
+            stripe_amount_problem(Cents(1234), "kwd")
                 .unwrap()
                 .contains("multiples of 0.010")
         );
-        assert_eq!(stripe_amount_problem(1234, "usd"), None);
-        assert_eq!(stripe_amount_problem(1, "jpy"), None);
+        assert_eq!(stripe_amount_problem(Cents(1234), "usd"), None);
+        assert_eq!(stripe_amount_problem(Cents(1), "jpy"), None);
+    }
+
+    #[test]
+    fn amounts_serialise_as_bare_integers() {
+        assert_eq!(serde_json::to_string(&Cents(15_000)).unwrap(), "15000");
+        assert_eq!(serde_json::to_string(&Some(Cents(-5))).unwrap(), "-5");
     }
 
     #[test]
     fn sums_that_do_not_fit_are_reported_not_wrapped() {
-        assert_eq!(fit(5), Some(5));
+        assert_eq!(fit(5), Some(Cents(5)));
         assert_eq!(fit(i128::from(i64::MAX) + 1), None);
     }
 }

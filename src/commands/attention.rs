@@ -9,8 +9,7 @@ use log::info;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::clock::rfc3339;
-use crate::db::{self, invoices};
+use crate::db::{self, invoices, invoices::Attention};
 use crate::error::{Error, Result};
 use crate::render::list::{List, Row};
 use crate::render::{Report, Style, emit, or_dash};
@@ -47,15 +46,7 @@ pub fn run(ctx: &Ctx, action: AttentionAction, out: &mut dyn Write, style: Style
     }
 }
 
-#[derive(Debug, Serialize)]
-pub struct Item {
-    pub id: String,
-    pub at: String,
-    pub invoice_id: Option<i64>,
-    pub reason: String,
-}
-
-impl Row for Item {
+impl Row for Attention {
     const HEADER: &'static [&'static str] = &["id", "at", "invoice", "reason"];
     const EMPTY: &'static str = "nothing needs you\n";
     const FOOTER: &'static str =
@@ -63,28 +54,18 @@ impl Row for Item {
 
     fn cells(&self) -> Vec<String> {
         vec![
-            self.id.clone(),
-            self.at.clone(),
+            self.event_id.clone(),
+            self.at.to_string(),
             or_dash(self.invoice_id.as_ref()),
             self.reason.clone(),
         ]
     }
 }
 
-pub type AttentionList = List<Item>;
+pub type AttentionList = List<Attention>;
 
 pub fn list(ctx: &Ctx) -> Result<AttentionList> {
-    Ok(List(
-        invoices::attention_open(&ctx.db)?
-            .into_iter()
-            .map(|a| Item {
-                id: a.event_id,
-                at: rfc3339(a.at),
-                invoice_id: a.invoice_id,
-                reason: a.reason,
-            })
-            .collect(),
-    ))
+    Ok(List(invoices::attention_open(&ctx.db)?))
 }
 
 #[derive(Debug, Serialize)]

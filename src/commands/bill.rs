@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                 tx,
                 customer_id,
                 currency,
-                money::max_minor(currency),
+                Cents(money::max_minor(currency)),
                 ctx.now(),
             )?)
         })?;
@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                 report.invoices_created += 1;
                 info!(
                     "[BILLING][INVOICE] invoice_id={id} customer_id={customer_id} amount={} currency={currency} tasks={count}",
-                    Cents(amount).in_currency(currency)
+                    amount.in_currency(currency)
                 );
             }
             Billed::TooLarge { tasks, total } => {
@@ -97,7 +97,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
     // Amount safety holds whether or not Stripe is on.
     let mut linkable = Vec::new();
     for inv in invoices::needing_links(&ctx.db)? {
-        let amount = Cents(inv.amount_cents);
+        let amount = inv.amount_cents;
         // The limits are in the configured currency; an invoice in another
         // one (imported, or made before a change) is not compared to them.
         let limits_apply = inv.currency == cfg.currency;
@@ -170,7 +170,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                 info!(
                     "[STRIPE][LINK_CREATED] invoice_id={} amount={} url={url}",
                     inv.id,
-                    format_amount(Cents(inv.amount_cents), &inv.currency)
+                    format_amount(inv.amount_cents, &inv.currency)
                 );
             }
             Err(e) => {

@@ -9,11 +9,11 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
-use crate::clock::rfc3339;
 use crate::db::{self, customers, customers::Customer, invoices};
+use crate::domain::status::CustomerStatus;
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
-use crate::money::{self, format_total};
+use crate::money::{self, Cents, format_total};
 use crate::render::list::{self, List, Row};
 use crate::render::{Report, Style, emit, or_dash};
 
@@ -36,11 +36,7 @@ pub enum CustomerAction {
         name: Option<String>,
     },
     /// Set a customer's status: `paused` or `churned` stop `ops` running their pending work
-    SetStatus {
-        id: i64,
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(crate::db::customers::STATUSES))]
-        status: String,
-    },
+    SetStatus { id: i64, status: CustomerStatus },
     /// Give a customer a new portal token (the old address stops working)
     RotateToken { id: i64 },
 }
@@ -74,39 +70,12 @@ pub fn run(ctx: &Ctx, action: CustomerAction, out: &mut dyn Write, style: Style)
             email,
             name,
         } => emit(out, &add(ctx, &company, &email, name.as_deref())?, style),
-        CustomerAction::SetStatus { id, status } => {
-            emit(out, &set_status(ctx, id, &status)?, style)
-        }
+        CustomerAction::SetStatus { id, status } => emit(out, &set_status(ctx, id, status)?, style),
         CustomerAction::RotateToken { id } => emit(out, &rotate_token(ctx, id)?, style),
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct CustomerView {
-    pub id: i64,
-    pub company: String,
-    pub contact_name: Option<String>,
-    pub contact_email: String,
-    pub status: String,
-    pub public_token: Option<String>,
-    pub created_at: String,
-}
-
-impl From<Customer> for CustomerView {
-    fn from(c: Customer) -> Self {
-        CustomerView {
-            id: c.id,
-            company: c.company,
-            contact_name: c.contact_name,
-            contact_email: c.contact_email,
-            status: c.status,
-            public_token: c.public_token,
-            created_at: rfc3339(c.created_at),
-        }
-    }
-}
-
-impl Row for CustomerView {
+impl Row for Customer {
     const HEADER: &'static [&'static str] =
         &["id", "company", "email", "status", "portal token", "since"];
     const EMPTY: &'static str = "no customers\n";
@@ -116,30 +85,30 @@ impl Row for CustomerView {
             self.id.to_string(),
             self.company.clone(),
             self.contact_email.clone(),
-            self.status.clone(),
+            self.status.to_string(),
             or_dash(self.public_token.as_ref()),
-            self.created_at.clone(),
+            self.created_at.to_string(),
         ]
     }
 }
 
-pub type CustomerList = List<CustomerView>;
+pub type CustomerList = List<Customer>;
 
 pub fn list(ctx: &Ctx, page: db::Page) -> Result<CustomerList> {
     customers::ensure_tokens(&ctx.db)?;
     let listed = customers::list(&ctx.db, page)?;
-    Ok(List::page(listed, page, CustomerView::from))
+    Ok(List::page(listed, page))
 }
 
 #[derive(Debug, Serialize)]
 pub struct CustomerShow {
     #[serde(flatten)]
-    pub customer: CustomerView,
+    pub customer: Customer,
     /// Totals in minor units; null only when they are too large to count
     /// (amounts imported before hoss capped them).
-    pub invoiced_cents: Option<i64>,
-    pub paid_cents: Option<i64>,
-    pub outstanding_cents: Option<i64>,
+    pub invoiced_cents: Option<Cents>,
+    pub paid_cents: Option<Cents>,
+    pub outstanding_cents: Option<Cents>,
     pub portal_url: Option<String>,
     #[serde(skip)]
     currency: String,
@@ -174,7 +143,7 @@ pub fn show(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
         _ => None,
     };
     Ok(CustomerShow {
-        customer: customer.into(),
+        customer,
         invoiced_cents: money::fit(invoiced),
         paid_cents: money::fit(paid),
         outstanding_cents: money::fit(invoiced - paid),
@@ -212,7 +181,7 @@ pub fn add(ctx: &Ctx, company: &str, email: &str, name: Option<&str>) -> Result<
 
 /// `active`, `paused` or `churned`: only active customers' pending work is
 /// run by `ops`.
-pub fn set_status(ctx: &Ctx, id: i64, status: &str) -> Result<CustomerShow> {
+pub fn set_status(ctx: &Ctx, id: i64, status: CustomerStatus) -> Result<CustomerShow> {
     let before = find(ctx, id)?;
     db::immediate(&ctx.db, |tx| Ok(customers::set_status(tx, id, status)?))?;
     info!(

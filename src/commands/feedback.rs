@@ -8,6 +8,7 @@ use log::{debug, info, warn};
 use crate::app::Ctx;
 use crate::db::{self, inbox, suppression};
 use crate::domain::lead_csv::is_free_mail;
+use crate::domain::status::LeadStatus;
 use crate::error::Result;
 
 /// What a message or an event turned out to be.
@@ -94,7 +95,15 @@ struct Effects<'a> {
 }
 
 /// Statuses a lead leaves when it asks to stop (a customer stays one).
-const STOPPABLE: &[&str] = &["new", "contacted", "replied", "responded", "qualified"];
+const STOPPABLE: &[LeadStatus] = &[
+    LeadStatus::New,
+    LeadStatus::Contacted,
+    LeadStatus::Replied,
+    LeadStatus::Responded,
+    LeadStatus::Qualified,
+];
+/// Statuses still being emailed.
+const IN_SEQUENCE: &[LeadStatus] = &[LeadStatus::New, LeadStatus::Contacted];
 
 impl Effects<'_> {
     fn suppress(&mut self, address: &str, reason: &str) -> Result<()> {
@@ -107,7 +116,7 @@ impl Effects<'_> {
         Ok(())
     }
 
-    fn move_lead(&mut self, from: &[&str], to: &str, reason: &str) -> Result<()> {
+    fn move_lead(&mut self, from: &[LeadStatus], to: LeadStatus, reason: &str) -> Result<()> {
         if let Some(id) = self.m.lead_id
             && inbox::move_lead(self.tx, id, from, to, reason)?
         {
@@ -164,8 +173,8 @@ pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
         match &m.outcome {
             Outcome::HardBounce { status } => {
                 e.move_lead(
-                    &["new", "contacted"],
-                    "email_failed",
+                    IN_SEQUENCE,
+                    LeadStatus::EmailFailed,
                     &format!("hard bounce {status}"),
                 )?;
                 if let Some(a) = e.addresses().first() {
@@ -183,14 +192,14 @@ pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
             }
             Outcome::Blocked | Outcome::Unmatched => {}
             Outcome::Complaint => {
-                e.move_lead(STOPPABLE, "unsubscribed", "spam complaint")?;
+                e.move_lead(STOPPABLE, LeadStatus::Unsubscribed, "spam complaint")?;
                 for a in e.addresses() {
                     e.suppress(&a, "complaint")?;
                 }
                 e.hold("domain_complained", hold_days)?;
             }
             Outcome::OptOut => {
-                e.move_lead(STOPPABLE, "unsubscribed", "asked to stop")?;
+                e.move_lead(STOPPABLE, LeadStatus::Unsubscribed, "asked to stop")?;
                 for a in e.addresses() {
                     e.suppress(&a, "unsubscribe")?;
                 }
@@ -207,7 +216,7 @@ pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
                 }
             }
             Outcome::Reply => {
-                e.move_lead(&["new", "contacted"], "replied", "replied")?;
+                e.move_lead(IN_SEQUENCE, LeadStatus::Replied, "replied")?;
                 e.hold("domain_replied", hold_days)?;
             }
         }

@@ -21,8 +21,10 @@ use crate::db::{self, customers, leads::Inserted};
 use crate::domain::address::normalize_email;
 use crate::domain::leads::{RawLead, clean_text, normalize};
 use crate::domain::legacy as rules;
+use crate::domain::status::{InvoiceStatus, LeadStatus, TaskStatus};
 use crate::domain::token::{is_plausible, new_token};
 use crate::error::{Error, Result};
+use crate::money::Cents;
 use crate::render::Report;
 
 /// Longest list of reasons kept per table in the report.
@@ -184,7 +186,7 @@ fn import_leads(
         let created_at =
             rules::timestamp(row.text("created_at").as_deref()).unwrap_or_else(|| ctx.now());
         let contacted = rules::timestamp(row.text("last_contacted_at").as_deref());
-        if status == "unsubscribed" {
+        if status == LeadStatus::Unsubscribed {
             // They asked the old app to stop: hoss never emails them either.
             db::suppression::add(
                 tx,
@@ -267,7 +269,7 @@ fn import_customers(
 struct Owned {
     old_id: i64,
     customer_id: i64,
-    amount_cents: i64,
+    amount_cents: Cents,
 }
 
 /// Reads a task's or invoice's id, hoss customer and amount; `None` when the
@@ -355,8 +357,9 @@ fn import_tasks(
         let summary = row.text("result_summary");
         let created_at =
             rules::timestamp(row.text("created_at").as_deref()).unwrap_or_else(|| ctx.now());
-        let completed_at = rules::timestamp(row.text("completed_at").as_deref())
-            .or_else(|| (status == "done" || status == "failed").then_some(created_at));
+        let completed_at = rules::timestamp(row.text("completed_at").as_deref()).or_else(|| {
+            matches!(status, TaskStatus::Done | TaskStatus::Failed).then_some(created_at)
+        });
         let id = legacy::insert_task(
             tx,
             &TaskRow {
@@ -365,10 +368,10 @@ fn import_tasks(
                 description: &description,
                 status,
                 amount_cents,
-                cost_cents: row.int("cost_cents").filter(|c| *c >= 0),
+                cost_cents: row.int("cost_cents").filter(|c| *c >= 0).map(Cents),
                 result_summary: summary.as_deref(),
                 created_at,
-                completed_at: completed_at.filter(|_| status != "pending"),
+                completed_at: completed_at.filter(|_| status != TaskStatus::Pending),
             },
         )?;
         inserted.push(id);
@@ -410,7 +413,7 @@ fn import_invoices(
         };
         let created_at =
             rules::timestamp(row.text("created_at").as_deref()).unwrap_or_else(|| ctx.now());
-        let paid_at = (status == "paid")
+        let paid_at = (status == InvoiceStatus::Paid)
             .then(|| rules::timestamp(row.text("paid_at").as_deref()).unwrap_or(created_at));
         let payment_url = row.text("payment_url").map(|u| u.trim().to_string());
         let link_id = row

@@ -4,12 +4,10 @@
 use std::io::Write;
 
 use clap::{Subcommand, ValueEnum};
-use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
-use crate::clock::rfc3339;
-use crate::db::inbox;
+use crate::db::inbox::{self, Received};
 use crate::error::Result;
 use crate::render::list::{List, Row};
 use crate::render::{Style, emit, or_dash};
@@ -63,41 +61,18 @@ pub fn run(ctx: &Ctx, action: InboxAction, out: &mut dyn Write, style: Style) ->
     match action {
         InboxAction::List { kind, page } => {
             let listed = inbox::list(&ctx.db, kind.map(InboxKind::as_str), page.into())?;
-            let list = List::page(listed, page.into(), |m| Item {
-                at: rfc3339(m.at),
-                kind: match m.bounce {
-                    Some(b) => format!("{}:{b}", m.kind),
-                    None => m.kind,
-                },
-                lead_id: m.lead_id,
-                from: m.from,
-                subject: m.subject,
-                action: m.action,
-            });
-            emit(out, &list, style)
+            emit(out, &List::page(listed, page.into()), style)
         }
     }
 }
 
-/// One row (`inbox list --json`: `[{"at", "kind", "lead_id", "from",
-/// "subject", "action"}]`).
-#[derive(Debug, Serialize)]
-pub struct Item {
-    pub at: String,
-    pub kind: String,
-    pub lead_id: Option<i64>,
-    pub from: Option<String>,
-    pub subject: String,
-    pub action: String,
-}
-
-impl Row for Item {
+impl Row for Received {
     const HEADER: &'static [&'static str] = &["at", "kind", "lead", "from", "subject", "action"];
     const EMPTY: &'static str = "nothing came back yet\n";
 
     fn cells(&self) -> Vec<String> {
         vec![
-            self.at.clone(),
+            self.at.to_string(),
             self.kind.clone(),
             or_dash(self.lead_id.as_ref()),
             or_dash(self.from.as_ref()),

@@ -7,11 +7,10 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
-use crate::clock::rfc3339;
-use crate::commands::records::TaskView;
-use crate::db::{self, invoices, invoices::Invoice, tasks};
+use crate::db::{self, invoices, invoices::Invoice, tasks, tasks::Task};
+use crate::domain::status::InvoiceStatus;
 use crate::error::{Error, Result};
-use crate::money::{Cents, format_amount};
+use crate::money::format_amount;
 use crate::render::list::{self, List, Row};
 use crate::render::{Report, Style, emit, or_dash};
 
@@ -21,8 +20,8 @@ pub enum InvoiceAction {
     List {
         #[arg(long)]
         customer: Option<i64>,
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::invoices::STATUSES))]
-        status: Option<String>,
+        #[arg(long)]
+        status: Option<InvoiceStatus>,
         #[command(flatten)]
         page: PageArgs,
     },
@@ -64,57 +63,14 @@ pub fn run(ctx: &Ctx, action: InvoiceAction, out: &mut dyn Write, style: Style) 
             customer,
             status,
             page,
-        } => emit(
-            out,
-            &list(ctx, customer, status.as_deref(), page.into())?,
-            style,
-        ),
+        } => emit(out, &list(ctx, customer, status, page.into())?, style),
         InvoiceAction::Show { id } => emit(out, &show(ctx, id)?, style),
         InvoiceAction::Void { id, write_off } => emit(out, &void(ctx, id, write_off)?, style),
         InvoiceAction::MarkPaid { id } => emit(out, &mark_paid(ctx, id)?, style),
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct InvoiceView {
-    pub id: i64,
-    pub customer_id: i64,
-    pub amount_cents: i64,
-    pub currency: String,
-    pub status: String,
-    pub payment_url: Option<String>,
-    pub stripe_payment_link_id: Option<String>,
-    pub link_error: Option<String>,
-    pub paid_via: Option<String>,
-    /// The Checkout Session that paid it, when paid through Stripe.
-    pub paid_session_id: Option<String>,
-    /// Voided with `--write-off`: its tasks stay billed by it.
-    pub written_off: bool,
-    pub created_at: String,
-    pub paid_at: Option<String>,
-}
-
-impl From<Invoice> for InvoiceView {
-    fn from(i: Invoice) -> Self {
-        InvoiceView {
-            id: i.id,
-            customer_id: i.customer_id,
-            amount_cents: i.amount_cents,
-            currency: i.currency,
-            status: i.status,
-            payment_url: i.payment_url,
-            stripe_payment_link_id: i.stripe_payment_link_id,
-            link_error: i.link_error,
-            paid_via: i.paid_via,
-            paid_session_id: i.paid_session_id,
-            written_off: i.written_off,
-            created_at: rfc3339(i.created_at),
-            paid_at: i.paid_at.map(rfc3339),
-        }
-    }
-}
-
-impl Row for InvoiceView {
+impl Row for Invoice {
     const HEADER: &'static [&'static str] = &[
         "id",
         "customer",
@@ -130,32 +86,32 @@ impl Row for InvoiceView {
         vec![
             self.id.to_string(),
             self.customer_id.to_string(),
-            self.status.clone(),
-            format_amount(Cents(self.amount_cents), &self.currency),
-            self.created_at.clone(),
+            self.status.to_string(),
+            format_amount(self.amount_cents, &self.currency),
+            self.created_at.to_string(),
             or_dash(self.paid_at.as_ref()),
             or_dash(self.payment_url.as_ref().or(self.link_error.as_ref())),
         ]
     }
 }
 
-pub type InvoiceList = List<InvoiceView>;
+pub type InvoiceList = List<Invoice>;
 
 pub fn list(
     ctx: &Ctx,
     customer: Option<i64>,
-    status: Option<&str>,
+    status: Option<InvoiceStatus>,
     page: crate::db::Page,
 ) -> Result<InvoiceList> {
     let listed = invoices::list(&ctx.db, customer, status, page)?;
-    Ok(List::page(listed, page, InvoiceView::from))
+    Ok(List::page(listed, page))
 }
 
 #[derive(Debug, Serialize)]
 pub struct InvoiceShow {
     #[serde(flatten)]
-    pub invoice: InvoiceView,
-    pub tasks: Vec<TaskView>,
+    pub invoice: Invoice,
+    pub tasks: Vec<Task>,
     /// `invoice void` only: tasks given back to be billed by the next `bill`
     /// (0 with `--write-off`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -170,7 +126,7 @@ impl Report for InvoiceShow {
             s.push_str(&format!(
                 "  #{} {} {}\n",
                 t.id,
-                Cents(t.amount_cents).in_currency(&self.invoice.currency),
+                t.amount_cents.in_currency(&self.invoice.currency),
                 t.description
             ));
         }
@@ -192,14 +148,9 @@ fn find(ctx: &Ctx, id: i64) -> Result<Invoice> {
 }
 
 pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
-    let invoice = find(ctx, id)?;
-    let billed = tasks::by_invoice(&ctx.db, id)?
-        .into_iter()
-        .map(TaskView::from)
-        .collect();
     Ok(InvoiceShow {
-        invoice: invoice.into(),
-        tasks: billed,
+        invoice: find(ctx, id)?,
+        tasks: tasks::by_invoice(&ctx.db, id)?,
         tasks_released: None,
     })
 }
@@ -210,7 +161,7 @@ pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
 pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
     let mut released = 0;
-    if before.status != "void" {
+    if before.status != InvoiceStatus::Void {
         let Some(n) = db::immediate(&ctx.db, |tx| {
             Ok(invoices::void(tx, id, write_off, ctx.now())?)
         })?
@@ -223,7 +174,7 @@ pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
         released = n;
         log::info!(
             "[BILLING][VOID] invoice_id={id} amount={} tasks_released={n} written_off={write_off}",
-            format_amount(Cents(before.amount_cents), &before.currency)
+            format_amount(before.amount_cents, &before.currency)
         );
     } else if write_off && !before.written_off {
         return Err(Error::Data(format!(
@@ -238,7 +189,7 @@ pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
 /// A payment received outside Stripe: `draft|open → paid`.
 pub fn mark_paid(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
-    if before.status != "paid" {
+    if before.status != InvoiceStatus::Paid {
         if !db::immediate(&ctx.db, |tx| {
             Ok(invoices::mark_paid(tx, id, "manual", None, ctx.now())?)
         })? {
@@ -249,7 +200,7 @@ pub fn mark_paid(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
         }
         log::info!(
             "[STRIPE][PAID] invoice_id={id} amount={} via=manual",
-            format_amount(Cents(before.amount_cents), &before.currency)
+            format_amount(before.amount_cents, &before.currency)
         );
     }
     show(ctx, id)

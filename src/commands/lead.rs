@@ -10,13 +10,13 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
-use crate::clock::rfc3339;
 use crate::commands::records::find_lead;
 use crate::db::{self, leads::Inserted, leads::Lead};
 use crate::domain::lead_csv::{
     self, Column, CompanyFrom, CsvRow, RowLead, RowProblem, delimiter_name,
 };
 use crate::domain::leads::{RawLead, normalize};
+use crate::domain::status::LeadStatus;
 use crate::error::{Error, Result};
 use crate::render::list::{List, Row};
 use crate::render::{Report, Style, emit, or_dash};
@@ -41,8 +41,8 @@ pub enum LeadAction {
     /// List leads by id
     List {
         /// Only leads with this status
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
-        status: Option<String>,
+        #[arg(long)]
+        status: Option<LeadStatus>,
         /// Only leads whose email, name or company contains this text
         #[arg(long)]
         search: Option<String>,
@@ -63,8 +63,8 @@ pub enum LeadAction {
         #[arg(num_args = 1..=2, value_names = ["LEAD", "STATUS"], required = true)]
         args: Vec<String>,
         /// Every lead now in this status
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::leads::STATUSES))]
-        where_status: Option<String>,
+        #[arg(long)]
+        where_status: Option<LeadStatus>,
         /// With --where-status: really change them (without it: only count)
         #[arg(long)]
         yes: bool,
@@ -126,7 +126,7 @@ pub fn run(ctx: &Ctx, action: LeadAction, out: &mut dyn Write, style: Style) -> 
             search,
             page,
         } => {
-            let leads = list(ctx, status.as_deref(), search.as_deref(), page.into())?;
+            let leads = list(ctx, status, search.as_deref(), page.into())?;
             emit(out, &leads, style)
         }
         LeadAction::Show { lead } => emit(out, &show(ctx, &lead)?, style),
@@ -135,7 +135,7 @@ pub fn run(ctx: &Ctx, action: LeadAction, out: &mut dyn Write, style: Style) -> 
             where_status,
             yes,
         } => match (where_status, args.as_slice()) {
-            (Some(from), [to]) => emit(out, &set_status_where(ctx, &from, to, yes)?, style),
+            (Some(from), [to]) => emit(out, &set_status_where(ctx, from, to, yes)?, style),
             (None, [key, status]) => emit(out, &set_status(ctx, key, status)?, style),
             _ => Err(Error::Usage(
                 "use `lead set-status LEAD STATUS` or `lead set-status --where-status S STATUS --yes`".into(),
@@ -159,41 +159,7 @@ pub fn run(ctx: &Ctx, action: LeadAction, out: &mut dyn Write, style: Style) -> 
     }
 }
 
-/// A lead as the JSON contract shows it (SPEC §12).
-#[derive(Debug, Serialize)]
-pub struct LeadView {
-    pub id: i64,
-    pub name: Option<String>,
-    pub email: String,
-    pub company: String,
-    pub domain: String,
-    pub website: Option<String>,
-    pub niche: Option<String>,
-    pub source: String,
-    pub status: String,
-    pub created_at: String,
-    pub last_contacted_at: Option<String>,
-}
-
-impl From<Lead> for LeadView {
-    fn from(l: Lead) -> Self {
-        LeadView {
-            id: l.id,
-            name: l.name,
-            email: l.email,
-            company: l.company,
-            domain: l.domain,
-            website: l.website,
-            niche: l.niche,
-            source: l.source,
-            status: l.status,
-            created_at: rfc3339(l.created_at),
-            last_contacted_at: l.last_contacted_at.map(rfc3339),
-        }
-    }
-}
-
-impl Row for LeadView {
+impl Row for Lead {
     const HEADER: &'static [&'static str] =
         &["id", "status", "email", "company", "name", "created"];
     const EMPTY: &'static str = "no leads\n";
@@ -201,31 +167,31 @@ impl Row for LeadView {
     fn cells(&self) -> Vec<String> {
         vec![
             self.id.to_string(),
-            self.status.clone(),
+            self.status.to_string(),
             self.email.clone(),
             self.company.clone(),
             or_dash(self.name.as_ref()),
             // The day is enough in a list; `lead show` has the time.
-            self.created_at.chars().take(10).collect(),
+            self.created_at.day(),
         ]
     }
 }
 
-pub type LeadList = List<LeadView>;
+pub type LeadList = List<Lead>;
 
 pub fn list(
     ctx: &Ctx,
-    status: Option<&str>,
+    status: Option<LeadStatus>,
     search: Option<&str>,
     page: db::Page,
 ) -> Result<LeadList> {
     let listed = db::leads::list(&ctx.db, status, search, page)?;
-    Ok(List::page(listed, page, LeadView::from))
+    Ok(List::page(listed, page))
 }
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
-pub struct LeadShow(pub LeadView);
+pub struct LeadShow(pub Lead);
 
 impl Report for LeadShow {
     fn human(&self, _terminal: bool) -> String {
@@ -248,40 +214,42 @@ impl Report for LeadShow {
 }
 
 pub fn show(ctx: &Ctx, key: &str) -> Result<LeadShow> {
-    Ok(LeadShow(find_lead(ctx, key)?.into()))
+    Ok(LeadShow(find_lead(ctx, key)?))
 }
 
-/// Statuses an operator may set by hand; `converted` belongs to `onboard`.
-pub const SETTABLE: &[&str] = &[
-    "new",
-    "contacted",
-    "responded",
-    "qualified",
-    "email_failed",
-    "unsubscribed",
-    "dead",
-    "invalid",
-];
-
-fn check_settable(status: &str) -> Result<()> {
-    if SETTABLE.contains(&status) {
-        return Ok(());
+/// The status an operator names, if it may be set by hand (`converted`
+/// belongs to `onboard`).
+fn settable(word: &str) -> Result<LeadStatus> {
+    match word.parse::<LeadStatus>() {
+        Ok(status) if status.settable_by_hand() => Ok(status),
+        _ => {
+            let settable: Vec<&str> = LeadStatus::ALL
+                .iter()
+                .filter(|s| s.settable_by_hand())
+                .map(|s| s.as_str())
+                .collect();
+            Err(Error::Usage(format!(
+                "status {word:?} cannot be set by hand (one of: {})",
+                settable.join(", ")
+            )))
+        }
     }
-    Err(Error::Usage(format!(
-        "status {status:?} cannot be set by hand (one of: {})",
-        SETTABLE.join(", ")
-    )))
 }
 
 /// One lead to `status` inside the caller's transaction, with what the new
 /// status implies: `new` re-queues only a lead never emailed, `unsubscribed`
 /// also suppresses the address.
-fn apply_status(ctx: &Ctx, tx: &rusqlite::Connection, lead: &Lead, status: &str) -> Result<()> {
+fn apply_status(
+    ctx: &Ctx,
+    tx: &rusqlite::Connection,
+    lead: &Lead,
+    status: LeadStatus,
+) -> Result<()> {
     let id = lead.id;
-    if status == "new" {
+    if status == LeadStatus::New {
         db::outbox::release_for_requeue(tx, id)?;
     }
-    if status == "unsubscribed" {
+    if status == LeadStatus::Unsubscribed {
         db::suppression::add(
             tx,
             &lead.email,
@@ -303,7 +271,7 @@ fn apply_status(ctx: &Ctx, tx: &rusqlite::Connection, lead: &Lead, status: &str)
 }
 
 pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
-    check_settable(status)?;
+    let status = settable(status)?;
     let before = find_lead(ctx, key)?;
     let id = before.id;
     db::immediate(&ctx.db, |tx| apply_status(ctx, tx, &before, status))?;
@@ -317,8 +285,8 @@ pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
 /// `lead set-status --where-status FROM TO [--yes]`.
 #[derive(Debug, Serialize)]
 pub struct BulkStatusReport {
-    pub from: String,
-    pub to: String,
+    pub from: LeadStatus,
+    pub to: LeadStatus,
     /// Without `--yes` nothing changes: the report says what would.
     pub dry_run: bool,
     pub matched: u64,
@@ -362,12 +330,17 @@ impl Report for BulkStatusReport {
 
 /// Every lead in status `from` to `to`, each by the rules of [`set_status`];
 /// one that cannot move is skipped with its reason, the others go on.
-pub fn set_status_where(ctx: &Ctx, from: &str, to: &str, yes: bool) -> Result<BulkStatusReport> {
-    check_settable(to)?;
+pub fn set_status_where(
+    ctx: &Ctx,
+    from: LeadStatus,
+    to: &str,
+    yes: bool,
+) -> Result<BulkStatusReport> {
+    let to = settable(to)?;
     let ids = db::leads::ids_with_status(&ctx.db, from)?;
     let mut report = BulkStatusReport {
-        from: from.to_string(),
-        to: to.to_string(),
+        from,
+        to,
         dry_run: !yes,
         matched: ids.len() as u64,
         changed: 0,

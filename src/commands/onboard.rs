@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
                         tx,
                         customer_id,
                         &t.description,
-                        t.amount.0,
+                        t.amount,
                         &ctx.config.stripe.currency,
                         now,
                     )?;

@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::app::Ctx;
 use crate::db::{self, tasks};
 use crate::error::Result;
+use crate::money::Cents;
 use crate::render::Report;
 use crate::services::executor::execute;
 
@@ -80,7 +81,7 @@ pub fn run(ctx: &Ctx) -> Result<OpsReport> {
         db::immediate(&ctx.db, |tx| {
             match &outcome {
                 Ok((summary, cost)) => {
-                    tasks::complete(tx, task.id, Some(summary), *cost, ctx.now())?
+                    tasks::complete(tx, task.id, Some(summary), cost.map(Cents), ctx.now())?
                 }
                 Err(reason) => tasks::fail(tx, task.id, reason, ctx.now())?,
             };

@@ -19,7 +19,6 @@ use crate::domain::webhook::{
     verify_signature,
 };
 use crate::error::{EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Error, Result};
-use crate::money::Cents;
 use crate::render::Report;
 
 /// Largest webhook body accepted.
@@ -200,7 +199,7 @@ fn apply(ctx: &Ctx, event: &Event) -> Result<WebhookOutcome> {
 pub fn facts(inv: &Invoice) -> InvoiceFacts {
     InvoiceFacts {
         id: inv.id,
-        status: inv.status.clone(),
+        status: inv.status,
         amount_cents: inv.amount_cents,
         currency: inv.currency.clone(),
         paid_session_id: inv.paid_session_id.clone(),
@@ -288,7 +287,7 @@ pub fn settle(
             info!(
                 "[STRIPE][PAID] invoice_id={} amount={} currency={} via={via} session={}",
                 inv.id,
-                Cents(inv.amount_cents).in_currency(&inv.currency),
+                inv.amount_cents.in_currency(&inv.currency),
                 inv.currency,
                 session.id
             );

@@ -10,6 +10,7 @@ use crate::app::Ctx;
 use crate::commands::mail;
 use crate::commands::records::find_lead;
 use crate::db::{self, outbox};
+use crate::domain::status::LeadStatus;
 use crate::error::{Error, Result};
 use crate::render::Report;
 use crate::services::mailer;
@@ -53,7 +54,7 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
         .map_err(Error::Data)?
         .formatted();
     let real = ctx.config.email.mode.effective != crate::config::EmailMode::DryRun;
-    let not_sent_because = if lead.status != "new" || lead.last_contacted_at.is_some() {
+    let not_sent_because = if lead.status != LeadStatus::New || lead.last_contacted_at.is_some() {
         Some(format!("its status is {}", lead.status))
     } else {
         match outbox::suppression_reason(&ctx.db, &lead.email, real)? {

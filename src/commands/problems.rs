@@ -39,10 +39,7 @@ pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
             .error
             .filter(|e| run.result.as_deref() == Some("API_ERROR") || e.starts_with("status="))
     {
-        out.push(format!(
-            "lead search failed at {}: {error}",
-            rfc3339(run.started_at)
-        ));
+        out.push(format!("lead search failed at {}: {error}", run.started_at));
     }
     Ok(out)
 }

@@ -362,11 +362,13 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use crate::app::Ctx;
+    use crate::clock::Timestamp;
     use crate::config::{Config, EmailMode};
     use crate::db::{self, outbox};
     use crate::domain::compose::Outgoing;
     use crate::domain::delivery::SendResult;
     use crate::domain::leads::{RawLead, normalize};
+    use crate::domain::status::LeadStatus;
     use crate::services::mailer::{Mailer, MailerFactory};
 
     /// A SendGrid stand-in that keeps what it was given and accepts it.
@@ -441,13 +443,13 @@ mod tests {
         );
         assert_eq!(row.subject, sent[0].subject);
         assert_eq!(outbox::sent_in_hour(&ctx.db, now).unwrap(), 1);
-        assert_eq!(row.at, now);
+        assert_eq!(row.at, Timestamp(now));
         let lead = db::leads::get(&ctx.db, 1).unwrap().unwrap();
         assert_eq!(
-            (lead.status.as_str(), lead.last_contacted_at),
-            ("contacted", Some(now))
+            (lead.status, lead.last_contacted_at),
+            (LeadStatus::Contacted, Some(Timestamp(now)))
         );
         let waiting = db::leads::get(&ctx.db, 2).unwrap().unwrap();
-        assert_eq!(waiting.status, "new");
+        assert_eq!(waiting.status, LeadStatus::New);
     }
 }

@@ -11,6 +11,7 @@ use log::{debug, error, info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::clock::Timestamp;
 use crate::config::{LeadProvider, Requested};
 use crate::db::{self, leads::Inserted, leads::SourceRun};
 use crate::domain::leads::{RawLead, next_search_page, normalize};
@@ -142,7 +143,7 @@ fn fetch(ctx: &Ctx) -> Result<Fetched> {
 }
 
 pub fn run(ctx: &Ctx) -> Result<SourceReport> {
-    let started_at = ctx.now();
+    let started_at = Timestamp(ctx.now());
     let max = i64::from(ctx.config.leads.max_new_per_cycle);
     let fetched = fetch(ctx)?;
     let source = fetched.provider.as_str();
@@ -201,7 +202,7 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
             db::leads::set_search_page(tx, &p.query, next, now)?;
             next_page = Some(next);
         }
-        run.finished_at = Some(ctx.now());
+        run.finished_at = Some(Timestamp(ctx.now()));
         db::leads::record_source_run(tx, &run, ctx.config.log_max_entries)?;
         Ok(())
     })?;

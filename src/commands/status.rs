@@ -9,7 +9,7 @@ use crate::app::Ctx;
 use crate::clock::{age, hour_label, rfc3339};
 use crate::commands::{health, problems};
 use crate::config::{Config, Subsystems};
-use crate::db::{self, invoices, outbox, runs};
+use crate::db::{self, invoices, leads::SourceRun, outbox, outbox::Attempt, runs, runs::Run};
 use crate::error::Result;
 use crate::money::{self, Cents, format_amount, format_total};
 use crate::render::modes::{header, sources, subsystem_table};
@@ -28,7 +28,7 @@ pub struct StatusReport {
     pub billing: BillingPanel,
     pub inbox: health::InboxPanel,
     pub health: health::Health,
-    pub runs: BTreeMap<String, RunView>,
+    pub runs: BTreeMap<String, Run>,
     pub warnings: Vec<String>,
     #[serde(skip)]
     now: i64,
@@ -46,19 +46,7 @@ pub struct EmailPanel {
     pub hour: String,
     pub sent_this_hour: i64,
     pub uncertain: i64,
-    pub recent_attempts: Vec<AttemptView>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct AttemptView {
-    pub at: String,
-    pub lead_id: Option<i64>,
-    pub to: String,
-    pub subject: String,
-    pub kind: String,
-    pub mode: String,
-    pub outcome: String,
-    pub error: Option<String>,
+    pub recent_attempts: Vec<Attempt>,
 }
 
 #[derive(Debug, Serialize)]
@@ -68,8 +56,8 @@ pub struct StripePanel {
     pub reason: Option<String>,
     /// `test`, `live` or null (no usable key).
     pub key_mode: Option<String>,
-    pub min_amount_cents: i64,
-    pub max_amount_cents: i64,
+    pub min_amount_cents: Cents,
+    pub max_amount_cents: Cents,
     pub currency: String,
     pub webhook_secret: bool,
     pub last_webhook_at: Option<String>,
@@ -81,7 +69,7 @@ pub struct BillingPanel {
     pub by_status: BTreeMap<String, i64>,
     /// Draft + open invoices, in minor units of `currency`; null only when
     /// too large to count (amounts imported before hoss capped them).
-    pub outstanding_cents: Option<i64>,
+    pub outstanding_cents: Option<Cents>,
     pub currency: String,
 }
 
@@ -89,29 +77,8 @@ pub struct BillingPanel {
 pub struct LeadsPanel {
     /// The provider a pass would use now (effective mode).
     pub provider: String,
-    pub last_run: Option<LeadRunView>,
+    pub last_run: Option<SourceRun>,
     pub by_status: BTreeMap<String, i64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct LeadRunView {
-    pub at: String,
-    pub provider: String,
-    pub result: Option<String>,
-    pub fetched: i64,
-    pub created: i64,
-    pub deduped: i64,
-    pub invalid: i64,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct RunView {
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub outcome: String,
-    #[serde(skip)]
-    started: i64,
 }
 
 pub fn run(ctx: &Ctx) -> Result<StatusReport> {
@@ -139,19 +106,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         hour: hour_label(now),
         sent_this_hour: outbox::sent_in_hour(&ctx.db, now)?,
         uncertain: outbox::count_uncertain(&ctx.db)?,
-        recent_attempts: outbox::recent(&ctx.db, 20)?
-            .into_iter()
-            .map(|a| AttemptView {
-                at: rfc3339(a.at),
-                lead_id: a.lead_id,
-                to: a.recipient,
-                subject: a.subject,
-                kind: a.kind,
-                mode: a.mode,
-                outcome: a.outcome,
-                error: a.error,
-            })
-            .collect(),
+        recent_attempts: outbox::recent(&ctx.db, 20)?,
     };
     if email.uncertain > 0 {
         warnings.push(format!(
@@ -161,16 +116,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     }
     let leads = LeadsPanel {
         provider: cfg.leads.mode.effective.as_str().to_string(),
-        last_run: db::leads::last_source_run(&ctx.db)?.map(|r| LeadRunView {
-            at: rfc3339(r.started_at),
-            provider: r.provider,
-            result: r.result,
-            fetched: r.fetched,
-            created: r.created,
-            deduped: r.deduped,
-            invalid: r.invalid,
-            error: r.error,
-        }),
+        last_run: db::leads::last_source_run(&ctx.db)?,
         by_status: db::leads::count_by_status(&ctx.db)?,
     };
     let stripe_cfg = &cfg.stripe;
@@ -181,8 +127,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         status: stripe_cfg.mode.effective.as_str().into(),
         reason: stripe_cfg.mode.reason.clone(),
         key_mode: stripe_cfg.key_mode.map(|m| m.as_str().to_string()),
-        min_amount_cents: stripe_cfg.min_amount.0,
-        max_amount_cents: stripe_cfg.max_amount.0,
+        min_amount_cents: stripe_cfg.min_amount,
+        max_amount_cents: stripe_cfg.max_amount,
         currency: stripe_cfg.currency.clone(),
         webhook_secret: stripe_cfg.webhook_secret.is_some(),
         last_webhook_at: last_hook.map(|e| rfc3339(e.at)),
@@ -201,7 +147,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     for (id, amount) in invoices::out_of_range_drafts(&ctx.db)? {
         warnings.push(format!(
             "invoice {id} ({}) is outside the Stripe limits and has no payment link",
-            format_amount(Cents(amount), &stripe_cfg.currency)
+            format_amount(amount, &stripe_cfg.currency)
         ));
     }
     for (id, error) in invoices::link_errors(&ctx.db)? {
@@ -235,17 +181,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     }
     let runs = last_runs
         .into_iter()
-        .map(|r| {
-            (
-                r.command,
-                RunView {
-                    started_at: rfc3339(r.started_at),
-                    finished_at: r.finished_at.map(rfc3339),
-                    outcome: r.outcome,
-                    started: r.started_at,
-                },
-            )
-        })
+        .map(|r| (r.command.clone(), r))
         .collect();
     Ok(StatusReport {
         release_mode: cfg.release_mode,
@@ -268,7 +204,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
 /// Passes that stopped running (later than their schedule with a quarter
 /// of it to spare, `EXPECT_EVERY`), runs that look dead, and in release mode
 /// a pipeline that never ran at all.
-fn run_warnings(cfg: &Config, last: &[runs::Run], now: i64) -> Vec<String> {
+fn run_warnings(cfg: &Config, last: &[Run], now: i64) -> Vec<String> {
     let mut out = Vec::new();
     let expected = &cfg.expect_every;
     if cfg.release_mode
@@ -282,21 +218,22 @@ fn run_warnings(cfg: &Config, last: &[runs::Run], now: i64) -> Vec<String> {
         );
     }
     for r in last {
+        let started = r.started_at.0;
         if let Some((_, every)) = expected.iter().find(|(c, _)| *c == r.command)
-            && now - r.started_at > every + (every / 4).max(600)
+            && now - started > every + (every / 4).max(600)
         {
             out.push(format!(
                 "{} has not run for {} (last {})",
                 r.command,
-                age(now, r.started_at),
-                rfc3339(r.started_at)
+                age(now, started),
+                r.started_at
             ));
         }
-        if r.outcome == "running" && now - r.started_at > 3600 && r.command != "serve" {
+        if r.outcome == "running" && now - started > 3600 && r.command != "serve" {
             out.push(format!(
                 "{} started {} ago and never finished (killed?)",
                 r.command,
-                age(now, r.started_at)
+                age(now, started)
             ));
         }
         if r.outcome == "error" {
@@ -328,8 +265,8 @@ impl Report for StatusReport {
                 vec![
                     name.clone(),
                     r.outcome.clone(),
-                    r.started_at.clone(),
-                    format!("{} ago", age(self.now, r.started)),
+                    r.started_at.to_string(),
+                    format!("{} ago", age(self.now, r.started_at.0)),
                     or_dash(r.finished_at.as_ref()),
                 ]
             })
@@ -367,7 +304,7 @@ impl LeadsPanel {
             None => s.push_str(", no source-leads run yet\n"),
             Some(r) => s.push_str(&format!(
                 ", last run {} via {}: {} (fetched {}, created {}, deduped {}, invalid {}){}\n",
-                r.at,
+                r.started_at,
                 r.provider,
                 r.result.as_deref().unwrap_or("unfinished"),
                 r.fetched,
@@ -412,13 +349,14 @@ impl EmailPanel {
             .recent_attempts
             .iter()
             .map(|a| {
+                let at = a.at.to_string();
                 vec![
-                    a.at.get(5..16).unwrap_or(&a.at).replace('T', " "),
+                    at.get(5..16).unwrap_or(&at).replace('T', " "),
                     a.kind.clone(),
                     a.mode.clone(),
                     a.outcome.clone(),
                     or_dash(a.lead_id),
-                    a.to.clone(),
+                    a.recipient.clone(),
                     a.subject.clone(),
                     a.error.clone().unwrap_or_else(|| "-".into()),
                 ]
@@ -445,8 +383,8 @@ impl StripePanel {
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default(),
             self.key_mode.as_deref().unwrap_or("none"),
-            format_amount(Cents(self.min_amount_cents), &self.currency),
-            format_amount(Cents(self.max_amount_cents), &self.currency),
+            format_amount(self.min_amount_cents, &self.currency),
+            format_amount(self.max_amount_cents, &self.currency),
             if self.webhook_secret {
                 "set"
             } else {

@@ -63,13 +63,13 @@ pub struct Money {
     pub count: i64,
     /// null only when too large to total (amounts imported before hoss
     /// capped them).
-    pub amount_cents: Option<i64>,
+    pub amount_cents: Option<Cents>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Payments {
     pub received: i64,
-    pub amount_cents: Option<i64>,
+    pub amount_cents: Option<Cents>,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,7 +118,7 @@ impl Report for SummaryReport {
     }
 
     fn human(&self, _terminal: bool) -> String {
-        let money = |c: Option<i64>| format_total(c, &self.currency);
+        let money = |c: Option<Cents>| format_total(c, &self.currency);
         let sources = if self.leads.by_source.is_empty() {
             String::new()
         } else {
@@ -235,7 +235,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
             "reply from {} (lead {}) at {}: {:?} — read it, then `hoss lead set-status {} responded|qualified|dead`",
             r.from.as_deref().unwrap_or("-"),
             r.lead_id.map_or("-".into(), |id| id.to_string()),
-            rfc3339(r.at),
+            r.at,
             r.subject,
             r.lead_id.map_or("ID".into(), |id| id.to_string()),
         ));
@@ -262,7 +262,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     for (id, amount) in invoices::out_of_range_drafts(conn)? {
         attention.push(format!(
             "invoice {id} ({}) is outside the Stripe limits; no payment link",
-            format_amount(Cents(amount), &ctx.config.stripe.currency)
+            format_amount(amount, &ctx.config.stripe.currency)
         ));
     }
     for (id, error) in invoices::link_errors(conn)? {

@@ -8,8 +8,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
-use crate::clock::rfc3339;
-use crate::db::{self, suppression};
+use crate::db::{self, suppression, suppression::Entry};
 use crate::domain::address::normalize_email;
 use crate::error::{Error, Result};
 use crate::render::list::{List, Row};
@@ -117,15 +116,7 @@ pub fn remove(ctx: &Ctx, email: &str) -> Result<Changed> {
     })
 }
 
-#[derive(Debug, Serialize)]
-pub struct EntryView {
-    pub email: String,
-    pub reason: String,
-    pub note: Option<String>,
-    pub created_at: String,
-}
-
-impl Row for EntryView {
+impl Row for Entry {
     const HEADER: &'static [&'static str] = &["email", "reason", "since", "note"];
     const EMPTY: &'static str = "suppression list is empty\n";
 
@@ -133,22 +124,17 @@ impl Row for EntryView {
         vec![
             self.email.clone(),
             self.reason.clone(),
-            self.created_at.clone(),
+            self.created_at.to_string(),
             or_dash(self.note.as_ref()),
         ]
     }
 }
 
-pub type SuppressList = List<EntryView>;
+pub type SuppressList = List<Entry>;
 
 pub fn list(ctx: &Ctx, page: crate::db::Page) -> Result<SuppressList> {
     let listed = suppression::list(&ctx.db, page)?;
-    Ok(List::page(listed, page, |e| EntryView {
-        email: e.email,
-        reason: e.reason,
-        note: e.note,
-        created_at: rfc3339(e.created_at),
-    }))
+    Ok(List::page(listed, page))
 }
 
 #[derive(Debug, Default, Serialize)]

@@ -7,12 +7,12 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
-use crate::commands::records::TaskView;
-use crate::db::{self, customers, tasks};
+use crate::db::{self, customers, tasks, tasks::Task};
+use crate::domain::status::TaskStatus;
 use crate::error::{Error, Result};
 use crate::money::{self, Cents, format_amount};
-use crate::render::list::{self, List};
-use crate::render::{Report, Style, emit};
+use crate::render::list::{self, List, Row};
+use crate::render::{Report, Style, emit, or_dash};
 
 #[derive(Debug, Subcommand)]
 pub enum TaskAction {
@@ -44,8 +44,8 @@ pub enum TaskAction {
     List {
         #[arg(long)]
         customer: Option<i64>,
-        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::db::tasks::STATUSES))]
-        status: Option<String>,
+        #[arg(long)]
+        status: Option<TaskStatus>,
         #[command(flatten)]
         page: PageArgs,
     },
@@ -82,19 +82,52 @@ pub fn run(ctx: &Ctx, action: TaskAction, out: &mut dyn Write, style: Style) -> 
             customer,
             status,
             page,
-        } => emit(
-            out,
-            &list(ctx, customer, status.as_deref(), page.into())?,
-            style,
-        ),
+        } => emit(out, &list(ctx, customer, status, page.into())?, style),
     }
 }
 
-pub type TaskList = List<TaskView>;
+/// A task as `task …` lists and shows it: the row (its JSON is the
+/// contract's, SPEC §12) and the currency its amount is shown in (the
+/// configured one).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct TaskLine {
+    pub task: Task,
+    #[serde(skip)]
+    pub currency: String,
+}
+
+impl Row for TaskLine {
+    const HEADER: &'static [&'static str] = &[
+        "id",
+        "customer",
+        "status",
+        "amount",
+        "invoice",
+        "description",
+        "result",
+    ];
+    const EMPTY: &'static str = "no tasks\n";
+
+    fn cells(&self) -> Vec<String> {
+        let t = &self.task;
+        vec![
+            t.id.to_string(),
+            t.customer_id.to_string(),
+            t.status.to_string(),
+            t.amount_cents.in_currency(&self.currency),
+            or_dash(t.invoice_id),
+            t.description.clone(),
+            or_dash(t.result_summary.as_ref().or(t.error.as_ref())),
+        ]
+    }
+}
+
+pub type TaskList = List<TaskLine>;
 
 #[derive(Debug, Serialize)]
 #[serde(transparent)]
-pub struct TaskShow(pub TaskView);
+pub struct TaskShow(pub TaskLine);
 
 impl Report for TaskShow {
     fn human(&self, terminal: bool) -> String {
@@ -105,9 +138,14 @@ impl Report for TaskShow {
 fn shown(ctx: &Ctx, id: i64) -> Result<TaskShow> {
     let task =
         tasks::get(&ctx.db, id)?.ok_or_else(|| Error::Data(format!("there is no task {id}")))?;
-    let mut view = TaskView::from(task);
-    view.currency = ctx.config.stripe.currency.clone();
-    Ok(TaskShow(view))
+    Ok(TaskShow(line(ctx, task)))
+}
+
+fn line(ctx: &Ctx, task: Task) -> TaskLine {
+    TaskLine {
+        task,
+        currency: ctx.config.stripe.currency.clone(),
+    }
 }
 
 pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Result<TaskShow> {
@@ -118,7 +156,7 @@ pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Resu
     let currency = ctx.config.stripe.currency.as_str();
     let amount =
         Cents::parse_in(amount, currency).map_err(|e| Error::Data(format!("--amount {e}")))?;
-    if let Some(problem) = money::stripe_amount_problem(amount.0, currency) {
+    if let Some(problem) = money::stripe_amount_problem(amount, currency) {
         return Err(Error::Data(format!("--amount {problem}")));
     }
     let description = crate::domain::leads::clean_text(Some(description))
@@ -131,7 +169,7 @@ pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Resu
             tx,
             customer_id,
             &description,
-            amount.0,
+            amount,
             currency,
             ctx.now(),
         )?)
@@ -145,13 +183,13 @@ pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Resu
 
 pub fn done(ctx: &Ctx, id: i64, summary: Option<&str>) -> Result<TaskShow> {
     let before = shown(ctx, id)?;
-    if before.0.status == "done" {
+    if before.0.task.status == TaskStatus::Done {
         return Ok(before);
     }
     if !tasks::complete(&ctx.db, id, summary, None, ctx.now())? {
         return Err(Error::Data(format!(
             "task {id} is {} and cannot be marked done",
-            before.0.status
+            before.0.task.status
         )));
     }
     log::info!("[TASK][DONE] task_id={id}");
@@ -163,7 +201,7 @@ pub fn fail(ctx: &Ctx, id: i64, reason: &str) -> Result<TaskShow> {
     if !tasks::fail(&ctx.db, id, reason, ctx.now())? {
         return Err(Error::Data(format!(
             "task {id} is {} and cannot be marked failed",
-            before.0.status
+            before.0.task.status
         )));
     }
     log::info!("[TASK][FAILED] task_id={id} reason={reason:?}");
@@ -175,7 +213,7 @@ pub fn retry(ctx: &Ctx, id: i64) -> Result<TaskShow> {
     if !tasks::retry(&ctx.db, id)? {
         return Err(Error::Data(format!(
             "task {id} is {}; only a failed task can be retried",
-            before.0.status
+            before.0.task.status
         )));
     }
     log::info!("[TASK][RETRY] task_id={id} (pending again; the next ops pass runs it)");
@@ -185,12 +223,9 @@ pub fn retry(ctx: &Ctx, id: i64) -> Result<TaskShow> {
 pub fn list(
     ctx: &Ctx,
     customer: Option<i64>,
-    status: Option<&str>,
+    status: Option<TaskStatus>,
     page: crate::db::Page,
 ) -> Result<TaskList> {
     let listed = tasks::list(&ctx.db, customer, status, page)?;
-    Ok(List::page(listed, page, |t| TaskView {
-        currency: ctx.config.stripe.currency.clone(),
-        ..TaskView::from(t)
-    }))
+    Ok(List::page(listed.map(|t| line(ctx, t)), page))
 }

@@ -38,12 +38,10 @@ pub(super) fn parse_tasks(
                 Some(toml::Value::Float(f)) => Cents::parse_in(&f.to_string(), currency),
                 _ => Err("is missing".to_string()),
             }
-            .and_then(
-                |a| match crate::money::stripe_amount_problem(a.0, currency) {
-                    Some(problem) => Err(problem),
-                    None => Ok(a),
-                },
-            )
+            .and_then(|a| match crate::money::stripe_amount_problem(a, currency) {
+                Some(problem) => Err(problem),
+                None => Ok(a),
+            })
             .map_err(|e| format!("onboarding task {n} amount {e}"))?;
             Ok(OnboardingTask {
                 description: description.to_string(),

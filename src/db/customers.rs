@@ -1,26 +1,26 @@
 //! The `customer` table and onboarding (lead → customer).
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 
+use crate::clock::Timestamp;
+use crate::domain::status::CustomerStatus;
 use crate::domain::token::new_token;
 use crate::error::Error;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A customer as lists and `customer show` print it (with the portal token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Customer {
     pub id: i64,
     pub company: String,
     pub contact_name: Option<String>,
     pub contact_email: String,
-    pub status: String,
+    pub status: CustomerStatus,
     pub public_token: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 const COLUMNS: &str = "id, company, contact_name, contact_email, status, public_token, created_at";
-
-/// `active` customers get their pending work run by `ops`; `paused` and
-/// `churned` ones do not (done work is still billed).
-pub const STATUSES: &[&str] = &["active", "paused", "churned"];
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     Ok(Customer {
@@ -98,7 +98,7 @@ pub fn insert(
     Ok(conn.last_insert_rowid())
 }
 
-pub fn set_status(conn: &Connection, id: i64, status: &str) -> rusqlite::Result<bool> {
+pub fn set_status(conn: &Connection, id: i64, status: CustomerStatus) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "UPDATE customer SET status = ?2 WHERE id = ?1",
         params![id, status],

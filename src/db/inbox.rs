@@ -3,6 +3,10 @@
 //! cursors and the outreach pause.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::domain::status::LeadStatus;
 
 /// Where a folder was read up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,16 +109,30 @@ pub fn record(conn: &Connection, m: &Message) -> rusqlite::Result<bool> {
     )? == 1)
 }
 
-/// A row of `hoss inbox list`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listed {
-    pub at: i64,
+/// A row of `hoss inbox list` (its JSON: `{"at", "kind", "lead_id",
+/// "from", "subject", "action"}`; bounces as `bounce:hard|soft|blocked`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Received {
+    pub at: Timestamp,
     pub kind: String,
-    pub bounce: Option<String>,
     pub lead_id: Option<i64>,
     pub from: Option<String>,
     pub subject: String,
     pub action: String,
+}
+
+const RECEIVED_COLUMNS: &str =
+    "at, kind || COALESCE(':' || bounce, ''), lead_id, from_addr, subject, action";
+
+fn received(r: &rusqlite::Row<'_>) -> rusqlite::Result<Received> {
+    Ok(Received {
+        at: r.get(0)?,
+        kind: r.get(1)?,
+        lead_id: r.get(2)?,
+        from: r.get(3)?,
+        subject: r.get(4)?,
+        action: r.get(5)?,
+    })
 }
 
 /// Newest first, optionally of one kind.
@@ -122,7 +140,7 @@ pub fn list(
     conn: &Connection,
     kind: Option<&str>,
     page: super::Page,
-) -> rusqlite::Result<super::Listed<Listed>> {
+) -> rusqlite::Result<super::Listed<Received>> {
     let (filter, args) = super::where_equal(&[("kind", kind.map(|k| k.to_string().into()))]);
     let page = super::Page {
         newest: true,
@@ -130,22 +148,12 @@ pub fn list(
     };
     super::page_of(
         conn,
-        "at, kind, bounce, lead_id, from_addr, subject, action",
+        RECEIVED_COLUMNS,
         &format!("FROM inbox_message {filter}"),
         args,
         &["at", "id"],
         page,
-        |r| {
-            Ok(Listed {
-                at: r.get(0)?,
-                kind: r.get(1)?,
-                bounce: r.get(2)?,
-                lead_id: r.get(3)?,
-                from: r.get(4)?,
-                subject: r.get(5)?,
-                action: r.get(6)?,
-            })
-        },
+        received,
     )
 }
 
@@ -155,22 +163,12 @@ pub fn replies_between(
     from: i64,
     to: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<Listed>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT at, kind, bounce, lead_id, from_addr, subject, action FROM inbox_message
-         WHERE kind = 'reply' AND at >= ?1 AND at < ?2 ORDER BY at, id LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![from, to, limit], |r| {
-        Ok(Listed {
-            at: r.get(0)?,
-            kind: r.get(1)?,
-            bounce: r.get(2)?,
-            lead_id: r.get(3)?,
-            from: r.get(4)?,
-            subject: r.get(5)?,
-            action: r.get(6)?,
-        })
-    })?;
+) -> rusqlite::Result<Vec<Received>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RECEIVED_COLUMNS} FROM inbox_message
+         WHERE kind = 'reply' AND at >= ?1 AND at < ?2 ORDER BY at, id LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![from, to, limit], received)?;
     rows.collect()
 }
 
@@ -263,13 +261,13 @@ pub fn lead_facts(
 pub fn move_lead(
     conn: &Connection,
     id: i64,
-    from: &[&str],
-    status: &str,
+    from: &[LeadStatus],
+    status: LeadStatus,
     reason: &str,
 ) -> rusqlite::Result<bool> {
     let list = from
         .iter()
-        .map(|s| format!("'{s}'"))
+        .map(|s| format!("'{}'", s.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
     Ok(conn.execute(

@@ -5,29 +5,38 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 
-pub const STATUSES: &[&str] = &["draft", "open", "paid", "void"];
+use crate::clock::Timestamp;
+use crate::domain::status::InvoiceStatus;
+use crate::money::Cents;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An invoice as lists and `invoice show` give it (SPEC §12): the fields in
+/// the contract's order, without the bookkeeping only `bill` reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Invoice {
     pub id: i64,
     pub customer_id: i64,
-    pub amount_cents: i64,
+    pub amount_cents: Cents,
     pub currency: String,
-    pub status: String,
+    pub status: InvoiceStatus,
     pub payment_url: Option<String>,
+    #[serde(skip)]
     pub stripe_price_id: Option<String>,
     pub stripe_payment_link_id: Option<String>,
+    #[serde(skip)]
     pub link_active: bool,
     pub link_error: Option<String>,
+    #[serde(skip)]
     pub out_of_range_logged: bool,
     pub paid_via: Option<String>,
-    pub created_at: i64,
-    pub paid_at: Option<i64>,
-    /// The Checkout Session that paid it (webhook or reconciliation).
+    /// The Checkout Session that paid it, when paid through Stripe (webhook
+    /// or reconciliation).
     pub paid_session_id: Option<String>,
     /// Voided with `--write-off`: its tasks stay tied to it.
     pub written_off: bool,
+    pub created_at: Timestamp,
+    pub paid_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str = "id, customer_id, amount_cents, currency, status, payment_url, stripe_price_id,
@@ -71,7 +80,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invoice> {
 pub enum Billed {
     Nothing,
     /// (invoice id, amount, tasks linked)
-    Invoice(i64, i64, i64),
+    Invoice(i64, Cents, i64),
     /// The tasks add up to more than an invoice can hold; nothing was made.
     TooLarge {
         tasks: i64,
@@ -90,7 +99,7 @@ pub fn create_for_customer(
     tx: &Connection,
     customer_id: i64,
     currency: &str,
-    max_amount: i64,
+    max_amount: Cents,
     now: i64,
 ) -> rusqlite::Result<Billed> {
     // Work entered in another currency is never billed in this one: its
@@ -169,12 +178,12 @@ pub fn by_link(conn: &Connection, link_id: &str) -> rusqlite::Result<Option<Invo
 pub fn list(
     conn: &Connection,
     customer_id: Option<i64>,
-    status: Option<&str>,
+    status: Option<InvoiceStatus>,
     page: super::Page,
 ) -> rusqlite::Result<super::Listed<Invoice>> {
     let (filter, args) = super::where_equal(&[
         ("customer_id", customer_id.map(Into::into)),
-        ("status", status.map(|s| s.to_string().into())),
+        ("status", status.map(super::word)),
     ]);
     super::page_of(
         conn,
@@ -307,7 +316,10 @@ pub fn void(
 }
 
 pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
-    let mut counts: BTreeMap<String, i64> = STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
+    let mut counts: BTreeMap<String, i64> = InvoiceStatus::NAMES
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
     // Kept by triggers (migration V7): four rows, however many invoices.
     let mut stmt = conn.prepare_cached("SELECT status, n FROM invoice_status_total")?;
     for r in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
@@ -356,7 +368,7 @@ pub(crate) fn count_and_total(
 }
 
 /// Drafts held back by the amount limits (for warnings).
-pub fn out_of_range_drafts(conn: &Connection) -> rusqlite::Result<Vec<(i64, i64)>> {
+pub fn out_of_range_drafts(conn: &Connection) -> rusqlite::Result<Vec<(i64, Cents)>> {
     // SQLite's planner prefers the status index here, then reads every draft
     // (a whole table's worth of pages); the partial index holds only these.
     conn.prepare_cached("SELECT id, amount_cents FROM invoice INDEXED BY invoice_out_of_range WHERE status = 'draft' AND out_of_range_logged = 1 ORDER BY id")?
@@ -397,7 +409,7 @@ pub struct SessionRecord<'a> {
     pub session_id: &'a str,
     pub invoice_id: Option<i64>,
     pub outcome: &'a str,
-    pub amount_cents: Option<i64>,
+    pub amount_cents: Option<Cents>,
     pub currency: Option<&'a str>,
     pub payment_link: Option<&'a str>,
     pub event_id: Option<&'a str>,
@@ -459,11 +471,13 @@ pub fn attention_events(
     .collect()
 }
 
-/// A payment event the operator has not acknowledged yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A payment event the operator has not acknowledged yet, as `attention
+/// list` gives it (the event id is the id to acknowledge).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attention {
+    #[serde(rename = "id")]
     pub event_id: String,
-    pub at: i64,
+    pub at: Timestamp,
     pub invoice_id: Option<i64>,
     pub reason: String,
 }
@@ -516,7 +530,7 @@ mod tests {
     }
 
     fn bill(conn: &Connection, now: i64) -> Billed {
-        create_for_customer(conn, 1, "usd", crate::money::MAX_CENTS, now).unwrap()
+        create_for_customer(conn, 1, "usd", Cents(crate::money::MAX_CENTS), now).unwrap()
     }
 
     #[test]
@@ -525,7 +539,7 @@ mod tests {
         let Billed::Invoice(id, total, count) = bill(&conn, 5) else {
             panic!("nothing billed")
         };
-        assert_eq!((total, count), (1250, 2));
+        assert_eq!((total, count), (Cents(1250), 2));
         assert_eq!(bill(&conn, 6), Billed::Nothing);
         let billed: i64 = conn
             .query_row(
@@ -555,8 +569,8 @@ mod tests {
         assert!(!set_link(&conn, id, "plink_late", "https://buy.stripe.test/x").unwrap());
         let inv = get(&conn, id).unwrap().unwrap();
         assert_eq!(
-            (inv.status.as_str(), inv.payment_url, inv.link_active),
-            ("void", None, true)
+            (inv.status, inv.payment_url, inv.link_active),
+            (InvoiceStatus::Void, None, true)
         );
         assert_eq!(
             links_to_deactivate(&conn).unwrap()[0]
@@ -598,7 +612,7 @@ mod tests {
         let Billed::Invoice(second, total, count) = bill(&conn, 7) else {
             panic!("released work was not billed again")
         };
-        assert_eq!((total, count), (1250, 2));
+        assert_eq!((total, count), (Cents(1250), 2));
         assert_eq!(void(&conn, second, true, 8).unwrap(), Some(0));
         assert_eq!(bill(&conn, 9), Billed::Nothing, "written off stays tied");
         assert!(
@@ -623,7 +637,7 @@ mod tests {
         .unwrap();
         let by = count_by_status(&conn).unwrap();
         let direct = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-        for status in STATUSES {
+        for status in InvoiceStatus::NAMES {
             let n = direct(&format!(
                 "SELECT COUNT(*) FROM invoice WHERE status = '{status}'"
             ));

@@ -10,19 +10,9 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::clock::Timestamp;
 use crate::domain::leads::NewLead;
-
-pub const STATUSES: &[&str] = &[
-    "new",
-    "contacted",
-    "responded",
-    "qualified",
-    "converted",
-    "email_failed",
-    "unsubscribed",
-    "dead",
-    "invalid",
-];
+use crate::domain::status::LeadStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
@@ -44,7 +34,7 @@ pub fn insert(
     source: &str,
     now: i64,
 ) -> rusqlite::Result<Inserted> {
-    insert_as(conn, lead, source, "new", now, None, None)
+    insert_as(conn, lead, source, LeadStatus::New, now, None, None)
 }
 
 /// [`insert`] with a given status and times (imports keep their history).
@@ -52,7 +42,7 @@ pub fn insert_as(
     conn: &Connection,
     lead: &NewLead,
     source: &str,
-    status: &str,
+    status: LeadStatus,
     created_at: i64,
     last_contacted_at: Option<i64>,
     legacy_id: Option<i64>,
@@ -103,6 +93,8 @@ pub fn insert_as(
     })
 }
 
+/// A lead as lists and `lead show` print it; its JSON is the contract's
+/// (SPEC §12).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Lead {
     pub id: i64,
@@ -113,9 +105,9 @@ pub struct Lead {
     pub website: Option<String>,
     pub niche: Option<String>,
     pub source: String,
-    pub status: String,
-    pub created_at: i64,
-    pub last_contacted_at: Option<i64>,
+    pub status: LeadStatus,
+    pub created_at: Timestamp,
+    pub last_contacted_at: Option<Timestamp>,
 }
 
 const LEAD_COLUMNS: &str = "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at";
@@ -197,12 +189,11 @@ pub fn by_unsubscribe_token(
 /// (in the email, name or company).
 pub fn list(
     conn: &Connection,
-    status: Option<&str>,
+    status: Option<LeadStatus>,
     search: Option<&str>,
     page: super::Page,
 ) -> rusqlite::Result<super::Listed<Lead>> {
-    let (filter, mut args) =
-        super::where_equal(&[("status", status.map(|s| s.to_string().into()))]);
+    let (filter, mut args) = super::where_equal(&[("status", status.map(super::word))]);
     let mut filter = filter;
     if let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) {
         // LIKE with its wildcards escaped: the operator's text is literal.
@@ -233,7 +224,7 @@ pub fn list(
 }
 
 /// Ids of the leads in one status, by id.
-pub fn ids_with_status(conn: &Connection, status: &str) -> rusqlite::Result<Vec<i64>> {
+pub fn ids_with_status(conn: &Connection, status: LeadStatus) -> rusqlite::Result<Vec<i64>> {
     conn.prepare_cached("SELECT id FROM lead WHERE status = ?1 ORDER BY id")?
         .query_map([status], |r| r.get(0))?
         .collect()
@@ -252,7 +243,7 @@ pub fn update_fields(conn: &Connection, id: i64, lead: &NewLead) -> rusqlite::Re
 pub fn set_status(
     conn: &Connection,
     id: i64,
-    status: &str,
+    status: LeadStatus,
     reason: Option<&str>,
 ) -> rusqlite::Result<bool> {
     let n = conn.execute(
@@ -264,7 +255,10 @@ pub fn set_status(
 
 /// How many leads hold each status (every status listed, zeros included).
 pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
-    let mut counts: BTreeMap<String, i64> = STATUSES.iter().map(|s| (s.to_string(), 0)).collect();
+    let mut counts: BTreeMap<String, i64> = LeadStatus::NAMES
+        .iter()
+        .map(|s| (s.to_string(), 0))
+        .collect();
     let mut stmt = conn.prepare_cached("SELECT status, n FROM lead_status_count")?;
     for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
         let (status, n) = row?;
@@ -273,12 +267,15 @@ pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i
     Ok(counts)
 }
 
-/// One recorded `source-leads` pass.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// One recorded `source-leads` pass (`status` gives the last, `at` being
+/// when it started).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SourceRun {
+    #[serde(rename = "at")]
+    pub started_at: Timestamp,
     pub provider: String,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
+    #[serde(skip)]
+    pub finished_at: Option<Timestamp>,
     pub result: Option<String>,
     pub fetched: i64,
     pub created: i64,
@@ -474,7 +471,7 @@ mod tests {
         else {
             panic!()
         };
-        assert!(set_status(&conn, id, "invalid", None).unwrap());
+        assert!(set_status(&conn, id, LeadStatus::Invalid, None).unwrap());
         assert!(matches!(
             insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "t", 2).unwrap(),
             Inserted::Created(n) if n != id

@@ -8,7 +8,9 @@ use std::path::Path;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use crate::domain::status::{CustomerStatus, InvoiceStatus, TaskStatus};
 use crate::error::{Error, Result};
+use crate::money::Cents;
 
 /// Opens the old file read-only; nothing in it can change.
 pub fn open_read_only(path: &Path) -> Result<Connection> {
@@ -172,7 +174,7 @@ pub fn insert_customer(
     legacy_id: i64,
     company: &str,
     email: &str,
-    status: &str,
+    status: CustomerStatus,
     token: &str,
     created_at: i64,
 ) -> rusqlite::Result<i64> {
@@ -190,9 +192,9 @@ pub struct TaskRow<'a> {
     pub legacy_id: i64,
     pub customer_id: i64,
     pub description: &'a str,
-    pub status: &'a str,
-    pub amount_cents: i64,
-    pub cost_cents: Option<i64>,
+    pub status: TaskStatus,
+    pub amount_cents: Cents,
+    pub cost_cents: Option<Cents>,
     pub result_summary: Option<&'a str>,
     pub created_at: i64,
     pub completed_at: Option<i64>,
@@ -222,9 +224,9 @@ pub fn insert_task(conn: &Connection, t: &TaskRow<'_>) -> rusqlite::Result<i64> 
 pub struct InvoiceRow<'a> {
     pub legacy_id: i64,
     pub customer_id: i64,
-    pub amount_cents: i64,
+    pub amount_cents: Cents,
     pub currency: &'a str,
-    pub status: &'a str,
+    pub status: InvoiceStatus,
     pub payment_url: Option<&'a str>,
     pub link_id: Option<&'a str>,
     pub created_at: i64,
@@ -243,8 +245,8 @@ pub fn insert_invoice(conn: &Connection, i: &InvoiceRow<'_>) -> rusqlite::Result
             i.status,
             i.payment_url,
             i.link_id,
-            i.link_id.is_some() && i.status != "draft",
-            (i.status == "paid").then_some("legacy"),
+            i.link_id.is_some() && i.status != InvoiceStatus::Draft,
+            (i.status == InvoiceStatus::Paid).then_some("legacy"),
             i.legacy_id,
             i.created_at,
             i.paid_at

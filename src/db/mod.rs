@@ -1,6 +1,7 @@
 //! All SQL lives under `db/`: opening with the right pragmas, the embedded
 //! migrations, a transaction helper, and one file per table group.
 
+mod columns;
 pub mod customers;
 pub mod digest;
 pub mod events;
@@ -179,6 +180,11 @@ pub fn immediate<T>(conn: &Connection, f: impl FnOnce(&Transaction<'_>) -> Resul
     Ok(value)
 }
 
+/// A status (or any word) as a filter value for [`where_equal`].
+pub(crate) fn word(status: impl std::fmt::Display) -> rusqlite::types::Value {
+    rusqlite::types::Value::Text(status.to_string())
+}
+
 /// `WHERE a = ?1 AND b = ?2` over the filters that are set (or nothing),
 /// with their values. Leaving unset filters out of the SQL keeps indexes
 /// usable (`?1 IS NULL OR a = ?1` would scan the table).
@@ -228,6 +234,16 @@ impl Page {
 pub struct Listed<T> {
     pub rows: Vec<T>,
     pub total: Option<i64>,
+}
+
+impl<T> Listed<T> {
+    /// The same page with each row made into something else.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Listed<U> {
+        Listed {
+            rows: self.rows.into_iter().map(f).collect(),
+            total: self.total,
+        }
+    }
 }
 
 /// One page of `SELECT columns FROM … WHERE …` ordered by `order` (columns,

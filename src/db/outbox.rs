@@ -10,10 +10,12 @@
 //! overlapping passes together never exceed it.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 
-use crate::clock::hour_start;
+use crate::clock::{Timestamp, hour_start};
 use crate::domain::address::{email_domain, is_reserved_domain};
 use crate::domain::delivery::{Delivery, SendResult};
+use crate::domain::status::LeadStatus;
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
 
@@ -181,7 +183,7 @@ pub fn reserve(
     let mut unsubscribe_token = None;
     let mut reply_token = None;
     if let Some(lead_id) = target.lead_id {
-        let lead: Option<(String, Option<String>, Option<i64>)> = tx
+        let lead: Option<(LeadStatus, Option<String>, Option<i64>)> = tx
             .prepare_cached(
                 "SELECT status, unsubscribe_token, last_contacted_at FROM lead WHERE id = ?1",
             )?
@@ -198,7 +200,7 @@ pub fn reserve(
                  AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain'))",
             )?
             .query_row(params![lead_id, FIRST_STEP], |r| r.get(0))?;
-        if status != "new" || claimed {
+        if status != LeadStatus::New || claimed {
             return Ok(Reservation::Gone);
         }
         let held: Option<(i64, String)> = tx
@@ -233,9 +235,9 @@ pub fn reserve(
         record(tx, target, "", mode, "suppressed", Some(&reason), now)?;
         if let Some(lead_id) = target.lead_id {
             let status = if reason.starts_with("suppressed") {
-                "unsubscribed"
+                LeadStatus::Unsubscribed
             } else {
-                "dead"
+                LeadStatus::Dead
             };
             tx.execute(
                 "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status = 'new'",
@@ -445,10 +447,12 @@ pub fn prune(conn: &Connection, now: i64, retention_days: u32) -> rusqlite::Resu
     )
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One attempt on the ledger, as `status` lists the newest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Attempt {
-    pub at: i64,
+    pub at: Timestamp,
     pub lead_id: Option<i64>,
+    #[serde(rename = "to")]
     pub recipient: String,
     pub subject: String,
     pub kind: String,

@@ -2,16 +2,22 @@
 //! the last run of each command. Capped like the log.
 
 use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::clock::Timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunId(pub i64);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A command's run; `status` gives the newest of each by command name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Run {
+    #[serde(skip)]
     pub command: String,
-    pub started_at: i64,
-    pub finished_at: Option<i64>,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     pub outcome: String,
+    #[serde(skip)]
     pub exit_code: Option<i32>,
 }
 
@@ -118,7 +124,10 @@ mod tests {
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].command, "check");
         assert_eq!(runs[0].outcome, "running");
-        assert_eq!((runs[1].started_at, runs[1].exit_code), (20, Some(78)));
+        assert_eq!(
+            (runs[1].started_at, runs[1].exit_code),
+            (Timestamp(20), Some(78))
+        );
         let real = last_real_of_each(&conn, me).unwrap();
         assert_eq!(real.len(), 2);
     }

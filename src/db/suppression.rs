@@ -3,15 +3,19 @@
 //! `unsubscribed`.
 
 use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::clock::Timestamp;
 
 pub const REASONS: &[&str] = &["unsubscribe", "bounce", "complaint", "manual"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An address on the list, as `suppress list` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
     pub email: String,
     pub reason: String,
     pub note: Option<String>,
-    pub created_at: i64,
+    pub created_at: Timestamp,
 }
 
 /// Adds (or keeps) an address; returns whether it was new, and how many

@@ -1,24 +1,30 @@
 //! The `task` table: work for customers, priced in cents, billed once.
 
 use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::clock::Timestamp;
+use crate::domain::status::TaskStatus;
+use crate::money::Cents;
+
+/// A task as `task …` and `invoice show` give it (SPEC §12). Its amount is
+/// in minor units of the configured currency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Task {
     pub id: i64,
     pub customer_id: i64,
     pub description: String,
-    pub status: String,
-    pub amount_cents: i64,
-    pub cost_cents: Option<i64>,
+    pub status: TaskStatus,
+    pub amount_cents: Cents,
+    pub cost_cents: Option<Cents>,
     pub result_summary: Option<String>,
     pub error: Option<String>,
     pub invoice_id: Option<i64>,
-    pub created_at: i64,
-    pub started_at: Option<i64>,
-    pub completed_at: Option<i64>,
+    pub created_at: Timestamp,
+    #[serde(skip)]
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
 }
-
-pub const STATUSES: &[&str] = &["pending", "running", "done", "failed"];
 
 const COLUMNS: &str =
     "id, customer_id, description, status, amount_cents, cost_cents, result_summary, error,
@@ -46,7 +52,7 @@ pub fn insert(
     conn: &Connection,
     customer_id: i64,
     description: &str,
-    amount_cents: i64,
+    amount_cents: Cents,
     currency: &str,
     now: i64,
 ) -> rusqlite::Result<i64> {
@@ -69,12 +75,12 @@ pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Task>> {
 pub fn list(
     conn: &Connection,
     customer_id: Option<i64>,
-    status: Option<&str>,
+    status: Option<TaskStatus>,
     page: super::Page,
 ) -> rusqlite::Result<super::Listed<Task>> {
     let (filter, args) = super::where_equal(&[
         ("customer_id", customer_id.map(Into::into)),
-        ("status", status.map(|s| s.to_string().into())),
+        ("status", status.map(super::word)),
     ]);
     super::page_of(
         conn,
@@ -114,7 +120,7 @@ pub fn complete(
     conn: &Connection,
     id: i64,
     summary: Option<&str>,
-    cost_cents: Option<i64>,
+    cost_cents: Option<Cents>,
     now: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(

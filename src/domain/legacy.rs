@@ -4,20 +4,24 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 
+use crate::domain::status::{CustomerStatus, InvoiceStatus, LeadStatus, TaskStatus};
+use crate::money::Cents;
+
 /// Old lead status → hoss status. Unknown ones become `dead` (kept, never
 /// emailed), with a note.
-pub fn lead_status(old: Option<&str>) -> (&'static str, Option<String>) {
+pub fn lead_status(old: Option<&str>) -> (LeadStatus, Option<String>) {
+    use LeadStatus as S;
     match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("new") => ("new", None),
-        Some("contacted") => ("contacted", None),
-        Some("responded") => ("responded", None),
-        Some("qualified") => ("qualified", None),
-        Some("email_failed") => ("email_failed", None),
-        Some("dead") => ("dead", None),
-        Some("converted") => ("converted", None),
-        Some("unsubscribed") => ("unsubscribed", None),
+        None | Some("") | Some("new") => (S::New, None),
+        Some("contacted") => (S::Contacted, None),
+        Some("responded") => (S::Responded, None),
+        Some("qualified") => (S::Qualified, None),
+        Some("email_failed") => (S::EmailFailed, None),
+        Some("dead") => (S::Dead, None),
+        Some("converted") => (S::Converted, None),
+        Some("unsubscribed") => (S::Unsubscribed, None),
         Some(other) => (
-            "dead",
+            S::Dead,
             Some(format!("unknown status {other:?} imported as dead")),
         ),
     }
@@ -25,26 +29,28 @@ pub fn lead_status(old: Option<&str>) -> (&'static str, Option<String>) {
 
 /// Old task status → hoss status; `running` has no process any more and
 /// becomes `pending`. `Err` for an unknown status (the task is skipped).
-pub fn task_status(old: Option<&str>) -> Result<(&'static str, Option<String>), String> {
+pub fn task_status(old: Option<&str>) -> Result<(TaskStatus, Option<String>), String> {
+    use TaskStatus as S;
     match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("pending") => Ok(("pending", None)),
+        None | Some("") | Some("pending") => Ok((S::Pending, None)),
         Some("running") => Ok((
-            "pending",
+            S::Pending,
             Some("was running in the old app; pending again".into()),
         )),
-        Some("done") => Ok(("done", None)),
-        Some("failed") => Ok(("failed", None)),
+        Some("done") => Ok((S::Done, None)),
+        Some("failed") => Ok((S::Failed, None)),
         Some(other) => Err(format!("unknown task status {other:?}")),
     }
 }
 
 /// Old invoice status → hoss status (`sent` is `open`). `Err` when unknown.
-pub fn invoice_status(old: Option<&str>) -> Result<&'static str, String> {
+pub fn invoice_status(old: Option<&str>) -> Result<InvoiceStatus, String> {
+    use InvoiceStatus as S;
     match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("draft") => Ok("draft"),
-        Some("sent") | Some("open") => Ok("open"),
-        Some("paid") => Ok("paid"),
-        Some("void") | Some("cancelled") | Some("canceled") => Ok("void"),
+        None | Some("") | Some("draft") => Ok(S::Draft),
+        Some("sent") | Some("open") => Ok(S::Open),
+        Some("paid") => Ok(S::Paid),
+        Some("void") | Some("cancelled") | Some("canceled") => Ok(S::Void),
         Some(other) => Err(format!("unknown invoice status {other:?}")),
     }
 }
@@ -52,7 +58,7 @@ pub fn invoice_status(old: Option<&str>) -> Result<&'static str, String> {
 /// An old amount in minor units, capped like an entered one (at most
 /// [`crate::money::max_minor`] of `currency`): an absurd amount would make
 /// every total meaningless, so the row is skipped with the reason.
-pub fn amount(value: Option<i64>, column: &str, currency: &str) -> Result<i64, String> {
+pub fn amount(value: Option<i64>, column: &str, currency: &str) -> Result<Cents, String> {
     let max = crate::money::max_minor(currency);
     match value {
         None => Err(format!("{column} is missing or not a whole number")),
@@ -62,15 +68,17 @@ pub fn amount(value: Option<i64>, column: &str, currency: &str) -> Result<i64, S
             max,
             currency.to_ascii_uppercase()
         )),
-        Some(a) => Ok(a),
+        Some(a) => Ok(Cents(a)),
     }
 }
 
-pub fn customer_status(old: Option<&str>) -> &'static str {
+pub fn customer_status(old: Option<&str>) -> CustomerStatus {
     match old.map(|s| s.trim().to_ascii_lowercase()).as_deref() {
-        Some("paused") => "paused",
-        Some("churned") | Some("cancelled") | Some("canceled") | Some("inactive") => "churned",
-        _ => "active",
+        Some("paused") => CustomerStatus::Paused,
+        Some("churned") | Some("cancelled") | Some("canceled") | Some("inactive") => {
+            CustomerStatus::Churned
+        }
+        _ => CustomerStatus::Active,
     }
 }
 
@@ -104,22 +112,25 @@ mod tests {
 
     #[test]
     fn statuses_map_safely() {
-        assert_eq!(lead_status(Some("Contacted")).0, "contacted");
-        assert_eq!(lead_status(Some("weird")).0, "dead");
+        assert_eq!(lead_status(Some("Contacted")).0, LeadStatus::Contacted);
+        assert_eq!(lead_status(Some("weird")).0, LeadStatus::Dead);
         assert!(lead_status(Some("weird")).1.is_some());
-        assert_eq!(task_status(Some("running")).unwrap().0, "pending");
+        assert_eq!(task_status(Some("running")).unwrap().0, TaskStatus::Pending);
         assert!(task_status(Some("exploded")).is_err());
-        assert_eq!(invoice_status(Some("sent")), Ok("open"));
+        assert_eq!(invoice_status(Some("sent")), Ok(InvoiceStatus::Open));
         assert!(invoice_status(Some("refunded")).is_err());
-        assert_eq!(customer_status(Some("trial")), "active");
+        assert_eq!(customer_status(Some("trial")), CustomerStatus::Active);
     }
 
     #[test]
     fn amounts_are_capped_like_entered_ones() {
-        assert_eq!(amount(Some(15_000), "amount_cents", "usd"), Ok(15_000));
+        assert_eq!(
+            amount(Some(15_000), "amount_cents", "usd"),
+            Ok(Cents(15_000))
+        );
         assert_eq!(
             amount(Some(1_000_000_000), "amount_cents", "usd"),
-            Ok(1_000_000_000)
+            Ok(Cents(1_000_000_000))
         );
         assert!(
             amount(Some(5_000_000_000_000_000_000), "amount_cents", "usd")

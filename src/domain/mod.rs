@@ -10,6 +10,7 @@ pub mod leads;
 pub mod legacy;
 pub mod portal;
 pub mod sendgrid_events;
+pub mod status;
 pub mod templates;
 pub mod token;
 pub mod webhook;

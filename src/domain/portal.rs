@@ -3,13 +3,15 @@
 //! numbered per customer (no database id ever reaches the page); the PAY NOW
 //! rule lives here.
 
+use crate::clock::Timestamp;
+use crate::domain::status::{InvoiceStatus, TaskStatus};
 use crate::money::{Cents, fit, format_amount};
 
 /// A total as the customer sees it; one too large to count (a wrongly
 /// imported amount) shows as a dash, never as a wrapped number and never
 /// with a note about the system.
 fn shown(total: i128, currency: &str) -> String {
-    fit(total).map_or_else(|| "—".into(), |t| format_amount(Cents(t), currency))
+    fit(total).map_or_else(|| "—".into(), |t| format_amount(t, currency))
 }
 
 /// One invoice as the page shows it.
@@ -27,7 +29,7 @@ pub struct InvoiceLine {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskLine {
     pub description: String,
-    pub status: String,
+    pub status: TaskStatus,
     pub date: String,
 }
 
@@ -49,9 +51,9 @@ pub struct Page {
 /// The facts of one invoice the page is built from (oldest first).
 #[derive(Debug, Clone)]
 pub struct InvoiceFact {
-    pub created_at: i64,
-    pub status: String,
-    pub amount_cents: i64,
+    pub created_at: Timestamp,
+    pub status: InvoiceStatus,
+    pub amount_cents: Cents,
     pub currency: String,
     pub payment_url: Option<String>,
 }
@@ -59,8 +61,8 @@ pub struct InvoiceFact {
 #[derive(Debug, Clone)]
 pub struct TaskFact {
     pub description: String,
-    pub status: String,
-    pub at: i64,
+    pub status: TaskStatus,
+    pub at: Timestamp,
 }
 
 /// Only an https URL without anything that could break out of an attribute
@@ -71,10 +73,6 @@ pub fn is_safe_pay_url(url: &str) -> bool {
         && !url.chars().any(|c| {
             c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`')
         })
-}
-
-fn day(ts: i64) -> String {
-    crate::clock::rfc3339(ts)[..10].to_string()
 }
 
 /// Builds the page. `stripe_enabled` is the effective Stripe mode: PAY NOW
@@ -89,7 +87,7 @@ pub fn page(
 ) -> Page {
     // Exact sums: i128 holds any number of i64 amounts a page could show.
     let mut by_currency: Vec<(String, i128, i128, i128)> = Vec::new();
-    for inv in invoices.iter().filter(|i| i.status != "void") {
+    for inv in invoices.iter().filter(|i| i.status != InvoiceStatus::Void) {
         let entry = match by_currency.iter_mut().find(|(c, ..)| *c == inv.currency) {
             Some(e) => e,
             None => {
@@ -97,11 +95,12 @@ pub fn page(
                 by_currency.last_mut().expect("just pushed")
             }
         };
-        let amount = i128::from(inv.amount_cents);
+        let amount = i128::from(inv.amount_cents.0);
         entry.1 += amount;
-        match inv.status.as_str() {
-            "paid" => entry.2 += amount,
-            _ => entry.3 += amount,
+        if inv.status == InvoiceStatus::Paid {
+            entry.2 += amount;
+        } else {
+            entry.3 += amount;
         }
     }
     if by_currency.is_empty() {
@@ -120,17 +119,16 @@ pub fn page(
         .enumerate()
         .map(|(i, inv)| InvoiceLine {
             number: i + 1,
-            date: day(inv.created_at),
-            status: match inv.status.as_str() {
-                "paid" => "paid",
-                "void" => "void",
-                _ => "due",
+            date: inv.created_at.day(),
+            status: match inv.status {
+                InvoiceStatus::Paid => "paid",
+                InvoiceStatus::Void => "void",
+                InvoiceStatus::Draft | InvoiceStatus::Open => "due",
             },
-            amount: format_amount(Cents(inv.amount_cents), &inv.currency),
-            pay_url: inv
-                .payment_url
-                .clone()
-                .filter(|u| stripe_enabled && inv.status == "open" && is_safe_pay_url(u)),
+            amount: format_amount(inv.amount_cents, &inv.currency),
+            pay_url: inv.payment_url.clone().filter(|u| {
+                stripe_enabled && inv.status == InvoiceStatus::Open && is_safe_pay_url(u)
+            }),
         })
         .collect();
     lines.reverse();
@@ -141,8 +139,8 @@ pub fn page(
             .iter()
             .map(|t| TaskLine {
                 description: t.description.clone(),
-                status: t.status.clone(),
-                date: day(t.at),
+                status: t.status,
+                date: t.at.day(),
             })
             .collect(),
         invoices: lines,
@@ -155,9 +153,9 @@ mod tests {
 
     fn inv(status: &str, cents: i64, url: Option<&str>) -> InvoiceFact {
         InvoiceFact {
-            created_at: 1_795_615_200,
-            status: status.into(),
-            amount_cents: cents,
+            created_at: Timestamp(1_795_615_200),
+            status: status.parse().unwrap(),
+            amount_cents: Cents(cents),
             currency: "usd".into(),
             payment_url: url.map(str::to_string),
         }

@@ -6,6 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::domain::status::InvoiceStatus;
 use crate::money::{Cents, format_amount};
 
 /// Why a request is rejected (HTTP 400; Stripe retries it).
@@ -85,7 +86,7 @@ pub struct Session {
     /// `metadata.invoice_id` (used only when the session has no payment link).
     pub invoice_ref: Option<i64>,
     pub payment_status: String,
-    pub amount_total: Option<i64>,
+    pub amount_total: Option<Cents>,
     pub currency: Option<String>,
 }
 
@@ -104,7 +105,10 @@ impl Session {
             payment_link: s("payment_link"),
             invoice_ref,
             payment_status: s("payment_status").unwrap_or_default(),
-            amount_total: object.get("amount_total").and_then(Value::as_i64),
+            amount_total: object
+                .get("amount_total")
+                .and_then(Value::as_i64)
+                .map(Cents),
             currency: s("currency").map(|c| c.to_ascii_lowercase()),
         })
     }
@@ -149,8 +153,8 @@ pub fn parse_event(payload: &[u8]) -> Result<Event, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceFacts {
     pub id: i64,
-    pub status: String,
-    pub amount_cents: i64,
+    pub status: InvoiceStatus,
+    pub amount_cents: Cents,
     pub currency: String,
     /// The Checkout Session that paid it, when hoss knows it.
     pub paid_session_id: Option<String>,
@@ -181,10 +185,10 @@ pub enum Decision {
     },
 }
 
-fn money(minor: Option<i64>, currency: Option<&str>) -> String {
+fn money(minor: Option<Cents>, currency: Option<&str>) -> String {
     match (minor, currency) {
-        (Some(m), Some(c)) => format_amount(Cents(m), c),
-        (Some(m), None) => format!("{m} minor units of an unknown currency"),
+        (Some(m), Some(c)) => format_amount(m, c),
+        (Some(m), None) => format!("{} minor units of an unknown currency", m.0),
         (None, _) => "an unknown amount".into(),
     }
 }
@@ -230,13 +234,13 @@ pub fn decide(session: &Session, found: Found<'_>) -> Decision {
     if inv.paid_session_id.as_deref() == Some(session.id.as_str()) {
         return Decision::Duplicate;
     }
-    let invoice_amount = format_amount(Cents(inv.amount_cents), &inv.currency);
-    if matches!(inv.status.as_str(), "paid" | "void") {
-        let state = if inv.status == "paid" {
-            "already paid"
-        } else {
-            "void"
-        };
+    let invoice_amount = format_amount(inv.amount_cents, &inv.currency);
+    let state = match inv.status {
+        InvoiceStatus::Paid => Some("already paid"),
+        InvoiceStatus::Void => Some("void"),
+        InvoiceStatus::Draft | InvoiceStatus::Open => None,
+    };
+    if let Some(state) = state {
         return ignore(
             format!(
                 "paid twice: refund session {} ({paid}): invoice {} ({invoice_amount}) is {state}",
@@ -332,7 +336,7 @@ mod tests {
         let s = e.session.unwrap();
         assert_eq!(
             (s.invoice_ref, s.amount_total, s.currency.as_deref()),
-            (Some(7), Some(500), Some("usd"))
+            (Some(7), Some(Cents(500)), Some("usd"))
         );
     }
 
@@ -343,13 +347,13 @@ mod tests {
             payment_link: Some("plink_1".into()),
             invoice_ref: Some(1),
             payment_status: "paid".into(),
-            amount_total: Some(500),
+            amount_total: Some(Cents(500)),
             currency: Some("usd".into()),
         };
         let inv = InvoiceFacts {
             id: 1,
-            status: "open".into(),
-            amount_cents: 500,
+            status: InvoiceStatus::Open,
+            amount_cents: Cents(500),
             currency: "usd".into(),
             paid_session_id: None,
         };
@@ -359,7 +363,7 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let amount = Session {
-            amount_total: Some(499),
+            amount_total: Some(Cents(499)),
             ..session.clone()
         };
         assert_eq!(
@@ -389,13 +393,13 @@ mod tests {
             payment_link: None,
             invoice_ref: Some(1),
             payment_status: "paid".into(),
-            amount_total: Some(500),
+            amount_total: Some(Cents(500)),
             currency: Some("usd".into()),
         };
         let draft = InvoiceFacts {
             id: 1,
-            status: "draft".into(),
-            amount_cents: 500,
+            status: InvoiceStatus::Draft,
+            amount_cents: Cents(500),
             currency: "usd".into(),
             paid_session_id: None,
         };
@@ -418,13 +422,13 @@ mod tests {
             payment_link: Some("plink_1".into()),
             invoice_ref: None,
             payment_status: "paid".into(),
-            amount_total: Some(1500),
+            amount_total: Some(Cents(1500)),
             currency: Some("jpy".into()),
         };
         let paid = InvoiceFacts {
             id: 7,
-            status: "paid".into(),
-            amount_cents: 1500,
+            status: InvoiceStatus::Paid,
+            amount_cents: Cents(1500),
             currency: "jpy".into(),
             paid_session_id: Some("cs_1".into()),
         };
@@ -453,7 +457,7 @@ mod tests {
             }
         ));
         let void = InvoiceFacts {
-            status: "void".into(),
+            status: InvoiceStatus::Void,
             paid_session_id: None,
             ..paid
         };

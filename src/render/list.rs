@@ -28,11 +28,10 @@ pub trait Row: Serialize {
 pub struct List<T>(pub Vec<T>);
 
 impl<T: Row> List<T> {
-    /// A page of database rows, each made into its view; a page that
-    /// leaves rows out says so on stderr.
-    pub fn page<D>(listed: Listed<D>, page: Page, view: impl FnMut(D) -> T) -> List<T> {
+    /// A page of rows; a page that leaves rows out says so on stderr.
+    pub fn page(listed: Listed<T>, page: Page) -> List<T> {
         note_more(&listed, page);
-        List(listed.rows.into_iter().map(view).collect())
+        List(listed.rows)
     }
 }
 

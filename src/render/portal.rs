@@ -92,6 +92,9 @@ pub fn unsubscribe(email: &str, done: bool, brand: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Timestamp;
+    use crate::domain::status::{InvoiceStatus, TaskStatus};
+    use crate::money::Cents;
 
     #[test]
     fn every_dynamic_value_is_escaped() {
@@ -99,16 +102,16 @@ mod tests {
         let p = page(
             evil,
             &[InvoiceFact {
-                created_at: 0,
-                status: "open".into(),
-                amount_cents: 100,
+                created_at: Timestamp(0),
+                status: InvoiceStatus::Open,
+                amount_cents: Cents(100),
                 currency: "usd".into(),
                 payment_url: Some("javascript:alert(1)".into()),
             }],
             &[TaskFact {
                 description: evil.into(),
-                status: "done".into(),
-                at: 0,
+                status: TaskStatus::Done,
+                at: Timestamp(0),
             }],
             true,
             "usd",

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::config::StripeConfig;
 use crate::domain::webhook::Session;
+use crate::money::Cents;
 use crate::services::http;
 
 pub const API_VERSION: &str = "2024-06-20";
@@ -142,7 +143,7 @@ impl Stripe {
     pub fn create_price(
         &self,
         invoice_id: i64,
-        amount_cents: i64,
+        amount: Cents,
         currency: &str,
     ) -> Result<String, StripeError> {
         let v = self.post(
@@ -150,7 +151,7 @@ impl Stripe {
             Some(&format!("{}-invoice-{invoice_id}-price", self.key_prefix)),
             &[
                 ("currency", currency.to_string()),
-                ("unit_amount", amount_cents.to_string()),
+                ("unit_amount", amount.0.to_string()),
                 ("product_data[name]", format!("Invoice #{invoice_id}")),
                 ("metadata[invoice_id]", invoice_id.to_string()),
             ],
