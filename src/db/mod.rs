@@ -308,6 +308,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_lead_status_is_one_the_schema_accepts() {
+        let conn = open_in_memory().unwrap();
+        for (i, s) in crate::domain::status::LeadStatus::ALL.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO lead (email, company, source, status, created_at) VALUES (?1, 'C', 't', ?2, 1)",
+                rusqlite::params![format!("l{i}@x.example"), s],
+            )
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        let counts = leads::count_by_status(&conn).unwrap();
+        assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+    }
+
+    #[test]
     fn the_lead_rebuild_of_v8_keeps_every_row_reference_and_count() {
         let mut conn = Connection::open_in_memory().unwrap();
         configure(&conn).unwrap();

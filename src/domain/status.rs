@@ -180,7 +180,22 @@ mod tests {
             CustomerStatus::NAMES,
             ["active", "paused", "churned"].as_slice()
         );
-        assert_eq!(LeadStatus::NAMES.len(), 9);
+        assert_eq!(
+            LeadStatus::NAMES,
+            [
+                "new",
+                "contacted",
+                "replied",
+                "responded",
+                "qualified",
+                "converted",
+                "email_failed",
+                "unsubscribed",
+                "dead",
+                "invalid"
+            ]
+            .as_slice()
+        );
     }
 
     #[test]
