@@ -9,6 +9,7 @@ pub mod lead_csv;
 pub mod leads;
 pub mod legacy;
 pub mod portal;
+pub mod schedule;
 pub mod sendgrid_events;
 pub mod status;
 pub mod templates;
