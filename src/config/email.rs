@@ -63,6 +63,8 @@ pub struct EmailConfig {
     pub max_per_hour: u32,
     /// When outreach pauses itself (SPEC §13).
     pub health: super::HealthLimits,
+    /// Sequences, the send window and the caps (SPEC §14).
+    pub sending: super::SendingConfig,
     pub delay_min_secs: u32,
     pub delay_max_secs: u32,
     pub from_email: String,
@@ -85,7 +87,11 @@ pub struct EmailConfig {
     pub offer: String,
 }
 
-pub(super) fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
+pub(super) fn resolve_email(
+    raw: &Raw,
+    dry_run: bool,
+    sequence_steps: Option<&toml::Value>,
+) -> EmailConfig {
     let mut p = Problems::default();
     let requested_text = raw.string("EMAIL_MODE", "DRY_RUN");
     let requested = match requested_text.to_ascii_uppercase().as_str() {
@@ -103,6 +109,7 @@ pub(super) fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
 
     // Limits: an unreadable limit is 0 (sends nothing), never the default.
     let health = super::health::resolve_health(raw, &mut p);
+    let sending = super::sending::resolve_sending(raw, sequence_steps, &mut p);
     let max_per_cycle = p.take(raw.uint("MAX_EMAILS_PER_CYCLE", 10, 0, 10_000), 0);
     let max_per_hour = p.take(raw.uint("MAX_EMAILS_PER_HOUR", 50, 0, 100_000), 0);
     let delay_min_secs = p.take(raw.uint("EMAIL_SEND_DELAY_MIN", 1, 0, 600), 0);
@@ -234,6 +241,7 @@ pub(super) fn resolve_email(raw: &Raw, dry_run: bool) -> EmailConfig {
         mode: Resolved::new(requested, EmailMode::DryRun, &p),
         max_per_cycle,
         health,
+        sending,
         max_per_hour,
         delay_min_secs,
         delay_max_secs,

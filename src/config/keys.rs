@@ -93,6 +93,16 @@ pub const KNOWN_KEYS: &[&str] = &[
     "HEALTH_MIN_SENDS",
     "HEALTH_MAX_BOUNCE_RATE",
     "HEALTH_MAX_COMPLAINT_RATE",
+    "SEND_WINDOW",
+    "SEND_TIMEZONE",
+    "SEND_BLACKOUT_DATES",
+    "MAX_EMAILS_PER_DAY",
+    "WARMUP",
+    "WARMUP_START_DATE",
+    "WARMUP_START",
+    "WARMUP_STEP",
+    "MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY",
+    "MAX_ACTIVE_PER_DOMAIN",
 ];
 
 /// Read from the environment only (they say where the file is, or are the
@@ -115,11 +125,20 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Reads the TOML file into flat string values (plus the onboarding tasks).
+/// The tables of the config file (the rest is flat `KEY = value`).
+#[derive(Debug, Default)]
+pub(super) struct FileTables {
+    /// `[[onboarding.tasks]]`
+    pub onboarding_tasks: Option<toml::Value>,
+    /// `[[sequence.steps]]`
+    pub sequence_steps: Option<toml::Value>,
+}
+
+/// Reads the TOML file into flat string values plus its tables.
 pub(super) fn read_file(
     path: &Path,
     notices: &mut Vec<Notice>,
-) -> Result<(HashMap<String, String>, Option<toml::Value>)> {
+) -> Result<(HashMap<String, String>, FileTables)> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read config file {shown}: {e}")))?;
@@ -135,10 +154,14 @@ pub(super) fn read_file(
         ))
     })?;
     let mut values = HashMap::new();
-    let mut tasks = None;
+    let mut tables = FileTables::default();
     for (key, value) in table {
         if key == "onboarding" {
-            tasks = value.get("tasks").cloned();
+            tables.onboarding_tasks = value.get("tasks").cloned();
+            continue;
+        }
+        if key == "sequence" {
+            tables.sequence_steps = value.get("steps").cloned();
             continue;
         }
         if !KNOWN_KEYS.contains(&key.as_str()) {
@@ -161,7 +184,7 @@ pub(super) fn read_file(
         };
         values.insert(key, text);
     }
-    Ok((values, tasks))
+    Ok((values, tables))
 }
 
 /// The file's values with the environment's over them. An empty variable

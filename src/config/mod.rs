@@ -32,6 +32,7 @@ mod notices;
 mod onboarding;
 mod pings;
 mod resolved;
+mod sending;
 mod stripe;
 mod templates;
 mod urls;
@@ -51,6 +52,7 @@ pub use notices::Notice;
 pub use onboarding::OnboardingTask;
 pub use pings::{PingMode, PingsConfig};
 pub use resolved::{ModeView, Requested, Resolved, Subsystems};
+pub use sending::{SendingConfig, Step};
 pub use stripe::{DEFAULT_STRIPE_API_BASE, KeyMode, StripeConfig, StripeMode, stripe_key_mode};
 pub use templates::{load_pack, pack_problem, template_dir_problems};
 pub use urls::is_loopback_host;
@@ -120,7 +122,7 @@ impl Config {
             None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
         };
         let mut notices = Vec::new();
-        let (values, tasks) = match &file {
+        let (values, tables) = match &file {
             Some(path) => read_file(path, &mut notices)?,
             None => Default::default(),
         };
@@ -137,17 +139,18 @@ impl Config {
                     })?,
             ),
         };
-        let mut cfg = resolve(&raw, notices);
+        let mut cfg = resolve(&raw, notices, tables.sequence_steps.as_ref());
         cfg.config_file = file;
         cfg.now_override = now_override;
-        cfg.onboarding_tasks = onboarding::parse_tasks(tasks, &cfg.stripe.currency);
+        cfg.onboarding_tasks =
+            onboarding::parse_tasks(tables.onboarding_tasks, &cfg.stripe.currency);
         Ok(cfg)
     }
 
     /// Resolves already-merged values (no file, no environment).
     #[cfg(test)]
     pub(crate) fn from_values(values: HashMap<String, String>) -> Config {
-        resolve(&Raw(values), Vec::new())
+        resolve(&Raw(values), Vec::new(), None)
     }
 
     pub fn subsystems(&self) -> Subsystems {
@@ -184,7 +187,7 @@ impl Config {
 }
 
 /// The settings outside the four subsystems, then each subsystem.
-fn resolve(raw: &Raw, mut notices: Vec<Notice>) -> Config {
+fn resolve(raw: &Raw, mut notices: Vec<Notice>, sequence_steps: Option<&toml::Value>) -> Config {
     let dry_run = raw.bool("DRY_RUN", false, true, &mut notices);
     let release_mode = match raw.get("RELEASE_MODE") {
         Some(_) => raw.bool("RELEASE_MODE", false, true, &mut notices),
@@ -217,7 +220,7 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>) -> Config {
         )));
     }
 
-    let email = email::resolve_email(raw, dry_run);
+    let email = email::resolve_email(raw, dry_run, sequence_steps);
     let leads = leads::resolve_leads(raw, dry_run);
     let stripe = stripe::resolve_stripe(raw, dry_run, &mut notices);
     let pings = pings::resolve_pings(raw, dry_run);
