@@ -84,6 +84,8 @@ struct Pass<'a> {
     real_sends: u32,
     /// The reply token of the lead being sent to.
     reply_token: Option<String>,
+    /// The caps every claim of this pass checks.
+    claim: outbox::Claim,
 }
 
 /// A Message-ID for send `ledger_id`, at the sender's domain (without the
@@ -142,6 +144,12 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         },
         real_sends: 0,
         reply_token: None,
+        // WIP (SPEC §14): the day and domain caps are enforced once the
+        // sequence engine lands; until then only the hour limit applies.
+        claim: outbox::Claim {
+            hour_limit: cfg.max_per_hour,
+            ..outbox::Claim::OPERATOR
+        },
     };
     if pass.mailer.mode() != EmailMode::DryRun {
         let health = crate::commands::health::enforce(ctx)?;
@@ -185,6 +193,7 @@ impl Pass<'_> {
         let target = Target {
             kind: Kind::Outreach,
             lead_id: Some(lead.id),
+            step: outbox::FIRST_STEP,
             recipient: &lead.email,
         };
         let mode = self.mailer.mode().as_str();
@@ -192,7 +201,7 @@ impl Pass<'_> {
         // across the pause (and a send stays in the hour it was counted in).
         self.pause_between_sends();
         let reservation = db::immediate(&ctx.db, |tx| {
-            outbox::reserve(tx, &target, mode, cfg.max_per_hour, ctx.now())
+            outbox::reserve(tx, &target, mode, &self.claim, ctx.now())
         })?;
         let (ledger_id, token) = match reservation {
             Reservation::Gone => return Ok(true),
@@ -214,6 +223,17 @@ impl Pass<'_> {
                 self.report.throttled += 1;
                 log_throttled(ctx, count);
                 return Ok(false);
+            }
+            Reservation::DailyCap { count, cap } => {
+                warn!("[EMAIL][DAILY_CAP] sent_24h={count} cap={cap}");
+                return Ok(false);
+            }
+            Reservation::DomainCap { rule, count } => {
+                info!(
+                    "[EMAIL][DOMAIN_CAP] lead_id={} rule={rule} count={count}",
+                    lead.id
+                );
+                return Ok(true);
             }
             Reservation::Reserved {
                 ledger_id,
@@ -298,6 +318,7 @@ impl Pass<'_> {
         let target = Target {
             kind: Kind::Outreach,
             lead_id: Some(lead.id),
+            step: outbox::FIRST_STEP,
             recipient: &lead.email,
         };
         let refused = match outbox::suppression_reason(&ctx.db, &lead.email, false)? {

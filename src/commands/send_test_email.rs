@@ -81,6 +81,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
     let target = Target {
         kind: Kind::Test,
         lead_id: None,
+        step: outbox::FIRST_STEP,
         recipient: &to,
     };
     let report = |outcome: &str, error: Option<String>, message_id| TestReport {
@@ -98,7 +99,13 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
         return Ok(report("dry_run", None, None));
     }
     let reservation = db::immediate(&ctx.db, |tx| {
-        outbox::reserve(tx, &target, mode.as_str(), cfg.max_per_hour, ctx.now())
+        outbox::reserve(
+            tx,
+            &target,
+            mode.as_str(),
+            &outbox::Claim::OPERATOR,
+            ctx.now(),
+        )
     })?;
     let ledger_id = match reservation {
         Reservation::Reserved { ledger_id, .. } => ledger_id,
@@ -114,7 +121,10 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
                 None,
             ));
         }
-        Reservation::Gone | Reservation::Held { .. } => {
+        Reservation::Gone
+        | Reservation::Held { .. }
+        | Reservation::DailyCap { .. }
+        | Reservation::DomainCap { .. } => {
             return Err(Error::Internal("test reservation vanished".into()));
         }
     };

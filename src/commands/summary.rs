@@ -337,6 +337,7 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
     let target = Target {
         kind: Kind::Summary,
         lead_id: None,
+        step: outbox::FIRST_STEP,
         recipient: &to,
     };
     let result = mailer.send(&message);

@@ -11,6 +11,7 @@ pub mod leads;
 pub mod legacy;
 pub mod outbox;
 pub mod runs;
+pub mod sequences;
 pub mod suppression;
 pub mod tasks;
 

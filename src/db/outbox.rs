@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::clock::{Timestamp, hour_start};
 use crate::domain::address::{email_domain, is_reserved_domain};
 use crate::domain::delivery::{Delivery, SendResult};
+use crate::domain::lead_csv::is_free_mail;
 use crate::domain::status::LeadStatus;
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
@@ -48,6 +49,8 @@ impl Kind {
 pub struct Target<'a> {
     pub kind: Kind,
     pub lead_id: Option<i64>,
+    /// The sequence step (1 for the first email, test mail and digests).
+    pub step: i64,
     pub recipient: &'a str,
 }
 
@@ -67,6 +70,11 @@ pub enum Reservation {
     Suppressed { reason: String },
     /// The hour is full: `count` real sends already hold it.
     Throttled { count: i64 },
+    /// Today's cap (warm-up included) is reached over the rolling 24 h.
+    DailyCap { count: i64, cap: u32 },
+    /// A per-domain cap (`domain_new_cap`, `domain_active_cap`) holds this
+    /// first email back; the lead stays `new`.
+    DomainCap { rule: &'static str, count: i64 },
     /// Another process claimed the lead, or it is no longer `new`.
     Gone,
 }
@@ -104,7 +112,7 @@ pub fn record(
         hour_start(now),
         target.kind.as_str(),
         target.lead_id,
-        FIRST_STEP,
+        target.step,
         target.recipient,
         subject,
         mode,
@@ -170,28 +178,70 @@ pub fn already_emailed(conn: &Connection, recipient: &str) -> rusqlite::Result<O
     }))
 }
 
-/// Claims the lead (outreach) and a slot of the hour, in the caller's
-/// `BEGIN IMMEDIATE` transaction. Suppressed and throttled attempts are
-/// recorded here too.
+/// What a claim may take: the step, and the caps of SPEC §4.2 and §14
+/// (outreach only; test mail and digests use none of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    pub hour_limit: u32,
+    /// Today's cap over the rolling 24 h (warm-up included).
+    pub day_cap: u32,
+    pub domain_new_cap: u32,
+    pub domain_active_cap: u32,
+}
+
+impl Claim {
+    /// The claim of a test message or a digest.
+    pub const OPERATOR: Claim = Claim {
+        hour_limit: u32::MAX,
+        day_cap: u32::MAX,
+        domain_new_cap: u32::MAX,
+        domain_active_cap: u32::MAX,
+    };
+}
+
+/// Real outreach sends in the 24 h up to `now` (reserved, sent, uncertain).
+pub fn real_in_24h(conn: &Connection, now: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM send_ledger
+         WHERE at > ?1 AND at <= ?2 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain')",
+    )?
+    .query_row(params![now - 86_400, now], |r| r.get(0))
+}
+
+/// First emails to a company domain in the 24 h up to `now`.
+pub fn first_contacts_at_domain(
+    conn: &Connection,
+    domain: &str,
+    now: i64,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM send_ledger s JOIN lead l ON l.id = s.lead_id
+         WHERE s.at > ?1 AND s.at <= ?2 AND s.kind = 'outreach' AND s.step = 1
+           AND s.outcome IN ('reserved', 'sent', 'uncertain') AND l.domain = ?3",
+    )?
+    .query_row(params![now - 86_400, now, domain], |r| r.get(0))
+}
+
+/// Claims the lead's step (outreach) and a slot of the hour and the day, in
+/// the caller's `BEGIN IMMEDIATE` transaction. Suppressed and throttled
+/// attempts are recorded here too.
 pub fn reserve(
     tx: &Connection,
     target: &Target<'_>,
     mode: &str,
-    hour_limit: u32,
+    claim: &Claim,
     now: i64,
 ) -> Result<Reservation> {
     let mut unsubscribe_token = None;
     let mut reply_token = None;
     if let Some(lead_id) = target.lead_id {
-        let lead: Option<(LeadStatus, Option<String>, Option<i64>)> = tx
+        let lead: Option<(LeadStatus, Option<String>, Option<i64>, String, Option<i64>)> = tx
             .prepare_cached(
-                "SELECT status, unsubscribe_token, last_contacted_at FROM lead WHERE id = ?1",
+                "SELECT status, unsubscribe_token, last_contacted_at, domain, not_before FROM lead WHERE id = ?1",
             )?
-            .query_row([lead_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([lead_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .optional()?;
-        // A lead that was ever contacted is never emailed again, even when
-        // its ledger rows have been pruned or were never here (imports).
-        let Some((status, token, None)) = lead else {
+        let Some((status, token, last_contacted, domain, not_before)) = lead else {
             return Ok(Reservation::Gone);
         };
         let claimed: bool = tx
@@ -199,9 +249,29 @@ pub fn reserve(
                 "SELECT EXISTS (SELECT 1 FROM send_ledger WHERE lead_id = ?1 AND step = ?2
                  AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain'))",
             )?
-            .query_row(params![lead_id, FIRST_STEP], |r| r.get(0))?;
-        if status != LeadStatus::New || claimed {
+            .query_row(params![lead_id, target.step], |r| r.get(0))?;
+        if claimed {
             return Ok(Reservation::Gone);
+        }
+        if target.step == FIRST_STEP {
+            // A lead that was ever contacted is never emailed a first step
+            // again, even when its ledger rows have been pruned or were
+            // never here (imports).
+            if status != LeadStatus::New || last_contacted.is_some() {
+                return Ok(Reservation::Gone);
+            }
+        } else {
+            // A follow-up: the lead is still in its sequence, waiting for
+            // exactly this step, and it is due.
+            let waiting: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM sequence WHERE lead_id = ?1 AND state = 'active'
+                     AND next_step = ?2 AND next_due_at <= ?3)",
+                )?
+                .query_row(params![lead_id, target.step, now], |r| r.get(0))?;
+            if status != LeadStatus::Contacted || !waiting || not_before.is_some_and(|t| t > now) {
+                return Ok(Reservation::Gone);
+            }
         }
         let held: Option<(i64, String)> = tx
             .prepare_cached(
@@ -212,6 +282,22 @@ pub fn reserve(
             .optional()?;
         if let Some((until, reason)) = held {
             return Ok(Reservation::Held { until, reason });
+        }
+        if target.step == FIRST_STEP && !domain.is_empty() && !is_free_mail(&domain) {
+            let new_here = first_contacts_at_domain(tx, &domain, now)?;
+            if new_here >= i64::from(claim.domain_new_cap) {
+                return Ok(Reservation::DomainCap {
+                    rule: "domain_new_cap",
+                    count: new_here,
+                });
+            }
+            let active = super::sequences::active_at_domain(tx, &domain)?;
+            if active >= i64::from(claim.domain_active_cap) {
+                return Ok(Reservation::DomainCap {
+                    rule: "domain_active_cap",
+                    count: active,
+                });
+            }
         }
         reply_token = Some(lead_reply_token(tx, lead_id)?);
         unsubscribe_token = Some(match token {
@@ -228,7 +314,9 @@ pub fn reserve(
     }
     let refused = match suppression_reason(tx, target.recipient, true)? {
         Some(reason) => Some(reason),
-        None if target.kind == Kind::Outreach => already_emailed(tx, target.recipient)?,
+        None if target.kind == Kind::Outreach && target.step == FIRST_STEP => {
+            already_emailed(tx, target.recipient)?
+        }
         None => None,
     };
     if let Some(reason) = refused {
@@ -240,14 +328,24 @@ pub fn reserve(
                 LeadStatus::Dead
             };
             tx.execute(
-                "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status = 'new'",
+                "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status IN ('new', 'contacted')",
                 params![lead_id, status, reason],
             )?;
+            super::sequences::stop(tx, lead_id, "suppressed", now)?;
         }
         return Ok(Reservation::Suppressed { reason });
     }
+    if target.kind == Kind::Outreach {
+        let day = real_in_24h(tx, now)?;
+        if day >= i64::from(claim.day_cap) {
+            return Ok(Reservation::DailyCap {
+                count: day,
+                cap: claim.day_cap,
+            });
+        }
+    }
     let count = sent_in_hour(tx, now)?;
-    if target.kind == Kind::Outreach && count >= i64::from(hour_limit) {
+    if target.kind == Kind::Outreach && count >= i64::from(claim.hour_limit) {
         record(
             tx,
             target,

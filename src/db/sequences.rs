@@ -1,0 +1,236 @@
+//! Per-lead sequence state (SPEC §14): the last step sent, the next one and
+//! when it is due (UTC), active / finished / stopped and why, and the
+//! Message-IDs that thread the follow-ups.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A lead's sequence as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sequence {
+    pub lead_id: i64,
+    pub step: i64,
+    pub next_step: Option<i64>,
+    pub next_due_at: Option<i64>,
+    pub state: String,
+    pub stop_reason: Option<String>,
+    pub first_subject: String,
+    /// The Message-IDs of the steps sent, oldest first (no angle brackets).
+    pub message_ids: Vec<String>,
+}
+
+pub fn get(conn: &Connection, lead_id: i64) -> rusqlite::Result<Option<Sequence>> {
+    conn.prepare_cached(
+        "SELECT lead_id, step, next_step, next_due_at, state, stop_reason, first_subject, message_ids
+         FROM sequence WHERE lead_id = ?1",
+    )?
+    .query_row([lead_id], |r| {
+        let ids: String = r.get(7)?;
+        Ok(Sequence {
+            lead_id: r.get(0)?,
+            step: r.get(1)?,
+            next_step: r.get(2)?,
+            next_due_at: r.get(3)?,
+            state: r.get(4)?,
+            stop_reason: r.get(5)?,
+            first_subject: r.get(6)?,
+            message_ids: ids.split_whitespace().map(str::to_string).collect(),
+        })
+    })
+    .optional()
+}
+
+/// What a sent step leaves behind: the next step and when it is due, or
+/// nothing (the sequence is finished).
+pub struct Sent<'a> {
+    pub lead_id: i64,
+    pub step: i64,
+    pub next: Option<(i64, i64)>,
+    pub domain: &'a str,
+    pub subject: &'a str,
+    pub message_id: Option<&'a str>,
+    pub now: i64,
+}
+
+/// Records a sent step: the first starts the sequence, a later one moves it
+/// on (only from the step it was waiting for).
+pub fn sent(tx: &Connection, s: &Sent<'_>) -> rusqlite::Result<()> {
+    let (next_step, next_due) = s.next.map_or((None, None), |(n, d)| (Some(n), Some(d)));
+    let state = if s.next.is_some() {
+        "active"
+    } else {
+        "finished"
+    };
+    let id = s.message_id.unwrap_or_default();
+    if s.step == 1 {
+        tx.execute(
+            "INSERT INTO sequence (lead_id, step, next_step, next_due_at, state, domain, first_subject,
+                                   message_ids, started_at, updated_at)
+             VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (lead_id) DO NOTHING",
+            params![s.lead_id, next_step, next_due, state, s.domain, s.subject, id, s.now],
+        )?;
+    } else {
+        tx.execute(
+            "UPDATE sequence SET step = ?2, next_step = ?3, next_due_at = ?4, state = ?5,
+                 message_ids = trim(message_ids || ' ' || ?6), updated_at = ?7
+             WHERE lead_id = ?1 AND state = 'active' AND next_step = ?2",
+            params![s.lead_id, s.step, next_step, next_due, state, id, s.now],
+        )?;
+    }
+    Ok(())
+}
+
+/// Stops the active sequence of a lead; whether one was stopped.
+pub fn stop(conn: &Connection, lead_id: i64, reason: &str, now: i64) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE sequence SET state = 'stopped', stop_reason = ?2, next_step = NULL,
+             next_due_at = NULL, updated_at = ?3
+         WHERE lead_id = ?1 AND state = 'active'",
+        params![lead_id, reason, now],
+    )? == 1)
+}
+
+/// Stops every active sequence of the leads with this address.
+pub fn stop_address(
+    conn: &Connection,
+    email: &str,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE sequence SET state = 'stopped', stop_reason = ?2, next_step = NULL,
+             next_due_at = NULL, updated_at = ?3
+         WHERE state = 'active' AND lead_id IN (SELECT id FROM lead WHERE email = ?1)",
+        params![email, reason, now],
+    )
+}
+
+/// Stops the active sequences at a company domain (a hold, SPEC §13).
+pub fn stop_domain(
+    conn: &Connection,
+    domain: &str,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE sequence SET state = 'stopped', stop_reason = ?2, next_step = NULL,
+             next_due_at = NULL, updated_at = ?3
+         WHERE state = 'active' AND domain = ?1",
+        params![domain, reason, now],
+    )
+}
+
+/// Follow-ups due at `now`, oldest due first, after the cursor
+/// `(due, lead_id)`.
+pub fn due(
+    conn: &Connection,
+    now: i64,
+    after: (i64, i64),
+    limit: u32,
+) -> rusqlite::Result<Vec<(i64, i64, i64)>> {
+    conn.prepare_cached(
+        "SELECT next_due_at, lead_id, next_step FROM sequence
+         WHERE state = 'active' AND next_due_at <= ?1
+           AND (next_due_at, lead_id) > (?2, ?3)
+         ORDER BY next_due_at, lead_id LIMIT ?4",
+    )?
+    .query_map(params![now, after.0, after.1, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })?
+    .collect()
+}
+
+/// How many sequences are active, finished and stopped, and how many are due.
+pub fn counts(conn: &Connection, now: i64) -> rusqlite::Result<(i64, i64, i64, i64)> {
+    let mut by_state = (0, 0, 0);
+    let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM sequence GROUP BY state")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (state, n) = row?;
+        match state.as_str() {
+            "active" => by_state.0 = n,
+            "finished" => by_state.1 = n,
+            _ => by_state.2 = n,
+        }
+    }
+    let due: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= ?1",
+        )?
+        .query_row([now], |r| r.get(0))?;
+    Ok((by_state.0, by_state.1, by_state.2, due))
+}
+
+/// Active sequences at a company domain.
+pub fn active_at_domain(conn: &Connection, domain: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached("SELECT COUNT(*) FROM sequence WHERE state = 'active' AND domain = ?1")?
+        .query_row([domain], |r| r.get(0))
+}
+
+/// A fact hoss keeps about itself.
+pub fn state_value(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
+    conn.query_row("SELECT value FROM hoss_state WHERE key = ?1", [key], |r| {
+        r.get(0)
+    })
+    .optional()
+}
+
+/// Keeps the first value ever given for `key`.
+pub fn keep_first(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO hoss_state (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead(conn: &Connection, email: &str) -> i64 {
+        conn.execute(
+            "INSERT INTO lead (email, company, domain, source, status, created_at) VALUES (?1, 'C', 'c.example', 't', 'contacted', 1)",
+            [email],
+        )
+        .unwrap();
+        conn.last_insert_rowid()
+    }
+
+    #[test]
+    fn a_sequence_starts_moves_on_only_from_its_step_and_stops() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let id = lead(&conn, "a@c.example");
+        let s = |step, next, mid| Sent {
+            lead_id: id,
+            step,
+            next,
+            domain: "c.example",
+            subject: "Hello",
+            message_id: Some(mid),
+            now: 10,
+        };
+        sent(&conn, &s(1, Some((2, 100)), "m1@x")).unwrap();
+        assert_eq!(due(&conn, 99, (i64::MIN, 0), 10).unwrap(), vec![]);
+        assert_eq!(
+            due(&conn, 100, (i64::MIN, 0), 10).unwrap(),
+            vec![(100, id, 2)]
+        );
+        // A stale second record of step 2 after it moved on changes nothing.
+        sent(&conn, &s(2, Some((3, 200)), "m2@x")).unwrap();
+        sent(&conn, &s(2, Some((3, 999)), "m2b@x")).unwrap();
+        let q = get(&conn, id).unwrap().unwrap();
+        assert_eq!(
+            (q.step, q.next_step, q.next_due_at),
+            (2, Some(3), Some(200))
+        );
+        assert_eq!(q.message_ids, ["m1@x", "m2@x"]);
+        assert_eq!(active_at_domain(&conn, "c.example").unwrap(), 1);
+        assert!(stop(&conn, id, "replied", 20).unwrap());
+        assert!(!stop(&conn, id, "again", 21).unwrap());
+        assert_eq!(counts(&conn, 1000).unwrap(), (0, 0, 1, 0));
+        assert_eq!(
+            get(&conn, id).unwrap().unwrap().stop_reason.as_deref(),
+            Some("replied")
+        );
+    }
+}
