@@ -53,6 +53,16 @@ fn datetime(ts: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(ts, 0).single().unwrap_or_default()
 }
 
+/// `ts` as a UTC date-time.
+pub fn utc(ts: i64) -> DateTime<Utc> {
+    datetime(ts)
+}
+
+/// The calendar day of `ts` in time zone `tz`.
+pub fn local_day(ts: i64, tz: chrono_tz::Tz) -> chrono::NaiveDate {
+    datetime(ts).with_timezone(&tz).date_naive()
+}
+
 /// `2026-11-25T14:03:07Z`
 pub fn rfc3339(ts: i64) -> String {
     datetime(ts).to_rfc3339_opts(SecondsFormat::Secs, true)

@@ -117,10 +117,14 @@ impl Effects<'_> {
     }
 
     fn move_lead(&mut self, from: &[LeadStatus], to: LeadStatus, reason: &str) -> Result<()> {
-        if let Some(id) = self.m.lead_id
-            && inbox::move_lead(self.tx, id, from, to, reason)?
-        {
-            self.actions.push(format!("lead {id} → {to}"));
+        if let Some(id) = self.m.lead_id {
+            if inbox::move_lead(self.tx, id, from, to, reason)? {
+                self.actions.push(format!("lead {id} → {to}"));
+            }
+            // Whatever its status was, nothing more goes to this lead.
+            if db::sequences::stop(self.tx, id, to.as_str(), self.now)? {
+                self.actions.push(format!("lead {id}: sequence stopped"));
+            }
         }
         Ok(())
     }
@@ -135,6 +139,7 @@ impl Effects<'_> {
         }
         let until = self.now + i64::from(days) * 86_400;
         inbox::hold_domain(self.tx, &domain, until, why, self.m.lead_id, self.now)?;
+        db::sequences::stop_domain(self.tx, &domain, why, self.now)?;
         self.actions.push(format!("{domain} held ({why})"));
         Ok(())
     }

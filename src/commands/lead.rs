@@ -267,6 +267,9 @@ fn apply_status(
             e.into()
         }
     })?;
+    // The operator decided: no further step goes out on its own (a lead
+    // set back to `contacted` is not restarted either).
+    db::sequences::stop(tx, id, &format!("operator set {status}"), ctx.now())?;
     Ok(())
 }
 

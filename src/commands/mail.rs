@@ -134,6 +134,7 @@ pub fn outreach_message(
     sender: &Sender,
     lead: &Lead,
     token: &str,
+    follow_up: Option<&compose::FollowUp<'_>>,
 ) -> std::result::Result<Outgoing, String> {
     let cfg = &ctx.config;
     let fields = LeadFields {
@@ -143,12 +144,13 @@ pub fn outreach_message(
         company: &lead.company,
         niche: lead.niche.as_deref(),
     };
-    compose::outreach(
+    compose::outreach_step(
         pack,
         &fields,
         &cfg.email.offer,
         &cfg.leads.niche,
         sender,
         token,
+        follow_up,
     )
 }

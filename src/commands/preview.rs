@@ -48,7 +48,7 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
     let token = db::leads::unsubscribe_token(&ctx.db, lead.id)?
         .unwrap_or_else(|| TOKEN_PLACEHOLDER.to_string());
     let sender = mail::sender(ctx);
-    let message = mail::outreach_message(ctx, &pack, &sender, &lead, &token)
+    let message = mail::outreach_message(ctx, &pack, &sender, &lead, &token, None)
         .map_err(|e| Error::Data(format!("lead {} cannot be emailed: {e}", lead.id)))?;
     let text = mailer::smtp_message(&message)
         .map_err(Error::Data)?

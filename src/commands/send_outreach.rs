@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use log::{info, warn};
+use log::{debug, info, warn};
 use rand::RngExt;
 use serde::Serialize;
 
@@ -20,8 +20,10 @@ use crate::commands::mail::{
 use crate::config::EmailMode;
 use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, leads::Lead, outbox};
-use crate::domain::compose::{Outgoing, Sender};
+use crate::domain::compose::{FollowUp, Outgoing, Sender};
 use crate::domain::delivery::{Delivery, SendResult};
+use crate::domain::lead_csv::is_free_mail;
+use crate::domain::schedule::{self, Calendar, Warmup, daily_cap, parse_tz};
 use crate::domain::templates::Pack;
 use crate::error::{Error, Result};
 use crate::render::Report;
@@ -39,6 +41,14 @@ pub struct OutreachReport {
     pub uncertain: u32,
     /// Leads skipped because their company domain is held (SPEC §13).
     pub held: u32,
+    /// Follow-ups (steps 2 and on) among `sent`.
+    pub follow_ups: u32,
+    /// Leads not attempted: outside their send window or a blackout date.
+    pub waiting: u32,
+    /// First emails held back by a per-domain cap.
+    pub domain_capped: u32,
+    /// Today's cap (warm-up included) ended the pass.
+    pub daily_cap: bool,
     /// Why outreach is paused (health or operator), when it is: nothing
     /// real was sent.
     pub paused: Option<String>,
@@ -86,6 +96,30 @@ struct Pass<'a> {
     reply_token: Option<String>,
     /// The caps every claim of this pass checks.
     claim: outbox::Claim,
+}
+
+/// Today's daily cap: `MAX_EMAILS_PER_DAY`, or the warm-up ramp's step,
+/// counted from `WARMUP_START_DATE` or the day of the first real send.
+pub fn today_cap(ctx: &Ctx) -> Result<u32> {
+    let s = &ctx.config.email.sending;
+    let today = crate::clock::local_day(ctx.now(), s.timezone);
+    let first_send = db::sequences::state_value(&ctx.db, FIRST_SEND_DAY)?
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let warmup = s.warmup.map(|w| Warmup {
+        start_date: w.start_date.or(first_send),
+        ..w
+    });
+    Ok(daily_cap(s.max_per_day, warmup, today))
+}
+
+/// The day (in `SEND_TIMEZONE`) of the first real outreach send.
+const FIRST_SEND_DAY: &str = "first_real_send_day";
+
+/// The time zone of a lead's send window: its own, else `SEND_TIMEZONE`.
+pub fn lead_tz(ctx: &Ctx, lead_id: i64) -> Result<chrono_tz::Tz> {
+    Ok(db::sequences::lead_timezone(&ctx.db, lead_id)?
+        .and_then(|name| parse_tz(&name).ok())
+        .unwrap_or(ctx.config.email.sending.timezone))
 }
 
 /// A Message-ID for send `ledger_id`, at the sender's domain (without the
@@ -144,11 +178,11 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         },
         real_sends: 0,
         reply_token: None,
-        // WIP (SPEC §14): the day and domain caps are enforced once the
-        // sequence engine lands; until then only the hour limit applies.
         claim: outbox::Claim {
             hour_limit: cfg.max_per_hour,
-            ..outbox::Claim::OPERATOR
+            day_cap: today_cap(ctx)?,
+            domain_new_cap: cfg.sending.max_new_per_domain_per_day,
+            domain_active_cap: cfg.sending.max_active_per_domain,
         },
     };
     if pass.mailer.mode() != EmailMode::DryRun {
@@ -162,16 +196,37 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             return Ok(pass.report);
         }
     }
+    // Due follow-ups first, oldest due first (a DRY_RUN pass starts no
+    // sequence, so it has none to follow up)...
+    let mut cursor = (i64::MIN, 0);
+    if pass.mailer.mode() != EmailMode::DryRun {
+        while pass.report.attempted < cfg.max_per_cycle {
+            let batch = db::sequences::due(&ctx.db, ctx.now(), cursor, 64)?;
+            if batch.is_empty() {
+                break;
+            }
+            for (due, lead_id, step) in batch {
+                cursor = (due, lead_id);
+                if pass.report.attempted >= cfg.max_per_cycle || !pass.one(lead_id, step)? {
+                    return Ok(pass.report);
+                }
+                ctx.flush_log();
+            }
+        }
+    }
+    // ...then new leads, oldest first.
     let mut after = 0;
-    'pass: while pass.report.attempted < cfg.max_per_cycle {
+    while pass.report.attempted < cfg.max_per_cycle {
         let batch = outbox::due_leads(&ctx.db, after, 64)?;
         if batch.is_empty() {
             break;
         }
         for lead_id in batch {
             after = lead_id;
-            if pass.report.attempted >= cfg.max_per_cycle || !pass.one(lead_id)? {
-                break 'pass;
+            if pass.report.attempted >= cfg.max_per_cycle
+                || !pass.one(lead_id, outbox::FIRST_STEP)?
+            {
+                return Ok(pass.report);
             }
             ctx.flush_log();
         }
@@ -180,8 +235,9 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
 }
 
 impl Pass<'_> {
-    /// Handles one lead; `false` means the pass must stop (throttled).
-    fn one(&mut self, lead_id: i64) -> Result<bool> {
+    /// Handles one step of one lead; `false` means the pass must stop
+    /// (a cap is reached, or the sender failed).
+    fn one(&mut self, lead_id: i64, step: i64) -> Result<bool> {
         let ctx = self.ctx;
         let Some(lead) = db::leads::get(&ctx.db, lead_id)? else {
             return Ok(true);
@@ -190,10 +246,39 @@ impl Pass<'_> {
             return self.simulate(&lead).map(|_| true);
         }
         let cfg = &ctx.config.email;
+        let sending = &cfg.sending;
+        let Some(step_cfg) = usize::try_from(step - 1)
+            .ok()
+            .and_then(|i| sending.steps.get(i))
+        else {
+            // The configuration lost this step: the sequence is over.
+            db::sequences::stop(
+                &ctx.db,
+                lead.id,
+                "no such step in [[sequence.steps]]",
+                ctx.now(),
+            )?;
+            return Ok(true);
+        };
+        let tz = lead_tz(ctx, lead.id)?;
+        let calendar = Calendar {
+            window: sending.window,
+            tz,
+            blackout: &sending.blackout,
+        };
+        if let Err(closed) = calendar.check(crate::clock::utc(ctx.now())) {
+            self.report.waiting += 1;
+            debug!(
+                "[EMAIL][WINDOW] lead_id={} step={step} opens={}",
+                lead.id,
+                closed.opens().to_rfc3339()
+            );
+            return Ok(true);
+        }
         let target = Target {
             kind: Kind::Outreach,
+            step,
             lead_id: Some(lead.id),
-            step: outbox::FIRST_STEP,
             recipient: &lead.email,
         };
         let mode = self.mailer.mode().as_str();
@@ -225,10 +310,12 @@ impl Pass<'_> {
                 return Ok(false);
             }
             Reservation::DailyCap { count, cap } => {
+                self.report.daily_cap = true;
                 warn!("[EMAIL][DAILY_CAP] sent_24h={count} cap={cap}");
                 return Ok(false);
             }
             Reservation::DomainCap { rule, count } => {
+                self.report.domain_capped += 1;
                 info!(
                     "[EMAIL][DOMAIN_CAP] lead_id={} rule={rule} count={count}",
                     lead.id
@@ -244,19 +331,34 @@ impl Pass<'_> {
                 (ledger_id, unsubscribe_token.unwrap_or_default())
             }
         };
+        let packs = step_cfg.packs(&cfg.niche_template);
+        let variant = packs[schedule::variant(lead.id, step as u32, packs.len())].clone();
         let message_id = message_id(ledger_id, &cfg.from_email)?;
-        outbox::set_message_id(&ctx.db, ledger_id, &message_id)?;
+        outbox::set_message_id(&ctx.db, ledger_id, &message_id, &variant)?;
         self.report.attempted += 1;
-        let composed = self.compose(&lead, &token).map(|mut m| {
-            m.message_id = Some(format!("<{message_id}>"));
-            m.send_id = Some(ledger_id);
-            if ctx.config.inbox.reply_plus_token
-                && let Some(t) = &self.reply_token
-            {
-                m.reply_to = plus_address(&m.reply_to, t);
-            }
-            m
+        let sequence = if step > outbox::FIRST_STEP {
+            db::sequences::get(&ctx.db, lead.id)?
+        } else {
+            None
+        };
+        let pack = sending.packs.get(&variant).unwrap_or(&self.pack);
+        let follow_up = sequence.as_ref().map(|s| FollowUp {
+            step: step as u32,
+            subject: step_cfg.subject.as_deref(),
+            first_subject: &s.first_subject,
+            message_ids: &s.message_ids,
         });
+        let composed = outreach_message(ctx, pack, &self.sender, &lead, &token, follow_up.as_ref())
+            .map(|mut m| {
+                m.message_id = Some(format!("<{message_id}>"));
+                m.send_id = Some(ledger_id);
+                if ctx.config.inbox.reply_plus_token
+                    && let Some(t) = &self.reply_token
+                {
+                    m.reply_to = plus_address(&m.reply_to, t);
+                }
+                m
+            });
         let (subject, result) = match composed {
             Err(e) => {
                 let result = SendResult::failed(
@@ -278,17 +380,57 @@ impl Pass<'_> {
                 (message.subject, result)
             }
         };
+        let now = ctx.now();
         db::immediate(&ctx.db, |tx| {
-            Ok(outbox::finish(
-                tx,
-                ledger_id,
-                Some(lead.id),
-                &subject,
-                &result,
-                ctx.now(),
-            )?)
+            outbox::finish(tx, ledger_id, Some(lead.id), &subject, &result, now)?;
+            match result.delivery {
+                Delivery::Sent => {
+                    let next = sending.steps.get(step as usize).map(|n| {
+                        let due = schedule::due_after(
+                            crate::clock::utc(now),
+                            n.delay_days,
+                            n.calendar_days,
+                            tz,
+                        );
+                        (step + 1, due.timestamp())
+                    });
+                    let domain = if is_free_mail(&lead.domain) {
+                        ""
+                    } else {
+                        lead.domain.as_str()
+                    };
+                    db::sequences::sent(
+                        tx,
+                        &db::sequences::Sent {
+                            lead_id: lead.id,
+                            step,
+                            next,
+                            domain,
+                            subject: &subject,
+                            message_id: Some(&message_id),
+                            now,
+                        },
+                    )?;
+                    let day = crate::clock::local_day(now, sending.timezone).to_string();
+                    db::sequences::keep_first(tx, FIRST_SEND_DAY, &day)?;
+                }
+                Delivery::Permanent | Delivery::Uncertain if step > outbox::FIRST_STEP => {
+                    let why = if result.delivery == Delivery::Uncertain {
+                        "uncertain"
+                    } else {
+                        "bounce"
+                    };
+                    db::sequences::stop(tx, lead.id, why, now)?;
+                }
+                _ => {}
+            }
+            Ok(())
         })?;
         match result.delivery {
+            Delivery::Sent if step > outbox::FIRST_STEP => {
+                self.report.sent += 1;
+                self.report.follow_ups += 1;
+            }
             Delivery::Sent => self.report.sent += 1,
             Delivery::Uncertain => self.report.uncertain += 1,
             _ => self.report.failed += 1,
@@ -308,7 +450,7 @@ impl Pass<'_> {
     }
 
     fn compose(&self, lead: &Lead, token: &str) -> std::result::Result<Outgoing, String> {
-        outreach_message(self.ctx, &self.pack, &self.sender, lead, token)
+        outreach_message(self.ctx, &self.pack, &self.sender, lead, token, None)
     }
 
     /// DRY_RUN: the same checks and message, recorded, nothing sent, the

@@ -219,6 +219,23 @@ pub(super) fn resolve_email(
     if let Err(e) = &pack {
         p.0.push(pack_problem(e));
     }
+    let mut sending = sending;
+    for step in &sending.steps {
+        for name in step.packs(&niche_template) {
+            if name == niche_template || sending.packs.contains_key(&name) {
+                continue;
+            }
+            match super::load_pack(&name, &templates_dir) {
+                Ok(pack) => {
+                    sending.packs.insert(name, pack);
+                }
+                Err(e) => p.0.push(format!("[[sequence.steps]]: {e}")),
+            }
+        }
+    }
+    if let Ok(first) = &pack {
+        sending.packs.insert(niche_template.clone(), first.clone());
+    }
     if dry_run {
         p.0.insert(0, "DRY_RUN=TRUE".into());
     }

@@ -71,6 +71,8 @@ pub struct SendingConfig {
     pub warmup: Option<Warmup>,
     pub max_new_per_domain_per_day: u32,
     pub max_active_per_domain: u32,
+    /// Every pack a step may use, by name, loaded and checked.
+    pub packs: std::collections::BTreeMap<String, crate::domain::templates::Pack>,
 }
 
 impl Default for SendingConfig {
@@ -88,6 +90,7 @@ impl Default for SendingConfig {
             }),
             max_new_per_domain_per_day: 1,
             max_active_per_domain: 3,
+            packs: Default::default(),
         }
     }
 }
@@ -174,6 +177,7 @@ pub(super) fn resolve_sending(
             raw.uint("MAX_ACTIVE_PER_DOMAIN", d.max_active_per_domain, 0, 100_000),
             0,
         ),
+        packs: Default::default(),
     }
 }
 

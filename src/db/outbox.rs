@@ -269,7 +269,12 @@ pub fn reserve(
                      AND next_step = ?2 AND next_due_at <= ?3)",
                 )?
                 .query_row(params![lead_id, target.step, now], |r| r.get(0))?;
-            if status != LeadStatus::Contacted || !waiting || not_before.is_some_and(|t| t > now) {
+            if status != LeadStatus::Contacted {
+                // Moved on by hand, a reply or a failure: the sequence ends.
+                super::sequences::stop(tx, lead_id, &format!("status {status}"), now)?;
+                return Ok(Reservation::Gone);
+            }
+            if !waiting || not_before.is_some_and(|t| t > now) {
                 return Ok(Reservation::Gone);
             }
         }
@@ -388,10 +393,15 @@ fn lead_reply_token(tx: &Connection, lead_id: i64) -> Result<String> {
 
 /// Records the Message-ID given to a reserved send (before it is sent, so
 /// an answer to it can always be traced).
-pub fn set_message_id(conn: &Connection, ledger_id: i64, message_id: &str) -> rusqlite::Result<()> {
+pub fn set_message_id(
+    conn: &Connection,
+    ledger_id: i64,
+    message_id: &str,
+    variant: &str,
+) -> rusqlite::Result<()> {
     conn.execute(
-        "UPDATE send_ledger SET message_id = ?2 WHERE id = ?1",
-        params![ledger_id, message_id],
+        "UPDATE send_ledger SET message_id = ?2, variant = ?3 WHERE id = ?1",
+        params![ledger_id, message_id, variant],
     )?;
     Ok(())
 }
@@ -429,13 +439,15 @@ pub fn finish(
     };
     let reason = result.error.as_deref();
     match result.delivery {
+        // A follow-up finds its lead `contacted` already.
         Delivery::Sent => tx.execute(
             "UPDATE lead SET status = 'contacted', last_contacted_at = ?2, status_reason = NULL
-             WHERE id = ?1 AND status = 'new'",
+             WHERE id = ?1 AND status IN ('new', 'contacted')",
             params![lead_id, now],
         )?,
         Delivery::Permanent => tx.execute(
-            "UPDATE lead SET status = 'email_failed', status_reason = ?2 WHERE id = ?1 AND status = 'new'",
+            "UPDATE lead SET status = 'email_failed', status_reason = ?2
+             WHERE id = ?1 AND status IN ('new', 'contacted')",
             params![lead_id, reason],
         )?,
         Delivery::Uncertain => tx.execute(
@@ -446,7 +458,7 @@ pub fn finish(
             "UPDATE lead SET transient_failures = transient_failures + 1,
                  status = CASE WHEN transient_failures + 1 >= ?3 THEN 'email_failed' ELSE status END,
                  status_reason = ?2
-             WHERE id = ?1 AND status = 'new'",
+             WHERE id = ?1 AND status IN ('new', 'contacted')",
             params![lead_id, reason, MAX_TRANSIENT_FAILURES],
         )?,
         // The sender's problem: the lead keeps its place and its retries.

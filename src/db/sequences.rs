@@ -166,6 +166,15 @@ pub fn active_at_domain(conn: &Connection, domain: &str) -> rusqlite::Result<i64
         .query_row([domain], |r| r.get(0))
 }
 
+/// A lead's own IANA time zone, if it has one.
+pub fn lead_timezone(conn: &Connection, lead_id: i64) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT timezone FROM lead WHERE id = ?1")?
+        .query_row([lead_id], |r| r.get(0))
+        .optional()?
+        .flatten())
+}
+
 /// A fact hoss keeps about itself.
 pub fn state_value(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     conn.query_row("SELECT value FROM hoss_state WHERE key = ?1", [key], |r| {

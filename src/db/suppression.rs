@@ -32,6 +32,7 @@ pub fn add(
          ON CONFLICT (email) DO NOTHING",
         params![email, reason, note, now],
     )? == 1;
+    super::sequences::stop_address(conn, email, "suppressed", now)?;
     let leads = conn.execute(
         "UPDATE lead SET status = 'unsubscribed', status_reason = ?2
          WHERE email = ?1 AND status NOT IN ('unsubscribed', 'converted', 'invalid', 'email_failed')",

@@ -42,6 +42,10 @@ pub struct Outgoing {
     /// The send ledger row, passed to SendGrid as a custom argument so its
     /// events name the send.
     pub send_id: Option<i64>,
+    /// A follow-up's thread: the previous step's Message-ID, and all of
+    /// them (with angle brackets).
+    pub in_reply_to: Option<String>,
+    pub references: Vec<String>,
 }
 
 /// `{{ sender_company }}` before `COMPANY_NAME` is set (sandbox only).
@@ -57,6 +61,19 @@ pub struct LeadFields<'a> {
     pub niche: Option<&'a str>,
 }
 
+/// What makes a message a follow-up in its thread (SPEC §14).
+#[derive(Debug, Clone, Copy)]
+pub struct FollowUp<'a> {
+    /// The step (2 and on): picks the body, second step the first body.
+    pub step: u32,
+    /// The step's own subject template, if it has one.
+    pub subject: Option<&'a str>,
+    /// The first email's subject: `Re: ` + it, when the step has none.
+    pub first_subject: &'a str,
+    /// The Message-IDs of the steps sent, oldest first (no angle brackets).
+    pub message_ids: &'a [String],
+}
+
 /// The outreach message for a lead. The variant is chosen by lead id (the
 /// first that renders for this lead, going round from there), so a retry
 /// sends the same words. Errors name what is missing.
@@ -67,6 +84,28 @@ pub fn outreach(
     default_niche: &str,
     sender: &Sender,
     unsubscribe_token: &str,
+) -> Result<Outgoing, String> {
+    outreach_step(
+        pack,
+        lead,
+        offer,
+        default_niche,
+        sender,
+        unsubscribe_token,
+        None,
+    )
+}
+
+/// [`outreach`] for any step: a follow-up answers the thread of the steps
+/// before it (`In-Reply-To`, `References`, `Re: ` + the first subject).
+pub fn outreach_step(
+    pack: &Pack,
+    lead: &LeadFields<'_>,
+    offer: &str,
+    default_niche: &str,
+    sender: &Sender,
+    unsubscribe_token: &str,
+    follow_up: Option<&FollowUp<'_>>,
 ) -> Result<Outgoing, String> {
     let link = unsubscribe_link(sender, unsubscribe_token);
     let company = clean_text(Some(lead.company));
@@ -84,9 +123,22 @@ pub fn outreach(
         footer: Some(footer(sender, Some(link.as_deref()))),
     };
     let start = lead.id.unsigned_abs() as usize;
-    let subject = render_first(&pack.subjects, start % pack.subjects.len(), &values)?;
-    let body = render_first(&pack.bodies, start % pack.bodies.len(), &values)?;
-    Ok(build(sender, lead.email, &subject, wrap(&body), Some(link)))
+    let Some(f) = follow_up else {
+        let subject = render_first(&pack.subjects, start % pack.subjects.len(), &values)?;
+        let body = render_first(&pack.bodies, start % pack.bodies.len(), &values)?;
+        return Ok(build(sender, lead.email, &subject, wrap(&body), Some(link)));
+    };
+    let subject = match f.subject {
+        Some(template) => render_first(&[template.to_string()], 0, &values)?,
+        None => format!("Re: {}", f.first_subject.trim_start_matches("Re: ")),
+    };
+    let index = f.step.saturating_sub(2) as usize % pack.bodies.len();
+    let body = render_first(&pack.bodies, index, &values)?;
+    let mut m = build(sender, lead.email, &subject, wrap(&body), Some(link));
+    let ids: Vec<String> = f.message_ids.iter().map(|id| format!("<{id}>")).collect();
+    m.in_reply_to = ids.last().cloned();
+    m.references = ids;
+    Ok(m)
 }
 
 fn unsubscribe_link(sender: &Sender, token: &str) -> Option<String> {
@@ -186,6 +238,8 @@ fn build(
         one_click,
         message_id: None,
         send_id: None,
+        in_reply_to: None,
+        references: Vec::new(),
     }
 }
 

@@ -29,6 +29,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../config/templates/consulting.toml"),
     ),
     ("revops", include_str!("../../config/templates/revops.toml")),
+    (
+        "followup",
+        include_str!("../../config/templates/followup.toml"),
+    ),
 ];
 
 /// Every variable a template may use.

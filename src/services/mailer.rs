@@ -135,6 +135,10 @@ pub fn sendgrid_body(m: &Outgoing) -> serde_json::Value {
     if let Some(id) = &m.message_id {
         headers.insert("Message-ID".into(), json!(id));
     }
+    if let Some(id) = &m.in_reply_to {
+        headers.insert("In-Reply-To".into(), json!(id));
+        headers.insert("References".into(), json!(m.references.join(" ")));
+    }
     if !headers.is_empty() {
         body["headers"] = serde_json::Value::Object(headers);
     }
@@ -319,6 +323,11 @@ pub fn smtp_message(m: &Outgoing) -> Result<lettre::Message, String> {
         .header(ContentType::TEXT_PLAIN)
         .message_id(m.message_id.clone())
         .date_now();
+    if let Some(id) = &m.in_reply_to {
+        builder = builder
+            .in_reply_to(id.clone())
+            .references(m.references.join(" "));
+    }
     if let Some(v) = &m.list_unsubscribe {
         builder = builder.raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe"),
