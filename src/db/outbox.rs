@@ -222,6 +222,10 @@ pub fn first_contacts_at_domain(
     .query_row(params![now - 86_400, now, domain], |r| r.get(0))
 }
 
+/// What a claim reads of its lead: status, unsubscribe token, last
+/// contact, company domain, and the auto-reply's "not before".
+type ClaimedLead = (LeadStatus, Option<String>, Option<i64>, String, Option<i64>);
+
 /// Claims the lead's step (outreach) and a slot of the hour and the day, in
 /// the caller's `BEGIN IMMEDIATE` transaction. Suppressed and throttled
 /// attempts are recorded here too.
@@ -235,7 +239,7 @@ pub fn reserve(
     let mut unsubscribe_token = None;
     let mut reply_token = None;
     if let Some(lead_id) = target.lead_id {
-        let lead: Option<(LeadStatus, Option<String>, Option<i64>, String, Option<i64>)> = tx
+        let lead: Option<ClaimedLead> = tx
             .prepare_cached(
                 "SELECT status, unsubscribe_token, last_contacted_at, domain, not_before FROM lead WHERE id = ?1",
             )?
@@ -604,6 +608,13 @@ pub fn count_uncertain(conn: &Connection) -> rusqlite::Result<i64> {
 
 #[cfg(test)]
 mod tests {
+    fn hour_limit(n: u32) -> super::Claim {
+        super::Claim {
+            hour_limit: n,
+            ..super::Claim::OPERATOR
+        }
+    }
+
     use super::*;
 
     fn db_with_lead(email: &str) -> (Connection, i64) {
@@ -619,6 +630,7 @@ mod tests {
     fn target(email: &str) -> Target<'_> {
         Target {
             kind: Kind::Outreach,
+            step: FIRST_STEP,
             lead_id: Some(1),
             recipient: email,
         }
@@ -637,10 +649,10 @@ mod tests {
     #[test]
     fn a_lead_can_be_reserved_once() {
         let (conn, _) = db_with_lead("a@acme.com");
-        let first = reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100).unwrap();
+        let first = reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 100).unwrap();
         assert!(matches!(first, Reservation::Reserved { .. }));
         assert_eq!(
-            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 101).unwrap(),
+            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 101).unwrap(),
             Reservation::Gone
         );
         assert_eq!(sent_in_hour(&conn, 102).unwrap(), 1);
@@ -650,17 +662,25 @@ mod tests {
     fn the_hour_counter_resets_at_the_boundary() {
         let (conn, _) = db_with_lead("a@acme.com");
         let hour = 1_795_615_200;
-        reserve(&conn, &target("a@acme.com"), "SMTP", 1, hour + 3599).unwrap();
+        reserve(
+            &conn,
+            &target("a@acme.com"),
+            "SMTP",
+            &hour_limit(1),
+            hour + 3599,
+        )
+        .unwrap();
         assert_eq!(sent_in_hour(&conn, hour + 3599).unwrap(), 1);
         assert_eq!(sent_in_hour(&conn, hour + 3600).unwrap(), 0);
         // A test message is the operator's own mail: never throttled, never counted.
         let t = Target {
             kind: Kind::Test,
+            step: FIRST_STEP,
             lead_id: None,
             recipient: "op@acme.com",
         };
         assert!(matches!(
-            reserve(&conn, &t, "SMTP", 1, hour + 3599).unwrap(),
+            reserve(&conn, &t, "SMTP", &hour_limit(1), hour + 3599).unwrap(),
             Reservation::Reserved { .. }
         ));
         assert_eq!(sent_in_hour(&conn, hour + 3599).unwrap(), 1);
@@ -670,7 +690,7 @@ mod tests {
     fn finishing_moves_the_lead_and_frees_failed_slots() {
         let (conn, _) = db_with_lead("a@acme.com");
         let Reservation::Reserved { ledger_id, .. } =
-            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100).unwrap()
+            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 100).unwrap()
         else {
             panic!()
         };
@@ -683,7 +703,7 @@ mod tests {
         finish(&conn, ledger_id, Some(1), "s", &transient, 101).unwrap();
         assert_eq!(sent_in_hour(&conn, 102).unwrap(), 0);
         let Reservation::Reserved { ledger_id, .. } =
-            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 103).unwrap()
+            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 103).unwrap()
         else {
             panic!()
         };
@@ -706,9 +726,14 @@ mod tests {
             ..sent()
         };
         for i in 0..3 {
-            let Reservation::Reserved { ledger_id, .. } =
-                reserve(&conn, &target("a@acme.com"), "SMTP", 10, 100 + i).unwrap()
-            else {
+            let Reservation::Reserved { ledger_id, .. } = reserve(
+                &conn,
+                &target("a@acme.com"),
+                "SMTP",
+                &hour_limit(10),
+                100 + i,
+            )
+            .unwrap() else {
                 panic!("{i}")
             };
             finish(&conn, ledger_id, Some(1), "s", &transient, 100 + i).unwrap();
@@ -722,7 +747,7 @@ mod tests {
     #[test]
     fn stale_reservations_become_uncertain_and_are_never_resent() {
         let (conn, _) = db_with_lead("a@acme.com");
-        reserve(&conn, &target("a@acme.com"), "SMTP", 10, 1000).unwrap();
+        reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 1000).unwrap();
         assert!(
             recover_stale(&conn, 1000 + STALE_RESERVATION_SECS - 1)
                 .unwrap()
@@ -737,12 +762,12 @@ mod tests {
         assert_eq!(status, "email_failed");
         conn.execute("UPDATE lead SET status = 'new'", []).unwrap();
         assert_eq!(
-            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 5000).unwrap(),
+            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 5000).unwrap(),
             Reservation::Gone
         );
         release_for_requeue(&conn, 1).unwrap();
         assert!(matches!(
-            reserve(&conn, &target("a@acme.com"), "SMTP", 10, 5001).unwrap(),
+            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 5001).unwrap(),
             Reservation::Reserved { .. }
         ));
     }
@@ -750,7 +775,14 @@ mod tests {
     #[test]
     fn suppressed_and_reserved_recipients_are_not_reserved() {
         let (conn, _) = db_with_lead("a@acme.example");
-        let r = reserve(&conn, &target("a@acme.example"), "SMTP", 10, 100).unwrap();
+        let r = reserve(
+            &conn,
+            &target("a@acme.example"),
+            "SMTP",
+            &hour_limit(10),
+            100,
+        )
+        .unwrap();
         assert_eq!(
             r,
             Reservation::Suppressed {
