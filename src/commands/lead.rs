@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
+use log::info;
 use serde::Serialize;
 
 use crate::app::Ctx;
@@ -82,6 +83,13 @@ pub enum LeadAction {
         #[arg(long)]
         niche: Option<String>,
     },
+    /// Set the lead's own IANA time zone for its send window (`none` clears it)
+    SetTimezone {
+        /// Lead id or e-mail address
+        lead: String,
+        /// e.g. America/New_York, Europe/Berlin, or `none`
+        timezone: String,
+    },
 }
 
 impl LeadAction {
@@ -93,6 +101,7 @@ impl LeadAction {
             LeadAction::Show { .. } => "lead show",
             LeadAction::SetStatus { .. } => "lead set-status",
             LeadAction::Edit { .. } => "lead edit",
+            LeadAction::SetTimezone { .. } => "lead set-timezone",
         }
     }
 
@@ -156,7 +165,33 @@ pub fn run(ctx: &Ctx, action: LeadAction, out: &mut dyn Write, style: Style) -> 
             };
             emit(out, &edit(ctx, &lead, fields)?, style)
         }
+        LeadAction::SetTimezone { lead, timezone } => {
+            emit(out, &set_timezone(ctx, &lead, &timezone)?, style)
+        }
     }
+}
+
+/// `lead set-timezone`: the send window of this lead follows its own zone.
+pub fn set_timezone(ctx: &Ctx, key: &str, name: &str) -> Result<LeadShow> {
+    let lead = find_lead(ctx, key)?;
+    let zone = match name.trim() {
+        "" | "none" | "NONE" => None,
+        text => Some(
+            crate::domain::schedule::parse_tz(text)
+                .map_err(|e| Error::Usage(format!("timezone {e}")))?
+                .name()
+                .to_string(),
+        ),
+    };
+    db::immediate(&ctx.db, |tx| {
+        Ok(db::sequences::set_timezone(tx, lead.id, zone.as_deref())?)
+    })?;
+    info!(
+        "[LEADS][TIMEZONE] lead_id={} timezone={}",
+        lead.id,
+        zone.as_deref().unwrap_or("none (SEND_TIMEZONE)")
+    );
+    show(ctx, &lead.id.to_string())
 }
 
 impl Row for Lead {
@@ -581,17 +616,26 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
             let outcome = match lead {
                 Err(RowProblem::Malformed(reason)) => RowOutcome::problem(row, "malformed", reason),
                 Err(RowProblem::Invalid(reason)) => RowOutcome::problem(row, "invalid", reason),
-                Ok(RowLead { raw, company_from }) => match normalize(&raw) {
+                Ok(RowLead {
+                    raw,
+                    company_from,
+                    timezone,
+                }) => match normalize(&raw) {
                     Err(reason) => RowOutcome::problem(row, "invalid", reason),
                     Ok(lead) => match db::leads::insert(tx, &lead, "import", now)? {
-                        Inserted::Created(id) => RowOutcome {
-                            row,
-                            outcome: "created",
-                            lead_id: Some(id),
-                            by: None,
-                            reason: None,
-                            company_from,
-                        },
+                        Inserted::Created(id) => {
+                            if let Some(tz) = &timezone {
+                                db::sequences::set_timezone(tx, id, Some(tz))?;
+                            }
+                            RowOutcome {
+                                row,
+                                outcome: "created",
+                                lead_id: Some(id),
+                                by: None,
+                                reason: None,
+                                company_from,
+                            }
+                        }
                         Inserted::Deduped { existing_id, by } => RowOutcome {
                             row,
                             outcome: "deduped",

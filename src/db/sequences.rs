@@ -175,6 +175,14 @@ pub fn lead_timezone(conn: &Connection, lead_id: i64) -> rusqlite::Result<Option
         .flatten())
 }
 
+/// Sets (or with `None` clears) a lead's time zone; whether the lead exists.
+pub fn set_timezone(conn: &Connection, lead_id: i64, tz: Option<&str>) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE lead SET timezone = ?2 WHERE id = ?1",
+        params![lead_id, tz],
+    )? == 1)
+}
+
 /// A fact hoss keeps about itself.
 pub fn state_value(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
     conn.query_row("SELECT value FROM hoss_state WHERE key = ?1", [key], |r| {

@@ -28,6 +28,7 @@ pub enum Field {
     Company,
     Website,
     Niche,
+    Timezone,
 }
 
 impl Field {
@@ -40,6 +41,7 @@ impl Field {
             Field::Company => "company",
             Field::Website => "website",
             Field::Niche => "niche",
+            Field::Timezone => "timezone",
         }
     }
 }
@@ -93,6 +95,7 @@ const ALIASES: &[(Field, &[&str])] = &[
         ],
     ),
     (Field::Niche, &["niche", "industry"]),
+    (Field::Timezone, &["timezone", "tz", "timezonename"]),
 ];
 
 /// A header cell folded for matching: case, spaces and punctuation do not
@@ -156,6 +159,8 @@ pub enum CompanyFrom {
 pub struct RowLead {
     pub raw: RawLead,
     pub company_from: Option<CompanyFrom>,
+    /// The lead's IANA time zone (column `timezone`), checked.
+    pub timezone: Option<String>,
 }
 
 /// Why a row holds no lead: `Malformed` when it is not a well-formed row of
@@ -320,10 +325,19 @@ impl LeadCsv<'_> {
             website: self.value(record, Field::Website),
             niche: self.value(record, Field::Niche),
         };
+        let timezone = match self.value(record, Field::Timezone) {
+            None => None,
+            Some(tz) => Some(
+                crate::domain::schedule::parse_tz(&tz)
+                    .map(|z| z.name().to_string())
+                    .map_err(|e| RowProblem::Invalid(format!("timezone {e}")))?,
+            ),
+        };
         if clean_text(raw.company.as_deref()).is_some() {
             return Ok(RowLead {
                 raw,
                 company_from: None,
+                timezone,
             });
         }
         // Without a usable email the row is invalid for that reason, which
@@ -332,6 +346,7 @@ impl LeadCsv<'_> {
             return Ok(RowLead {
                 raw,
                 company_from: None,
+                timezone,
             });
         };
         let (company, from) =
@@ -342,6 +357,7 @@ impl LeadCsv<'_> {
                 ..raw
             },
             company_from: Some(from),
+            timezone,
         })
     }
 }
