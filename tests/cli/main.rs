@@ -24,5 +24,7 @@ mod legacy;
 mod operator;
 /// The customer portal: pages match the database, escaping, PAY NOW, atomic export, a real browser.
 mod portal;
+/// Sequences and sending discipline: threaded follow-ups, windows and zones, warm-up, caps.
+mod sequences;
 /// `hoss serve` idle, under slow clients, and out of file descriptors.
 mod serve;

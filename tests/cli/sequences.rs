@@ -1,0 +1,397 @@
+//! Sequences and sending discipline (SPEC §14), as the operator sees them:
+//! three threaded steps across simulated business days through a real SMTP
+//! session, the send window in the lead's time zone, the warm-up ramp day
+//! by day, per-domain caps, replies stopping the next step, and eight
+//! overlapping passes that never exceed the daily cap or send a step twice.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::Value;
+
+use crate::harness::{FakeServer, Recorded, Sandbox, SmtpMode, SmtpServer};
+
+fn smtp(server: &SmtpServer) -> Sandbox {
+    Sandbox::new()
+        .with("EMAIL_MODE", "SMTP")
+        .with("SENDER_NAME", "Sam Carter")
+        .with("COMPANY_NAME", "Carter Consulting LLC")
+        .with("SMTP_HOST", "127.0.0.1")
+        .with("SMTP_PORT", &server.port.to_string())
+        .with("SMTP_TLS", "NONE")
+        .with("SMTP_FROM_EMAIL", "hello@hoss-operator.com")
+        .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+}
+
+fn import(sb: &Sandbox, csv: &str) {
+    std::fs::write(sb.path("leads.csv"), csv).unwrap();
+    let out = sb.run(&["lead", "import", "leads.csv", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["invalid"], 0, "{r}");
+}
+
+/// One send-outreach pass at `at` (RFC 3339).
+fn pass_at(sb: &Sandbox, at: &str) -> Value {
+    let out = sb
+        .command(&["send-outreach", "--json"])
+        .env("HOSS_NOW", at)
+        .output()
+        .unwrap();
+    let out = crate::harness::Output::from(out);
+    assert_eq!(out.code, 0, "{at}: {out:?}");
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn header(data: &[u8], name: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    let mut value: Option<String> = None;
+    for line in text.lines().take_while(|l| !l.is_empty()) {
+        if let Some(v) = value.as_mut()
+            && line.starts_with([' ', '\t'])
+        {
+            v.push(' ');
+            v.push_str(line.trim());
+            continue;
+        }
+        if value.is_some() {
+            break;
+        }
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case(name)
+        {
+            value = Some(v.trim().to_string());
+        }
+    }
+    value
+}
+
+#[test]
+fn three_steps_go_out_threaded_on_business_days_in_the_lead_s_window() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server)
+        .with("SEND_WINDOW", "Mon-Fri 08:00-17:00")
+        .with("SEND_TIMEZONE", "America/New_York");
+    import(
+        &sb,
+        "name,email,company\nAnn Lee,ann@acme-dental.com,Acme Dental\n",
+    );
+
+    // Thursday 5 March 2026, 10:00 in New York: the first email.
+    assert_eq!(pass_at(&sb, "2026-03-05T15:00:00Z")["sent"], 1);
+    // Friday, Monday: nothing is due (3 business days: Tuesday).
+    for at in ["2026-03-06T15:00:00Z", "2026-03-09T15:00:00Z"] {
+        assert_eq!(pass_at(&sb, at)["sent"], 0, "{at}");
+    }
+    // Tuesday 10 March 10:00 — now EDT after the DST change on Sunday: one
+    // minute before is not due, the minute itself is.
+    assert_eq!(pass_at(&sb, "2026-03-10T13:59:00Z")["sent"], 0);
+    let second = pass_at(&sb, "2026-03-10T14:00:00Z");
+    assert_eq!(
+        (second["sent"].as_u64(), second["follow_ups"].as_u64()),
+        (Some(1), Some(1)),
+        "{second}"
+    );
+    // Five business days on: Tuesday 17 March, the last step.
+    assert_eq!(pass_at(&sb, "2026-03-17T13:59:00Z")["sent"], 0);
+    assert_eq!(pass_at(&sb, "2026-03-17T14:00:00Z")["sent"], 1);
+    let messages = server.messages();
+    assert_eq!(messages.len(), 3);
+    let ids: Vec<String> = messages
+        .iter()
+        .map(|m| header(&m.data, "Message-ID").unwrap())
+        .collect();
+    let subject = header(&messages[0].data, "Subject").unwrap();
+    assert!(header(&messages[0].data, "In-Reply-To").is_none());
+    assert_eq!(
+        header(&messages[1].data, "In-Reply-To").as_deref(),
+        Some(ids[0].as_str())
+    );
+    assert_eq!(
+        header(&messages[1].data, "References").as_deref(),
+        Some(ids[0].as_str())
+    );
+    assert_eq!(
+        header(&messages[2].data, "In-Reply-To").as_deref(),
+        Some(ids[1].as_str())
+    );
+    assert_eq!(
+        header(&messages[2].data, "References"),
+        Some(format!("{} {}", ids[0], ids[1]))
+    );
+    for m in &messages[1..] {
+        assert_eq!(header(&m.data, "Subject"), Some(format!("Re: {subject}")));
+        assert_eq!(m.to, vec!["ann@acme-dental.com"]);
+    }
+    // The ledger holds each step once, with the pack it used.
+    let steps: Vec<(i64, String, Option<String>)> = sb
+        .db()
+        .prepare(
+            "SELECT step, outcome, variant FROM send_ledger WHERE kind = 'outreach' ORDER BY id",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        steps,
+        vec![
+            (1, "sent".to_string(), Some("general".to_string())),
+            (2, "sent".to_string(), Some("followup".to_string())),
+            (3, "sent".to_string(), Some("followup".to_string())),
+        ]
+    );
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted");
+    // The sequence is over: nothing more, ever.
+    assert_eq!(pass_at(&sb, "2026-04-30T14:00:00Z")["sent"], 0);
+    assert_eq!(server.messages().len(), 3);
+}
+
+#[test]
+fn the_window_follows_the_lead_s_own_zone_and_blackout_days() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server)
+        .with("SEND_WINDOW", "Mon-Fri 09:00-17:00")
+        .with("SEND_TIMEZONE", "UTC")
+        .with("SEND_BLACKOUT_DATES", "2026-12-24");
+    import(
+        &sb,
+        "name,email,company,timezone\nBen,ben@berlin-bau.de,Berlin Bau,Europe/Berlin\nNia,nia@ny-law.com,NY Law,America/New_York\nUma,uma@utc-co.com,UTC Co,\n",
+    );
+    // 08:30 UTC on Monday 30 November: 09:30 in Berlin (open), 03:30 in
+    // New York (closed), 08:30 UTC (closed).
+    let r = pass_at(&sb, "2026-11-30T08:30:00Z");
+    assert_eq!(
+        (r["sent"].as_u64(), r["waiting"].as_u64()),
+        (Some(1), Some(2)),
+        "{r}"
+    );
+    assert_eq!(server.messages()[0].to, vec!["ben@berlin-bau.de"]);
+    // Nothing was attempted for the two that wait: no ledger row.
+    let rows: i64 = sb
+        .db()
+        .query_row("SELECT COUNT(*) FROM send_ledger", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+    // 14:00 UTC: 09:00 in New York and UTC open.
+    assert_eq!(pass_at(&sb, "2026-11-30T14:00:00Z")["sent"], 2);
+
+    // A blackout day closes the whole day, follow-ups included; the next
+    // day the new lead goes out (and the follow-ups whose window is open).
+    import(
+        &sb,
+        "name,email,company\nXmas,xmas@holiday-co.com,Holiday Co\n",
+    );
+    let r = pass_at(&sb, "2026-12-24T12:00:00Z");
+    assert_eq!(
+        (r["sent"].as_u64(), r["waiting"].as_u64()),
+        (Some(0), Some(4)),
+        "{r}"
+    );
+    pass_at(&sb, "2026-12-25T12:00:00Z");
+    let to: Vec<String> = server.messages().iter().map(|m| m.to[0].clone()).collect();
+    assert!(to.contains(&"xmas@holiday-co.com".to_string()), "{to:?}");
+    // New York is at 07:00: Nia's follow-up waits for her window.
+    assert_eq!(
+        to.iter().filter(|t| t.starts_with("nia@")).count(),
+        1,
+        "{to:?}"
+    );
+    // A bad zone is refused.
+    let bad = sb.run(&["lead", "set-timezone", "1", "Mars/Olympus"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("IANA"), "{}", bad.stderr);
+    std::fs::write(
+        sb.path("bad.csv"),
+        "email,company,timezone\nq@q-co.com,Q,Moon/Base\n",
+    )
+    .unwrap();
+    let r: Value = sb.json(&["lead", "import", "bad.csv", "--json"]);
+    assert_eq!(r["invalid"], 1, "{r}");
+    assert!(
+        r["rows"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("timezone")
+    );
+}
+
+#[test]
+fn a_bad_window_or_step_list_keeps_real_email_off_with_the_reason() {
+    for (key, value) in [
+        ("SEND_WINDOW", "weekdays 9-5"),
+        ("SEND_TIMEZONE", "Nowhere/City"),
+    ] {
+        let server = SmtpServer::start(SmtpMode::Accept);
+        let check: Value = smtp(&server).with(key, value).json(&["check", "--json"]);
+        let email = &check["subsystems"]["email"];
+        assert_eq!(email["effective"], "DRY_RUN", "{key}");
+        assert!(email["reason"].as_str().unwrap().contains(key), "{email}");
+    }
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).config_file("[[sequence.steps]]\ndelay_days = \"three\"\n");
+    let check: Value = sb.json(&["check", "--json"]);
+    assert_eq!(check["subsystems"]["email"]["effective"], "DRY_RUN");
+    assert!(
+        check["subsystems"]["email"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("sequence step 1")
+    );
+}
+
+/// A SendGrid stand-in; returns (server, sandbox) with real email through it.
+fn sendgrid_sandbox() -> (FakeServer, Sandbox) {
+    let server = FakeServer::sendgrid();
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.sequence-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("MAX_EMAILS_PER_CYCLE", "100")
+        .with("MAX_EMAILS_PER_HOUR", "100");
+    (server, sb)
+}
+
+fn leads_csv(n: usize) -> String {
+    let mut csv = String::from("name,email,company\n");
+    for i in 0..n {
+        csv.push_str(&format!("P {i},p{i}@firm{i}.com,Firm {i}\n"));
+    }
+    csv
+}
+
+#[test]
+fn warm_up_raises_the_daily_cap_day_by_day() {
+    let (server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("WARMUP", "ON")
+        .with("WARMUP_START", "2")
+        .with("WARMUP_STEP", "1")
+        .with("MAX_EMAILS_PER_DAY", "4");
+    import(&sb, &leads_csv(20));
+    let day = |d: u32| format!("2026-12-{:02}T10:00:00Z", d);
+    // Day 0 (the first real send's day): 2, then the cap ends the pass.
+    let r = pass_at(&sb, &day(1));
+    assert_eq!(
+        (r["sent"].as_u64(), r["daily_cap"].as_bool()),
+        (Some(2), Some(true)),
+        "{r}"
+    );
+    // An hour later the same 24 h still hold them.
+    assert_eq!(pass_at(&sb, "2026-12-01T11:00:00Z")["sent"], 0);
+    assert_eq!(pass_at(&sb, &day(2))["sent"], 3);
+    assert_eq!(pass_at(&sb, &day(3))["sent"], 4);
+    assert_eq!(
+        pass_at(&sb, &day(4))["sent"],
+        4,
+        "MAX_EMAILS_PER_DAY caps the ramp"
+    );
+    assert_eq!(server.mail_sends().len(), 13);
+    // WARMUP_START_DATE moves day 0.
+    let (server2, sb2) = sendgrid_sandbox();
+    let sb2 = sb2
+        .with("WARMUP", "ON")
+        .with("WARMUP_START", "2")
+        .with("WARMUP_STEP", "1")
+        .with("WARMUP_START_DATE", "2026-11-20")
+        .with("MAX_EMAILS_PER_DAY", "50");
+    import(&sb2, &leads_csv(20));
+    assert_eq!(pass_at(&sb2, "2026-11-23T10:00:00Z")["sent"], 5);
+    assert_eq!(server2.mail_sends().len(), 5);
+}
+
+#[test]
+fn one_company_gets_one_first_email_a_day_and_free_mail_is_exempt() {
+    let (server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "1")
+        .with("MAX_ACTIVE_PER_DOMAIN", "2");
+    import(
+        &sb,
+        "name,email,company\nA,a@big-corp.com,Big Corp\nB,b@big-corp.com,Big Corp Sales\nC,c@big-corp.com,Big Corp Ops\nG1,one@gmail.com,Solo One\nG2,two@gmail.com,Solo Two\n",
+    );
+    let r = pass_at(&sb, "2026-12-01T10:00:00Z");
+    assert_eq!(
+        (r["sent"].as_u64(), r["domain_capped"].as_u64()),
+        (Some(3), Some(2)),
+        "{r}"
+    );
+    // The next day the second goes; the third waits for an active sequence
+    // at big-corp.com to end (2 active).
+    let r = pass_at(&sb, "2026-12-02T10:00:01Z");
+    assert_eq!(r["sent"], 1, "{r}");
+    let r = pass_at(&sb, "2026-12-03T10:00:02Z");
+    assert_eq!(
+        (r["sent"].as_u64(), r["domain_capped"].as_u64()),
+        (Some(0), Some(1)),
+        "{r}"
+    );
+    let to: HashSet<String> = server.mail_sends().iter().map(Recorded::mail_to).collect();
+    assert!(to.contains("one@gmail.com") && to.contains("two@gmail.com"));
+    assert!(!to.contains("c@big-corp.com"));
+}
+
+#[test]
+fn an_operator_status_change_or_a_suppression_stops_the_next_step() {
+    let (server, sb) = sendgrid_sandbox();
+    import(&sb, &leads_csv(3));
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 3);
+    assert_eq!(sb.run(&["lead", "set-status", "1", "responded"]).code, 0);
+    assert_eq!(sb.run(&["suppress", "add", "p1@firm1.com"]).code, 0);
+    // Three business days later only lead 3 gets its second step.
+    let r = pass_at(&sb, "2026-12-04T10:00:00Z");
+    assert_eq!(r["follow_ups"], 1, "{r}");
+    let last = server.mail_sends().last().unwrap().mail_to();
+    assert_eq!(last, "p2@firm2.com");
+}
+
+#[test]
+fn eight_overlapping_passes_never_pass_the_daily_cap_or_send_a_step_twice() {
+    let server = FakeServer::start(|r: &Recorded| {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        crate::harness::sendgrid_answer(r)
+    });
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.overlap-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("MAX_EMAILS_PER_CYCLE", "100")
+        .with("MAX_EMAILS_PER_HOUR", "100")
+        .with("MAX_EMAILS_PER_DAY", "7")
+        .with("HOSS_NOW", "2026-12-01T10:00:00Z");
+    import(&sb, &leads_csv(30));
+    for out in sb.run_concurrently(&["send-outreach"], 8) {
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    assert_eq!(
+        server.mail_sends().len(),
+        7,
+        "the daily cap held across processes"
+    );
+    // Three business days later: 7 follow-ups are due and the rolling 24 h
+    // is empty again; eight passes send each once, 7 in all.
+    let later = sb.with("HOSS_NOW", "2026-12-04T10:00:00Z");
+    for out in later.run_concurrently(&["send-outreach"], 8) {
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    let db = later.db();
+    let per_step: BTreeMap<(i64, i64), i64> = db
+        .prepare(
+            "SELECT lead_id, step, COUNT(*) FROM send_ledger
+             WHERE kind = 'outreach' AND outcome IN ('sent', 'reserved', 'uncertain') GROUP BY 1, 2",
+        )
+        .unwrap()
+        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(per_step.values().all(|n| *n == 1), "{per_step:?}");
+    let follow_ups = per_step.keys().filter(|(_, step)| *step == 2).count();
+    assert_eq!(follow_ups, 7, "{per_step:?}");
+    assert_eq!(server.mail_sends().len(), 14);
+}
