@@ -395,3 +395,41 @@ fn eight_overlapping_passes_never_pass_the_daily_cap_or_send_a_step_twice() {
     assert_eq!(follow_ups, 7, "{per_step:?}");
     assert_eq!(server.mail_sends().len(), 14);
 }
+
+#[test]
+fn the_worked_example_of_replit_md_runs_as_written() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/replit.md")).unwrap();
+    let section = &text[text.find("## Sequences and sending discipline").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).config_file(example);
+    // The example sets its own window, zone and cap.
+    let sb = ["SEND_WINDOW", "SEND_TIMEZONE", "MAX_EMAILS_PER_DAY"]
+        .iter()
+        .fold(sb, |mut sb, k| {
+            sb.unset(k);
+            sb
+        });
+    let check = sb.run(&["check", "--json"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(!check.stderr.contains("[CONFIG]"), "{}", check.stderr);
+    import(
+        &sb,
+        "name,email,company\nAnn Lee,ann@acme-dental.com,Acme Dental\n",
+    );
+    // Thursday 10:00 in New York: inside 09:00–16:30.
+    assert_eq!(pass_at(&sb, "2026-03-05T15:00:00Z")["sent"], 1);
+    // Tuesday 10:00 EDT: the second; a week later the third, with the
+    // step's own subject.
+    assert_eq!(pass_at(&sb, "2026-03-10T14:00:00Z")["sent"], 1);
+    assert_eq!(pass_at(&sb, "2026-03-17T14:00:00Z")["sent"], 1);
+    let last = server.messages().pop().unwrap();
+    assert_eq!(
+        header(&last.data, "Subject").as_deref(),
+        Some("Closing the loop, Ann")
+    );
+    // 16:45 in New York is outside the example's window.
+    import(&sb, "name,email,company\nBo,bo@bo-co.com,Bo Co\n");
+    assert_eq!(pass_at(&sb, "2026-03-18T20:45:00Z")["waiting"], 1);
+}
