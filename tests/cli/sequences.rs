@@ -433,3 +433,61 @@ fn the_worked_example_of_replit_md_runs_as_written() {
     import(&sb, "name,email,company\nBo,bo@bo-co.com,Bo Co\n");
     assert_eq!(pass_at(&sb, "2026-03-18T20:45:00Z")["waiting"], 1);
 }
+
+#[test]
+fn a_reply_read_from_the_inbox_stops_the_lead_and_its_company() {
+    let Some(imap) = crate::harness::Dovecot::start() else {
+        return;
+    };
+    imap.create("INBOX");
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server)
+        .with("MAX_ACTIVE_PER_DOMAIN", "5")
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "5")
+        .with("INBOX_MODE", "IMAP")
+        .with("IMAP_HOST", "127.0.0.1")
+        .with("IMAP_PORT", &imap.port.to_string())
+        .with("IMAP_TLS", "NONE")
+        .with("IMAP_USERNAME", crate::harness::IMAP_USER)
+        .with("IMAP_PASSWORD", crate::harness::IMAP_PASSWORD)
+        .with("HOSS_NOW", "2026-12-01T10:00:00Z");
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\nCy,cy@acme-dental.com,Acme Dental Billing\nDee,dee@other-co.com,Other Co\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 3);
+    let first = &server.messages()[0];
+    assert_eq!(first.to, vec!["ann@acme-dental.com"]);
+    let mid = header(&first.data, "Message-ID").unwrap();
+    imap.deliver(
+        "INBOX",
+        &format!("From: ann@acme-dental.com\nTo: hello@hoss-operator.com\nSubject: Re: hi\nMessage-ID: <r1@acme-dental.com>\nIn-Reply-To: {mid}\n\nYes, let's talk.\n"),
+    );
+    let r: Value = sb.json(&["sync-inbox", "--json"]);
+    assert_eq!(r["replies"], 1, "{r}");
+    // Three business days on, only the other company hears from hoss.
+    let r = pass_at(&sb, "2026-12-04T10:00:00Z");
+    assert_eq!(r["follow_ups"], 1, "{r}");
+    assert_eq!(
+        server.messages().last().unwrap().to,
+        vec!["dee@other-co.com"]
+    );
+    let stopped: Vec<(String, String)> = sb
+        .db()
+        .prepare("SELECT l.email, s.stop_reason FROM sequence s JOIN lead l ON l.id = s.lead_id WHERE s.state = 'stopped' ORDER BY l.id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        stopped,
+        vec![
+            ("ann@acme-dental.com".to_string(), "replied".to_string()),
+            (
+                "cy@acme-dental.com".to_string(),
+                "domain_replied".to_string()
+            ),
+        ]
+    );
+}
