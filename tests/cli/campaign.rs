@@ -25,6 +25,8 @@ use crate::harness::{
 const HOUR_LIMIT: i64 = 25;
 const NOW: &str = "2026-11-25T14:10:00Z";
 const NOW_UNIX: i64 = 1_795_615_800;
+/// Three business days after NOW (Wednesday → Monday): follow-ups are due.
+const LATER: &str = "2026-11-30T14:10:00Z";
 const SECRET: &str = "whsec_campaign_secret";
 
 fn env_number(key: &str, default: u64) -> u64 {
@@ -163,29 +165,34 @@ fn deliver(w: &World, body: &str) -> Value {
 /// The invariants; returns how many were checked.
 fn check_invariants(w: &World) -> usize {
     let db = w.sb.db();
-    // 1. nobody emailed twice
-    let recipients: Vec<String> = w
+    // 1. nobody emailed the same step twice (first emails, then the
+    // follow-ups of the second phase: a reply in the thread, `Re: `)
+    let sends: Vec<(String, bool)> = w
         .sendgrid
         .mail_sends()
         .iter()
-        .map(Recorded::mail_to)
+        .map(|r| {
+            let follow_up = r.json()["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Re: "));
+            (r.mail_to(), follow_up)
+        })
         .collect();
-    let unique: HashSet<&String> = recipients.iter().collect();
+    let unique: HashSet<&(String, bool)> = sends.iter().collect();
     assert_eq!(
         unique.len(),
-        recipients.len(),
-        "a recipient was emailed twice: {recipients:?}"
+        sends.len(),
+        "a recipient got the same step twice: {sends:?}"
     );
-    // 2. never above the hour limit (the clock is pinned inside one hour)
-    assert!(
-        recipients.len() as i64 <= HOUR_LIMIT,
-        "{} sends > {HOUR_LIMIT}",
-        recipients.len()
-    );
+    // 2. never above the hour limit (each phase's clock is pinned inside
+    // one hour)
     let held: i64 = db
-        .query_row("SELECT COUNT(*) FROM send_ledger WHERE outcome IN ('reserved','sent','uncertain') AND kind IN ('outreach','test')", [], |r| r.get(0))
+        .query_row("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM send_ledger WHERE outcome IN ('reserved','sent','uncertain') AND kind IN ('outreach','test') GROUP BY hour_start)", [], |r| r.get(0))
         .unwrap();
-    assert!(held <= HOUR_LIMIT, "the ledger holds {held} slots");
+    assert!(
+        held <= HOUR_LIMIT,
+        "an hour of the ledger holds {held} slots"
+    );
     // 3. no task billed twice: every invoice is exactly the sum of its tasks
     let mismatched: i64 = db
         .query_row(
@@ -321,10 +328,47 @@ fn crash_campaign_kills_passes_at_random_moments_and_the_invariants_hold() {
         }
         checked += check_invariants(&w);
     }
+    // Phase two: three business days later the follow-ups are due; kill
+    // send-outreach again and again, then let it finish.
+    let mut w = w;
+    w.sb.set("HOSS_NOW", LATER);
+    let mut follow_up_trials = 0;
+    for trial in 0..trials.div_ceil(2) {
+        let Some((mut child, _)) = spawn(&w, "send-outreach", "locks") else {
+            continue;
+        };
+        std::thread::sleep(Duration::from_millis(rand::rng().random_range(0..120)));
+        let _ = child.kill();
+        let _ = child.wait();
+        follow_up_trials += 1;
+        let out =
+            w.sb.command(&["send-outreach"])
+                .env("HOSS_LOCK_DIR", w.sb.path("locks"))
+                .output()
+                .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "follow-up trial {trial}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        checked += check_invariants(&w);
+    }
+    let follow_ups = w
+        .sendgrid
+        .mail_sends()
+        .iter()
+        .filter(|r| {
+            r.json()["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("Re: "))
+        })
+        .count();
+    assert!(follow_ups > 0, "the follow-up phase sent follow-ups");
     report(
         "crash",
         &format!(
-            "crash campaign: {trials} trials ({}), {checked} invariant checks, all held",
+            "crash campaign: {trials} trials + {follow_up_trials} follow-up trials ({}), {follow_ups} follow-ups sent, {checked} invariant checks, all held",
             commands
                 .iter()
                 .map(|c| format!("{c} {}", tally.get(c).unwrap_or(&0)))
