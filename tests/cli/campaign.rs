@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use serde_json::Value;
 
-use crate::harness::{
-    FakeServer, Recorded, Sandbox, StripeStub, sendgrid_answer, stripe_signature,
-};
+use crate::harness::{FakeServer, Sandbox, StripeStub, sendgrid_answer, stripe_signature};
 
 const HOUR_LIMIT: i64 = 25;
 const NOW: &str = "2026-11-25T14:10:00Z";
