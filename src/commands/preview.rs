@@ -10,6 +10,8 @@ use crate::app::Ctx;
 use crate::commands::mail;
 use crate::commands::records::find_lead;
 use crate::db::{self, outbox};
+use crate::domain::compose::FollowUp;
+use crate::domain::schedule;
 use crate::domain::status::LeadStatus;
 use crate::error::{Error, Result};
 use crate::render::Report;
@@ -38,23 +40,58 @@ impl Report for PreviewReport {
 }
 
 pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
-    if step != 1 {
+    let email = &ctx.config.email;
+    let steps = &email.sending.steps;
+    let Some(step_cfg) = (step as usize).checked_sub(1).and_then(|i| steps.get(i)) else {
         return Err(Error::Usage(format!(
-            "there is no step {step}: hoss sends one message per lead (step 1)"
+            "there is no step {step}: the sequence has {} (see [[sequence.steps]])",
+            steps.len()
         )));
-    }
+    };
     let lead = find_lead(ctx, key)?;
-    let pack = ctx.config.email.pack.clone().map_err(Error::Config)?;
+    let first_pack = email.pack.clone().map_err(Error::Config)?;
+    let packs = step_cfg.packs(&email.niche_template);
+    let variant = &packs[schedule::variant(lead.id, step, packs.len())];
+    let pack = email.sending.packs.get(variant).unwrap_or(&first_pack);
     let token = db::leads::unsubscribe_token(&ctx.db, lead.id)?
         .unwrap_or_else(|| TOKEN_PLACEHOLDER.to_string());
     let sender = mail::sender(ctx);
-    let message = mail::outreach_message(ctx, &pack, &sender, &lead, &token, None)
-        .map_err(|e| Error::Data(format!("lead {} cannot be emailed: {e}", lead.id)))?;
+    let cannot = |e: String| Error::Data(format!("lead {} cannot be emailed: {e}", lead.id));
+    let sequence = db::sequences::get(&ctx.db, lead.id)?;
+    // A follow-up answers the thread of the first email: the one sent, or
+    // (before it is) the one the first step would send.
+    let first_subject = match &sequence {
+        Some(s) => s.first_subject.clone(),
+        None => {
+            mail::outreach_message(ctx, &first_pack, &sender, &lead, &token, None)
+                .map_err(cannot)?
+                .subject
+        }
+    };
+    let message_ids = sequence
+        .as_ref()
+        .map(|s| s.message_ids.clone())
+        .unwrap_or_default();
+    let follow_up = (step > 1).then(|| FollowUp {
+        step,
+        subject: step_cfg.subject.as_deref(),
+        first_subject: &first_subject,
+        message_ids: &message_ids,
+    });
+    let message = mail::outreach_message(ctx, pack, &sender, &lead, &token, follow_up.as_ref())
+        .map_err(cannot)?;
     let text = mailer::smtp_message(&message)
         .map_err(Error::Data)?
         .formatted();
     let real = ctx.config.email.mode.effective != crate::config::EmailMode::DryRun;
-    let not_sent_because = if lead.status != LeadStatus::New || lead.last_contacted_at.is_some() {
+    let waiting_for = sequence.as_ref().and_then(|s| s.next_step);
+    let not_sent_because = if step > 1 && waiting_for != Some(i64::from(step)) {
+        Some(match &sequence {
+            None => "its sequence has not started".to_string(),
+            Some(s) if s.state != "active" => format!("its sequence is {}", s.state),
+            Some(s) => format!("its sequence is at step {}", s.step),
+        })
+    } else if step == 1 && (lead.status != LeadStatus::New || lead.last_contacted_at.is_some()) {
         Some(format!("its status is {}", lead.status))
     } else {
         match outbox::suppression_reason(&ctx.db, &lead.email, real)? {

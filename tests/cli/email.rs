@@ -1334,7 +1334,17 @@ fn preview_prints_the_whole_message_with_no_network() {
         "{}",
         out.stderr
     );
-    assert_eq!(sb.run(&["preview", "1", "--step", "2"]).code, 2);
+    assert_eq!(
+        sb.run(&["preview", "1", "--step", "4"]).code,
+        2,
+        "three steps by default"
+    );
+    let second: Value = sb.json(&["preview", "1", "--step", "2", "--json"]);
+    assert!(
+        second["subject"].as_str().unwrap().starts_with("Re: "),
+        "{second}"
+    );
+    assert_eq!(second["not_sent_because"], "its sequence has not started");
     assert_eq!(sb.run(&["preview", "99"]).code, 65);
     assert_eq!(sb.run(&["preview", "not-an-address"]).code, 2);
     assert_eq!(trap.connections(), 0, "preview touches no network");
