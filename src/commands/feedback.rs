@@ -7,7 +7,7 @@ use log::{debug, info, warn};
 
 use crate::app::Ctx;
 use crate::db::{self, inbox, suppression};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::status::LeadStatus;
 use crate::error::Result;
 
@@ -125,12 +125,13 @@ impl Effects<'_> {
         Ok(())
     }
 
-    /// Holds the lead's company domain (never a free-mail one).
+    /// Holds the lead's company domain (never a free-mail one, nor a
+    /// platform like facebook.com that many unrelated leads share).
     fn hold(&mut self, why: &str, days: u32) -> Result<()> {
         let Some((_, domain, _)) = self.lead.clone() else {
             return Ok(());
         };
-        if domain.is_empty() || is_free_mail(&domain) {
+        if !is_company_domain(&domain) {
             return Ok(());
         }
         let until = self.now + i64::from(days) * 86_400;

@@ -20,7 +20,7 @@ use crate::commands::mail::sender_problem_exit;
 use crate::config::{EmailMode, ImapConfig, ImapSecret};
 use crate::db::inbox::{self, FolderState};
 use crate::domain::inbox::{Classified, Kind, classify, may_be_report};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::sendgrid_events::{Effect, SUPPRESSION_LISTS};
 use crate::error::Result;
 use crate::render::Report;
@@ -320,7 +320,7 @@ fn attribute(ctx: &Ctx, c: &Classified) -> Result<Option<i64>> {
         return Ok(Some(id));
     }
     let domain = from.rsplit('@').next().unwrap_or_default();
-    if domain.is_empty() || is_free_mail(domain) {
+    if !is_company_domain(domain) {
         return Ok(None);
     }
     Ok(inbox::lead_at_domain(&ctx.db, domain)?)

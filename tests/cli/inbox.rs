@@ -745,3 +745,76 @@ fn cycle_reads_the_inbox_before_it_sends() {
         &["source-leads", "sync-inbox", "send-outreach"]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Hostile cases (issue 15 attack): each test names the defect it pins.
+
+/// Leads from a CSV that has a website column.
+fn import_with_websites(sb: &Sandbox, rows: &[(&str, &str, &str)]) {
+    let mut csv = String::from("name,email,company,website\n");
+    for (email, company, website) in rows {
+        csv.push_str(&format!("{company} Person,{email},{company},{website}\n"));
+    }
+    std::fs::write(sb.path("leads.csv"), csv).unwrap();
+    let out = sb.run(&["lead", "import", "leads.csv"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn a_reply_never_holds_or_attributes_a_platform_domain_like_facebook() {
+    // Local businesses often give a Facebook page or a Google Maps link as
+    // their website: the lead's `domain` is then facebook.com. One such
+    // lead's reply must not hold every other business on Facebook, and
+    // mail from facebook.com is not a colleague answering.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Platform");
+    import_with_websites(
+        &sb,
+        &[(
+            "ann.dental@gmail.com",
+            "Ann Dental",
+            "https://www.facebook.com/anndental",
+        )],
+    );
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    imap.deliver(
+        "Platform",
+        "From: Ann <ann.dental@gmail.com>\nTo: replies@hoss-operator.com\nSubject: Re: a question\nMessage-ID: <r-ann@gmail.com>\n\nYes, call me on Tuesday.\n",
+    );
+    imap.deliver(
+        "Platform",
+        "From: Facebook <security@facebook.com>\nTo: hello@hoss-operator.com\nSubject: A new login to your account\nMessage-ID: <fb-1@facebook.com>\n\nWe noticed a new login.\n",
+    );
+    let r: Value = sb.json(&["sync-inbox", "--json"]);
+    assert_eq!(
+        (r["replies"].as_u64(), r["unmatched"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(status_of(&sb, "ann.dental@gmail.com"), "replied");
+    let listed: Vec<Value> = sb.json(&["inbox", "list", "--json"]);
+    assert!(
+        listed
+            .iter()
+            .all(|m| !m["action"].as_str().unwrap().contains("facebook.com held")),
+        "a platform domain was held: {listed:?}"
+    );
+
+    // Another business whose "website" is also a Facebook page is emailed.
+    import_with_websites(
+        &sb,
+        &[(
+            "bob.bakery@yahoo.com",
+            "Bob Bakery",
+            "https://facebook.com/bobbakery",
+        )],
+    );
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(
+        (r["sent"].as_u64(), r["held"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+}
