@@ -818,3 +818,40 @@ fn a_reply_never_holds_or_attributes_a_platform_domain_like_facebook() {
         "{r}"
     );
 }
+#[test]
+fn the_operators_own_mail_in_the_inbox_is_no_reply_from_a_lead() {
+    // The operator follows up from a mail client (or the digest lands in the
+    // same mailbox): From is hoss's own address, threaded to the outreach.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Own");
+    import(&sb, &[("ann@acme-dental.com", "Acme Dental")]);
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let mid = header(&smtp.messages()[0].data, "Message-ID");
+    for (i, from) in [
+        "Sam Carter <hello@hoss-operator.com>",
+        "replies@hoss-operator.com",
+    ]
+    .iter()
+    .enumerate()
+    {
+        imap.deliver(
+            "Own",
+            &format!(
+                "From: {from}\nTo: ann@acme-dental.com\nSubject: Re: a question\nMessage-ID: <own-{i}@hoss-operator.com>\nIn-Reply-To: {mid}\nReferences: {mid}\n\nHi Ann, just following up on my note.\n"
+            ),
+        );
+    }
+    let out = sb.run(&["sync-inbox", "--json"]);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (r["replies"].as_u64(), r["unmatched"].as_u64()),
+        (Some(0), Some(2)),
+        "{r}"
+    );
+    assert!(out.log_lines("[INBOX][REPLY]").is_empty(), "{}", out.stderr);
+    assert_eq!(status_of(&sb, "ann@acme-dental.com"), "contacted");
+    let summary: Value = sb.json(&["summary", "--json"]);
+    assert_eq!(summary["emails"]["replies"], 0, "{summary}");
+}
