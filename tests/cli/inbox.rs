@@ -855,3 +855,84 @@ fn the_operators_own_mail_in_the_inbox_is_no_reply_from_a_lead() {
     let summary: Value = sb.json(&["summary", "--json"]);
     assert_eq!(summary["emails"]["replies"], 0, "{summary}");
 }
+
+/// A server that accepts and then dribbles: `prologue`, then one more byte
+/// of `drip` every 300 ms, for ever. No single read waits long.
+fn dribbling_server(prologue: &'static [u8], drip: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stream.write_all(prologue);
+                for b in drip.iter().cycle() {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    if stream.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Runs `args` and gives up (killing it) after `limit`: `None` if it hung.
+fn run_within(
+    sb: &Sandbox,
+    args: &[&str],
+    limit: std::time::Duration,
+) -> Option<crate::harness::Output> {
+    let mut child = sb
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return Some(crate::harness::Output::from(
+                child.wait_with_output().unwrap(),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn an_inbox_that_answers_a_byte_at_a_time_cannot_hold_the_pass_for_ever() {
+    // IMAP_TIMEOUT_SECS bounds each command, not each read: a server (or a
+    // middlebox) that trickles bytes must not hang sync-inbox — and with it
+    // every later cron cycle, which would find the lock busy.
+    let plain = dribbling_server(b"", b"* OK dovecot ready and more and more");
+    let starttls = dribbling_server(b"* OK ready\r\n", b"* CAPABILITY IMAP4rev1\r\n");
+    for (port, tls) in [(plain, "NONE"), (starttls, "STARTTLS")] {
+        let sb = Sandbox::new()
+            .with("INBOX_MODE", "IMAP")
+            .with("IMAP_HOST", "127.0.0.1")
+            .with("IMAP_PORT", &port.to_string())
+            .with("IMAP_TLS", tls)
+            .with("IMAP_USERNAME", IMAP_USER)
+            .with("IMAP_PASSWORD", "pw-dribble-1")
+            .with("IMAP_TIMEOUT_SECS", "2");
+        let out = run_within(
+            &sb,
+            &["sync-inbox", "--json"],
+            std::time::Duration::from_secs(20),
+        )
+        .unwrap_or_else(|| panic!("IMAP_TLS={tls}: sync-inbox still running after 20 s"));
+        assert_eq!(out.code, 75, "IMAP_TLS={tls}: {out:?}");
+        assert_eq!(
+            out.log_lines("[INBOX][UNREACHABLE]").len(),
+            1,
+            "{}",
+            out.stderr
+        );
+    }
+}
