@@ -936,3 +936,30 @@ fn an_inbox_that_answers_a_byte_at_a_time_cannot_hold_the_pass_for_ever() {
         );
     }
 }
+
+#[test]
+fn a_password_command_that_leaves_a_helper_running_does_not_hang_the_pass() {
+    // Token helpers often start an agent in the background that inherits
+    // stdout. The command itself has printed the password and exited: the
+    // pass must go on, not wait for the agent to close the pipe.
+    let Some(imap) = Dovecot::start() else { return };
+    let sb = Sandbox::new()
+        .with("INBOX_MODE", "IMAP")
+        .with("IMAP_HOST", "127.0.0.1")
+        .with("IMAP_PORT", &imap.port.to_string())
+        .with("IMAP_TLS", "NONE")
+        .with("IMAP_USERNAME", IMAP_USER)
+        .with("IMAP_TIMEOUT_SECS", "5")
+        .with(
+            "IMAP_PASSWORD_CMD",
+            &format!("printf '%s\\n' '{IMAP_PASSWORD}'; sleep 40 &"),
+        );
+    let out = run_within(
+        &sb,
+        &["sync-inbox", "--json"],
+        std::time::Duration::from_secs(20),
+    )
+    .expect("sync-inbox waited for the password command's background helper");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains(IMAP_PASSWORD));
+}
