@@ -350,7 +350,7 @@ pub fn sendgrid_events(
             Effect::Ignore => continue,
         };
         let mut lead_id = match e.send_id {
-            Some(id) => inbox::lead_of_send(&ctx.db, id)?,
+            Some(id) => inbox::lead_of_send(&ctx.db, id, &e.email)?,
             None => None,
         };
         if lead_id.is_none() {

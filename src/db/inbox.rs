@@ -213,12 +213,16 @@ pub fn lead_by_message_id(conn: &Connection, message_id: &str) -> rusqlite::Resu
     .optional()
 }
 
-/// The lead send `id` went to.
-pub fn lead_of_send(conn: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
+/// The lead send `id` went to, when it went to `recipient` (an id from
+/// another database — a restored backup, a second hoss on the same SendGrid
+/// account — names some other send here).
+pub fn lead_of_send(conn: &Connection, id: i64, recipient: &str) -> rusqlite::Result<Option<i64>> {
     Ok(conn
-        .query_row("SELECT lead_id FROM send_ledger WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT lead_id FROM send_ledger WHERE id = ?1 AND recipient = ?2",
+            params![id, recipient],
+            |r| r.get(0),
+        )
         .optional()?
         .flatten())
 }

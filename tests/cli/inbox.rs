@@ -963,3 +963,55 @@ fn a_password_command_that_leaves_a_helper_running_does_not_hang_the_pass() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(!out.stderr.contains(IMAP_PASSWORD));
 }
+
+#[test]
+fn an_event_whose_send_id_names_another_recipient_touches_only_its_own_address() {
+    // Send ids are small integers: a second hoss (staging) on the same
+    // SendGrid account, or a database restored from backup, sends events
+    // whose hoss_send_id is some other lead's send here. The event's own
+    // address decides; the lead of that send is not unsubscribed.
+    let (signing, public) = sendgrid_keys();
+    let sb = Sandbox::new().with("SENDGRID_WEBHOOK_PUBLIC_KEY", &public);
+    import(
+        &sb,
+        &[
+            ("ann@acme-dental.com", "Acme Dental"),
+            ("bob@bolt-labs.com", "Bolt Labs"),
+        ],
+    );
+    assert_eq!(sb.run(&["send-outreach"]).code, 0);
+    let bobs_send: i64 = sb
+        .db()
+        .query_row(
+            "SELECT id FROM send_ledger WHERE recipient = 'bob@bolt-labs.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let served = Served::start(&sb);
+    let body = format!(
+        r#"[{{"sg_event_id":"x-1","email":"ann@acme-dental.com","event":"spamreport","hoss_send_id":"{bobs_send}"}}]"#
+    );
+    let (status, answer) = post_events(
+        &served,
+        &sendgrid_headers(&signing, unix_now(), &body),
+        &body,
+    );
+    assert_eq!(
+        (status, &answer["applied"]),
+        (200, &Value::from(1)),
+        "{answer}"
+    );
+    assert_eq!(status_of(&sb, "ann@acme-dental.com"), "unsubscribed");
+    assert_eq!(
+        status_of(&sb, "bob@bolt-labs.com"),
+        "new",
+        "bob complained of nothing"
+    );
+    let suppressed: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
+    let emails: Vec<&str> = suppressed
+        .iter()
+        .map(|s| s["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec!["ann@acme-dental.com"]);
+}
