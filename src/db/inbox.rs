@@ -186,6 +186,19 @@ pub fn counts_since(
     rows.collect()
 }
 
+/// The health evidence in `[from, to)`: (hard bounces and blocks,
+/// complaints) of outreach — attributed to a lead. A bounce of the
+/// operator's other mail on the same SendGrid account is suppressed like
+/// any, but says nothing about outreach.
+pub fn health_evidence(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
+    conn.prepare_cached(
+        "SELECT COALESCE(SUM(kind = 'bounce' AND bounce IN ('hard', 'blocked')), 0),
+                COALESCE(SUM(kind = 'complaint'), 0)
+         FROM inbox_message WHERE at >= ?1 AND at < ?2 AND lead_id IS NOT NULL",
+    )?
+    .query_row(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
 /// Soft bounces of `address` since `from`.
 pub fn soft_bounces_since(conn: &Connection, address: &str, from: i64) -> rusqlite::Result<i64> {
     conn.prepare_cached(

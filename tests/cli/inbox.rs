@@ -1015,3 +1015,44 @@ fn an_event_whose_send_id_names_another_recipient_touches_only_its_own_address()
         .collect();
     assert_eq!(emails, vec!["ann@acme-dental.com"]);
 }
+
+#[test]
+fn bounces_of_mail_hoss_never_sent_do_not_pause_outreach() {
+    // The SendGrid account also carries the operator's other mail (receipts,
+    // a newsletter): its bounces are suppressed like any, but they say
+    // nothing about outreach's health — 1 of 10 outreach sends bouncing is
+    // a pause, 1 stranger's bounce is not.
+    let server = sendgrid(BTreeMap::from([(
+        "bounces",
+        serde_json::json!([{"email": "old-customer@elsewhere-co.com", "created": unix_now() - 5}]),
+    )]));
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.health-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("HEALTH_MIN_SENDS", "5");
+    let rows: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("p{i}@firm{i}.com"), format!("Firm {i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    import(&sb, &refs);
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(r["sent"], 10, "{r}");
+    let out = sb.run(&["sync-inbox", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["suppressed"], 1, "{r}");
+    assert!(
+        out.log_lines("[EMAIL][PAUSED]").is_empty(),
+        "{}",
+        out.stderr
+    );
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["health"]["paused"], false, "{}", status["health"]);
+    assert_eq!(
+        status["health"]["hard_bounces_7d"], 0,
+        "{}",
+        status["health"]
+    );
+}
