@@ -1056,3 +1056,40 @@ fn bounces_of_mail_hoss_never_sent_do_not_pause_outreach() {
         status["health"]
     );
 }
+
+#[test]
+fn a_subject_cannot_write_escape_codes_to_the_operators_terminal() {
+    // Anyone can mail the inbox, and RFC 2047 lets a Subject carry any
+    // character: ESC sequences (retitle the terminal, recolour, hide text)
+    // and line breaks (fake rows). `inbox list` shows them escaped.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Esc");
+    import(&sb, &[("ann@acme-dental.com", "Acme Dental")]);
+    let evil = STANDARD
+        .encode("Hi\x1b]0;pwned\x07\x1b[31mRED\n2026-01-01  reply  1  boss@x.com  fake row");
+    imap.deliver(
+        "Esc",
+        &format!(
+            "From: ann@acme-dental.com\nTo: replies@hoss-operator.com\nSubject: =?UTF-8?B?{evil}?=\nMessage-ID: <esc-1@acme-dental.com>\n\nHello\n"
+        ),
+    );
+    let out = sb.run(&["sync-inbox"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = sb.run(&["inbox", "list"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        !out.stdout.contains('\x1b') && !out.stdout.contains('\x07'),
+        "{:?}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.lines().count(),
+        2,
+        "one header, one row: {}",
+        out.stdout
+    );
+    // The JSON keeps the subject as received.
+    let listed: Vec<Value> = sb.json(&["inbox", "list", "--json"]);
+    assert!(listed[0]["subject"].as_str().unwrap().contains('\x1b'));
+}
