@@ -107,6 +107,13 @@ const IN_SEQUENCE: &[LeadStatus] = &[LeadStatus::New, LeadStatus::Contacted];
 
 impl Effects<'_> {
     fn suppress(&mut self, address: &str, reason: &str) -> Result<()> {
+        // Whatever a message or event says, only a clean address goes on
+        // the list (its CHECK would otherwise fail the whole pass).
+        let address = address.trim().to_ascii_lowercase();
+        if !address.contains('@') || address.contains(char::is_whitespace) {
+            return Ok(());
+        }
+        let address = address.as_str();
         let (added, _) = suppression::add(self.tx, address, reason, Some(&self.m.key), self.now)?;
         if added {
             self.suppressed += 1;

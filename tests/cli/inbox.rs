@@ -1093,3 +1093,49 @@ fn a_subject_cannot_write_escape_codes_to_the_operators_terminal() {
     let listed: Vec<Value> = sb.json(&["inbox", "list", "--json"]);
     assert!(listed[0]["subject"].as_str().unwrap().contains('\x1b'));
 }
+
+#[test]
+fn one_oddly_written_from_address_cannot_stop_the_inbox_for_good() {
+    // `From: Ann <ann@acme-dental.com >` (a space inside the brackets) is
+    // what some mailers write — and what anyone may send. It reached the
+    // suppression list as "ann@acme-dental.com " and failed its CHECK: the
+    // pass ended with exit 70 at that message, every pass after it too,
+    // and nothing behind it was ever read.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Odd");
+    import(
+        &sb,
+        &[
+            ("ann@acme-dental.com", "Acme Dental"),
+            ("bob@bolt-labs.com", "Bolt Labs"),
+        ],
+    );
+    assert_eq!(sb.run(&["send-outreach"]).code, 0);
+    let ann = smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.to[0] == "ann@acme-dental.com")
+        .unwrap();
+    let mid = header(&ann.data, "Message-ID");
+    imap.deliver(
+        "Odd",
+        &format!(
+            "From: Ann <Ann@Acme-Dental.com >\nTo: replies@hoss-operator.com\nSubject: Re: a question\nMessage-ID: <odd-1@acme-dental.com>\nIn-Reply-To: {mid}\n\nPlease remove me from your list.\n"
+        ),
+    );
+    imap.deliver(
+        "Odd",
+        "From: bob@bolt-labs.com\nTo: replies@hoss-operator.com\nSubject: Re: a question\nMessage-ID: <odd-2@bolt-labs.com>\n\nSure, let's talk.\n",
+    );
+    let out = sb.run(&["sync-inbox", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(status_of(&sb, "ann@acme-dental.com"), "unsubscribed");
+    assert_eq!(status_of(&sb, "bob@bolt-labs.com"), "replied");
+    let suppressed: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
+    let emails: Vec<&str> = suppressed
+        .iter()
+        .map(|s| s["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec!["ann@acme-dental.com"]);
+}

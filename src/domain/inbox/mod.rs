@@ -159,19 +159,19 @@ pub fn first_address(value: Option<&str>) -> Option<String> {
     addresses(value?).into_iter().next()
 }
 
-/// Every address of a header value, lower-cased; unparseable values give
-/// whatever looks like `local@domain`.
+/// Every address of a header value, trimmed and lower-cased (`<ann@x.com >`
+/// is `ann@x.com`); unparseable values give whatever looks like
+/// `local@domain`.
 pub fn addresses(value: &str) -> Vec<String> {
     use mailparse::MailAddr;
+    let clean = |a: &str| a.trim().to_ascii_lowercase();
     let mut out = Vec::new();
     match mailparse::addrparse(value) {
         Ok(list) => {
             for a in list.into_inner() {
                 match a {
-                    MailAddr::Single(s) => out.push(s.addr.to_ascii_lowercase()),
-                    MailAddr::Group(g) => {
-                        out.extend(g.addrs.into_iter().map(|s| s.addr.to_ascii_lowercase()))
-                    }
+                    MailAddr::Single(s) => out.push(clean(&s.addr)),
+                    MailAddr::Group(g) => out.extend(g.addrs.iter().map(|s| clean(&s.addr))),
                 }
             }
         }
@@ -273,6 +273,14 @@ mod tests {
             "--b\nContent-Type: text/plain\n\nA complaint.\n--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n--b--\n",
         );
         assert_eq!(classify(&raw, NOW).unwrap().kind, Kind::Complaint);
+    }
+
+    #[test]
+    fn addresses_are_trimmed_inside_their_brackets() {
+        assert_eq!(
+            addresses("Ann <Ann@Acme.example >, < bob@b.example>"),
+            vec!["ann@acme.example", "bob@b.example"]
+        );
     }
 
     #[test]
