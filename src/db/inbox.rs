@@ -189,11 +189,14 @@ pub fn counts_since(
 /// The health evidence in `[from, to)`: (hard bounces and blocks,
 /// complaints) of outreach — attributed to a lead. A bounce of the
 /// operator's other mail on the same SendGrid account is suppressed like
-/// any, but says nothing about outreach.
+/// any, but says nothing about outreach. Each address counts once: SendGrid
+/// tells of one bounce twice (the event, then its list), a DSN may come too.
 pub fn health_evidence(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
     conn.prepare_cached(
-        "SELECT COALESCE(SUM(kind = 'bounce' AND bounce IN ('hard', 'blocked')), 0),
-                COALESCE(SUM(kind = 'complaint'), 0)
+        "SELECT COUNT(DISTINCT CASE WHEN kind = 'bounce' AND bounce IN ('hard', 'blocked')
+                                    THEN COALESCE(address, '#' || lead_id) END),
+                COUNT(DISTINCT CASE WHEN kind = 'complaint'
+                                    THEN COALESCE(address, '#' || lead_id) END)
          FROM inbox_message WHERE at >= ?1 AND at < ?2 AND lead_id IS NOT NULL",
     )?
     .query_row(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))

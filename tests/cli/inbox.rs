@@ -1139,3 +1139,59 @@ fn one_oddly_written_from_address_cannot_stop_the_inbox_for_good() {
         .collect();
     assert_eq!(emails, vec!["ann@acme-dental.com"]);
 }
+
+#[test]
+fn a_bounce_heard_from_the_webhook_and_the_pull_counts_once_toward_health() {
+    // With the Event Webhook configured, SendGrid reports a bounce twice:
+    // as an event, and on the bounces list the next sync-inbox pulls. The
+    // address bounced once; counted twice, outreach pauses at half the
+    // real rate (here 1 in 10 sends against a 15 % limit).
+    let (signing, public) = sendgrid_keys();
+    let server = sendgrid(BTreeMap::from([(
+        "bounces",
+        serde_json::json!([{"email": "p0@firm0.com", "created": unix_now() - 5, "reason": "550 5.1.1"}]),
+    )]));
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.twice-key")
+        .with("SENDGRID_WEBHOOK_PUBLIC_KEY", &public)
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("HEALTH_MIN_SENDS", "5")
+        .with("HEALTH_MAX_BOUNCE_RATE", "0.15");
+    let rows: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("p{i}@firm{i}.com"), format!("Firm {i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    import(&sb, &refs);
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(r["sent"], 10, "{r}");
+    let send_id = server.mail_sends()[0].json()["custom_args"]["hoss_send_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let to = server.mail_sends()[0].json()["personalizations"][0]["to"][0]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(to, "p0@firm0.com");
+    let served = Served::start(&sb);
+    let body = format!(
+        r#"[{{"sg_event_id":"b-1","email":"p0@firm0.com","event":"bounce","type":"bounce","hoss_send_id":"{send_id}"}}]"#
+    );
+    let (status, _) = post_events(
+        &served,
+        &sendgrid_headers(&signing, unix_now(), &body),
+        &body,
+    );
+    assert_eq!(status, 200);
+    let out = sb.run(&["sync-inbox", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(
+        status["health"]["hard_bounces_7d"], 1,
+        "{}",
+        status["health"]
+    );
+    assert_eq!(status["health"]["paused"], false, "{}", status["health"]);
+}
