@@ -187,17 +187,23 @@ pub fn counts_since(
 }
 
 /// The health evidence in `[from, to)`: (hard bounces and blocks,
-/// complaints) of outreach — attributed to a lead. A bounce of the
-/// operator's other mail on the same SendGrid account is suppressed like
-/// any, but says nothing about outreach. Each address counts once: SendGrid
-/// tells of one bounce twice (the event, then its list), a DSN may come too.
+/// complaints) of the real outreach sends of that window — the rate's
+/// denominator. A bounce of the operator's other mail on the same SendGrid
+/// account, or of a send before the window (the first pull or sync reads
+/// two weeks back, all recorded today), is suppressed like any but says
+/// nothing about this week. Each address counts once: SendGrid tells of one
+/// bounce twice (the event, then its list), a DSN may come too.
 pub fn health_evidence(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
     conn.prepare_cached(
-        "SELECT COUNT(DISTINCT CASE WHEN kind = 'bounce' AND bounce IN ('hard', 'blocked')
-                                    THEN COALESCE(address, '#' || lead_id) END),
-                COUNT(DISTINCT CASE WHEN kind = 'complaint'
-                                    THEN COALESCE(address, '#' || lead_id) END)
-         FROM inbox_message WHERE at >= ?1 AND at < ?2 AND lead_id IS NOT NULL",
+        "SELECT COUNT(DISTINCT CASE WHEN m.kind = 'bounce' AND m.bounce IN ('hard', 'blocked')
+                                    THEN COALESCE(m.address, '#' || m.lead_id) END),
+                COUNT(DISTINCT CASE WHEN m.kind = 'complaint'
+                                    THEN COALESCE(m.address, '#' || m.lead_id) END)
+         FROM inbox_message m
+         WHERE m.at >= ?1 AND m.at < ?2 AND m.lead_id IS NOT NULL
+           AND EXISTS (SELECT 1 FROM send_ledger s
+                       WHERE s.lead_id = m.lead_id AND s.kind = 'outreach' AND s.outcome = 'sent'
+                         AND s.at >= ?1 AND s.at < ?2)",
     )?
     .query_row(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))
 }

@@ -1195,3 +1195,52 @@ fn a_bounce_heard_from_the_webhook_and_the_pull_counts_once_toward_health() {
     );
     assert_eq!(status["health"]["paused"], false, "{}", status["health"]);
 }
+
+#[test]
+fn bounces_of_sends_before_the_window_do_not_pause_outreach_on_the_first_pull() {
+    // The first pull (or first IMAP sync) reads 14 days of history, all of
+    // it recorded today. Ten days ago two of ten sends bounced; this week
+    // ten more went out cleanly. The last 7 days are healthy: the old
+    // bounces belong to old sends, not to this week's.
+    let now = unix_now();
+    let then = now - 10 * 86_400;
+    let server = sendgrid(BTreeMap::from([(
+        "bounces",
+        serde_json::json!([
+            {"email": "p0@firm0.com", "created": then + 60},
+            {"email": "p1@firm1.com", "created": then + 60}
+        ]),
+    )]));
+    let mut sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.window-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("MAX_EMAILS_PER_CYCLE", "10")
+        .with("HEALTH_MIN_SENDS", "5");
+    let rows: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("p{i}@firm{i}.com"), format!("Firm {i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    import(&sb, &refs);
+    let then_rfc3339 = chrono::DateTime::from_timestamp(then, 0)
+        .unwrap()
+        .to_rfc3339();
+    sb.set("HOSS_NOW", &then_rfc3339);
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(r["sent"], 10, "{r}");
+    sb.unset("HOSS_NOW");
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(r["sent"], 10, "{r}");
+    let out = sb.run(&["sync-inbox", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(status_of(&sb, "p0@firm0.com"), "email_failed");
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["health"]["sends_7d"], 10, "{}", status["health"]);
+    assert_eq!(
+        status["health"]["hard_bounces_7d"], 0,
+        "{}",
+        status["health"]
+    );
+    assert_eq!(status["health"]["paused"], false, "{}", status["health"]);
+}
