@@ -84,6 +84,11 @@ pub fn classify(raw: &[u8], received: i64) -> Result<Classified, String> {
         (Kind::Bounce(b), None)
     } else if is_feedback_report(&mail) {
         (Kind::Complaint, None)
+    } else if text::subject_asks_to_stop(&subject) {
+        // What a List-Unsubscribe `mailto:` sends (Subject "unsubscribe",
+        // a machine-made body or none, often Auto-Submitted): the clearest
+        // opt-out there is, whatever else the message looks like.
+        (Kind::OptOut, None)
     } else if is_auto_reply(&mail, &subject) {
         (Kind::AutoReply, return_date(&body, received))
     } else if text::asks_to_stop(&body) {
@@ -264,6 +269,27 @@ mod tests {
             "Our news",
         );
         assert_eq!(classify(&bulk, NOW).unwrap().kind, Kind::AutoReply);
+    }
+
+    #[test]
+    fn a_mailto_unsubscribe_is_an_opt_out_even_when_machine_made() {
+        for headers in [
+            "From: a@x.example\nSubject: unsubscribe",
+            "From: a@x.example\nSubject: Unsubscribe\nAuto-Submitted: auto-generated",
+        ] {
+            let c = classify(&msg(headers, "This message was generated."), NOW).unwrap();
+            assert_eq!(c.kind, Kind::OptOut, "{headers}");
+        }
+        let reply = msg(
+            "From: a@x.example\nSubject: Re: Saving Acme a few hours",
+            "Sure.",
+        );
+        assert_eq!(classify(&reply, NOW).unwrap().kind, Kind::Reply);
+        let away = msg(
+            "From: a@x.example\nSubject: Automatic reply: Saving Acme a few hours",
+            "Away.",
+        );
+        assert_eq!(classify(&away, NOW).unwrap().kind, Kind::AutoReply);
     }
 
     #[test]

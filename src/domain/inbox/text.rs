@@ -109,6 +109,13 @@ pub fn asks_to_stop(body: &str) -> bool {
     })
 }
 
+/// Whether a Subject asks to stop (a List-Unsubscribe `mailto:` request
+/// carries `subject=unsubscribe`; some people write it there too).
+pub fn subject_asks_to_stop(subject: &str) -> bool {
+    let lower = subject.to_lowercase();
+    STOP_PHRASES.iter().any(|p| lower.contains(p))
+}
+
 /// Everything in `text` that looks like `local@domain.tld`, lower-cased.
 pub fn emails_in(text: &str) -> Vec<String> {
     let is_part = |c: char| c.is_ascii_alphanumeric() || "._%+-@".contains(c);
