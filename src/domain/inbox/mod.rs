@@ -89,7 +89,9 @@ pub fn classify(raw: &[u8], received: i64) -> Result<Classified, String> {
         // a machine-made body or none, often Auto-Submitted): the clearest
         // opt-out there is, whatever else the message looks like.
         (Kind::OptOut, None)
-    } else if is_auto_reply(&mail, &subject) {
+    } else if is_auto_reply(&mail, &subject) || is_daemon(from.as_deref()) {
+        // A mailer daemon's notice that names no status is still no human's
+        // reply (it may well come from the lead's own company domain).
         (Kind::AutoReply, return_date(&body, received))
     } else if text::asks_to_stop(&body) {
         (Kind::OptOut, None)
@@ -107,14 +109,18 @@ pub fn classify(raw: &[u8], received: i64) -> Result<Classified, String> {
     })
 }
 
+/// Whether `from` is a mail system (`mailer-daemon@…`, `postmaster@…`).
+fn is_daemon(from: Option<&str>) -> bool {
+    from.is_some_and(|f| {
+        let local = f.split('@').next().unwrap_or_default();
+        local == "mailer-daemon" || local == "postmaster"
+    })
+}
+
 /// Whether a message's headers alone say it may be a bounce or a report,
 /// whose body names the lead (so it is read even when nothing else matched).
 pub fn may_be_report(c: &Classified, raw_headers: &[u8]) -> bool {
-    let daemon = c.from.as_deref().is_some_and(|f| {
-        let local = f.split('@').next().unwrap_or_default();
-        local == "mailer-daemon" || local == "postmaster"
-    });
-    daemon
+    is_daemon(c.from.as_deref())
         || String::from_utf8_lossy(raw_headers)
             .to_ascii_lowercase()
             .contains("multipart/report")
@@ -290,6 +296,15 @@ mod tests {
             "Away.",
         );
         assert_eq!(classify(&away, NOW).unwrap().kind, Kind::AutoReply);
+    }
+
+    #[test]
+    fn a_daemon_notice_without_a_status_is_never_a_human_reply() {
+        let raw = msg(
+            "From: Mail Delivery System <MAILER-DAEMON@acme.example>\nSubject: Undeliverable: hi",
+            "Your message to ann@acme.example could not be delivered: mailbox full.",
+        );
+        assert_eq!(classify(&raw, NOW).unwrap().kind, Kind::AutoReply);
     }
 
     #[test]
