@@ -89,7 +89,7 @@ pub struct Subsystems {
 }
 
 impl Subsystems {
-    pub fn iter(&self) -> [ModeView<'_>; 4] {
+    pub fn views(&self) -> [ModeView<'_>; 4] {
         [
             self.email.view("email"),
             self.leads.view("leads"),
