@@ -88,6 +88,13 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<i32> {
 }
 
 fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
+    // `serve` runs until stopped and prints one line to say where: it has
+    // no JSON document to give (the global flag must not promise one).
+    if cli.json && matches!(cli.command, Command::Serve) {
+        return Err(crate::error::Error::Usage(
+            "`hoss serve` prints no JSON; run it without --json".into(),
+        ));
+    }
     let config = match Config::load() {
         Ok(c) => c,
         Err(e) => {

@@ -80,7 +80,18 @@ impl DbError {
 
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
-        Error::Db(DbError::Sqlite(e))
+        use rusqlite::Error as E;
+        match e {
+            // A stored value hoss cannot read (a status word outside the
+            // schema's list, written around hoss): bad data, not a bug.
+            E::FromSqlConversionFailure(column, _, cause) => Error::Data(format!(
+                "a stored value in column {column} cannot be read: {cause} (was the database edited by hand?)"
+            )),
+            E::InvalidColumnType(column, name, kind) => Error::Data(format!(
+                "column {column} ({name}) holds {kind}, which hoss cannot read (was the database edited by hand?)"
+            )),
+            other => Error::Db(DbError::Sqlite(other)),
+        }
     }
 }
 

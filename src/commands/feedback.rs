@@ -7,7 +7,7 @@ use log::{debug, info, warn};
 
 use crate::app::Ctx;
 use crate::db::{self, inbox, suppression};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::status::LeadStatus;
 use crate::error::Result;
 
@@ -107,6 +107,13 @@ const IN_SEQUENCE: &[LeadStatus] = &[LeadStatus::New, LeadStatus::Contacted];
 
 impl Effects<'_> {
     fn suppress(&mut self, address: &str, reason: &str) -> Result<()> {
+        // Whatever a message or event says, only a clean address goes on
+        // the list (its CHECK would otherwise fail the whole pass).
+        let address = address.trim().to_ascii_lowercase();
+        if !address.contains('@') || address.contains(char::is_whitespace) {
+            return Ok(());
+        }
+        let address = address.as_str();
         let (added, _) = suppression::add(self.tx, address, reason, Some(&self.m.key), self.now)?;
         if added {
             self.suppressed += 1;
@@ -129,12 +136,13 @@ impl Effects<'_> {
         Ok(())
     }
 
-    /// Holds the lead's company domain (never a free-mail one).
+    /// Holds the lead's company domain (never a free-mail one, nor a
+    /// platform like facebook.com that many unrelated leads share).
     fn hold(&mut self, why: &str, days: u32) -> Result<()> {
         let Some((_, domain, _)) = self.lead.clone() else {
             return Ok(());
         };
-        if domain.is_empty() || is_free_mail(&domain) {
+        if !is_company_domain(&domain) {
             return Ok(());
         }
         let until = self.now + i64::from(days) * 86_400;
@@ -160,6 +168,7 @@ impl Effects<'_> {
 /// was recorded before (nothing is applied twice).
 pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
     let hold_days = ctx.config.inbox.domain_hold_days;
+    let send_tz = ctx.config.email.sending.timezone;
     let applied = db::immediate(&ctx.db, |tx| {
         if inbox::seen(tx, &m.key)? {
             return Ok(None);
@@ -211,10 +220,17 @@ pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
             }
             Outcome::AutoReply { back_on } => {
                 if let (Some(id), Some(day)) = (m.lead_id, back_on) {
+                    // The day after, from midnight in the lead's own zone
+                    // (else SEND_TIMEZONE).
                     let next_day = day.succ_opt().unwrap_or(*day);
-                    let at = next_day
-                        .and_hms_opt(0, 0, 0)
-                        .map_or(e.now, |t| t.and_utc().timestamp());
+                    let tz = db::sequences::lead_timezone(tx, id)?
+                        .and_then(|z| crate::domain::schedule::parse_tz(&z).ok())
+                        .unwrap_or(send_tz);
+                    let at = crate::domain::schedule::local_to_utc(
+                        tz,
+                        next_day.and_hms_opt(0, 0, 0).unwrap_or_default(),
+                    )
+                    .timestamp();
                     inbox::delay_lead(tx, id, at)?;
                     e.actions
                         .push(format!("lead {id}: next step not before {next_day}"));
@@ -354,7 +370,7 @@ pub fn sendgrid_events(
             Effect::Ignore => continue,
         };
         let mut lead_id = match e.send_id {
-            Some(id) => inbox::lead_of_send(&ctx.db, id)?,
+            Some(id) => inbox::lead_of_send(&ctx.db, id, &e.email)?,
             None => None,
         };
         if lead_id.is_none() {

@@ -30,15 +30,14 @@ pub fn read(ctx: &Ctx) -> Result<Health> {
     // seen and lifted never pauses outreach again.
     let since_resume = inbox::last_resume(&ctx.db)?.map_or(0, |t| t + 1);
     let from = (now - WINDOW).max(since_resume);
-    let counts = inbox::counts_since(&ctx.db, from, now + 1)?;
-    let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+    let (hard_bounces, complaints) = inbox::health_evidence(&ctx.db, from, now + 1)?;
     let pause = inbox::pause_in_force(&ctx.db)?;
     Ok(Health {
         paused: pause.is_some(),
         reason: pause.map(|p| p.reason),
         sends_7d: inbox::real_sends_since(&ctx.db, from, now + 1)?,
-        hard_bounces_7d: n("bounce:hard") + n("bounce:blocked"),
-        complaints_7d: n("complaint"),
+        hard_bounces_7d: hard_bounces,
+        complaints_7d: complaints,
     })
 }
 

@@ -70,14 +70,17 @@ impl Row for Received {
     const HEADER: &'static [&'static str] = &["at", "kind", "lead", "from", "subject", "action"];
     const EMPTY: &'static str = "nothing came back yet\n";
 
+    /// Whatever a sender wrote is shown escaped: a Subject can carry any
+    /// character (RFC 2047), terminal escape codes and line breaks included.
     fn cells(&self) -> Vec<String> {
+        use crate::log::one_line;
         vec![
             self.at.to_string(),
             self.kind.clone(),
             or_dash(self.lead_id.as_ref()),
-            or_dash(self.from.as_ref()),
-            self.subject.chars().take(60).collect(),
-            self.action.clone(),
+            one_line(&or_dash(self.from.as_ref())),
+            one_line(&self.subject.chars().take(60).collect::<String>()),
+            one_line(&self.action),
         ]
     }
 }

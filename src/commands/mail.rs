@@ -64,7 +64,7 @@ pub fn simulate_send(
         &ctx.db,
         target,
         &message.subject,
-        "DRY_RUN",
+        EmailMode::DryRun.as_str(),
         "dry_run",
         None,
         ctx.now(),

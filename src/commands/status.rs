@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     let now = ctx.now();
     let subsystems = cfg.subsystems();
     let mut warnings = Vec::new();
-    for v in subsystems.iter() {
+    for v in subsystems.views() {
         if v.fell_back {
             warnings.push(format!(
                 "{} requested {} but runs {}: {}",

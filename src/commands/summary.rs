@@ -280,7 +280,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     attention.extend(problems::outside(conn)?);
     attention.extend(problems::currency(conn, &ctx.config.stripe.currency)?);
     if ctx.config.release_mode {
-        for v in ctx.config.subsystems().iter() {
+        for v in ctx.config.subsystems().views() {
             if v.fell_back {
                 attention.push(format!(
                     "{} runs {} instead of {}: {}",

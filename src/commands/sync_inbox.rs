@@ -20,7 +20,7 @@ use crate::commands::mail::sender_problem_exit;
 use crate::config::{EmailMode, ImapConfig, ImapSecret};
 use crate::db::inbox::{self, FolderState};
 use crate::domain::inbox::{Classified, Kind, classify, may_be_report};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::sendgrid_events::{Effect, SUPPRESSION_LISTS};
 use crate::error::Result;
 use crate::render::Report;
@@ -297,9 +297,37 @@ fn unmatched(at: i64, key: String, from: Option<String>, subject: String) -> Inc
     }
 }
 
+/// Whether `address` is one of hoss's own: the sender, the Reply-To (plus
+/// tokens included), the operator's and the inbox's. Mail from these (the
+/// operator's own follow-up, the digest) answers for no lead.
+fn is_own_address(ctx: &Ctx, address: &str) -> bool {
+    let email = &ctx.config.email;
+    let strip_plus = |a: &str| match a.split_once('@') {
+        Some((local, domain)) => {
+            let local = local.split('+').next().unwrap_or(local);
+            format!("{local}@{domain}").to_ascii_lowercase()
+        }
+        None => a.to_ascii_lowercase(),
+    };
+    let address = strip_plus(address);
+    [
+        Some(email.from_email.as_str()),
+        Some(email.reply_to.as_str()),
+        Some(email.operator_email.as_str()),
+        ctx.config.inbox.imap.as_ref().map(|i| i.username.as_str()),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|own| strip_plus(own) == address)
+}
+
 /// The lead a message answers, in SPEC §13's order: plus token, threading,
-/// the lead's own address, its company domain.
+/// the lead's own address, its company domain. Mail from hoss's own
+/// addresses answers for nobody.
 fn attribute(ctx: &Ctx, c: &Classified) -> Result<Option<i64>> {
+    if c.from.as_deref().is_some_and(|f| is_own_address(ctx, f)) {
+        return Ok(None);
+    }
     if ctx.config.inbox.reply_plus_token {
         for to in &c.to {
             let local = to.split('@').next().unwrap_or_default();
@@ -320,7 +348,7 @@ fn attribute(ctx: &Ctx, c: &Classified) -> Result<Option<i64>> {
         return Ok(Some(id));
     }
     let domain = from.rsplit('@').next().unwrap_or_default();
-    if domain.is_empty() || is_free_mail(domain) {
+    if !is_company_domain(domain) {
         return Ok(None);
     }
     Ok(inbox::lead_at_domain(&ctx.db, domain)?)

@@ -65,7 +65,8 @@ pub struct ImapConfig {
     pub username: String,
     pub secret: ImapSecret,
     pub folder: String,
-    /// Deadline of every IMAP read and write.
+    /// Deadline of each IMAP step (a body fetch: per message), however
+    /// slowly the server dribbles its answer.
     pub timeout_secs: u32,
 }
 

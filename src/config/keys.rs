@@ -16,8 +16,6 @@ pub const KNOWN_KEYS: &[&str] = &[
     "HOSS_LOCK_DIR",
     "HOSS_LOG",
     "DRY_RUN",
-    "RELEASE_MODE",
-    "PRODUCTION",
     "LOG_MAX_ENTRIES",
     "LEDGER_RETENTION_DAYS",
     "EMAIL_MODE",
@@ -74,7 +72,6 @@ pub const KNOWN_KEYS: &[&str] = &[
     "PORTAL_BASE_URL",
     "HOSS_LISTEN",
     "HEALTHCHECK_URL",
-    "HOSS_NOW",
     "INBOX_MODE",
     "IMAP_HOST",
     "IMAP_PORT",
@@ -105,9 +102,18 @@ pub const KNOWN_KEYS: &[&str] = &[
     "MAX_ACTIVE_PER_DOMAIN",
 ];
 
-/// Read from the environment only (they say where the file is, or are the
-/// conventional logging and terminal-width variables).
-pub(super) const ENV_ONLY_KEYS: &[&str] = &["HOSS_CONFIG", "RUST_LOG", "COLUMNS"];
+/// Read from the environment only: where the file is, the conventional
+/// logging and terminal-width variables, the release posture (SPEC §2: a
+/// file copied from staging must not turn production on or off) and the
+/// test clock (a file must never freeze time for every pass).
+pub(super) const ENV_ONLY_KEYS: &[&str] = &[
+    "HOSS_CONFIG",
+    "RUST_LOG",
+    "COLUMNS",
+    "RELEASE_MODE",
+    "PRODUCTION",
+    "HOSS_NOW",
+];
 
 /// A secret setting. It can be used, never shown: `Debug` prints `set`.
 #[derive(Clone, PartialEq, Eq)]
@@ -162,6 +168,12 @@ pub(super) fn read_file(
         }
         if key == "sequence" {
             tables.sequence_steps = value.get("steps").cloned();
+            continue;
+        }
+        if ENV_ONLY_KEYS.contains(&key.as_str()) {
+            notices.push(Notice::warn(format!(
+                "[CONFIG][ENV_ONLY] key={key} file={shown}: read from the environment only; ignored here"
+            )));
             continue;
         }
         if !KNOWN_KEYS.contains(&key.as_str()) {

@@ -182,7 +182,7 @@ impl Config {
     /// The deploy gate of `hoss check`: in release mode every requested
     /// subsystem must run as requested.
     pub fn check_ok(&self) -> bool {
-        !self.release_mode || self.subsystems().iter().iter().all(|v| !v.fell_back)
+        !self.release_mode || self.subsystems().views().into_iter().all(|v| !v.fell_back)
     }
 }
 
@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(c.leads.mode.effective, LeadProvider::None);
         assert!(!c.stripe.enabled());
         assert_eq!(c.pings.mode.effective, PingMode::Off);
-        for v in c.subsystems().iter() {
+        for v in c.subsystems().views() {
             assert!(v.reason.unwrap().starts_with("DRY_RUN=TRUE"), "{v:?}");
             assert!(v.fell_back, "{v:?}");
         }

@@ -46,7 +46,7 @@ pub(super) fn startup_notices(cfg: &Config, config_notices: Vec<Notice>) -> Vec<
     } else {
         Level::Info
     };
-    for view in cfg.subsystems().iter() {
+    for view in cfg.subsystems().views() {
         if view.fell_back {
             out.push(Notice {
                 level: fallback_level,

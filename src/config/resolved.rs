@@ -91,7 +91,7 @@ pub struct Subsystems {
 }
 
 impl Subsystems {
-    pub fn iter(&self) -> [ModeView<'_>; 5] {
+    pub fn views(&self) -> [ModeView<'_>; 5] {
         [
             self.email.view("email"),
             self.leads.view("leads"),

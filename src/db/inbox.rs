@@ -186,6 +186,28 @@ pub fn counts_since(
     rows.collect()
 }
 
+/// The health evidence in `[from, to)`: (hard bounces and blocks,
+/// complaints) of the real outreach sends of that window — the rate's
+/// denominator. A bounce of the operator's other mail on the same SendGrid
+/// account, or of a send before the window (the first pull or sync reads
+/// two weeks back, all recorded today), is suppressed like any but says
+/// nothing about this week. Each address counts once: SendGrid tells of one
+/// bounce twice (the event, then its list), a DSN may come too.
+pub fn health_evidence(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
+    conn.prepare_cached(
+        "SELECT COUNT(DISTINCT CASE WHEN m.kind = 'bounce' AND m.bounce IN ('hard', 'blocked')
+                                    THEN COALESCE(m.address, '#' || m.lead_id) END),
+                COUNT(DISTINCT CASE WHEN m.kind = 'complaint'
+                                    THEN COALESCE(m.address, '#' || m.lead_id) END)
+         FROM inbox_message m
+         WHERE m.at >= ?1 AND m.at < ?2 AND m.lead_id IS NOT NULL
+           AND EXISTS (SELECT 1 FROM send_ledger s
+                       WHERE s.lead_id = m.lead_id AND s.kind = 'outreach' AND s.outcome = 'sent'
+                         AND s.at >= ?1 AND s.at < ?2)",
+    )?
+    .query_row(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))
+}
+
 /// Soft bounces of `address` since `from`.
 pub fn soft_bounces_since(conn: &Connection, address: &str, from: i64) -> rusqlite::Result<i64> {
     conn.prepare_cached(
@@ -213,12 +235,16 @@ pub fn lead_by_message_id(conn: &Connection, message_id: &str) -> rusqlite::Resu
     .optional()
 }
 
-/// The lead send `id` went to.
-pub fn lead_of_send(conn: &Connection, id: i64) -> rusqlite::Result<Option<i64>> {
+/// The lead send `id` went to, when it went to `recipient` (an id from
+/// another database — a restored backup, a second hoss on the same SendGrid
+/// account — names some other send here).
+pub fn lead_of_send(conn: &Connection, id: i64, recipient: &str) -> rusqlite::Result<Option<i64>> {
     Ok(conn
-        .query_row("SELECT lead_id FROM send_ledger WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT lead_id FROM send_ledger WHERE id = ?1 AND recipient = ?2",
+            params![id, recipient],
+            |r| r.get(0),
+        )
         .optional()?
         .flatten())
 }

@@ -550,6 +550,14 @@ fn is_suffix(suffix: &str) -> bool {
     }
 }
 
+/// Whether `domain` names one company: not empty, not a mailbox provider
+/// and not a platform a business only has a page on (facebook.com,
+/// google.com, linktr.ee, …). Only such a domain may tie a message to a
+/// lead's colleagues or hold them (SPEC §13).
+pub fn is_company_domain(domain: &str) -> bool {
+    !domain.is_empty() && !hosted_elsewhere(domain)
+}
+
 fn hosted_elsewhere(domain: &str) -> bool {
     is_free_mail(domain)
         || NOT_A_COMPANY_SITE
@@ -804,6 +812,21 @@ mod tests {
             ("acme.com", false),
         ] {
             assert_eq!(is_free_mail(domain), free, "{domain}");
+        }
+    }
+
+    #[test]
+    fn only_a_company_domain_ties_colleagues_together() {
+        for (domain, company) in [
+            ("acme-dental.com", true),
+            ("shop.acme.co.uk", true),
+            ("gmail.com", false),
+            ("facebook.com", false),
+            ("maps.google.com", false),
+            ("linktr.ee", false),
+            ("", false),
+        ] {
+            assert_eq!(is_company_domain(domain), company, "{domain}");
         }
     }
 }

@@ -27,7 +27,7 @@ pub fn sources(store: &str, config_file: Option<&str>) -> String {
 
 pub fn subsystem_table(subsystems: &Subsystems, terminal: bool) -> String {
     let rows = subsystems
-        .iter()
+        .views()
         .iter()
         .map(|v| {
             vec![

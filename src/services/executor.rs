@@ -93,22 +93,13 @@ pub fn shell(
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(input.as_bytes());
     }
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(p) = pipe {
-                let _ = p.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = reader(
+    let out = Reader::spawn(
         child
             .stdout
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let err = reader(
+    let err = Reader::spawn(
         child
             .stderr
             .take()
@@ -127,8 +118,11 @@ pub fn shell(
             Err(e) => return Err(format!("lost the {what}: {e}")),
         }
     };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
+    // What the child wrote is in the pipe by now; a helper it left running
+    // in the background may hold the pipe open for ever, so its end is
+    // awaited only briefly.
+    let stdout = out.finish(OUTPUT_GRACE);
+    let stderr = err.finish(OUTPUT_GRACE);
     if !status.success() {
         let tail: String = stderr
             .trim()
@@ -145,6 +139,48 @@ pub fn shell(
         ));
     }
     Ok(stdout)
+}
+
+/// How long the output of an exited child may still take to arrive.
+const OUTPUT_GRACE: Duration = Duration::from_millis(500);
+
+/// A pipe read to its end (at most 64 KiB) on its own thread.
+struct Reader {
+    read: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl Reader {
+    fn spawn(pipe: Option<Box<dyn Read + Send>>) -> Reader {
+        let read = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, done) = std::sync::mpsc::channel();
+        let sink = read.clone();
+        std::thread::spawn(move || {
+            if let Some(mut p) = pipe {
+                let mut chunk = [0u8; 8192];
+                loop {
+                    match p.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            let mut buf = sink.lock().unwrap_or_else(|e| e.into_inner());
+                            let room = MAX_OUTPUT.saturating_sub(buf.len());
+                            buf.extend_from_slice(&chunk[..n.min(room)]);
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(());
+        });
+        Reader { read, done }
+    }
+
+    /// What was read once the pipe ends, or after `grace` whatever has
+    /// arrived by then.
+    fn finish(self, grace: Duration) -> String {
+        let _ = self.done.recv_timeout(grace);
+        let buf = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&buf).into_owned()
+    }
 }
 
 /// `{"summary": "...", "cost_cents": 123}` or plain text.
@@ -168,6 +204,34 @@ fn short(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_background_helper_holding_stdout_does_not_hold_the_caller() {
+        let start = Instant::now();
+        let out = super::shell(
+            "echo token-1; sleep 30 &",
+            "test",
+            &[],
+            "",
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.as_deref().map(str::trim), Ok("token-1"));
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
+        let big = super::shell(
+            "head -c 200000 /dev/zero",
+            "test",
+            &[],
+            "",
+            Duration::from_secs(10),
+        );
+        assert_eq!(big.map(|s| s.len()), Ok(super::MAX_OUTPUT));
+    }
+
     #[test]
     fn executor_output_is_read_as_json_or_text() {
         assert_eq!(

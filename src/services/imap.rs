@@ -1,12 +1,15 @@
-//! A read-only IMAP session (SPEC §13): connect with a deadline on every
-//! read and write, log in (LOGIN or XOAUTH2), `EXAMINE` the folder, search
-//! by UID, fetch headers in batches and bodies with `BODY.PEEK`. Nothing
-//! here sets a flag, moves or deletes.
+//! A read-only IMAP session (SPEC §13): connect, log in (LOGIN or
+//! XOAUTH2), `EXAMINE` the folder, search by UID, fetch headers in batches
+//! and bodies with `BODY.PEEK`. Nothing here sets a flag, moves or deletes.
+//!
+//! Every step has a deadline of `IMAP_TIMEOUT_SECS` (a body fetch, that
+//! long per message), however the server paces its bytes: a peer that
+//! answers one byte at a time cannot hold a pass for ever.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 pub use crate::config::{ImapAuth as Auth, ImapTls as Tls};
 use crate::domain::inbox::MAX_BODY_BYTES;
@@ -36,9 +39,66 @@ pub enum ImapError {
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
 
+/// When the current step must be over; shared by the session and its socket.
+#[derive(Clone)]
+struct Deadline(Arc<Mutex<Instant>>);
+
+impl Deadline {
+    fn new(after: Duration) -> Deadline {
+        Deadline(Arc::new(Mutex::new(Instant::now() + after)))
+    }
+
+    /// Starts a new step that may last `after`.
+    fn reset(&self, after: Duration) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now() + after;
+    }
+
+    /// The time left, or a timeout error once it is spent.
+    fn left(&self) -> std::io::Result<Duration> {
+        let at = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let left = at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "IMAP_TIMEOUT_SECS passed before the server finished answering",
+            ));
+        }
+        Ok(left)
+    }
+}
+
+/// The TCP socket, each read and write bounded by what is left of the
+/// step's deadline (not a fresh timeout per read).
+struct Timed {
+    tcp: TcpStream,
+    deadline: Deadline,
+}
+
+impl Read for Timed {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.left()?;
+        self.tcp.set_read_timeout(Some(left))?;
+        self.tcp.read(buf)
+    }
+}
+
+impl Write for Timed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let left = self.deadline.left()?;
+        self.tcp.set_write_timeout(Some(left))?;
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 /// An open, logged-in session.
 pub struct Session {
     inner: imap::Session<Box<dyn Stream>>,
+    deadline: Deadline,
+    timeout: Duration,
 }
 
 /// What `EXAMINE` says about the folder.
@@ -61,18 +121,18 @@ fn unreachable(host: &str, port: u16, e: impl std::fmt::Display) -> ImapError {
     ImapError::Unreachable(format!("IMAP server {host}:{port}: {e}"))
 }
 
-fn connect_tcp(a: &Account) -> Result<TcpStream, ImapError> {
+fn connect_tcp(a: &Account, deadline: &Deadline) -> Result<Timed, ImapError> {
     let addrs = (a.host, a.port)
         .to_socket_addrs()
         .map_err(|e| unreachable(a.host, a.port, e))?;
     let mut last = None;
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, a.timeout) {
-            Ok(s) => {
-                s.set_read_timeout(Some(a.timeout))
-                    .and_then(|_| s.set_write_timeout(Some(a.timeout)))
-                    .map_err(|e| unreachable(a.host, a.port, e))?;
-                return Ok(s);
+            Ok(tcp) => {
+                return Ok(Timed {
+                    tcp,
+                    deadline: deadline.clone(),
+                });
             }
             Err(e) => last = Some(e),
         }
@@ -84,7 +144,7 @@ fn connect_tcp(a: &Account) -> Result<TcpStream, ImapError> {
     ))
 }
 
-fn tls_stream(host: &str, port: u16, tcp: TcpStream) -> Result<Box<dyn Stream>, ImapError> {
+fn tls_stream(host: &str, port: u16, tcp: Timed) -> Result<Box<dyn Stream>, ImapError> {
     let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
@@ -102,9 +162,9 @@ fn tls_stream(host: &str, port: u16, tcp: TcpStream) -> Result<Box<dyn Stream>, 
 
 /// The plain-text prologue of STARTTLS: greeting, command, tagged OK.
 /// Read a byte at a time so nothing of the TLS handshake is consumed.
-fn start_tls(a: &Account, mut tcp: TcpStream) -> Result<TcpStream, ImapError> {
+fn start_tls(a: &Account, mut tcp: Timed) -> Result<Timed, ImapError> {
     let mut line = Vec::new();
-    let mut read_line = |tcp: &mut TcpStream| -> Result<String, ImapError> {
+    let mut read_line = |tcp: &mut Timed| -> Result<String, ImapError> {
         line.clear();
         let mut byte = [0u8; 1];
         while !line.ends_with(b"\n") {
@@ -162,12 +222,15 @@ fn failed(a: &Account, what: &str, e: imap::Error) -> ImapError {
 impl Session {
     /// Connects and logs in. The secret never appears in an error.
     pub fn open(a: &Account) -> Result<Session, ImapError> {
-        let tcp = connect_tcp(a)?;
+        let deadline = Deadline::new(a.timeout);
+        let tcp = connect_tcp(a, &deadline)?;
         let stream: Box<dyn Stream> = match a.tls {
             Tls::Implicit => tls_stream(a.host, a.port, tcp)?,
             Tls::None => Box::new(tcp),
             Tls::StartTls => tls_stream(a.host, a.port, start_tls(a, tcp)?)?,
         };
+        // The greeting and the TLS handshake make one step, the login another.
+        deadline.reset(a.timeout);
         let mut client = imap::Client::new(stream);
         if a.tls == Tls::StartTls {
             // The greeting came before STARTTLS; none follows the handshake.
@@ -177,6 +240,7 @@ impl Session {
                 .read_greeting()
                 .map_err(|e| failed(a, "greeting", e))?;
         }
+        deadline.reset(a.timeout);
         let login = match a.auth {
             Auth::Login => client.login(a.username, a.secret),
             Auth::XOAuth2 => client.authenticate(
@@ -194,11 +258,22 @@ impl Session {
             )),
             other => unreachable(a.host, a.port, format!("login: {other}")),
         })?;
-        Ok(Session { inner })
+        Ok(Session {
+            inner,
+            deadline,
+            timeout: a.timeout,
+        })
+    }
+
+    /// Starts a step that may take `steps` times `IMAP_TIMEOUT_SECS`.
+    fn step(&self, steps: usize) {
+        let steps = u32::try_from(steps.max(1)).unwrap_or(u32::MAX);
+        self.deadline.reset(self.timeout.saturating_mul(steps));
     }
 
     /// Opens `folder` read-only.
     pub fn examine(&mut self, folder: &str) -> Result<Folder, ImapError> {
+        self.step(1);
         let mailbox = self.inner.examine(folder).map_err(|e| match e {
             imap::Error::No(n) => {
                 ImapError::Account(format!("IMAP folder {folder:?}: {}", n.information))
@@ -222,6 +297,7 @@ impl Session {
             Some(uid) => format!("UID {}:*", uid.saturating_add(1)),
             None => format!("SINCE {since}"),
         };
+        self.step(1);
         let found = self
             .inner
             .uid_search(&query)
@@ -237,11 +313,13 @@ impl Session {
 
     /// Headers of `uids` (one request), in UID order.
     pub fn headers(&mut self, uids: &[u32]) -> Result<Vec<Fetched>, ImapError> {
+        self.step(1);
         self.fetch(uids, "(UID INTERNALDATE BODY.PEEK[HEADER])", |f| f.header())
     }
 
-    /// Whole messages, each cut at 256 KiB.
+    /// Whole messages, each cut at 256 KiB (and given its own timeout).
     pub fn bodies(&mut self, uids: &[u32]) -> Result<Vec<Fetched>, ImapError> {
+        self.step(uids.len());
         let query = format!("(UID INTERNALDATE BODY.PEEK[]<0.{MAX_BODY_BYTES}>)");
         self.fetch(uids, &query, |f| f.body())
     }
@@ -282,6 +360,7 @@ impl Session {
 
     /// Says goodbye; errors are ignored (the pass is over either way).
     pub fn close(mut self) {
+        self.step(1);
         let _ = self.inner.logout();
     }
 }

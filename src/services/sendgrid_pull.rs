@@ -71,9 +71,15 @@ impl Client {
         let shown = || http::shorten(&text, 200, Some(&self.key));
         match status {
             200 => {}
-            401 | 403 => {
+            401 => {
                 return Err(PullError::Account(format!(
-                    "SendGrid refused the API key for {list} (HTTP {status}): {}",
+                    "SendGrid refused the API key for {list} (HTTP 401): {}",
+                    shown()
+                )));
+            }
+            403 => {
+                return Err(PullError::Account(format!(
+                    "the SendGrid API key may not read suppressions (HTTP 403 on {list}): give it \"Suppressions: Read Access\" beside \"Mail Send\" (Settings → API Keys): {}",
                     shown()
                 )));
             }

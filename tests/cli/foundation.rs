@@ -755,3 +755,25 @@ fn error_texts_say_each_cause_once_and_what_to_do() {
     );
     assert!(!out.stderr.contains("bad input"), "{}", out.stderr);
 }
+
+#[test]
+fn serve_refuses_json_and_the_file_cannot_set_release_mode_or_the_clock() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["serve", "--json"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    let sb =
+        Sandbox::new().config_file("RELEASE_MODE = true\nHOSS_NOW = \"2020-01-01T00:00:00Z\"\n");
+    let out = sb.run(&["check", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let check: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        check["release_mode"], false,
+        "the file never turns production on"
+    );
+    assert_eq!(
+        out.log_lines("[CONFIG][ENV_ONLY]").len(),
+        2,
+        "{}",
+        out.stderr
+    );
+}

@@ -745,3 +745,552 @@ fn cycle_reads_the_inbox_before_it_sends() {
         &["source-leads", "sync-inbox", "send-outreach"]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Hostile cases (issue 15 attack): each test names the defect it pins.
+
+/// Leads from a CSV that has a website column.
+fn import_with_websites(sb: &Sandbox, rows: &[(&str, &str, &str)]) {
+    let mut csv = String::from("name,email,company,website\n");
+    for (email, company, website) in rows {
+        csv.push_str(&format!("{company} Person,{email},{company},{website}\n"));
+    }
+    std::fs::write(sb.path("leads.csv"), csv).unwrap();
+    let out = sb.run(&["lead", "import", "leads.csv"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+#[test]
+fn a_reply_never_holds_or_attributes_a_platform_domain_like_facebook() {
+    // Local businesses often give a Facebook page or a Google Maps link as
+    // their website: the lead's `domain` is then facebook.com. One such
+    // lead's reply must not hold every other business on Facebook, and
+    // mail from facebook.com is not a colleague answering.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Platform");
+    import_with_websites(
+        &sb,
+        &[(
+            "ann.dental@gmail.com",
+            "Ann Dental",
+            "https://www.facebook.com/anndental",
+        )],
+    );
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    imap.deliver(
+        "Platform",
+        "From: Ann <ann.dental@gmail.com>\nTo: replies@hoss-operator.com\nSubject: Re: a question\nMessage-ID: <r-ann@gmail.com>\n\nYes, call me on Tuesday.\n",
+    );
+    imap.deliver(
+        "Platform",
+        "From: Facebook <security@facebook.com>\nTo: hello@hoss-operator.com\nSubject: A new login to your account\nMessage-ID: <fb-1@facebook.com>\n\nWe noticed a new login.\n",
+    );
+    let r: Value = sb.json(&["sync-inbox", "--json"]);
+    assert_eq!(
+        (r["replies"].as_u64(), r["unmatched"].as_u64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(status_of(&sb, "ann.dental@gmail.com"), "replied");
+    let listed: Vec<Value> = sb.json(&["inbox", "list", "--json"]);
+    assert!(
+        listed
+            .iter()
+            .all(|m| !m["action"].as_str().unwrap().contains("facebook.com held")),
+        "a platform domain was held: {listed:?}"
+    );
+
+    // Another business whose "website" is also a Facebook page is emailed.
+    import_with_websites(
+        &sb,
+        &[(
+            "bob.bakery@yahoo.com",
+            "Bob Bakery",
+            "https://facebook.com/bobbakery",
+        )],
+    );
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(
+        (r["sent"].as_u64(), r["held"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+}
+#[test]
+fn the_operators_own_mail_in_the_inbox_is_no_reply_from_a_lead() {
+    // The operator follows up from a mail client (or the digest lands in the
+    // same mailbox): From is hoss's own address, threaded to the outreach.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Own");
+    import(&sb, &[("ann@acme-dental.com", "Acme Dental")]);
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let mid = header(&smtp.messages()[0].data, "Message-ID");
+    for (i, from) in [
+        "Sam Carter <hello@hoss-operator.com>",
+        "replies@hoss-operator.com",
+    ]
+    .iter()
+    .enumerate()
+    {
+        imap.deliver(
+            "Own",
+            &format!(
+                "From: {from}\nTo: ann@acme-dental.com\nSubject: Re: a question\nMessage-ID: <own-{i}@hoss-operator.com>\nIn-Reply-To: {mid}\nReferences: {mid}\n\nHi Ann, just following up on my note.\n"
+            ),
+        );
+    }
+    let out = sb.run(&["sync-inbox", "--json"]);
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (r["replies"].as_u64(), r["unmatched"].as_u64()),
+        (Some(0), Some(2)),
+        "{r}"
+    );
+    assert!(out.log_lines("[INBOX][REPLY]").is_empty(), "{}", out.stderr);
+    assert_eq!(status_of(&sb, "ann@acme-dental.com"), "contacted");
+    let summary: Value = sb.json(&["summary", "--json"]);
+    assert_eq!(summary["emails"]["replies"], 0, "{summary}");
+}
+
+/// A server that accepts and then dribbles: `prologue`, then one more byte
+/// of `drip` every 300 ms, for ever. No single read waits long.
+fn dribbling_server(prologue: &'static [u8], drip: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                use std::io::Write;
+                let _ = stream.write_all(prologue);
+                for b in drip.iter().cycle() {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    if stream.write_all(&[*b]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Runs `args` and gives up (killing it) after `limit`: `None` if it hung.
+fn run_within(
+    sb: &Sandbox,
+    args: &[&str],
+    limit: std::time::Duration,
+) -> Option<crate::harness::Output> {
+    let mut child = sb
+        .command(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if child.try_wait().unwrap().is_some() {
+            return Some(crate::harness::Output::from(
+                child.wait_with_output().unwrap(),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn an_inbox_that_answers_a_byte_at_a_time_cannot_hold_the_pass_for_ever() {
+    // IMAP_TIMEOUT_SECS bounds each command, not each read: a server (or a
+    // middlebox) that trickles bytes must not hang sync-inbox — and with it
+    // every later cron cycle, which would find the lock busy.
+    let plain = dribbling_server(b"", b"* OK dovecot ready and more and more");
+    let starttls = dribbling_server(b"* OK ready\r\n", b"* CAPABILITY IMAP4rev1\r\n");
+    for (port, tls) in [(plain, "NONE"), (starttls, "STARTTLS")] {
+        let sb = Sandbox::new()
+            .with("INBOX_MODE", "IMAP")
+            .with("IMAP_HOST", "127.0.0.1")
+            .with("IMAP_PORT", &port.to_string())
+            .with("IMAP_TLS", tls)
+            .with("IMAP_USERNAME", IMAP_USER)
+            .with("IMAP_PASSWORD", "pw-dribble-1")
+            .with("IMAP_TIMEOUT_SECS", "2");
+        let out = run_within(
+            &sb,
+            &["sync-inbox", "--json"],
+            std::time::Duration::from_secs(20),
+        )
+        .unwrap_or_else(|| panic!("IMAP_TLS={tls}: sync-inbox still running after 20 s"));
+        assert_eq!(out.code, 75, "IMAP_TLS={tls}: {out:?}");
+        assert_eq!(
+            out.log_lines("[INBOX][UNREACHABLE]").len(),
+            1,
+            "{}",
+            out.stderr
+        );
+    }
+}
+
+#[test]
+fn a_password_command_that_leaves_a_helper_running_does_not_hang_the_pass() {
+    // Token helpers often start an agent in the background that inherits
+    // stdout. The command itself has printed the password and exited: the
+    // pass must go on, not wait for the agent to close the pipe.
+    let Some(imap) = Dovecot::start() else { return };
+    let sb = Sandbox::new()
+        .with("INBOX_MODE", "IMAP")
+        .with("IMAP_HOST", "127.0.0.1")
+        .with("IMAP_PORT", &imap.port.to_string())
+        .with("IMAP_TLS", "NONE")
+        .with("IMAP_USERNAME", IMAP_USER)
+        .with("IMAP_TIMEOUT_SECS", "5")
+        .with(
+            "IMAP_PASSWORD_CMD",
+            &format!("printf '%s\\n' '{IMAP_PASSWORD}'; sleep 40 &"),
+        );
+    let out = run_within(
+        &sb,
+        &["sync-inbox", "--json"],
+        std::time::Duration::from_secs(20),
+    )
+    .expect("sync-inbox waited for the password command's background helper");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(!out.stderr.contains(IMAP_PASSWORD));
+}
+
+#[test]
+fn an_event_whose_send_id_names_another_recipient_touches_only_its_own_address() {
+    // Send ids are small integers: a second hoss (staging) on the same
+    // SendGrid account, or a database restored from backup, sends events
+    // whose hoss_send_id is some other lead's send here. The event's own
+    // address decides; the lead of that send is not unsubscribed.
+    let (signing, public) = sendgrid_keys();
+    let sb = Sandbox::new().with("SENDGRID_WEBHOOK_PUBLIC_KEY", &public);
+    import(
+        &sb,
+        &[
+            ("ann@acme-dental.com", "Acme Dental"),
+            ("bob@bolt-labs.com", "Bolt Labs"),
+        ],
+    );
+    assert_eq!(sb.run(&["send-outreach"]).code, 0);
+    let bobs_send: i64 = sb
+        .db()
+        .query_row(
+            "SELECT id FROM send_ledger WHERE recipient = 'bob@bolt-labs.com'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let served = Served::start(&sb);
+    let body = format!(
+        r#"[{{"sg_event_id":"x-1","email":"ann@acme-dental.com","event":"spamreport","hoss_send_id":"{bobs_send}"}}]"#
+    );
+    let (status, answer) = post_events(
+        &served,
+        &sendgrid_headers(&signing, unix_now(), &body),
+        &body,
+    );
+    assert_eq!(
+        (status, &answer["applied"]),
+        (200, &Value::from(1)),
+        "{answer}"
+    );
+    assert_eq!(status_of(&sb, "ann@acme-dental.com"), "unsubscribed");
+    assert_eq!(
+        status_of(&sb, "bob@bolt-labs.com"),
+        "new",
+        "bob complained of nothing"
+    );
+    let suppressed: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
+    let emails: Vec<&str> = suppressed
+        .iter()
+        .map(|s| s["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec!["ann@acme-dental.com"]);
+}
+
+#[test]
+fn bounces_of_mail_hoss_never_sent_do_not_pause_outreach() {
+    // The SendGrid account also carries the operator's other mail (receipts,
+    // a newsletter): its bounces are suppressed like any, but they say
+    // nothing about outreach's health — 1 of 10 outreach sends bouncing is
+    // a pause, 1 stranger's bounce is not.
+    let server = sendgrid(BTreeMap::from([(
+        "bounces",
+        serde_json::json!([{"email": "old-customer@elsewhere-co.com", "created": unix_now() - 5}]),
+    )]));
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.health-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("HEALTH_MIN_SENDS", "5");
+    let rows: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("p{i}@firm{i}.com"), format!("Firm {i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    import(&sb, &refs);
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(r["sent"], 10, "{r}");
+    let out = sb.run(&["sync-inbox", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let r: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(r["suppressed"], 1, "{r}");
+    assert!(
+        out.log_lines("[EMAIL][PAUSED]").is_empty(),
+        "{}",
+        out.stderr
+    );
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["health"]["paused"], false, "{}", status["health"]);
+    assert_eq!(
+        status["health"]["hard_bounces_7d"], 0,
+        "{}",
+        status["health"]
+    );
+}
+
+#[test]
+fn a_subject_cannot_write_escape_codes_to_the_operators_terminal() {
+    // Anyone can mail the inbox, and RFC 2047 lets a Subject carry any
+    // character: ESC sequences (retitle the terminal, recolour, hide text)
+    // and line breaks (fake rows). `inbox list` shows them escaped.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Esc");
+    import(&sb, &[("ann@acme-dental.com", "Acme Dental")]);
+    let evil = STANDARD
+        .encode("Hi\x1b]0;pwned\x07\x1b[31mRED\n2026-01-01  reply  1  boss@x.com  fake row");
+    imap.deliver(
+        "Esc",
+        &format!(
+            "From: ann@acme-dental.com\nTo: replies@hoss-operator.com\nSubject: =?UTF-8?B?{evil}?=\nMessage-ID: <esc-1@acme-dental.com>\n\nHello\n"
+        ),
+    );
+    let out = sb.run(&["sync-inbox"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let out = sb.run(&["inbox", "list"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        !out.stdout.contains('\x1b') && !out.stdout.contains('\x07'),
+        "{:?}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout.lines().count(),
+        2,
+        "one header, one row: {}",
+        out.stdout
+    );
+    // The JSON keeps the subject as received.
+    let listed: Vec<Value> = sb.json(&["inbox", "list", "--json"]);
+    assert!(listed[0]["subject"].as_str().unwrap().contains('\x1b'));
+}
+
+#[test]
+fn one_oddly_written_from_address_cannot_stop_the_inbox_for_good() {
+    // `From: Ann <ann@acme-dental.com >` (a space inside the brackets) is
+    // what some mailers write — and what anyone may send. It reached the
+    // suppression list as "ann@acme-dental.com " and failed its CHECK: the
+    // pass ended with exit 70 at that message, every pass after it too,
+    // and nothing behind it was ever read.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Odd");
+    import(
+        &sb,
+        &[
+            ("ann@acme-dental.com", "Acme Dental"),
+            ("bob@bolt-labs.com", "Bolt Labs"),
+        ],
+    );
+    assert_eq!(sb.run(&["send-outreach"]).code, 0);
+    let ann = smtp
+        .messages()
+        .into_iter()
+        .find(|m| m.to[0] == "ann@acme-dental.com")
+        .unwrap();
+    let mid = header(&ann.data, "Message-ID");
+    imap.deliver(
+        "Odd",
+        &format!(
+            "From: Ann <Ann@Acme-Dental.com >\nTo: replies@hoss-operator.com\nSubject: Re: a question\nMessage-ID: <odd-1@acme-dental.com>\nIn-Reply-To: {mid}\n\nPlease remove me from your list.\n"
+        ),
+    );
+    imap.deliver(
+        "Odd",
+        "From: bob@bolt-labs.com\nTo: replies@hoss-operator.com\nSubject: Re: a question\nMessage-ID: <odd-2@bolt-labs.com>\n\nSure, let's talk.\n",
+    );
+    let out = sb.run(&["sync-inbox", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(status_of(&sb, "ann@acme-dental.com"), "unsubscribed");
+    assert_eq!(status_of(&sb, "bob@bolt-labs.com"), "replied");
+    let suppressed: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
+    let emails: Vec<&str> = suppressed
+        .iter()
+        .map(|s| s["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, vec!["ann@acme-dental.com"]);
+}
+
+#[test]
+fn a_bounce_heard_from_the_webhook_and_the_pull_counts_once_toward_health() {
+    // With the Event Webhook configured, SendGrid reports a bounce twice:
+    // as an event, and on the bounces list the next sync-inbox pulls. The
+    // address bounced once; counted twice, outreach pauses at half the
+    // real rate (here 1 in 10 sends against a 15 % limit).
+    let (signing, public) = sendgrid_keys();
+    let server = sendgrid(BTreeMap::from([(
+        "bounces",
+        serde_json::json!([{"email": "p0@firm0.com", "created": unix_now() - 5, "reason": "550 5.1.1"}]),
+    )]));
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.twice-key")
+        .with("SENDGRID_WEBHOOK_PUBLIC_KEY", &public)
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("HEALTH_MIN_SENDS", "5")
+        .with("HEALTH_MAX_BOUNCE_RATE", "0.15");
+    let rows: Vec<(String, String)> = (0..10)
+        .map(|i| (format!("p{i}@firm{i}.com"), format!("Firm {i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    import(&sb, &refs);
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(r["sent"], 10, "{r}");
+    let send_id = server.mail_sends()[0].json()["custom_args"]["hoss_send_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let to = server.mail_sends()[0].json()["personalizations"][0]["to"][0]["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(to, "p0@firm0.com");
+    let served = Served::start(&sb);
+    let body = format!(
+        r#"[{{"sg_event_id":"b-1","email":"p0@firm0.com","event":"bounce","type":"bounce","hoss_send_id":"{send_id}"}}]"#
+    );
+    let (status, _) = post_events(
+        &served,
+        &sendgrid_headers(&signing, unix_now(), &body),
+        &body,
+    );
+    assert_eq!(status, 200);
+    let out = sb.run(&["sync-inbox", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(
+        status["health"]["hard_bounces_7d"], 1,
+        "{}",
+        status["health"]
+    );
+    assert_eq!(status["health"]["paused"], false, "{}", status["health"]);
+}
+
+#[test]
+fn bounces_of_sends_before_the_window_do_not_pause_outreach_on_the_first_pull() {
+    // The first pull (or first IMAP sync) reads 14 days of history, all of
+    // it recorded today. Ten days ago two of ten sends bounced; this week
+    // ten more went out cleanly. The last 7 days are healthy: the old
+    // bounces belong to old sends, not to this week's.
+    let now = unix_now();
+    let then = now - 10 * 86_400;
+    let server = sendgrid(BTreeMap::from([(
+        "bounces",
+        serde_json::json!([
+            {"email": "p0@firm0.com", "created": then + 60},
+            {"email": "p1@firm1.com", "created": then + 60}
+        ]),
+    )]));
+    let mut sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.window-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("MAX_EMAILS_PER_CYCLE", "10")
+        .with("HEALTH_MIN_SENDS", "5");
+    let rows: Vec<(String, String)> = (0..20)
+        .map(|i| (format!("p{i}@firm{i}.com"), format!("Firm {i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    import(&sb, &refs);
+    let then_rfc3339 = chrono::DateTime::from_timestamp(then, 0)
+        .unwrap()
+        .to_rfc3339();
+    sb.set("HOSS_NOW", &then_rfc3339);
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(r["sent"], 10, "{r}");
+    sb.unset("HOSS_NOW");
+    let r: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(r["sent"], 10, "{r}");
+    let out = sb.run(&["sync-inbox", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(status_of(&sb, "p0@firm0.com"), "email_failed");
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["health"]["sends_7d"], 10, "{}", status["health"]);
+    assert_eq!(
+        status["health"]["hard_bounces_7d"], 0,
+        "{}",
+        status["health"]
+    );
+    assert_eq!(status["health"]["paused"], false, "{}", status["health"]);
+}
+
+#[test]
+fn the_mailto_unsubscribe_a_mail_client_sends_for_the_lead_is_an_opt_out() {
+    // Every outreach message offers `List-Unsubscribe: <mailto:…?subject=
+    // unsubscribe>`; without PUBLIC_BASE_URL it is the only way out. A
+    // client's Unsubscribe button mails it: Subject "unsubscribe", a
+    // machine-made body or none, sometimes Auto-Submitted. That is the
+    // clearest opt-out there is — not a human reply, not an auto-reply.
+    let Some(imap) = Dovecot::start() else { return };
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp_and_imap(&smtp, &imap, "Mailto");
+    import(
+        &sb,
+        &[
+            ("ann@acme-dental.com", "Acme Dental"),
+            ("bob@bolt-labs.com", "Bolt Labs"),
+        ],
+    );
+    assert_eq!(sb.run(&["send-outreach"]).code, 0);
+    let m = &smtp.messages()[0];
+    let list_unsubscribe = header(&m.data, "List-Unsubscribe");
+    let mailto = list_unsubscribe
+        .split(['<', '>'])
+        .find_map(|p| p.strip_prefix("mailto:"))
+        .unwrap_or_else(|| panic!("{list_unsubscribe}"));
+    let (to, query) = mailto.split_once('?').unwrap();
+    let subject = query.strip_prefix("subject=").unwrap();
+    imap.deliver(
+        "Mailto",
+        &format!(
+            "From: ann@acme-dental.com\nTo: {to}\nSubject: {subject}\nMessage-ID: <unsub-1@acme-dental.com>\n\nThis message was automatically generated by Gmail.\n"
+        ),
+    );
+    imap.deliver(
+        "Mailto",
+        &format!(
+            "From: bob@bolt-labs.com\nTo: {to}\nSubject: {subject}\nAuto-Submitted: auto-generated\nMessage-ID: <unsub-2@bolt-labs.com>\n\n"
+        ),
+    );
+    let r: Value = sb.json(&["sync-inbox", "--json"]);
+    assert_eq!(
+        (r["opt_outs"].as_u64(), r["replies"].as_u64()),
+        (Some(2), Some(0)),
+        "{r}"
+    );
+    assert_eq!(status_of(&sb, "ann@acme-dental.com"), "unsubscribed");
+    assert_eq!(status_of(&sb, "bob@bolt-labs.com"), "unsubscribed");
+    let suppressed: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
+    assert_eq!(suppressed.len(), 2, "{suppressed:?}");
+}

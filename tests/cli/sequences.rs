@@ -491,3 +491,37 @@ fn a_reply_read_from_the_inbox_stops_the_lead_and_its_company() {
         ]
     );
 }
+
+#[test]
+fn an_out_of_office_reply_holds_the_next_step_until_the_day_after_its_return() {
+    let Some(imap) = crate::harness::Dovecot::start() else {
+        return;
+    };
+    imap.create("INBOX");
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server)
+        .with("INBOX_MODE", "IMAP")
+        .with("IMAP_HOST", "127.0.0.1")
+        .with("IMAP_PORT", &imap.port.to_string())
+        .with("IMAP_TLS", "NONE")
+        .with("IMAP_USERNAME", crate::harness::IMAP_USER)
+        .with("IMAP_PASSWORD", crate::harness::IMAP_PASSWORD)
+        .with("SEND_TIMEZONE", "Europe/Berlin")
+        .with("HOSS_NOW", "2026-12-01T10:00:00Z");
+    import(&sb, "name,email,company\nOlga,olga@away-co.com,Away Co\n");
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    let mid = header(&server.messages()[0].data, "Message-ID").unwrap();
+    imap.deliver(
+        "INBOX",
+        &format!("From: olga@away-co.com\nTo: hello@hoss-operator.com\nSubject: Automatic reply: hi\nAuto-Submitted: auto-replied\nMessage-ID: <ooo@away-co.com>\nIn-Reply-To: {mid}\n\nI am out of the office and back on 10 December 2026.\n"),
+    );
+    let r: Value = sb.json(&["sync-inbox", "--json"]);
+    assert_eq!(r["auto_replies"], 1, "{r}");
+    // Due on Friday 4 December, but she is away: not before 11 December,
+    // midnight in Berlin (23:00 UTC on the 10th).
+    assert_eq!(pass_at(&sb, "2026-12-04T10:00:00Z")["sent"], 0);
+    assert_eq!(pass_at(&sb, "2026-12-10T22:59:00Z")["sent"], 0);
+    assert_eq!(pass_at(&sb, "2026-12-11T09:00:00Z")["sent"], 1);
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted", "an auto-reply stops nothing");
+}

@@ -93,7 +93,13 @@ fn recipient_fields(raw: &[u8]) -> Option<Bounce> {
             .iter()
             .find_map(|k| {
                 let v = fields.get_first_value(k)?;
-                let addr = v.rsplit(';').next()?.trim().to_ascii_lowercase();
+                let addr = v
+                    .rsplit(';')
+                    .next()?
+                    .trim()
+                    .trim_matches(['<', '>'])
+                    .trim()
+                    .to_ascii_lowercase();
                 addr.contains('@').then_some(addr)
             });
         return Some(Bounce {
@@ -182,7 +188,7 @@ Content-Type: message/delivery-status
 
 Reporting-MTA: dns; mx.example
 
-Final-Recipient: rfc822; Gone@Acme.example
+Final-Recipient: rfc822; <Gone@Acme.example>
 Original-Recipient: rfc822;gone@acme.example
 Action: ACTION
 Status: STATUS

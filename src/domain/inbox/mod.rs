@@ -84,7 +84,14 @@ pub fn classify(raw: &[u8], received: i64) -> Result<Classified, String> {
         (Kind::Bounce(b), None)
     } else if is_feedback_report(&mail) {
         (Kind::Complaint, None)
-    } else if is_auto_reply(&mail, &subject) {
+    } else if text::subject_asks_to_stop(&subject) {
+        // What a List-Unsubscribe `mailto:` sends (Subject "unsubscribe",
+        // a machine-made body or none, often Auto-Submitted): the clearest
+        // opt-out there is, whatever else the message looks like.
+        (Kind::OptOut, None)
+    } else if is_auto_reply(&mail, &subject) || is_daemon(from.as_deref()) {
+        // A mailer daemon's notice that names no status is still no human's
+        // reply (it may well come from the lead's own company domain).
         (Kind::AutoReply, return_date(&body, received))
     } else if text::asks_to_stop(&body) {
         (Kind::OptOut, None)
@@ -102,14 +109,18 @@ pub fn classify(raw: &[u8], received: i64) -> Result<Classified, String> {
     })
 }
 
+/// Whether `from` is a mail system (`mailer-daemon@…`, `postmaster@…`).
+fn is_daemon(from: Option<&str>) -> bool {
+    from.is_some_and(|f| {
+        let local = f.split('@').next().unwrap_or_default();
+        local == "mailer-daemon" || local == "postmaster"
+    })
+}
+
 /// Whether a message's headers alone say it may be a bounce or a report,
 /// whose body names the lead (so it is read even when nothing else matched).
 pub fn may_be_report(c: &Classified, raw_headers: &[u8]) -> bool {
-    let daemon = c.from.as_deref().is_some_and(|f| {
-        let local = f.split('@').next().unwrap_or_default();
-        local == "mailer-daemon" || local == "postmaster"
-    });
-    daemon
+    is_daemon(c.from.as_deref())
         || String::from_utf8_lossy(raw_headers)
             .to_ascii_lowercase()
             .contains("multipart/report")
@@ -159,19 +170,19 @@ pub fn first_address(value: Option<&str>) -> Option<String> {
     addresses(value?).into_iter().next()
 }
 
-/// Every address of a header value, lower-cased; unparseable values give
-/// whatever looks like `local@domain`.
+/// Every address of a header value, trimmed and lower-cased (`<ann@x.com >`
+/// is `ann@x.com`); unparseable values give whatever looks like
+/// `local@domain`.
 pub fn addresses(value: &str) -> Vec<String> {
     use mailparse::MailAddr;
+    let clean = |a: &str| a.trim().to_ascii_lowercase();
     let mut out = Vec::new();
     match mailparse::addrparse(value) {
         Ok(list) => {
             for a in list.into_inner() {
                 match a {
-                    MailAddr::Single(s) => out.push(s.addr.to_ascii_lowercase()),
-                    MailAddr::Group(g) => {
-                        out.extend(g.addrs.into_iter().map(|s| s.addr.to_ascii_lowercase()))
-                    }
+                    MailAddr::Single(s) => out.push(clean(&s.addr)),
+                    MailAddr::Group(g) => out.extend(g.addrs.iter().map(|s| clean(&s.addr))),
                 }
             }
         }
@@ -267,12 +278,50 @@ mod tests {
     }
 
     #[test]
+    fn a_mailto_unsubscribe_is_an_opt_out_even_when_machine_made() {
+        for headers in [
+            "From: a@x.example\nSubject: unsubscribe",
+            "From: a@x.example\nSubject: Unsubscribe\nAuto-Submitted: auto-generated",
+        ] {
+            let c = classify(&msg(headers, "This message was generated."), NOW).unwrap();
+            assert_eq!(c.kind, Kind::OptOut, "{headers}");
+        }
+        let reply = msg(
+            "From: a@x.example\nSubject: Re: Saving Acme a few hours",
+            "Sure.",
+        );
+        assert_eq!(classify(&reply, NOW).unwrap().kind, Kind::Reply);
+        let away = msg(
+            "From: a@x.example\nSubject: Automatic reply: Saving Acme a few hours",
+            "Away.",
+        );
+        assert_eq!(classify(&away, NOW).unwrap().kind, Kind::AutoReply);
+    }
+
+    #[test]
+    fn a_daemon_notice_without_a_status_is_never_a_human_reply() {
+        let raw = msg(
+            "From: Mail Delivery System <MAILER-DAEMON@acme.example>\nSubject: Undeliverable: hi",
+            "Your message to ann@acme.example could not be delivered: mailbox full.",
+        );
+        assert_eq!(classify(&raw, NOW).unwrap().kind, Kind::AutoReply);
+    }
+
+    #[test]
     fn an_abuse_report_is_a_complaint() {
         let raw = msg(
             "From: fbl@isp.example\nSubject: complaint\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; boundary=\"b\"",
             "--b\nContent-Type: text/plain\n\nA complaint.\n--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\n--b--\n",
         );
         assert_eq!(classify(&raw, NOW).unwrap().kind, Kind::Complaint);
+    }
+
+    #[test]
+    fn addresses_are_trimmed_inside_their_brackets() {
+        assert_eq!(
+            addresses("Ann <Ann@Acme.example >, < bob@b.example>"),
+            vec!["ann@acme.example", "bob@b.example"]
+        );
     }
 
     #[test]

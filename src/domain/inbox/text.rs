@@ -22,29 +22,58 @@ pub fn plain_body(mail: &ParsedMail) -> String {
     html.map(|h| strip_tags(&h)).unwrap_or_default()
 }
 
+/// The text of an HTML body: tags dropped (block ends become line breaks),
+/// and what is never shown — `<head>`, `<style>`, `<script>`, `<title>`,
+/// comments — dropped whole, so CSS never counts as the author's lines.
 fn strip_tags(html: &str) -> String {
+    const HIDDEN: [&str; 4] = ["style", "script", "head", "title"];
     let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
-    let mut tag = String::new();
-    for c in html.chars() {
-        match (in_tag, c) {
-            (false, '<') => {
-                in_tag = true;
-                tag.clear();
-            }
-            (true, '>') => {
-                in_tag = false;
-                let name = tag.trim_start_matches('/').to_ascii_lowercase();
-                if ["br", "p", "div", "blockquote", "tr", "li"]
-                    .iter()
-                    .any(|t| name.starts_with(t))
-                {
-                    out.push('\n');
-                }
-            }
-            (true, c) => tag.push(c),
-            (false, c) => out.push(c),
+    let mut rest = html;
+    let mut hidden: Option<&str> = None;
+    while let Some(lt) = rest.find('<') {
+        if hidden.is_none() {
+            out.push_str(&rest[..lt]);
         }
+        rest = &rest[lt..];
+        if let Some(after) = rest.strip_prefix("<!--") {
+            rest = after.find("-->").map_or("", |i| &after[i + 3..]);
+            continue;
+        }
+        let Some(gt) = rest.find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = &rest[1..gt];
+        rest = &rest[gt + 1..];
+        let closing = tag.starts_with('/');
+        let name = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if let Some(until) = hidden {
+            if closing && name == until {
+                hidden = None;
+            }
+            continue;
+        }
+        if !closing
+            && !tag.ends_with('/')
+            && let Some(h) = HIDDEN.iter().find(|h| **h == name)
+        {
+            hidden = Some(h);
+            continue;
+        }
+        if ["br", "p", "div", "blockquote", "tr", "li"]
+            .iter()
+            .any(|t| name.starts_with(t))
+        {
+            out.push('\n');
+        }
+    }
+    if hidden.is_none() {
+        out.push_str(rest);
     }
     out.replace("&nbsp;", " ").replace("&amp;", "&")
 }
@@ -109,6 +138,13 @@ pub fn asks_to_stop(body: &str) -> bool {
     })
 }
 
+/// Whether a Subject asks to stop (a List-Unsubscribe `mailto:` request
+/// carries `subject=unsubscribe`; some people write it there too).
+pub fn subject_asks_to_stop(subject: &str) -> bool {
+    let lower = subject.to_lowercase();
+    STOP_PHRASES.iter().any(|p| lower.contains(p))
+}
+
 /// Everything in `text` that looks like `local@domain.tld`, lower-cased.
 pub fn emails_in(text: &str) -> Vec<String> {
     let is_part = |c: char| c.is_ascii_alphanumeric() || "._%+-@".contains(c);
@@ -144,6 +180,15 @@ mod tests {
         let raw = b"From: a@x.example\r\nContent-Type: text/html\r\n\r\n<div>Please <b>remove me</b></div><blockquote>hello</blockquote>";
         let mail = mailparse::parse_mail(raw).unwrap();
         assert!(asks_to_stop(&plain_body(&mail)));
+    }
+
+    #[test]
+    fn styles_and_comments_of_an_html_reply_are_not_its_words() {
+        let raw = b"From: a@x.example\r\nContent-Type: text/html\r\n\r\n<html><head><title>Re</title><style type=\"text/css\">\nbody { margin: 0 }\np > span { color: red }\n.a { x: y }\n.b { x: y }\n.c { x: y }\n</style></head><body><!-- a > b\nc\nd\ne\nf --><div>Please remove me from your list.</div></body></html>";
+        let mail = mailparse::parse_mail(raw).unwrap();
+        let body = plain_body(&mail);
+        assert_eq!(own_lines(&body), vec!["Please remove me from your list."]);
+        assert!(asks_to_stop(&body));
     }
 
     #[test]
