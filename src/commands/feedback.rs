@@ -35,6 +35,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// What a SendGrid event or suppression-list entry is (`None`: nothing
+    /// for hoss).
+    pub fn of_sendgrid(effect: crate::domain::sendgrid_events::Effect) -> Option<Outcome> {
+        use crate::domain::sendgrid_events::Effect;
+        Some(match effect {
+            Effect::HardBounce => Outcome::HardBounce {
+                status: "5.0.0".into(),
+            },
+            Effect::Blocked => Outcome::Blocked,
+            Effect::Complaint => Outcome::Complaint,
+            Effect::Unsubscribe => Outcome::OptOut,
+            Effect::Ignore => return None,
+        })
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Outcome::HardBounce { .. } | Outcome::SoftBounce { .. } | Outcome::Blocked => "bounce",
@@ -332,7 +347,7 @@ pub fn sendgrid_events(
     timestamp: Option<&str>,
     body: &[u8],
 ) -> Result<EventsAnswer> {
-    use crate::domain::sendgrid_events::{self, Effect};
+    use crate::domain::sendgrid_events;
     let inbox_cfg = &ctx.config.inbox;
     let verified = match &inbox_cfg.sendgrid_webhook_key {
         None => Err("SENDGRID_WEBHOOK_PUBLIC_KEY is not set".to_string()),
@@ -360,14 +375,8 @@ pub fn sendgrid_events(
     };
     let mut applied = 0;
     for e in events {
-        let outcome = match e.effect {
-            Effect::HardBounce => Outcome::HardBounce {
-                status: "5.0.0".into(),
-            },
-            Effect::Blocked => Outcome::Blocked,
-            Effect::Complaint => Outcome::Complaint,
-            Effect::Unsubscribe => Outcome::OptOut,
-            Effect::Ignore => continue,
+        let Some(outcome) = Outcome::of_sendgrid(e.effect) else {
+            continue;
         };
         let mut lead_id = match e.send_id {
             Some(id) => inbox::lead_of_send(&ctx.db, id, &e.email)?,

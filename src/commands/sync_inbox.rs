@@ -21,7 +21,7 @@ use crate::config::{EmailMode, ImapConfig, ImapSecret};
 use crate::db::inbox::{self, FolderState};
 use crate::domain::inbox::{Classified, Kind, classify, may_be_report};
 use crate::domain::lead_csv::is_company_domain;
-use crate::domain::sendgrid_events::{Effect, SUPPRESSION_LISTS};
+use crate::domain::sendgrid_events::SUPPRESSION_LISTS;
 use crate::error::Result;
 use crate::render::Report;
 use crate::services::executor;
@@ -432,14 +432,8 @@ fn sendgrid_pull(
             };
             for e in &entries {
                 newest = newest.max(e.created);
-                let outcome = match effect {
-                    Effect::HardBounce => Outcome::HardBounce {
-                        status: "5.0.0".into(),
-                    },
-                    Effect::Blocked => Outcome::Blocked,
-                    Effect::Complaint => Outcome::Complaint,
-                    Effect::Unsubscribe => Outcome::OptOut,
-                    Effect::Ignore => continue,
+                let Some(outcome) = Outcome::of_sendgrid(effect) else {
+                    continue;
                 };
                 let m = Incoming {
                     at: now,

@@ -16,17 +16,19 @@ pub struct FolderState {
     pub last_sync_at: i64,
 }
 
+fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FolderState> {
+    Ok(FolderState {
+        uid_validity: r.get(0)?,
+        last_uid: r.get(1)?,
+        last_sync_at: r.get(2)?,
+    })
+}
+
 pub fn folder_state(conn: &Connection, folder: &str) -> rusqlite::Result<Option<FolderState>> {
     conn.query_row(
         "SELECT uid_validity, last_uid, last_sync_at FROM inbox_state WHERE folder = ?1",
         [folder],
-        |r| {
-            Ok(FolderState {
-                uid_validity: r.get(0)?,
-                last_uid: r.get(1)?,
-                last_sync_at: r.get(2)?,
-            })
-        },
+        folder_row,
     )
     .optional()
 }
@@ -37,13 +39,7 @@ pub fn last_state(conn: &Connection) -> rusqlite::Result<Option<FolderState>> {
         "SELECT uid_validity, last_uid, last_sync_at FROM inbox_state
          ORDER BY last_sync_at DESC LIMIT 1",
         [],
-        |r| {
-            Ok(FolderState {
-                uid_validity: r.get(0)?,
-                last_uid: r.get(1)?,
-                last_sync_at: r.get(2)?,
-            })
-        },
+        folder_row,
     )
     .optional()
 }
