@@ -28,6 +28,7 @@ pub mod task;
 pub mod webhook;
 
 // Shared by several commands; no command of their own.
+pub mod discipline;
 pub mod email;
 pub mod feedback;
 pub mod health;
