@@ -26,3 +26,5 @@ mod operator;
 mod portal;
 /// `hoss serve` idle, under slow clients, and out of file descriptors.
 mod serve;
+/// `why` and `plan`: every SPEC §14 rule named with when it lifts; the plan is what the next pass sends.
+mod why;
