@@ -599,7 +599,13 @@ fn daily_cap_lifts(ctx: &Ctx, pass: &PassState) -> Result<Option<i64>> {
 /// Whether the calendar of `SEND_TIMEZONE` is closed at `at`: then every
 /// lead without a time zone of its own waits (`plan` counts them at once).
 pub fn default_closed(ctx: &Ctx, at: i64) -> Option<Closed> {
-    calendar(ctx, ctx.config.email.sending.timezone)
+    zone_closed(ctx, None, at)
+}
+
+/// Whether the calendar of a lead's own zone (`None`, or a name that is not
+/// a zone: `SEND_TIMEZONE`) is closed at `at`.
+pub fn zone_closed(ctx: &Ctx, own: Option<&str>, at: i64) -> Option<Closed> {
+    calendar(ctx, zone(ctx, own.map(str::to_string)))
         .check(utc(at))
         .err()
 }

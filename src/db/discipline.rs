@@ -1,7 +1,7 @@
 //! What `why`, `plan` and `status` read about the sending rules of SPEC §14,
 //! read-only: when a counted send rolls off a 24 h cap, the claims on a
-//! lead's step, the candidates of a pass when the send window is closed in
-//! `SEND_TIMEZONE` (only the leads with their own zone can still be sent),
+//! lead's step, the candidates of a pass by time zone (where the send window
+//! is closed, every lead waits: `plan` counts them instead of walking them),
 //! and how many candidates a pass has. The rules themselves are
 //! `commands::discipline`; what `reserve` writes is `outbox`.
 
@@ -81,39 +81,62 @@ pub fn due_and_waiting(conn: &Connection, at: i64) -> rusqlite::Result<(i64, i64
     ))
 }
 
-/// Due follow-ups (`sequences::due` order) of the leads with their own
-/// time zone, all of them.
-pub fn due_with_own_zone(conn: &Connection, at: i64) -> rusqlite::Result<Vec<(i64, i64, i64)>> {
+/// The time zones leads have of their own.
+pub fn own_zones(conn: &Connection) -> rusqlite::Result<Vec<String>> {
     conn.prepare_cached(
-        "SELECT s.next_due_at, s.lead_id, s.next_step
-         FROM lead l INDEXED BY lead_own_timezone JOIN sequence s ON s.lead_id = l.id
-         WHERE l.timezone IS NOT NULL AND s.state = 'active' AND s.next_due_at <= ?1
-         ORDER BY s.next_due_at, s.lead_id",
+        "SELECT DISTINCT timezone FROM lead INDEXED BY lead_own_timezone WHERE timezone IS NOT NULL",
     )?
-    .query_map([at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    .query_map([], |r| r.get(0))?
     .collect()
 }
 
-/// `new` leads with their own time zone after `after_id`, oldest first.
-pub fn new_with_own_zone(
+/// Due follow-ups of the leads in time zone `zone`, in `sequences::due`
+/// order.
+pub fn due_in_zone(
     conn: &Connection,
+    zone: &str,
+    at: i64,
+) -> rusqlite::Result<Vec<(i64, i64, i64)>> {
+    conn.prepare_cached(
+        "SELECT s.next_due_at, s.lead_id, s.next_step
+         FROM lead l INDEXED BY lead_own_timezone JOIN sequence s ON s.lead_id = l.id
+         WHERE l.timezone = ?1 AND s.state = 'active' AND s.next_due_at <= ?2
+         ORDER BY s.next_due_at, s.lead_id",
+    )?
+    .query_map(params![zone, at], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+    .collect()
+}
+
+/// How many follow-ups of leads in time zone `zone` are due at `at`.
+pub fn due_in_zone_count(conn: &Connection, zone: &str, at: i64) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM lead l INDEXED BY lead_own_timezone JOIN sequence s ON s.lead_id = l.id
+         WHERE l.timezone = ?1 AND s.state = 'active' AND s.next_due_at <= ?2",
+    )?
+    .query_row(params![zone, at], |r| r.get(0))
+}
+
+/// `new` leads in time zone `zone` after `after_id`, oldest first.
+pub fn new_in_zone(
+    conn: &Connection,
+    zone: &str,
     after_id: i64,
     limit: u32,
 ) -> rusqlite::Result<Vec<i64>> {
     conn.prepare_cached(
         "SELECT id FROM lead INDEXED BY lead_own_timezone
-         WHERE timezone IS NOT NULL AND status = 'new' AND id > ?1 ORDER BY id LIMIT ?2",
+         WHERE timezone = ?1 AND status = 'new' AND id > ?2 ORDER BY id LIMIT ?3",
     )?
-    .query_map(params![after_id, limit], |r| r.get(0))?
+    .query_map(params![zone, after_id, limit], |r| r.get(0))?
     .collect()
 }
 
-/// How many `new` leads have their own time zone.
-pub fn new_with_own_zone_count(conn: &Connection) -> rusqlite::Result<i64> {
+/// How many `new` leads are in time zone `zone`.
+pub fn new_in_zone_count(conn: &Connection, zone: &str) -> rusqlite::Result<i64> {
     conn.prepare_cached(
-        "SELECT COUNT(*) FROM lead INDEXED BY lead_own_timezone WHERE timezone IS NOT NULL AND status = 'new'",
+        "SELECT COUNT(*) FROM lead INDEXED BY lead_own_timezone WHERE timezone = ?1 AND status = 'new'",
     )?
-    .query_row([], |r| r.get(0))
+    .query_row([zone], |r| r.get(0))
 }
 
 #[cfg(test)]
@@ -149,7 +172,7 @@ mod tests {
     }
 
     #[test]
-    fn only_leads_with_their_own_zone_are_listed_as_such() {
+    fn leads_with_their_own_zone_are_listed_by_zone() {
         let conn = crate::db::open_in_memory().unwrap();
         conn.execute_batch(
             "INSERT INTO lead (id, email, source, created_at, timezone) VALUES
@@ -160,11 +183,24 @@ mod tests {
                VALUES (3, 1, 2, 50, 'active', 'Hi', 0, 0), (4, 1, 2, 40, 'active', 'Hi', 0, 0);",
         )
         .unwrap();
-        assert_eq!(new_with_own_zone(&conn, 0, 10).unwrap(), [2]);
-        assert_eq!(new_with_own_zone_count(&conn).unwrap(), 1);
+        assert_eq!(
+            own_zones(&conn).unwrap(),
+            ["America/New_York", "Europe/Berlin"]
+        );
+        assert_eq!(new_in_zone(&conn, "Europe/Berlin", 0, 10).unwrap(), [2]);
+        assert_eq!(
+            new_in_zone(&conn, "Europe/Berlin", 2, 10).unwrap(),
+            [0i64; 0]
+        );
+        assert_eq!(new_in_zone_count(&conn, "Europe/Berlin").unwrap(), 1);
+        assert_eq!(new_in_zone_count(&conn, "America/New_York").unwrap(), 0);
         assert_eq!(new_leads(&conn).unwrap(), 2);
-        assert_eq!(due_with_own_zone(&conn, 60).unwrap(), [(50, 3, 2)]);
-        assert_eq!(due_with_own_zone(&conn, 49).unwrap(), []);
+        assert_eq!(
+            due_in_zone(&conn, "America/New_York", 60).unwrap(),
+            [(50, 3, 2)]
+        );
+        assert_eq!(due_in_zone(&conn, "America/New_York", 49).unwrap(), []);
+        assert_eq!(due_in_zone_count(&conn, "America/New_York", 60).unwrap(), 1);
         assert_eq!(due_and_waiting(&conn, 45).unwrap(), (1, 1));
     }
 }

@@ -337,9 +337,10 @@ fn plan_is_what_the_next_pass_sends_as_caps_fill_and_follow_ups_come_due() {
 }
 
 #[test]
-fn with_the_window_closed_in_send_timezone_only_leads_in_an_open_zone_are_planned_and_sent() {
+fn with_the_window_closed_in_send_timezone_only_leads_in_open_zones_are_planned_and_sent() {
     let server = FakeServer::sendgrid();
-    // Wednesday 23:30 UTC: closed in UTC, Thursday 08:30 in Tokyo.
+    // Wednesday 23:30 UTC: closed in UTC and Berlin; Thursday morning in
+    // Tokyo and Sydney.
     let sb = sendgrid(&server.url)
         .with("HOSS_NOW", "2026-11-25T23:30:00Z")
         .with("SEND_WINDOW", "Mon-Fri 08:00-17:00");
@@ -348,19 +349,44 @@ fn with_the_window_closed_in_send_timezone_only_leads_in_an_open_zone_are_planne
         &[
             "Ann,ann@acme-widgets.com,Acme",
             "Ken,ken@tokyo-trading.jp,Tokyo Trading",
-            "Bo,bo@bolt.io,Bolt",
+            "Liz,liz@harbour-works.com.au,Harbour Works",
+            "Max,max@spree-bau.de,Spree Bau",
+            "Yui,yui@osaka-tools.jp,Osaka Tools",
         ],
     );
-    sb.db()
-        .execute("UPDATE lead SET timezone = 'Asia/Tokyo' WHERE id = 2", [])
+    let db = sb.db();
+    for (id, zone) in [
+        (2, "Asia/Tokyo"),
+        (3, "Australia/Sydney"),
+        (4, "Europe/Berlin"),
+        (5, "Asia/Tokyo"),
+    ] {
+        db.execute(
+            "UPDATE lead SET timezone = ?2 WHERE id = ?1",
+            rusqlite::params![id, zone],
+        )
         .unwrap();
+    }
     let plan: Value = sb.json(&["plan", "--json"]);
     assert_eq!(plan["waiting"], serde_json::json!({"window": 2}));
     let to: Vec<String> = planned(&plan).into_iter().map(|(to, _)| to).collect();
-    assert_eq!(to, ["ken@tokyo-trading.jp"]);
+    assert_eq!(
+        to,
+        [
+            "ken@tokyo-trading.jp",
+            "liz@harbour-works.com.au",
+            "yui@osaka-tools.jp"
+        ],
+        "oldest first across the open zones"
+    );
     assert_eq!(
         rules(&why(&sb, "1")),
         owned(&[("window", Some("2026-11-26T08:00:00Z"))])
+    );
+    assert_eq!(
+        rules(&why(&sb, "4")),
+        owned(&[("window", Some("2026-11-26T07:00:00Z"))]),
+        "08:00 in Berlin"
     );
     sb.run(&["send-outreach"]);
     assert_eq!(received(&server), planned(&plan));
