@@ -45,4 +45,4 @@ INSERT INTO tally_second (metric, at, key, n)
 -- The leads with their own time zone, by zone: when the send window is
 -- closed in a zone, every lead there waits, and `plan` counts them at once
 -- instead of walking each of a million leads.
-CREATE INDEX lead_own_timezone ON lead (timezone, id) WHERE timezone IS NOT NULL;
+CREATE INDEX lead_own_timezone ON lead (timezone, status, id) WHERE timezone IS NOT NULL;

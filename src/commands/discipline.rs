@@ -13,7 +13,7 @@
 //! a first email), the daily cap, the hour cap. `MAX_EMAILS_PER_CYCLE`
 //! bounds a pass, not a lead: it is not a rule.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::Days;
 use serde::Serialize;
@@ -615,6 +615,173 @@ pub fn closed_rule(closed: Closed) -> &'static str {
     match closed {
         Closed::Window { .. } => "window",
         Closed::Blackout { .. } => "blackout",
+    }
+}
+
+/// The candidates of a real `send-outreach` pass at `at`, in its order: due
+/// follow-ups oldest due first, then `new` leads oldest first — the pass
+/// and `plan` walk the same list. Where the send window is closed at `at`
+/// in `SEND_TIMEZONE`, every lead without a zone of its own waits, as do
+/// the leads of every other closed zone: those are counted
+/// ([`Candidates::closed`]) rather than walked one by one, and only the
+/// leads of the zones open at `at` are yielded. (A pass decides this at its
+/// start: a zone that opens while it runs is the next pass's.)
+pub struct Candidates<'a> {
+    ctx: &'a Ctx,
+    at: i64,
+    closed: Vec<(&'static str, i64)>,
+    walk: Walk,
+}
+
+enum Walk {
+    /// The window is open in `SEND_TIMEZONE`: every candidate, in batches.
+    All {
+        cursor: (i64, i64),
+        after: i64,
+        buf: VecDeque<(i64, i64)>,
+        follow_ups_done: bool,
+        done: bool,
+    },
+    /// Only the open zones' leads: their due follow-ups (sorted), then
+    /// their new leads, each zone's in id order, merged.
+    Zones {
+        follow_ups: VecDeque<(i64, i64, i64)>,
+        streams: Vec<ZoneStream>,
+    },
+}
+
+struct ZoneStream {
+    zone: String,
+    buf: VecDeque<i64>,
+    after: i64,
+    done: bool,
+}
+
+const BATCH: u32 = 64;
+
+impl<'a> Candidates<'a> {
+    /// `due` and `new`: how many follow-ups are due at `at` and how many
+    /// leads are `new` (the candidates in all).
+    pub fn new(ctx: &'a Ctx, at: i64, due: i64, new: i64) -> Result<Candidates<'a>> {
+        let Some(default) = default_closed(ctx, at) else {
+            return Ok(Candidates {
+                ctx,
+                at,
+                closed: Vec::new(),
+                walk: Walk::All {
+                    cursor: (i64::MIN, 0),
+                    after: 0,
+                    buf: VecDeque::new(),
+                    follow_ups_done: false,
+                    done: false,
+                },
+            });
+        };
+        let mut closed: Vec<(&'static str, i64)> = Vec::new();
+        let mut count =
+            |rule: &'static str, n: i64| match closed.iter_mut().find(|(r, _)| *r == rule) {
+                Some((_, total)) => *total += n,
+                None => closed.push((rule, n)),
+            };
+        let mut open = Vec::new();
+        let mut rest = due + new;
+        for zone in q::own_zones(&ctx.db)? {
+            // A name that is not a zone is SEND_TIMEZONE's: in `rest`.
+            if parse_tz(&zone).is_err() {
+                continue;
+            }
+            let n =
+                q::due_in_zone_count(&ctx.db, &zone, at)? + q::new_in_zone_count(&ctx.db, &zone)?;
+            match zone_closed(ctx, Some(&zone), at) {
+                Some(c) => count(closed_rule(c), n),
+                None => open.push(zone),
+            }
+            rest -= n;
+        }
+        count(closed_rule(default), rest);
+        closed.retain(|(_, n)| *n > 0);
+        let mut follow_ups = Vec::new();
+        for zone in &open {
+            follow_ups.extend(q::due_in_zone(&ctx.db, zone, at)?);
+        }
+        follow_ups.sort_unstable();
+        Ok(Candidates {
+            ctx,
+            at,
+            closed,
+            walk: Walk::Zones {
+                follow_ups: follow_ups.into(),
+                streams: open
+                    .into_iter()
+                    .map(|zone| ZoneStream {
+                        zone,
+                        buf: VecDeque::new(),
+                        after: 0,
+                        done: false,
+                    })
+                    .collect(),
+            },
+        })
+    }
+
+    /// The candidates not walked, by the rule that holds them back
+    /// (`window`, `blackout`).
+    pub fn closed(&self) -> &[(&'static str, i64)] {
+        &self.closed
+    }
+
+    /// The next candidate: (lead, step).
+    pub fn next_lead(&mut self) -> Result<Option<(i64, i64)>> {
+        let db = &self.ctx.db;
+        match &mut self.walk {
+            Walk::All {
+                cursor,
+                after,
+                buf,
+                follow_ups_done,
+                done,
+            } => {
+                while buf.is_empty() && !*done {
+                    if !*follow_ups_done {
+                        let batch = db::sequences::due(db, self.at, *cursor, BATCH)?;
+                        *follow_ups_done = batch.len() < BATCH as usize;
+                        if let Some((d, lead, _)) = batch.last() {
+                            *cursor = (*d, *lead);
+                        }
+                        buf.extend(batch.into_iter().map(|(_, lead, step)| (lead, step)));
+                    } else {
+                        let batch = outbox::due_leads(db, *after, BATCH)?;
+                        *done = batch.len() < BATCH as usize;
+                        *after = batch.last().copied().unwrap_or(*after);
+                        buf.extend(batch.into_iter().map(|lead| (lead, outbox::FIRST_STEP)));
+                    }
+                }
+                Ok(buf.pop_front())
+            }
+            Walk::Zones {
+                follow_ups,
+                streams,
+            } => {
+                if let Some((_, lead, step)) = follow_ups.pop_front() {
+                    return Ok(Some((lead, step)));
+                }
+                for s in streams.iter_mut() {
+                    if s.buf.is_empty() && !s.done {
+                        let batch = q::new_in_zone(db, &s.zone, s.after, BATCH)?;
+                        s.done = batch.len() < BATCH as usize;
+                        s.after = batch.last().copied().unwrap_or(s.after);
+                        s.buf.extend(batch);
+                    }
+                }
+                let next = streams
+                    .iter_mut()
+                    .filter(|s| !s.buf.is_empty())
+                    .min_by_key(|s| s.buf.front().copied());
+                Ok(next
+                    .and_then(|s| s.buf.pop_front())
+                    .map(|lead| (lead, outbox::FIRST_STEP)))
+            }
+        }
     }
 }
 

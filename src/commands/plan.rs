@@ -15,20 +15,17 @@
 //! `window` (or `blackout`) by zone, at once — the pass itself would look at
 //! each of them and skip it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use log::warn;
 use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::Timestamp;
-use crate::commands::discipline::{
-    PassState, closed_rule, default_closed, evaluate, step_config, step_pack, zone_closed,
-};
+use crate::commands::discipline::{Candidates, PassState, evaluate, step_config, step_pack};
 use crate::commands::mail::{outreach_message, sender};
 use crate::db::{self, discipline as q, outbox};
 use crate::domain::compose::{FollowUp, Sender};
-use crate::domain::schedule::{Closed, parse_tz};
 use crate::domain::templates::Pack;
 use crate::error::{Error, Result};
 use crate::render::{Report, table};
@@ -171,118 +168,19 @@ pub fn run(ctx: &Ctx, at: Option<&str>) -> Result<PlanReport> {
         f.wait(rule, f.candidates);
         return Ok(f.report);
     }
-    match default_closed(ctx, at) {
-        None => f.walk_all()?,
-        Some(closed) => f.walk_open_zones(closed, due, new)?,
+    let mut candidates = Candidates::new(ctx, at, due, new)?;
+    for &(rule, n) in candidates.closed() {
+        f.wait(rule, n);
+    }
+    while let Some((lead_id, step)) = candidates.next_lead()? {
+        if !f.one(lead_id, step)? {
+            break;
+        }
     }
     Ok(f.report)
 }
 
 impl Forecast<'_> {
-    /// The pass's own walk: due follow-ups oldest due first, then `new`
-    /// leads oldest first.
-    fn walk_all(&mut self) -> Result<()> {
-        let db = &self.ctx.db;
-        let mut cursor = (i64::MIN, 0);
-        loop {
-            let batch = db::sequences::due(db, self.pass.at, cursor, 64)?;
-            if batch.is_empty() {
-                break;
-            }
-            for (due_at, lead_id, step) in batch {
-                cursor = (due_at, lead_id);
-                if !self.one(lead_id, step)? {
-                    return Ok(());
-                }
-            }
-        }
-        let mut after = 0;
-        loop {
-            let batch = outbox::due_leads(db, after, 64)?;
-            if batch.is_empty() {
-                break;
-            }
-            for lead_id in batch {
-                after = lead_id;
-                if !self.one(lead_id, outbox::FIRST_STEP)? {
-                    return Ok(());
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The window is closed in `SEND_TIMEZONE`: the leads there, and in
-    /// every other closed zone, wait (counted, not walked); the leads of the
-    /// zones open at `at` are walked in the pass's order.
-    fn walk_open_zones(&mut self, default: Closed, due: i64, new: i64) -> Result<()> {
-        let ctx = self.ctx;
-        let at = self.pass.at;
-        let mut open = Vec::new();
-        let mut rest = due + new;
-        for zone in q::own_zones(&ctx.db)? {
-            let n =
-                q::due_in_zone_count(&ctx.db, &zone, at)? + q::new_in_zone_count(&ctx.db, &zone)?;
-            match zone_closed(ctx, Some(&zone), at) {
-                // A name that is not a zone is SEND_TIMEZONE's: `rest`.
-                _ if parse_tz(&zone).is_err() => continue,
-                Some(c) => self.wait(closed_rule(c), n),
-                None => open.push(zone),
-            }
-            rest -= n;
-        }
-        self.wait(closed_rule(default), rest);
-        // Due follow-ups, oldest due first...
-        let mut follow_ups = Vec::new();
-        for zone in &open {
-            follow_ups.extend(q::due_in_zone(&ctx.db, zone, at)?);
-        }
-        follow_ups.sort_unstable();
-        for (_, lead_id, step) in follow_ups {
-            if !self.one(lead_id, step)? {
-                return Ok(());
-            }
-        }
-        // ...then new leads, oldest first: each open zone's in id order,
-        // merged.
-        struct Stream {
-            zone: String,
-            buf: VecDeque<i64>,
-            after: i64,
-            done: bool,
-        }
-        let mut streams: Vec<Stream> = open
-            .into_iter()
-            .map(|zone| Stream {
-                zone,
-                buf: VecDeque::new(),
-                after: 0,
-                done: false,
-            })
-            .collect();
-        loop {
-            for s in &mut streams {
-                if s.buf.is_empty() && !s.done {
-                    let batch = q::new_in_zone(&ctx.db, &s.zone, s.after, 64)?;
-                    s.done = batch.len() < 64;
-                    s.after = batch.last().copied().unwrap_or(s.after);
-                    s.buf.extend(batch);
-                }
-            }
-            let next = streams
-                .iter_mut()
-                .filter_map(|s| s.buf.front().copied().map(|id| (id, &mut s.buf)))
-                .min_by_key(|(id, _)| *id);
-            let Some((lead_id, buf)) = next else {
-                return Ok(());
-            };
-            buf.pop_front();
-            if !self.one(lead_id, outbox::FIRST_STEP)? {
-                return Ok(());
-            }
-        }
-    }
-
     fn wait(&mut self, rule: &'static str, n: i64) {
         if n > 0 {
             *self.report.waiting.entry(rule).or_insert(0) += n;

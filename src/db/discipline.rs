@@ -28,9 +28,11 @@ pub fn first_contact_times(
     now: i64,
 ) -> rusqlite::Result<Vec<i64>> {
     conn.prepare_cached(
-        "SELECT s.at FROM send_ledger s JOIN lead l ON l.id = s.lead_id
-         WHERE s.at > ?1 AND s.at <= ?2 AND s.kind = 'outreach' AND s.step = 1
-           AND s.outcome IN ('reserved', 'sent', 'uncertain') AND l.domain = ?3
+        "SELECT s.at FROM lead l INDEXED BY lead_domain
+         JOIN send_ledger s INDEXED BY send_ledger_once_uq
+           ON s.lead_id = l.id AND s.step = 1 AND s.kind = 'outreach'
+          AND s.outcome IN ('reserved', 'sent', 'uncertain')
+         WHERE l.domain = ?3 AND l.domain <> '' AND s.at > ?1 AND s.at <= ?2
          ORDER BY s.at",
     )?
     .query_map(params![now - 86_400, now, domain], |r| r.get(0))?
