@@ -660,9 +660,7 @@ struct ZoneStream {
 const BATCH: u32 = 64;
 
 impl<'a> Candidates<'a> {
-    /// `due` and `new`: how many follow-ups are due at `at` and how many
-    /// leads are `new` (the candidates in all).
-    pub fn new(ctx: &'a Ctx, at: i64, due: i64, new: i64) -> Result<Candidates<'a>> {
+    pub fn new(ctx: &'a Ctx, at: i64) -> Result<Candidates<'a>> {
         let Some(default) = default_closed(ctx, at) else {
             return Ok(Candidates {
                 ctx,
@@ -684,7 +682,7 @@ impl<'a> Candidates<'a> {
                 None => closed.push((rule, n)),
             };
         let mut open = Vec::new();
-        let mut rest = due + new;
+        let mut rest = q::due_and_waiting(&ctx.db, at)?.0 + q::new_leads(&ctx.db)?;
         for zone in q::own_zones(&ctx.db)? {
             // A name that is not a zone is SEND_TIMEZONE's: in `rest`.
             if parse_tz(&zone).is_err() {

@@ -168,7 +168,7 @@ pub fn run(ctx: &Ctx, at: Option<&str>) -> Result<PlanReport> {
         f.wait(rule, f.candidates);
         return Ok(f.report);
     }
-    let mut candidates = Candidates::new(ctx, at, due, new)?;
+    let mut candidates = Candidates::new(ctx, at)?;
     for &(rule, n) in candidates.closed() {
         f.wait(rule, n);
     }

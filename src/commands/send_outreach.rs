@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::rfc3339;
-use crate::commands::discipline::{FIRST_SEND_DAY, lead_tz, step_pack, today_cap};
+use crate::commands::discipline::{Candidates, FIRST_SEND_DAY, lead_tz, step_pack, today_cap};
 use crate::commands::mail::{
     log_result, log_suppressed, log_throttled, outreach_message, sender, sender_problem,
     sender_problem_exit, simulate_send,
@@ -173,40 +173,43 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             return Ok(pass.report);
         }
     }
-    // Due follow-ups first, oldest due first (a DRY_RUN pass starts no
-    // sequence, so it has none to follow up)...
-    let mut cursor = (i64::MIN, 0);
-    if pass.mailer.mode() != EmailMode::DryRun {
+    if pass.mailer.mode() == EmailMode::DryRun {
+        // A DRY_RUN pass starts no sequence (so it has none to follow up)
+        // and checks no window: new leads, oldest first.
+        let mut after = 0;
         while pass.report.attempted < cfg.max_per_cycle {
-            let batch = db::sequences::due(&ctx.db, ctx.now(), cursor, 64)?;
+            let batch = outbox::due_leads(&ctx.db, after, 64)?;
             if batch.is_empty() {
                 break;
             }
-            for (due, lead_id, step) in batch {
-                cursor = (due, lead_id);
-                if pass.report.attempted >= cfg.max_per_cycle || !pass.one(lead_id, step)? {
+            for lead_id in batch {
+                after = lead_id;
+                if pass.report.attempted >= cfg.max_per_cycle
+                    || !pass.one(lead_id, outbox::FIRST_STEP)?
+                {
                     return Ok(pass.report);
                 }
                 ctx.flush_log();
             }
         }
+        return Ok(pass.report);
     }
-    // ...then new leads, oldest first.
-    let mut after = 0;
+    // Due follow-ups first, oldest due first, then new leads, oldest first
+    // (the order `plan` forecasts). Where the send window is closed now,
+    // the leads there wait: counted, not looked at one by one.
+    let mut candidates = Candidates::new(ctx, ctx.now())?;
+    for &(rule, n) in candidates.closed() {
+        pass.report.waiting += n as u32;
+        debug!("[EMAIL][WINDOW] leads={n} rule={rule}");
+    }
     while pass.report.attempted < cfg.max_per_cycle {
-        let batch = outbox::due_leads(&ctx.db, after, 64)?;
-        if batch.is_empty() {
+        let Some((lead_id, step)) = candidates.next_lead()? else {
+            break;
+        };
+        if !pass.one(lead_id, step)? {
             break;
         }
-        for lead_id in batch {
-            after = lead_id;
-            if pass.report.attempted >= cfg.max_per_cycle
-                || !pass.one(lead_id, outbox::FIRST_STEP)?
-            {
-                return Ok(pass.report);
-            }
-            ctx.flush_log();
-        }
+        ctx.flush_log();
     }
     Ok(pass.report)
 }
