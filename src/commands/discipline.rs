@@ -177,7 +177,8 @@ impl PassState {
             dry_run,
             paused: crate::commands::health::pause_reason(ctx)?,
             day_cap: today_cap(ctx, at)?,
-            sent_24h: outbox::real_in_24h(&ctx.db, at)?,
+            // What `reserve` counts (`outbox::real_in_24h`), from the tallies.
+            sent_24h: db::digest::real_outreach(&ctx.db, at - 86_399, at + 1)?,
             sent_hour: outbox::sent_in_hour(&ctx.db, at)?,
             planned: 0,
             new_at_domain: HashMap::new(),
