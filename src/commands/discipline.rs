@@ -1150,4 +1150,70 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), 16);
     }
+
+    /// Every candidate (lead, step), and the waiting ones counted by rule.
+    type Walked = (Vec<(i64, i64)>, Vec<(&'static str, i64)>);
+
+    fn walk(c: &Ctx) -> Walked {
+        let mut candidates = Candidates::new(c, c.now()).unwrap();
+        let closed = candidates.closed().to_vec();
+        let mut out = Vec::new();
+        while let Some(next) = candidates.next_lead().unwrap() {
+            out.push(next);
+        }
+        (out, closed)
+    }
+
+    #[test]
+    fn candidates_come_in_the_passs_order_across_batches_and_closed_zones_are_counted() {
+        let c = ctx(&LIFTED, T);
+        // 150 due follow-ups, due in the reverse order of their ids, one
+        // not due yet; then 130 new leads.
+        for i in 0..151 {
+            let l = lead(&c, &format!("s{i}@seq{i}.com"), "contacted", Some(T - DAY));
+            sequence(&c, &l, "active", Some((2, T - i)), None);
+        }
+        c.db.execute(
+            "UPDATE sequence SET next_due_at = ?1 WHERE lead_id = 1",
+            [T + 60],
+        )
+        .unwrap();
+        for i in 0..130 {
+            lead(&c, &format!("n{i}@new{i}.com"), "new", None);
+        }
+        let (all, closed) = walk(&c);
+        assert!(closed.is_empty());
+        let expected: Vec<(i64, i64)> = (2..=151)
+            .rev()
+            .map(|id| (id, 2))
+            .chain((152..=281).map(|id| (id, 1)))
+            .collect();
+        assert_eq!(all, expected);
+
+        // At night in UTC, morning in Tokyo and Sydney: their leads alone,
+        // oldest first across both; the rest counted as waiting.
+        let night = T + 9 * 3600 + 30 * 60 - 5; // 23:30 UTC
+        let c = ctx(&[("SEND_WINDOW", "Mon-Fri 08:00-17:00")], night);
+        for i in 0..200 {
+            let l = lead(&c, &format!("z{i}@zone{i}.com"), "new", None);
+            let zone = match i % 4 {
+                0 => Some("Asia/Tokyo"),
+                1 => Some("Australia/Sydney"),
+                2 => Some("Europe/Berlin"),
+                _ => None,
+            };
+            c.db.execute(
+                "UPDATE lead SET timezone = ?2 WHERE id = ?1",
+                params![l.id, zone],
+            )
+            .unwrap();
+        }
+        let (open, closed) = walk(&c);
+        let expected: Vec<(i64, i64)> = (1..=200)
+            .filter(|id| (id - 1) % 4 < 2)
+            .map(|id| (id, 1))
+            .collect();
+        assert_eq!(open, expected);
+        assert_eq!(closed, [("window", 100)]);
+    }
 }
