@@ -6,6 +6,7 @@
 #
 #   scripts/bench.sh                       # full size (1,000,000 leads and ledger rows)
 #   BENCH_LEADS=100000 scripts/bench.sh    # quicker
+#   BENCH_ONLY=sequences scripts/bench.sh  # the SPEC §14 budgets alone
 #
 # Needs: cargo, sqlite3, python3, /usr/bin/time.
 set -euo pipefail
@@ -58,6 +59,122 @@ for _ in range(30):
 print(round(statistics.median(t) * 1000, 2))
 PY
 }
+
+# median_any_ms CMD…: like median_ms, whatever the exit code (a pass that
+# stops on an unreachable provider exits 75).
+median_any_ms() {
+  python3 - "$@" <<'PY'
+import subprocess, sys, time, statistics
+t = []
+for _ in range(30):
+    s = time.perf_counter(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t.append(time.perf_counter() - s)
+print(round(statistics.median(t) * 1000, 2))
+PY
+}
+
+# 7. Sequences (SPEC §14): choosing a pass's due work among LEADS leads and
+# LEADS/10 active sequences, and `plan` and `why` on the same database.
+# Real email through SendGrid, never reached (its base is a closed loopback
+# port: the first send ends the pass as unreachable), with the daily, hour
+# and per-domain caps lifted so a pass goes on until MAX_EMAILS_PER_CYCLE
+# sends. 1 % of the leads live in New York and 1 % in Tokyo (their own
+# zone); the default window is Mon-Fri 08:00-17:00 UTC. The clock is pinned
+# to Wednesday 14:00 UTC (open), Wednesday 23:30 UTC (closed in UTC and New
+# York, open in Tokyo) and Saturday 15:00 UTC (closed everywhere).
+sequences_bench() {
+  local wed=1795615205 night=1795649400 sat=1795878000 port
+  echo "building a database: $LEADS leads, $((LEADS / 10)) active sequences, $LEDGER ledger rows…" >&2
+  HOSS_DB=$work/seq.db "$HOSS" check >/dev/null
+  sqlite3 "$work/seq.db" >/dev/null <<SQL
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $LEADS)
+INSERT INTO lead (name, email, company, company_key, domain, niche, source, status, created_at, last_contacted_at, timezone)
+SELECT 'Seed ' || i, 'seed' || i || '@seedco' || i || '.com', 'Seed Co ' || i, 'seed co ' || i, 'seedco' || i || '.com',
+       'agency', 'import', CASE WHEN i % 10 = 0 THEN 'contacted' ELSE 'new' END, $wed - 40 * 86400 + i,
+       CASE WHEN i % 10 = 0 THEN $wed - 4 * 86400 END,
+       CASE i % 100 WHEN 7 THEN 'America/New_York' WHEN 8 THEN 'Asia/Tokyo' END FROM n;
+INSERT INTO sequence (lead_id, step, next_step, next_due_at, state, domain, first_subject, message_ids, started_at, updated_at)
+SELECT id, 1, 2, $wed - 3 * 86400 + (id * 7919) % (8 * 86400), 'active', domain, 'Hello', 'hoss.' || id || '@bench',
+       $wed - 4 * 86400, $wed - 4 * 86400 FROM lead WHERE status = 'contacted';
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $LEDGER)
+INSERT INTO send_ledger (at, hour_start, kind, lead_id, step, recipient, subject, mode, outcome)
+SELECT $wed - (i * 3) % (35 * 86400) AS at, 0, 'outreach', NULL, 1 + i % 3, 'seed' || i || '@seed.example', 'Hello', 'SMTP',
+       CASE i % 7 WHEN 0 THEN 'failed' WHEN 1 THEN 'throttled' WHEN 2 THEN 'dry_run' ELSE 'sent' END FROM n;
+UPDATE send_ledger SET hour_start = at - at % 3600;
+PRAGMA wal_checkpoint(TRUNCATE);
+ANALYZE;
+SQL
+  port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+  local real=(env HOSS_DB="$work/seq.db" EMAIL_MODE=SENDGRID SENDGRID_API_KEY=SG.bench
+    SENDGRID_API_BASE="http://127.0.0.1:$port" SENDGRID_FROM_EMAIL=bench@hoss-bench.com SENDER_NAME=Bench
+    COMPANY_NAME="Bench Co" COMPANY_POSTAL_ADDRESS="1 Main St" EMAIL_SEND_DELAY_MIN=0 EMAIL_SEND_DELAY_MAX=0
+    MAX_EMAILS_PER_DAY=1000000 WARMUP=OFF MAX_EMAILS_PER_HOUR=100000
+    MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY=100000 MAX_ACTIVE_PER_DOMAIN=100000)
+  local due_open due_sat
+  due_open=$(sqlite3 "$work/seq.db" "SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= $wed")
+  due_sat=$(sqlite3 "$work/seq.db" "SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= $sat")
+  # The limit: the pass's two due queries, through the sqlite3 CLI.
+  cat > "$work/due.sql" <<SQL
+SELECT next_due_at, lead_id, next_step FROM sequence WHERE state = 'active' AND next_due_at <= $wed
+  AND (next_due_at, lead_id) > (-9223372036854775808, 0) ORDER BY next_due_at, lead_id LIMIT 64;
+SELECT id FROM lead WHERE status = 'new' AND id > 0 ORDER BY id LIMIT 64;
+SQL
+  # …and what \`why\` reads of one lead in a sequence (the 24 h and 7-day
+  # counts from the tallies, as hoss reads them).
+  local week_whole=$(( (wed - 7 * 86400 + 3599) / 3600 * 3600 )) day_whole=$(( (wed - 86399 + 3599) / 3600 * 3600 ))
+  local last_whole=$(( (wed + 1) / 3600 * 3600 ))
+  cat > "$work/why.sql" <<SQL
+SELECT * FROM lead WHERE id = 10;
+SELECT * FROM sequence WHERE lead_id = 10;
+SELECT * FROM email_pause WHERE resumed_at IS NULL;
+SELECT value FROM hoss_state WHERE key = 'first_real_send_day';
+SELECT MAX(resumed_at) FROM email_pause;
+SELECT kind || COALESCE(':' || bounce, ''), COUNT(*) FROM inbox_message WHERE at >= $wed - 7 * 86400 AND at < $wed + 1 GROUP BY 1;
+SELECT key, SUM(n) FROM tally_second WHERE metric = 'send' AND at >= $wed - 7 * 86400 AND at < $week_whole GROUP BY key;
+SELECT key, SUM(n) FROM tally_hour WHERE metric = 'send' AND hour >= $week_whole AND hour < $last_whole GROUP BY key;
+SELECT key, SUM(n) FROM tally_second WHERE metric = 'send' AND at >= $last_whole AND at < $wed + 1 GROUP BY key;
+SELECT key, SUM(n) FROM tally_second WHERE metric = 'send' AND at >= $wed - 86399 AND at < $day_whole GROUP BY key;
+SELECT key, SUM(n) FROM tally_hour WHERE metric = 'send' AND hour >= $day_whole AND hour < $last_whole GROUP BY key;
+SELECT key, SUM(n) FROM tally_second WHERE metric = 'send' AND at >= $last_whole AND at < $wed + 1 GROUP BY key;
+SELECT COUNT(*) FROM send_ledger WHERE hour_start = $wed - $wed % 3600 AND outcome IN ('reserved', 'sent', 'uncertain') AND kind = 'outreach';
+SELECT timezone, not_before FROM lead WHERE id = 10;
+SELECT until, reason FROM domain_hold WHERE domain = 'seedco10.com' AND until > $wed;
+SELECT reason FROM suppression WHERE email = 'seed10@seedco10.com';
+SELECT outcome, at FROM send_ledger WHERE lead_id = 10 AND step = 2 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain');
+SQL
+  local pass_open pass_sat pass_lim plan_open plan_night plan_sat why_seq why_new why_lim status_seq plan_kib why_kib
+  pass_open=$(median_any_ms "${real[@]}" HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" send-outreach --json)
+  pass_lim=$(median_ms sqlite3 "$work/seq.db" ".read $work/due.sql")
+  pass_sat=$(median_ms "${real[@]}" HOSS_NOW=2026-11-28T15:00:00Z "$HOSS" send-outreach --json)
+  plan_open=$(median_ms "${real[@]}" HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" plan --json)
+  plan_night=$(median_ms "${real[@]}" HOSS_NOW=2026-11-25T23:30:00Z "$HOSS" plan --json)
+  plan_sat=$(median_ms "${real[@]}" HOSS_NOW=2026-11-28T15:00:00Z "$HOSS" plan --json)
+  read -r _ plan_kib < <(measure "${real[@]}" HOSS_NOW=2026-11-25T23:30:00Z "$HOSS" plan --json)
+  why_seq=$(median_ms "${real[@]}" HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" why 10 --json)
+  why_new=$(median_ms "${real[@]}" HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" why 1 --json)
+  why_lim=$(median_ms sqlite3 "$work/seq.db" ".read $work/why.sql")
+  read -r _ why_kib < <(measure "${real[@]}" HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" why 10 --json)
+  status_seq=$(median_ms "${real[@]}" HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" status --json)
+  local seqs=$((LEADS / 10))
+  cat <<MD
+
+| command | workload | hoss | limit | ratio | peak RSS | budget |
+|---|---|---|---|---|---|---|
+| \`send-outreach\` | $LEADS leads, $seqs active sequences ($due_open due), $LEDGER ledger rows; window open: choose the first due follow-up, reserve it, send (refused at once), stop; median of 30 | $pass_open ms | $pass_lim ms: sqlite3 CLI, the pass's two due queries | $(py "round($pass_open / $pass_lim, 2)")× | – | ≤ 50 ms |
+| \`send-outreach\` | same, Saturday ($due_sat due): the window closed in every zone, every lead waits, nothing sent; median of 30 | $pass_sat ms | $pass_lim ms (as above) | $(py "round($pass_sat / $pass_lim, 2)")× | – | ≤ 50 ms |
+| \`plan --json\` | same database, window open: walks until MAX_EMAILS_PER_CYCLE (10) sends are planned; median of 30 | $plan_open ms | $pass_lim ms: the pass's two due queries | $(py "round($plan_open / $pass_lim, 2)")× | – | ≤ 50 ms |
+| \`plan --json\` | closed in UTC and New York, open in Tokyo: counts the closed zones, walks Tokyo's leads; median of 30 | $plan_night ms | – | – | $(mib $plan_kib) MiB | ≤ 50 ms |
+| \`plan --json\` | Saturday, closed everywhere: counts every zone; median of 30 | $plan_sat ms | – | – | – | ≤ 50 ms |
+| \`why 10 --json\` | a lead in an active sequence; median of 30 | $why_seq ms | $why_lim ms: sqlite3 CLI, the queries \`why\` reads | $(py "round($why_seq / $why_lim, 2)")× | $(mib $why_kib) MiB | ≤ 50 ms |
+| \`why 1 --json\` | a new lead (first email: domain caps, address already emailed); median of 30 | $why_new ms | – | – | – | ≤ 50 ms |
+| \`status --json\` | the same database (sequence counts, due now, 24 h count); median of 30 | $status_seq ms | – | – | – | ≤ 50 ms |
+MD
+}
+
+if [ "${BENCH_ONLY:-}" = sequences ]; then
+  mib() { echo $(( $1 / 1024 )); }
+  sequences_bench
+  exit 0
+fi
 
 echo "building a database: $LEADS leads, $LEDGER ledger rows, $CUSTOMERS customers × 10 invoices…" >&2
 HOSS_DB=$work/base.db "$HOSS" check >/dev/null
@@ -228,3 +345,4 @@ cat <<MD
 | \`serve\` | $EVENTS signed webhooks, 16 clients, one connection per event; $recorded recorded, $serve_fail failed | $serve_rate events/s | $base_rate req/s: do-nothing tiny_http on loopback | $(py "round($base_rate / max($serve_rate, 1), 2)")× | $(mib $serve_kib) MiB | ≥ 1,000 events/s, none lost |
 | \`check\` | process start to exit; median of 30 | $check_ms ms | $start_lim ms: sqlite3 CLI opening the same db | $(py "round($check_ms / $start_lim, 2)")× | $(mib $check_kib) MiB | ≤ 20 ms |
 MD
+sequences_bench

@@ -226,6 +226,8 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
         Command::Attention { action } => attention::run(ctx, action, out, style),
         Command::Backup { file } => emit(out, &backup::run(ctx, &file)?, style),
         Command::Preview { lead, step } => emit(out, &preview::run(ctx, &lead, step)?, style),
+        Command::Why { lead } => emit(out, &why::run(ctx, &lead)?, style),
+        Command::Plan { at } => emit(out, &plan::run(ctx, at.as_deref())?, style),
         Command::ImportLegacy { path, dry_run } => {
             emit(out, &import_legacy::run(ctx, &path, dry_run)?, style)
         }

@@ -163,6 +163,17 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         step: u32,
     },
+    /// Why the next send-outreach pass would or would not email a lead now, rule by rule (no network)
+    Why {
+        /// Lead id or e-mail address
+        lead: String,
+    },
+    /// What the next send-outreach pass would send at a time, and what waits on which rule (no network)
+    Plan {
+        /// The time of the pass (RFC 3339, e.g. 2026-11-25T14:00:00Z); default now
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Serve portal pages, the Stripe webhook, unsubscribe links and /healthz on HOSS_LISTEN
     Serve,
     /// List, show or add customers; rotate a portal token
@@ -214,6 +225,8 @@ impl Command {
             Command::PortalExport { .. } => "portal-export",
             Command::Serve => "serve",
             Command::Preview { .. } => "preview",
+            Command::Why { .. } => "why",
+            Command::Plan { .. } => "plan",
             Command::Backup { .. } => "backup",
             Command::Attention { action } => action.name(),
             Command::ImportLegacy { .. } => "import-legacy",
@@ -229,7 +242,11 @@ impl Command {
     /// still does: see [`Command::quiet`]).
     pub fn read_only(&self) -> bool {
         match self {
-            Command::Check | Command::Status | Command::Preview { .. } => true,
+            Command::Check
+            | Command::Status
+            | Command::Preview { .. }
+            | Command::Why { .. }
+            | Command::Plan { .. } => true,
             // It writes a new file, never the database: it must not wait on
             // a pass that holds the write lock.
             Command::Backup { .. } => true,

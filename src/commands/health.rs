@@ -69,6 +69,16 @@ fn verdict(ctx: &Ctx, h: &Health) -> Option<String> {
     None
 }
 
+/// Why the next real pass would send nothing, read-only: the pause in
+/// force, or the evidence [`enforce`] would pause on.
+pub fn pause_reason(ctx: &Ctx) -> Result<Option<String>> {
+    let h = read(ctx)?;
+    if h.paused {
+        return Ok(h.reason.or_else(|| Some("paused".into())));
+    }
+    Ok(verdict(ctx, &h))
+}
+
 /// Pauses outreach when the evidence says so; returns the health after.
 pub fn enforce(ctx: &Ctx) -> Result<Health> {
     let mut h = read(ctx)?;

@@ -14,6 +14,7 @@ pub mod invoice;
 pub mod lead;
 pub mod onboard;
 pub mod ops;
+pub mod plan;
 pub mod portal;
 pub mod preview;
 pub mod send_outreach;
@@ -26,8 +27,10 @@ pub mod suppress;
 pub mod sync_inbox;
 pub mod task;
 pub mod webhook;
+pub mod why;
 
 // Shared by several commands; no command of their own.
+pub mod discipline;
 pub mod email;
 pub mod feedback;
 pub mod health;

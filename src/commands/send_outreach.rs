@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::rfc3339;
+use crate::commands::discipline::{Candidates, FIRST_SEND_DAY, lead_tz, step_pack, today_cap};
 use crate::commands::mail::{
     log_result, log_suppressed, log_throttled, outreach_message, sender, sender_problem,
     sender_problem_exit, simulate_send,
@@ -23,7 +24,7 @@ use crate::db::{self, leads::Lead, outbox};
 use crate::domain::compose::{FollowUp, Outgoing, Sender};
 use crate::domain::delivery::{Delivery, SendResult};
 use crate::domain::lead_csv::is_free_mail;
-use crate::domain::schedule::{self, Calendar, Warmup, daily_cap, parse_tz};
+use crate::domain::schedule::{self, Calendar};
 use crate::domain::templates::Pack;
 use crate::error::{Error, Result};
 use crate::render::Report;
@@ -98,30 +99,6 @@ struct Pass<'a> {
     claim: outbox::Claim,
 }
 
-/// Today's daily cap: `MAX_EMAILS_PER_DAY`, or the warm-up ramp's step,
-/// counted from `WARMUP_START_DATE` or the day of the first real send.
-pub fn today_cap(ctx: &Ctx) -> Result<u32> {
-    let s = &ctx.config.email.sending;
-    let today = crate::clock::local_day(ctx.now(), s.timezone);
-    let first_send = db::sequences::state_value(&ctx.db, FIRST_SEND_DAY)?
-        .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
-    let warmup = s.warmup.map(|w| Warmup {
-        start_date: w.start_date.or(first_send),
-        ..w
-    });
-    Ok(daily_cap(s.max_per_day, warmup, today))
-}
-
-/// The day (in `SEND_TIMEZONE`) of the first real outreach send.
-const FIRST_SEND_DAY: &str = "first_real_send_day";
-
-/// The time zone of a lead's send window: its own, else `SEND_TIMEZONE`.
-pub fn lead_tz(ctx: &Ctx, lead_id: i64) -> Result<chrono_tz::Tz> {
-    Ok(db::sequences::lead_timezone(&ctx.db, lead_id)?
-        .and_then(|name| parse_tz(&name).ok())
-        .unwrap_or(ctx.config.email.sending.timezone))
-}
-
 /// A Message-ID for send `ledger_id`, at the sender's domain (without the
 /// angle brackets): unique by the ledger id, unguessable by the token.
 fn message_id(ledger_id: i64, from_email: &str) -> Result<String> {
@@ -180,7 +157,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         reply_token: None,
         claim: outbox::Claim {
             hour_limit: cfg.max_per_hour,
-            day_cap: today_cap(ctx)?,
+            day_cap: today_cap(ctx, ctx.now())?,
             domain_new_cap: cfg.sending.max_new_per_domain_per_day,
             domain_active_cap: cfg.sending.max_active_per_domain,
         },
@@ -196,40 +173,43 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             return Ok(pass.report);
         }
     }
-    // Due follow-ups first, oldest due first (a DRY_RUN pass starts no
-    // sequence, so it has none to follow up)...
-    let mut cursor = (i64::MIN, 0);
-    if pass.mailer.mode() != EmailMode::DryRun {
+    if pass.mailer.mode() == EmailMode::DryRun {
+        // A DRY_RUN pass starts no sequence (so it has none to follow up)
+        // and checks no window: new leads, oldest first.
+        let mut after = 0;
         while pass.report.attempted < cfg.max_per_cycle {
-            let batch = db::sequences::due(&ctx.db, ctx.now(), cursor, 64)?;
+            let batch = outbox::due_leads(&ctx.db, after, 64)?;
             if batch.is_empty() {
                 break;
             }
-            for (due, lead_id, step) in batch {
-                cursor = (due, lead_id);
-                if pass.report.attempted >= cfg.max_per_cycle || !pass.one(lead_id, step)? {
+            for lead_id in batch {
+                after = lead_id;
+                if pass.report.attempted >= cfg.max_per_cycle
+                    || !pass.one(lead_id, outbox::FIRST_STEP)?
+                {
                     return Ok(pass.report);
                 }
                 ctx.flush_log();
             }
         }
+        return Ok(pass.report);
     }
-    // ...then new leads, oldest first.
-    let mut after = 0;
+    // Due follow-ups first, oldest due first, then new leads, oldest first
+    // (the order `plan` forecasts). Where the send window is closed now,
+    // the leads there wait: counted, not looked at one by one.
+    let mut candidates = Candidates::new(ctx, ctx.now())?;
+    for &(rule, n) in candidates.closed() {
+        pass.report.waiting += n as u32;
+        debug!("[EMAIL][WINDOW] leads={n} rule={rule}");
+    }
     while pass.report.attempted < cfg.max_per_cycle {
-        let batch = outbox::due_leads(&ctx.db, after, 64)?;
-        if batch.is_empty() {
+        let Some((lead_id, step)) = candidates.next_lead()? else {
+            break;
+        };
+        if !pass.one(lead_id, step)? {
             break;
         }
-        for lead_id in batch {
-            after = lead_id;
-            if pass.report.attempted >= cfg.max_per_cycle
-                || !pass.one(lead_id, outbox::FIRST_STEP)?
-            {
-                return Ok(pass.report);
-            }
-            ctx.flush_log();
-        }
+        ctx.flush_log();
     }
     Ok(pass.report)
 }
@@ -331,8 +311,7 @@ impl Pass<'_> {
                 (ledger_id, unsubscribe_token.unwrap_or_default())
             }
         };
-        let packs = step_cfg.packs(&cfg.niche_template);
-        let variant = packs[schedule::variant(lead.id, step as u32, packs.len())].clone();
+        let (variant, pack) = step_pack(ctx, step_cfg, lead.id, step, &self.pack);
         let message_id = message_id(ledger_id, &cfg.from_email)?;
         outbox::set_message_id(&ctx.db, ledger_id, &message_id, &variant)?;
         self.report.attempted += 1;
@@ -341,7 +320,6 @@ impl Pass<'_> {
         } else {
             None
         };
-        let pack = sending.packs.get(&variant).unwrap_or(&self.pack);
         let follow_up = sequence.as_ref().map(|s| FollowUp {
             step: step as u32,
             subject: step_cfg.subject.as_deref(),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::{age, hour_label, rfc3339};
-use crate::commands::{health, problems};
+use crate::commands::{discipline, health, problems};
 use crate::config::{Config, Subsystems};
 use crate::db::{self, invoices, leads::SourceRun, outbox, outbox::Attempt, runs, runs::Run};
 use crate::error::Result;
@@ -46,7 +46,22 @@ pub struct EmailPanel {
     pub hour: String,
     pub sent_this_hour: i64,
     pub uncertain: i64,
+    /// `MAX_EMAILS_PER_DAY`, and today's cap (warm-up included, SPEC §14).
+    pub max_per_day: u32,
+    /// Real outreach sends over the last 24 h, as the daily cap counts them.
+    pub sent_24h: i64,
+    pub daily_cap_today: u32,
+    pub sequences: SequenceCounts,
+    /// Active sequences whose next step is due now.
+    pub due_now: i64,
     pub recent_attempts: Vec<Attempt>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SequenceCounts {
+    pub active: i64,
+    pub finished: i64,
+    pub stopped: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -97,6 +112,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             ));
         }
     }
+    let (active, finished, stopped, due_now) = db::sequences::counts(&ctx.db, now)?;
     let email = EmailPanel {
         mode: cfg.email.mode.effective.as_str().into(),
         requested: cfg.email.mode.requested.as_str().into(),
@@ -106,6 +122,15 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         hour: hour_label(now),
         sent_this_hour: outbox::sent_in_hour(&ctx.db, now)?,
         uncertain: outbox::count_uncertain(&ctx.db)?,
+        max_per_day: cfg.email.sending.max_per_day,
+        sent_24h: db::digest::real_outreach(&ctx.db, now - 86_399, now + 1)?,
+        daily_cap_today: discipline::today_cap(ctx, now)?,
+        sequences: SequenceCounts {
+            active,
+            finished,
+            stopped,
+        },
+        due_now,
         recent_attempts: outbox::recent(&ctx.db, 20)?,
     };
     if email.uncertain > 0 {
@@ -341,6 +366,16 @@ impl EmailPanel {
             self.max_per_cycle,
             self.uncertain
         );
+        s.push_str(&format!(
+            "sending: {}/{} real sends in 24 h (today's cap; MAX_EMAILS_PER_DAY {}); sequences {} active, {} finished, {} stopped; {} due now\n",
+            self.sent_24h,
+            self.daily_cap_today,
+            self.max_per_day,
+            self.sequences.active,
+            self.sequences.finished,
+            self.sequences.stopped,
+            self.due_now
+        ));
         if self.recent_attempts.is_empty() {
             s.push_str("no send attempts yet\n");
             return s;

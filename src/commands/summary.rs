@@ -50,6 +50,10 @@ pub struct EmailCounts {
     pub dry_run: i64,
     pub suppressed: i64,
     pub uncertain: i64,
+    /// Real outreach sends (`success`, outreach only) by step: first emails
+    /// and follow-ups (SPEC §14).
+    pub first_emails: i64,
+    pub follow_ups: i64,
     /// What came back in the window (SPEC §13).
     pub replies: i64,
     pub bounces: i64,
@@ -135,6 +139,7 @@ impl Report for SummaryReport {
             "hoss summary — last {} ({} → {}){}\n\
              leads:     {} new{sources}, {} deduped\n\
              emails:    {} attempts ({} outreach, {} test) — {} sent, {} failed, {} throttled, {} DRY_RUN, {} suppressed, {} uncertain; {} digest(s)\n\
+             outreach:  {} first emails, {} follow-ups sent\n\
              back:      {} replies, {} bounces, {} complaints, {} opt-outs\n\
              invoices:  {} created, {}\n\
              payments:  {} received, {}\n",
@@ -158,6 +163,8 @@ impl Report for SummaryReport {
             e.suppressed,
             e.uncertain,
             e.digests,
+            e.first_emails,
+            e.follow_ups,
             e.replies,
             e.bounces,
             e.complaints,
@@ -207,6 +214,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         }
     }
     let n = |k: &str| outcomes.get(k).copied().unwrap_or(0);
+    let (first_emails, follow_ups) = digest::sends_by_step(conn, from, to)?;
     let back = crate::db::inbox::counts_since(conn, from, to)?;
     let came_back = |k: &str| back.get(k).copied().unwrap_or(0);
     let emails = EmailCounts {
@@ -220,6 +228,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         dry_run: n("dry_run"),
         suppressed: n("suppressed"),
         uncertain: n("uncertain"),
+        first_emails,
+        follow_ups,
         replies: came_back("reply"),
         bounces: came_back("bounce:hard") + came_back("bounce:soft") + came_back("bounce:blocked"),
         complaints: came_back("complaint"),

@@ -54,7 +54,7 @@ fn tally(
 pub fn prune_tallies(conn: &Connection, now: i64, retention_days: u32) -> rusqlite::Result<usize> {
     let days = i64::from(retention_days.max(8));
     conn.execute(
-        "DELETE FROM tally_second WHERE metric IN ('lead', 'send') AND at < ?1",
+        "DELETE FROM tally_second WHERE metric IN ('lead', 'send', 'send_step') AND at < ?1",
         [now - days * 86_400],
     )
 }
@@ -91,6 +91,25 @@ pub fn send_attempts(
             Some(((kind.to_string(), outcome.to_string()), n))
         })
         .collect())
+}
+
+/// Real outreach sends (outcome `sent`) in the window: (first emails,
+/// follow-ups), from the `send_step` tallies (migration V10).
+pub fn sends_by_step(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
+    let by_step = tally(conn, "send_step", from, to)?;
+    let n = |k: &str| by_step.get(k).copied().unwrap_or(0);
+    Ok((n("first"), n("follow_up")))
+}
+
+/// Real outreach sends holding a slot (reserved, sent, uncertain) in the
+/// window: what the daily cap counts ([`super::outbox::real_in_24h`]), read
+/// from the tallies so it stays cheap whatever the window holds.
+pub fn real_outreach(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<i64> {
+    let by_key = tally(conn, "send", from, to)?;
+    Ok(["outreach:reserved", "outreach:sent", "outreach:uncertain"]
+        .iter()
+        .map(|k| by_key.get(*k).copied().unwrap_or(0))
+        .sum())
 }
 
 /// (count, exact amount) of invoices created in the window.
@@ -185,5 +204,49 @@ mod tests {
         let e = send_attempts(&conn, h, h + 3600).unwrap();
         assert_eq!(e.len(), 1, "{e:?}");
         assert_eq!(e[&("outreach".to_string(), "sent".to_string())], 1);
+    }
+
+    #[test]
+    fn sends_are_counted_by_step_and_the_daily_count_matches_the_ledger() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let h = 1_795_615_200;
+        // (at, kind, step, outcome as inserted, outcome after)
+        let rows = [
+            (h + 1, "outreach", 1, "reserved", "sent"),
+            (h + 2, "outreach", 2, "reserved", "sent"),
+            (h + 3, "outreach", 3, "sent", "sent"),
+            (h + 4, "outreach", 2, "reserved", "failed"),
+            (h + 5, "outreach", 1, "reserved", "uncertain"),
+            (h + 6, "test", 1, "sent", "sent"),
+            (h + 7, "outreach", 1, "dry_run", "dry_run"),
+            (h - 86_400, "outreach", 1, "sent", "sent"),
+        ];
+        for (at, kind, step, first, after) in rows {
+            conn.execute(
+                "INSERT INTO send_ledger (at, hour_start, kind, step, recipient, mode, outcome) VALUES (?1, ?1 - ?1 % 3600, ?2, ?3, 'a', 'SMTP', ?4)",
+                params![at, kind, step, first],
+            )
+            .unwrap();
+            conn.execute(
+                "UPDATE send_ledger SET outcome = ?1 WHERE id = last_insert_rowid() AND outcome <> ?1",
+                [after],
+            )
+            .unwrap();
+        }
+        assert_eq!(sends_by_step(&conn, h, h + 10).unwrap(), (1, 2));
+        assert_eq!(sends_by_step(&conn, h - 86_400, h + 10).unwrap(), (2, 2));
+        // A sent row that is taken back (re-queued) leaves the count.
+        conn.execute(
+            "UPDATE send_ledger SET outcome = 'failed' WHERE at = ?1",
+            [h + 3],
+        )
+        .unwrap();
+        assert_eq!(sends_by_step(&conn, h, h + 10).unwrap(), (1, 1));
+        let now = h + 7;
+        assert_eq!(
+            real_outreach(&conn, now - 86_399, now + 1).unwrap(),
+            crate::db::outbox::real_in_24h(&conn, now).unwrap()
+        );
+        assert_eq!(real_outreach(&conn, now - 86_399, now + 1).unwrap(), 3);
     }
 }

@@ -4,6 +4,7 @@
 mod columns;
 pub mod customers;
 pub mod digest;
+pub mod discipline;
 pub mod events;
 pub mod inbox;
 pub mod invoices;

@@ -28,3 +28,5 @@ mod portal;
 mod sequences;
 /// `hoss serve` idle, under slow clients, and out of file descriptors.
 mod serve;
+/// `why` and `plan`: every SPEC §14 rule named with when it lifts; the plan is what the next pass sends.
+mod why;

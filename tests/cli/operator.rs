@@ -46,6 +46,8 @@ struct SummaryEmails {
     dry_run: i64,
     suppressed: i64,
     uncertain: i64,
+    first_emails: i64,
+    follow_ups: i64,
     replies: i64,
     bounces: i64,
     complaints: i64,
@@ -85,22 +87,22 @@ fn seed(sb: &Sandbox) {
         .unwrap();
     }
     let ledger = [
-        (T - 60, "outreach", "sent"),
-        (T - 120, "outreach", "sent"),
-        (T - 180, "test", "sent"),
-        (T - 240, "outreach", "failed"),
-        (T - 300, "outreach", "throttled"),
-        (T - 360, "outreach", "dry_run"),
-        (T - 420, "outreach", "suppressed"),
-        (T - 480, "outreach", "uncertain"),
-        (T - 500, "summary", "sent"),      // digests never count
-        (T - day - 5, "outreach", "sent"), // week only
-        (T - 9 * day, "outreach", "sent"), // outside both
+        (T - 60, "outreach", "sent", 1),
+        (T - 120, "outreach", "sent", 2), // a follow-up
+        (T - 180, "test", "sent", 1),
+        (T - 240, "outreach", "failed", 1),
+        (T - 300, "outreach", "throttled", 1),
+        (T - 360, "outreach", "dry_run", 1),
+        (T - 420, "outreach", "suppressed", 1),
+        (T - 480, "outreach", "uncertain", 1),
+        (T - 500, "summary", "sent", 1),      // digests never count
+        (T - day - 5, "outreach", "sent", 1), // week only
+        (T - 9 * day, "outreach", "sent", 1), // outside both
     ];
-    for (at, kind, outcome) in ledger {
+    for (at, kind, outcome, step) in ledger {
         db.execute(
-            "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?1 - (?1 % 3600), ?2, 'x@y.com', 'SMTP', ?3)",
-            rusqlite::params![at, kind, outcome],
+            "INSERT INTO send_ledger (at, hour_start, kind, step, recipient, mode, outcome) VALUES (?1, ?1 - (?1 % 3600), ?2, ?4, 'x@y.com', 'SMTP', ?3)",
+            rusqlite::params![at, kind, outcome, step],
         )
         .unwrap();
     }
@@ -153,6 +155,8 @@ fn summary_counts_every_window_exactly() {
             dry_run: 1,
             suppressed: 1,
             uncertain: 1,
+            first_emails: 1,
+            follow_ups: 1,
             replies: 0,
             bounces: 0,
             complaints: 0,
@@ -186,6 +190,11 @@ fn summary_counts_every_window_exactly() {
     assert_eq!(week.leads.deduped, 7);
     assert_eq!((week.emails.total, week.emails.success), (9, 4));
     assert_eq!(
+        (week.emails.first_emails, week.emails.follow_ups),
+        (2, 1),
+        "real outreach sends by step; the test message is neither"
+    );
+    assert_eq!(
         week.invoices,
         SummaryInvoices {
             created: 2,
@@ -206,6 +215,10 @@ fn summary_counts_every_window_exactly() {
         "{text}"
     );
     assert!(text.contains("payments:  1 received, 20.00 USD"), "{text}");
+    assert!(
+        text.contains("outreach:  1 first emails, 1 follow-ups sent"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -277,7 +290,20 @@ struct StatusEmail {
     hour: String,
     sent_this_hour: i64,
     uncertain: i64,
+    max_per_day: u32,
+    sent_24h: i64,
+    daily_cap_today: u32,
+    sequences: StatusSequences,
+    due_now: i64,
     recent_attempts: Vec<StatusAttempt>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct StatusSequences {
+    active: i64,
+    finished: i64,
+    stopped: i64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -382,6 +408,27 @@ fn status_json_has_exactly_the_documented_fields() {
     );
     assert_eq!(st.email.hour, "2026-11-25T14");
     assert_eq!(st.email.sent_this_hour, 0);
+    // The sandbox lifts the daily cap and the warm-up (SPEC §14 allows it
+    // for tests); the 24 h count is the daily cap's: sent and uncertain.
+    assert_eq!(
+        (
+            st.email.max_per_day,
+            st.email.daily_cap_today,
+            st.email.sent_24h
+        ),
+        (1_000_000, 1_000_000, 3)
+    );
+    assert_eq!(
+        (st.email.sequences, st.email.due_now),
+        (
+            StatusSequences {
+                active: 0,
+                finished: 0,
+                stopped: 0
+            },
+            0
+        )
+    );
     assert_eq!(st.email.recent_attempts.len(), 11);
     let a = &st.email.recent_attempts[0];
     assert_eq!(
