@@ -28,18 +28,9 @@ fn sendgrid(url: &str) -> Sandbox {
 
 fn smtp(server: &SmtpServer) -> Sandbox {
     Sandbox::new()
-        .with("EMAIL_MODE", "SMTP")
-        .with("SENDER_NAME", "Sam Carter")
-        .with("COMPANY_NAME", "Carter Consulting LLC")
-        .with("SMTP_HOST", "127.0.0.1")
-        .with("SMTP_PORT", &server.port.to_string())
-        .with("SMTP_TLS", "NONE")
-        .with("SMTP_FROM_EMAIL", "hello@hoss-operator.com")
+        .email_via_smtp(server.port)
         .with("SMTP_FROM_NAME", "Hoss Team")
-        .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
         .with("PUBLIC_BASE_URL", "https://hoss-operator.com")
-        .with("EMAIL_SEND_DELAY_MIN", "0")
-        .with("EMAIL_SEND_DELAY_MAX", "0")
 }
 
 fn add_leads(sb: &Sandbox, n: usize) {

@@ -20,24 +20,9 @@ use crate::harness::{
 /// Real email over a real SMTP session, read back from a real IMAP server.
 fn smtp_and_imap(smtp: &SmtpServer, imap: &Dovecot, folder: &str) -> Sandbox {
     Sandbox::new()
-        .with("EMAIL_MODE", "SMTP")
-        .with("SENDER_NAME", "Sam Carter")
-        .with("COMPANY_NAME", "Carter Consulting LLC")
-        .with("SMTP_HOST", "127.0.0.1")
-        .with("SMTP_PORT", &smtp.port.to_string())
-        .with("SMTP_TLS", "NONE")
-        .with("SMTP_FROM_EMAIL", "hello@hoss-operator.com")
+        .email_via_smtp(smtp.port)
+        .inbox_via_imap(imap.port, folder)
         .with("REPLY_TO_EMAIL", "replies@hoss-operator.com")
-        .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
-        .with("EMAIL_SEND_DELAY_MIN", "0")
-        .with("EMAIL_SEND_DELAY_MAX", "0")
-        .with("INBOX_MODE", "IMAP")
-        .with("IMAP_HOST", "127.0.0.1")
-        .with("IMAP_PORT", &imap.port.to_string())
-        .with("IMAP_TLS", "NONE")
-        .with("IMAP_USERNAME", IMAP_USER)
-        .with("IMAP_PASSWORD", IMAP_PASSWORD)
-        .with("IMAP_FOLDER", folder)
         .with("REPLY_TO_PLUS_TOKEN", "TRUE")
 }
 

@@ -11,17 +11,7 @@ use serde_json::Value;
 use crate::harness::{FakeServer, Recorded, Sandbox, SmtpMode, SmtpServer};
 
 fn smtp(server: &SmtpServer) -> Sandbox {
-    Sandbox::new()
-        .with("EMAIL_MODE", "SMTP")
-        .with("SENDER_NAME", "Sam Carter")
-        .with("COMPANY_NAME", "Carter Consulting LLC")
-        .with("SMTP_HOST", "127.0.0.1")
-        .with("SMTP_PORT", &server.port.to_string())
-        .with("SMTP_TLS", "NONE")
-        .with("SMTP_FROM_EMAIL", "hello@hoss-operator.com")
-        .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
-        .with("EMAIL_SEND_DELAY_MIN", "0")
-        .with("EMAIL_SEND_DELAY_MAX", "0")
+    Sandbox::new().email_via_smtp(server.port)
 }
 
 fn import(sb: &Sandbox, csv: &str) {
@@ -444,12 +434,7 @@ fn a_reply_read_from_the_inbox_stops_the_lead_and_its_company() {
     let sb = smtp(&server)
         .with("MAX_ACTIVE_PER_DOMAIN", "5")
         .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "5")
-        .with("INBOX_MODE", "IMAP")
-        .with("IMAP_HOST", "127.0.0.1")
-        .with("IMAP_PORT", &imap.port.to_string())
-        .with("IMAP_TLS", "NONE")
-        .with("IMAP_USERNAME", crate::harness::IMAP_USER)
-        .with("IMAP_PASSWORD", crate::harness::IMAP_PASSWORD)
+        .inbox_via_imap(imap.port, "INBOX")
         .with("HOSS_NOW", "2026-12-01T10:00:00Z");
     import(
         &sb,
@@ -500,12 +485,7 @@ fn an_out_of_office_reply_holds_the_next_step_until_the_day_after_its_return() {
     imap.create("INBOX");
     let server = SmtpServer::start(SmtpMode::Accept);
     let sb = smtp(&server)
-        .with("INBOX_MODE", "IMAP")
-        .with("IMAP_HOST", "127.0.0.1")
-        .with("IMAP_PORT", &imap.port.to_string())
-        .with("IMAP_TLS", "NONE")
-        .with("IMAP_USERNAME", crate::harness::IMAP_USER)
-        .with("IMAP_PASSWORD", crate::harness::IMAP_PASSWORD)
+        .inbox_via_imap(imap.port, "INBOX")
         .with("SEND_TIMEZONE", "Europe/Berlin")
         .with("HOSS_NOW", "2026-12-01T10:00:00Z");
     import(&sb, "name,email,company\nOlga,olga@away-co.com,Away Co\n");

@@ -123,6 +123,33 @@ impl Sandbox {
             .with("SENDGRID_API_BASE", url)
     }
 
+    /// Real email over SMTP to a stand-in on `port` (plain text, loopback),
+    /// sent as Sam Carter of Carter Consulting LLC from
+    /// hello@hoss-operator.com, with no send delays.
+    pub fn email_via_smtp(self, port: u16) -> Sandbox {
+        self.with("EMAIL_MODE", "SMTP")
+            .with("SENDER_NAME", "Sam Carter")
+            .with("COMPANY_NAME", "Carter Consulting LLC")
+            .with("SMTP_HOST", "127.0.0.1")
+            .with("SMTP_PORT", &port.to_string())
+            .with("SMTP_TLS", "NONE")
+            .with("SMTP_FROM_EMAIL", "hello@hoss-operator.com")
+            .with("COMPANY_POSTAL_ADDRESS", "1 Main St, Springfield")
+            .with("EMAIL_SEND_DELAY_MIN", "0")
+            .with("EMAIL_SEND_DELAY_MAX", "0")
+    }
+
+    /// Reads replies from the Dovecot stand-in on `port`, folder `folder`.
+    pub fn inbox_via_imap(self, port: u16, folder: &str) -> Sandbox {
+        self.with("INBOX_MODE", "IMAP")
+            .with("IMAP_HOST", "127.0.0.1")
+            .with("IMAP_PORT", &port.to_string())
+            .with("IMAP_TLS", "NONE")
+            .with("IMAP_USERNAME", super::IMAP_USER)
+            .with("IMAP_PASSWORD", super::IMAP_PASSWORD)
+            .with("IMAP_FOLDER", folder)
+    }
+
     pub fn set(&mut self, key: &str, value: &str) {
         self.env.insert(key.into(), value.into());
     }
