@@ -483,21 +483,25 @@ pub struct Abandoned {
 /// Turns reservations older than [`STALE_RESERVATION_SECS`] into
 /// `uncertain`; their leads become `email_failed` with the reason.
 pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandoned>> {
-    let stale: Vec<Abandoned> = tx
+    let stale: Vec<(Abandoned, bool)> = tx
         .prepare_cached(
-            "SELECT id, lead_id, recipient, at FROM send_ledger WHERE outcome = 'reserved' AND at < ?1",
+            "SELECT id, lead_id, recipient, at, kind = 'outreach' AND step > ?2
+             FROM send_ledger WHERE outcome = 'reserved' AND at < ?1",
         )?
-        .query_map([now - STALE_RESERVATION_SECS], |r| {
-            Ok(Abandoned {
-                ledger_id: r.get(0)?,
-                lead_id: r.get(1)?,
-                recipient: r.get(2)?,
-                at: r.get(3)?,
-            })
+        .query_map(params![now - STALE_RESERVATION_SECS, FIRST_STEP], |r| {
+            Ok((
+                Abandoned {
+                    ledger_id: r.get(0)?,
+                    lead_id: r.get(1)?,
+                    recipient: r.get(2)?,
+                    at: r.get(3)?,
+                },
+                r.get(4)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let reason = "uncertain: the sending process ended before recording an answer";
-    for a in &stale {
+    for (a, follow_up) in &stale {
         tx.execute(
             "UPDATE send_ledger SET outcome = 'uncertain', error = ?2, finished_at = ?3 WHERE id = ?1",
             params![a.ledger_id, reason, now],
@@ -507,9 +511,16 @@ pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandone
                 "UPDATE lead SET status = 'email_failed', status_reason = ?2 WHERE id = ?1 AND status = 'new'",
                 params![lead_id, reason],
             )?;
+            // A follow-up that may have gone is never sent again, so its
+            // sequence cannot move on: it ends, as an uncertain follow-up
+            // of a live pass does (else it stays active and due forever,
+            // and holds a place under MAX_ACTIVE_PER_DOMAIN).
+            if *follow_up {
+                super::sequences::stop(tx, lead_id, "uncertain", now)?;
+            }
         }
     }
-    Ok(stale)
+    Ok(stale.into_iter().map(|(a, _)| a).collect())
 }
 
 /// Lets an operator re-queue a lead after checking the provider: its

@@ -525,3 +525,90 @@ fn an_out_of_office_reply_holds_the_next_step_until_the_day_after_its_return() {
     let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
     assert_eq!(lead["status"], "contacted", "an auto-reply stops nothing");
 }
+
+/// How many follow-ups (`sequence` rows) are in each state, with the reason.
+fn sequence_states(sb: &Sandbox) -> Vec<(i64, String, Option<String>)> {
+    sb.db()
+        .prepare("SELECT lead_id, state, stop_reason FROM sequence ORDER BY lead_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_follow_up_whose_process_was_killed_mid_send_ends_its_sequence_and_frees_its_company() {
+    // The second mail send (lead 1's step 2) never answers.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let server = FakeServer::start(move |r: &Recorded| {
+        if r.url.starts_with("/v3/mail/send")
+            && counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1
+        {
+            std::thread::sleep(std::time::Duration::from_secs(25));
+        }
+        crate::harness::sendgrid_answer(r)
+    });
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.killed-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("MAX_ACTIVE_PER_DOMAIN", "1");
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    // Friday 4 December: step 2 goes to the provider, and the process dies.
+    let mut child = sb
+        .command(&["send-outreach"])
+        .env("HOSS_NOW", "2026-12-04T10:00:00Z")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::harness::wait_until(
+        std::time::Duration::from_secs(10),
+        "step 2 never reached the provider",
+        || server.mail_sends().len() == 2,
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // 20 minutes later the reservation is uncertain: step 2 is never sent
+    // again, and the sequence is over rather than due forever.
+    let r = pass_at(&sb, "2026-12-04T10:20:00Z");
+    assert_eq!(
+        (r["uncertain"].as_u64(), r["sent"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        sequence_states(&sb),
+        vec![(1, "stopped".to_string(), Some("uncertain".to_string()))]
+    );
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted", "step 1 did reach the lead");
+    // Its company is no longer taken by a sequence that can never move: a
+    // colleague gets a first email (MAX_ACTIVE_PER_DOMAIN is 1).
+    import(
+        &sb,
+        "name,email,company\nCy,cy@acme-dental.com,Acme Dental Billing\n",
+    );
+    let r = pass_at(&sb, "2026-12-07T10:00:00Z");
+    assert_eq!(
+        (r["sent"].as_u64(), r["domain_capped"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    let to: Vec<String> = server.mail_sends().iter().map(Recorded::mail_to).collect();
+    assert_eq!(
+        to,
+        [
+            "ann@acme-dental.com",
+            "ann@acme-dental.com",
+            "cy@acme-dental.com"
+        ]
+    );
+}
