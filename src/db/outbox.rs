@@ -222,6 +222,15 @@ pub fn first_contacts_at_domain(
     .query_row(params![now - 86_400, now, domain], |r| r.get(0))
 }
 
+/// First emails to a company domain reserved and not yet recorded.
+fn first_emails_in_flight_at_domain(conn: &Connection, domain: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM send_ledger s JOIN lead l ON l.id = s.lead_id
+         WHERE s.outcome = 'reserved' AND s.kind = 'outreach' AND s.step = ?2 AND l.domain = ?1",
+    )?
+    .query_row(params![domain, FIRST_STEP], |r| r.get(0))
+}
+
 /// What a claim reads of its lead: status, unsubscribe token, last
 /// contact, company domain, and the auto-reply's "not before".
 type ClaimedLead = (LeadStatus, Option<String>, Option<i64>, String, Option<i64>);
@@ -300,7 +309,11 @@ pub fn reserve(
                     count: new_here,
                 });
             }
-            let active = super::sequences::active_at_domain(tx, &domain)?;
+            // A first email in flight (reserved, not yet recorded) starts a
+            // sequence the moment it is recorded: it counts already, or
+            // overlapping passes would each see room for one more.
+            let active = super::sequences::active_at_domain(tx, &domain)?
+                + first_emails_in_flight_at_domain(tx, &domain)?;
             if active >= i64::from(claim.domain_active_cap) {
                 return Ok(Reservation::DomainCap {
                     rule: "domain_active_cap",

@@ -612,3 +612,43 @@ fn a_follow_up_whose_process_was_killed_mid_send_ends_its_sequence_and_frees_its
         ]
     );
 }
+
+#[test]
+fn overlapping_passes_never_start_more_sequences_at_one_company_than_max_active() {
+    let server = FakeServer::start(|r: &Recorded| {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        crate::harness::sendgrid_answer(r)
+    });
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.active-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("MAX_EMAILS_PER_CYCLE", "100")
+        .with("MAX_EMAILS_PER_HOUR", "100")
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "100")
+        .with("MAX_ACTIVE_PER_DOMAIN", "2")
+        .with("HOSS_NOW", "2026-12-01T10:00:00Z");
+    let mut csv = String::from("name,email,company\n");
+    for i in 0..12 {
+        csv.push_str(&format!("P {i},p{i}@big-corp.com,Big Corp {i}\n"));
+    }
+    import(&sb, &csv);
+    for out in sb.run_concurrently(&["send-outreach"], 8) {
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    assert_eq!(
+        server.mail_sends().len(),
+        2,
+        "MAX_ACTIVE_PER_DOMAIN held across processes"
+    );
+    let active: i64 = sb
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM sequence WHERE state = 'active'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(active, 2);
+}
