@@ -22,7 +22,7 @@ use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, leads::Lead, outbox};
 use crate::domain::compose::{FollowUp, Outgoing, Sender};
 use crate::domain::delivery::{Delivery, SendResult};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::schedule::{self, Calendar, Warmup, daily_cap, parse_tz};
 use crate::domain::templates::Pack;
 use crate::error::{Error, Result};
@@ -394,10 +394,11 @@ impl Pass<'_> {
                         );
                         (step + 1, due.timestamp())
                     });
-                    let domain = if is_free_mail(&lead.domain) {
-                        ""
-                    } else {
+                    // Only a company's own domain counts toward its caps.
+                    let domain = if is_company_domain(&lead.domain) {
                         lead.domain.as_str()
+                    } else {
+                        ""
                     };
                     db::sequences::sent(
                         tx,

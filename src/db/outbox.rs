@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::clock::{Timestamp, hour_start};
 use crate::domain::address::{email_domain, is_reserved_domain};
 use crate::domain::delivery::{Delivery, SendResult};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::status::LeadStatus;
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
@@ -301,7 +301,9 @@ pub fn reserve(
         if let Some((until, reason)) = held {
             return Ok(Reservation::Held { until, reason });
         }
-        if target.step == FIRST_STEP && !domain.is_empty() && !is_free_mail(&domain) {
+        // Free mail and platforms many unrelated leads share (a Facebook
+        // page for a website) are no company: exempt.
+        if target.step == FIRST_STEP && is_company_domain(&domain) {
             let new_here = first_contacts_at_domain(tx, &domain, now)?;
             if new_here >= i64::from(claim.domain_new_cap) {
                 return Ok(Reservation::DomainCap {

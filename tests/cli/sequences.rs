@@ -652,3 +652,22 @@ fn overlapping_passes_never_start_more_sequences_at_one_company_than_max_active(
         .unwrap();
     assert_eq!(active, 2);
 }
+
+#[test]
+fn businesses_that_only_have_a_facebook_page_are_not_one_company_for_the_domain_caps() {
+    let (server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "1")
+        .with("MAX_ACTIVE_PER_DOMAIN", "1");
+    import(
+        &sb,
+        "name,email,company,website\nJoe,joe@joes-pizza.biz,Joes Pizza,https://facebook.com/joespizza\nAl,al@als-barber.biz,Als Barber,https://www.facebook.com/alsbarber\nMo,mo@mos-garage.biz,Mos Garage,facebook.com/mosgarage\n",
+    );
+    let r = pass_at(&sb, "2026-12-01T10:00:00Z");
+    assert_eq!(
+        (r["sent"].as_u64(), r["domain_capped"].as_u64()),
+        (Some(3), Some(0)),
+        "{r}"
+    );
+    assert_eq!(server.mail_sends().len(), 3);
+}
