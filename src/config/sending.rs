@@ -250,10 +250,16 @@ fn parse_steps(value: &toml::Value) -> Result<Vec<Step>, String> {
                     ))?,
                 Some(_) => return Err(format!("sequence step {n}: variants must be a list")),
             };
+            let subject = text("subject")?;
+            if let Some(source) = &subject {
+                // Found by `check`, not by a pass that would fail every lead.
+                crate::domain::templates::check_subject(source)
+                    .map_err(|e| format!("sequence step {n}: {e}"))?;
+            }
             Ok(Step {
                 delay_days,
                 calendar_days,
-                subject: text("subject")?,
+                subject,
                 template: text("template")?,
                 variants,
             })
@@ -306,6 +312,14 @@ mod tests {
             ("[[sequence.steps]]\ndelay = 2\n", "unknown key"),
             ("[[sequence.steps]]\nvariants = \"a\"\n", "variants"),
             ("[sequence]\nsteps = []\n", "1 to 20"),
+            (
+                "[[sequence.steps]]\n[[sequence.steps]]\nsubject = \"Hi {{ firstname }}\"\n",
+                "sequence step 2: subject uses {{ firstname }}",
+            ),
+            (
+                "[[sequence.steps]]\nsubject = \"Hi {{ first_name \"\n",
+                "sequence step 1: subject: syntax error",
+            ),
         ] {
             assert!(steps(bad).unwrap_err().contains(says), "{bad}");
         }

@@ -671,3 +671,49 @@ fn businesses_that_only_have_a_facebook_page_are_not_one_company_for_the_domain_
     );
     assert_eq!(server.mail_sends().len(), 3);
 }
+
+#[test]
+fn a_step_s_subject_is_checked_at_config_time_and_a_lead_it_cannot_name_gets_the_thread_s_subject()
+{
+    // A variable hoss does not know is a configuration problem, found by
+    // `check` before any pass: real email stays off, with the reason.
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server)
+        .config_file("[[sequence.steps]]\n[[sequence.steps]]\ndelay_days = 1\nsubject = \"Hi {{ firstname }}\"\n");
+    let check: Value = sb.json(&["check", "--json"]);
+    let email = &check["subsystems"]["email"];
+    assert_eq!(email["effective"], "DRY_RUN", "{email}");
+    assert!(
+        email["reason"]
+            .as_str()
+            .unwrap()
+            .contains("sequence step 2"),
+        "{email}"
+    );
+
+    // A known variable this lead lacks: the follow-up still goes, as a
+    // reply with the thread's subject; the lead stays `contacted`.
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).config_file(
+        "[[sequence.steps]]\n[[sequence.steps]]\ndelay_days = 1\ntemplate = \"followup\"\nsubject = \"Hi {{ first_name }}, one more thing\"\n",
+    );
+    import(&sb, "email,company\nnoname@acme-dental.com,Acme Dental\n");
+    import(
+        &sb,
+        "name,email,company\nAnn Lee,ann@other-co.com,Other Co\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 2);
+    let r = pass_at(&sb, "2026-12-02T10:00:00Z");
+    assert_eq!(
+        (r["follow_ups"].as_u64(), r["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{r}"
+    );
+    let messages = server.messages();
+    let subject = |i: usize| header(&messages[i].data, "Subject").unwrap();
+    assert_eq!(messages[2].to, vec!["noname@acme-dental.com"]);
+    assert_eq!(subject(2), format!("Re: {}", subject(0)));
+    assert_eq!(subject(3), "Hi Ann, one more thing");
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted");
+}
