@@ -359,6 +359,13 @@ impl Pass<'_> {
                 }
                 m
             });
+        // A follow-up that cannot be written for this lead (a value its
+        // pack needs and the lead lacks) says nothing about the address:
+        // the lead keeps its status and the sequence ends with the reason.
+        let unwritable = match &composed {
+            Err(e) if step > outbox::FIRST_STEP => Some(format!("cannot compose: {e}")),
+            _ => None,
+        };
         let (subject, result) = match composed {
             Err(e) => {
                 let result = SendResult::failed(
@@ -382,7 +389,12 @@ impl Pass<'_> {
         };
         let now = ctx.now();
         db::immediate(&ctx.db, |tx| {
-            outbox::finish(tx, ledger_id, Some(lead.id), &subject, &result, now)?;
+            let moves_lead = unwritable.is_none().then_some(lead.id);
+            outbox::finish(tx, ledger_id, moves_lead, &subject, &result, now)?;
+            if let Some(why) = &unwritable {
+                db::sequences::stop(tx, lead.id, why, now)?;
+                return Ok(());
+            }
             match result.delivery {
                 Delivery::Sent => {
                     let next = sending.steps.get(step as usize).map(|n| {

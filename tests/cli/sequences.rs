@@ -717,3 +717,48 @@ fn a_step_s_subject_is_checked_at_config_time_and_a_lead_it_cannot_name_gets_the
     let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
     assert_eq!(lead["status"], "contacted");
 }
+
+#[test]
+fn a_follow_up_that_cannot_be_written_for_a_lead_ends_its_sequence_not_the_lead() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).config_file(
+        "[[sequence.steps]]\n[[sequence.steps]]\ndelay_days = 1\ntemplate = \"blunt\"\n[[sequence.steps]]\ndelay_days = 1\n",
+    );
+    std::fs::create_dir_all(sb.path("templates")).unwrap();
+    std::fs::write(
+        sb.path("templates/blunt.toml"),
+        "subjects = [\"Hello {{ company }}\"]\nbodies = [\"\"\"Hi {{ first_name }},\n\nShort one.\n\n{{ footer }}\"\"\"]\n",
+    )
+    .unwrap();
+    let dir = sb.path("templates");
+    let sb = sb.with("TEMPLATES_DIR", dir.to_str().unwrap());
+    let check: Value = sb.json(&["check", "--json"]);
+    assert_eq!(check["subsystems"]["email"]["effective"], "SMTP", "{check}");
+    import(&sb, "email,company\nnoname@acme-dental.com,Acme Dental\n");
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    // The pack needs a first name this lead does not have: nothing is sent,
+    // and the sequence says why. The lead was emailed and stays `contacted`
+    // (no bounce, no failed address).
+    let r = pass_at(&sb, "2026-12-02T10:00:00Z");
+    assert_eq!(r["sent"], 0, "{r}");
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted", "{lead}");
+    let states = sequence_states(&sb);
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].1, "stopped");
+    let reason = states[0].2.clone().unwrap();
+    assert!(reason.starts_with("cannot compose"), "{reason}");
+    assert!(reason.contains("first_name"), "{reason}");
+    // Nothing more is tried for it, and the ledger kept the attempt.
+    assert_eq!(pass_at(&sb, "2026-12-03T10:00:00Z")["attempted"], 0);
+    assert_eq!(server.messages().len(), 1);
+    let failed: i64 = sb
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM send_ledger WHERE step = 2 AND outcome = 'failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 1);
+}
