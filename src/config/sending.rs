@@ -260,7 +260,10 @@ fn parse_steps(value: &toml::Value) -> Result<Vec<Step>, String> {
                 delay_days,
                 calendar_days,
                 subject,
-                template: text("template")?,
+                // As documented on `Step::template` and as the default
+                // sequence does: a follow-up without a pack of its own uses
+                // the follow-up words, never the first email's again.
+                template: text("template")?.or_else(|| (i > 0).then(|| "followup".to_string())),
                 variants,
             })
         })
@@ -304,7 +307,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.len(), 2);
-        assert_eq!(s[1].packs("general"), ["general", "followup", "short"]);
+        assert_eq!(s[1].packs("general"), ["followup", "followup", "short"]);
         assert_eq!(s[0].packs("general"), ["saas"]);
         assert!(s[1].calendar_days);
         for (bad, says) in [

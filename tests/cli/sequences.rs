@@ -762,3 +762,38 @@ fn a_follow_up_that_cannot_be_written_for_a_lead_ends_its_sequence_not_the_lead(
         .unwrap();
     assert_eq!(failed, 1);
 }
+
+#[test]
+fn a_configured_follow_up_without_a_template_uses_the_follow_up_words_not_the_first_email_again() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).config_file("[[sequence.steps]]\n[[sequence.steps]]\ndelay_days = 1\n");
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@a-co.com,A Co\nBo,bo@b-co.com,B Co\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 2);
+    assert_eq!(pass_at(&sb, "2026-12-02T10:00:00Z")["follow_ups"], 2);
+    let body = |data: &[u8]| {
+        let text = String::from_utf8_lossy(data).replace("\r\n", "\n");
+        text[text.find("\n\n").unwrap()..].to_string()
+    };
+    let messages = server.messages();
+    for lead in ["ann@a-co.com", "bo@b-co.com"] {
+        let bodies: Vec<String> = messages
+            .iter()
+            .filter(|m| m.to == vec![lead.to_string()])
+            .map(|m| body(&m.data))
+            .collect();
+        assert_eq!(bodies.len(), 2);
+        assert_ne!(bodies[0], bodies[1], "{lead} got the same email twice");
+    }
+    let variants: Vec<Option<String>> = sb
+        .db()
+        .prepare("SELECT variant FROM send_ledger WHERE step = 2 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(variants, vec![Some("followup".to_string()); 2]);
+}
