@@ -92,6 +92,9 @@ struct Pass<'a> {
     sender: Sender,
     report: OutreachReport,
     real_sends: u32,
+    /// A real send went out since the last pause: the next claim waits
+    /// first (a lead only looked at and held back owes no pause).
+    pause_owed: bool,
     /// The reply token of the lead being sent to.
     reply_token: Option<String>,
     /// The caps every claim of this pass checks.
@@ -177,6 +180,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             ..OutreachReport::default()
         },
         real_sends: 0,
+        pause_owed: false,
         reply_token: None,
         claim: outbox::Claim {
             hour_limit: cfg.max_per_hour,
@@ -382,6 +386,7 @@ impl Pass<'_> {
             }
             Ok(message) => {
                 self.real_sends += 1;
+                self.pause_owed = true;
                 let result = self.mailer.send(&message);
                 log_result(Some(lead.id), &message, &result);
                 (message.subject, result)
@@ -518,10 +523,11 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// A random pause between real sends (none before the first).
-    fn pause_between_sends(&self) {
+    /// A random pause between real sends (none before the first, and one
+    /// per send however many leads are then looked at and held back).
+    fn pause_between_sends(&mut self) {
         let cfg = &self.ctx.config.email;
-        if self.real_sends > 0 && cfg.delay_max_secs > 0 {
+        if std::mem::take(&mut self.pause_owed) && cfg.delay_max_secs > 0 {
             let secs = rand::rng().random_range(cfg.delay_min_secs..=cfg.delay_max_secs);
             self.ctx.progress.note(&format!(
                 "sent {} of at most {}; next in {secs}s…",

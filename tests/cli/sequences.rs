@@ -797,3 +797,29 @@ fn a_configured_follow_up_without_a_template_uses_the_follow_up_words_not_the_fi
         .unwrap();
     assert_eq!(variants, vec![Some("followup".to_string()); 2]);
 }
+
+#[test]
+fn leads_held_back_by_a_cap_cost_no_pause_between_sends() {
+    let (server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("EMAIL_SEND_DELAY_MIN", "2")
+        .with("EMAIL_SEND_DELAY_MAX", "2")
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "1");
+    let mut csv = String::from("name,email,company\nA,a@alpha-co.com,Alpha\n");
+    for i in 0..6 {
+        csv.push_str(&format!("B {i},b{i}@big-corp.com,Big Corp {i}\n"));
+    }
+    import(&sb, &csv);
+    let started = std::time::Instant::now();
+    let r = pass_at(&sb, "2026-12-01T10:00:00Z");
+    let took = started.elapsed();
+    assert_eq!(
+        (r["sent"].as_u64(), r["domain_capped"].as_u64()),
+        (Some(2), Some(5)),
+        "{r}"
+    );
+    assert_eq!(server.mail_sends().len(), 2);
+    // One pause after each real send (2 s each), none for the five leads
+    // that were only looked at: well under the 12 s of a pause per lead.
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+}
