@@ -458,9 +458,12 @@ pub fn finish(
     };
     let reason = result.error.as_deref();
     match result.delivery {
-        // A follow-up finds its lead `contacted` already.
+        // A follow-up finds its lead `contacted` already. The transient
+        // failures counted toward giving up are those of the step in hand:
+        // a step that went starts the next one from zero.
         Delivery::Sent => tx.execute(
-            "UPDATE lead SET status = 'contacted', last_contacted_at = ?2, status_reason = NULL
+            "UPDATE lead SET status = 'contacted', last_contacted_at = ?2, status_reason = NULL,
+                 transient_failures = 0
              WHERE id = ?1 AND status IN ('new', 'contacted')",
             params![lead_id, now],
         )?,

@@ -823,3 +823,41 @@ fn leads_held_back_by_a_cap_cost_no_pause_between_sends() {
     // that were only looked at: well under the 12 s of a pause per lead.
     assert!(took < std::time::Duration::from_secs(8), "{took:?}");
 }
+
+#[test]
+fn transient_failures_of_the_first_email_do_not_count_against_its_follow_up() {
+    // Mail sends 1, 2 and 4 meet a busy provider (503), 3 and 5 go.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let server = FakeServer::start(move |r: &Recorded| {
+        if !r.url.starts_with("/v3/mail/send") {
+            return crate::harness::sendgrid_answer(r);
+        }
+        match counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 | 1 | 3 => (503, "{\"errors\":[{\"message\":\"busy\"}]}".into()),
+            _ => (202, String::new()),
+        }
+    });
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.transient-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0");
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\n",
+    );
+    for at in ["2026-12-01T10:00:00Z", "2026-12-01T10:10:00Z"] {
+        assert_eq!(pass_at(&sb, at)["failed"], 1, "{at}");
+    }
+    assert_eq!(pass_at(&sb, "2026-12-01T10:20:00Z")["sent"], 1);
+    // Step 2 meets one busy answer: the lead was emailed, its step waits
+    // for the next pass — one transient failure is not its third.
+    let r = pass_at(&sb, "2026-12-04T10:30:00Z");
+    assert_eq!(r["failed"], 1, "{r}");
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted", "{lead}");
+    let r = pass_at(&sb, "2026-12-04T10:40:00Z");
+    assert_eq!(r["follow_ups"], 1, "{r}");
+    assert_eq!(server.mail_sends().len(), 5);
+}
