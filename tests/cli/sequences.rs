@@ -861,3 +861,33 @@ fn transient_failures_of_the_first_email_do_not_count_against_its_follow_up() {
     assert_eq!(r["follow_ups"], 1, "{r}");
     assert_eq!(server.mail_sends().len(), 5);
 }
+
+#[test]
+fn preview_of_a_due_follow_up_does_not_claim_it_would_be_refused() {
+    let (_server, sb) = sendgrid_sandbox();
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    let out = sb
+        .command(&["preview", "1", "--step", "2", "--json"])
+        .env("HOSS_NOW", "2026-12-04T10:00:00Z")
+        .output()
+        .unwrap();
+    let out = crate::harness::Output::from(out);
+    assert_eq!(out.code, 0, "{out:?}");
+    let p: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(p["not_sent_because"], Value::Null, "{p}");
+    assert!(out.log_lines("[PREVIEW]").is_empty(), "{}", out.stderr);
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("In-Reply-To: <hoss."),
+        "{p}"
+    );
+    // Step 1 of the same lead is refused: it was emailed.
+    let p: Value = sb.json(&["preview", "1", "--step", "1", "--json"]);
+    assert!(p["not_sent_because"].is_string(), "{p}");
+}
