@@ -157,6 +157,18 @@ pub(super) fn resolve_sending(
         start: p.take(raw.uint("WARMUP_START", 10, 0, 1_000_000), 0),
         step: p.take(raw.uint("WARMUP_STEP", 2, 0, 1_000_000), 0),
     });
+    if let Some(w) = &warmup
+        && w.start == 0
+        && w.start_date.is_none()
+        && matches!(raw.uint("WARMUP_START", 10, 0, 1_000_000), Ok(0))
+    {
+        // Day 0 is the day of the first real send, which a cap of 0 never
+        // lets happen: the ramp would wait for ever.
+        p.0.push(
+            "WARMUP_START=0 never sends without WARMUP_START_DATE (day 0 is the day of the first real send)"
+                .into(),
+        );
+    }
     SendingConfig {
         steps,
         window,

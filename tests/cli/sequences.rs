@@ -891,3 +891,32 @@ fn preview_of_a_due_follow_up_does_not_claim_it_would_be_refused() {
     let p: Value = sb.json(&["preview", "1", "--step", "1", "--json"]);
     assert!(p["not_sent_because"].is_string(), "{p}");
 }
+
+#[test]
+fn a_warm_up_that_starts_at_zero_needs_a_start_date_or_it_would_never_send() {
+    // Day 0 is the day of the first real send; a ramp starting at 0 would
+    // wait for that day forever. `check` says so before any pass.
+    let (_server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("WARMUP", "ON")
+        .with("WARMUP_START", "0")
+        .with("WARMUP_STEP", "5");
+    let check: Value = sb.json(&["check", "--json"]);
+    let email = &check["subsystems"]["email"];
+    assert_eq!(email["effective"], "DRY_RUN", "{email}");
+    assert!(
+        email["reason"].as_str().unwrap().contains("WARMUP_START"),
+        "{email}"
+    );
+    // With a start date the ramp is a plan: 0 on day 0, 5 the day after.
+    let (server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("WARMUP", "ON")
+        .with("WARMUP_START", "0")
+        .with("WARMUP_STEP", "5")
+        .with("WARMUP_START_DATE", "2026-12-01");
+    import(&sb, &leads_csv(8));
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 0);
+    assert_eq!(pass_at(&sb, "2026-12-02T10:00:00Z")["sent"], 5);
+    assert_eq!(server.mail_sends().len(), 5);
+}
