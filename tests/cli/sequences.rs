@@ -920,3 +920,34 @@ fn a_warm_up_that_starts_at_zero_needs_a_start_date_or_it_would_never_send() {
     assert_eq!(pass_at(&sb, "2026-12-02T10:00:00Z")["sent"], 5);
     assert_eq!(server.mail_sends().len(), 5);
 }
+
+#[test]
+fn dry_run_in_the_middle_of_a_sequence_sends_nothing_and_moves_nothing_on() {
+    let (server, sb) = sendgrid_sandbox();
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    // Step 2 is due; the operator turns DRY_RUN on for a while.
+    let dry = sb.with("DRY_RUN", "TRUE");
+    let r = pass_at(&dry, "2026-12-04T10:00:00Z");
+    assert_eq!(
+        (r["mode"].as_str(), r["sent"].as_u64()),
+        (Some("DRY_RUN"), Some(0)),
+        "{r}"
+    );
+    let states = sequence_states(&dry);
+    assert_eq!(states, vec![(1, "active".to_string(), None)]);
+    let step: i64 = dry
+        .db()
+        .query_row("SELECT step FROM sequence", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(step, 1);
+    assert_eq!(server.mail_sends().len(), 1);
+    // Back to real: the step goes once, threaded, and counts toward caps.
+    let real = dry.with("DRY_RUN", "FALSE");
+    assert_eq!(pass_at(&real, "2026-12-04T11:00:00Z")["follow_ups"], 1);
+    assert_eq!(pass_at(&real, "2026-12-04T12:00:00Z")["sent"], 0);
+    assert_eq!(server.mail_sends().len(), 2);
+}
