@@ -96,7 +96,10 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
     } else {
         match outbox::suppression_reason(&ctx.db, &lead.email, real)? {
             Some(reason) => Some(reason),
-            None => outbox::already_emailed(&ctx.db, &lead.email)?,
+            // Only a first email is refused for an address emailed before:
+            // a follow-up is, by definition, to one.
+            None if step == 1 => outbox::already_emailed(&ctx.db, &lead.email)?,
+            None => None,
         }
     };
     if let Some(why) = &not_sent_because {

@@ -23,7 +23,7 @@ use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, leads::Lead, outbox};
 use crate::domain::compose::{FollowUp, Outgoing, Sender};
 use crate::domain::delivery::{Delivery, SendResult};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::schedule::{self, Calendar};
 use crate::domain::templates::Pack;
 use crate::error::{Error, Result};
@@ -93,6 +93,9 @@ struct Pass<'a> {
     sender: Sender,
     report: OutreachReport,
     real_sends: u32,
+    /// A real send went out since the last pause: the next claim waits
+    /// first (a lead only looked at and held back owes no pause).
+    pause_owed: bool,
     /// The reply token of the lead being sent to.
     reply_token: Option<String>,
     /// The caps every claim of this pass checks.
@@ -154,6 +157,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             ..OutreachReport::default()
         },
         real_sends: 0,
+        pause_owed: false,
         reply_token: None,
         claim: outbox::Claim {
             hour_limit: cfg.max_per_hour,
@@ -337,6 +341,13 @@ impl Pass<'_> {
                 }
                 m
             });
+        // A follow-up that cannot be written for this lead (a value its
+        // pack needs and the lead lacks) says nothing about the address:
+        // the lead keeps its status and the sequence ends with the reason.
+        let unwritable = match &composed {
+            Err(e) if step > outbox::FIRST_STEP => Some(format!("cannot compose: {e}")),
+            _ => None,
+        };
         let (subject, result) = match composed {
             Err(e) => {
                 let result = SendResult::failed(
@@ -353,6 +364,7 @@ impl Pass<'_> {
             }
             Ok(message) => {
                 self.real_sends += 1;
+                self.pause_owed = true;
                 let result = self.mailer.send(&message);
                 log_result(Some(lead.id), &message, &result);
                 (message.subject, result)
@@ -360,7 +372,12 @@ impl Pass<'_> {
         };
         let now = ctx.now();
         db::immediate(&ctx.db, |tx| {
-            outbox::finish(tx, ledger_id, Some(lead.id), &subject, &result, now)?;
+            let moves_lead = unwritable.is_none().then_some(lead.id);
+            outbox::finish(tx, ledger_id, moves_lead, &subject, &result, now)?;
+            if let Some(why) = &unwritable {
+                db::sequences::stop(tx, lead.id, why, now)?;
+                return Ok(());
+            }
             match result.delivery {
                 Delivery::Sent => {
                     let next = sending.steps.get(step as usize).map(|n| {
@@ -372,10 +389,11 @@ impl Pass<'_> {
                         );
                         (step + 1, due.timestamp())
                     });
-                    let domain = if is_free_mail(&lead.domain) {
-                        ""
-                    } else {
+                    // Only a company's own domain counts toward its caps.
+                    let domain = if is_company_domain(&lead.domain) {
                         lead.domain.as_str()
+                    } else {
+                        ""
                     };
                     db::sequences::sent(
                         tx,
@@ -483,10 +501,11 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// A random pause between real sends (none before the first).
-    fn pause_between_sends(&self) {
+    /// A random pause between real sends (none before the first, and one
+    /// per send however many leads are then looked at and held back).
+    fn pause_between_sends(&mut self) {
         let cfg = &self.ctx.config.email;
-        if self.real_sends > 0 && cfg.delay_max_secs > 0 {
+        if std::mem::take(&mut self.pause_owed) && cfg.delay_max_secs > 0 {
             let secs = rand::rng().random_range(cfg.delay_min_secs..=cfg.delay_max_secs);
             self.ctx.progress.note(&format!(
                 "sent {} of at most {}; next in {secs}s…",

@@ -157,6 +157,18 @@ pub(super) fn resolve_sending(
         start: p.take(raw.uint("WARMUP_START", 10, 0, 1_000_000), 0),
         step: p.take(raw.uint("WARMUP_STEP", 2, 0, 1_000_000), 0),
     });
+    if let Some(w) = &warmup
+        && w.start == 0
+        && w.start_date.is_none()
+        && matches!(raw.uint("WARMUP_START", 10, 0, 1_000_000), Ok(0))
+    {
+        // Day 0 is the day of the first real send, which a cap of 0 never
+        // lets happen: the ramp would wait for ever.
+        p.0.push(
+            "WARMUP_START=0 never sends without WARMUP_START_DATE (day 0 is the day of the first real send)"
+                .into(),
+        );
+    }
     SendingConfig {
         steps,
         window,
@@ -250,11 +262,20 @@ fn parse_steps(value: &toml::Value) -> Result<Vec<Step>, String> {
                     ))?,
                 Some(_) => return Err(format!("sequence step {n}: variants must be a list")),
             };
+            let subject = text("subject")?;
+            if let Some(source) = &subject {
+                // Found by `check`, not by a pass that would fail every lead.
+                crate::domain::templates::check_subject(source)
+                    .map_err(|e| format!("sequence step {n}: {e}"))?;
+            }
             Ok(Step {
                 delay_days,
                 calendar_days,
-                subject: text("subject")?,
-                template: text("template")?,
+                subject,
+                // As documented on `Step::template` and as the default
+                // sequence does: a follow-up without a pack of its own uses
+                // the follow-up words, never the first email's again.
+                template: text("template")?.or_else(|| (i > 0).then(|| "followup".to_string())),
                 variants,
             })
         })
@@ -298,7 +319,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.len(), 2);
-        assert_eq!(s[1].packs("general"), ["general", "followup", "short"]);
+        assert_eq!(s[1].packs("general"), ["followup", "followup", "short"]);
         assert_eq!(s[0].packs("general"), ["saas"]);
         assert!(s[1].calendar_days);
         for (bad, says) in [
@@ -306,6 +327,14 @@ mod tests {
             ("[[sequence.steps]]\ndelay = 2\n", "unknown key"),
             ("[[sequence.steps]]\nvariants = \"a\"\n", "variants"),
             ("[sequence]\nsteps = []\n", "1 to 20"),
+            (
+                "[[sequence.steps]]\n[[sequence.steps]]\nsubject = \"Hi {{ firstname }}\"\n",
+                "sequence step 2: subject uses {{ firstname }}",
+            ),
+            (
+                "[[sequence.steps]]\nsubject = \"Hi {{ first_name \"\n",
+                "sequence step 1: subject: syntax error",
+            ),
         ] {
             assert!(steps(bad).unwrap_err().contains(says), "{bad}");
         }

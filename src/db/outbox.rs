@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::clock::{Timestamp, hour_start};
 use crate::domain::address::{email_domain, is_reserved_domain};
 use crate::domain::delivery::{Delivery, SendResult};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::status::LeadStatus;
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
@@ -226,6 +226,15 @@ pub fn first_contacts_at_domain(
     .query_row(params![now - 86_400, now, domain], |r| r.get(0))
 }
 
+/// First emails to a company domain reserved and not yet recorded.
+fn first_emails_in_flight_at_domain(conn: &Connection, domain: &str) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "SELECT COUNT(*) FROM send_ledger s JOIN lead l ON l.id = s.lead_id
+         WHERE s.outcome = 'reserved' AND s.kind = 'outreach' AND s.step = ?2 AND l.domain = ?1",
+    )?
+    .query_row(params![domain, FIRST_STEP], |r| r.get(0))
+}
+
 /// What a claim reads of its lead: status, unsubscribe token, last
 /// contact, company domain, and the auto-reply's "not before".
 type ClaimedLead = (LeadStatus, Option<String>, Option<i64>, String, Option<i64>);
@@ -296,7 +305,9 @@ pub fn reserve(
         if let Some((until, reason)) = held {
             return Ok(Reservation::Held { until, reason });
         }
-        if target.step == FIRST_STEP && !domain.is_empty() && !is_free_mail(&domain) {
+        // Free mail and platforms many unrelated leads share (a Facebook
+        // page for a website) are no company: exempt.
+        if target.step == FIRST_STEP && is_company_domain(&domain) {
             let new_here = first_contacts_at_domain(tx, &domain, now)?;
             if new_here >= i64::from(claim.domain_new_cap) {
                 return Ok(Reservation::DomainCap {
@@ -304,7 +315,11 @@ pub fn reserve(
                     count: new_here,
                 });
             }
-            let active = super::sequences::active_at_domain(tx, &domain)?;
+            // A first email in flight (reserved, not yet recorded) starts a
+            // sequence the moment it is recorded: it counts already, or
+            // overlapping passes would each see room for one more.
+            let active = super::sequences::active_at_domain(tx, &domain)?
+                + first_emails_in_flight_at_domain(tx, &domain)?;
             if active >= i64::from(claim.domain_active_cap) {
                 return Ok(Reservation::DomainCap {
                     rule: "domain_active_cap",
@@ -447,9 +462,12 @@ pub fn finish(
     };
     let reason = result.error.as_deref();
     match result.delivery {
-        // A follow-up finds its lead `contacted` already.
+        // A follow-up finds its lead `contacted` already. The transient
+        // failures counted toward giving up are those of the step in hand:
+        // a step that went starts the next one from zero.
         Delivery::Sent => tx.execute(
-            "UPDATE lead SET status = 'contacted', last_contacted_at = ?2, status_reason = NULL
+            "UPDATE lead SET status = 'contacted', last_contacted_at = ?2, status_reason = NULL,
+                 transient_failures = 0
              WHERE id = ?1 AND status IN ('new', 'contacted')",
             params![lead_id, now],
         )?,
@@ -487,21 +505,25 @@ pub struct Abandoned {
 /// Turns reservations older than [`STALE_RESERVATION_SECS`] into
 /// `uncertain`; their leads become `email_failed` with the reason.
 pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandoned>> {
-    let stale: Vec<Abandoned> = tx
+    let stale: Vec<(Abandoned, bool)> = tx
         .prepare_cached(
-            "SELECT id, lead_id, recipient, at FROM send_ledger WHERE outcome = 'reserved' AND at < ?1",
+            "SELECT id, lead_id, recipient, at, kind = 'outreach' AND step > ?2
+             FROM send_ledger WHERE outcome = 'reserved' AND at < ?1",
         )?
-        .query_map([now - STALE_RESERVATION_SECS], |r| {
-            Ok(Abandoned {
-                ledger_id: r.get(0)?,
-                lead_id: r.get(1)?,
-                recipient: r.get(2)?,
-                at: r.get(3)?,
-            })
+        .query_map(params![now - STALE_RESERVATION_SECS, FIRST_STEP], |r| {
+            Ok((
+                Abandoned {
+                    ledger_id: r.get(0)?,
+                    lead_id: r.get(1)?,
+                    recipient: r.get(2)?,
+                    at: r.get(3)?,
+                },
+                r.get(4)?,
+            ))
         })?
         .collect::<rusqlite::Result<_>>()?;
     let reason = "uncertain: the sending process ended before recording an answer";
-    for a in &stale {
+    for (a, follow_up) in &stale {
         tx.execute(
             "UPDATE send_ledger SET outcome = 'uncertain', error = ?2, finished_at = ?3 WHERE id = ?1",
             params![a.ledger_id, reason, now],
@@ -511,9 +533,16 @@ pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandone
                 "UPDATE lead SET status = 'email_failed', status_reason = ?2 WHERE id = ?1 AND status = 'new'",
                 params![lead_id, reason],
             )?;
+            // A follow-up that may have gone is never sent again, so its
+            // sequence cannot move on: it ends, as an uncertain follow-up
+            // of a live pass does (else it stays active and due forever,
+            // and holds a place under MAX_ACTIVE_PER_DOMAIN).
+            if *follow_up {
+                super::sequences::stop(tx, lead_id, "uncertain", now)?;
+            }
         }
     }
-    Ok(stale)
+    Ok(stale.into_iter().map(|(a, _)| a).collect())
 }
 
 /// Lets an operator re-queue a lead after checking the provider: its

@@ -128,10 +128,12 @@ pub fn outreach_step(
         let body = render_first(&pack.bodies, start % pack.bodies.len(), &values)?;
         return Ok(build(sender, lead.email, &subject, wrap(&body), Some(link)));
     };
-    let subject = match f.subject {
-        Some(template) => render_first(&[template.to_string()], 0, &values)?,
-        None => format!("Re: {}", f.first_subject.trim_start_matches("Re: ")),
-    };
+    // The step's own subject when it renders for this lead; else (a value
+    // the lead lacks, as a pack moves on to its next subject) the thread's.
+    let subject = f
+        .subject
+        .and_then(|template| render_first(&[template.to_string()], 0, &values).ok())
+        .unwrap_or_else(|| format!("Re: {}", f.first_subject.trim_start_matches("Re: ")));
     let index = f.step.saturating_sub(2) as usize % pack.bodies.len();
     let body = render_first(&pack.bodies, index, &values)?;
     let mut m = build(sender, lead.email, &subject, wrap(&body), Some(link));

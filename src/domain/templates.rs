@@ -112,33 +112,57 @@ fn check(pack: &Pack) -> Result<(), String> {
     let sample = Values::sample();
     for (kind, list) in [("subject", &pack.subjects), ("body", &pack.bodies)] {
         for (i, source) in list.iter().enumerate() {
-            let n = i + 1;
-            let template = env
-                .template_from_str(source)
-                .map_err(|e| format!("{kind} {n}: {}", describe(&e)))?;
-            let used = template.undeclared_variables(false);
-            if let Some(unknown) = used.iter().find(|v| !VARIABLES.contains(&v.as_str())) {
-                return Err(format!(
-                    "{kind} {n} uses {{{{ {unknown} }}}}, which hoss does not know (known: {})",
-                    VARIABLES.join(", ")
-                ));
-            }
-            if kind == "body" && !used.contains("footer") {
-                return Err(format!(
-                    "body {n} does not place {{{{ footer }}}} (sender, postal address and the opt-out line the law requires)"
-                ));
-            }
-            if kind == "subject" {
-                if used.contains("footer") {
-                    return Err(format!("subject {n} uses {{{{ footer }}}}"));
-                }
-                let text = render(source, &sample)?;
-                if text.contains('\n') || text.chars().count() > SUBJECT_WIDTH {
-                    return Err(format!(
-                        "subject {n} is longer than {SUBJECT_WIDTH} characters or more than one line with sample values: {text:?}"
-                    ));
-                }
-            }
+            check_template(&env, &sample, kind, &format!("{kind} {}", i + 1), source)?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks one subject template on its own (a sequence step's `subject`):
+/// it compiles, uses known variables only, and fits one line of 78 with
+/// sample values.
+pub fn check_subject(source: &str) -> Result<(), String> {
+    check_template(
+        &environment(),
+        &Values::sample(),
+        "subject",
+        "subject",
+        source,
+    )
+}
+
+/// `kind` is `subject` or `body`; `label` names the template in errors.
+fn check_template(
+    env: &Environment<'static>,
+    sample: &Values,
+    kind: &str,
+    label: &str,
+    source: &str,
+) -> Result<(), String> {
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| format!("{label}: {}", describe(&e)))?;
+    let used = template.undeclared_variables(false);
+    if let Some(unknown) = used.iter().find(|v| !VARIABLES.contains(&v.as_str())) {
+        return Err(format!(
+            "{label} uses {{{{ {unknown} }}}}, which hoss does not know (known: {})",
+            VARIABLES.join(", ")
+        ));
+    }
+    if kind == "body" && !used.contains("footer") {
+        return Err(format!(
+            "{label} does not place {{{{ footer }}}} (sender, postal address and the opt-out line the law requires)"
+        ));
+    }
+    if kind == "subject" {
+        if used.contains("footer") {
+            return Err(format!("{label} uses {{{{ footer }}}}"));
+        }
+        let text = render(source, sample)?;
+        if text.contains('\n') || text.chars().count() > SUBJECT_WIDTH {
+            return Err(format!(
+                "{label} is longer than {SUBJECT_WIDTH} characters or more than one line with sample values: {text:?}"
+            ));
         }
     }
     Ok(())

@@ -1186,7 +1186,10 @@ fn bounces_of_sends_before_the_window_do_not_pause_outreach_on_the_first_pull() 
     // The first pull (or first IMAP sync) reads 14 days of history, all of
     // it recorded today. Ten days ago two of ten sends bounced; this week
     // ten more went out cleanly. The last 7 days are healthy: the old
-    // bounces belong to old sends, not to this week's.
+    // bounces belong to old sends, not to this week's. (A one-step
+    // sequence: this week's ten are first emails to other leads, not
+    // follow-ups to the two dead addresses, which would be this week's
+    // sends to them.)
     let now = unix_now();
     let then = now - 10 * 86_400;
     let server = sendgrid(BTreeMap::from([(
@@ -1206,7 +1209,8 @@ fn bounces_of_sends_before_the_window_do_not_pause_outreach_on_the_first_pull() 
         .with("EMAIL_SEND_DELAY_MIN", "0")
         .with("EMAIL_SEND_DELAY_MAX", "0")
         .with("MAX_EMAILS_PER_CYCLE", "10")
-        .with("HEALTH_MIN_SENDS", "5");
+        .with("HEALTH_MIN_SENDS", "5")
+        .config_file("[[sequence.steps]]\n");
     let rows: Vec<(String, String)> = (0..20)
         .map(|i| (format!("p{i}@firm{i}.com"), format!("Firm {i}")))
         .collect();

@@ -505,3 +505,429 @@ fn an_out_of_office_reply_holds_the_next_step_until_the_day_after_its_return() {
     let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
     assert_eq!(lead["status"], "contacted", "an auto-reply stops nothing");
 }
+
+/// How many follow-ups (`sequence` rows) are in each state, with the reason.
+fn sequence_states(sb: &Sandbox) -> Vec<(i64, String, Option<String>)> {
+    sb.db()
+        .prepare("SELECT lead_id, state, stop_reason FROM sequence ORDER BY lead_id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_follow_up_whose_process_was_killed_mid_send_ends_its_sequence_and_frees_its_company() {
+    // The second mail send (lead 1's step 2) never answers.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let server = FakeServer::start(move |r: &Recorded| {
+        if r.url.starts_with("/v3/mail/send")
+            && counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 1
+        {
+            std::thread::sleep(std::time::Duration::from_secs(25));
+        }
+        crate::harness::sendgrid_answer(r)
+    });
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.killed-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("MAX_ACTIVE_PER_DOMAIN", "1");
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    // Friday 4 December: step 2 goes to the provider, and the process dies.
+    let mut child = sb
+        .command(&["send-outreach"])
+        .env("HOSS_NOW", "2026-12-04T10:00:00Z")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    crate::harness::wait_until(
+        std::time::Duration::from_secs(10),
+        "step 2 never reached the provider",
+        || server.mail_sends().len() == 2,
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // 20 minutes later the reservation is uncertain: step 2 is never sent
+    // again, and the sequence is over rather than due forever.
+    let r = pass_at(&sb, "2026-12-04T10:20:00Z");
+    assert_eq!(
+        (r["uncertain"].as_u64(), r["sent"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    assert_eq!(
+        sequence_states(&sb),
+        vec![(1, "stopped".to_string(), Some("uncertain".to_string()))]
+    );
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted", "step 1 did reach the lead");
+    // Its company is no longer taken by a sequence that can never move: a
+    // colleague gets a first email (MAX_ACTIVE_PER_DOMAIN is 1).
+    import(
+        &sb,
+        "name,email,company\nCy,cy@acme-dental.com,Acme Dental Billing\n",
+    );
+    let r = pass_at(&sb, "2026-12-07T10:00:00Z");
+    assert_eq!(
+        (r["sent"].as_u64(), r["domain_capped"].as_u64()),
+        (Some(1), Some(0)),
+        "{r}"
+    );
+    let to: Vec<String> = server.mail_sends().iter().map(Recorded::mail_to).collect();
+    assert_eq!(
+        to,
+        [
+            "ann@acme-dental.com",
+            "ann@acme-dental.com",
+            "cy@acme-dental.com"
+        ]
+    );
+}
+
+#[test]
+fn overlapping_passes_never_start_more_sequences_at_one_company_than_max_active() {
+    let server = FakeServer::start(|r: &Recorded| {
+        std::thread::sleep(std::time::Duration::from_millis(150));
+        crate::harness::sendgrid_answer(r)
+    });
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.active-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0")
+        .with("MAX_EMAILS_PER_CYCLE", "100")
+        .with("MAX_EMAILS_PER_HOUR", "100")
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "100")
+        .with("MAX_ACTIVE_PER_DOMAIN", "2")
+        .with("HOSS_NOW", "2026-12-01T10:00:00Z");
+    let mut csv = String::from("name,email,company\n");
+    for i in 0..12 {
+        csv.push_str(&format!("P {i},p{i}@big-corp.com,Big Corp {i}\n"));
+    }
+    import(&sb, &csv);
+    for out in sb.run_concurrently(&["send-outreach"], 8) {
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    assert_eq!(
+        server.mail_sends().len(),
+        2,
+        "MAX_ACTIVE_PER_DOMAIN held across processes"
+    );
+    let active: i64 = sb
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM sequence WHERE state = 'active'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(active, 2);
+}
+
+#[test]
+fn businesses_that_only_have_a_facebook_page_are_not_one_company_for_the_domain_caps() {
+    let (server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "1")
+        .with("MAX_ACTIVE_PER_DOMAIN", "1");
+    import(
+        &sb,
+        "name,email,company,website\nJoe,joe@joes-pizza.biz,Joes Pizza,https://facebook.com/joespizza\nAl,al@als-barber.biz,Als Barber,https://www.facebook.com/alsbarber\nMo,mo@mos-garage.biz,Mos Garage,facebook.com/mosgarage\n",
+    );
+    let r = pass_at(&sb, "2026-12-01T10:00:00Z");
+    assert_eq!(
+        (r["sent"].as_u64(), r["domain_capped"].as_u64()),
+        (Some(3), Some(0)),
+        "{r}"
+    );
+    assert_eq!(server.mail_sends().len(), 3);
+}
+
+#[test]
+fn a_step_s_subject_is_checked_at_config_time_and_a_lead_it_cannot_name_gets_the_thread_s_subject()
+{
+    // A variable hoss does not know is a configuration problem, found by
+    // `check` before any pass: real email stays off, with the reason.
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server)
+        .config_file("[[sequence.steps]]\n[[sequence.steps]]\ndelay_days = 1\nsubject = \"Hi {{ firstname }}\"\n");
+    let check: Value = sb.json(&["check", "--json"]);
+    let email = &check["subsystems"]["email"];
+    assert_eq!(email["effective"], "DRY_RUN", "{email}");
+    assert!(
+        email["reason"]
+            .as_str()
+            .unwrap()
+            .contains("sequence step 2"),
+        "{email}"
+    );
+
+    // A known variable this lead lacks: the follow-up still goes, as a
+    // reply with the thread's subject; the lead stays `contacted`.
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).config_file(
+        "[[sequence.steps]]\n[[sequence.steps]]\ndelay_days = 1\ntemplate = \"followup\"\nsubject = \"Hi {{ first_name }}, one more thing\"\n",
+    );
+    import(&sb, "email,company\nnoname@acme-dental.com,Acme Dental\n");
+    import(
+        &sb,
+        "name,email,company\nAnn Lee,ann@other-co.com,Other Co\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 2);
+    let r = pass_at(&sb, "2026-12-02T10:00:00Z");
+    assert_eq!(
+        (r["follow_ups"].as_u64(), r["failed"].as_u64()),
+        (Some(2), Some(0)),
+        "{r}"
+    );
+    let messages = server.messages();
+    let subject = |i: usize| header(&messages[i].data, "Subject").unwrap();
+    assert_eq!(messages[2].to, vec!["noname@acme-dental.com"]);
+    assert_eq!(subject(2), format!("Re: {}", subject(0)));
+    assert_eq!(subject(3), "Hi Ann, one more thing");
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted");
+}
+
+#[test]
+fn a_follow_up_that_cannot_be_written_for_a_lead_ends_its_sequence_not_the_lead() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).config_file(
+        "[[sequence.steps]]\n[[sequence.steps]]\ndelay_days = 1\ntemplate = \"blunt\"\n[[sequence.steps]]\ndelay_days = 1\n",
+    );
+    std::fs::create_dir_all(sb.path("templates")).unwrap();
+    std::fs::write(
+        sb.path("templates/blunt.toml"),
+        "subjects = [\"Hello {{ company }}\"]\nbodies = [\"\"\"Hi {{ first_name }},\n\nShort one.\n\n{{ footer }}\"\"\"]\n",
+    )
+    .unwrap();
+    let dir = sb.path("templates");
+    let sb = sb.with("TEMPLATES_DIR", dir.to_str().unwrap());
+    let check: Value = sb.json(&["check", "--json"]);
+    assert_eq!(check["subsystems"]["email"]["effective"], "SMTP", "{check}");
+    import(&sb, "email,company\nnoname@acme-dental.com,Acme Dental\n");
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    // The pack needs a first name this lead does not have: nothing is sent,
+    // and the sequence says why. The lead was emailed and stays `contacted`
+    // (no bounce, no failed address).
+    let r = pass_at(&sb, "2026-12-02T10:00:00Z");
+    assert_eq!(r["sent"], 0, "{r}");
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted", "{lead}");
+    let states = sequence_states(&sb);
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].1, "stopped");
+    let reason = states[0].2.clone().unwrap();
+    assert!(reason.starts_with("cannot compose"), "{reason}");
+    assert!(reason.contains("first_name"), "{reason}");
+    // Nothing more is tried for it, and the ledger kept the attempt.
+    assert_eq!(pass_at(&sb, "2026-12-03T10:00:00Z")["attempted"], 0);
+    assert_eq!(server.messages().len(), 1);
+    let failed: i64 = sb
+        .db()
+        .query_row(
+            "SELECT COUNT(*) FROM send_ledger WHERE step = 2 AND outcome = 'failed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(failed, 1);
+}
+
+#[test]
+fn a_configured_follow_up_without_a_template_uses_the_follow_up_words_not_the_first_email_again() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = smtp(&server).config_file("[[sequence.steps]]\n[[sequence.steps]]\ndelay_days = 1\n");
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@a-co.com,A Co\nBo,bo@b-co.com,B Co\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 2);
+    assert_eq!(pass_at(&sb, "2026-12-02T10:00:00Z")["follow_ups"], 2);
+    let body = |data: &[u8]| {
+        let text = String::from_utf8_lossy(data).replace("\r\n", "\n");
+        text[text.find("\n\n").unwrap()..].to_string()
+    };
+    let messages = server.messages();
+    for lead in ["ann@a-co.com", "bo@b-co.com"] {
+        let bodies: Vec<String> = messages
+            .iter()
+            .filter(|m| m.to == vec![lead.to_string()])
+            .map(|m| body(&m.data))
+            .collect();
+        assert_eq!(bodies.len(), 2);
+        assert_ne!(bodies[0], bodies[1], "{lead} got the same email twice");
+    }
+    let variants: Vec<Option<String>> = sb
+        .db()
+        .prepare("SELECT variant FROM send_ledger WHERE step = 2 ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(variants, vec![Some("followup".to_string()); 2]);
+}
+
+#[test]
+fn leads_held_back_by_a_cap_cost_no_pause_between_sends() {
+    let (server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("EMAIL_SEND_DELAY_MIN", "2")
+        .with("EMAIL_SEND_DELAY_MAX", "2")
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "1");
+    let mut csv = String::from("name,email,company\nA,a@alpha-co.com,Alpha\n");
+    for i in 0..6 {
+        csv.push_str(&format!("B {i},b{i}@big-corp.com,Big Corp {i}\n"));
+    }
+    import(&sb, &csv);
+    let started = std::time::Instant::now();
+    let r = pass_at(&sb, "2026-12-01T10:00:00Z");
+    let took = started.elapsed();
+    assert_eq!(
+        (r["sent"].as_u64(), r["domain_capped"].as_u64()),
+        (Some(2), Some(5)),
+        "{r}"
+    );
+    assert_eq!(server.mail_sends().len(), 2);
+    // One pause after each real send (2 s each), none for the five leads
+    // that were only looked at: well under the 12 s of a pause per lead.
+    assert!(took < std::time::Duration::from_secs(8), "{took:?}");
+}
+
+#[test]
+fn transient_failures_of_the_first_email_do_not_count_against_its_follow_up() {
+    // Mail sends 1, 2 and 4 meet a busy provider (503), 3 and 5 go.
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let server = FakeServer::start(move |r: &Recorded| {
+        if !r.url.starts_with("/v3/mail/send") {
+            return crate::harness::sendgrid_answer(r);
+        }
+        match counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 | 1 | 3 => (503, "{\"errors\":[{\"message\":\"busy\"}]}".into()),
+            _ => (202, String::new()),
+        }
+    });
+    let sb = Sandbox::new()
+        .email_via_sendgrid(&server.url)
+        .with("SENDGRID_API_KEY", "SG.transient-key")
+        .with("EMAIL_SEND_DELAY_MIN", "0")
+        .with("EMAIL_SEND_DELAY_MAX", "0");
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\n",
+    );
+    for at in ["2026-12-01T10:00:00Z", "2026-12-01T10:10:00Z"] {
+        assert_eq!(pass_at(&sb, at)["failed"], 1, "{at}");
+    }
+    assert_eq!(pass_at(&sb, "2026-12-01T10:20:00Z")["sent"], 1);
+    // Step 2 meets one busy answer: the lead was emailed, its step waits
+    // for the next pass — one transient failure is not its third.
+    let r = pass_at(&sb, "2026-12-04T10:30:00Z");
+    assert_eq!(r["failed"], 1, "{r}");
+    let lead: Value = sb.json(&["lead", "show", "1", "--json"]);
+    assert_eq!(lead["status"], "contacted", "{lead}");
+    let r = pass_at(&sb, "2026-12-04T10:40:00Z");
+    assert_eq!(r["follow_ups"], 1, "{r}");
+    assert_eq!(server.mail_sends().len(), 5);
+}
+
+#[test]
+fn preview_of_a_due_follow_up_does_not_claim_it_would_be_refused() {
+    let (_server, sb) = sendgrid_sandbox();
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    let out = sb
+        .command(&["preview", "1", "--step", "2", "--json"])
+        .env("HOSS_NOW", "2026-12-04T10:00:00Z")
+        .output()
+        .unwrap();
+    let out = crate::harness::Output::from(out);
+    assert_eq!(out.code, 0, "{out:?}");
+    let p: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(p["not_sent_because"], Value::Null, "{p}");
+    assert!(out.log_lines("[PREVIEW]").is_empty(), "{}", out.stderr);
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("In-Reply-To: <hoss."),
+        "{p}"
+    );
+    // Step 1 of the same lead is refused: it was emailed.
+    let p: Value = sb.json(&["preview", "1", "--step", "1", "--json"]);
+    assert!(p["not_sent_because"].is_string(), "{p}");
+}
+
+#[test]
+fn a_warm_up_that_starts_at_zero_needs_a_start_date_or_it_would_never_send() {
+    // Day 0 is the day of the first real send; a ramp starting at 0 would
+    // wait for that day forever. `check` says so before any pass.
+    let (_server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("WARMUP", "ON")
+        .with("WARMUP_START", "0")
+        .with("WARMUP_STEP", "5");
+    let check: Value = sb.json(&["check", "--json"]);
+    let email = &check["subsystems"]["email"];
+    assert_eq!(email["effective"], "DRY_RUN", "{email}");
+    assert!(
+        email["reason"].as_str().unwrap().contains("WARMUP_START"),
+        "{email}"
+    );
+    // With a start date the ramp is a plan: 0 on day 0, 5 the day after.
+    let (server, sb) = sendgrid_sandbox();
+    let sb = sb
+        .with("WARMUP", "ON")
+        .with("WARMUP_START", "0")
+        .with("WARMUP_STEP", "5")
+        .with("WARMUP_START_DATE", "2026-12-01");
+    import(&sb, &leads_csv(8));
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 0);
+    assert_eq!(pass_at(&sb, "2026-12-02T10:00:00Z")["sent"], 5);
+    assert_eq!(server.mail_sends().len(), 5);
+}
+
+#[test]
+fn dry_run_in_the_middle_of_a_sequence_sends_nothing_and_moves_nothing_on() {
+    let (server, sb) = sendgrid_sandbox();
+    import(
+        &sb,
+        "name,email,company\nAnn,ann@acme-dental.com,Acme Dental\n",
+    );
+    assert_eq!(pass_at(&sb, "2026-12-01T10:00:00Z")["sent"], 1);
+    // Step 2 is due; the operator turns DRY_RUN on for a while.
+    let dry = sb.with("DRY_RUN", "TRUE");
+    let r = pass_at(&dry, "2026-12-04T10:00:00Z");
+    assert_eq!(
+        (r["mode"].as_str(), r["sent"].as_u64()),
+        (Some("DRY_RUN"), Some(0)),
+        "{r}"
+    );
+    let states = sequence_states(&dry);
+    assert_eq!(states, vec![(1, "active".to_string(), None)]);
+    let step: i64 = dry
+        .db()
+        .query_row("SELECT step FROM sequence", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(step, 1);
+    assert_eq!(server.mail_sends().len(), 1);
+    // Back to real: the step goes once, threaded, and counts toward caps.
+    let real = dry.with("DRY_RUN", "FALSE");
+    assert_eq!(pass_at(&real, "2026-12-04T11:00:00Z")["follow_ups"], 1);
+    assert_eq!(pass_at(&real, "2026-12-04T12:00:00Z")["sent"], 0);
+    assert_eq!(server.mail_sends().len(), 2);
+}
