@@ -1209,8 +1209,7 @@ fn bounces_of_sends_before_the_window_do_not_pause_outreach_on_the_first_pull() 
         .with("EMAIL_SEND_DELAY_MIN", "0")
         .with("EMAIL_SEND_DELAY_MAX", "0")
         .with("MAX_EMAILS_PER_CYCLE", "10")
-        .with("HEALTH_MIN_SENDS", "5")
-        .config_file("[[sequence.steps]]\n");
+        .with("HEALTH_MIN_SENDS", "5");
     let rows: Vec<(String, String)> = (0..20)
         .map(|i| (format!("p{i}@firm{i}.com"), format!("Firm {i}")))
         .collect();
