@@ -36,3 +36,17 @@ CREATE TABLE hoss_state (
     key     TEXT PRIMARY KEY,
     value   TEXT NOT NULL
 );
+
+-- A database that sent before sequences existed keeps its warm-up: day 0 is
+-- the earliest real send hoss knows of (the ledger, else a lead's last
+-- contact), not the first send after this upgrade.
+INSERT INTO hoss_state (key, value)
+SELECT 'first_real_send_day', date(MIN(t), 'unixepoch')
+FROM (
+    SELECT MIN(at) AS t FROM send_ledger
+        WHERE kind = 'outreach' AND outcome IN ('sent', 'uncertain')
+    UNION ALL
+    SELECT MIN(last_contacted_at) FROM lead WHERE last_contacted_at IS NOT NULL
+)
+WHERE t IS NOT NULL
+HAVING COUNT(t) > 0;

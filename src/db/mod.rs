@@ -324,6 +324,38 @@ mod tests {
     }
 
     #[test]
+    fn v9_keeps_the_warm_up_of_a_sender_that_sent_before_sequences() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        configure(&conn).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(8))
+            .run(&mut conn)
+            .unwrap();
+        // 2026-11-20 and 2026-11-25 (UTC).
+        conn.execute_batch(
+            "INSERT INTO lead (email, company, source, status, created_at, last_contacted_at)
+                 VALUES ('a@x.example', 'X', 'test', 'contacted', 1, 1795132800);
+             INSERT INTO send_ledger (at, hour_start, kind, lead_id, recipient, mode, outcome)
+                 VALUES (1795564800, 0, 'outreach', 1, 'a@x.example', 'SMTP', 'sent');",
+        )
+        .unwrap();
+        let conn = migrate(conn, None).unwrap();
+        assert_eq!(
+            sequences::state_value(&conn, "first_real_send_day")
+                .unwrap()
+                .as_deref(),
+            Some("2026-11-20")
+        );
+        // A new database has no day 0 until its first real send.
+        let fresh = open_in_memory().unwrap();
+        assert_eq!(
+            sequences::state_value(&fresh, "first_real_send_day").unwrap(),
+            None
+        );
+    }
+
+    #[test]
     fn the_lead_rebuild_of_v8_keeps_every_row_reference_and_count() {
         let mut conn = Connection::open_in_memory().unwrap();
         configure(&conn).unwrap();
