@@ -263,6 +263,13 @@ fn parse_steps(value: &toml::Value) -> Result<Vec<Step>, String> {
                 Some(_) => return Err(format!("sequence step {n}: variants must be a list")),
             };
             let subject = text("subject")?;
+            if subject.is_some() && i == 0 {
+                // Never silently ignored: the first email's subjects are its
+                // pack's (a follow-up's default is `Re: ` + that subject).
+                return Err(format!(
+                    "sequence step {n}: subject is for follow-ups; the first email's subjects come from its template pack"
+                ));
+            }
             if let Some(source) = &subject {
                 // Found by `check`, not by a pass that would fail every lead.
                 crate::domain::templates::check_subject(source)
@@ -328,12 +335,16 @@ mod tests {
             ("[[sequence.steps]]\nvariants = \"a\"\n", "variants"),
             ("[sequence]\nsteps = []\n", "1 to 20"),
             (
+                "[[sequence.steps]]\nsubject = \"Hi\"\n",
+                "subject is for follow-ups",
+            ),
+            (
                 "[[sequence.steps]]\n[[sequence.steps]]\nsubject = \"Hi {{ firstname }}\"\n",
                 "sequence step 2: subject uses {{ firstname }}",
             ),
             (
-                "[[sequence.steps]]\nsubject = \"Hi {{ first_name \"\n",
-                "sequence step 1: subject: syntax error",
+                "[[sequence.steps]]\n[[sequence.steps]]\nsubject = \"Hi {{ first_name \"\n",
+                "sequence step 2: subject: syntax error",
             ),
         ] {
             assert!(steps(bad).unwrap_err().contains(says), "{bad}");
