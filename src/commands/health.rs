@@ -48,25 +48,29 @@ fn verdict(ctx: &Ctx, h: &Health) -> Option<String> {
         return None;
     }
     let rate = |n: i64| n as f64 / h.sends_7d as f64;
-    if rate(h.hard_bounces_7d) > limits.max_bounce_rate {
-        return Some(format!(
-            "hard bounces {}/{} sends ({:.1}%) over 7 days exceed HEALTH_MAX_BOUNCE_RATE {}",
+    [
+        (
+            "hard bounces",
             h.hard_bounces_7d,
-            h.sends_7d,
-            rate(h.hard_bounces_7d) * 100.0,
-            limits.max_bounce_rate
-        ));
-    }
-    if rate(h.complaints_7d) > limits.max_complaint_rate {
-        return Some(format!(
-            "complaints {}/{} sends ({:.2}%) over 7 days exceed HEALTH_MAX_COMPLAINT_RATE {}",
+            "HEALTH_MAX_BOUNCE_RATE",
+            limits.max_bounce_rate,
+        ),
+        (
+            "complaints",
             h.complaints_7d,
+            "HEALTH_MAX_COMPLAINT_RATE",
+            limits.max_complaint_rate,
+        ),
+    ]
+    .into_iter()
+    .find(|(_, n, _, limit)| rate(*n) > *limit)
+    .map(|(what, n, key, limit)| {
+        format!(
+            "{what} {n}/{} sends ({:.2}%) over 7 days exceed {key} {limit}",
             h.sends_7d,
-            rate(h.complaints_7d) * 100.0,
-            limits.max_complaint_rate
-        ));
-    }
-    None
+            rate(n) * 100.0
+        )
+    })
 }
 
 /// Why the next real pass would send nothing, read-only: the pause in

@@ -80,14 +80,28 @@ pub fn sent(tx: &Connection, s: &Sent<'_>) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Stops the active sequences `which` selects (`?1` its key): one UPDATE
+/// for every way a sequence ends early.
+fn stop_where(
+    conn: &Connection,
+    which: &str,
+    key: &dyn rusqlite::ToSql,
+    reason: &str,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!(
+            "UPDATE sequence SET state = 'stopped', stop_reason = ?2, next_step = NULL,
+                 next_due_at = NULL, updated_at = ?3
+             WHERE state = 'active' AND {which}"
+        ),
+        params![key, reason, now],
+    )
+}
+
 /// Stops the active sequence of a lead; whether one was stopped.
 pub fn stop(conn: &Connection, lead_id: i64, reason: &str, now: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
-        "UPDATE sequence SET state = 'stopped', stop_reason = ?2, next_step = NULL,
-             next_due_at = NULL, updated_at = ?3
-         WHERE lead_id = ?1 AND state = 'active'",
-        params![lead_id, reason, now],
-    )? == 1)
+    Ok(stop_where(conn, "lead_id = ?1", &lead_id, reason, now)? == 1)
 }
 
 /// Stops every active sequence of the leads with this address.
@@ -97,11 +111,12 @@ pub fn stop_address(
     reason: &str,
     now: i64,
 ) -> rusqlite::Result<usize> {
-    conn.execute(
-        "UPDATE sequence SET state = 'stopped', stop_reason = ?2, next_step = NULL,
-             next_due_at = NULL, updated_at = ?3
-         WHERE state = 'active' AND lead_id IN (SELECT id FROM lead WHERE email = ?1)",
-        params![email, reason, now],
+    stop_where(
+        conn,
+        "lead_id IN (SELECT id FROM lead WHERE email = ?1)",
+        &email,
+        reason,
+        now,
     )
 }
 
@@ -112,12 +127,7 @@ pub fn stop_domain(
     reason: &str,
     now: i64,
 ) -> rusqlite::Result<usize> {
-    conn.execute(
-        "UPDATE sequence SET state = 'stopped', stop_reason = ?2, next_step = NULL,
-             next_due_at = NULL, updated_at = ?3
-         WHERE state = 'active' AND domain <> '' AND domain = ?1",
-        params![domain, reason, now],
-    )
+    stop_where(conn, "domain <> '' AND domain = ?1", &domain, reason, now)
 }
 
 /// The due work of a pass: a range of the due-time index, never a scan of
