@@ -127,6 +127,18 @@ pub fn log_result(lead_id: Option<i64>, message: &Outgoing, result: &SendResult)
     }
 }
 
+/// With `REPLY_TO_PLUS_TOKEN`, the Reply-To names the lead:
+/// `local+h<token>@domain` (SPEC §13). Shared by the pass and `preview`.
+pub fn name_the_lead(ctx: &Ctx, message: &mut Outgoing, token: &str) {
+    if !ctx.config.inbox.reply_plus_token {
+        return;
+    }
+    if let Some((local, domain)) = message.reply_to.rsplit_once('@') {
+        let local = local.split('+').next().unwrap_or(local);
+        message.reply_to = format!("{local}+h{token}@{domain}");
+    }
+}
+
 /// The first outreach message for `lead`, as the pass sends it.
 pub fn outreach_message(
     ctx: &Ctx,

@@ -20,6 +20,9 @@ use crate::services::mailer;
 /// Shown in the link when the lead has no unsubscribe token yet (it gets one
 /// when its first message is reserved).
 pub const TOKEN_PLACEHOLDER: &str = "TOKEN-MADE-AT-FIRST-SEND";
+/// The same for the plus token of `REPLY_TO_PLUS_TOKEN` (lower case: it
+/// stands in a local part).
+pub const REPLY_TOKEN_PLACEHOLDER: &str = "token-made-at-first-send";
 
 #[derive(Debug, Serialize)]
 pub struct PreviewReport {
@@ -78,8 +81,14 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
         first_subject: &first_subject,
         message_ids: &message_ids,
     });
-    let message = mail::outreach_message(ctx, pack, &sender, &lead, &token, follow_up.as_ref())
+    let mut message = mail::outreach_message(ctx, pack, &sender, &lead, &token, follow_up.as_ref())
         .map_err(cannot)?;
+    let reply_token = db::inbox::lead_reply_token(&ctx.db, lead.id)?;
+    mail::name_the_lead(
+        ctx,
+        &mut message,
+        reply_token.as_deref().unwrap_or(REPLY_TOKEN_PLACEHOLDER),
+    );
     let text = mailer::smtp_message(&message)
         .map_err(Error::Data)?
         .formatted();

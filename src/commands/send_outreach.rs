@@ -110,17 +110,6 @@ fn message_id(ledger_id: i64, from_email: &str) -> Result<String> {
     Ok(format!("hoss.{ledger_id}.{}@{domain}", &nonce[..12]))
 }
 
-/// `local+h<token>@domain`: the Reply-To that names the lead (SPEC §13).
-fn plus_address(reply_to: &str, token: &str) -> String {
-    match reply_to.rsplit_once('@') {
-        Some((local, domain)) => {
-            let local = local.split('+').next().unwrap_or(local);
-            format!("{local}+h{token}@{domain}")
-        }
-        None => reply_to.to_string(),
-    }
-}
-
 pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
     let cfg = &ctx.config.email;
     // A broken pack has already made email fall back to DRY_RUN; the
@@ -334,10 +323,8 @@ impl Pass<'_> {
             .map(|mut m| {
                 m.message_id = Some(format!("<{message_id}>"));
                 m.send_id = Some(ledger_id);
-                if ctx.config.inbox.reply_plus_token
-                    && let Some(t) = &self.reply_token
-                {
-                    m.reply_to = plus_address(&m.reply_to, t);
+                if let Some(t) = &self.reply_token {
+                    crate::commands::mail::name_the_lead(ctx, &mut m, t);
                 }
                 m
             });

@@ -212,6 +212,18 @@ pub fn soft_bounces_since(conn: &Connection, address: &str, from: i64) -> rusqli
     .query_row(params![address, from], |r| r.get(0))
 }
 
+/// A lead's plus-address token, once its first send made one.
+pub fn lead_reply_token(conn: &Connection, lead_id: i64) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT reply_token FROM lead WHERE id = ?1",
+            [lead_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
 /// The lead whose plus-address token is `token`.
 pub fn lead_by_reply_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row("SELECT id FROM lead WHERE reply_token = ?1", [token], |r| {

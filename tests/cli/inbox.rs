@@ -1286,3 +1286,31 @@ fn the_mailto_unsubscribe_a_mail_client_sends_for_the_lead_is_an_opt_out() {
     let suppressed: Vec<Value> = sb.json(&["suppress", "list", "--json"]);
     assert_eq!(suppressed.len(), 2, "{suppressed:?}");
 }
+
+#[test]
+fn preview_shows_the_plus_token_reply_to_the_pass_will_send() {
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = Sandbox::new()
+        .email_via_smtp(smtp.port)
+        .with("REPLY_TO_EMAIL", "replies@hoss-operator.com")
+        .with("REPLY_TO_PLUS_TOKEN", "TRUE");
+    import(&sb, &[("ann@acme-dental.com", "Acme Dental")]);
+    let before: Value = sb.json(&["preview", "1", "--json"]);
+    assert!(
+        before["message"]
+            .as_str()
+            .unwrap()
+            .contains("Reply-To: replies+htoken-made-at-first-send@hoss-operator.com"),
+        "{before}"
+    );
+    assert_eq!(sb.run(&["send-outreach"]).code, 0);
+    let sent = header(&smtp.messages()[0].data, "Reply-To");
+    let after: Value = sb.json(&["preview", "1", "--step", "2", "--json"]);
+    assert!(
+        after["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("Reply-To: {sent}")),
+        "{after} vs {sent}"
+    );
+}
