@@ -32,7 +32,7 @@ use crate::domain::templates::Pack;
 use crate::error::Result;
 
 /// Every rule name `why` and `plan` may use (SPEC §14), fixed. `role` and
-/// `no_mx` belong to the address checks of SPEC §15 and are not produced yet.
+/// `no_mx` are the address checks of SPEC §15 (`commands::addresses`).
 pub const RULES: [&str; 16] = [
     "mode",
     "status",
@@ -63,6 +63,13 @@ pub struct Block {
     pub detail: String,
     /// When it lifts, if that is known (and nothing else is sent meanwhile).
     pub until: Option<Timestamp>,
+}
+
+impl Block {
+    /// A rule that holds until something changes (no known time).
+    pub fn new(rule: &'static str, detail: String) -> Block {
+        block(rule, detail, None)
+    }
 }
 
 fn block(rule: &'static str, detail: String, until: Option<i64>) -> Block {
@@ -268,6 +275,7 @@ pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
     if !terminal {
         timing(ctx, pass, lead, sequence.as_ref(), step, &mut blocks)?;
         domain_rules(ctx, pass, lead, step, &mut blocks)?;
+        blocks.extend(crate::commands::addresses::blocks(ctx, lead)?);
     }
     let suppressed = match outbox::suppression_reason(conn, &lead.email, true)? {
         Some(reason) => Some(reason),

@@ -231,8 +231,13 @@ pub struct LeadShow(pub Lead);
 impl Report for LeadShow {
     fn human(&self, _terminal: bool) -> String {
         let l = &self.0;
+        let role = if l.role {
+            " (role account: not emailed unless SEND_TO_ROLE_ACCOUNTS=TRUE)"
+        } else {
+            ""
+        };
         format!(
-            "lead {}\n  status:    {}\n  email:     {}\n  name:      {}\n  company:   {}\n  domain:    {}\n  website:   {}\n  niche:     {}\n  source:    {}\n  created:   {}\n  contacted: {}\n",
+            "lead {}\n  status:    {}\n  email:     {}{role}\n  name:      {}\n  company:   {}\n  domain:    {}\n  website:   {}\n  niche:     {}\n  source:    {}\n  created:   {}\n  contacted: {}\n",
             l.id,
             l.status,
             l.email,

@@ -3,6 +3,7 @@
 //! A command never imports another command (except `cycle`, whose steps are
 //! the passes); what several share is in the modules at the end.
 
+pub mod addresses;
 pub mod attention;
 pub mod backup;
 pub mod bill;

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::rfc3339;
+use crate::commands::addresses::{AddressGate, Gate};
 use crate::commands::discipline::{Candidates, FIRST_SEND_DAY, lead_tz, step_pack, today_cap};
 use crate::commands::mail::{
     log_result, log_suppressed, log_throttled, outreach_message, sender, sender_problem,
@@ -21,6 +22,7 @@ use crate::commands::mail::{
 use crate::config::EmailMode;
 use crate::db::outbox::{Kind, Reservation, Target};
 use crate::db::{self, leads::Lead, outbox};
+use crate::domain::address::email_domain;
 use crate::domain::compose::{FollowUp, Outgoing, Sender};
 use crate::domain::delivery::{Delivery, SendResult};
 use crate::domain::lead_csv::is_company_domain;
@@ -48,6 +50,13 @@ pub struct OutreachReport {
     pub waiting: u32,
     /// First emails held back by a per-domain cap.
     pub domain_capped: u32,
+    /// Leads not emailed: role accounts (`SEND_TO_ROLE_ACCOUNTS` is FALSE).
+    pub role: u32,
+    /// Leads made `invalid` at send time: no mail route (`[EMAIL][NO_MX]`)
+    /// or a disposable-mail domain.
+    pub invalid: u32,
+    /// Leads waiting because DNS gave no answer about their domain.
+    pub dns_waiting: u32,
     /// Today's cap (warm-up included) ended the pass.
     pub daily_cap: bool,
     /// Why outreach is paused (health or operator), when it is: nothing
@@ -100,6 +109,8 @@ struct Pass<'a> {
     reply_token: Option<String>,
     /// The caps every claim of this pass checks.
     claim: outbox::Claim,
+    /// The address checks (SPEC §15), with this pass's resolver.
+    gate: AddressGate,
 }
 
 /// A Message-ID for send `ledger_id`, at the sender's domain (without the
@@ -154,6 +165,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             domain_new_cap: cfg.sending.max_new_per_domain_per_day,
             domain_active_cap: cfg.sending.max_active_per_domain,
         },
+        gate: AddressGate::default(),
     };
     if pass.mailer.mode() != EmailMode::DryRun {
         let health = crate::commands::health::enforce(ctx)?;
@@ -247,6 +259,32 @@ impl Pass<'_> {
                 closed.opens().to_rfc3339()
             );
             return Ok(true);
+        }
+        match self.gate.check(ctx, &lead)? {
+            Gate::Open => {}
+            Gate::Role => {
+                self.report.role += 1;
+                debug!("[EMAIL][ROLE] lead_id={} step={step}", lead.id);
+                if step > outbox::FIRST_STEP {
+                    let why = "role account; SEND_TO_ROLE_ACCOUNTS is FALSE";
+                    db::sequences::stop(&ctx.db, lead.id, why, ctx.now())?;
+                }
+                return Ok(true);
+            }
+            Gate::Wait(reason) => {
+                self.report.dns_waiting += 1;
+                warn!(
+                    "[EMAIL][DNS_WAIT] domain={} lead_id={} reason={reason:?}",
+                    email_domain(&lead.email),
+                    lead.id
+                );
+                return Ok(true);
+            }
+            Gate::Refused { reason, no_mx } => {
+                self.report.invalid += 1;
+                AddressGate::refuse(ctx, &lead, &reason, no_mx)?;
+                return Ok(true);
+            }
         }
         let target = Target {
             kind: Kind::Outreach,
@@ -440,6 +478,11 @@ impl Pass<'_> {
     /// lead stays `new`.
     fn simulate(&mut self, lead: &Lead) -> Result<()> {
         let ctx = self.ctx;
+        if lead.role && !ctx.config.email.deliverability.send_to_role_accounts {
+            self.report.role += 1;
+            debug!("[EMAIL][ROLE] lead_id={}", lead.id);
+            return Ok(());
+        }
         let target = Target {
             kind: Kind::Outreach,
             lead_id: Some(lead.id),
@@ -544,6 +587,9 @@ mod tests {
                 ("SENDER_NAME", "Sam Carter"),
                 ("COMPANY_NAME", "Carter Consulting"),
                 ("MAX_EMAILS_PER_CYCLE", "1"),
+                // No resolver is asked from a unit test (SPEC §15's check
+                // has its own tests against a real DNS server).
+                ("MX_CHECK", "OFF"),
                 ("EMAIL_SEND_DELAY_MIN", "0"),
                 ("EMAIL_SEND_DELAY_MAX", "0"),
             ]

@@ -28,10 +28,56 @@ pub struct StatusReport {
     pub billing: BillingPanel,
     pub inbox: health::InboxPanel,
     pub health: health::Health,
+    pub addresses: AddressesPanel,
     pub runs: BTreeMap<String, Run>,
     pub warnings: Vec<String>,
     #[serde(skip)]
     now: i64,
+}
+
+/// The address checks of SPEC §15, as configured.
+#[derive(Debug, Serialize)]
+pub struct AddressesPanel {
+    /// `ON` or `OFF`.
+    pub mx_check: &'static str,
+    /// `DNS_SERVER`, or `system` (the first nameserver of /etc/resolv.conf).
+    pub dns_server: String,
+    pub send_to_role_accounts: bool,
+}
+
+impl AddressesPanel {
+    fn read(ctx: &Ctx) -> AddressesPanel {
+        let d = &ctx.config.email.deliverability;
+        AddressesPanel {
+            mx_check: if d.mx_check { "ON" } else { "OFF" },
+            dns_server: d
+                .dns_server
+                .map_or_else(|| "system".into(), |a| a.to_string()),
+            send_to_role_accounts: d.send_to_role_accounts,
+        }
+    }
+
+    fn human(&self) -> String {
+        let check = match self.mx_check {
+            "ON" => format!(
+                "ON (before a domain's first real send; resolver {})",
+                if self.dns_server == "system" {
+                    "from /etc/resolv.conf"
+                } else {
+                    &self.dns_server
+                }
+            ),
+            _ => "OFF (MX_CHECK=OFF: domains are not checked)".into(),
+        };
+        format!(
+            "\naddresses: MX check: {check}; role accounts: {}\n",
+            if self.send_to_role_accounts {
+                "emailed (SEND_TO_ROLE_ACCOUNTS=TRUE)"
+            } else {
+                "held back"
+            }
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -220,6 +266,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         billing,
         inbox,
         health,
+        addresses: AddressesPanel::read(ctx),
         runs,
         warnings,
         now,
@@ -282,6 +329,7 @@ impl Report for StatusReport {
         s.push_str(&self.stripe.human());
         s.push_str(&self.billing.human());
         s.push_str(&self.inbox.human(&self.health));
+        s.push_str(&self.addresses.human());
         s.push('\n');
         let rows = self
             .runs

@@ -65,6 +65,8 @@ pub struct EmailConfig {
     pub health: super::HealthLimits,
     /// Sequences, the send window and the caps (SPEC §14).
     pub sending: super::SendingConfig,
+    /// Role accounts, the MX check and its resolver (SPEC §15).
+    pub deliverability: super::Deliverability,
     pub delay_min_secs: u32,
     pub delay_max_secs: u32,
     pub from_email: String,
@@ -110,6 +112,7 @@ pub(super) fn resolve_email(
     // Limits: an unreadable limit is 0 (sends nothing), never the default.
     let health = super::health::resolve_health(raw, &mut p);
     let sending = super::sending::resolve_sending(raw, sequence_steps, &mut p);
+    let deliverability = super::deliverability::resolve_deliverability(raw, &mut p);
     let max_per_cycle = p.take(raw.uint("MAX_EMAILS_PER_CYCLE", 10, 0, 10_000), 0);
     let max_per_hour = p.take(raw.uint("MAX_EMAILS_PER_HOUR", 50, 0, 100_000), 0);
     let delay_min_secs = p.take(raw.uint("EMAIL_SEND_DELAY_MIN", 1, 0, 600), 0);
@@ -259,6 +262,7 @@ pub(super) fn resolve_email(
         max_per_cycle,
         health,
         sending,
+        deliverability,
         max_per_hour,
         delay_min_secs,
         delay_max_secs,

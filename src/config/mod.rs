@@ -22,6 +22,7 @@
     reason = "src/config/ is where the environment is read (SPEC §3)"
 )]
 
+mod deliverability;
 mod email;
 mod expect_every;
 mod health;
@@ -43,6 +44,7 @@ mod docs_tests;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+pub use deliverability::Deliverability;
 pub use email::{DEFAULT_SENDGRID_API_BASE, EmailConfig, EmailMode, SmtpConfig, SmtpTls};
 pub use health::HealthLimits;
 pub use inbox::{ImapAuth, ImapConfig, ImapSecret, ImapTls, InboxConfig, InboxMode};

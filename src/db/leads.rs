@@ -108,6 +108,9 @@ pub struct Lead {
     pub status: LeadStatus,
     pub created_at: Timestamp,
     pub last_contacted_at: Option<Timestamp>,
+    /// A role account (info@, sales@, …): not emailed unless
+    /// `SEND_TO_ROLE_ACCOUNTS=TRUE` (SPEC §15).
+    pub role: bool,
 }
 
 const LEAD_COLUMNS: &str = "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at";
@@ -125,6 +128,11 @@ fn lead_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
         status: r.get(8)?,
         created_at: r.get(9)?,
         last_contacted_at: r.get(10)?,
+        role: false,
+    })
+    .map(|mut lead: Lead| {
+        lead.role = crate::domain::address::is_role_account(&lead.email);
+        lead
     })
 }
 
@@ -236,6 +244,16 @@ pub fn update_fields(conn: &Connection, id: i64, lead: &NewLead) -> rusqlite::Re
         "UPDATE lead SET name = ?2, company = ?3, company_key = ?4, domain = ?5, website = ?6, niche = ?7
          WHERE id = ?1",
         params![id, lead.name, lead.company, lead.company_key, lead.domain, lead.website, lead.niche],
+    )? == 1)
+}
+
+/// Makes a lead `invalid` with the reason, unless it has moved on (a reply,
+/// a customer, an opt-out …) since it was queued.
+pub fn invalidate(conn: &Connection, id: i64, reason: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE lead SET status = 'invalid', status_reason = ?2
+         WHERE id = ?1 AND status IN ('new', 'contacted')",
+        params![id, reason],
     )? == 1)
 }
 

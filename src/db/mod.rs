@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod leads;
 pub mod legacy;
 pub mod outbox;
+pub mod routes;
 pub mod runs;
 pub mod sequences;
 pub mod suppression;

@@ -7,7 +7,7 @@
 use rand::{Rng, RngExt};
 use serde_json::Value;
 
-use super::address::{email_domain, is_valid_domain, normalize_email};
+use super::address::{check_email, disposable, email_domain, is_valid_domain};
 
 /// A lead as a provider, a CSV row or an operator gave it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,8 +69,11 @@ fn decode_encoded_words(text: &str) -> Option<String> {
 pub fn normalize(raw: &RawLead) -> Result<NewLead, String> {
     let email = match raw.email.as_deref().map(str::trim) {
         None | Some("") => return Err("email is missing".into()),
-        Some(e) => normalize_email(e).ok_or_else(|| "email is not a valid address".to_string())?,
+        Some(e) => check_email(e)?,
     };
+    if let Some(listed) = disposable(email_domain(&email)) {
+        return Err(format!("email is at a disposable-mail domain ({listed})"));
+    }
     let company = clean_text(raw.company.as_deref()).unwrap_or_default();
     let website = clean_text(raw.website.as_deref());
     let domain = website

@@ -4,6 +4,7 @@
 //! Nothing here is constructed for a subsystem whose effective mode is
 //! DRY_RUN, so simulation cannot open a connection.
 
+pub mod dns;
 pub mod executor;
 pub mod http;
 pub mod http_server;

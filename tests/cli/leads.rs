@@ -992,7 +992,7 @@ fn invalid_records_are_logged_with_a_reason_but_cannot_flood_the_log() {
 #[test]
 fn status_shows_the_leads_panel() {
     let server = serve_json(
-        json!([{"company": "A", "email": "a@a.com"}, {"company": "A", "email": "a@a.com"}]),
+        json!([{"company": "A", "email": "a@alpha-co.com"}, {"company": "A", "email": "a@alpha-co.com"}]),
     );
     let sb = search_sandbox(&server);
     sb.run(&["source-leads"]);

@@ -2,6 +2,8 @@
 //! real SQLite file and local stand-ins. No test reaches the internet.
 #![allow(clippy::disallowed_methods, reason = "tests drive hoss from outside")]
 
+/// Addresses worth sending to: checks at lead creation, role accounts, the MX check over real DNS (dnsmasq).
+mod addresses;
 /// Customers, tasks, invoices, payment links, webhooks and reconciliation against a fake Stripe.
 mod billing;
 /// SIGKILLed and concurrent passes never email twice, bill twice or lose a payment.

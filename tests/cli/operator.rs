@@ -256,8 +256,17 @@ struct Status {
     billing: StatusBilling,
     inbox: StatusInbox,
     health: StatusHealth,
+    addresses: StatusAddresses,
     runs: BTreeMap<String, StatusRun>,
     warnings: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusAddresses {
+    mx_check: String,
+    dns_server: String,
+    send_to_role_accounts: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -377,6 +386,15 @@ fn status_json_has_exactly_the_documented_fields() {
     assert!(!st.health.paused && st.health.reason.is_none());
     assert_eq!((st.health.hard_bounces_7d, st.health.complaints_7d), (0, 0));
     assert!(st.health.sends_7d >= 0);
+    // The sandbox turns the MX check off; the system resolver is the default.
+    assert_eq!(
+        (
+            st.addresses.mx_check.as_str(),
+            st.addresses.dns_server.as_str(),
+            st.addresses.send_to_role_accounts
+        ),
+        ("OFF", "system", false)
+    );
     let db = std::fs::canonicalize(sb.path("hoss.db")).unwrap();
     assert_eq!(st.store, format!("sqlite:{}", db.display()));
     assert_eq!(st.config_file, None);

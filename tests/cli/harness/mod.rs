@@ -6,17 +6,21 @@
 //! - `sandbox`: the per-test sandbox (temp dir, env, running hoss, its
 //!   SQLite file, JSON answers, common fixtures) and the system-package rule;
 //! - `dovecot`: a real IMAP server (Dovecot) on a loopback port;
+//! - `dnsmasq`: a real DNS server (dnsmasq) on a loopback port, answering
+//!   for the test zone from the records a test gives;
 //! - `served`: `hoss serve` on an ephemeral port, spoken to over HTTP;
 //! - `servers`: the stand-ins (SendGrid, search API or healthcheck via
 //!   `FakeServer`, Stripe, SMTP, a hanging-up peer, a trap), Stripe's
 //!   webhook signature, and waiting for a stand-in.
 #![allow(dead_code)] // not every test binary module uses every helper
 
+mod dnsmasq;
 mod dovecot;
 mod sandbox;
 mod served;
 mod servers;
 
+pub use dnsmasq::{DNS_ZONE, DnsZone};
 pub use dovecot::{Dovecot, IMAP_PASSWORD, IMAP_USER};
 pub use sandbox::{BIN, Output, Sandbox, system_package};
 pub use served::Served;

@@ -1,0 +1,70 @@
+//! The `mail_route` table: each domain's mail route as DNS last answered
+//! (SPEC §15), kept [`ROUTE_TTL_SECS`].
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// How long an answer is trusted: 7 days.
+pub const ROUTE_TTL_SECS: i64 = 7 * 86_400;
+
+/// A domain's remembered route: whether it takes mail, and the evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub accepts: bool,
+    pub detail: String,
+    pub checked_at: i64,
+}
+
+/// The answer for `domain` younger than [`ROUTE_TTL_SECS`] at `now`.
+pub fn fresh(conn: &Connection, domain: &str, now: i64) -> rusqlite::Result<Option<Route>> {
+    conn.prepare_cached(
+        "SELECT accepts, detail, checked_at FROM mail_route WHERE domain = ?1 AND checked_at > ?2",
+    )?
+    .query_row(params![domain, now - ROUTE_TTL_SECS], |r| {
+        Ok(Route {
+            accepts: r.get(0)?,
+            detail: r.get(1)?,
+            checked_at: r.get(2)?,
+        })
+    })
+    .optional()
+}
+
+/// Remembers DNS's answer for `domain`.
+pub fn remember(
+    conn: &Connection,
+    domain: &str,
+    accepts: bool,
+    detail: &str,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO mail_route (domain, accepts, detail, checked_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (domain) DO UPDATE SET accepts = ?2, detail = ?3, checked_at = ?4",
+    )?
+    .execute(params![domain, accepts, detail, now])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_trusted_for_seven_days_then_asked_again() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let t = 1_800_000_000;
+        assert_eq!(fresh(&conn, "acme.com", t).unwrap(), None);
+        remember(&conn, "acme.com", true, "MX mx.acme.com", t).unwrap();
+        let route = fresh(&conn, "acme.com", t + ROUTE_TTL_SECS - 1)
+            .unwrap()
+            .unwrap();
+        assert!(route.accepts);
+        assert_eq!(route.detail, "MX mx.acme.com");
+        assert_eq!(fresh(&conn, "acme.com", t + ROUTE_TTL_SECS).unwrap(), None);
+        remember(&conn, "acme.com", false, "null MX", t + ROUTE_TTL_SECS).unwrap();
+        let route = fresh(&conn, "acme.com", t + ROUTE_TTL_SECS)
+            .unwrap()
+            .unwrap();
+        assert!(!route.accepts);
+    }
+}
