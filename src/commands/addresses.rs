@@ -36,6 +36,12 @@ pub struct AddressGate {
 }
 
 impl AddressGate {
+    /// Whether the resolver stopped answering this pass: every unchecked
+    /// domain would only wait.
+    pub fn resolver_down(&self) -> bool {
+        self.resolver.as_ref().is_some_and(Resolver::is_down)
+    }
+
     /// The checks of a real send to `lead`, DNS included.
     pub fn check(&mut self, ctx: &Ctx, lead: &Lead) -> Result<Gate> {
         if let Some(gate) = offline(ctx, lead)? {

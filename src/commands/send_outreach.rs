@@ -278,6 +278,13 @@ impl Pass<'_> {
                     email_domain(&lead.email),
                     lead.id
                 );
+                if self.gate.resolver_down() {
+                    // Every next unchecked domain would wait the same way.
+                    warn!(
+                        "[EMAIL][PASS_STOPPED] reason=\"DNS gives no answers; the next pass tries again\""
+                    );
+                    return Ok(false);
+                }
                 return Ok(true);
             }
             Gate::Refused { reason, no_mx } => {

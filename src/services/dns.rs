@@ -2,9 +2,10 @@
 //! records of `check --deliverability`. Synchronous (rsdns: UDP, TCP when
 //! an answer is truncated), one server — `DNS_SERVER` or the first
 //! nameserver of `/etc/resolv.conf` — and bounded time: each query lives at
-//! most [`QUERY_LIFETIME`], and after [`MAX_TIMEOUTS`] timed-out queries the
-//! server counts as down for the rest of the pass, so a dead resolver costs
-//! seconds, not seconds per domain.
+//! most [`QUERY_LIFETIME`], and after [`MAX_FAILURES`] queries in a row
+//! without an answer (timed out, refused, unusable) the server counts as
+//! down for the rest of the pass, so a dead resolver costs seconds, not
+//! seconds per domain.
 //!
 //! A failure to get an answer is never a verdict on the domain: only an
 //! answer (NXDOMAIN, a null MX, no record at all) says that mail cannot be
@@ -21,7 +22,7 @@ use rsdns::records::data::{A, Aaaa, Mx, RData, Txt};
 
 const QUERY_LIFETIME: Duration = Duration::from_secs(4);
 const RETRY_AFTER: Duration = Duration::from_millis(1500);
-const MAX_TIMEOUTS: u32 = 2;
+const MAX_FAILURES: u32 = 2;
 
 /// Where a domain's mail goes, as DNS answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +66,8 @@ enum Answer<D> {
 
 pub struct Resolver {
     server: Result<SocketAddr, String>,
-    timeouts: u32,
+    /// Queries in a row that got no usable answer.
+    failures: u32,
 }
 
 impl Resolver {
@@ -73,7 +75,7 @@ impl Resolver {
     pub fn new(server: Option<SocketAddr>) -> Resolver {
         Resolver {
             server: server.map_or_else(system_nameserver, Ok),
-            timeouts: 0,
+            failures: 0,
         }
     }
 
@@ -83,6 +85,12 @@ impl Resolver {
             Ok(a) => a.to_string(),
             Err(e) => e.clone(),
         }
+    }
+
+    /// Whether the server is not asked again this pass: there is none, or
+    /// it failed [`MAX_FAILURES`] queries in a row.
+    pub fn is_down(&self) -> bool {
+        self.server.is_err() || self.failures >= MAX_FAILURES
     }
 
     /// Where `domain`'s mail goes; `Err` is transient (no answer, a
@@ -129,34 +137,38 @@ impl Resolver {
 
     fn query<D: RData>(&mut self, name: &str) -> Result<Answer<D>, String> {
         let server = self.server.clone()?;
-        if self.timeouts >= MAX_TIMEOUTS {
+        if self.is_down() {
             return Err(format!(
-                "DNS server {server} did not answer {MAX_TIMEOUTS} queries: not asked again this pass"
+                "DNS server {server} gave no answer to {MAX_FAILURES} queries in a row: not asked again this pass"
             ));
         }
-        let config = ClientConfig::with_nameserver(server)
-            .set_query_lifetime(QUERY_LIFETIME)
-            .set_query_timeout(Some(RETRY_AFTER))
-            .set_protocol_strategy(ProtocolStrategy::Udp);
-        let what = format!("{} {name}", D::RTYPE);
-        let mut client = Client::new(config).map_err(|e| format!("DNS {what}: {e}"))?;
-        match client.query_rrset::<D>(name, Class::IN) {
-            Ok(set) => Ok(Answer::Records(set.rdata)),
-            Err(rsdns::Error::NoAnswer) => Ok(Answer::NoData),
-            Err(rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) => Ok(Answer::NoDomain),
-            Err(rsdns::Error::Timeout) => {
-                self.timeouts += 1;
-                Err(format!("DNS {what}: {server} did not answer in time"))
-            }
-            Err(rsdns::Error::IoError(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-                self.timeouts += 1;
-                Err(format!("DNS {what}: {server} did not answer in time"))
-            }
-            Err(rsdns::Error::BadResponseCode(code)) => {
-                Err(format!("DNS {what}: {server} answered {code}"))
-            }
-            Err(e) => Err(format!("DNS {what}: unusable answer from {server}: {e}")),
+        let answer = ask::<D>(server, name);
+        self.failures = if answer.is_ok() { 0 } else { self.failures + 1 };
+        answer
+    }
+}
+
+/// One question to `server`.
+fn ask<D: RData>(server: SocketAddr, name: &str) -> Result<Answer<D>, String> {
+    let config = ClientConfig::with_nameserver(server)
+        .set_query_lifetime(QUERY_LIFETIME)
+        .set_query_timeout(Some(RETRY_AFTER))
+        .set_protocol_strategy(ProtocolStrategy::Udp);
+    let what = format!("{} {name}", D::RTYPE);
+    let mut client = Client::new(config).map_err(|e| format!("DNS {what}: {e}"))?;
+    match client.query_rrset::<D>(name, Class::IN) {
+        Ok(set) => Ok(Answer::Records(set.rdata)),
+        Err(rsdns::Error::NoAnswer) => Ok(Answer::NoData),
+        Err(rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) => Ok(Answer::NoDomain),
+        Err(rsdns::Error::Timeout) => Err(format!("DNS {what}: {server} did not answer in time")),
+        Err(rsdns::Error::IoError(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Err(format!("DNS {what}: {server} did not answer in time"))
         }
+        Err(rsdns::Error::IoError(e)) => Err(format!("DNS {what}: {server}: {e}")),
+        Err(rsdns::Error::BadResponseCode(code)) => {
+            Err(format!("DNS {what}: {server} answered {code}"))
+        }
+        Err(e) => Err(format!("DNS {what}: unusable answer from {server}: {e}")),
     }
 }
 
@@ -250,10 +262,12 @@ mod tests {
     fn a_silent_server_is_asked_twice_then_left_alone() {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut r = Resolver::new(Some(socket.local_addr().unwrap()));
-        for _ in 0..MAX_TIMEOUTS {
+        for _ in 0..MAX_FAILURES {
+            assert!(!r.is_down());
             let err = r.mail_route("acme.com").unwrap_err();
             assert!(err.contains("did not answer in time"), "{err}");
         }
+        assert!(r.is_down());
         let err = r.mail_route("other.com").unwrap_err();
         assert!(err.contains("not asked again"), "{err}");
         drop(socket);
