@@ -8,6 +8,7 @@ use log::{error, info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
+use crate::commands::invoice_mail;
 use crate::commands::payments::{Settled, settle};
 use crate::db::{self, invoices, invoices::Billed, invoices::Invoice, tasks};
 use crate::error::Result;
@@ -25,19 +26,37 @@ pub struct BillReport {
     pub errors: u32,
     /// `ENABLED`, `DISABLED` or `MISCONFIG` (the key was refused).
     pub stripe: String,
+    /// The customer's mail (SPEC §16), sent or (DRY_RUN) simulated.
+    pub invoice_emails: u32,
+    pub reminders: u32,
+    pub receipts: u32,
+    /// Mail that could not go to its customer (no usable address, a
+    /// suppressed one, a template error, a failure): logged and recorded.
+    pub invoice_mail_problems: u32,
+    /// A sender-side failure stopped the mail: `config_error` (exit 78) or
+    /// `unreachable` (exit 75).
+    pub sender_problem: Option<&'static str>,
 }
 
 impl Report for BillReport {
+    fn exit_code(&self) -> i32 {
+        crate::commands::mail::sender_problem_exit(self.sender_problem)
+    }
+
     fn human(&self, _terminal: bool) -> String {
         format!(
-            "bill: invoices_created={} links_created={} out_of_range={} paid_reconciled={} links_deactivated={} errors={} stripe={}\n",
+            "bill: invoices_created={} links_created={} out_of_range={} paid_reconciled={} links_deactivated={} errors={} stripe={}\nbill: invoice_emails={} reminders={} receipts={} problems={}\n",
             self.invoices_created,
             self.links_created,
             self.out_of_range,
             self.paid_reconciled,
             self.links_deactivated,
             self.errors,
-            self.stripe
+            self.stripe,
+            self.invoice_emails,
+            self.reminders,
+            self.receipts,
+            self.invoice_mail_problems
         )
     }
 }
@@ -98,18 +117,18 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
     let mut linkable = Vec::new();
     for inv in invoices::needing_links(&ctx.db)? {
         let amount = inv.amount_cents;
-        // The limits are in the configured currency; an invoice in another
-        // one (imported, or made before a change) is not compared to them.
-        let limits_apply = inv.currency == cfg.currency;
-        if limits_apply && (amount < cfg.min_amount || amount > cfg.max_amount) {
+        let approved = crate::db::invoice_mail::terms(&ctx.db, inv.id)?.1.is_some();
+        if !invoice_mail::in_range(ctx, &inv, approved) {
             report.out_of_range += 1;
             if !inv.out_of_range_logged {
                 warn!(
-                    "[STRIPE][AMOUNT_OUT_OF_RANGE] invoice_id={} amount={} min={} max={} (stays draft, no payment link)",
+                    "[STRIPE][AMOUNT_OUT_OF_RANGE] invoice_id={} amount={} min={} max={} (stays draft, no payment link; `hoss invoice approve {}` allows up to {})",
                     inv.id,
                     format_amount(amount, &inv.currency),
                     format_amount(cfg.min_amount, &inv.currency),
-                    format_amount(cfg.max_amount, &inv.currency)
+                    format_amount(cfg.max_amount, &inv.currency),
+                    inv.id,
+                    format_amount(cfg.hard_max_amount, &inv.currency)
                 );
                 invoices::mark_out_of_range_logged(&ctx.db, inv.id)?;
             }
@@ -129,13 +148,27 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
         }
     }
 
+    stripe_steps(ctx, linkable, &mut report)?;
+    let mail = invoice_mail::pass(ctx)?;
+    report.invoice_emails = mail.invoice_emails;
+    report.reminders = mail.reminders;
+    report.receipts = mail.receipts;
+    report.invoice_mail_problems = mail.problems;
+    report.sender_problem = mail.sender_problem;
+    Ok(report)
+}
+
+/// Links for the linkable drafts, reconciliation of open invoices, and
+/// deactivation of the links of paid or void ones.
+fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> Result<()> {
+    let cfg = &ctx.config.stripe;
     let Some(stripe) = Stripe::from_config(cfg, &invoices::install_id(&ctx.db)?) else {
-        return Ok(report);
+        return Ok(());
     };
     let open = invoices::open_with_links(&ctx.db)?;
     let stale_links = invoices::links_to_deactivate(&ctx.db)?;
     if linkable.is_empty() && open.is_empty() && stale_links.is_empty() {
-        return Ok(report);
+        return Ok(());
     }
     // First use in this process: the key must be accepted before anything else.
     match stripe.verify_key() {
@@ -146,7 +179,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
             );
             report.stripe = "MISCONFIG".into();
             report.errors += 1;
-            return Ok(report);
+            return Ok(());
         }
         Err(e) => {
             warn!(
@@ -154,7 +187,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                 e.to_string()
             );
             report.errors += 1;
-            return Ok(report);
+            return Ok(());
         }
     }
     for inv in linkable {
@@ -184,7 +217,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                 if let StripeError::Auth(reason) = e {
                     error!("[STRIPE][DISABLED_MISCONFIG] reason={reason:?}");
                     report.stripe = "MISCONFIG".into();
-                    return Ok(report);
+                    return Ok(());
                 }
             }
         }
@@ -238,7 +271,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
             }
         }
     }
-    Ok(report)
+    Ok(())
 }
 
 /// Price (kept once made), then the single-use Payment Link; the URL is
@@ -262,7 +295,8 @@ fn create_link(
         }
     };
     let link = stripe.create_payment_link(inv.id, &price)?;
-    let open = invoices::set_link(&ctx.db, inv.id, &link.id, &link.url).map_err(db_error)?;
+    let due = ctx.now() + i64::from(ctx.config.invoicing.due_days) * 86_400;
+    let open = invoices::set_link(&ctx.db, inv.id, &link.id, &link.url, due).map_err(db_error)?;
     Ok(open.then_some(link.url))
 }
 

@@ -1,4 +1,4 @@
-//! `hoss invoice list|show|void|mark-paid`.
+//! `hoss invoice list|show|void|mark-paid|send|approve`.
 
 use std::io::Write;
 
@@ -7,6 +7,8 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
+use crate::clock::Timestamp;
+use crate::db::invoice_mail::{self, MailKind, Sent};
 use crate::db::{self, invoices, invoices::Invoice, tasks, tasks::Task};
 use crate::domain::status::InvoiceStatus;
 use crate::error::{Error, Result};
@@ -36,6 +38,15 @@ pub enum InvoiceAction {
     },
     /// Record a payment received outside Stripe
     MarkPaid { id: i64 },
+    /// Email the invoice to its customer now (a notice, or a receipt once paid); recorded
+    Send {
+        id: i64,
+        /// Send even to a suppressed address (the customer asked for it)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Let `bill` make a payment link for this draft above STRIPE_MAX_AMOUNT (never above STRIPE_HARD_MAX_AMOUNT)
+    Approve { id: i64 },
 }
 
 impl InvoiceAction {
@@ -45,6 +56,8 @@ impl InvoiceAction {
             InvoiceAction::Show { .. } => "invoice show",
             InvoiceAction::Void { .. } => "invoice void",
             InvoiceAction::MarkPaid { .. } => "invoice mark-paid",
+            InvoiceAction::Send { .. } => "invoice send",
+            InvoiceAction::Approve { .. } => "invoice approve",
         }
     }
 
@@ -67,6 +80,8 @@ pub fn run(ctx: &Ctx, action: InvoiceAction, out: &mut dyn Write, style: Style) 
         InvoiceAction::Show { id } => emit(out, &show(ctx, id)?, style),
         InvoiceAction::Void { id, write_off } => emit(out, &void(ctx, id, write_off)?, style),
         InvoiceAction::MarkPaid { id } => emit(out, &mark_paid(ctx, id)?, style),
+        InvoiceAction::Send { id, force } => emit(out, &send(ctx, id, force)?, style),
+        InvoiceAction::Approve { id } => emit(out, &approve(ctx, id)?, style),
     }
 }
 
@@ -112,6 +127,16 @@ pub struct InvoiceShow {
     #[serde(flatten)]
     pub invoice: Invoice,
     pub tasks: Vec<Task>,
+    /// When it is due (set when it opens, or when it is announced as a
+    /// draft without a link).
+    pub due_at: Option<Timestamp>,
+    /// When the operator approved it above `STRIPE_MAX_AMOUNT`.
+    pub approved_at: Option<Timestamp>,
+    /// Every mail sent about it (notices, reminders, receipts), oldest first.
+    pub mails: Vec<Sent>,
+    /// `invoice send` only: what became of this send.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
     /// `invoice void` only: tasks given back to be billed by the next `bill`
     /// (0 with `--write-off`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,6 +154,31 @@ impl Report for InvoiceShow {
                 t.amount_cents.in_currency(&self.invoice.currency),
                 t.description
             ));
+        }
+        if let Some(due) = &self.due_at {
+            s.push_str(&format!("due: {due}\n"));
+        }
+        if let Some(at) = &self.approved_at {
+            s.push_str(&format!("approved above STRIPE_MAX_AMOUNT at {at}\n"));
+        }
+        s.push_str(&format!("mail sent: {}\n", self.mails.len()));
+        for m in &self.mails {
+            s.push_str(&format!(
+                "  {} {} #{} to {} {} {}{}\n",
+                m.at,
+                m.kind,
+                m.step,
+                m.to,
+                m.mode,
+                m.outcome,
+                m.error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default()
+            ));
+        }
+        if let Some(sent) = &self.sent {
+            s.push_str(&format!("this send: {sent}\n"));
         }
         match self.tasks_released {
             Some(0) if self.invoice.written_off => {
@@ -148,11 +198,93 @@ fn find(ctx: &Ctx, id: i64) -> Result<Invoice> {
 }
 
 pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
+    let (due_at, approved_at) = invoice_mail::terms(&ctx.db, id)?;
     Ok(InvoiceShow {
         invoice: find(ctx, id)?,
         tasks: tasks::by_invoice(&ctx.db, id)?,
+        due_at: due_at.map(Timestamp),
+        approved_at: approved_at.map(Timestamp),
+        mails: invoice_mail::history(&ctx.db, id)?,
+        sent: None,
         tasks_released: None,
     })
+}
+
+/// The operator's send: a notice for a draft or open invoice (the next
+/// step after those sent), a receipt for a paid one. Exit 65 when there is
+/// nothing to send or the customer cannot get it; 75/78 when the mailer
+/// failed on the sender's side.
+pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
+    let inv = find(ctx, id)?;
+    let (kind, step) = match inv.status {
+        InvoiceStatus::Draft | InvoiceStatus::Open => (
+            MailKind::Invoice,
+            invoice_mail::next_notice_step(&ctx.db, id)?,
+        ),
+        InvoiceStatus::Paid => (
+            MailKind::Receipt,
+            invoice_mail::next_receipt_step(&ctx.db, id)?,
+        ),
+        InvoiceStatus::Void => {
+            return Err(Error::Data(format!(
+                "invoice {id} is void: nothing is sent for it"
+            )));
+        }
+    };
+    let pack = crate::commands::invoice_mail::pack(ctx).map_err(Error::Config)?;
+    let mut mailer = ctx.mailer();
+    let outcome =
+        crate::commands::invoice_mail::send(ctx, mailer.as_mut(), &pack, &inv, kind, step, force)?;
+    use crate::commands::invoice_mail::Outcome;
+    let said = match outcome {
+        Outcome::Sent => format!("{} sent", kind.as_str()),
+        Outcome::Simulated => format!("{} simulated (DRY_RUN: nothing sent)", kind.as_str()),
+        Outcome::Taken => format!("{} is being sent by another run", kind.as_str()),
+        Outcome::Suppressed(reason) => {
+            return Err(Error::Data(format!(
+                "not sent: {reason} (--force sends it anyway)"
+            )));
+        }
+        Outcome::Problem(why) => return Err(Error::Data(format!("not sent: {why}"))),
+        Outcome::Failed { delivery, error } => {
+            let message = format!("not sent: {error}");
+            return Err(match crate::commands::mail::sender_problem(delivery) {
+                Some("config_error") => Error::Config(message),
+                Some(_) => Error::Temporary(message),
+                None => Error::Data(message),
+            });
+        }
+    };
+    let mut shown = show(ctx, id)?;
+    shown.sent = Some(said);
+    Ok(shown)
+}
+
+/// Lets `bill` link this draft above `STRIPE_MAX_AMOUNT`, up to
+/// `STRIPE_HARD_MAX_AMOUNT`; recorded with the time.
+pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
+    let inv = find(ctx, id)?;
+    let hard = ctx.config.stripe.hard_max_amount;
+    if inv.status != InvoiceStatus::Draft {
+        return Err(Error::Data(format!(
+            "invoice {id} is {}: only a draft waits for approval",
+            inv.status
+        )));
+    }
+    if inv.currency == ctx.config.stripe.currency && inv.amount_cents > hard {
+        return Err(Error::Data(format!(
+            "invoice {id} is {}, above STRIPE_HARD_MAX_AMOUNT {}: it cannot be approved (void it and bill in parts)",
+            format_amount(inv.amount_cents, &inv.currency),
+            format_amount(hard, &inv.currency)
+        )));
+    }
+    if invoice_mail::approve(&ctx.db, id, ctx.now())? {
+        log::info!(
+            "[BILLING][APPROVED] invoice_id={id} amount={} (the next `hoss bill` makes its payment link)",
+            format_amount(inv.amount_cents, &inv.currency)
+        );
+    }
+    show(ctx, id)
 }
 
 /// `draft|open → void`; its payment link is deactivated by the next `bill`.

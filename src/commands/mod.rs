@@ -12,6 +12,7 @@ pub mod customer;
 pub mod cycle;
 pub mod import_legacy;
 pub mod invoice;
+pub mod invoice_mail;
 pub mod lead;
 pub mod onboard;
 pub mod ops;

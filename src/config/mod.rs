@@ -27,6 +27,7 @@ mod email;
 mod expect_every;
 mod health;
 mod inbox;
+mod invoicing;
 mod keys;
 mod leads;
 mod notices;
@@ -48,6 +49,7 @@ pub use deliverability::Deliverability;
 pub use email::{DEFAULT_SENDGRID_API_BASE, EmailConfig, EmailMode, SmtpConfig, SmtpTls};
 pub use health::HealthLimits;
 pub use inbox::{ImapAuth, ImapConfig, ImapSecret, ImapTls, InboxConfig, InboxMode};
+pub use invoicing::Invoicing;
 pub use keys::{KNOWN_KEYS, Secret, parse_bool};
 pub use leads::{LeadProvider, LeadsConfig};
 pub use notices::Notice;
@@ -81,6 +83,8 @@ pub struct Config {
     pub stripe: StripeConfig,
     pub pings: PingsConfig,
     pub inbox: InboxConfig,
+    /// Invoice emails, reminders and receipts (SPEC §16).
+    pub invoicing: Invoicing,
     pub ops_executor_cmd: Option<String>,
     pub ops_executor_timeout_secs: u32,
     pub portal_dir: PathBuf,
@@ -227,6 +231,7 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>, sequence_steps: Option<&toml::Va
     let stripe = stripe::resolve_stripe(raw, dry_run, &mut notices);
     let pings = pings::resolve_pings(raw, dry_run);
     let inbox = inbox::resolve_inbox(raw, dry_run, &mut notices);
+    let invoicing = invoicing::resolve_invoicing(raw, &mut notices);
 
     let mut portal_problems = Problems::default();
     let portal_base_url = raw.get("PORTAL_BASE_URL").and_then(|u| {
@@ -255,6 +260,7 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>, sequence_steps: Option<&toml::Va
         stripe,
         pings,
         inbox,
+        invoicing,
         ops_executor_cmd: raw.get("OPS_EXECUTOR_CMD").map(str::to_string),
         ops_executor_timeout_secs,
         portal_dir: PathBuf::from(raw.string("PORTAL_DIR", "portal")),

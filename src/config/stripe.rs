@@ -63,6 +63,9 @@ pub struct StripeConfig {
     pub currency_error: Option<String>,
     pub min_amount: Cents,
     pub max_amount: Cents,
+    /// `STRIPE_HARD_MAX_AMOUNT` (10× the max): the ceiling of an invoice the
+    /// operator approved above the max (`hoss invoice approve`).
+    pub hard_max_amount: Cents,
     pub webhook_tolerance_secs: u32,
     pub api_base: String,
 }
@@ -153,6 +156,20 @@ pub(super) fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>
         amount_setting(raw, "STRIPE_MAX_AMOUNT", Cents(50_000), &currency),
         Cents(0),
     );
+    // One approved invoice may go above the max, never above this.
+    let default_hard = Cents(
+        max_amount
+            .0
+            .saturating_mul(10)
+            .min(crate::money::max_minor(&currency)),
+    );
+    let hard_max_amount = p.take(
+        amount_setting(raw, "STRIPE_HARD_MAX_AMOUNT", default_hard, &currency),
+        max_amount,
+    );
+    if hard_max_amount < max_amount {
+        p.0.push("STRIPE_HARD_MAX_AMOUNT is below STRIPE_MAX_AMOUNT".into());
+    }
     if min_amount > max_amount && p.0.is_empty() {
         p.0.push("STRIPE_MIN_AMOUNT is greater than STRIPE_MAX_AMOUNT".into());
     }
@@ -221,6 +238,7 @@ pub(super) fn resolve_stripe(raw: &Raw, dry_run: bool, notices: &mut Vec<Notice>
         currency_error,
         min_amount,
         max_amount,
+        hard_max_amount,
         webhook_tolerance_secs,
         api_base,
     }

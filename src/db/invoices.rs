@@ -242,12 +242,20 @@ pub fn set_price(conn: &Connection, id: i64, price_id: &str) -> rusqlite::Result
 /// was voided or paid meanwhile, the link is still recorded (without its
 /// URL) as active, so the next `bill` deactivates it. `true` when the
 /// invoice is now open for payment.
-pub fn set_link(conn: &Connection, id: i64, link_id: &str, url: &str) -> rusqlite::Result<bool> {
+/// Stores the link of a draft, which opens it, due at `due_at` (unless a
+/// due date was set when it was announced as a draft).
+pub fn set_link(
+    conn: &Connection,
+    id: i64,
+    link_id: &str,
+    url: &str,
+    due_at: i64,
+) -> rusqlite::Result<bool> {
     if conn.execute(
         "UPDATE invoice SET stripe_payment_link_id = ?2, payment_url = ?3, link_active = 1, link_error = NULL,
-             status = 'open'
+             status = 'open', due_at = COALESCE(due_at, ?4)
          WHERE id = ?1 AND status = 'draft'",
-        params![id, link_id, url],
+        params![id, link_id, url, due_at],
     )? == 1
     {
         return Ok(true);
@@ -566,7 +574,7 @@ mod tests {
             panic!("nothing billed")
         };
         assert_eq!(void(&conn, id, false, 6).unwrap(), Some(2));
-        assert!(!set_link(&conn, id, "plink_late", "https://buy.stripe.test/x").unwrap());
+        assert!(!set_link(&conn, id, "plink_late", "https://buy.stripe.test/x", 0).unwrap());
         let inv = get(&conn, id).unwrap().unwrap();
         assert_eq!(
             (inv.status, inv.payment_url, inv.link_active),

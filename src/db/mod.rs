@@ -7,6 +7,7 @@ pub mod digest;
 pub mod discipline;
 pub mod events;
 pub mod inbox;
+pub mod invoice_mail;
 pub mod invoices;
 pub mod leads;
 pub mod legacy;
@@ -401,6 +402,74 @@ mod tests {
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
             .unwrap();
         assert!(fk, "foreign keys are on again after migrating");
+    }
+
+    #[test]
+    fn the_ledger_rebuild_of_v12_keeps_rows_indexes_triggers_and_tallies() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        configure(&conn).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        embedded::migrations::runner()
+            .set_target(refinery::Target::Version(11))
+            .run(&mut conn)
+            .unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let objects = |conn: &Connection| -> Vec<String> {
+            conn.prepare(
+                "SELECT type || ' ' || name FROM sqlite_master
+                 WHERE tbl_name = 'send_ledger' AND type IN ('index', 'trigger') AND sql IS NOT NULL
+                 ORDER BY 1",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+        };
+        let before = objects(&conn);
+        conn.execute_batch(
+            "INSERT INTO lead (email, company, source, status, created_at)
+                 VALUES ('a@x.example', 'X', 'test', 'contacted', 1);
+             INSERT INTO send_ledger (at, hour_start, kind, lead_id, step, recipient, mode, outcome, message_id, variant)
+                 VALUES (7205, 7200, 'outreach', 1, 2, 'a@x.example', 'SMTP', 'sent', 'm@x', 'general');",
+        )
+        .unwrap();
+        let conn = migrate(conn, None).unwrap();
+        let after = objects(&conn);
+        for o in &before {
+            assert!(after.contains(o), "{o} is lost by the rebuild: {after:?}");
+        }
+        let row: (i64, i64, String, String, Option<i64>) = conn
+            .query_row(
+                "SELECT lead_id, step, message_id, variant, invoice_id FROM send_ledger",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (1, 2, "m@x".into(), "general".into(), None));
+        // The tally triggers still count: the row's 'outreach:sent' moves
+        // to 'outreach:uncertain'.
+        conn.execute("UPDATE send_ledger SET outcome = 'uncertain'", [])
+            .unwrap();
+        let tally = |key: &str| -> i64 {
+            conn.query_row(
+                "SELECT COALESCE(SUM(n), 0) FROM tally_hour WHERE metric = 'send' AND key = ?1",
+                [key],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            (tally("outreach:sent"), tally("outreach:uncertain")),
+            (0, 1)
+        );
+        // The customer's mail must name its invoice, and nothing else may.
+        let bad = conn.execute(
+            "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome)
+             VALUES (1, 0, 'invoice', 'c@x.example', 'SMTP', 'sent')",
+            [],
+        );
+        assert!(bad.is_err());
     }
 
     #[test]

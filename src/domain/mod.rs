@@ -5,6 +5,7 @@ pub mod address;
 pub mod compose;
 pub mod delivery;
 pub mod inbox;
+pub mod invoice_mail;
 pub mod lead_csv;
 pub mod leads;
 pub mod legacy;

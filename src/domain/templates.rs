@@ -236,6 +236,14 @@ pub fn render(template: &str, values: &Values) -> Result<String, String> {
         .map_err(|e| describe(&e))
 }
 
+/// Renders one template with any serialisable values (a `None` is none to
+/// the template), or says why not.
+pub fn render_serialized(template: &str, values: &impl serde::Serialize) -> Result<String, String> {
+    environment()
+        .render_str(template, minijinja::value::Serde(values))
+        .map_err(|e| describe(&e))
+}
+
 /// The first of `templates`, starting at `start` and going round, that
 /// renders for these values; the first error when none does.
 pub fn render_first(templates: &[String], start: usize, values: &Values) -> Result<String, String> {
