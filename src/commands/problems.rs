@@ -57,3 +57,16 @@ pub fn currency(conn: &rusqlite::Connection, currency: &str) -> Result<Vec<Strin
         list.join(", ")
     )])
 }
+
+/// The customer's mail about an invoice that could not go (no usable
+/// address, a suppressed one, a template error, a refusal) and has not gone
+/// since: the operator must act for the customer to hear.
+pub fn invoice_mail(conn: &rusqlite::Connection, since: i64) -> Result<Vec<String>> {
+    Ok(db::invoice_mail::problems_since(conn, since)?
+        .into_iter()
+        .map(|(id, kind, to, outcome, error)| {
+            let to = if to.is_empty() { "(no address)".into() } else { to };
+            format!("invoice {id}: the {kind} email to {to} was {outcome}: {error} (`hoss invoice show {id}`)")
+        })
+        .collect())
+}

@@ -288,6 +288,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
     }
     attention.extend(problems::outside(conn)?);
+    attention.extend(problems::invoice_mail(conn, from)?);
     attention.extend(problems::currency(conn, &ctx.config.stripe.currency)?);
     if ctx.config.release_mode {
         for v in ctx.config.subsystems().views() {

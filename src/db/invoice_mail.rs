@@ -167,6 +167,28 @@ pub fn history(conn: &Connection, invoice_id: i64) -> rusqlite::Result<Vec<Sent>
     .collect()
 }
 
+/// Mail about an invoice that could not go since `since` and has not gone
+/// since (the latest attempt per invoice and kind): invoice id, kind,
+/// recipient, outcome, error.
+pub fn problems_since(
+    conn: &Connection,
+    since: i64,
+) -> rusqlite::Result<Vec<(i64, String, String, String, String)>> {
+    conn.prepare_cached(
+        "SELECT s.invoice_id, s.kind, s.recipient, s.outcome, COALESCE(s.error, ''), MAX(s.at)
+         FROM send_ledger s INDEXED BY send_ledger_invoice
+         WHERE s.invoice_id IS NOT NULL AND s.at >= ?1 AND s.outcome IN ('failed', 'suppressed')
+           AND NOT EXISTS (SELECT 1 FROM send_ledger t INDEXED BY send_ledger_invoice
+                           WHERE t.invoice_id = s.invoice_id AND t.kind = s.kind
+                             AND t.outcome IN ('sent', 'uncertain') AND t.at >= s.at)
+         GROUP BY s.invoice_id, s.kind ORDER BY s.invoice_id, s.kind",
+    )?
+    .query_map([since], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })?
+    .collect()
+}
+
 /// The id above which invoices are announced on their own (those made
 /// before this version never were).
 pub fn announce_after_id(conn: &Connection) -> rusqlite::Result<i64> {

@@ -14,6 +14,8 @@ mod email;
 mod faults;
 /// The safety contract: modes and fallbacks, release mode, config, exit codes, runs and the log.
 mod foundation;
+/// Invoices reach the customer: notices, reminders, receipts at most once, and the operator's approval.
+mod getting_paid;
 /// Shared by all: a sandbox per test running the real binary, and stand-ins for the outside world.
 mod harness;
 /// What comes back: replies and bounces over real IMAP (Dovecot), SendGrid events and pulls, the health pause.

@@ -25,6 +25,6 @@ pub use dovecot::{Dovecot, IMAP_PASSWORD, IMAP_USER};
 pub use sandbox::{BIN, Output, Sandbox, system_package};
 pub use served::Served;
 pub use servers::{
-    DropServer, FakeServer, Recorded, SmtpMode, SmtpServer, StripeStub, Trap, closed_addr,
-    sendgrid_answer, stripe_signature, stripe_signature_now, unix_now, wait_until,
+    DropServer, FakeServer, Received, Recorded, SmtpMode, SmtpServer, StripeStub, Trap,
+    closed_addr, sendgrid_answer, stripe_signature, stripe_signature_now, unix_now, wait_until,
 };

@@ -1,0 +1,340 @@
+//! SPEC §16: the customer hears about an invoice — the notice (real SMTP
+//! and the SendGrid stand-in), reminders across days, a receipt, at most
+//! once under overlapping passes and a killed sender — and the operator's
+//! override of the amount limit.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::harness::{
+    FakeServer, Sandbox, SmtpMode, SmtpServer, StripeStub, stripe_signature, wait_until,
+};
+
+const SECRET: &str = "whsec_test_webhook_secret";
+const DAY0: &str = "2026-12-01T10:00:00Z";
+
+/// Stripe on (the stand-in), real mail over SMTP, a portal address, the
+/// clock at `DAY0`.
+fn paid_sandbox(stub: &StripeStub, smtp_port: u16) -> Sandbox {
+    Sandbox::new()
+        .email_via_smtp(smtp_port)
+        .with("ENABLE_STRIPE", "TRUE")
+        .with("STRIPE_API_KEY", "sk_test_hossbillingtests")
+        .with("STRIPE_API_BASE", &stub.server.url)
+        .with("STRIPE_WEBHOOK_SECRET", SECRET)
+        .with("STRIPE_MAX_AMOUNT", "5000")
+        .with("PORTAL_BASE_URL", "https://portal.carter.test")
+        .with("HOSS_NOW", DAY0)
+}
+
+/// A customer with done work; returns its id.
+fn customer(sb: &Sandbox, email: &str, work: &[(&str, &str)]) -> String {
+    let c: Value = sb.json(&[
+        "customer",
+        "add",
+        "--company",
+        "Acme Dental",
+        "--email",
+        email,
+        "--name",
+        "Pat Buyer",
+        "--json",
+    ]);
+    let id = c["id"].as_i64().unwrap().to_string();
+    for (description, amount) in work {
+        sb.done_task(&id, description, amount);
+    }
+    id
+}
+
+fn bill(sb: &Sandbox) -> Value {
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+fn counts(report: &Value) -> (i64, i64, i64) {
+    (
+        report["invoice_emails"].as_i64().unwrap(),
+        report["reminders"].as_i64().unwrap(),
+        report["receipts"].as_i64().unwrap(),
+    )
+}
+
+fn body(m: &crate::harness::Received) -> (String, String) {
+    let parsed = mailparse::parse_mail(&m.data).unwrap();
+    let subject = parsed
+        .headers
+        .iter()
+        .find(|h| h.get_key().eq_ignore_ascii_case("subject"))
+        .map(|h| h.get_value())
+        .unwrap_or_default();
+    // Lines are wrapped at 78 columns: compare words.
+    let text = parsed.get_body().unwrap();
+    (subject, text.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn mails(sb: &Sandbox, invoice: i64) -> Vec<(String, i64, String)> {
+    let shown: Value = sb.json(&["invoice", "show", &invoice.to_string(), "--json"]);
+    shown["mails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["kind"].as_str().unwrap().to_string(),
+                m["step"].as_i64().unwrap(),
+                m["outcome"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_invoice_email_carries_lines_total_link_portal_and_due_date_once() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port).with("STRIPE_DEFAULT_CURRENCY", "eur");
+    customer(
+        &sb,
+        "pat@acme-dental.com",
+        &[
+            ("Website audit", "1200.00"),
+            ("Monthly operations", "300.50"),
+        ],
+    );
+    let report = bill(&sb);
+    assert_eq!(report["links_created"], 1, "{report}");
+    assert_eq!(counts(&report), (1, 0, 0), "{report}");
+    let got = smtp.messages();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].to, ["pat@acme-dental.com"]);
+    let (subject, text) = body(&got[0]);
+    assert_eq!(
+        subject,
+        "Invoice #1 from Carter Consulting LLC — 1500.50 EUR"
+    );
+    let invoice: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    let token: String = sb
+        .db()
+        .query_row("SELECT public_token FROM customer", [], |r| r.get(0))
+        .unwrap();
+    for part in [
+        "Hello Pat, here is invoice #1".to_string(),
+        "Website audit: 1200.00 EUR".into(),
+        "Monthly operations: 300.50 EUR".into(),
+        "Total: 1500.50 EUR".into(),
+        "Due by 2026-12-15.".into(),
+        format!("Pay now: {}", invoice["payment_url"].as_str().unwrap()),
+        format!("https://portal.carter.test/{token}/"),
+        "1 Main St, Springfield".into(),
+    ] {
+        assert!(text.contains(&part), "{part:?} in {text}");
+    }
+    // Transactional: no unsubscribe line or header.
+    assert!(!text.to_lowercase().contains("unsubscribe"), "{text}");
+    assert!(
+        !String::from_utf8_lossy(&got[0].data).contains("List-Unsubscribe"),
+        "no List-Unsubscribe on an invoice"
+    );
+    assert_eq!(invoice["due_at"], "2026-12-15T10:00:00Z");
+    // Once: the next passes send nothing more; the ledger says what went.
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(mails(&sb, 1), [("invoice".into(), 1, "sent".into())]);
+    // Not outreach: the outreach caps did not move.
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["email"]["sent_this_hour"], 0, "{status}");
+}
+
+#[test]
+fn through_sendgrid_the_invoice_goes_as_one_v3_mail_send() {
+    let stub = StripeStub::start();
+    let sendgrid = FakeServer::sendgrid();
+    let sb = paid_sandbox(&stub, 1)
+        .email_via_sendgrid(&sendgrid.url)
+        .with("SENDGRID_API_KEY", "SG.test-key-for-invoices");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "99.00")]);
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    let sends = sendgrid.mail_sends();
+    assert_eq!(sends.len(), 1);
+    let v = sends[0].json();
+    assert_eq!(
+        v["personalizations"][0]["to"][0]["email"],
+        "pat@acme-dental.com"
+    );
+    assert_eq!(
+        v["subject"],
+        "Invoice #1 from Carter Consulting LLC — 99.00 USD"
+    );
+    assert!(v["content"].to_string().contains("Audit: 99.00 USD"), "{v}");
+}
+
+#[test]
+fn reminders_follow_the_due_date_once_each_and_a_receipt_ends_them() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "800.00")]);
+    customer(&sb, "lee@other-co.com", &[("Setup", "100.00")]);
+    assert_eq!(counts(&bill(&sb)), (2, 0, 0));
+    // Invoice 2 is voided (its work written off): nothing more is ever
+    // sent for it.
+    assert_eq!(sb.run(&["invoice", "void", "2", "--write-off"]).code, 0);
+    // Due 2026-12-15 10:00; reminders 3, 7 and 14 days after.
+    for (now, expected) in [
+        ("2026-12-18T09:59:59Z", 0),
+        ("2026-12-18T10:00:00Z", 1),
+        ("2026-12-19T10:00:00Z", 0),
+        ("2026-12-22T10:00:00Z", 1),
+        ("2026-12-29T10:00:00Z", 1),
+        ("2027-01-20T10:00:00Z", 0),
+    ] {
+        sb.set("HOSS_NOW", now);
+        assert_eq!(counts(&bill(&sb)), (0, expected, 0), "at {now}");
+    }
+    assert_eq!(
+        mails(&sb, 1),
+        [
+            ("invoice".into(), 1, "sent".into()),
+            ("reminder".into(), 3, "sent".into()),
+            ("reminder".into(), 7, "sent".into()),
+            ("reminder".into(), 14, "sent".into()),
+        ]
+    );
+    assert_eq!(mails(&sb, 2), [("invoice".into(), 1, "sent".into())]);
+    let (subject, text) = body(&smtp.messages()[2]);
+    assert_eq!(
+        subject,
+        "Reminder: invoice #1 from Carter Consulting LLC — 800.00 USD"
+    );
+    assert!(
+        text.contains("was due on 2026-12-15 (3 days ago)"),
+        "{text}"
+    );
+
+    // Paid through the webhook: the next pass sends a receipt, once, and
+    // no reminder ever again.
+    let link = sb.json::<Value>(&["invoice", "show", "1", "--json"])["stripe_payment_link_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let event = json!({
+        "id": "evt_paid_1", "object": "event", "type": "checkout.session.completed",
+        "data": {"object": {"id": "cs_paid_1", "object": "checkout.session", "payment_link": link,
+                            "payment_status": "paid", "amount_total": 80000, "currency": "usd"}}
+    })
+    .to_string();
+    let t = chrono::DateTime::parse_from_rfc3339("2027-01-20T10:00:00Z")
+        .unwrap()
+        .timestamp();
+    let paid = sb.run_with_stdin(
+        &[
+            "webhook",
+            "--signature",
+            &stripe_signature(SECRET, t, &event),
+        ],
+        event.as_bytes(),
+    );
+    assert_eq!(paid.code, 0, "{paid:?}");
+    assert_eq!(counts(&bill(&sb)), (0, 0, 1));
+    let receipt = smtp.messages().last().cloned().unwrap();
+    let (subject, text) = body(&receipt);
+    assert_eq!(
+        subject,
+        "Receipt for invoice #1 from Carter Consulting LLC — 800.00 USD paid"
+    );
+    assert!(
+        text.contains("we received 800.00 USD for invoice #1 on 2027-01-20"),
+        "{text}"
+    );
+    sb.set("HOSS_NOW", "2027-03-01T10:00:00Z");
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    assert_eq!(smtp.messages().len(), 6);
+}
+
+/// An SMTP server that takes a whole message and never answers its end:
+/// the sender hangs between handing the message over and hearing back.
+/// The flag is raised when a message has been handed over.
+fn stalling_smtp() -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handed_over = Arc::new(AtomicBool::new(false));
+    let flag = handed_over.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                let mut lines = BufReader::new(stream);
+                let _ = out.write_all(b"220 stall.test ESMTP\r\n");
+                let mut in_data = false;
+                let mut line = String::new();
+                while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let reply: &[u8] = if in_data {
+                        if line == ".\r\n" {
+                            flag.store(true, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_secs(600));
+                        }
+                        b""
+                    } else if line.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if line.starts_with("EHLO") {
+                        b"250 stall.test\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = out.write_all(reply);
+                    line.clear();
+                }
+            });
+        }
+    });
+    (port, handed_over)
+}
+
+#[test]
+fn overlapping_passes_and_a_killed_sender_never_email_a_customer_twice() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    // Eight `bill` passes at once: one notice.
+    for out in sb.run_concurrently(&["bill"], 8) {
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    assert_eq!(smtp.messages().len(), 1);
+
+    // Another customer's notice: the sender is killed after handing the
+    // message over, before hearing back.
+    let (stall, handed_over) = stalling_smtp();
+    let stub = StripeStub::start();
+    let mut sb = paid_sandbox(&stub, stall);
+    customer(&sb, "lee@other-co.com", &[("Setup", "100.00")]);
+    let mut child = sb.command(&["bill"]).spawn().unwrap();
+    wait_until(Duration::from_secs(30), "the notice is handed over", || {
+        handed_over.load(Ordering::SeqCst)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(mails(&sb, 1), [("invoice".into(), 1, "reserved".into())]);
+    // A later pass, with a working server: uncertain, never sent again.
+    sb.set("SMTP_PORT", &smtp.port.to_string());
+    sb.set("HOSS_NOW", "2026-12-01T10:20:00Z");
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.log_lines("[EMAIL][UNCERTAIN]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert_eq!(mails(&sb, 1), [("invoice".into(), 1, "uncertain".into())]);
+    assert_eq!(smtp.messages().len(), 1, "nothing re-sent");
+}
