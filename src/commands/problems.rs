@@ -64,9 +64,19 @@ pub fn currency(conn: &rusqlite::Connection, currency: &str) -> Result<Vec<Strin
 pub fn invoice_mail(conn: &rusqlite::Connection, since: i64) -> Result<Vec<String>> {
     Ok(db::invoice_mail::problems_since(conn, since)?
         .into_iter()
-        .map(|(id, kind, to, outcome, error)| {
-            let to = if to.is_empty() { "(no address)".into() } else { to };
-            format!("invoice {id}: the {kind} email to {to} was {outcome}: {error} (`hoss invoice show {id}`)")
+        .map(|u| {
+            let to = if u.recipient.is_empty() {
+                "(no address)".into()
+            } else {
+                u.recipient
+            };
+            format!(
+                "invoice {id}: the {} email to {to} was {}: {} (`hoss invoice show {id}`)",
+                u.kind,
+                u.outcome,
+                u.error,
+                id = u.invoice_id
+            )
         })
         .collect())
 }

@@ -167,13 +167,19 @@ pub fn history(conn: &Connection, invoice_id: i64) -> rusqlite::Result<Vec<Sent>
     .collect()
 }
 
+/// Mail about an invoice that could not go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered {
+    pub invoice_id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub outcome: String,
+    pub error: String,
+}
+
 /// Mail about an invoice that could not go since `since` and has not gone
-/// since (the latest attempt per invoice and kind): invoice id, kind,
-/// recipient, outcome, error.
-pub fn problems_since(
-    conn: &Connection,
-    since: i64,
-) -> rusqlite::Result<Vec<(i64, String, String, String, String)>> {
+/// since (the latest attempt per invoice and kind).
+pub fn problems_since(conn: &Connection, since: i64) -> rusqlite::Result<Vec<Undelivered>> {
     conn.prepare_cached(
         "SELECT s.invoice_id, s.kind, s.recipient, s.outcome, COALESCE(s.error, ''), MAX(s.at)
          FROM send_ledger s INDEXED BY send_ledger_invoice
@@ -184,7 +190,13 @@ pub fn problems_since(
          GROUP BY s.invoice_id, s.kind ORDER BY s.invoice_id, s.kind",
     )?
     .query_map([since], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        Ok(Undelivered {
+            invoice_id: r.get(0)?,
+            kind: r.get(1)?,
+            recipient: r.get(2)?,
+            outcome: r.get(3)?,
+            error: r.get(4)?,
+        })
     })?
     .collect()
 }

@@ -76,7 +76,10 @@ fn body(m: &crate::harness::Received) -> (String, String) {
         .unwrap_or_default();
     // Lines are wrapped at 78 columns: compare words.
     let text = parsed.get_body().unwrap();
-    (subject, text.split_whitespace().collect::<Vec<_>>().join(" "))
+    (
+        subject,
+        text.split_whitespace().collect::<Vec<_>>().join(" "),
+    )
 }
 
 fn mails(sb: &Sandbox, invoice: i64) -> Vec<(String, i64, String)> {
