@@ -341,3 +341,194 @@ fn overlapping_passes_and_a_killed_sender_never_email_a_customer_twice() {
     assert_eq!(mails(&sb, 1), [("invoice".into(), 1, "uncertain".into())]);
     assert_eq!(smtp.messages().len(), 1, "nothing re-sent");
 }
+
+#[test]
+fn dry_run_sends_nothing_and_says_what_it_would_send() {
+    let stub = StripeStub::start();
+    // Stripe real, email on defaults (DRY_RUN).
+    let sb = Sandbox::new()
+        .with("ENABLE_STRIPE", "TRUE")
+        .with("STRIPE_API_KEY", "sk_test_hossbillingtests")
+        .with("STRIPE_API_BASE", &stub.server.url)
+        .with("HOSS_NOW", DAY0);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(counts(&report), (1, 0, 0), "{report}");
+    assert_eq!(
+        out.log_lines("[BILLING][EMAIL][DRY_RUN] invoice_id=1")
+            .len(),
+        1
+    );
+    assert!(
+        out.log_lines("[EMAIL][DRY_RUN]")
+            .iter()
+            .any(|l| l.contains("Invoice #1"))
+    );
+    assert_eq!(mails(&sb, 1), [("invoice".into(), 1, "dry_run".into())]);
+    // INVOICE_EMAILS=OFF: not even simulated.
+    let off = sb.with("INVOICE_EMAILS", "OFF");
+    assert_eq!(counts(&bill(&off)), (0, 0, 0));
+}
+
+#[test]
+fn a_customer_who_cannot_get_the_mail_is_recorded_and_raised_never_a_crash() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    customer(&sb, "lee@other-co.com", &[("Setup", "50.00")]);
+    // An imported customer without a usable address; another on the
+    // suppression list.
+    sb.db()
+        .execute("UPDATE customer SET contact_email = '' WHERE id = 1", [])
+        .unwrap();
+    assert_eq!(sb.run(&["suppress", "add", "lee@other-co.com"]).code, 0);
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["invoice_mail_problems"], 2, "{report}");
+    assert_eq!(out.log_lines("[BILLING][NO_CONTACT] invoice_id=1").len(), 1);
+    assert_eq!(
+        out.log_lines("[BILLING][EMAIL_SUPPRESSED] invoice_id=2")
+            .len(),
+        1
+    );
+    assert!(smtp.messages().is_empty());
+    // Not retried on its own; both invoices stay open; the operator is told.
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    let open: Vec<Value> = sb.json(&["invoice", "list", "--json"]);
+    assert!(open.iter().all(|i| i["status"] == "open"));
+    let status: Value = sb.json(&["status", "--json"]);
+    let warnings = status["warnings"].to_string();
+    assert!(
+        warnings.contains("invoice 1: the invoice email to (no address) was failed"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("invoice 2: the invoice email to lee@other-co.com was suppressed"),
+        "{warnings}"
+    );
+    let digest: Value = sb.json(&["summary", "--json"]);
+    assert!(
+        digest["attention"].to_string().contains("invoice 1:"),
+        "{digest}"
+    );
+
+    // The operator's send: refused for the suppressed address, sent with --force.
+    let refused = sb.run(&["invoice", "send", "2"]);
+    assert_eq!(refused.code, 65, "{refused:?}");
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    let forced: Value = sb.json(&["invoice", "send", "2", "--force", "--json"]);
+    assert_eq!(forced["sent"], "invoice sent", "{forced}");
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(smtp.messages()[0].to, ["lee@other-co.com"]);
+    let status: Value = sb.json(&["status", "--json"]);
+    assert!(
+        !status["warnings"].to_string().contains("invoice 2:"),
+        "{status}"
+    );
+    // Nothing for a void invoice.
+    assert_eq!(sb.run(&["invoice", "void", "1", "--write-off"]).code, 0);
+    let void = sb.run(&["invoice", "send", "1"]);
+    assert_eq!(void.code, 65);
+    assert!(void.stderr.contains("void"), "{}", void.stderr);
+    assert_eq!(sb.run(&["invoice", "send", "99"]).code, 65);
+}
+
+#[test]
+fn a_broken_template_keeps_the_invoice_open_and_tells_the_operator() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = paid_sandbox(&stub, smtp.port);
+    let dir = sb.path("templates");
+    std::fs::create_dir_all(&dir).unwrap();
+    let builtin = include_str!("../../config/templates/invoice_mail.toml");
+    std::fs::write(
+        dir.join("invoice_mail.toml"),
+        builtin.replace("{{ number }}", "{{ invoice_no }}"),
+    )
+    .unwrap();
+    sb.set("TEMPLATES_DIR", dir.to_str().unwrap());
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let lines = out.log_lines("[BILLING][EMAIL_TEMPLATE_ERROR]");
+    assert_eq!(lines.len(), 1, "{}", out.stderr);
+    assert!(lines[0].contains("invoice_no"), "{}", lines[0]);
+    assert!(smtp.messages().is_empty());
+    let inv: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert_eq!(inv["status"], "open");
+    // Fixed: the next pass sends it.
+    std::fs::write(dir.join("invoice_mail.toml"), builtin).unwrap();
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+}
+
+#[test]
+fn approval_links_one_invoice_above_the_max_never_above_the_hard_ceiling() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port)
+        .with("STRIPE_MAX_AMOUNT", "500")
+        .with("STRIPE_HARD_MAX_AMOUNT", "2000");
+    customer(&sb, "pat@acme-dental.com", &[("Big project", "1800.00")]);
+    customer(&sb, "lee@other-co.com", &[("Huge project", "2500.00")]);
+    let report = bill(&sb);
+    assert_eq!(
+        (
+            report["out_of_range"].as_i64(),
+            report["links_created"].as_i64()
+        ),
+        (Some(2), Some(0))
+    );
+    // Drafts without a link and no PAYMENT_INSTRUCTIONS: nobody is emailed.
+    assert_eq!(counts(&report), (0, 0, 0));
+    let approved: Value = sb.json(&["invoice", "approve", "1", "--json"]);
+    assert!(approved["approved_at"].is_string(), "{approved}");
+    let refused = sb.run(&["invoice", "approve", "2"]);
+    assert_eq!(refused.code, 65);
+    assert!(
+        refused.stderr.contains("STRIPE_HARD_MAX_AMOUNT"),
+        "{}",
+        refused.stderr
+    );
+    let report = bill(&sb);
+    assert_eq!(report["links_created"], 1, "{report}");
+    assert_eq!(counts(&report), (1, 0, 0));
+    let open: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert_eq!(open["status"], "open");
+    let still: Value = sb.json(&["invoice", "show", "2", "--json"]);
+    assert_eq!(still["status"], "draft");
+    // An open invoice needs no approval.
+    assert_eq!(sb.run(&["invoice", "approve", "1"]).code, 65);
+}
+
+#[test]
+fn a_draft_that_cannot_get_a_link_is_emailed_with_the_payment_instructions() {
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    // Stripe off: every invoice stays a draft.
+    let sb = Sandbox::new()
+        .email_via_smtp(smtp.port)
+        .with("HOSS_NOW", DAY0)
+        .with(
+            "PAYMENT_INSTRUCTIONS",
+            "Bank transfer to IBAN DE00 1234\\nReference: your invoice number",
+        );
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(
+        text.contains("How to pay: Bank transfer to IBAN DE00 1234 Reference: your invoice number"),
+        "{text}"
+    );
+    assert!(!text.contains("Pay now"), "{text}");
+    assert!(text.contains("Due by 2026-12-15."), "{text}");
+    // Without instructions, a linkless draft is not announced.
+    let quiet = Sandbox::new()
+        .email_via_smtp(smtp.port)
+        .with("HOSS_NOW", DAY0);
+    customer(&quiet, "lee@other-co.com", &[("Audit", "100.00")]);
+    assert_eq!(counts(&bill(&quiet)), (0, 0, 0));
+    assert_eq!(smtp.messages().len(), 1);
+}
