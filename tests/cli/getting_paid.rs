@@ -532,3 +532,35 @@ fn a_draft_that_cannot_get_a_link_is_emailed_with_the_payment_instructions() {
     assert_eq!(counts(&bill(&quiet)), (0, 0, 0));
     assert_eq!(smtp.messages().len(), 1);
 }
+
+#[test]
+fn the_example_of_replit_md_runs_as_written() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/replit.md")).unwrap();
+    let section = &text[text.find("## Getting paid").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = paid_sandbox(&stub, smtp.port).config_file(example);
+    let check = sb.run(&["check", "--json"]);
+    assert_eq!(check.code, 0, "{check:?}");
+    assert!(!check.stderr.contains("[CONFIG]"), "{}", check.stderr);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[0]);
+    // Due 30 days after 2026-12-01.
+    assert!(text.contains("Due by 2026-12-31."), "{text}");
+    // Reminders the day after and ten days after.
+    for (now, expected) in [
+        ("2027-01-01T09:00:00Z", 0),
+        ("2027-01-01T10:00:00Z", 1),
+        ("2027-01-10T09:59:59Z", 0),
+        ("2027-01-10T10:00:00Z", 1),
+        ("2027-01-11T10:00:00Z", 0),
+    ] {
+        sb.set("HOSS_NOW", now);
+        assert_eq!(counts(&bill(&sb)).1, expected, "at {now}");
+    }
+    let shown = sb.run(&["invoice", "show", "1"]);
+    assert!(shown.stdout.contains("reminder #10"), "{}", shown.stdout);
+}
