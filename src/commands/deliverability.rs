@@ -213,17 +213,26 @@ fn dkim(dns: &mut Resolver, email: &EmailConfig) -> Check {
             .collect(),
         Err(e) => return unchecked(NAME, &e),
     };
-    let Some(first) = records.first() else {
-        return fail(NAME, format!("no DKIM key record (TXT with p=) at {name}"));
-    };
-    let key = match key {
-        Ok(k) => k,
-        Err(e) => {
+    let key = match (records.first(), key) {
+        (None, Ok(key)) => {
+            return fail(
+                NAME,
+                format!(
+                    "no DKIM key record (TXT with p=) at {name}; publish: {}",
+                    key.txt_record()
+                ),
+            );
+        }
+        (None, Err(_)) => {
+            return fail(NAME, format!("no DKIM key record (TXT with p=) at {name}"));
+        }
+        (Some(_), Err(e)) => {
             return fail(
                 NAME,
                 format!("{name} publishes a key, but mail cannot be signed: {e}"),
             );
         }
+        (Some(_), Ok(key)) => key,
     };
     if records.iter().any(|r| key.matches_record(r).is_ok()) {
         return pass(
@@ -234,8 +243,11 @@ fn dkim(dns: &mut Resolver, email: &EmailConfig) -> Check {
             ),
         );
     }
-    let why = key.matches_record(first).unwrap_err();
-    fail(NAME, format!("{name}: {why}"))
+    let why = key.matches_record(&records[0]).err().unwrap_or_default();
+    fail(
+        NAME,
+        format!("{name}: {why}; publish: {}", key.txt_record()),
+    )
 }
 
 /// `PUBLIC_BASE_URL/healthz` answers 200: the one-click unsubscribe link in

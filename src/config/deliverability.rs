@@ -124,7 +124,7 @@ fn resolve_dkim(raw: &Raw, from_domain: Option<&str>, p: &mut Problems) -> Optio
     let key = match file {
         None => Err("DKIM_PRIVATE_KEY_FILE is missing (DKIM_SELECTOR is set)".to_string()),
         Some(path) => read_key(Path::new(path))
-            .map_err(|e| format!("DKIM_PRIVATE_KEY_FILE {} {e}", quote_value(path))),
+            .map_err(|e| format!("DKIM_PRIVATE_KEY_FILE {} {e}", quote_path(path))),
     };
     if let Err(e) = &key {
         p.0.push(e.clone());
@@ -134,6 +134,13 @@ fn resolve_dkim(raw: &Raw, from_domain: Option<&str>, p: &mut Problems) -> Optio
         domain,
         key,
     })
+}
+
+/// A path in a reason: whole (the operator must find the file), quoted,
+/// without control characters.
+fn quote_path(v: &str) -> String {
+    let clean: String = v.chars().filter(|c| !c.is_control()).take(400).collect();
+    format!("{clean:?}")
 }
 
 /// Reads and parses the key file; `Err` follows the file's name.
