@@ -4,6 +4,7 @@
 //! against real DNS (dnsmasq) and a loopback `/healthz`.
 
 use std::net::UdpSocket;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use base64::Engine;
@@ -617,4 +618,83 @@ fn deliverability_under_sendgrid_leaves_dkim_to_sendgrid() {
         detail(&report, "dkim").starts_with("SMTP mail is not DKIM-signed"),
         "{report}"
     );
+}
+
+/// replit.md's "Deliverability checklist" runs as written: its openssl
+/// lines make a key hoss signs with, its `echo` prints the TXT value that
+/// `check --deliverability` asks for, and once that value is published the
+/// check finds the key.
+#[test]
+fn the_deliverability_checklist_of_replit_md_runs_as_written() {
+    if !system_package("openssl", Path::new("/usr/bin/openssl").exists()) {
+        return;
+    }
+    let notes = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/replit.md")).unwrap();
+    let section = notes.split("## Deliverability checklist").nth(1).unwrap();
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    assert!(block.contains("hoss check --deliverability"), "{block}");
+    let domain = format!("docs.{DNS_ZONE}");
+    let zone = || {
+        DnsZone::new()
+            .txt(&domain, &["v=spf1 -all"])
+            .txt(&format!("_dmarc.{domain}"), &["v=DMARC1; p=reject"])
+    };
+    let healthz = FakeServer::answering(200, "ok");
+    let run = |sb: &Sandbox, script: &str| {
+        let bin_dir = Path::new(crate::harness::BIN).parent().unwrap();
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", script])
+            .env_clear()
+            .env(
+                "PATH",
+                format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap()),
+            )
+            .envs(sb.envs())
+            .current_dir(sb.dir.path())
+            .output()
+            .unwrap();
+        Output::from(out)
+    };
+    let Some(dns) = zone().start() else { return };
+    let sb =
+        checking(&dns.server(), &domain, &healthz.url).with("DKIM_PRIVATE_KEY_FILE", "dkim.pem");
+    let out = run(&sb, block);
+    assert_eq!(out.code, 0, "{out:?}");
+    // The value the docs print is the value hoss asks for.
+    let txt = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("v=DKIM1; k=rsa; p="))
+        .unwrap_or_else(|| panic!("no TXT value printed: {out:?}"));
+    let dkim_line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("FAIL dkim"))
+        .unwrap_or_else(|| panic!("{}", out.stdout));
+    assert!(
+        dkim_line.ends_with(&format!("publish: {txt}")),
+        "{dkim_line}"
+    );
+    let key = std::fs::read_to_string(sb.path("dkim.pem")).unwrap();
+    assert!(!out.stdout.contains(key.lines().nth(1).unwrap()));
+    drop(dns);
+    // Published, it is found.
+    let Some(dns) = zone()
+        .txt(&format!("s1._domainkey.{domain}"), &chunks(txt))
+        .start()
+    else {
+        return;
+    };
+    let sb = sb
+        .with("DNS_SERVER", &dns.server())
+        .with("RELEASE_MODE", "TRUE");
+    let out = run(&sb, "hoss check --deliverability");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("ok   dkim"), "{}", out.stdout);
 }
