@@ -202,7 +202,12 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
     use crate::commands::*;
     use crate::render::emit;
     match command {
-        Command::Check => emit(out, &check::run(ctx), style),
+        Command::Check {
+            deliverability: false,
+        } => emit(out, &check::run(ctx), style),
+        Command::Check {
+            deliverability: true,
+        } => emit(out, &deliverability::run(ctx)?, style),
         Command::Status => emit(out, &status::run(ctx)?, style),
         Command::Summary { period, email } => emit(out, &summary::run(ctx, period, email)?, style),
         // Each step takes its own lock and records its own run inside.

@@ -86,7 +86,12 @@ impl From<PageArgs> for crate::db::Page {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show requested and effective mode of every subsystem (exit 78 in release mode when one fell back)
-    Check,
+    Check {
+        /// Check instead whether mail from the From domain will be believed: SPF, DMARC and
+        /// DKIM in DNS, the unsubscribe endpoint, the 7-day health (exit 78 in release mode when one fails)
+        #[arg(long)]
+        deliverability: bool,
+    },
     /// Show what hoss is doing: modes, limits, leads, the last run of each command
     Status,
     /// The digest of the last day (or week): leads, emails, invoices, payments, what needs you
@@ -205,7 +210,12 @@ impl Command {
     /// The name a run is recorded and locked under.
     pub fn name(&self) -> &'static str {
         match self {
-            Command::Check => "check",
+            Command::Check {
+                deliverability: false,
+            } => "check",
+            Command::Check {
+                deliverability: true,
+            } => "check --deliverability",
             Command::Status => "status",
             Command::Summary { email: true, .. } => "summary --email",
             Command::Summary { .. } => "summary",
@@ -242,7 +252,7 @@ impl Command {
     /// still does: see [`Command::quiet`]).
     pub fn read_only(&self) -> bool {
         match self {
-            Command::Check
+            Command::Check { .. }
             | Command::Status
             | Command::Preview { .. }
             | Command::Why { .. }
@@ -266,7 +276,7 @@ impl Command {
     /// out: for commands that only look, except `check`, whose subject they
     /// are. `[CONFIG]` lines are always said.
     pub fn quiet(&self) -> bool {
-        self.read_only() && !matches!(self, Command::Check)
+        self.read_only() && !matches!(self, Command::Check { .. })
     }
 
     /// Cycle passes take an overlap lock; a second overlapping run exits 0.

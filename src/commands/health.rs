@@ -42,7 +42,7 @@ pub fn read(ctx: &Ctx) -> Result<Health> {
 }
 
 /// Why the evidence calls for a pause, if it does.
-fn verdict(ctx: &Ctx, h: &Health) -> Option<String> {
+pub fn verdict(ctx: &Ctx, h: &Health) -> Option<String> {
     let limits = ctx.config.email.health;
     if h.sends_7d < i64::from(limits.min_sends) {
         return None;

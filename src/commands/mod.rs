@@ -10,6 +10,7 @@ pub mod bill;
 pub mod check;
 pub mod customer;
 pub mod cycle;
+pub mod deliverability;
 pub mod import_legacy;
 pub mod invoice;
 pub mod invoice_mail;

@@ -112,7 +112,6 @@ pub(super) fn resolve_email(
     // Limits: an unreadable limit is 0 (sends nothing), never the default.
     let health = super::health::resolve_health(raw, &mut p);
     let sending = super::sending::resolve_sending(raw, sequence_steps, &mut p);
-    let deliverability = super::deliverability::resolve_deliverability(raw, &mut p);
     let max_per_cycle = p.take(raw.uint("MAX_EMAILS_PER_CYCLE", 10, 0, 10_000), 0);
     let max_per_hour = p.take(raw.uint("MAX_EMAILS_PER_HOUR", 50, 0, 100_000), 0);
     let delay_min_secs = p.take(raw.uint("EMAIL_SEND_DELAY_MIN", 1, 0, 600), 0);
@@ -218,6 +217,9 @@ pub(super) fn resolve_email(
         p.require(company_name.as_ref(), "COMPANY_NAME");
         p.require(company_postal_address.as_ref(), "COMPANY_POSTAL_ADDRESS");
     }
+    // The MX check, role accounts, and the DKIM key for this From address.
+    let deliverability =
+        super::deliverability::resolve_deliverability(raw, from_email.as_deref(), &mut p);
     let (niche_template, templates_dir, pack) = templates::resolve_pack(raw);
     if let Err(e) = &pack {
         p.0.push(pack_problem(e));

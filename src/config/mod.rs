@@ -45,7 +45,7 @@ mod docs_tests;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-pub use deliverability::Deliverability;
+pub use deliverability::{Deliverability, DkimSettings};
 pub use email::{DEFAULT_SENDGRID_API_BASE, EmailConfig, EmailMode, SmtpConfig, SmtpTls};
 pub use health::HealthLimits;
 pub use inbox::{ImapAuth, ImapConfig, ImapSecret, ImapTls, InboxConfig, InboxMode};

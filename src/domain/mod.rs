@@ -4,6 +4,7 @@
 pub mod address;
 pub mod compose;
 pub mod delivery;
+pub mod dkim;
 pub mod inbox;
 pub mod invoice_mail;
 pub mod lead_csv;

@@ -8,6 +8,8 @@ mod addresses;
 mod billing;
 /// SIGKILLed and concurrent passes never email twice, bill twice or lose a payment.
 mod campaign;
+/// DKIM-signed SMTP mail checked by an independent verifier (dkimpy), and `check --deliverability` over real DNS.
+mod deliverability;
 /// Outbound email via a fake SendGrid and real SMTP: limits, at-most-once, failures, suppression.
 mod email;
 /// Read-only, full or corrupt storage fails cleanly; no secret reaches any output, log or file.

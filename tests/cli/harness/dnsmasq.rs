@@ -49,11 +49,17 @@ impl DnsZone {
     }
 
     /// A TXT record at `name` made of `chunks` (each one string of the
-    /// record, as long TXT records are published).
+    /// record, as long TXT records are published); called again for the
+    /// same name, a second record. On dnsmasq's command line (unlike in its
+    /// config file) quotes are kept as text and a comma starts the next
+    /// string, so a chunk is passed bare and may not hold a comma.
     pub fn txt(mut self, name: &str, chunks: &[&str]) -> DnsZone {
-        let quoted: Vec<String> = chunks.iter().map(|c| format!("\"{c}\"")).collect();
+        assert!(
+            chunks.iter().all(|c| !c.contains(',')),
+            "a TXT chunk with a comma: {chunks:?}"
+        );
         self.args
-            .push(format!("--txt-record={name},{}", quoted.join(",")));
+            .push(format!("--txt-record={name},{}", chunks.join(",")));
         self
     }
 
