@@ -45,7 +45,7 @@ impl Report for BillReport {
 
     fn human(&self, _terminal: bool) -> String {
         format!(
-            "bill: invoices_created={} links_created={} out_of_range={} paid_reconciled={} links_deactivated={} errors={} stripe={}\nbill: invoice_emails={} reminders={} receipts={} problems={}\n",
+            "bill: invoices_created={} links_created={} out_of_range={} paid_reconciled={} links_deactivated={} errors={} stripe={} invoice_emails={} reminders={} receipts={} invoice_mail_problems={}\n",
             self.invoices_created,
             self.links_created,
             self.out_of_range,

@@ -163,24 +163,33 @@ fn deliver(w: &World, body: &str) -> Value {
 /// The invariants; returns how many were checked.
 fn check_invariants(w: &World) -> usize {
     let db = w.sb.db();
-    // 1. nobody emailed the same step twice (first emails, then the
-    // follow-ups of the second phase: a reply in the thread, `Re: `)
-    let sends: Vec<(String, bool)> = w
+    // 1. nobody got the same mail twice: an outreach step (first emails,
+    // then the follow-ups of the second phase), or an invoice's notice,
+    // reminder or receipt — each send named by its ledger row.
+    let sends: Vec<(String, String, i64, Option<i64>)> = w
         .sendgrid
         .mail_sends()
         .iter()
         .map(|r| {
-            let follow_up = r.json()["subject"]
+            let id: i64 = r.json()["custom_args"]["hoss_send_id"]
                 .as_str()
-                .is_some_and(|s| s.starts_with("Re: "));
-            (r.mail_to(), follow_up)
+                .and_then(|v| v.parse().ok())
+                .expect("every send names its ledger row");
+            let (kind, step, invoice): (String, i64, Option<i64>) = db
+                .query_row(
+                    "SELECT kind, step, invoice_id FROM send_ledger WHERE id = ?1",
+                    [id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .unwrap();
+            (r.mail_to(), kind, step, invoice)
         })
         .collect();
-    let unique: HashSet<&(String, bool)> = sends.iter().collect();
+    let unique: HashSet<&(String, String, i64, Option<i64>)> = sends.iter().collect();
     assert_eq!(
         unique.len(),
         sends.len(),
-        "a recipient got the same step twice: {sends:?}"
+        "a recipient got the same mail twice: {sends:?}"
     );
     // 2. never above the hour limit (each phase's clock is pinned inside
     // one hour)
