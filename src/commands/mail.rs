@@ -166,3 +166,11 @@ pub fn outreach_message(
         follow_up,
     )
 }
+
+/// A Message-ID for send `ledger_id`, at the sender's domain (without the
+/// angle brackets): unique by the ledger id, unguessable by the token.
+pub fn message_id(ledger_id: i64, from_email: &str) -> Result<String> {
+    let domain = from_email.rsplit('@').next().unwrap_or("hoss.invalid");
+    let nonce = crate::domain::token::new_token().map_err(crate::error::Error::Internal)?;
+    Ok(format!("hoss.{ledger_id}.{}@{domain}", &nonce[..12]))
+}

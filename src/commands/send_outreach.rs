@@ -113,14 +113,6 @@ struct Pass<'a> {
     gate: AddressGate,
 }
 
-/// A Message-ID for send `ledger_id`, at the sender's domain (without the
-/// angle brackets): unique by the ledger id, unguessable by the token.
-fn message_id(ledger_id: i64, from_email: &str) -> Result<String> {
-    let domain = from_email.rsplit('@').next().unwrap_or("hoss.invalid");
-    let nonce = crate::domain::token::new_token().map_err(Error::Internal)?;
-    Ok(format!("hoss.{ledger_id}.{}@{domain}", &nonce[..12]))
-}
-
 pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
     let cfg = &ctx.config.email;
     // A broken pack has already made email fall back to DRY_RUN; the
@@ -350,7 +342,7 @@ impl Pass<'_> {
             }
         };
         let (variant, pack) = step_pack(ctx, step_cfg, lead.id, step, &self.pack);
-        let message_id = message_id(ledger_id, &cfg.from_email)?;
+        let message_id = crate::commands::mail::message_id(ledger_id, &cfg.from_email)?;
         outbox::set_message_id(&ctx.db, ledger_id, &message_id, &variant)?;
         self.report.attempted += 1;
         let sequence = if step > outbox::FIRST_STEP {
