@@ -291,15 +291,7 @@ pub fn send(
     else {
         return Ok(Outcome::Taken);
     };
-    let domain = ctx
-        .config
-        .email
-        .from_email
-        .rsplit('@')
-        .next()
-        .unwrap_or("hoss.invalid");
-    let nonce = crate::domain::token::new_token().map_err(crate::error::Error::Internal)?;
-    let message_id = format!("hoss.{ledger_id}.{}@{domain}", &nonce[..12]);
+    let message_id = crate::commands::mail::message_id(ledger_id, &ctx.config.email.from_email)?;
     q::set_message_id(&ctx.db, ledger_id, &message_id)?;
     let mut message = message;
     message.message_id = Some(format!("<{message_id}>"));
