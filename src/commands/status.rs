@@ -131,6 +131,10 @@ pub struct BillingPanel {
     /// Draft + open invoices, in minor units of `currency`; null only when
     /// too large to count (amounts imported before hoss capped them).
     pub outstanding_cents: Option<Cents>,
+    /// Open invoices past their due date now (SPEC §16), and their total in
+    /// minor units (null only when too large to total, like outstanding).
+    pub overdue: i64,
+    pub overdue_cents: Option<Cents>,
     pub currency: String,
 }
 
@@ -205,9 +209,12 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         last_webhook_at: last_hook.map(|e| rfc3339(e.at)),
         last_webhook_error: last_hook_error.map(|e| format!("{} {}", rfc3339(e.at), e.message)),
     };
+    let (overdue, overdue_cents) = invoices::overdue(&ctx.db, now)?;
     let billing = BillingPanel {
         by_status: invoices::count_by_status(&ctx.db)?,
         outstanding_cents: money::fit(invoices::outstanding_cents(&ctx.db)?),
+        overdue,
+        overdue_cents: money::fit(overdue_cents),
         currency: stripe_cfg.currency.clone(),
     };
     if billing.outstanding_cents.is_none() {
@@ -486,8 +493,10 @@ impl StripePanel {
 impl BillingPanel {
     fn human(&self) -> String {
         let mut s = format!(
-            "billing: outstanding {}\n",
-            format_total(self.outstanding_cents, &self.currency)
+            "billing: outstanding {}; overdue {} invoice(s), {}\n",
+            format_total(self.outstanding_cents, &self.currency),
+            self.overdue,
+            format_total(self.overdue_cents, &self.currency)
         );
         s.push_str(&format!(
             "invoices by status: {}\n",

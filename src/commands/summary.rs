@@ -12,10 +12,10 @@ use crate::app::Ctx;
 use crate::clock::rfc3339;
 use crate::commands::mail::sender;
 use crate::commands::problems;
-use crate::config::EmailMode;
+use crate::config::{EmailMode, Invoicing};
 use crate::db::digest;
 use crate::db::outbox::{self, Kind, Target};
-use crate::db::{invoices, outbox::count_uncertain};
+use crate::db::{invoice_mail, invoices, outbox::count_uncertain};
 use crate::domain::compose;
 use crate::domain::delivery::Delivery;
 use crate::error::{EXIT_CONFIG, EXIT_DATA, EXIT_OK, EXIT_TEMPFAIL, Result};
@@ -68,6 +68,12 @@ pub struct Money {
     /// null only when too large to total (amounts imported before hoss
     /// capped them).
     pub amount_cents: Option<Cents>,
+    /// At the end of the window (SPEC §16): open invoices past their due
+    /// date, their total, and everything unpaid (draft + open), like
+    /// `status`.
+    pub overdue: i64,
+    pub overdue_cents: Option<Cents>,
+    pub outstanding_cents: Option<Cents>,
 }
 
 #[derive(Debug, Serialize)]
@@ -141,7 +147,7 @@ impl Report for SummaryReport {
              emails:    {} attempts ({} outreach, {} test) — {} sent, {} failed, {} throttled, {} DRY_RUN, {} suppressed, {} uncertain; {} digest(s)\n\
              outreach:  {} first emails, {} follow-ups sent\n\
              back:      {} replies, {} bounces, {} complaints, {} opt-outs\n\
-             invoices:  {} created, {}\n\
+             invoices:  {} created, {}; outstanding {}; overdue {}, {}\n\
              payments:  {} received, {}\n",
             if self.period == "week" {
                 "7 days"
@@ -171,6 +177,9 @@ impl Report for SummaryReport {
             e.opt_outs,
             self.invoices.count,
             money(self.invoices.amount_cents),
+            money(self.invoices.outstanding_cents),
+            self.invoices.overdue,
+            money(self.invoices.overdue_cents),
             self.payments.received,
             money(self.payments.amount_cents),
         );
@@ -237,6 +246,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     };
     let (inv_count, inv_amount) = digest::invoices_created(conn, from, to)?;
     let (paid_count, paid_amount) = digest::payments_received(conn, from, to)?;
+    let (overdue, overdue_cents) = invoices::overdue(conn, report_to)?;
     let mut attention = Vec::new();
     // Every human reply is the operator's to read.
     const REPLIES_LISTED: u32 = 50;
@@ -278,6 +288,34 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     for (id, error) in invoices::link_errors(conn)? {
         attention.push(format!("invoice {id}: payment link not created: {error}"));
     }
+    // Each invoice that became overdue in the window, once: overdue is
+    // `due_at < now`, so the windows of consecutive digests share none.
+    const OVERDUE_LISTED: u32 = 50;
+    let (fell_due, fell_due_all) = invoices::fell_due(conn, from, report_to, OVERDUE_LISTED)?;
+    let reminders = reminders_note(&ctx.config.invoicing);
+    for inv in &fell_due {
+        // Reminders follow an invoice hoss announced (SPEC §16).
+        let follow = match &reminders {
+            Ok(_) if !invoice_mail::announced(conn, inv.id)? => format!(
+                "no reminders, it was never sent to the customer (`hoss invoice send {}`)",
+                inv.id
+            ),
+            Ok(r) | Err(r) => r.clone(),
+        };
+        attention.push(format!(
+            "invoice #{} ({}, {}) is overdue since {}: {follow}",
+            inv.id,
+            inv.company,
+            format_amount(inv.amount_cents, &inv.currency),
+            inv.due_at.day(),
+        ));
+    }
+    if fell_due_all > fell_due.len() as i64 {
+        attention.push(format!(
+            "{} more invoices became overdue: `hoss invoice list --status open`",
+            fell_due_all - fell_due.len() as i64
+        ));
+    }
     let hooks = digest::webhook_problems(conn, from, to)?;
     if hooks > 0 {
         attention.push(format!(
@@ -318,6 +356,9 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         invoices: Money {
             count: inv_count,
             amount_cents: money::fit(inv_amount),
+            overdue,
+            overdue_cents: money::fit(overdue_cents),
+            outstanding_cents: money::fit(invoices::outstanding_cents(conn)?),
         },
         payments: Payments {
             received: paid_count,
@@ -326,6 +367,22 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         attention,
         email: None,
     })
+}
+
+/// What follows an overdue invoice, as configured (SPEC §16): the
+/// reminders, or why there are none.
+fn reminders_note(cfg: &Invoicing) -> std::result::Result<String, String> {
+    if !cfg.emails {
+        return Err("no reminders (INVOICE_EMAILS=OFF)".into());
+    }
+    if cfg.reminder_days.is_empty() {
+        return Err("no reminders (INVOICE_REMINDER_DAYS=none)".into());
+    }
+    let days: Vec<String> = cfg.reminder_days.iter().map(u32::to_string).collect();
+    Ok(format!(
+        "reminders follow {} day(s) after it (INVOICE_REMINDER_DAYS)",
+        days.join(", ")
+    ))
 }
 
 pub fn run(ctx: &Ctx, period: Period, email: bool) -> Result<SummaryReport> {

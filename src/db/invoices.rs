@@ -37,11 +37,15 @@ pub struct Invoice {
     pub written_off: bool,
     pub created_at: Timestamp,
     pub paid_at: Option<Timestamp>,
+    /// When it is due (SPEC §16): set when it opens, or when a draft is
+    /// announced; the portal shows it (`invoice show` reads it on its own).
+    #[serde(skip)]
+    pub due_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str = "id, customer_id, amount_cents, currency, status, payment_url, stripe_price_id,
     stripe_payment_link_id, link_active, link_error, out_of_range_logged, paid_via, created_at, paid_at,
-    paid_session_id, written_off";
+    paid_session_id, written_off, due_at";
 
 /// `SUM(column)` that cannot overflow: SQLite raises "integer overflow"
 /// past i64, so the sum is taken in two parts (billions and the rest, each
@@ -72,6 +76,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Invoice> {
         paid_at: r.get(13)?,
         paid_session_id: r.get(14)?,
         written_off: r.get(15)?,
+        due_at: r.get(16)?,
     })
 }
 
@@ -344,6 +349,70 @@ pub fn outstanding_cents(conn: &Connection) -> rusqlite::Result<i128> {
          WHERE status IN ('draft', 'open')",
     )?
     .query_row([], |r| Ok(join_sum(r.get(0)?, r.get(1)?)))
+}
+
+/// Open invoices past their due date at `now` (`due_at < now`): (count,
+/// exact total, see [`split_sum`]), read on the partial index
+/// `invoice_open_due`, which holds open invoices only: the cost follows the
+/// overdue invoices, never the whole table. Like [`outstanding_cents`], the
+/// total is of every currency's minor units.
+pub fn overdue(conn: &Connection, now: i64) -> rusqlite::Result<(i64, i128)> {
+    conn.prepare_cached(&format!(
+        "SELECT COUNT(*), {} FROM invoice INDEXED BY invoice_open_due
+         WHERE status = 'open' AND due_at < ?1",
+        split_sum("amount_cents")
+    ))?
+    .query_row([now], |r| Ok((r.get(0)?, join_sum(r.get(1)?, r.get(2)?))))
+}
+
+/// An open invoice that fell due, as the digest names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FellDue {
+    pub id: i64,
+    pub company: String,
+    pub amount_cents: Cents,
+    pub currency: String,
+    pub due_at: Timestamp,
+}
+
+/// Invoices still open whose due date is in `[from, to)`: those that became
+/// overdue between `from` and `to` (overdue is `due_at < now`), oldest due
+/// first, at most `limit` of them, and how many there are in all. On the
+/// partial index `invoice_open_due`.
+pub fn fell_due(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+    limit: u32,
+) -> rusqlite::Result<(Vec<FellDue>, i64)> {
+    let rows: Vec<FellDue> = conn
+        .prepare_cached(
+            "SELECT i.id, COALESCE(c.company, ''), i.amount_cents, i.currency, i.due_at
+             FROM invoice i INDEXED BY invoice_open_due LEFT JOIN customer c ON c.id = i.customer_id
+             WHERE i.status = 'open' AND i.due_at >= ?1 AND i.due_at < ?2
+             ORDER BY i.due_at, i.id LIMIT ?3",
+        )?
+        .query_map(params![from, to, limit], |r| {
+            Ok(FellDue {
+                id: r.get(0)?,
+                company: r.get(1)?,
+                amount_cents: r.get(2)?,
+                currency: r.get(3)?,
+                due_at: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if rows.len() < limit as usize {
+        let n = rows.len() as i64;
+        return Ok((rows, n));
+    }
+    let all = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM invoice INDEXED BY invoice_open_due
+             WHERE status = 'open' AND due_at >= ?1 AND due_at < ?2",
+        )?
+        .query_row(params![from, to], |r| r.get(0))?;
+    Ok((rows, all))
 }
 
 /// Invoice totals for one customer: (invoiced excluding void, paid), exact.
@@ -652,6 +721,66 @@ mod tests {
             assert_eq!(by[*status], n, "{status}");
         }
         assert_eq!(outstanding_cents(&conn).unwrap(), 4_000_000_000_000_001_000);
+    }
+
+    #[test]
+    fn overdue_is_open_and_past_due_only() {
+        let conn = setup();
+        // due at 100: open (overdue after 100), paid, void, a draft announced
+        // with a due date, an open invoice due later, and a huge one.
+        conn.execute_batch(
+            "INSERT INTO invoice (id, customer_id, amount_cents, currency, status, created_at, due_at) VALUES
+               (1, 1, 1500, 'usd', 'open', 0, 100), (2, 1, 700, 'usd', 'open', 0, 100),
+               (3, 1, 900, 'usd', 'open', 0, 200), (4, 1, 50, 'usd', 'draft', 0, 100),
+               (5, 1, 9000000000000000000, 'usd', 'open', 0, 300), (6, 1, 9000000000000000000, 'usd', 'open', 0, 300);
+             UPDATE invoice SET status = 'paid', paid_at = 150 WHERE id = 2;",
+        )
+        .unwrap();
+        assert_eq!(
+            overdue(&conn, 100).unwrap(),
+            (0, 0),
+            "due at 100 is not overdue at 100"
+        );
+        assert_eq!(
+            overdue(&conn, 101).unwrap(),
+            (1, 1500),
+            "paid and draft never"
+        );
+        assert_eq!(overdue(&conn, 201).unwrap(), (2, 2400));
+        conn.execute("UPDATE invoice SET status = 'void' WHERE id = 3", [])
+            .unwrap();
+        assert_eq!(overdue(&conn, 201).unwrap(), (1, 1500), "void never");
+        assert_eq!(
+            overdue(&conn, 301).unwrap(),
+            (3, 18_000_000_000_000_001_500),
+            "exact past i64"
+        );
+
+        let (rows, all) = fell_due(&conn, 100, 101, 10).unwrap();
+        assert_eq!(
+            (rows.iter().map(|r| r.id).collect::<Vec<_>>(), all),
+            (vec![1], 1)
+        );
+        assert_eq!(
+            (
+                rows[0].company.as_str(),
+                rows[0].amount_cents,
+                rows[0].due_at
+            ),
+            ("C", Cents(1500), Timestamp(100))
+        );
+        assert_eq!(
+            fell_due(&conn, 101, 400, 10).unwrap().1,
+            2,
+            "a later window: only 5 and 6"
+        );
+        assert_eq!(fell_due(&conn, 0, 100, 10).unwrap().1, 0, "not yet overdue");
+        let (rows, all) = fell_due(&conn, 0, 400, 2).unwrap();
+        assert_eq!(
+            (rows.len(), all),
+            (2, 3),
+            "listed up to the limit, all counted"
+        );
     }
 
     #[test]

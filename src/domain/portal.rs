@@ -1,7 +1,8 @@
 //! The customer portal page as data: what a customer may see of their own
 //! account and nothing else. Money is summed per currency; invoices are
 //! numbered per customer (no database id ever reaches the page); the PAY NOW
-//! rule lives here.
+//! rule, due dates and the payment instructions of a draft without a link
+//! (SPEC §16) live here.
 
 use crate::clock::Timestamp;
 use crate::domain::status::{InvoiceStatus, TaskStatus};
@@ -20,10 +21,17 @@ pub struct InvoiceLine {
     /// 1 for the customer's first invoice, 2 for the next…
     pub number: usize,
     pub date: String,
-    /// `due`, `paid` or `void`.
+    /// `due`, `overdue`, `paid` or `void`.
     pub status: &'static str,
     pub amount: String,
     pub pay_url: Option<String>,
+    /// An unpaid invoice with a due date: `due 2026-12-14`, or `overdue
+    /// since 2026-12-14` for an open one past it.
+    pub due: Option<String>,
+    /// A draft without a payment link, when the operator set
+    /// `PAYMENT_INSTRUCTIONS`: the page's [`Page::payment_instructions`]
+    /// stand where PAY NOW would.
+    pub pay_by_instructions: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +54,9 @@ pub struct Page {
     pub totals: Vec<Totals>,
     pub tasks: Vec<TaskLine>,
     pub invoices: Vec<InvoiceLine>,
+    /// `PAYMENT_INSTRUCTIONS`, one entry per line (the template escapes each
+    /// and breaks the lines); empty when not set.
+    pub payment_instructions: Vec<String>,
 }
 
 /// The facts of one invoice the page is built from (oldest first).
@@ -56,6 +67,7 @@ pub struct InvoiceFact {
     pub amount_cents: Cents,
     pub currency: String,
     pub payment_url: Option<String>,
+    pub due_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,16 +87,34 @@ pub fn is_safe_pay_url(url: &str) -> bool {
         })
 }
 
-/// Builds the page. `stripe_enabled` is the effective Stripe mode: PAY NOW
-/// appears only when it is on and the invoice is open with a safe link.
-/// `currency` is used for the totals of a customer with no invoices yet.
+/// What the page is built with besides the customer's facts.
+#[derive(Debug, Clone, Copy)]
+pub struct Terms<'a> {
+    /// The effective Stripe mode: PAY NOW appears only when it is on and
+    /// the invoice is open with a safe link.
+    pub stripe_enabled: bool,
+    /// For the totals of a customer with no invoices yet.
+    pub currency: &'a str,
+    /// The time the page is for: an open invoice is overdue once its due
+    /// date is before it.
+    pub now: i64,
+    /// `PAYMENT_INSTRUCTIONS`, for drafts without a payment link.
+    pub payment_instructions: Option<&'a str>,
+}
+
+/// Builds the page.
 pub fn page(
     customer_name: &str,
     invoices: &[InvoiceFact],
     tasks: &[TaskFact],
-    stripe_enabled: bool,
-    currency: &str,
+    terms: &Terms<'_>,
 ) -> Page {
+    let Terms {
+        stripe_enabled,
+        currency,
+        now,
+        payment_instructions,
+    } = *terms;
     // Exact sums: i128 holds any number of i64 amounts a page could show.
     let mut by_currency: Vec<(String, i128, i128, i128)> = Vec::new();
     for inv in invoices.iter().filter(|i| i.status != InvoiceStatus::Void) {
@@ -123,12 +153,26 @@ pub fn page(
             status: match inv.status {
                 InvoiceStatus::Paid => "paid",
                 InvoiceStatus::Void => "void",
+                InvoiceStatus::Open if overdue(inv, now) => "overdue",
                 InvoiceStatus::Draft | InvoiceStatus::Open => "due",
             },
             amount: format_amount(inv.amount_cents, &inv.currency),
             pay_url: inv.payment_url.clone().filter(|u| {
                 stripe_enabled && inv.status == InvoiceStatus::Open && is_safe_pay_url(u)
             }),
+            due: inv
+                .due_at
+                .filter(|_| matches!(inv.status, InvoiceStatus::Draft | InvoiceStatus::Open))
+                .map(|d| {
+                    if overdue(inv, now) {
+                        format!("overdue since {}", d.day())
+                    } else {
+                        format!("due {}", d.day())
+                    }
+                }),
+            pay_by_instructions: payment_instructions.is_some()
+                && inv.status == InvoiceStatus::Draft
+                && inv.payment_url.is_none(),
         })
         .collect();
     lines.reverse();
@@ -144,7 +188,16 @@ pub fn page(
             })
             .collect(),
         invoices: lines,
+        payment_instructions: payment_instructions
+            .map(|text| text.lines().map(str::to_string).collect())
+            .unwrap_or_default(),
     }
+}
+
+/// Open and past its due date (SPEC §16): `due_at < now`, as `status` and
+/// the digest count it.
+fn overdue(inv: &InvoiceFact, now: i64) -> bool {
+    inv.status == InvoiceStatus::Open && inv.due_at.is_some_and(|d| d.0 < now)
 }
 
 #[cfg(test)]
@@ -158,6 +211,16 @@ mod tests {
             amount_cents: Cents(cents),
             currency: "usd".into(),
             payment_url: url.map(str::to_string),
+            due_at: None,
+        }
+    }
+
+    fn terms(stripe_enabled: bool) -> Terms<'static> {
+        Terms {
+            stripe_enabled,
+            currency: "usd",
+            now: 0,
+            payment_instructions: None,
         }
     }
 
@@ -172,8 +235,7 @@ mod tests {
                 inv("draft", 5, None),
             ],
             &[],
-            true,
-            "usd",
+            &terms(true),
         );
         assert_eq!(
             p.totals[0],
@@ -196,22 +258,22 @@ mod tests {
     fn pay_now_needs_stripe_an_open_invoice_and_a_safe_url() {
         let url = Some("https://buy.stripe.com/x");
         assert!(
-            page("A", &[inv("open", 1, url)], &[], true, "usd").invoices[0]
+            page("A", &[inv("open", 1, url)], &[], &terms(true)).invoices[0]
                 .pay_url
                 .is_some()
         );
         assert!(
-            page("A", &[inv("open", 1, url)], &[], false, "usd").invoices[0]
+            page("A", &[inv("open", 1, url)], &[], &terms(false)).invoices[0]
                 .pay_url
                 .is_none()
         );
         assert!(
-            page("A", &[inv("paid", 1, url)], &[], true, "usd").invoices[0]
+            page("A", &[inv("paid", 1, url)], &[], &terms(true)).invoices[0]
                 .pay_url
                 .is_none()
         );
         assert!(
-            page("A", &[inv("open", 1, None)], &[], true, "usd").invoices[0]
+            page("A", &[inv("open", 1, None)], &[], &terms(true)).invoices[0]
                 .pay_url
                 .is_none()
         );
@@ -222,11 +284,76 @@ mod tests {
             "https://a b",
         ] {
             assert!(
-                page("A", &[inv("open", 1, Some(bad))], &[], true, "usd").invoices[0]
+                page("A", &[inv("open", 1, Some(bad))], &[], &terms(true)).invoices[0]
                     .pay_url
                     .is_none(),
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn due_dates_overdue_and_instructions_for_a_linkless_draft() {
+        // 2026-12-14T00:00:00Z
+        let due = Timestamp(1_797_206_400);
+        let with_due = |status: &str, url: Option<&str>| InvoiceFact {
+            due_at: Some(due),
+            ..inv(status, 100, url)
+        };
+        let facts = [
+            with_due("open", Some("https://buy.stripe.com/x")),
+            with_due("draft", None),
+            with_due("paid", None),
+            with_due("void", None),
+            inv("draft", 100, None),
+        ];
+        let at = |now: i64, instructions: Option<&'static str>| {
+            page(
+                "A",
+                &facts,
+                &[],
+                &Terms {
+                    now,
+                    payment_instructions: instructions,
+                    ..terms(true)
+                },
+            )
+        };
+        // Lines are newest first: [draft without due, void, paid, draft, open].
+        let before = at(due.0, Some("IBAN X\nref #N"));
+        let shown = |p: &Page| {
+            p.invoices
+                .iter()
+                .rev()
+                .map(|l| (l.status, l.due.clone(), l.pay_by_instructions))
+                .collect::<Vec<_>>()
+        };
+        let due_text = Some("due 2026-12-14".to_string());
+        assert_eq!(
+            shown(&before),
+            [
+                ("due", due_text.clone(), false),
+                ("due", due_text.clone(), true),
+                ("paid", None, false),
+                ("void", None, false),
+                ("due", None, true),
+            ],
+            "due at the very second is not overdue yet"
+        );
+        assert_eq!(before.payment_instructions, ["IBAN X", "ref #N"]);
+        let after = at(due.0 + 1, None);
+        assert_eq!(
+            shown(&after)[..2],
+            [
+                (
+                    "overdue",
+                    Some("overdue since 2026-12-14".to_string()),
+                    false
+                ),
+                ("due", due_text, false),
+            ],
+            "only an open invoice is overdue; no instructions without PAYMENT_INSTRUCTIONS"
+        );
+        assert!(after.payment_instructions.is_empty());
     }
 }

@@ -7,7 +7,7 @@ use askama::Template;
 
 use crate::config::Config;
 use crate::db::{self, customers::Customer, invoices, tasks};
-use crate::domain::portal::{InvoiceFact, Page, TaskFact, page};
+use crate::domain::portal::{InvoiceFact, Page, TaskFact, Terms, page};
 use crate::error::{Error, Result};
 
 #[derive(Template)]
@@ -43,11 +43,13 @@ pub fn portal(page: &Page, brand: &str) -> Result<String> {
 
 const RECENT_TASKS: u32 = 10;
 
-/// The HTML page of one customer, from the database as it is now.
+/// The HTML page of one customer, from the database as it is at `now` (the
+/// context clock: an open invoice past its due date shows as overdue).
 pub fn customer_page(
     conn: &rusqlite::Connection,
     config: &Config,
     customer: &Customer,
+    now: i64,
 ) -> Result<String> {
     let invoice_facts: Vec<InvoiceFact> =
         invoices::list(conn, Some(customer.id), None, db::Page::ALL)?
@@ -59,6 +61,7 @@ pub fn customer_page(
                 amount_cents: i.amount_cents,
                 currency: i.currency,
                 payment_url: i.payment_url,
+                due_at: i.due_at,
             })
             .collect();
     let task_facts: Vec<TaskFact> = tasks::recent_for_customer(conn, customer.id, RECENT_TASKS)?
@@ -74,8 +77,12 @@ pub fn customer_page(
             &customer.company,
             &invoice_facts,
             &task_facts,
-            config.stripe.enabled(),
-            &config.stripe.currency,
+            &Terms {
+                stripe_enabled: config.stripe.enabled(),
+                currency: &config.stripe.currency,
+                now,
+                payment_instructions: config.invoicing.payment_instructions.as_deref(),
+            },
         ),
         config.email.company_name.as_deref().unwrap_or_default(),
     )
@@ -107,14 +114,19 @@ mod tests {
                 amount_cents: Cents(100),
                 currency: "usd".into(),
                 payment_url: Some("javascript:alert(1)".into()),
+                due_at: Some(Timestamp(0)),
             }],
             &[TaskFact {
                 description: evil.into(),
                 status: TaskStatus::Done,
                 at: Timestamp(0),
             }],
-            true,
-            "usd",
+            &Terms {
+                stripe_enabled: true,
+                currency: "usd",
+                now: 1,
+                payment_instructions: Some(evil),
+            },
         );
         let html = portal(&p, evil).unwrap();
         assert!(
@@ -127,5 +139,35 @@ mod tests {
         );
         assert!(!html.contains("javascript:"));
         assert!(!html.contains("PAY NOW"));
+        assert!(html.contains("overdue since 1970-01-01"), "{html}");
+    }
+
+    #[test]
+    fn payment_instructions_are_escaped_and_keep_their_lines() {
+        let draft = InvoiceFact {
+            created_at: Timestamp(0),
+            status: InvoiceStatus::Draft,
+            amount_cents: Cents(100),
+            currency: "usd".into(),
+            payment_url: None,
+            due_at: Some(Timestamp(86_400)),
+        };
+        let terms = Terms {
+            stripe_enabled: false,
+            currency: "usd",
+            now: 0,
+            payment_instructions: Some("Bank <b>X</b> & Co\nIBAN DE00 1234"),
+        };
+        let html = portal(&page("A", &[draft], &[], &terms), "").unwrap();
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(
+            html.contains("Bank &#60;b&#62;X&#60;/b&#62; &#38; Co<br>IBAN DE00 1234")
+                || html.contains("Bank &lt;b&gt;X&lt;/b&gt; &amp; Co<br>IBAN DE00 1234"),
+            "{html}"
+        );
+        assert!(
+            html.contains("due 1970-01-02") && !html.contains("view only"),
+            "{html}"
+        );
     }
 }

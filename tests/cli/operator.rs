@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::harness::{BIN, FakeServer, Sandbox, Trap, closed_addr};
+use crate::harness::{BIN, FakeServer, Sandbox, StripeStub, Trap, closed_addr};
 
 /// 2026-11-25T14:00:05Z: five seconds into an hour.
 const T: i64 = 1_795_615_205;
@@ -55,9 +55,13 @@ struct SummaryEmails {
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 struct SummaryInvoices {
     created: i64,
     amount_cents: i64,
+    overdue: i64,
+    overdue_cents: i64,
+    outstanding_cents: i64,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]
@@ -167,7 +171,10 @@ fn summary_counts_every_window_exactly() {
         day.invoices,
         SummaryInvoices {
             created: 1,
-            amount_cents: 15000
+            amount_cents: 15000,
+            overdue: 0,
+            overdue_cents: 0,
+            outstanding_cents: 15500,
         }
     );
     assert_eq!(
@@ -198,7 +205,10 @@ fn summary_counts_every_window_exactly() {
         week.invoices,
         SummaryInvoices {
             created: 2,
-            amount_cents: 15500
+            amount_cents: 15500,
+            overdue: 0,
+            overdue_cents: 0,
+            outstanding_cents: 15500,
         }
     );
     assert_eq!(
@@ -355,6 +365,8 @@ struct StatusStripe {
 struct StatusBilling {
     by_status: BTreeMap<String, i64>,
     outstanding_cents: i64,
+    overdue: i64,
+    overdue_cents: i64,
     currency: String,
 }
 
@@ -487,6 +499,11 @@ fn status_json_has_exactly_the_documented_fields() {
         (st.billing.outstanding_cents, st.billing.currency.as_str()),
         (15_500, "usd")
     );
+    assert_eq!(
+        (st.billing.overdue, st.billing.overdue_cents),
+        (0, 0),
+        "the seeded open invoice has no due date"
+    );
     let run = &st.runs["source-leads"];
     assert_eq!(
         (
@@ -500,6 +517,200 @@ fn status_json_has_exactly_the_documented_fields() {
         st.warnings.iter().any(|w| w.contains("uncertain")),
         "{:?}",
         st.warnings
+    );
+}
+
+/// Three invoices opened by `bill` at `BILLED` (due 14 days later, at
+/// `DUE`): Acme's stays open, Bolt's is paid and Cord's voided.
+const BILLED: &str = "2026-11-30T10:00:00Z";
+const DUE: &str = "2026-12-14T10:00:00Z";
+
+fn three_open_invoices(stub: &StripeStub) -> Sandbox {
+    let sb = Sandbox::new()
+        .with("ENABLE_STRIPE", "TRUE")
+        .with("STRIPE_API_KEY", "sk_test_hossoverduetests")
+        .with("STRIPE_API_BASE", &stub.server.url)
+        .with("HOSS_NOW", BILLED);
+    for (company, amount) in [("Acme", "150.00"), ("Bolt", "20.00"), ("Cord", "7.50")] {
+        let c: Value = sb.json(&[
+            "customer",
+            "add",
+            "--company",
+            company,
+            "--email",
+            &format!("pay@{}.com", company.to_lowercase()),
+            "--json",
+        ]);
+        sb.done_task(&c["id"].as_i64().unwrap().to_string(), "work", amount);
+    }
+    let bill: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(bill["links_created"], 3, "{bill}");
+    let due: Vec<(String, Option<i64>)> = sb
+        .db()
+        .prepare("SELECT status, due_at FROM invoice ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // 2026-12-14T10:00:00Z
+    let due_at = 1_797_242_400;
+    assert_eq!(due, vec![("open".to_string(), Some(due_at)); 3]);
+    assert_eq!(sb.run(&["invoice", "mark-paid", "2"]).code, 0);
+    assert_eq!(sb.run(&["invoice", "void", "3"]).code, 0);
+    sb
+}
+
+/// `sb` with its clock at `now`.
+fn at<'a>(sb: &'a mut Sandbox, now: &str) -> &'a Sandbox {
+    sb.set("HOSS_NOW", now);
+    sb
+}
+
+fn digest_at(sb: &mut Sandbox, now: &str, week: bool) -> Summary {
+    let args: &[&str] = if week {
+        &["summary", "--period", "week", "--json"]
+    } else {
+        &["summary", "--json"]
+    };
+    at(sb, now).json(args)
+}
+
+#[test]
+fn an_open_invoice_is_overdue_after_its_due_date_and_a_paid_or_void_one_never() {
+    let stub = StripeStub::start();
+    let mut sb = three_open_invoices(&stub);
+    let billing = |sb: &mut Sandbox, now: &str| -> (i64, i64, i64) {
+        let st: Status = at(sb, now).json(&["status", "--json"]);
+        (
+            st.billing.overdue,
+            st.billing.overdue_cents,
+            st.billing.outstanding_cents,
+        )
+    };
+    let invoices = |sb: &mut Sandbox, now: &str, week: bool| digest_at(sb, now, week).invoices;
+    assert_eq!(billing(&mut sb, BILLED), (0, 0, 15_000));
+    assert_eq!(
+        billing(&mut sb, DUE),
+        (0, 0, 15_000),
+        "due at the very second: not yet"
+    );
+    for later in ["2026-12-14T10:00:01Z", "2027-03-01T00:00:00Z"] {
+        assert_eq!(
+            billing(&mut sb, later),
+            (1, 15_000, 15_000),
+            "{later}: Acme's only, never the paid or the void one"
+        );
+    }
+    assert_eq!(
+        invoices(&mut sb, DUE, false),
+        SummaryInvoices {
+            created: 0,
+            amount_cents: 0,
+            overdue: 0,
+            overdue_cents: 0,
+            outstanding_cents: 15_000,
+        }
+    );
+    assert_eq!(
+        invoices(&mut sb, "2026-12-15T09:00:00Z", false),
+        SummaryInvoices {
+            created: 0,
+            amount_cents: 0,
+            overdue: 1,
+            overdue_cents: 15_000,
+            outstanding_cents: 15_000,
+        }
+    );
+    let week = invoices(&mut sb, "2026-12-16T09:00:00Z", true);
+    assert_eq!((week.overdue, week.overdue_cents), (1, 15_000));
+
+    let text = at(&mut sb, "2026-12-15T09:00:00Z").run(&["status"]).stdout;
+    assert!(
+        text.contains("billing: outstanding 150.00 USD; overdue 1 invoice(s), 150.00 USD"),
+        "{text}"
+    );
+    let digest = sb.run(&["summary"]).stdout;
+    assert!(
+        digest.contains(
+            "invoices:  0 created, 0.00 USD; outstanding 150.00 USD; overdue 1, 150.00 USD"
+        ),
+        "{digest}"
+    );
+
+    // Paying it ends it.
+    assert_eq!(sb.run(&["invoice", "mark-paid", "1"]).code, 0);
+    assert_eq!(billing(&mut sb, "2026-12-15T09:00:00Z"), (0, 0, 0));
+}
+
+#[test]
+fn the_digest_names_an_invoice_once_in_the_window_where_it_became_overdue() {
+    let stub = StripeStub::start();
+    let mut sb = three_open_invoices(&stub);
+    let overdue_lines = |sb: &mut Sandbox, now: &str, week: bool| -> Vec<String> {
+        digest_at(sb, now, week)
+            .attention
+            .into_iter()
+            .filter(|a| a.contains("overdue"))
+            .collect()
+    };
+    let line = "invoice #1 (Acme, 150.00 USD) is overdue since 2026-12-14: ";
+    // Daily digests at 10:00:00 and 10:00:01 around the due second
+    // (10:00:00): overdue is `due_at < now`, so the first digest that ends
+    // after it names it, and only that one.
+    assert!(
+        overdue_lines(&mut sb, DUE, false).is_empty(),
+        "not yet overdue at the due second"
+    );
+    let named = overdue_lines(&mut sb, "2026-12-14T10:00:01Z", false);
+    assert_eq!(named.len(), 1, "{named:?}");
+    assert!(named[0].starts_with(line), "{named:?}");
+    assert!(
+        named[0]
+            .ends_with("no reminders, it was never sent to the customer (`hoss invoice send 1`)"),
+        "DRY_RUN never announced it: {named:?}"
+    );
+    assert_eq!(
+        overdue_lines(&mut sb, "2026-12-15T10:00:00Z", false).len(),
+        1,
+        "the window (12-14 10:00, 12-15 10:00]"
+    );
+    assert!(
+        overdue_lines(&mut sb, "2026-12-15T10:00:01Z", false).is_empty(),
+        "the next day's window starts after the due second"
+    );
+    assert!(overdue_lines(&mut sb, "2026-12-16T09:00:00Z", false).is_empty());
+    assert_eq!(
+        overdue_lines(&mut sb, "2026-12-16T09:00:00Z", true).len(),
+        1,
+        "the week still holds it"
+    );
+    assert!(
+        overdue_lines(&mut sb, "2026-12-22T09:00:00Z", true).is_empty(),
+        "nor the week after"
+    );
+
+    // Announced, reminders follow it as configured.
+    sb.db()
+        .execute(
+            "INSERT INTO send_ledger (at, hour_start, kind, invoice_id, step, recipient, mode, outcome)
+             VALUES (?1, ?1 - (?1 % 3600), 'invoice', 1, 1, 'pay@acme.com', 'SMTP', 'sent')",
+            [1_796_032_800_i64],
+        )
+        .unwrap();
+    assert_eq!(
+        overdue_lines(&mut sb, "2026-12-15T09:00:00Z", false),
+        [format!(
+            "{line}reminders follow 3, 7, 14 day(s) after it (INVOICE_REMINDER_DAYS)"
+        )]
+    );
+    let off = sb
+        .with("INVOICE_EMAILS", "OFF")
+        .with("HOSS_NOW", "2026-12-15T09:00:00Z");
+    let digest = off.run(&["summary"]).stdout;
+    assert!(
+        digest.contains(&format!("  ! {line}no reminders (INVOICE_EMAILS=OFF)")),
+        "{digest}"
     );
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Sandbox, Served, stripe_signature_now};
+use crate::harness::{Sandbox, Served, StripeStub, stripe_signature_now};
 
 const SECRET: &str = "whsec_portal_tests_secret";
 
@@ -186,6 +186,116 @@ fn pay_now_appears_only_with_stripe_on_and_an_open_linked_invoice() {
             "the paid invoice is view-only"
         );
     }
+}
+
+/// The row of the page's invoice `#n`.
+fn invoice_row(html: &str, n: usize) -> &str {
+    let start = html
+        .find(&format!("<tr data-invoice=\"{n}\">"))
+        .unwrap_or_else(|| panic!("no invoice #{n} in:\n{html}"));
+    &html[start..start + html[start..].find("</tr>").unwrap()]
+}
+
+/// Acme's invoice opens with a link at 2026-11-30T10:00Z (due 14 days
+/// later); Bolt's is above STRIPE_MAX_AMOUNT and stays a draft without one.
+fn due_and_linkless(stub: &StripeStub, instructions: Option<&str>) -> (Sandbox, String, String) {
+    let mut sb = Sandbox::new()
+        .with("ENABLE_STRIPE", "TRUE")
+        .with("STRIPE_API_KEY", "sk_test_portaltests123")
+        .with("STRIPE_API_BASE", &stub.server.url)
+        .with("HOSS_NOW", "2026-11-30T10:00:00Z");
+    if let Some(text) = instructions {
+        sb.set("PAYMENT_INSTRUCTIONS", text);
+    }
+    let mut tokens = Vec::new();
+    for (company, amount) in [("Acme", "150.00"), ("Bolt", "600.00")] {
+        let c = customer(&sb, company, &format!("pay@{}.com", company.to_lowercase()));
+        sb.done_task(&c["id"].as_i64().unwrap().to_string(), "work", amount);
+        tokens.push(c["public_token"].as_str().unwrap().to_string());
+    }
+    let bill: Value = sb.json(&["bill", "--json"]);
+    assert_eq!(
+        (
+            bill["links_created"].as_i64(),
+            bill["out_of_range"].as_i64()
+        ),
+        (Some(1), Some(1)),
+        "{bill}"
+    );
+    let bolt = tokens.pop().unwrap();
+    (sb, tokens.pop().unwrap(), bolt)
+}
+
+#[test]
+fn an_open_invoice_shows_its_due_date_then_overdue_on_the_exported_and_served_page() {
+    let stub = StripeStub::start();
+    let (mut sb, acme, _) = due_and_linkless(&stub, None);
+    sb.set("HOSS_NOW", "2026-12-14T10:00:00Z");
+    let row = invoice_row(&page(&export(&sb), &acme), 1).to_string();
+    assert!(
+        row.contains(">due 2026-12-14<") && row.contains("class=\"status due\""),
+        "{row}"
+    );
+    assert!(
+        row.contains("PAY NOW") && !row.contains("overdue"),
+        "due at the very second: {row}"
+    );
+    sb.set("HOSS_NOW", "2026-12-14T10:00:01Z");
+    let dir = export(&sb);
+    let row = invoice_row(&page(&dir, &acme), 1).to_string();
+    assert!(
+        row.contains(">overdue since 2026-12-14<") && row.contains("class=\"status overdue\""),
+        "{row}"
+    );
+    assert!(row.contains("PAY NOW"), "still payable: {row}");
+    let served = Served::start(&sb);
+    let (status, html, _) = served.get(&format!("/portal/{acme}/"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        invoice_row(&html, 1),
+        row,
+        "serve renders the exported page"
+    );
+    // Paid, it is neither due nor overdue.
+    assert_eq!(sb.run(&["invoice", "mark-paid", "1"]).code, 0);
+    let row = invoice_row(&page(&export(&sb), &acme), 1).to_string();
+    assert!(!row.contains("due") && row.contains("status paid"), "{row}");
+}
+
+#[test]
+fn a_draft_without_a_link_shows_the_payment_instructions_escaped() {
+    let stub = StripeStub::start();
+    let (sb, acme, bolt) = due_and_linkless(
+        &stub,
+        Some("Wire to <b>Bank</b> & Co\\nIBAN DE00 1234 \"ref\""),
+    );
+    let dir = export(&sb);
+    let row = invoice_row(&page(&dir, &bolt), 1).to_string();
+    assert!(
+        row.contains("status due") && !row.contains("PAY NOW"),
+        "{row}"
+    );
+    assert!(!row.contains("<b>") && !row.contains("view only"), "{row}");
+    let escaped = [
+        "&#60;b&#62;Bank&#60;/b&#62; &#38; Co",
+        "&lt;b&gt;Bank&lt;/b&gt; &amp; Co",
+    ];
+    assert!(
+        escaped
+            .iter()
+            .any(|e| row.contains(&format!("Wire to {e}<br>IBAN DE00 1234 "))),
+        "escaped, one line break: {row}"
+    );
+    let acme_row = invoice_row(&page(&dir, &acme), 1).to_string();
+    assert!(
+        !acme_row.contains("IBAN") && acme_row.contains("PAY NOW"),
+        "an open invoice with a link shows PAY NOW, not the instructions: {acme_row}"
+    );
+
+    // Without PAYMENT_INSTRUCTIONS, today's wording.
+    let (sb, _, bolt) = due_and_linkless(&stub, None);
+    let row = invoice_row(&page(&export(&sb), &bolt), 1).to_string();
+    assert!(row.contains("view only") && !row.contains("IBAN"), "{row}");
 }
 
 #[test]
