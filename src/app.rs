@@ -104,6 +104,9 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     };
     crate::log::init(&config.log_filter);
     render::set_fallback_width(config.columns);
+    if let Some(why) = config.store_refusal() {
+        return Err(crate::error::Error::Config(why));
+    }
     let conn = db::open(&config.db_path)?;
     let json = cli.json();
     let command = cli.command;

@@ -66,6 +66,11 @@ pub fn run(ctx: &Ctx) -> CheckReport {
             Err(e) => problems.push(format!("cannot read the sender's health: {e}")),
         }
     }
+    if cfg.release_mode
+        && let Some(e) = cfg.ephemeral_store()
+    {
+        problems.push(e);
+    }
     if let Some(e) = portal_dir_problem(&cfg.portal_dir) {
         problems.push(format!("PORTAL_DIR: {e}"));
     }

@@ -244,6 +244,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     }
     let (inbox, health, paused) = health::panels(ctx)?;
     warnings.extend(paused);
+    warnings.extend(cfg.ephemeral_store());
     warnings.extend(problems::outside(&ctx.db)?);
     warnings.extend(problems::invoice_mail(&ctx.db, now - 30 * 86_400)?);
     warnings.extend(problems::currency(&ctx.db, &cfg.stripe.currency)?);

@@ -96,6 +96,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "PAYMENT_INSTRUCTIONS",
     "STRIPE_HARD_MAX_AMOUNT",
     "STRIPE_HARD_MAX_AMOUNT_CENTS",
+    "DATABASE_URL",
     "SEND_TO_ROLE_ACCOUNTS",
     "MX_CHECK",
     "DNS_SERVER",
@@ -125,6 +126,7 @@ pub(super) const ENV_ONLY_KEYS: &[&str] = &[
     "RELEASE_MODE",
     "PRODUCTION",
     "HOSS_NOW",
+    "REPLIT_DEPLOYMENT",
 ];
 
 /// A secret setting. It can be used, never shown: `Debug` prints `set`.

@@ -102,6 +102,11 @@ pub struct Config {
     pub notices: Vec<Notice>,
     /// `HOSS_NOW`: a pinned clock (unix seconds) for tests and replays.
     pub now_override: Option<i64>,
+    /// `DATABASE_URL`: a database server this version cannot use yet; set,
+    /// it stops every command that keeps state (never a silent local file).
+    pub database_url: Option<Secret>,
+    /// `REPLIT_DEPLOYMENT` is set: the files written here do not last.
+    pub replit_deployment: bool,
 }
 
 impl Config {
@@ -173,6 +178,29 @@ impl Config {
     pub fn store_label(&self) -> String {
         let path = std::fs::canonicalize(&self.db_path).unwrap_or_else(|_| self.db_path.clone());
         format!("sqlite:{}", path.display())
+    }
+
+    /// Why state cannot be kept where this process runs, if it cannot:
+    /// `DATABASE_URL` names a server this version does not use.
+    pub fn store_refusal(&self) -> Option<String> {
+        self.database_url.as_ref().map(|url| {
+            format!(
+                "DATABASE_URL is set ({}), but this version of hoss keeps its state in a SQLite file only (HOSS_DB); nothing was read or written. Unset DATABASE_URL to use {}, on a disk that lasts (replit.md \"Running it\")",
+                database_label(url.expose()),
+                self.db_path.display()
+            )
+        })
+    }
+
+    /// Why the store will not last, if it will not: a local SQLite file in a
+    /// Replit deployment.
+    pub fn ephemeral_store(&self) -> Option<String> {
+        self.replit_deployment.then(|| {
+            format!(
+                "the store is a local file ({}) in a Replit deployment (REPLIT_DEPLOYMENT is set): its files do not last, and with them the send ledger and the invoices; run the passes where the disk lasts (replit.md \"Running it\")",
+                self.store_label()
+            )
+        })
     }
 
     /// The config file in use, as shown to the operator.
@@ -271,6 +299,8 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>, sequence_steps: Option<&toml::Va
         onboarding_tasks: Ok(Vec::new()),
         notices: Vec::new(),
         now_override: None,
+        database_url: raw.secret("DATABASE_URL"),
+        replit_deployment: raw.get("REPLIT_DEPLOYMENT").is_some(),
     };
     cfg.notices = startup_notices(&cfg, notices);
     cfg
@@ -413,5 +443,47 @@ mod tests {
         ]);
         let c = Config::from_env(&env).unwrap();
         assert_eq!(c.now_override, Some(1_795_615_200));
+    }
+}
+
+/// A database URL as it may be shown: scheme, host, port and database,
+/// never the user, the password or the parameters.
+pub fn database_label(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "not a URL".into();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let scheme: String = scheme
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
+        .collect();
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "._-:[]".contains(*c))
+            .collect()
+    };
+    format!("{scheme}://{}/{}", clean(host), clean(path))
+}
+
+#[cfg(test)]
+mod store_tests {
+    use super::database_label;
+
+    #[test]
+    fn a_database_url_is_shown_without_its_credentials() {
+        for (url, shown) in [
+            (
+                "postgres://hoss:s3cret@db.example.com:5432/hoss?sslmode=require",
+                "postgres://db.example.com:5432/hoss",
+            ),
+            ("postgresql://u:p@w@host/db", "postgresql://host/db"),
+            ("postgres://host", "postgres://host/"),
+            ("nonsense", "not a URL"),
+        ] {
+            assert_eq!(database_label(url), shown, "{url}");
+            assert!(!database_label(url).contains("s3cret"));
+        }
     }
 }

@@ -777,3 +777,51 @@ fn serve_refuses_json_and_the_file_cannot_set_release_mode_or_the_clock() {
         out.stderr
     );
 }
+
+#[test]
+fn a_database_server_this_version_cannot_use_stops_every_command_unread() {
+    let sb = Sandbox::new().with(
+        "DATABASE_URL",
+        "postgres://hoss:pg-secret-77@db.replit.test:5432/hoss?sslmode=require",
+    );
+    for args in [
+        &["status"][..],
+        &["cycle"],
+        &["check", "--json"],
+        &["lead", "list"],
+    ] {
+        let out = sb.run(args);
+        assert_eq!(out.code, 78, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.contains("postgres://db.replit.test:5432/hoss"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("pg-secret-77") && !out.stdout.contains("pg-secret-77"));
+    }
+    // Nothing was written anywhere: no local file stood in for the server.
+    assert!(!sb.path("hoss.db").exists());
+}
+
+#[test]
+fn a_local_file_in_a_replit_deployment_is_a_warning_and_a_release_blocker() {
+    let sb = Sandbox::new().with("REPLIT_DEPLOYMENT", "1");
+    let status: serde_json::Value = sb.json(&["status", "--json"]);
+    assert!(
+        status["warnings"]
+            .to_string()
+            .contains("in a Replit deployment"),
+        "{status}"
+    );
+    assert_eq!(sb.run(&["check"]).code, 0);
+    let release = sb.with("RELEASE_MODE", "TRUE");
+    let out = release.run(&["check", "--json"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    let check: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert!(
+        check["problems"]
+            .to_string()
+            .contains("its files do not last"),
+        "{check}"
+    );
+}
