@@ -1,0 +1,166 @@
+//! The PostgreSQL store (issue #19), being built beside SQLite: connecting
+//! (TLS through rustls, the URL's `sslmode` honoured) and the schema, whose
+//! migrations are the twins of SQLite's, one for one, in
+//! `migrations-postgres/` so both stores report the same schema version.
+//!
+//! Nothing on a command's path calls this yet: a `DATABASE_URL` is still
+//! refused by `Config::store_refusal`. `docs/POSTGRES.md` says how the rest
+//! of `db/` comes to speak both dialects.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::Client;
+use postgres::error::SqlState;
+
+use crate::config::database_label;
+use crate::error::{DbError, Error, Result};
+
+mod embedded {
+    refinery::embed_migrations!("migrations-postgres");
+}
+
+/// Taken (for the session) while migrations run, so processes starting
+/// together on a new database do not race inside refinery: PostgreSQL's
+/// twin of SQLite's lock file beside the database. The number is "hoss" and
+/// "mig" in ASCII; it only has to differ from other advisory locks.
+const MIGRATION_LOCK: i64 = 0x686f_7373_6d69_67;
+
+/// Connects to the server `url` names (`postgres://user:password@host:port/db`,
+/// `?sslmode=disable|prefer|require`). An unreachable server is temporary
+/// (exit 75) and named by host, never with the password; a login the server
+/// refuses, or a URL that cannot be used, is a configuration error (78).
+pub fn connect(url: &str) -> Result<Client> {
+    let shown = database_label(url);
+    let mut config: postgres::Config = url.parse().map_err(|e| {
+        Error::Config(format!(
+            "DATABASE_URL ({shown}) is not a PostgreSQL URL hoss can use: {e}"
+        ))
+    })?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(10));
+    }
+    config
+        .connect(tls())
+        .map_err(|e| classify_connect(&shown, &e))
+}
+
+/// TLS for `sslmode=prefer|require`: rustls (ring) and the webpki roots,
+/// as the IMAP client does; no openssl.
+fn tls() -> tokio_postgres_rustls::MakeRustlsConnect {
+    let roots = rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_postgres_rustls::MakeRustlsConnect::new(config)
+}
+
+fn classify_connect(shown: &str, e: &postgres::Error) -> Error {
+    match e.code() {
+        Some(c)
+            if *c == SqlState::INVALID_PASSWORD
+                || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+        {
+            Error::Config(format!(
+                "PostgreSQL at {shown} refused the login: wrong user or password in DATABASE_URL"
+            ))
+        }
+        Some(c) if *c == SqlState::INVALID_CATALOG_NAME => Error::Config(format!(
+            "PostgreSQL at {shown} has no such database: {}",
+            e.as_db_error().map_or("", |d| d.message())
+        )),
+        Some(c) if *c == SqlState::TOO_MANY_CONNECTIONS || *c == SqlState::CANNOT_CONNECT_NOW => {
+            Error::Temporary(format!("PostgreSQL at {shown} is busy: {e}"))
+        }
+        Some(_) => Error::Config(format!("PostgreSQL at {shown} refused the connection: {e}")),
+        // No answer from the server: refused, timed out, dropped, or TLS
+        // that could not be set up. The error's text names no credentials.
+        None => Error::Temporary(format!("cannot reach PostgreSQL at {shown}: {e}")),
+    }
+}
+
+/// The newest schema version this hoss knows (the same number as SQLite's).
+pub fn latest_version() -> i32 {
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(|m| m.version())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Brings the schema up to date under an advisory lock, and returns the
+/// version it is at. Each migration runs in its own transaction: a
+/// connection dropped mid-way leaves the last whole version applied.
+pub fn migrate(client: &mut Client) -> Result<i32> {
+    let failed = |e: postgres::Error| Error::Db(DbError::Migration(e.to_string()));
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(failed)?;
+    let ran = embedded::migrations::runner()
+        .run(client)
+        .map_err(|e| Error::Db(DbError::Migration(e.to_string())));
+    let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
+    ran?;
+    unlocked.map_err(failed)?;
+    applied_version(client)
+}
+
+/// The schema version the database is at (0: none applied).
+pub fn applied_version(client: &mut Client) -> Result<i32> {
+    let failed = |e: postgres::Error| Error::Db(DbError::Migration(e.to_string()));
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
+            &[],
+        )
+        .map_err(failed)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
+            &[],
+        )
+        .map_err(failed)?
+        .get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_stores_know_the_same_schema_version() {
+        assert_eq!(latest_version(), super::super::latest_version());
+    }
+
+    #[test]
+    fn an_unreachable_server_is_temporary_and_named_without_its_password() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let url = format!("postgres://hoss:pw-never-shown@127.0.0.1:{port}/hoss?sslmode=disable");
+        let err = connect(&url).err().expect("nothing listens there");
+        assert_eq!(err.exit_code(), crate::error::EXIT_TEMPFAIL, "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+        assert!(!text.contains("pw-never-shown"), "{text}");
+    }
+
+    #[test]
+    fn a_url_that_is_not_postgres_is_a_configuration_error() {
+        let err = connect("postgres://hoss:pw-never-shown@127.0.0.1:1/hoss?sslmode=sometimes")
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), crate::error::EXIT_CONFIG, "{err}");
+        assert!(!err.to_string().contains("pw-never-shown"), "{err}");
+    }
+}
