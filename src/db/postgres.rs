@@ -22,9 +22,9 @@ mod embedded {
 
 /// Taken (for the session) while migrations run, so processes starting
 /// together on a new database do not race inside refinery: PostgreSQL's
-/// twin of SQLite's lock file beside the database. The number is "hoss" and
-/// "mig" in ASCII; it only has to differ from other advisory locks.
-const MIGRATION_LOCK: i64 = 0x686f_7373_6d69_67;
+/// twin of SQLite's lock file beside the database. The number is "hossmig"
+/// in ASCII; it only has to differ from other advisory locks.
+const MIGRATION_LOCK: i64 = 0x0068_6f73_736d_6967;
 
 /// Connects to the server `url` names (`postgres://user:password@host:port/db`,
 /// `?sslmode=disable|prefer|require`). An unreachable server is temporary

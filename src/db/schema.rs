@@ -69,40 +69,60 @@ pub fn differences(a: &Schema, b: &Schema) -> Vec<String> {
             out.push(format!("table {name}: only in the {side} schema"));
             continue;
         };
-        let mut differ = |what: &str, l: String, r: String| {
+        let mut say = |line: String| out.push(format!("table {name}: {line}"));
+        for i in 0..x.columns.len().max(y.columns.len()) {
+            let (l, r) = (x.columns.get(i), y.columns.get(i));
             if l != r {
-                out.push(format!("table {name}: {what} differ:\n  {l}\n  {r}"));
+                say(format!("column {}: {l:?} / {r:?}", i + 1));
             }
+        }
+        let debug = |v: &dyn std::fmt::Debug| format!("{v:?}");
+        one_sided(&x.keys, &y.keys, "key", debug, &mut say);
+        let named = |m: &BTreeMap<String, Index>| -> BTreeSet<String> {
+            m.iter().map(|(n, i)| format!("{n} {i:?}")).collect()
         };
-        differ(
-            "columns",
-            format!("{:?}", x.columns),
-            format!("{:?}", y.columns),
+        one_sided(
+            &named(&x.indexes),
+            &named(&y.indexes),
+            "index",
+            debug,
+            &mut say,
         );
-        differ("keys", format!("{:?}", x.keys), format!("{:?}", y.keys));
-        differ(
-            "indexes",
-            format!("{:?}", x.indexes),
-            format!("{:?}", y.indexes),
+        one_sided(
+            &x.foreign_keys,
+            &y.foreign_keys,
+            "foreign key",
+            debug,
+            &mut say,
         );
-        differ(
-            "foreign keys",
-            format!("{:?}", x.foreign_keys),
-            format!("{:?}", y.foreign_keys),
+        if x.checks != y.checks {
+            say(format!("CHECKs: {} / {}", x.checks, y.checks));
+        }
+        one_sided(
+            &x.check_words,
+            &y.check_words,
+            "CHECK word",
+            debug,
+            &mut say,
         );
-        differ("CHECK counts", x.checks.to_string(), y.checks.to_string());
-        differ(
-            "CHECK words",
-            format!("{:?}", x.check_words),
-            format!("{:?}", y.check_words),
-        );
-        differ(
-            "triggers",
-            format!("{:?}", x.triggers),
-            format!("{:?}", y.triggers),
-        );
+        one_sided(&x.triggers, &y.triggers, "trigger", debug, &mut say);
     }
     out
+}
+
+/// `what X only in the first|second schema` for each item of one set only.
+fn one_sided<T: Ord + std::fmt::Debug>(
+    a: &BTreeSet<T>,
+    b: &BTreeSet<T>,
+    what: &str,
+    show: impl Fn(&dyn std::fmt::Debug) -> String,
+    say: &mut impl FnMut(String),
+) {
+    for (set, other, side) in [(a, b, "first"), (b, a, "second")] {
+        for item in set.difference(other) {
+            say(format!("{what} {} only in the {side} schema", show(item)));
+        }
+    }
 }
 
 fn class(declared: &str) -> String {
@@ -453,7 +473,10 @@ mod tests {
             .unwrap()
             .check_words
             .remove("paused");
-        assert!(differences(&whole, &fewer)[0].contains("CHECK words"));
+        assert_eq!(
+            differences(&whole, &fewer),
+            ["table customer: CHECK word \"paused\" only in the first schema"]
+        );
     }
 
     #[test]

@@ -34,5 +34,7 @@ mod portal;
 mod sequences;
 /// `hoss serve` idle, under slow clients, and out of file descriptors.
 mod serve;
+/// The PostgreSQL store (issue #19): a throwaway cluster, the same schema as SQLite's, connection failures.
+mod store;
 /// `why` and `plan`: every SPEC §14 rule named with when it lifts; the plan is what the next pass sends.
 mod why;

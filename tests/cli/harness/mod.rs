@@ -8,6 +8,8 @@
 //! - `dovecot`: a real IMAP server (Dovecot) on a loopback port;
 //! - `dnsmasq`: a real DNS server (dnsmasq) on a loopback port, answering
 //!   for the test zone from the records a test gives;
+//! - `postgres`: a throwaway PostgreSQL cluster (`initdb` + `pg_ctl`) on a
+//!   loopback port, a `hoss` role with a password and its database;
 //! - `served`: `hoss serve` on an ephemeral port, spoken to over HTTP;
 //! - `servers`: the stand-ins (SendGrid, search API or healthcheck via
 //!   `FakeServer`, Stripe, SMTP, a hanging-up peer, a trap), Stripe's
@@ -16,12 +18,14 @@
 
 mod dnsmasq;
 mod dovecot;
+mod postgres;
 mod sandbox;
 mod served;
 mod servers;
 
 pub use dnsmasq::{DNS_ZONE, DnsZone};
 pub use dovecot::{Dovecot, IMAP_PASSWORD, IMAP_USER};
+pub use postgres::{PG_PASSWORD, Postgres};
 pub use sandbox::{BIN, Output, Sandbox, system_package};
 pub use served::Served;
 pub use servers::{
