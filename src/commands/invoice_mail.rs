@@ -232,14 +232,11 @@ pub fn send(
         return Ok(Outcome::Problem(why));
     };
     let customer = customer.expect("an address comes from a customer");
-    if inv.status == InvoiceStatus::Draft && kind == MailKind::Invoice {
-        q::set_due(
-            &ctx.db,
-            inv.id,
-            now + i64::from(ctx.config.invoicing.due_days) * 86_400,
-        )?;
-    }
-    let facts = facts(ctx, inv, &customer, kind)?;
+    // A draft's notice starts its due date, stored only once the notice may
+    // go (a simulated, suppressed or failed one told the customer nothing).
+    let starts_due = (inv.status == InvoiceStatus::Draft && kind == MailKind::Invoice)
+        .then(|| now + i64::from(ctx.config.invoicing.due_days) * 86_400);
+    let facts = facts(ctx, inv, &customer, kind, starts_due)?;
     let message = match pack.render(message_of(kind), &facts) {
         Ok((subject, body)) => compose::message(&sender(ctx), &to, &subject, &body),
         Err(e) => {
@@ -286,7 +283,11 @@ pub fn send(
         return Ok(Outcome::Suppressed(reason));
     }
     let Some(ledger_id) = db::immediate(&ctx.db, |tx| {
-        Ok(q::record(tx, &attempt(&to), "reserved", None, false, now)?)
+        let reserved = q::record(tx, &attempt(&to), "reserved", None, false, now)?;
+        if let (Some(_), Some(due)) = (reserved, starts_due) {
+            q::set_due(tx, inv.id, due)?;
+        }
+        Ok(reserved)
     })?
     else {
         return Ok(Outcome::Taken);
@@ -351,9 +352,10 @@ fn facts(
     inv: &Invoice,
     customer: &customers::Customer,
     kind: MailKind,
+    starts_due: Option<i64>,
 ) -> Result<Facts> {
     let now = ctx.now();
-    let (due_at, _) = q::terms(&ctx.db, inv.id)?;
+    let due_at = q::terms(&ctx.db, inv.id)?.0.or(starts_due);
     let lines = q::lines(&ctx.db, inv.id)?
         .into_iter()
         .map(|(description, cents)| Line {

@@ -533,6 +533,40 @@ fn a_draft_that_cannot_get_a_link_is_emailed_with_the_payment_instructions() {
     assert_eq!(smtp.messages().len(), 1);
 }
 
+/// A simulated notice tells nobody anything: the draft gets no due date
+/// from it, so the real notice months later is not overdue on arrival.
+#[test]
+fn a_dry_run_notice_does_not_start_the_due_date_of_a_draft() {
+    let sb = Sandbox::new()
+        .with("HOSS_NOW", DAY0)
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.log_lines("[BILLING][EMAIL][DRY_RUN] invoice_id=1")
+            .len(),
+        1
+    );
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert!(shown["due_at"].is_null(), "{shown}");
+    // Live two months later, with Stripe: the notice goes with the link and
+    // a due date from now, and no reminder follows at once.
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let live = sb
+        .email_via_smtp(smtp.port)
+        .with("ENABLE_STRIPE", "TRUE")
+        .with("STRIPE_API_KEY", "sk_test_hossbillingtests")
+        .with("STRIPE_API_BASE", &stub.server.url)
+        .with("HOSS_NOW", "2027-02-01T10:00:00Z");
+    assert_eq!(counts(&bill(&live)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(text.contains("Due by 2027-02-15."), "{text}");
+    assert_eq!(counts(&bill(&live)), (0, 0, 0));
+    assert_eq!(smtp.messages().len(), 1);
+}
+
 #[test]
 fn the_example_of_replit_md_runs_as_written() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/replit.md")).unwrap();
