@@ -240,6 +240,11 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
         Outcome::Sent => format!("{} sent", kind.as_str()),
         Outcome::Simulated => format!("{} simulated (DRY_RUN: nothing sent)", kind.as_str()),
         Outcome::Taken => format!("{} is being sent by another run", kind.as_str()),
+        Outcome::Moot(status) => {
+            return Err(Error::Data(format!(
+                "not sent: invoice {id} became {status} meanwhile"
+            )));
+        }
         Outcome::Suppressed(reason) => {
             return Err(Error::Data(format!(
                 "not sent: {reason} (--force sends it anyway)"
