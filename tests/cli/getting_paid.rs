@@ -651,6 +651,47 @@ fn a_dry_run_notice_does_not_start_the_due_date_of_a_draft() {
     assert_eq!(smtp.messages().len(), 1);
 }
 
+/// `invoice send` of a draft without a link, and no PAYMENT_INSTRUCTIONS:
+/// the customer could not pay it, and the notice would stand in for the
+/// one with the link the next `bill` makes. Refused, the link's notice goes.
+#[test]
+fn invoice_send_refuses_a_draft_the_customer_could_not_pay() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    // Stripe cannot be reached on the first pass: the invoice stays a draft.
+    let mut sb = paid_sandbox(&stub, smtp.port).with("STRIPE_API_BASE", "http://127.0.0.1:9");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let report = bill(&sb);
+    assert_eq!(
+        (report["links_created"].as_i64(), counts(&report)),
+        (Some(0), (0, 0, 0))
+    );
+    let refused = sb.run(&["invoice", "send", "1"]);
+    assert_eq!(refused.code, 65, "{refused:?}");
+    assert!(
+        refused.stderr.contains("PAYMENT_INSTRUCTIONS"),
+        "{}",
+        refused.stderr
+    );
+    assert!(smtp.messages().is_empty());
+    sb.set("STRIPE_API_BASE", &stub.server.url);
+    let report = bill(&sb);
+    assert_eq!(
+        (report["links_created"].as_i64(), counts(&report)),
+        (Some(1), (1, 0, 0))
+    );
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(text.contains("Pay now: https://"), "{text}");
+    // With instructions, the operator's send of a linkless draft goes.
+    let other = paid_sandbox(&stub, smtp.port)
+        .with("STRIPE_API_BASE", "http://127.0.0.1:9")
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&other, "lee@other-co.com", &[("Audit", "100.00")]);
+    bill(&other);
+    let sent: Value = other.json(&["invoice", "send", "1", "--json"]);
+    assert_eq!(sent["sent"], "invoice sent", "{sent}");
+}
+
 #[test]
 fn the_example_of_replit_md_runs_as_written() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/replit.md")).unwrap();
