@@ -231,6 +231,13 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
             )));
         }
     };
+    // A notice must say how to pay; a draft's would stand in for the one
+    // with its link, which the pass then never sends.
+    if inv.status == InvoiceStatus::Draft && ctx.config.invoicing.payment_instructions.is_none() {
+        return Err(Error::Data(format!(
+            "invoice {id} is a draft without a payment link and PAYMENT_INSTRUCTIONS is not set: the customer could not pay it (the next `hoss bill` that makes its link emails it; `hoss invoice approve {id}` if it is above STRIPE_MAX_AMOUNT)"
+        )));
+    }
     let pack = crate::commands::invoice_mail::pack(ctx).map_err(Error::Config)?;
     let mut mailer = ctx.mailer();
     let outcome =
@@ -240,6 +247,11 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
         Outcome::Sent => format!("{} sent", kind.as_str()),
         Outcome::Simulated => format!("{} simulated (DRY_RUN: nothing sent)", kind.as_str()),
         Outcome::Taken => format!("{} is being sent by another run", kind.as_str()),
+        Outcome::Moot(status) => {
+            return Err(Error::Data(format!(
+                "not sent: invoice {id} became {status} meanwhile"
+            )));
+        }
         Outcome::Suppressed(reason) => {
             return Err(Error::Data(format!(
                 "not sent: {reason} (--force sends it anyway)"

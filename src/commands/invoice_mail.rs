@@ -46,6 +46,19 @@ pub enum Outcome {
         delivery: Delivery,
         error: String,
     },
+    /// The invoice is no longer one this mail is for (paid or voided since
+    /// the pass listed it): nothing sent, nothing recorded.
+    Moot(InvoiceStatus),
+}
+
+/// Whether a mail of `kind` is for an invoice in `status`: a notice for a
+/// draft or open one, a reminder for an open one, a receipt for a paid one.
+fn fits(kind: MailKind, status: InvoiceStatus) -> bool {
+    match kind {
+        MailKind::Invoice => matches!(status, InvoiceStatus::Draft | InvoiceStatus::Open),
+        MailKind::Reminder => status == InvoiceStatus::Open,
+        MailKind::Receipt => status == InvoiceStatus::Paid,
+    }
 }
 
 /// The mail counts of one pass, for `bill --json`.
@@ -165,7 +178,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
                 MailKind::Reminder => counts.reminders += 1,
                 MailKind::Receipt => counts.receipts += 1,
             },
-            Outcome::Taken => {}
+            Outcome::Taken | Outcome::Moot(_) => {}
             Outcome::Suppressed(_) | Outcome::Problem(_) => counts.problems += 1,
             Outcome::Failed { delivery, .. } => {
                 counts.problems += 1;
@@ -187,7 +200,9 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
 }
 
 /// Sends one mail about `inv` (the pass, or `invoice send` with `force`
-/// for a suppressed address), recorded in the ledger whatever happens.
+/// for a suppressed address), recorded in the ledger whatever happens —
+/// unless the invoice's status no longer calls for it (checked again in the
+/// reservation's transaction).
 pub fn send(
     ctx: &Ctx,
     mailer: &mut dyn Mailer,
@@ -198,6 +213,9 @@ pub fn send(
     force: bool,
 ) -> Result<Outcome> {
     let now = ctx.now();
+    if !fits(kind, inv.status) {
+        return Ok(Outcome::Moot(inv.status));
+    }
     let mode = mailer.mode();
     let customer = customers::get(&ctx.db, inv.customer_id)?;
     let address = customer
@@ -232,14 +250,11 @@ pub fn send(
         return Ok(Outcome::Problem(why));
     };
     let customer = customer.expect("an address comes from a customer");
-    if inv.status == InvoiceStatus::Draft && kind == MailKind::Invoice {
-        q::set_due(
-            &ctx.db,
-            inv.id,
-            now + i64::from(ctx.config.invoicing.due_days) * 86_400,
-        )?;
-    }
-    let facts = facts(ctx, inv, &customer, kind)?;
+    // A draft's notice starts its due date, stored only once the notice may
+    // go (a simulated, suppressed or failed one told the customer nothing).
+    let starts_due = (inv.status == InvoiceStatus::Draft && kind == MailKind::Invoice)
+        .then(|| now + i64::from(ctx.config.invoicing.due_days) * 86_400);
+    let facts = facts(ctx, inv, &customer, kind, starts_due)?;
     let message = match pack.render(message_of(kind), &facts) {
         Ok((subject, body)) => compose::message(&sender(ctx), &to, &subject, &body),
         Err(e) => {
@@ -285,11 +300,21 @@ pub fn send(
         );
         return Ok(Outcome::Suppressed(reason));
     }
-    let Some(ledger_id) = db::immediate(&ctx.db, |tx| {
-        Ok(q::record(tx, &attempt(&to), "reserved", None, false, now)?)
-    })?
-    else {
-        return Ok(Outcome::Taken);
+    let reserved = db::immediate(&ctx.db, |tx| {
+        let status = invoices::get(tx, inv.id)?.map_or(InvoiceStatus::Void, |i| i.status);
+        if !fits(kind, status) {
+            return Ok(Err(status));
+        }
+        let reserved = q::record(tx, &attempt(&to), "reserved", None, false, now)?;
+        if let (Some(_), Some(due)) = (reserved, starts_due) {
+            q::set_due(tx, inv.id, due)?;
+        }
+        Ok(Ok(reserved))
+    })?;
+    let ledger_id = match reserved {
+        Err(status) => return Ok(Outcome::Moot(status)),
+        Ok(None) => return Ok(Outcome::Taken),
+        Ok(Some(id)) => id,
     };
     let message_id = crate::commands::mail::message_id(ledger_id, &ctx.config.email.from_email)?;
     q::set_message_id(&ctx.db, ledger_id, &message_id)?;
@@ -343,9 +368,10 @@ fn facts(
     inv: &Invoice,
     customer: &customers::Customer,
     kind: MailKind,
+    starts_due: Option<i64>,
 ) -> Result<Facts> {
     let now = ctx.now();
-    let (due_at, _) = q::terms(&ctx.db, inv.id)?;
+    let due_at = q::terms(&ctx.db, inv.id)?.0.or(starts_due);
     let lines = q::lines(&ctx.db, inv.id)?
         .into_iter()
         .map(|(description, cents)| Line {

@@ -212,10 +212,13 @@ pub fn announce_after_id(conn: &Connection) -> rusqlite::Result<i64> {
         .unwrap_or(0))
 }
 
-/// Invoices in `statuses` with an id above `after_id`, oldest first.
+/// Invoices in `statuses` with an id above `after_id`, made by hoss (an
+/// imported one was the old app's to send: `sent` became `open`), oldest
+/// first.
 pub fn candidates(conn: &Connection, statuses: &str, after_id: i64) -> rusqlite::Result<Vec<i64>> {
     conn.prepare(&format!(
-        "SELECT id FROM invoice WHERE status IN ({statuses}) AND id > ?1 ORDER BY id"
+        "SELECT id FROM invoice WHERE status IN ({statuses}) AND id > ?1 AND legacy_id IS NULL
+         ORDER BY id"
     ))?
     .query_map([after_id], |r| r.get(0))?
     .collect()

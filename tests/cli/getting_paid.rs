@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -342,6 +342,90 @@ fn overlapping_passes_and_a_killed_sender_never_email_a_customer_twice() {
     assert_eq!(smtp.messages().len(), 1, "nothing re-sent");
 }
 
+/// An SMTP server that holds the answer to the first message until
+/// released, then accepts everything; counts the messages handed over.
+fn gated_smtp() -> (u16, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handed = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicBool::new(false));
+    let (count, gate) = (handed.clone(), open.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (count, gate) = (count.clone(), gate.clone());
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                let mut lines = BufReader::new(stream);
+                let _ = out.write_all(b"220 gate.test ESMTP\r\n");
+                let mut in_data = false;
+                let mut line = String::new();
+                while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let reply: &[u8] = if in_data {
+                        if line == ".\r\n" {
+                            in_data = false;
+                            count.fetch_add(1, Ordering::SeqCst);
+                            while !gate.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            b"250 queued\r\n"
+                        } else {
+                            b""
+                        }
+                    } else if line.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if line.starts_with("EHLO") {
+                        b"250 gate.test\r\n"
+                    } else if line.starts_with("QUIT") {
+                        b"221 bye\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = out.write_all(reply);
+                    line.clear();
+                }
+            });
+        }
+    });
+    (port, handed, open)
+}
+
+/// A pass lists its reminders, then sends them one by one: an invoice paid
+/// (or voided) while an earlier one is being sent gets no reminder.
+#[test]
+fn an_invoice_paid_during_the_pass_gets_no_reminder() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "800.00")]);
+    customer(&sb, "lee@other-co.com", &[("Setup", "100.00")]);
+    customer(&sb, "kim@third-co.com", &[("Setup", "200.00")]);
+    assert_eq!(counts(&bill(&sb)), (3, 0, 0));
+    let (port, handed, open) = gated_smtp();
+    sb.set("SMTP_PORT", &port.to_string());
+    sb.set("HOSS_NOW", "2026-12-18T10:00:00Z");
+    let child = sb
+        .command(&["bill", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the first reminder is handed over",
+        || handed.load(Ordering::SeqCst) == 1,
+    );
+    assert_eq!(sb.run(&["invoice", "mark-paid", "2"]).code, 0);
+    assert_eq!(sb.run(&["invoice", "void", "3", "--write-off"]).code, 0);
+    open.store(true, Ordering::SeqCst);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(counts(&report), (0, 1, 0), "{report}");
+    assert_eq!(handed.load(Ordering::SeqCst), 1);
+    assert_eq!(mails(&sb, 2), [("invoice".into(), 1, "sent".into())]);
+    assert_eq!(mails(&sb, 3), [("invoice".into(), 1, "sent".into())]);
+}
+
 #[test]
 fn dry_run_sends_nothing_and_says_what_it_would_send() {
     let stub = StripeStub::start();
@@ -531,6 +615,81 @@ fn a_draft_that_cannot_get_a_link_is_emailed_with_the_payment_instructions() {
     customer(&quiet, "lee@other-co.com", &[("Audit", "100.00")]);
     assert_eq!(counts(&bill(&quiet)), (0, 0, 0));
     assert_eq!(smtp.messages().len(), 1);
+}
+
+/// A simulated notice tells nobody anything: the draft gets no due date
+/// from it, so the real notice months later is not overdue on arrival.
+#[test]
+fn a_dry_run_notice_does_not_start_the_due_date_of_a_draft() {
+    let sb = Sandbox::new()
+        .with("HOSS_NOW", DAY0)
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.log_lines("[BILLING][EMAIL][DRY_RUN] invoice_id=1")
+            .len(),
+        1
+    );
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert!(shown["due_at"].is_null(), "{shown}");
+    // Live two months later, with Stripe: the notice goes with the link and
+    // a due date from now, and no reminder follows at once.
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let live = sb
+        .email_via_smtp(smtp.port)
+        .with("ENABLE_STRIPE", "TRUE")
+        .with("STRIPE_API_KEY", "sk_test_hossbillingtests")
+        .with("STRIPE_API_BASE", &stub.server.url)
+        .with("HOSS_NOW", "2027-02-01T10:00:00Z");
+    assert_eq!(counts(&bill(&live)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(text.contains("Due by 2027-02-15."), "{text}");
+    assert_eq!(counts(&bill(&live)), (0, 0, 0));
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+/// `invoice send` of a draft without a link, and no PAYMENT_INSTRUCTIONS:
+/// the customer could not pay it, and the notice would stand in for the
+/// one with the link the next `bill` makes. Refused, the link's notice goes.
+#[test]
+fn invoice_send_refuses_a_draft_the_customer_could_not_pay() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    // Stripe cannot be reached on the first pass: the invoice stays a draft.
+    let mut sb = paid_sandbox(&stub, smtp.port).with("STRIPE_API_BASE", "http://127.0.0.1:9");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let report = bill(&sb);
+    assert_eq!(
+        (report["links_created"].as_i64(), counts(&report)),
+        (Some(0), (0, 0, 0))
+    );
+    let refused = sb.run(&["invoice", "send", "1"]);
+    assert_eq!(refused.code, 65, "{refused:?}");
+    assert!(
+        refused.stderr.contains("PAYMENT_INSTRUCTIONS"),
+        "{}",
+        refused.stderr
+    );
+    assert!(smtp.messages().is_empty());
+    sb.set("STRIPE_API_BASE", &stub.server.url);
+    let report = bill(&sb);
+    assert_eq!(
+        (report["links_created"].as_i64(), counts(&report)),
+        (Some(1), (1, 0, 0))
+    );
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(text.contains("Pay now: https://"), "{text}");
+    // With instructions, the operator's send of a linkless draft goes.
+    let other = paid_sandbox(&stub, smtp.port)
+        .with("STRIPE_API_BASE", "http://127.0.0.1:9")
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&other, "lee@other-co.com", &[("Audit", "100.00")]);
+    bill(&other);
+    let sent: Value = other.json(&["invoice", "send", "1", "--json"]);
+    assert_eq!(sent["sent"], "invoice sent", "{sent}");
 }
 
 #[test]
