@@ -137,7 +137,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     let mut work: Vec<(i64, MailKind, i64)> = Vec::new();
     // First notices: open invoices, and drafts that cannot get a link when
     // the operator says how else to pay.
-    for id in q::candidates(&ctx.db, "'open', 'draft'", q::announce_after_id(&ctx.db)?)? {
+    for id in q::candidates(&ctx.db, q::announce_after_id(&ctx.db)?, now)? {
         if q::settled(&ctx.db, id, MailKind::Invoice, FIRST)? {
             continue;
         }

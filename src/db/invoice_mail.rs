@@ -212,15 +212,24 @@ pub fn announce_after_id(conn: &Connection) -> rusqlite::Result<i64> {
         .unwrap_or(0))
 }
 
-/// Invoices in `statuses` with an id above `after_id`, made by hoss (an
-/// imported one was the old app's to send: `sent` became `open`), oldest
-/// first.
-pub fn candidates(conn: &Connection, statuses: &str, after_id: i64) -> rusqlite::Result<Vec<i64>> {
-    conn.prepare(&format!(
-        "SELECT id FROM invoice WHERE status IN ({statuses}) AND id > ?1 AND legacy_id IS NULL
-         ORDER BY id"
-    ))?
-    .query_map([after_id], |r| r.get(0))?
+/// How old a draft may be to be announced on its own.
+pub const DRAFT_NOTICE_WINDOW_SECS: i64 = 30 * 86_400;
+
+/// Invoices hoss may announce on its own at `now`, oldest first: made by
+/// this version (id above the mark, not imported), open and not yet due
+/// (an invoice that fell due unannounced, while `INVOICE_EMAILS` was OFF,
+/// is the operator's to send), or a draft of the last 30 days.
+pub fn candidates(conn: &Connection, after_id: i64, now: i64) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached(
+        "SELECT id FROM invoice
+         WHERE status IN ('open', 'draft') AND id > ?1 AND legacy_id IS NULL
+           AND (due_at IS NULL OR due_at > ?2)
+           AND (status = 'open' OR created_at >= ?2 - ?3)
+         ORDER BY id",
+    )?
+    .query_map(params![after_id, now, DRAFT_NOTICE_WINDOW_SECS], |r| {
+        r.get(0)
+    })?
     .collect()
 }
 

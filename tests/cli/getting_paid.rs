@@ -723,3 +723,29 @@ fn the_example_of_replit_md_runs_as_written() {
     let shown = sb.run(&["invoice", "show", "1"]);
     assert!(shown.stdout.contains("reminder #10"), "{}", shown.stdout);
 }
+
+#[test]
+fn turning_invoice_emails_on_announces_what_is_not_yet_due_and_nothing_older() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = paid_sandbox(&stub, smtp.port).with("INVOICE_EMAILS", "OFF");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    sb.set("HOSS_NOW", "2026-12-10T10:00:00Z");
+    customer(&sb, "lee@other-co.com", &[("Setup", "50.00")]);
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    // On, after invoice 1 fell due (12-15) unannounced: only invoice 2,
+    // still running, is announced; nobody is reminded of a bill never sent.
+    sb.set("INVOICE_EMAILS", "ON");
+    sb.set("HOSS_NOW", "2026-12-20T10:00:00Z");
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(smtp.messages()[0].to, ["lee@other-co.com"]);
+    // Invoice 2 (due 12-24) is reminded; invoice 1 never.
+    sb.set("HOSS_NOW", "2026-12-30T10:00:00Z");
+    assert_eq!(counts(&bill(&sb)), (0, 1, 0));
+    assert!(smtp.messages().iter().all(|m| m.to == ["lee@other-co.com"]));
+    // The operator can still send the old one.
+    let sent: Value = sb.json(&["invoice", "send", "1", "--json"]);
+    assert_eq!(sent["sent"], "invoice sent", "{sent}");
+}
