@@ -395,3 +395,37 @@ fn domains_whose_dns_fails_do_not_hold_up_the_queue() {
         assert_eq!(status_of(&sb, &format!("ann@{name}.{z}")).0, "new");
     }
 }
+
+#[test]
+fn a_lead_the_operator_sets_new_again_is_checked_afresh() {
+    // DNS said the domain takes no mail, the lead became invalid; the
+    // domain then publishes an MX and the operator sets the lead `new`:
+    // the next pass asks DNS again rather than refuse it from the
+    // remembered answer for the rest of the 7 days.
+    let z = DNS_ZONE;
+    let domain = format!("fixed.{z}");
+    let email = format!("ann@{domain}");
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = real_smtp(&server).with("MX_CHECK", "ON");
+    let Some(before) = DnsZone::new().null_mx(&domain).start() else {
+        return;
+    };
+    sb.set("DNS_SERVER", &before.server());
+    assert_eq!(add(&sb, &email).code, 0);
+    let report: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(report["invalid"], 1, "{report}");
+    assert_eq!(status_of(&sb, &email).0, "invalid");
+    drop(before);
+
+    let Some(after) = DnsZone::new().mx(&domain).start() else {
+        return;
+    };
+    sb.set("DNS_SERVER", &after.server());
+    let id = lead_id(&sb, &email).to_string();
+    let out = sb.run(&["lead", "set-status", &id, "new"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(rules(&sb, lead_id(&sb, &email)).is_empty());
+    let report: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(report["sent"], 1, "{report}");
+    assert_eq!(recipients(&server), [email]);
+}
