@@ -288,6 +288,10 @@ fn apply_status(
     let id = lead.id;
     if status == LeadStatus::New {
         db::outbox::release_for_requeue(tx, id)?;
+        // The operator vouches for the address: a remembered "no mail
+        // route" would otherwise make it invalid again, unasked, for up to
+        // 7 days (SPEC §15). DNS is asked again before the next real send.
+        db::routes::forget_refusal(tx, crate::domain::address::email_domain(&lead.email))?;
     }
     if status == LeadStatus::Unsubscribed {
         db::suppression::add(

@@ -5,7 +5,8 @@
 //! most [`QUERY_LIFETIME`], and after [`MAX_FAILURES`] queries in a row
 //! without an answer (timed out, refused, unusable) the server counts as
 //! down for the rest of the pass, so a dead resolver costs seconds, not
-//! seconds per domain.
+//! seconds per domain. A SERVFAIL is an answer about the name, not the
+//! server: that lead waits, and it does not count toward down.
 //!
 //! A failure to get an answer is never a verdict on the domain: only an
 //! answer (NXDOMAIN, a null MX, no record at all) says that mail cannot be
@@ -143,32 +144,59 @@ impl Resolver {
             ));
         }
         let answer = ask::<D>(server, name);
-        self.failures = if answer.is_ok() { 0 } else { self.failures + 1 };
-        answer
+        // SERVFAIL is the server answering that it could not resolve this
+        // name (the domain's own servers are broken): the server is up, so
+        // it does not count toward down — else two such domains at the head
+        // of the queue would stop every pass before the leads behind them.
+        self.failures = match &answer {
+            Ok(_) => 0,
+            Err(Failure::ServFail(_)) => 0,
+            Err(Failure::Other(_)) => self.failures + 1,
+        };
+        answer.map_err(Failure::into_reason)
+    }
+}
+
+/// Why one question got no usable answer.
+enum Failure {
+    /// The server answered SERVFAIL for the name.
+    ServFail(String),
+    /// No answer, a refusal or an unusable one.
+    Other(String),
+}
+
+impl Failure {
+    fn into_reason(self) -> String {
+        match self {
+            Failure::ServFail(r) | Failure::Other(r) => r,
+        }
     }
 }
 
 /// One question to `server`.
-fn ask<D: RData>(server: SocketAddr, name: &str) -> Result<Answer<D>, String> {
+fn ask<D: RData>(server: SocketAddr, name: &str) -> Result<Answer<D>, Failure> {
     let config = ClientConfig::with_nameserver(server)
         .set_query_lifetime(QUERY_LIFETIME)
         .set_query_timeout(Some(RETRY_AFTER))
         .set_protocol_strategy(ProtocolStrategy::Udp);
     let what = format!("{} {name}", D::RTYPE);
-    let mut client = Client::new(config).map_err(|e| format!("DNS {what}: {e}"))?;
+    let mut client = Client::new(config).map_err(|e| Failure::Other(format!("DNS {what}: {e}")))?;
     match client.query_rrset::<D>(name, Class::IN) {
         Ok(set) => Ok(Answer::Records(set.rdata)),
         Err(rsdns::Error::NoAnswer) => Ok(Answer::NoData),
         Err(rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) => Ok(Answer::NoDomain),
-        Err(rsdns::Error::Timeout) => Err(format!("DNS {what}: {server} did not answer in time")),
-        Err(rsdns::Error::IoError(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-            Err(format!("DNS {what}: {server} did not answer in time"))
-        }
-        Err(rsdns::Error::IoError(e)) => Err(format!("DNS {what}: {server}: {e}")),
-        Err(rsdns::Error::BadResponseCode(code)) => {
-            Err(format!("DNS {what}: {server} answered {code}"))
-        }
-        Err(e) => Err(format!("DNS {what}: unusable answer from {server}: {e}")),
+        Err(rsdns::Error::BadResponseCode(RCode::SERVFAIL)) => Err(Failure::ServFail(format!(
+            "DNS {what}: {server} answered SERVFAIL"
+        ))),
+        Err(e) => Err(Failure::Other(match e {
+            rsdns::Error::Timeout => format!("DNS {what}: {server} did not answer in time"),
+            rsdns::Error::IoError(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                format!("DNS {what}: {server} did not answer in time")
+            }
+            rsdns::Error::IoError(e) => format!("DNS {what}: {server}: {e}"),
+            rsdns::Error::BadResponseCode(code) => format!("DNS {what}: {server} answered {code}"),
+            e => format!("DNS {what}: unusable answer from {server}: {e}"),
+        })),
     }
 }
 
@@ -271,6 +299,22 @@ mod tests {
         let err = r.mail_route("other.com").unwrap_err();
         assert!(err.contains("not asked again"), "{err}");
         drop(socket);
+    }
+
+    #[test]
+    fn a_server_answering_servfail_is_up() {
+        let server = fake_server(|q| {
+            let mut out = q.to_vec();
+            out[2] = 0x81;
+            out[3] = 0x82; // SERVFAIL
+            out
+        });
+        let mut r = Resolver::new(Some(server));
+        for domain in ["broken1.com", "broken2.com", "broken3.com"] {
+            let err = r.mail_route(domain).unwrap_err();
+            assert!(err.contains("SERVFAIL"), "{err}");
+            assert!(!r.is_down());
+        }
     }
 
     #[test]
