@@ -18,8 +18,8 @@ use std::time::Duration;
 use rsdns::clients::std::Client;
 use rsdns::clients::{ClientConfig, ProtocolStrategy};
 use rsdns::message::RCode;
-use rsdns::records::Class;
 use rsdns::records::data::{A, Aaaa, Mx, RData, Txt};
+use rsdns::records::{Class, RecordSet};
 
 const QUERY_LIFETIME: Duration = Duration::from_secs(4);
 const RETRY_AFTER: Duration = Duration::from_millis(1500);
@@ -181,22 +181,41 @@ fn ask<D: RData>(server: SocketAddr, name: &str) -> Result<Answer<D>, Failure> {
         .set_protocol_strategy(ProtocolStrategy::Udp);
     let what = format!("{} {name}", D::RTYPE);
     let mut client = Client::new(config).map_err(|e| Failure::Other(format!("DNS {what}: {e}")))?;
-    match client.query_rrset::<D>(name, Class::IN) {
+    let failure = |e: rsdns::Error| match e {
+        rsdns::Error::BadResponseCode(RCode::SERVFAIL) => {
+            Failure::ServFail(format!("DNS {what}: {server} answered SERVFAIL"))
+        }
+        rsdns::Error::Timeout => {
+            Failure::Other(format!("DNS {what}: {server} did not answer in time"))
+        }
+        rsdns::Error::IoError(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Failure::Other(format!("DNS {what}: {server} did not answer in time"))
+        }
+        rsdns::Error::IoError(e) => Failure::Other(format!("DNS {what}: {server}: {e}")),
+        rsdns::Error::BadResponseCode(code) => {
+            Failure::Other(format!("DNS {what}: {server} answered {code}"))
+        }
+        e => Failure::Other(format!("DNS {what}: unusable answer from {server}: {e}")),
+    };
+    let mut buf = vec![0u8; rsdns::constants::DNS_MESSAGE_MAX_LENGTH];
+    let n = client
+        .query_raw(name, D::RTYPE, Class::IN, &mut buf)
+        .map_err(failure)?;
+    let msg = &buf[..n];
+    // "No such record" is a verdict only from a server that resolved the
+    // name (RA) or holds its zone (AA): one that does neither answers with
+    // a referral, which says nothing about the domain.
+    let trusted = msg.len() >= 4 && (msg[3] & 0x80 != 0 || msg[2] & 0x04 != 0);
+    match RecordSet::<D>::from_msg(msg) {
         Ok(set) => Ok(Answer::Records(set.rdata)),
-        Err(rsdns::Error::NoAnswer) => Ok(Answer::NoData),
-        Err(rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) => Ok(Answer::NoDomain),
-        Err(rsdns::Error::BadResponseCode(RCode::SERVFAIL)) => Err(Failure::ServFail(format!(
-            "DNS {what}: {server} answered SERVFAIL"
-        ))),
-        Err(e) => Err(Failure::Other(match e {
-            rsdns::Error::Timeout => format!("DNS {what}: {server} did not answer in time"),
-            rsdns::Error::IoError(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                format!("DNS {what}: {server} did not answer in time")
-            }
-            rsdns::Error::IoError(e) => format!("DNS {what}: {server}: {e}"),
-            rsdns::Error::BadResponseCode(code) => format!("DNS {what}: {server} answered {code}"),
-            e => format!("DNS {what}: unusable answer from {server}: {e}"),
-        })),
+        Err(rsdns::Error::NoAnswer) if trusted => Ok(Answer::NoData),
+        Err(rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) if trusted => Ok(Answer::NoDomain),
+        Err(rsdns::Error::NoAnswer | rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) => {
+            Err(Failure::Other(format!(
+                "DNS {what}: {server} answered without resolving it (no recursion, not authoritative): DNS_SERVER must be a resolver"
+            )))
+        }
+        Err(e) => Err(failure(e)),
     }
 }
 
@@ -329,5 +348,31 @@ mod tests {
             .mail_route("acme.com")
             .unwrap_err();
         assert!(err.contains("REFUSED"), "{err}");
+    }
+
+    #[test]
+    fn no_such_domain_from_a_server_that_did_not_resolve_it_is_no_verdict() {
+        // NXDOMAIN with neither RA nor AA: a referral-only server.
+        let server = fake_server(|q| {
+            let mut out = answer_with(q, &[]);
+            out[3] = 0x03;
+            out[7] = 0;
+            out
+        });
+        let err = Resolver::new(Some(server))
+            .mail_route("acme.com")
+            .unwrap_err();
+        assert!(err.contains("without resolving it"), "{err}");
+        // The same answer with RA is a verdict.
+        let server = fake_server(|q| {
+            let mut out = answer_with(q, &[]);
+            out[3] = 0x83;
+            out[7] = 0;
+            out
+        });
+        assert_eq!(
+            Resolver::new(Some(server)).mail_route("acme.com"),
+            Ok(MailRoute::NoDomain)
+        );
     }
 }

@@ -429,3 +429,36 @@ fn a_lead_the_operator_sets_new_again_is_checked_afresh() {
     assert_eq!(report["sent"], 1, "{report}");
     assert_eq!(recipients(&server), [email]);
 }
+
+#[test]
+fn a_pass_waits_on_dns_for_ten_leads_at_most() {
+    // A resolver answering SERVFAIL for every domain is up, so the pass
+    // does not call it down: it still stops after ten waits, rather than
+    // walk the whole queue a few seconds per lead.
+    let z = DNS_ZONE;
+    let zone = (0..12).fold(DnsZone::new(), |zone, i| {
+        zone.failing(&format!("broken{i}.{z}"))
+    });
+    let Some(dns) = zone.start() else {
+        return;
+    };
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = real_smtp(&server)
+        .with("MX_CHECK", "ON")
+        .with("DNS_SERVER", &dns.server());
+    for i in 0..12 {
+        assert_eq!(add(&sb, &format!("ann@broken{i}.{z}")).code, 0);
+    }
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["dns_waiting"], 10, "{report}");
+    assert_eq!(
+        out.log_lines("[EMAIL][PASS_STOPPED]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let leads: Vec<Value> = sb.json(&["lead", "list", "--json"]);
+    assert!(leads.iter().all(|l| l["status"] == "new"));
+}
