@@ -137,19 +137,33 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     let mut work: Vec<(i64, MailKind, i64)> = Vec::new();
     // First notices: open invoices, and drafts that cannot get a link when
     // the operator says how else to pay.
+    // A draft announced with the payment instructions is announced again
+    // once it opens, with its payment link.
     for id in q::candidates(&ctx.db, q::announce_after_id(&ctx.db)?, now)? {
-        if q::settled(&ctx.db, id, MailKind::Invoice, FIRST)? {
-            continue;
-        }
         let Some(inv) = invoices::get(&ctx.db, id)? else {
             continue;
         };
-        let (_, approved) = q::terms(&ctx.db, id)?;
-        let notify = inv.status == InvoiceStatus::Open
-            || (inv_cfg.payment_instructions.is_some() && !linkable(ctx, &inv, approved.is_some()));
-        if notify {
-            work.push((id, MailKind::Invoice, FIRST));
-        }
+        let announced = q::settled(&ctx.db, id, MailKind::Invoice, FIRST)?;
+        let step = if inv.status == InvoiceStatus::Open {
+            if q::open_notice_settled(&ctx.db, id)? {
+                continue;
+            }
+            if announced {
+                q::next_notice_step(&ctx.db, id)?
+            } else {
+                FIRST
+            }
+        } else {
+            let (_, approved) = q::terms(&ctx.db, id)?;
+            if announced
+                || inv_cfg.payment_instructions.is_none()
+                || linkable(ctx, &inv, approved.is_some())
+            {
+                continue;
+            }
+            FIRST
+        };
+        work.push((id, MailKind::Invoice, step));
     }
     // Reminders: the latest reminder day reached, once.
     for (id, due) in q::overdue_announced(&ctx.db, now)? {
@@ -227,6 +241,7 @@ pub fn send(
         step,
         recipient,
         mode: mode.as_str(),
+        status: inv.status.as_str(),
     };
     let Some(to) = address else {
         let recipient = customer.map(|c| c.contact_email).unwrap_or_default();

@@ -53,6 +53,16 @@ pub fn settled(
     .query_row(params![invoice_id, kind.as_str(), step], |r| r.get(0))
 }
 
+/// Whether a notice of the open invoice (with its payment link) is
+/// settled.
+pub fn open_notice_settled(conn: &Connection, invoice_id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached(&format!(
+        "SELECT EXISTS (SELECT 1 FROM send_ledger INDEXED BY send_ledger_invoice
+         WHERE invoice_id = ?1 AND kind = 'invoice' AND variant = 'open' AND {SETTLED})"
+    ))?
+    .query_row([invoice_id], |r| r.get(0))
+}
+
 /// Whether hoss told the customer about the invoice (a notice that was
 /// sent, or may have been): only then do reminders and a receipt follow.
 pub fn announced(conn: &Connection, invoice_id: i64) -> rusqlite::Result<bool> {
@@ -80,6 +90,10 @@ pub struct Attempt<'a> {
     pub step: i64,
     pub recipient: &'a str,
     pub mode: &'a str,
+    /// The invoice's status when it was sent (`draft`, `open`, `paid`): a
+    /// notice sent to a draft is followed by one with the payment link
+    /// once the invoice opens.
+    pub status: &'a str,
 }
 
 /// The step of an operator's receipt: after every receipt so far.
@@ -105,8 +119,8 @@ pub fn record(
     let inserted = conn
         .prepare_cached(
             "INSERT INTO send_ledger
-             (at, hour_start, kind, invoice_id, step, recipient, mode, outcome, error, transient, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?8 = 'reserved' THEN NULL ELSE ?1 END)
+             (at, hour_start, kind, invoice_id, step, recipient, mode, outcome, error, transient, variant, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, CASE WHEN ?8 = 'reserved' THEN NULL ELSE ?1 END)
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![
@@ -119,7 +133,8 @@ pub fn record(
             a.mode,
             outcome,
             error,
-            transient
+            transient,
+            a.status
         ])?;
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }

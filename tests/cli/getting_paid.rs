@@ -749,3 +749,40 @@ fn turning_invoice_emails_on_announces_what_is_not_yet_due_and_nothing_older() {
     let sent: Value = sb.json(&["invoice", "send", "1", "--json"]);
     assert_eq!(sent["sent"], "invoice sent", "{sent}");
 }
+
+#[test]
+fn a_draft_announced_with_instructions_is_announced_again_with_its_link_once_open() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port)
+        .with("STRIPE_MAX_AMOUNT", "500")
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Big project", "900.00")]);
+    // Above the max: a draft, announced with the instructions.
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(
+        text.contains("How to pay: Bank transfer") && !text.contains("Pay now"),
+        "{text}"
+    );
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    // Approved: it opens with its link, and the customer hears of the link.
+    assert_eq!(sb.run(&["invoice", "approve", "1"]).code, 0);
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[1]);
+    let url = sb.json::<Value>(&["invoice", "show", "1", "--json"])["payment_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains(&format!("Pay now: {url}")), "{text}");
+    // The same due date: the customer was told it already.
+    assert!(text.contains("Due by 2026-12-15."), "{text}");
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    assert_eq!(
+        mails(&sb, 1),
+        [
+            ("invoice".into(), 1, "sent".into()),
+            ("invoice".into(), 2, "sent".into())
+        ]
+    );
+}
