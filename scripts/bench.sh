@@ -240,7 +240,7 @@ SELECT command, MAX(id) FROM command_run GROUP BY command;
 SELECT id, amount_cents FROM invoice WHERE status = 'draft' AND out_of_range_logged = 1 ORDER BY id;
 SELECT id, link_error FROM invoice WHERE status = 'draft' AND link_error IS NOT NULL ORDER BY id;
 SELECT received_at, event_id, reason FROM stripe_event WHERE needs_attention = 1 AND received_at >= $day ORDER BY received_at DESC LIMIT 20;
-SELECT COUNT(*), SUM(amount_cents) FROM invoice INDEXED BY invoice_open_due WHERE status = 'open' AND due_at < $now;
+SELECT COUNT(*), SUM(amount_cents) FROM invoice INDEXED BY invoice_unpaid_due WHERE status IN ('draft', 'open') AND due_at IS NOT NULL AND due_at < $now;
 SELECT invoice_id, kind, MAX(at) FROM send_ledger INDEXED BY send_ledger_invoice WHERE invoice_id IS NOT NULL AND at >= $day AND outcome IN ('failed', 'suppressed') GROUP BY invoice_id, kind;
 SQL
 first_whole=$(( (day + 3599) / 3600 * 3600 )); last_whole=$(( (now + 1) / 3600 * 3600 ))
@@ -258,8 +258,8 @@ SELECT COALESCE(SUM(deduped), 0) FROM lead_source_run WHERE started_at >= $day A
 SELECT id, amount_cents FROM invoice WHERE status = 'draft' AND out_of_range_logged = 1 ORDER BY id;
 SELECT id, link_error FROM invoice WHERE status = 'draft' AND link_error IS NOT NULL ORDER BY id;
 SELECT COUNT(*) FROM event_log WHERE tag = '[STRIPE][WEBHOOK]' AND level IN ('WARN', 'ERROR') AND at >= $day AND at < $now + 1;
-SELECT COUNT(*), SUM(amount_cents) FROM invoice INDEXED BY invoice_open_due WHERE status = 'open' AND due_at < $now;
-SELECT id, amount_cents, due_at FROM invoice INDEXED BY invoice_open_due WHERE status = 'open' AND due_at >= $day AND due_at < $now ORDER BY due_at, id LIMIT 50;
+SELECT COUNT(*), SUM(amount_cents) FROM invoice INDEXED BY invoice_unpaid_due WHERE status IN ('draft', 'open') AND due_at IS NOT NULL AND due_at < $now;
+SELECT id, amount_cents, due_at FROM invoice INDEXED BY invoice_unpaid_due WHERE status IN ('draft', 'open') AND due_at IS NOT NULL AND due_at >= $day AND due_at < $now ORDER BY due_at, id LIMIT 50;
 SELECT invoice_id, kind, MAX(at) FROM send_ledger INDEXED BY send_ledger_invoice WHERE invoice_id IS NOT NULL AND at >= $day AND outcome IN ('failed', 'suppressed') GROUP BY invoice_id, kind;
 SQL
 status_ms=$(HOSS_DB=$work/run.db median_ms "$HOSS" status --json)

@@ -51,12 +51,13 @@ pub enum Outcome {
     Moot(InvoiceStatus),
 }
 
-/// Whether a mail of `kind` is for an invoice in `status`: a notice for a
-/// draft or open one, a reminder for an open one, a receipt for a paid one.
+/// Whether a mail of `kind` is for an invoice in `status`: a notice or a
+/// reminder for a draft or open one (a draft is reminded once announced
+/// with the payment instructions), a receipt for a paid one.
 fn fits(kind: MailKind, status: InvoiceStatus) -> bool {
     match kind {
         MailKind::Invoice => matches!(status, InvoiceStatus::Draft | InvoiceStatus::Open),
-        MailKind::Reminder => status == InvoiceStatus::Open,
+        MailKind::Reminder => matches!(status, InvoiceStatus::Draft | InvoiceStatus::Open),
         MailKind::Receipt => status == InvoiceStatus::Paid,
     }
 }

@@ -248,11 +248,12 @@ pub fn candidates(conn: &Connection, after_id: i64, now: i64) -> rusqlite::Resul
     .collect()
 }
 
-/// Open invoices due before `now`, announced, oldest due first.
+/// Unpaid invoices (open, or drafts announced with the payment
+/// instructions) due before `now`, announced, oldest due first.
 pub fn overdue_announced(conn: &Connection, now: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
     conn.prepare_cached(
-        "SELECT i.id, i.due_at FROM invoice i INDEXED BY invoice_open_due
-         WHERE i.status = 'open' AND i.due_at < ?1
+        "SELECT i.id, i.due_at FROM invoice i INDEXED BY invoice_unpaid_due
+         WHERE i.status IN ('draft', 'open') AND i.due_at IS NOT NULL AND i.due_at < ?1
            AND EXISTS (SELECT 1 FROM send_ledger s INDEXED BY send_ledger_invoice
                        WHERE s.invoice_id = i.id AND s.kind = 'invoice' AND s.outcome IN ('sent', 'uncertain'))
          ORDER BY i.due_at, i.id",

@@ -154,7 +154,7 @@ pub fn page(
             status: match inv.status {
                 InvoiceStatus::Paid => "paid",
                 InvoiceStatus::Void => "void",
-                InvoiceStatus::Open if overdue(inv, now) => "overdue",
+                InvoiceStatus::Draft | InvoiceStatus::Open if overdue(inv, now) => "overdue",
                 InvoiceStatus::Draft | InvoiceStatus::Open => "due",
             },
             amount: format_amount(inv.amount_cents, &inv.currency),
@@ -195,10 +195,11 @@ pub fn page(
     }
 }
 
-/// Open and past its due date (SPEC §16): `due_at < now`, as `status` and
-/// the digest count it.
+/// Unpaid and past its due date (SPEC §16): `due_at < now`, as `status`
+/// and the digest count it (a draft has a due date once announced).
 fn overdue(inv: &InvoiceFact, now: i64) -> bool {
-    inv.status == InvoiceStatus::Open && inv.due_at.is_some_and(|d| d.0 < now)
+    matches!(inv.status, InvoiceStatus::Open | InvoiceStatus::Draft)
+        && inv.due_at.is_some_and(|d| d.0 < now)
 }
 
 #[cfg(test)]
@@ -354,9 +355,13 @@ mod tests {
                     Some("overdue since 2026-12-14".to_string()),
                     false
                 ),
-                ("due", due_text, false),
+                (
+                    "overdue",
+                    Some("overdue since 2026-12-14".to_string()),
+                    false
+                ),
             ],
-            "only an open invoice is overdue; no instructions without PAYMENT_INSTRUCTIONS"
+            "an open invoice and a draft announced with its due date are overdue; no instructions without PAYMENT_INSTRUCTIONS"
         );
         assert!(after.payment_instructions.is_empty());
     }

@@ -786,3 +786,37 @@ fn a_draft_announced_with_instructions_is_announced_again_with_its_link_once_ope
         ]
     );
 }
+
+#[test]
+fn a_bank_transfer_invoice_is_reminded_and_overdue_like_an_open_one() {
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    // Stripe off: the invoice stays a draft, announced with the instructions.
+    let mut sb = Sandbox::new()
+        .email_via_smtp(smtp.port)
+        .with("HOSS_NOW", DAY0)
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    sb.set("HOSS_NOW", "2026-12-18T10:00:00Z");
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(
+        (
+            status["billing"]["overdue"].as_i64(),
+            status["billing"]["overdue_cents"].as_i64()
+        ),
+        (Some(1), Some(10000)),
+        "{status}"
+    );
+    assert_eq!(counts(&bill(&sb)), (0, 1, 0));
+    let (subject, text) = body(&smtp.messages()[1]);
+    assert!(subject.starts_with("Reminder: invoice #1"), "{subject}");
+    assert!(
+        text.contains("How to pay: Bank transfer to IBAN DE00 1234"),
+        "{text}"
+    );
+    // The money arrives; the operator records it; the receipt follows.
+    assert_eq!(sb.run(&["invoice", "mark-paid", "1"]).code, 0);
+    assert_eq!(counts(&bill(&sb)), (0, 0, 1));
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["billing"]["overdue"], 0, "{status}");
+}
