@@ -95,6 +95,43 @@ pub fn linkable(ctx: &Ctx, inv: &Invoice, approved: bool) -> bool {
     in_range(ctx, inv, approved)
 }
 
+/// Why a draft has no payment link, and what would give it one, in the
+/// operator's words.
+pub fn why_no_link(ctx: &Ctx, inv: &Invoice, approved: bool) -> String {
+    let cfg = &ctx.config.stripe;
+    let amount = format_amount(inv.amount_cents, &inv.currency);
+    if cfg.mode.effective != StripeMode::Enabled {
+        return format!(
+            "Stripe is not enabled ({}): no payment link is made; set ENABLE_STRIPE=TRUE with a key, or PAYMENT_INSTRUCTIONS for another way to pay",
+            cfg.mode
+                .reason
+                .as_deref()
+                .unwrap_or("ENABLE_STRIPE is not TRUE")
+        );
+    }
+    if in_range(ctx, inv, approved) {
+        return "its payment link is made by the next `hoss bill`".into();
+    }
+    if inv.amount_cents < cfg.min_amount {
+        return format!(
+            "{amount} is below STRIPE_MIN_AMOUNT {}",
+            format_amount(cfg.min_amount, &inv.currency)
+        );
+    }
+    if inv.amount_cents > cfg.hard_max_amount {
+        return format!(
+            "{amount} is above STRIPE_HARD_MAX_AMOUNT {}: no approval can link it; void it with `hoss invoice void {} --write-off` and bill the work as smaller tasks",
+            format_amount(cfg.hard_max_amount, &inv.currency),
+            inv.id
+        );
+    }
+    format!(
+        "{amount} is above STRIPE_MAX_AMOUNT {}: `hoss invoice approve {}` lets the next `hoss bill` link it",
+        format_amount(cfg.max_amount, &inv.currency),
+        inv.id
+    )
+}
+
 /// The amount limits of SPEC §6, with one approved invoice allowed up to
 /// `STRIPE_HARD_MAX_AMOUNT`. Limits are in the configured currency; an
 /// invoice in another one is not compared to them.

@@ -237,9 +237,13 @@ impl Report for LeadShow {
             ""
         };
         format!(
-            "lead {}\n  status:    {}\n  email:     {}{role}\n  name:      {}\n  company:   {}\n  domain:    {}\n  website:   {}\n  niche:     {}\n  source:    {}\n  created:   {}\n  contacted: {}\n",
+            "lead {}\n  status:    {}{}\n  email:     {}{role}\n  name:      {}\n  company:   {}\n  domain:    {}\n  website:   {}\n  niche:     {}\n  source:    {}\n  created:   {}\n  contacted: {}\n",
             l.id,
             l.status,
+            l.status_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
             l.email,
             or_dash(l.name.as_ref()),
             l.company,

@@ -73,8 +73,17 @@ impl Report for OutreachReport {
     }
 
     fn human(&self, _terminal: bool) -> String {
+        // The address checks, on the same line when they held anyone back.
+        let addresses = if self.role + self.invalid + self.dns_waiting > 0 {
+            format!(
+                " role={} invalid={} dns_waiting={}",
+                self.role, self.invalid, self.dns_waiting
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "send-outreach: mode={} attempted={} sent={} failed={} dry_run={} throttled={} suppressed={} uncertain={}\n",
+            "send-outreach: mode={} attempted={} sent={} failed={} dry_run={} throttled={} suppressed={} uncertain={}{addresses}\n",
             self.mode,
             self.attempted,
             self.sent,

@@ -140,7 +140,7 @@ impl Resolver {
         let server = self.server.clone()?;
         if self.is_down() {
             return Err(format!(
-                "DNS server {server} gave no answer to {MAX_FAILURES} queries in a row: not asked again this pass"
+                "DNS server {server} gave no usable answer to {MAX_FAILURES} queries in a row: not asked again this pass"
             ));
         }
         let answer = ask::<D>(server, name);

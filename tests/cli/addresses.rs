@@ -241,6 +241,15 @@ fn the_mx_check_sends_only_where_dns_says_mail_is_taken() {
             out.stderr
         );
     }
+    // The reason is where the operator looks.
+    let nullmx = lead_id(&sb, &format!("ann@nullmx.{z}")).to_string();
+    let why = sb.run(&["why", &nullmx]).stdout;
+    assert!(
+        why.contains("status invalid (no mail route: null MX"),
+        "{why}"
+    );
+    let shown = sb.run(&["lead", "show", &nullmx]).stdout;
+    assert!(shown.contains("invalid (no mail route: null MX"), "{shown}");
     // A timeout is no verdict: the lead waits, named with its domain.
     assert_eq!(status_of(&sb, &format!("ann@slow.{z}")).0, "new");
     assert_eq!(

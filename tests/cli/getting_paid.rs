@@ -505,7 +505,10 @@ fn a_customer_who_cannot_get_the_mail_is_recorded_and_raised_never_a_crash() {
     assert_eq!(refused.code, 65, "{refused:?}");
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
     let forced: Value = sb.json(&["invoice", "send", "2", "--force", "--json"]);
-    assert_eq!(forced["sent"], "invoice sent", "{forced}");
+    assert_eq!(
+        forced["sent"], "invoice sent to lee@other-co.com (Acme Dental)",
+        "{forced}"
+    );
     assert_eq!(smtp.messages().len(), 1);
     assert_eq!(smtp.messages()[0].to, ["lee@other-co.com"]);
     let status: Value = sb.json(&["status", "--json"]);
@@ -689,7 +692,10 @@ fn invoice_send_refuses_a_draft_the_customer_could_not_pay() {
     customer(&other, "lee@other-co.com", &[("Audit", "100.00")]);
     bill(&other);
     let sent: Value = other.json(&["invoice", "send", "1", "--json"]);
-    assert_eq!(sent["sent"], "invoice sent", "{sent}");
+    assert_eq!(
+        sent["sent"], "invoice sent to lee@other-co.com (Acme Dental)",
+        "{sent}"
+    );
 }
 
 #[test]
@@ -721,7 +727,13 @@ fn the_example_of_replit_md_runs_as_written() {
         assert_eq!(counts(&bill(&sb)).1, expected, "at {now}");
     }
     let shown = sb.run(&["invoice", "show", "1"]);
-    assert!(shown.stdout.contains("reminder #10"), "{}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .contains("reminder (day 10 after due) to pat@acme-dental.com"),
+        "{}",
+        shown.stdout
+    );
 }
 
 #[test]
@@ -747,7 +759,10 @@ fn turning_invoice_emails_on_announces_what_is_not_yet_due_and_nothing_older() {
     assert!(smtp.messages().iter().all(|m| m.to == ["lee@other-co.com"]));
     // The operator can still send the old one.
     let sent: Value = sb.json(&["invoice", "send", "1", "--json"]);
-    assert_eq!(sent["sent"], "invoice sent", "{sent}");
+    assert_eq!(
+        sent["sent"], "invoice sent to pat@acme-dental.com (Acme Dental)",
+        "{sent}"
+    );
 }
 
 #[test]
