@@ -781,3 +781,42 @@ fn dkim_signatures_verify_for_hostile_words_in_every_kind_of_mail() {
         }
     }
 }
+
+/// A key whose line breaks were lost (pasted through a secret store): in
+/// release mode `check` fails the deploy with exit 78 and the reason,
+/// and neither it nor any command quotes the key back.
+#[test]
+fn a_key_pasted_on_one_line_blocks_a_release_without_showing_the_key() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let key = "rsa2048.pkcs8.pem";
+    let text = std::fs::read_to_string(fixture(key)).unwrap();
+    let sb = Sandbox::new();
+    for (name, pasted) in [
+        ("spaces.pem", text.replace('\n', " ")),
+        ("joined.pem", text.replace('\n', "")),
+    ] {
+        std::fs::write(sb.path(name), pasted).unwrap();
+        let sb = signing(&server, "s1", key)
+            .with(
+                "DKIM_PRIVATE_KEY_FILE",
+                &sb.path(name).display().to_string(),
+            )
+            .with("RELEASE_MODE", "TRUE");
+        let out = sb.run(&["check"]);
+        assert_eq!(out.code, 78, "{out:?}");
+        assert!(out.stdout.contains("line breaks lost"), "{out:?}");
+        let sent = sb.run(&["send-test-email", "--to", "me@hoss-operator.com"]);
+        for out in [&out, &sent] {
+            for line in text.lines().filter(|l| !l.starts_with("-----")) {
+                for chunk in line.as_bytes().chunks(16) {
+                    let chunk = std::str::from_utf8(chunk).unwrap();
+                    assert!(
+                        !out.stdout.contains(chunk) && !out.stderr.contains(chunk),
+                        "{out:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(server.messages().is_empty());
+}
