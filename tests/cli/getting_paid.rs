@@ -835,3 +835,46 @@ fn a_bank_transfer_invoice_is_reminded_and_overdue_like_an_open_one() {
     let status: Value = sb.json(&["status", "--json"]);
     assert_eq!(status["billing"]["overdue"], 0, "{status}");
 }
+
+/// SPEC §10 in release mode: billing finishes (invoice, payment link)
+/// whatever the mail server does; then `bill` says what stopped the
+/// notice — 78 when the server refuses the account (AUTH), 75 when it
+/// cannot be reached — and the next pass sends it once the mail works.
+#[test]
+fn in_release_mode_bill_finishes_billing_then_exits_78_for_refused_auth_and_75_for_no_server() {
+    let stub = StripeStub::start();
+    let refusing = SmtpServer::start(SmtpMode::Auth("the-right-password"));
+    let closed = crate::harness::closed_addr().port();
+    for (port, code, problem) in [
+        (refusing.port, 78, "config_error"),
+        (closed, 75, "unreachable"),
+    ] {
+        let mut sb = paid_sandbox(&stub, port)
+            .with("RELEASE_MODE", "TRUE")
+            .with("STRIPE_API_KEY", "sk_live_hossbillingtests")
+            .with("SMTP_USERNAME", "sam")
+            .with("SMTP_PASSWORD", "a-wrong-password");
+        customer(&sb, "pat@acme-dental.com", &[("Website audit", "1200.00")]);
+        let out = sb.run(&["bill", "--json"]);
+        assert_eq!(out.code, code, "{out:?}");
+        assert!(!out.stderr.contains("panicked"), "{out:?}");
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["invoices_created"], 1, "{report}");
+        assert_eq!(report["links_created"], 1, "{report}");
+        assert_eq!(report["sender_problem"], problem, "{report}");
+        assert_eq!(counts(&report), (0, 0, 0), "{report}");
+        let invoice: Value = sb.json(&["invoice", "show", "1", "--json"]);
+        assert_eq!(invoice["status"], "open", "{invoice}");
+        assert!(invoice["payment_url"].is_string(), "{invoice}");
+        // The mail works again: the notice goes, once.
+        let good = SmtpServer::start(SmtpMode::Accept);
+        sb.set("SMTP_PORT", &good.port.to_string());
+        sb.unset("SMTP_USERNAME");
+        sb.unset("SMTP_PASSWORD");
+        sb.run(&["email", "resume"]);
+        let report = bill(&sb);
+        assert_eq!(counts(&report), (1, 0, 0), "{report}");
+        assert_eq!(good.messages().len(), 1);
+    }
+    assert!(refusing.messages().is_empty());
+}
