@@ -284,8 +284,9 @@ pub fn send(
     let Some(to) = address else {
         let recipient = customer.map(|c| c.contact_email).unwrap_or_default();
         let why = format!(
-            "customer {} has no usable contact email ({recipient:?})",
-            inv.customer_id
+            "customer {id} has no usable contact email ({recipient:?}): `hoss customer set-email {id} ADDRESS`, then `hoss invoice send {}`",
+            inv.id,
+            id = inv.customer_id
         );
         q::record(
             &ctx.db,

@@ -878,3 +878,36 @@ fn in_release_mode_bill_finishes_billing_then_exits_78_for_refused_auth_and_75_f
     }
     assert!(refusing.messages().is_empty());
 }
+
+#[test]
+fn a_corrected_contact_email_gets_the_invoice() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    sb.db()
+        .execute("UPDATE customer SET contact_email = 'nope'", [])
+        .unwrap();
+    let out = sb.run(&["bill"]);
+    let line = out.log_lines("[BILLING][NO_CONTACT]").join("");
+    assert!(line.contains("hoss customer set-email 1 ADDRESS"), "{line}");
+    // The steps the message names, as written.
+    let bad = sb.run(&["customer", "set-email", "1", "pat@[192.0.2.1]"]);
+    assert_eq!(bad.code, 65, "{bad:?}");
+    assert!(bad.stderr.contains("IP-literal"), "{}", bad.stderr);
+    assert_eq!(
+        sb.run(&["customer", "set-email", "1", " Pat@Acme-Dental.com "])
+            .code,
+        0
+    );
+    let sent: Value = sb.json(&["invoice", "send", "1", "--json"]);
+    assert_eq!(
+        sent["sent"], "invoice sent to pat@acme-dental.com (Acme Dental)",
+        "{sent}"
+    );
+    let status: Value = sb.json(&["status", "--json"]);
+    assert!(
+        !status["warnings"].to_string().contains("invoice 1:"),
+        "{status}"
+    );
+}
