@@ -2,7 +2,7 @@
 ALTER TABLE invoice ADD COLUMN due_at BIGINT;
 ALTER TABLE invoice ADD COLUMN approved_at BIGINT;
 UPDATE invoice SET due_at = created_at + 14 * 86400 WHERE status = 'open';
-CREATE INDEX invoice_open_due ON invoice (due_at) WHERE status = 'open';
+CREATE INDEX invoice_unpaid_due ON invoice (due_at) WHERE status IN ('draft', 'open') AND due_at IS NOT NULL;
 
 -- The send ledger takes the customer's mail. PostgreSQL widens the CHECK
 -- in place (no rebuild: indexes and triggers stay).

@@ -3,11 +3,13 @@
 -- 1. An invoice is due a number of days after it opens (INVOICE_DUE_DAYS);
 --    invoices already open get 14 days from their creation. One invoice may
 --    be approved above STRIPE_MAX_AMOUNT (`hoss invoice approve`), recorded
---    with the time.
+--    with the time. A draft gets a due date only when it is announced with
+--    the payment instructions: from then it is as unpaid as an open one
+--    (reminded, overdue).
 ALTER TABLE invoice ADD COLUMN due_at INTEGER;
 ALTER TABLE invoice ADD COLUMN approved_at INTEGER;
 UPDATE invoice SET due_at = created_at + 14 * 86400 WHERE status = 'open';
-CREATE INDEX invoice_open_due ON invoice (due_at) WHERE status = 'open';
+CREATE INDEX invoice_unpaid_due ON invoice (due_at) WHERE status IN ('draft', 'open') AND due_at IS NOT NULL;
 
 -- 2. The send ledger takes the customer's mail: kinds `invoice`, `reminder`
 --    and `receipt`, each naming its invoice. SQLite cannot widen a CHECK, so

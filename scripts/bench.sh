@@ -196,11 +196,13 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CUSTOM
 INSERT INTO customer (id, company, contact_email, public_token, created_at)
 SELECT i, 'Customer ' || i, 'c' || i || '@customers.example', printf('%032x', i * 7919 + 1000003), $now FROM n;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CUSTOMERS * 10)
-INSERT INTO invoice (customer_id, amount_cents, currency, status, payment_url, stripe_payment_link_id, link_active, created_at, paid_at, paid_via)
+INSERT INTO invoice (customer_id, amount_cents, currency, status, payment_url, stripe_payment_link_id, link_active, created_at, paid_at, paid_via, due_at)
 SELECT (i - 1) / 10 + 1, 1000 + i % 40000, 'usd', CASE i % 4 WHEN 0 THEN 'paid' WHEN 1 THEN 'open' ELSE 'draft' END,
        CASE i % 4 WHEN 1 THEN 'https://buy.stripe.com/test_' || i END, CASE i % 4 WHEN 1 THEN 'plink_' || i END,
        CASE i % 4 WHEN 1 THEN 1 ELSE 0 END, $now - i % (30 * 86400),
-       CASE i % 4 WHEN 0 THEN $now - i % (30 * 86400) END, CASE i % 4 WHEN 0 THEN 'manual' END FROM n;
+       CASE i % 4 WHEN 0 THEN $now - i % (30 * 86400) END, CASE i % 4 WHEN 0 THEN 'manual' END,
+       -- open invoices are due 14 days after they were made: about half are overdue
+       CASE i % 4 WHEN 1 THEN $now - i % (30 * 86400) + 14 * 86400 END FROM n;
 PRAGMA wal_checkpoint(TRUNCATE);
 ANALYZE;
 SQL
@@ -238,6 +240,8 @@ SELECT command, MAX(id) FROM command_run GROUP BY command;
 SELECT id, amount_cents FROM invoice WHERE status = 'draft' AND out_of_range_logged = 1 ORDER BY id;
 SELECT id, link_error FROM invoice WHERE status = 'draft' AND link_error IS NOT NULL ORDER BY id;
 SELECT received_at, event_id, reason FROM stripe_event WHERE needs_attention = 1 AND received_at >= $day ORDER BY received_at DESC LIMIT 20;
+SELECT COUNT(*), SUM(amount_cents) FROM invoice INDEXED BY invoice_unpaid_due WHERE status IN ('draft', 'open') AND due_at IS NOT NULL AND due_at < $now;
+SELECT invoice_id, kind, MAX(at) FROM send_ledger INDEXED BY send_ledger_invoice WHERE invoice_id IS NOT NULL AND at >= $day AND outcome IN ('failed', 'suppressed') GROUP BY invoice_id, kind;
 SQL
 first_whole=$(( (day + 3599) / 3600 * 3600 )); last_whole=$(( (now + 1) / 3600 * 3600 ))
 cat > "$work/summary.sql" <<SQL
@@ -254,6 +258,9 @@ SELECT COALESCE(SUM(deduped), 0) FROM lead_source_run WHERE started_at >= $day A
 SELECT id, amount_cents FROM invoice WHERE status = 'draft' AND out_of_range_logged = 1 ORDER BY id;
 SELECT id, link_error FROM invoice WHERE status = 'draft' AND link_error IS NOT NULL ORDER BY id;
 SELECT COUNT(*) FROM event_log WHERE tag = '[STRIPE][WEBHOOK]' AND level IN ('WARN', 'ERROR') AND at >= $day AND at < $now + 1;
+SELECT COUNT(*), SUM(amount_cents) FROM invoice INDEXED BY invoice_unpaid_due WHERE status IN ('draft', 'open') AND due_at IS NOT NULL AND due_at < $now;
+SELECT id, amount_cents, due_at FROM invoice INDEXED BY invoice_unpaid_due WHERE status IN ('draft', 'open') AND due_at IS NOT NULL AND due_at >= $day AND due_at < $now ORDER BY due_at, id LIMIT 50;
+SELECT invoice_id, kind, MAX(at) FROM send_ledger INDEXED BY send_ledger_invoice WHERE invoice_id IS NOT NULL AND at >= $day AND outcome IN ('failed', 'suppressed') GROUP BY invoice_id, kind;
 SQL
 status_ms=$(HOSS_DB=$work/run.db median_ms "$HOSS" status --json)
 status_lim=$(median_ms sqlite3 "$work/run.db" ".read $work/status.sql")

@@ -199,7 +199,7 @@ pub enum Command {
         #[command(subcommand)]
         action: TaskAction,
     },
-    /// List, show, void or mark invoices paid
+    /// List, show, void or mark invoices paid; email one, or approve one above STRIPE_MAX_AMOUNT
     Invoice {
         #[command(subcommand)]
         action: InvoiceAction,

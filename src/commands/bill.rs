@@ -36,6 +36,9 @@ pub struct BillReport {
     /// A sender-side failure stopped the mail: `config_error` (exit 78) or
     /// `unreachable` (exit 75).
     pub sender_problem: Option<&'static str>,
+    /// The effective email mode the mail counts are in (`DRY_RUN`: only
+    /// simulated).
+    pub email_mode: String,
 }
 
 impl Report for BillReport {
@@ -45,7 +48,7 @@ impl Report for BillReport {
 
     fn human(&self, _terminal: bool) -> String {
         format!(
-            "bill: invoices_created={} links_created={} out_of_range={} paid_reconciled={} links_deactivated={} errors={} stripe={} invoice_emails={} reminders={} receipts={} invoice_mail_problems={}\n",
+            "bill: invoices_created={} links_created={} out_of_range={} paid_reconciled={} links_deactivated={} errors={} stripe={} invoice_emails={} reminders={} receipts={} invoice_mail_problems={} email={}\n",
             self.invoices_created,
             self.links_created,
             self.out_of_range,
@@ -56,7 +59,8 @@ impl Report for BillReport {
             self.invoice_emails,
             self.reminders,
             self.receipts,
-            self.invoice_mail_problems
+            self.invoice_mail_problems,
+            self.email_mode
         )
     }
 }
@@ -65,6 +69,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
     let cfg = &ctx.config.stripe;
     let mut report = BillReport {
         stripe: cfg.mode.effective.as_str().into(),
+        email_mode: ctx.config.email.mode.effective.as_str().into(),
         ..BillReport::default()
     };
     // Replay protection needs event ids only as long as Stripe retries.
@@ -122,13 +127,12 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
             report.out_of_range += 1;
             if !inv.out_of_range_logged {
                 warn!(
-                    "[STRIPE][AMOUNT_OUT_OF_RANGE] invoice_id={} amount={} min={} max={} (stays draft, no payment link; `hoss invoice approve {}` allows up to {})",
+                    "[STRIPE][AMOUNT_OUT_OF_RANGE] invoice_id={} amount={} min={} max={} (stays draft, no payment link: {})",
                     inv.id,
                     format_amount(amount, &inv.currency),
                     format_amount(cfg.min_amount, &inv.currency),
                     format_amount(cfg.max_amount, &inv.currency),
-                    inv.id,
-                    format_amount(cfg.hard_max_amount, &inv.currency)
+                    invoice_mail::why_no_link(ctx, &inv, approved)
                 );
                 invoices::mark_out_of_range_logged(&ctx.db, inv.id)?;
             }

@@ -45,6 +45,7 @@ pub fn run(ctx: &Ctx) -> CheckReport {
             problems.push(format!("TEMPLATES_DIR: {e}"));
         }
     }
+    problems.extend(cfg.invoicing.problems.iter().cloned());
     // `bill` (and so `cycle`) refuses to make invoices in it.
     if let Some(e) = &cfg.stripe.currency_error {
         problems.push(e.clone());

@@ -39,6 +39,8 @@ pub enum CustomerAction {
     SetStatus { id: i64, status: CustomerStatus },
     /// Give a customer a new portal token (the old address stops working)
     RotateToken { id: i64 },
+    /// Correct a customer's contact email (where invoices, reminders and receipts go)
+    SetEmail { id: i64, email: String },
 }
 
 impl CustomerAction {
@@ -49,6 +51,7 @@ impl CustomerAction {
             CustomerAction::Add { .. } => "customer add",
             CustomerAction::RotateToken { .. } => "customer rotate-token",
             CustomerAction::SetStatus { .. } => "customer set-status",
+            CustomerAction::SetEmail { .. } => "customer set-email",
         }
     }
 
@@ -72,6 +75,7 @@ pub fn run(ctx: &Ctx, action: CustomerAction, out: &mut dyn Write, style: Style)
         } => emit(out, &add(ctx, &company, &email, name.as_deref())?, style),
         CustomerAction::SetStatus { id, status } => emit(out, &set_status(ctx, id, status)?, style),
         CustomerAction::RotateToken { id } => emit(out, &rotate_token(ctx, id)?, style),
+        CustomerAction::SetEmail { id, email } => emit(out, &set_email(ctx, id, &email)?, style),
     }
 }
 
@@ -187,6 +191,20 @@ pub fn set_status(ctx: &Ctx, id: i64, status: CustomerStatus) -> Result<Customer
     info!(
         "[CUSTOMER][STATUS] customer_id={id} from={} to={status} by=operator",
         before.status
+    );
+    show(ctx, id)
+}
+
+/// A corrected contact email: the customer's next mail goes there (mail
+/// already refused for the old one is raised until an invoice mail goes).
+pub fn set_email(ctx: &Ctx, id: i64, email: &str) -> Result<CustomerShow> {
+    let before = find(ctx, id)?;
+    let email = crate::domain::address::check_email(email)
+        .map_err(|e| Error::Data(format!("{e}: the contact email is unchanged")))?;
+    db::immediate(&ctx.db, |tx| Ok(customers::set_email(tx, id, &email)?))?;
+    info!(
+        "[CUSTOMER][EMAIL] customer_id={id} from={:?} to={email} by=operator",
+        before.contact_email
     );
     show(ctx, id)
 }

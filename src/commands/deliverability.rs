@@ -187,6 +187,19 @@ fn dmarc(dns: &mut Resolver, domain: &str) -> Check {
 /// configured key; without one, SMTP mail goes out unsigned.
 fn dkim(dns: &mut Resolver, email: &EmailConfig) -> Check {
     const NAME: &str = "dkim";
+    // hoss signs SMTP mail only: under SendGrid the DKIM_* settings sign
+    // nothing, whatever DNS publishes.
+    if email.mode.requested == Requested::Mode(EmailMode::SendGrid) {
+        let unused = if email.deliverability.dkim.is_some() {
+            " (DKIM_* are set but unused: hoss signs SMTP mail only)"
+        } else {
+            ""
+        };
+        return pass(
+            NAME,
+            format!("skipped: SendGrid signs with its domain authentication{unused}"),
+        );
+    }
     let Some(DkimSettings {
         selector,
         domain,

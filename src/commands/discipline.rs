@@ -320,9 +320,14 @@ fn left_to_send(
                     None,
                 ));
             } else if status != LeadStatus::New {
+                let why = lead
+                    .status_reason
+                    .as_deref()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default();
                 out.push(block(
                     "status",
-                    format!("status {status}: only new leads get a first email"),
+                    format!("status {status}{why}: only new leads get a first email"),
                     None,
                 ));
             } else if let Some(t) = lead.last_contacted_at {

@@ -163,11 +163,14 @@ impl Report for InvoiceShow {
         }
         s.push_str(&format!("mail sent: {}\n", self.mails.len()));
         for m in &self.mails {
+            let which = match m.kind.as_str() {
+                "reminder" => format!("reminder (day {} after due)", m.step),
+                kind if m.step == 1 => kind.to_string(),
+                kind => format!("{kind} (send {})", m.step),
+            };
             s.push_str(&format!(
-                "  {} {} #{} to {} {} {}{}\n",
+                "  {} {which} to {} {} {}{}\n",
                 m.at,
-                m.kind,
-                m.step,
                 m.to,
                 m.mode,
                 m.outcome,
@@ -231,15 +234,33 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
             )));
         }
     };
+    // A notice must say how to pay; a draft's would stand in for the one
+    // with its link, which the pass then never sends.
+    if inv.status == InvoiceStatus::Draft && ctx.config.invoicing.payment_instructions.is_none() {
+        let approved = invoice_mail::terms(&ctx.db, id)?.1.is_some();
+        return Err(Error::Data(format!(
+            "invoice {id} is a draft without a payment link and PAYMENT_INSTRUCTIONS is not set: the customer could not pay it; {}",
+            crate::commands::invoice_mail::why_no_link(ctx, &inv, approved)
+        )));
+    }
     let pack = crate::commands::invoice_mail::pack(ctx).map_err(Error::Config)?;
     let mut mailer = ctx.mailer();
     let outcome =
         crate::commands::invoice_mail::send(ctx, mailer.as_mut(), &pack, &inv, kind, step, force)?;
     use crate::commands::invoice_mail::Outcome;
     let said = match outcome {
-        Outcome::Sent => format!("{} sent", kind.as_str()),
-        Outcome::Simulated => format!("{} simulated (DRY_RUN: nothing sent)", kind.as_str()),
+        Outcome::Sent => format!("{} sent to {}", kind.as_str(), recipient(ctx, &inv)?),
+        Outcome::Simulated => format!(
+            "{} to {} simulated (DRY_RUN: nothing sent)",
+            kind.as_str(),
+            recipient(ctx, &inv)?
+        ),
         Outcome::Taken => format!("{} is being sent by another run", kind.as_str()),
+        Outcome::Moot(status) => {
+            return Err(Error::Data(format!(
+                "not sent: invoice {id} became {status} meanwhile"
+            )));
+        }
         Outcome::Suppressed(reason) => {
             return Err(Error::Data(format!(
                 "not sent: {reason} (--force sends it anyway)"
@@ -260,6 +281,15 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
     Ok(shown)
 }
 
+/// The customer an invoice's mail goes to, as the operator recognises it:
+/// `pat@acme.com (Acme Dental)`.
+fn recipient(ctx: &Ctx, inv: &Invoice) -> Result<String> {
+    Ok(match crate::db::customers::get(&ctx.db, inv.customer_id)? {
+        Some(c) => format!("{} ({})", c.contact_email, c.company),
+        None => format!("customer {}", inv.customer_id),
+    })
+}
+
 /// Lets `bill` link this draft above `STRIPE_MAX_AMOUNT`, up to
 /// `STRIPE_HARD_MAX_AMOUNT`; recorded with the time.
 pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
@@ -273,15 +303,22 @@ pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     }
     if inv.currency == ctx.config.stripe.currency && inv.amount_cents > hard {
         return Err(Error::Data(format!(
-            "invoice {id} is {}, above STRIPE_HARD_MAX_AMOUNT {}: it cannot be approved (void it and bill in parts)",
+            "invoice {id} cannot be approved: {}",
+            crate::commands::invoice_mail::why_no_link(ctx, &inv, true)
+        )));
+    }
+    if crate::commands::invoice_mail::in_range(ctx, &inv, false) {
+        return Err(Error::Data(format!(
+            "invoice {id} ({}) is within STRIPE_MAX_AMOUNT: it needs no approval; {}",
             format_amount(inv.amount_cents, &inv.currency),
-            format_amount(hard, &inv.currency)
+            crate::commands::invoice_mail::why_no_link(ctx, &inv, false)
         )));
     }
     if invoice_mail::approve(&ctx.db, id, ctx.now())? {
         log::info!(
-            "[BILLING][APPROVED] invoice_id={id} amount={} (the next `hoss bill` makes its payment link)",
-            format_amount(inv.amount_cents, &inv.currency)
+            "[BILLING][APPROVED] invoice_id={id} amount={} ({})",
+            format_amount(inv.amount_cents, &inv.currency),
+            crate::commands::invoice_mail::why_no_link(ctx, &inv, true)
         );
     }
     show(ctx, id)

@@ -46,6 +46,20 @@ pub enum Outcome {
         delivery: Delivery,
         error: String,
     },
+    /// The invoice is no longer one this mail is for (paid or voided since
+    /// the pass listed it): nothing sent, nothing recorded.
+    Moot(InvoiceStatus),
+}
+
+/// Whether a mail of `kind` is for an invoice in `status`: a notice or a
+/// reminder for a draft or open one (a draft is reminded once announced
+/// with the payment instructions), a receipt for a paid one.
+fn fits(kind: MailKind, status: InvoiceStatus) -> bool {
+    match kind {
+        MailKind::Invoice => matches!(status, InvoiceStatus::Draft | InvoiceStatus::Open),
+        MailKind::Reminder => matches!(status, InvoiceStatus::Draft | InvoiceStatus::Open),
+        MailKind::Receipt => status == InvoiceStatus::Paid,
+    }
 }
 
 /// The mail counts of one pass, for `bill --json`.
@@ -79,6 +93,43 @@ pub fn linkable(ctx: &Ctx, inv: &Invoice, approved: bool) -> bool {
         return false;
     }
     in_range(ctx, inv, approved)
+}
+
+/// Why a draft has no payment link, and what would give it one, in the
+/// operator's words.
+pub fn why_no_link(ctx: &Ctx, inv: &Invoice, approved: bool) -> String {
+    let cfg = &ctx.config.stripe;
+    let amount = format_amount(inv.amount_cents, &inv.currency);
+    if cfg.mode.effective != StripeMode::Enabled {
+        return format!(
+            "Stripe is not enabled ({}): no payment link is made; set ENABLE_STRIPE=TRUE with a key, or PAYMENT_INSTRUCTIONS for another way to pay",
+            cfg.mode
+                .reason
+                .as_deref()
+                .unwrap_or("ENABLE_STRIPE is not TRUE")
+        );
+    }
+    if in_range(ctx, inv, approved) {
+        return "its payment link is made by the next `hoss bill`".into();
+    }
+    if inv.amount_cents < cfg.min_amount {
+        return format!(
+            "{amount} is below STRIPE_MIN_AMOUNT {}",
+            format_amount(cfg.min_amount, &inv.currency)
+        );
+    }
+    if inv.amount_cents > cfg.hard_max_amount {
+        return format!(
+            "{amount} is above STRIPE_HARD_MAX_AMOUNT {}: no approval can link it; void it with `hoss invoice void {} --write-off` and bill the work as smaller tasks",
+            format_amount(cfg.hard_max_amount, &inv.currency),
+            inv.id
+        );
+    }
+    format!(
+        "{amount} is above STRIPE_MAX_AMOUNT {}: `hoss invoice approve {}` lets the next `hoss bill` link it",
+        format_amount(cfg.max_amount, &inv.currency),
+        inv.id
+    )
 }
 
 /// The amount limits of SPEC §6, with one approved invoice allowed up to
@@ -124,19 +175,33 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     let mut work: Vec<(i64, MailKind, i64)> = Vec::new();
     // First notices: open invoices, and drafts that cannot get a link when
     // the operator says how else to pay.
-    for id in q::candidates(&ctx.db, "'open', 'draft'", q::announce_after_id(&ctx.db)?)? {
-        if q::settled(&ctx.db, id, MailKind::Invoice, FIRST)? {
-            continue;
-        }
+    // A draft announced with the payment instructions is announced again
+    // once it opens, with its payment link.
+    for id in q::candidates(&ctx.db, q::announce_after_id(&ctx.db)?, now)? {
         let Some(inv) = invoices::get(&ctx.db, id)? else {
             continue;
         };
-        let (_, approved) = q::terms(&ctx.db, id)?;
-        let notify = inv.status == InvoiceStatus::Open
-            || (inv_cfg.payment_instructions.is_some() && !linkable(ctx, &inv, approved.is_some()));
-        if notify {
-            work.push((id, MailKind::Invoice, FIRST));
-        }
+        let announced = q::settled(&ctx.db, id, MailKind::Invoice, FIRST)?;
+        let step = if inv.status == InvoiceStatus::Open {
+            if q::open_notice_settled(&ctx.db, id)? {
+                continue;
+            }
+            if announced {
+                q::next_notice_step(&ctx.db, id)?
+            } else {
+                FIRST
+            }
+        } else {
+            let (_, approved) = q::terms(&ctx.db, id)?;
+            if announced
+                || inv_cfg.payment_instructions.is_none()
+                || linkable(ctx, &inv, approved.is_some())
+            {
+                continue;
+            }
+            FIRST
+        };
+        work.push((id, MailKind::Invoice, step));
     }
     // Reminders: the latest reminder day reached, once.
     for (id, due) in q::overdue_announced(&ctx.db, now)? {
@@ -165,7 +230,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
                 MailKind::Reminder => counts.reminders += 1,
                 MailKind::Receipt => counts.receipts += 1,
             },
-            Outcome::Taken => {}
+            Outcome::Taken | Outcome::Moot(_) => {}
             Outcome::Suppressed(_) | Outcome::Problem(_) => counts.problems += 1,
             Outcome::Failed { delivery, .. } => {
                 counts.problems += 1;
@@ -187,7 +252,9 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
 }
 
 /// Sends one mail about `inv` (the pass, or `invoice send` with `force`
-/// for a suppressed address), recorded in the ledger whatever happens.
+/// for a suppressed address), recorded in the ledger whatever happens —
+/// unless the invoice's status no longer calls for it (checked again in the
+/// reservation's transaction).
 pub fn send(
     ctx: &Ctx,
     mailer: &mut dyn Mailer,
@@ -198,6 +265,9 @@ pub fn send(
     force: bool,
 ) -> Result<Outcome> {
     let now = ctx.now();
+    if !fits(kind, inv.status) {
+        return Ok(Outcome::Moot(inv.status));
+    }
     let mode = mailer.mode();
     let customer = customers::get(&ctx.db, inv.customer_id)?;
     let address = customer
@@ -209,12 +279,14 @@ pub fn send(
         step,
         recipient,
         mode: mode.as_str(),
+        status: inv.status.as_str(),
     };
     let Some(to) = address else {
         let recipient = customer.map(|c| c.contact_email).unwrap_or_default();
         let why = format!(
-            "customer {} has no usable contact email ({recipient:?})",
-            inv.customer_id
+            "customer {id} has no usable contact email ({recipient:?}): `hoss customer set-email {id} ADDRESS`, then `hoss invoice send {}`",
+            inv.id,
+            id = inv.customer_id
         );
         q::record(
             &ctx.db,
@@ -232,14 +304,11 @@ pub fn send(
         return Ok(Outcome::Problem(why));
     };
     let customer = customer.expect("an address comes from a customer");
-    if inv.status == InvoiceStatus::Draft && kind == MailKind::Invoice {
-        q::set_due(
-            &ctx.db,
-            inv.id,
-            now + i64::from(ctx.config.invoicing.due_days) * 86_400,
-        )?;
-    }
-    let facts = facts(ctx, inv, &customer, kind)?;
+    // A draft's notice starts its due date, stored only once the notice may
+    // go (a simulated, suppressed or failed one told the customer nothing).
+    let starts_due = (inv.status == InvoiceStatus::Draft && kind == MailKind::Invoice)
+        .then(|| now + i64::from(ctx.config.invoicing.due_days) * 86_400);
+    let facts = facts(ctx, inv, &customer, kind, starts_due)?;
     let message = match pack.render(message_of(kind), &facts) {
         Ok((subject, body)) => compose::message(&sender(ctx), &to, &subject, &body),
         Err(e) => {
@@ -285,11 +354,21 @@ pub fn send(
         );
         return Ok(Outcome::Suppressed(reason));
     }
-    let Some(ledger_id) = db::immediate(&ctx.db, |tx| {
-        Ok(q::record(tx, &attempt(&to), "reserved", None, false, now)?)
-    })?
-    else {
-        return Ok(Outcome::Taken);
+    let reserved = db::immediate(&ctx.db, |tx| {
+        let status = invoices::get(tx, inv.id)?.map_or(InvoiceStatus::Void, |i| i.status);
+        if !fits(kind, status) {
+            return Ok(Err(status));
+        }
+        let reserved = q::record(tx, &attempt(&to), "reserved", None, false, now)?;
+        if let (Some(_), Some(due)) = (reserved, starts_due) {
+            q::set_due(tx, inv.id, due)?;
+        }
+        Ok(Ok(reserved))
+    })?;
+    let ledger_id = match reserved {
+        Err(status) => return Ok(Outcome::Moot(status)),
+        Ok(None) => return Ok(Outcome::Taken),
+        Ok(Some(id)) => id,
     };
     let message_id = crate::commands::mail::message_id(ledger_id, &ctx.config.email.from_email)?;
     q::set_message_id(&ctx.db, ledger_id, &message_id)?;
@@ -343,9 +422,10 @@ fn facts(
     inv: &Invoice,
     customer: &customers::Customer,
     kind: MailKind,
+    starts_due: Option<i64>,
 ) -> Result<Facts> {
     let now = ctx.now();
-    let (due_at, _) = q::terms(&ctx.db, inv.id)?;
+    let due_at = q::terms(&ctx.db, inv.id)?.0.or(starts_due);
     let lines = q::lines(&ctx.db, inv.id)?
         .into_iter()
         .map(|(description, cents)| Line {

@@ -237,9 +237,13 @@ impl Report for LeadShow {
             ""
         };
         format!(
-            "lead {}\n  status:    {}\n  email:     {}{role}\n  name:      {}\n  company:   {}\n  domain:    {}\n  website:   {}\n  niche:     {}\n  source:    {}\n  created:   {}\n  contacted: {}\n",
+            "lead {}\n  status:    {}{}\n  email:     {}{role}\n  name:      {}\n  company:   {}\n  domain:    {}\n  website:   {}\n  niche:     {}\n  source:    {}\n  created:   {}\n  contacted: {}\n",
             l.id,
             l.status,
+            l.status_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
             l.email,
             or_dash(l.name.as_ref()),
             l.company,
@@ -288,6 +292,10 @@ fn apply_status(
     let id = lead.id;
     if status == LeadStatus::New {
         db::outbox::release_for_requeue(tx, id)?;
+        // The operator vouches for the address: a remembered "no mail
+        // route" would otherwise make it invalid again, unasked, for up to
+        // 7 days (SPEC §15). DNS is asked again before the next real send.
+        db::routes::forget_refusal(tx, crate::domain::address::email_domain(&lead.email))?;
     }
     if status == LeadStatus::Unsubscribed {
         db::suppression::add(

@@ -73,8 +73,17 @@ impl Report for OutreachReport {
     }
 
     fn human(&self, _terminal: bool) -> String {
+        // The address checks, on the same line when they held anyone back.
+        let addresses = if self.role + self.invalid + self.dns_waiting > 0 {
+            format!(
+                " role={} invalid={} dns_waiting={}",
+                self.role, self.invalid, self.dns_waiting
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "send-outreach: mode={} attempted={} sent={} failed={} dry_run={} throttled={} suppressed={} uncertain={}\n",
+            "send-outreach: mode={} attempted={} sent={} failed={} dry_run={} throttled={} suppressed={} uncertain={}{addresses}\n",
             self.mode,
             self.attempted,
             self.sent,
@@ -94,6 +103,11 @@ impl Report for OutreachReport {
                 .unwrap_or_default()
     }
 }
+
+/// Leads a pass lets wait on DNS before it stops: a resolver that answers
+/// SERVFAIL to everything (it is up, each domain fails) costs a few
+/// seconds, not the whole queue.
+const MAX_DNS_WAITS: u32 = 10;
 
 struct Pass<'a> {
     ctx: &'a Ctx,
@@ -270,10 +284,12 @@ impl Pass<'_> {
                     email_domain(&lead.email),
                     lead.id
                 );
-                if self.gate.resolver_down() {
-                    // Every next unchecked domain would wait the same way.
+                if self.gate.resolver_down() || self.report.dns_waiting >= MAX_DNS_WAITS {
+                    // Every next unchecked domain would likely wait the
+                    // same way: a pass never walks the queue on DNS alone.
                     warn!(
-                        "[EMAIL][PASS_STOPPED] reason=\"DNS gives no answers; the next pass tries again\""
+                        "[EMAIL][PASS_STOPPED] reason=\"DNS gives no answers ({} domain(s) waited); the next pass tries again\"",
+                        self.report.dns_waiting
                     );
                     return Ok(false);
                 }

@@ -245,6 +245,12 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     let (inbox, health, paused) = health::panels(ctx)?;
     warnings.extend(paused);
     warnings.extend(cfg.ephemeral_store());
+    warnings.extend(cfg.invoicing.problems.iter().cloned());
+    if cfg.invoicing.emails
+        && let Err(e) = crate::commands::invoice_mail::pack(ctx)
+    {
+        warnings.push(format!("invoice mail cannot be written, none is sent: {e}"));
+    }
     warnings.extend(problems::outside(&ctx.db)?);
     warnings.extend(problems::invoice_mail(&ctx.db, now - 30 * 86_400)?);
     warnings.extend(problems::currency(&ctx.db, &cfg.stripe.currency)?);

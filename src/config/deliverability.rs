@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::domain::dkim::DkimKey;
 
-use super::keys::{Raw, parse_bool, quote_value};
+use super::keys::{Raw, parse_switch, quote_value};
 use super::resolved::Problems;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,27 +47,19 @@ pub(super) fn resolve_deliverability(
     from_email: Option<&str>,
     p: &mut Problems,
 ) -> Deliverability {
-    let send_to_role_accounts = match raw.get("SEND_TO_ROLE_ACCOUNTS") {
-        None => false,
-        Some(v) => parse_bool(v).unwrap_or_else(|| {
+    // An unreadable switch makes email fall back, with its safe value.
+    let mut switch = |key: &str, default: bool, safe: bool| match raw.get(key) {
+        None => default,
+        Some(v) => parse_switch(v).unwrap_or_else(|| {
             p.0.push(format!(
-                "SEND_TO_ROLE_ACCOUNTS {} is not TRUE or FALSE",
+                "{key} {} is not ON or OFF (TRUE or FALSE)",
                 quote_value(v)
             ));
-            false
+            safe
         }),
     };
-    let mx_check = match raw.get("MX_CHECK").map(str::to_ascii_uppercase).as_deref() {
-        None | Some("ON") => true,
-        Some("OFF") => false,
-        Some(_) => {
-            p.0.push(format!(
-                "MX_CHECK {} is not ON or OFF",
-                quote_value(raw.get("MX_CHECK").unwrap_or_default())
-            ));
-            true
-        }
-    };
+    let send_to_role_accounts = switch("SEND_TO_ROLE_ACCOUNTS", false, false);
+    let mx_check = switch("MX_CHECK", true, true);
     let dns_server = raw.get("DNS_SERVER").and_then(|v| {
         p.take(
             parse_server(v).map(Some).ok_or_else(|| {

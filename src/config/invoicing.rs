@@ -2,7 +2,7 @@
 //! when an invoice is due, when it reminds, and how a customer pays an
 //! invoice that has no payment link.
 
-use super::keys::{Raw, parse_bool, quote_value};
+use super::keys::{Raw, parse_switch, quote_value};
 use super::notices::Notice;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,37 +17,34 @@ pub struct Invoicing {
     /// `PAYMENT_INSTRUCTIONS`: how to pay an invoice without a payment link
     /// (a bank transfer, a cheque …), in its email and on the portal.
     pub payment_instructions: Option<String>,
+    /// Settings that could not be read, each with what is done instead:
+    /// `check` fails on them, `status` warns.
+    pub problems: Vec<String>,
 }
 
 pub(super) fn resolve_invoicing(raw: &Raw, notices: &mut Vec<Notice>) -> Invoicing {
-    let mut warn = |m: String| notices.push(Notice::warn(format!("[CONFIG][INVALID] {m}")));
-    let emails = match raw
-        .get("INVOICE_EMAILS")
-        .map(str::to_ascii_uppercase)
-        .as_deref()
-    {
-        None | Some("ON") => true,
-        Some("OFF") => false,
-        Some(v) => parse_bool(v).unwrap_or_else(|| {
-            warn(format!(
-                "INVOICE_EMAILS {} is not ON or OFF; invoice emails are OFF",
+    let mut problems = Vec::new();
+    let emails = match raw.get("INVOICE_EMAILS") {
+        None => true,
+        Some(v) => parse_switch(v).unwrap_or_else(|| {
+            problems.push(format!(
+                "INVOICE_EMAILS {} is not ON or OFF: invoice emails are OFF",
                 quote_value(v)
             ));
             false
         }),
     };
-    let due_days = match raw.uint("INVOICE_DUE_DAYS", 14, 1, 365) {
-        Ok(d) => d,
-        Err(e) => {
-            warn(format!("{e}; using 14"));
+    let due_days = raw
+        .uint("INVOICE_DUE_DAYS", 14, 1, 365)
+        .unwrap_or_else(|e| {
+            problems.push(format!("{e}: invoices are due after 14 days"));
             14
-        }
-    };
+        });
     let reminder_days = match raw.get("INVOICE_REMINDER_DAYS") {
         None => vec![3, 7, 14],
         Some(v) => parse_days(v).unwrap_or_else(|e| {
-            warn(format!(
-                "INVOICE_REMINDER_DAYS {}: {e}; no reminders are sent",
+            problems.push(format!(
+                "INVOICE_REMINDER_DAYS {}: {e} (days after the due date, separated by commas: 3,7,14): no reminders are sent",
                 quote_value(v)
             ));
             Vec::new()
@@ -57,11 +54,17 @@ pub(super) fn resolve_invoicing(raw: &Raw, notices: &mut Vec<Notice>) -> Invoici
         .get("PAYMENT_INSTRUCTIONS")
         .map(|v| v.replace("\\n", "\n").trim().to_string())
         .filter(|v| !v.is_empty());
+    notices.extend(
+        problems
+            .iter()
+            .map(|p| Notice::warn(format!("[CONFIG][INVALID] {p}"))),
+    );
     Invoicing {
         emails,
         due_days,
         reminder_days,
         payment_instructions,
+        problems,
     }
 }
 

@@ -311,6 +311,15 @@ impl Raw {
     }
 }
 
+/// A switch: `ON`/`OFF` or any word of [`parse_bool`], any case.
+pub fn parse_switch(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "on" => Some(true),
+        "off" => Some(false),
+        w => parse_bool(&w.to_ascii_uppercase()),
+    }
+}
+
 pub fn parse_bool(v: &str) -> Option<bool> {
     match v.trim() {
         "TRUE" | "true" | "True" | "1" | "yes" | "YES" | "Yes" => Some(true),

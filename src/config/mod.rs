@@ -459,12 +459,12 @@ pub fn database_label(url: &str) -> String {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
         .collect();
-    let clean = |s: &str| -> String {
+    let clean = |s: &str, also: &str| -> String {
         s.chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "._-:[]".contains(*c))
+            .filter(|c| c.is_ascii_alphanumeric() || "._-:[]".contains(*c) || also.contains(*c))
             .collect()
     };
-    format!("{scheme}://{}/{}", clean(host), clean(path))
+    format!("{scheme}://{}/{}", clean(host, ""), clean(path, "/"))
 }
 
 #[cfg(test)]
@@ -480,6 +480,7 @@ mod store_tests {
             ),
             ("postgresql://u:p@w@host/db", "postgresql://host/db"),
             ("postgres://host", "postgres://host/"),
+            ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
             ("nonsense", "not a URL"),
         ] {
             assert_eq!(database_label(url), shown, "{url}");

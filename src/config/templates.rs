@@ -81,6 +81,16 @@ pub fn template_dir_problems(dir: &Path) -> Vec<String> {
         .iter()
         .filter_map(|f| {
             let name = f.file_stem()?.to_string_lossy().to_lowercase();
+            // The customer's invoice mail is not an outreach pack.
+            if f.file_name()? == crate::domain::invoice_mail::FILE_NAME {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| format!("cannot read {}: {e}", f.display()));
+                return text
+                    .and_then(|t| {
+                        crate::domain::invoice_mail::MailPack::parse(&f.display().to_string(), &t)
+                    })
+                    .err();
+            }
             load_pack(&name, dir).err()
         })
         .collect()
@@ -90,6 +100,25 @@ pub fn template_dir_problems(dir: &Path) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::config::EmailMode;
+
+    #[test]
+    fn the_invoice_mail_file_is_checked_as_invoice_mail_not_as_a_pack() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(crate::domain::invoice_mail::FILE_NAME);
+        std::fs::write(&file, crate::domain::invoice_mail::BUILTIN).unwrap();
+        assert_eq!(template_dir_problems(dir.path()), Vec::<String>::new());
+        std::fs::write(
+            &file,
+            crate::domain::invoice_mail::BUILTIN.replace("{{ due_date }}", "{{ due_dat }}"),
+        )
+        .unwrap();
+        let problems = template_dir_problems(dir.path());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("due_dat"), "{problems:?}");
+        // The repository's own folder passes as it is.
+        let own = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/templates");
+        assert_eq!(template_dir_problems(&own), Vec::<String>::new());
+    }
     use crate::config::testing::cfg;
 
     #[test]

@@ -105,6 +105,13 @@ pub fn set_status(conn: &Connection, id: i64, status: CustomerStatus) -> rusqlit
     )? == 1)
 }
 
+pub fn set_email(conn: &Connection, id: i64, email: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE customer SET contact_email = ?2 WHERE id = ?1",
+        params![id, email],
+    )? == 1)
+}
+
 pub fn set_token(conn: &Connection, id: i64, token: &str) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "UPDATE customer SET public_token = ?2 WHERE id = ?1",

@@ -53,6 +53,16 @@ pub fn settled(
     .query_row(params![invoice_id, kind.as_str(), step], |r| r.get(0))
 }
 
+/// Whether a notice of the open invoice (with its payment link) is
+/// settled.
+pub fn open_notice_settled(conn: &Connection, invoice_id: i64) -> rusqlite::Result<bool> {
+    conn.prepare_cached(&format!(
+        "SELECT EXISTS (SELECT 1 FROM send_ledger INDEXED BY send_ledger_invoice
+         WHERE invoice_id = ?1 AND kind = 'invoice' AND variant = 'open' AND {SETTLED})"
+    ))?
+    .query_row([invoice_id], |r| r.get(0))
+}
+
 /// Whether hoss told the customer about the invoice (a notice that was
 /// sent, or may have been): only then do reminders and a receipt follow.
 pub fn announced(conn: &Connection, invoice_id: i64) -> rusqlite::Result<bool> {
@@ -80,6 +90,10 @@ pub struct Attempt<'a> {
     pub step: i64,
     pub recipient: &'a str,
     pub mode: &'a str,
+    /// The invoice's status when it was sent (`draft`, `open`, `paid`): a
+    /// notice sent to a draft is followed by one with the payment link
+    /// once the invoice opens.
+    pub status: &'a str,
 }
 
 /// The step of an operator's receipt: after every receipt so far.
@@ -105,8 +119,8 @@ pub fn record(
     let inserted = conn
         .prepare_cached(
             "INSERT INTO send_ledger
-             (at, hour_start, kind, invoice_id, step, recipient, mode, outcome, error, transient, finished_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?8 = 'reserved' THEN NULL ELSE ?1 END)
+             (at, hour_start, kind, invoice_id, step, recipient, mode, outcome, error, transient, variant, finished_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, CASE WHEN ?8 = 'reserved' THEN NULL ELSE ?1 END)
              ON CONFLICT DO NOTHING",
         )?
         .execute(params![
@@ -119,7 +133,8 @@ pub fn record(
             a.mode,
             outcome,
             error,
-            transient
+            transient,
+            a.status
         ])?;
     Ok((inserted == 1).then(|| conn.last_insert_rowid()))
 }
@@ -212,20 +227,33 @@ pub fn announce_after_id(conn: &Connection) -> rusqlite::Result<i64> {
         .unwrap_or(0))
 }
 
-/// Invoices in `statuses` with an id above `after_id`, oldest first.
-pub fn candidates(conn: &Connection, statuses: &str, after_id: i64) -> rusqlite::Result<Vec<i64>> {
-    conn.prepare(&format!(
-        "SELECT id FROM invoice WHERE status IN ({statuses}) AND id > ?1 ORDER BY id"
-    ))?
-    .query_map([after_id], |r| r.get(0))?
+/// How old a draft may be to be announced on its own.
+pub const DRAFT_NOTICE_WINDOW_SECS: i64 = 30 * 86_400;
+
+/// Invoices hoss may announce on its own at `now`, oldest first: made by
+/// this version (id above the mark, not imported), open and not yet due
+/// (an invoice that fell due unannounced, while `INVOICE_EMAILS` was OFF,
+/// is the operator's to send), or a draft of the last 30 days.
+pub fn candidates(conn: &Connection, after_id: i64, now: i64) -> rusqlite::Result<Vec<i64>> {
+    conn.prepare_cached(
+        "SELECT id FROM invoice
+         WHERE status IN ('open', 'draft') AND id > ?1 AND legacy_id IS NULL
+           AND (due_at IS NULL OR due_at > ?2)
+           AND (status = 'open' OR created_at >= ?2 - ?3)
+         ORDER BY id",
+    )?
+    .query_map(params![after_id, now, DRAFT_NOTICE_WINDOW_SECS], |r| {
+        r.get(0)
+    })?
     .collect()
 }
 
-/// Open invoices due before `now`, announced, oldest due first.
+/// Unpaid invoices (open, or drafts announced with the payment
+/// instructions) due before `now`, announced, oldest due first.
 pub fn overdue_announced(conn: &Connection, now: i64) -> rusqlite::Result<Vec<(i64, i64)>> {
     conn.prepare_cached(
-        "SELECT i.id, i.due_at FROM invoice i INDEXED BY invoice_open_due
-         WHERE i.status = 'open' AND i.due_at < ?1
+        "SELECT i.id, i.due_at FROM invoice i INDEXED BY invoice_unpaid_due
+         WHERE i.status IN ('draft', 'open') AND i.due_at IS NOT NULL AND i.due_at < ?1
            AND EXISTS (SELECT 1 FROM send_ledger s INDEXED BY send_ledger_invoice
                        WHERE s.invoice_id = i.id AND s.kind = 'invoice' AND s.outcome IN ('sent', 'uncertain'))
          ORDER BY i.due_at, i.id",

@@ -353,13 +353,13 @@ pub fn outstanding_cents(conn: &Connection) -> rusqlite::Result<i128> {
 
 /// Open invoices past their due date at `now` (`due_at < now`): (count,
 /// exact total, see [`split_sum`]), read on the partial index
-/// `invoice_open_due`, which holds open invoices only: the cost follows the
+/// `invoice_unpaid_due`, which holds open invoices only: the cost follows the
 /// overdue invoices, never the whole table. Like [`outstanding_cents`], the
 /// total is of every currency's minor units.
 pub fn overdue(conn: &Connection, now: i64) -> rusqlite::Result<(i64, i128)> {
     conn.prepare_cached(&format!(
-        "SELECT COUNT(*), {} FROM invoice INDEXED BY invoice_open_due
-         WHERE status = 'open' AND due_at < ?1",
+        "SELECT COUNT(*), {} FROM invoice INDEXED BY invoice_unpaid_due
+         WHERE status IN ('draft', 'open') AND due_at IS NOT NULL AND due_at < ?1",
         split_sum("amount_cents")
     ))?
     .query_row([now], |r| Ok((r.get(0)?, join_sum(r.get(1)?, r.get(2)?))))
@@ -378,7 +378,7 @@ pub struct FellDue {
 /// Invoices still open whose due date is in `[from, to)`: those that became
 /// overdue between `from` and `to` (overdue is `due_at < now`), oldest due
 /// first, at most `limit` of them, and how many there are in all. On the
-/// partial index `invoice_open_due`.
+/// partial index `invoice_unpaid_due`.
 pub fn fell_due(
     conn: &Connection,
     from: i64,
@@ -388,8 +388,8 @@ pub fn fell_due(
     let rows: Vec<FellDue> = conn
         .prepare_cached(
             "SELECT i.id, COALESCE(c.company, ''), i.amount_cents, i.currency, i.due_at
-             FROM invoice i INDEXED BY invoice_open_due LEFT JOIN customer c ON c.id = i.customer_id
-             WHERE i.status = 'open' AND i.due_at >= ?1 AND i.due_at < ?2
+             FROM invoice i INDEXED BY invoice_unpaid_due LEFT JOIN customer c ON c.id = i.customer_id
+             WHERE i.status IN ('draft', 'open') AND i.due_at IS NOT NULL AND i.due_at >= ?1 AND i.due_at < ?2
              ORDER BY i.due_at, i.id LIMIT ?3",
         )?
         .query_map(params![from, to, limit], |r| {
@@ -408,8 +408,8 @@ pub fn fell_due(
     }
     let all = conn
         .prepare_cached(
-            "SELECT COUNT(*) FROM invoice INDEXED BY invoice_open_due
-             WHERE status = 'open' AND due_at >= ?1 AND due_at < ?2",
+            "SELECT COUNT(*) FROM invoice INDEXED BY invoice_unpaid_due
+             WHERE status IN ('draft', 'open') AND due_at IS NOT NULL AND due_at >= ?1 AND due_at < ?2",
         )?
         .query_row(params![from, to], |r| r.get(0))?;
     Ok((rows, all))
@@ -724,7 +724,7 @@ mod tests {
     }
 
     #[test]
-    fn overdue_is_open_and_past_due_only() {
+    fn overdue_is_unpaid_and_past_due_only() {
         let conn = setup();
         // due at 100: open (overdue after 100), paid, void, a draft announced
         // with a due date, an open invoice due later, and a huge one.
@@ -743,23 +743,23 @@ mod tests {
         );
         assert_eq!(
             overdue(&conn, 101).unwrap(),
-            (1, 1500),
-            "paid and draft never"
+            (2, 1550),
+            "open, and a draft announced with its due date; paid never"
         );
-        assert_eq!(overdue(&conn, 201).unwrap(), (2, 2400));
+        assert_eq!(overdue(&conn, 201).unwrap(), (3, 2450));
         conn.execute("UPDATE invoice SET status = 'void' WHERE id = 3", [])
             .unwrap();
-        assert_eq!(overdue(&conn, 201).unwrap(), (1, 1500), "void never");
+        assert_eq!(overdue(&conn, 201).unwrap(), (2, 1550), "void never");
         assert_eq!(
             overdue(&conn, 301).unwrap(),
-            (3, 18_000_000_000_000_001_500),
+            (4, 18_000_000_000_000_001_550),
             "exact past i64"
         );
 
         let (rows, all) = fell_due(&conn, 100, 101, 10).unwrap();
         assert_eq!(
             (rows.iter().map(|r| r.id).collect::<Vec<_>>(), all),
-            (vec![1], 1)
+            (vec![1, 4], 2)
         );
         assert_eq!(
             (
@@ -778,7 +778,7 @@ mod tests {
         let (rows, all) = fell_due(&conn, 0, 400, 2).unwrap();
         assert_eq!(
             (rows.len(), all),
-            (2, 3),
+            (2, 4),
             "listed up to the limit, all counted"
         );
     }

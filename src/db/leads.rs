@@ -111,9 +111,12 @@ pub struct Lead {
     /// A role account (info@, sales@, …): not emailed unless
     /// `SEND_TO_ROLE_ACCOUNTS=TRUE` (SPEC §15).
     pub role: bool,
+    /// Why the lead has its status, when hoss set it (a bounce, an
+    /// opt-out, no mail route …).
+    pub status_reason: Option<String>,
 }
 
-const LEAD_COLUMNS: &str = "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at";
+const LEAD_COLUMNS: &str = "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at, status_reason";
 
 fn lead_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
     Ok(Lead {
@@ -129,6 +132,7 @@ fn lead_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
         created_at: r.get(9)?,
         last_contacted_at: r.get(10)?,
         role: false,
+        status_reason: r.get(11)?,
     })
     .map(|mut lead: Lead| {
         lead.role = crate::domain::address::is_role_account(&lead.email);

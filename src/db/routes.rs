@@ -45,6 +45,14 @@ pub fn remember(
     Ok(())
 }
 
+/// Forgets a remembered refusal for `domain` (an operator set one of its
+/// leads `new` again): the next real send asks DNS afresh.
+pub fn forget_refusal(conn: &Connection, domain: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM mail_route WHERE domain = ?1 AND accepts = 0")?
+        .execute(params![domain])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

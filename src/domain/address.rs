@@ -39,8 +39,17 @@ pub fn check_email(raw: &str) -> Result<String, String> {
     if !local_ok {
         return Err("email is not a valid address".into());
     }
-    let domain = if domain.is_ascii() {
+    let domain = if domain.is_ascii() && !domain.split('.').any(|l| l.starts_with("xn--")) {
         domain.to_string()
+    } else if domain.is_ascii() {
+        // An `xn--` label is an IDNA name already in its ASCII form: it
+        // must decode to a valid name and encode back to itself.
+        idna::domain_to_ascii_strict(domain)
+            .ok()
+            .filter(|ascii| ascii == domain)
+            .ok_or(
+                "email is not a valid address (the domain is not a valid internationalised name)",
+            )?
     } else {
         // UTS 46 with the STD3 rules: letters, digits and hyphens only.
         idna::domain_to_ascii_strict(domain).map_err(
@@ -230,6 +239,25 @@ mod tests {
             check_email("jane@xn--bcher-kva.de").as_deref(),
             Ok("jane@xn--bcher-kva.de")
         );
+        assert_eq!(
+            check_email("ivan@XN--E1AFMKFD.XN--P1AI").as_deref(),
+            Ok("ivan@xn--e1afmkfd.xn--p1ai")
+        );
+    }
+
+    #[test]
+    fn an_ascii_domain_in_xn_form_must_be_valid_idna() {
+        // `xn--` labels that are not punycode of a valid name: neither an
+        // ASCII host name nor an IDNA one.
+        for bad in [
+            "jane@xn--.com",
+            "jane@xn--zz-.com",
+            "jane@xn--a.com",
+            "jane@acme.xn--9",
+        ] {
+            let got = check_email(bad);
+            assert!(got.is_err(), "{bad:?}: {got:?}");
+        }
     }
 
     #[test]

@@ -256,6 +256,18 @@ impl Pem {
             })
             .ok_or("is not a PEM file (no -----BEGIN line)")?
             .to_string();
+        // A label is a few words (RFC 7468); anything else is the key run
+        // into its BEGIN line, and must not be quoted back.
+        if label.len() > 40
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b' ')
+        {
+            return Err(
+                "is not a PEM file (the -----BEGIN line must stand alone: are its line breaks lost?)"
+                    .into(),
+            );
+        }
         let end = format!("-----END {label}-----");
         let mut body = String::new();
         let mut ended = false;
@@ -377,6 +389,25 @@ K6qOcqUqVO0mtBwaCM8qfV0uAZwupD+cb793OJg2DGuvBpDB4taHcaqW
 ";
         let err = DkimKey::from_pem(p256).unwrap_err();
         assert!(err.contains("RSA or Ed25519"), "{err}");
+    }
+
+    #[test]
+    fn a_key_pasted_on_one_line_is_refused_without_its_bytes() {
+        // Secret stores and web forms often turn a PEM's line breaks into
+        // spaces, or drop them: the BEGIN line then runs into the key.
+        let body = pem_body(RSA_PKCS8);
+        for text in [
+            RSA_PKCS8.replace('\n', " "),
+            RSA_PKCS8.replace('\n', ""),
+            format!("-----BEGIN {body}-----\n-----END {body}-----\n"),
+        ] {
+            let err = DkimKey::from_pem(&text).unwrap_err();
+            assert!(err.contains("not a PEM file"), "{err}");
+            for chunk in body.as_bytes().chunks(16) {
+                let chunk = std::str::from_utf8(chunk).unwrap();
+                assert!(!err.contains(chunk), "{err}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The customer portal page as data: what a customer may see of their own
-//! account and nothing else. Money is summed per currency; invoices are
-//! numbered per customer (no database id ever reaches the page); the PAY NOW
+//! account and nothing else. Money is summed per currency; invoices show
+//! their invoice number, the one their emails name and a customer quotes
+//! when paying (SPEC §16: `Invoice #N`); the PAY NOW
 //! rule, due dates and the payment instructions of a draft without a link
 //! (SPEC §16) live here.
 
@@ -18,8 +19,8 @@ fn shown(total: i128, currency: &str) -> String {
 /// One invoice as the page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceLine {
-    /// 1 for the customer's first invoice, 2 for the next…
-    pub number: usize,
+    /// The invoice number, as its emails name it.
+    pub number: i64,
     pub date: String,
     /// `due`, `overdue`, `paid` or `void`.
     pub status: &'static str,
@@ -62,6 +63,7 @@ pub struct Page {
 /// The facts of one invoice the page is built from (oldest first).
 #[derive(Debug, Clone)]
 pub struct InvoiceFact {
+    pub number: i64,
     pub created_at: Timestamp,
     pub status: InvoiceStatus,
     pub amount_cents: Cents,
@@ -146,14 +148,13 @@ pub fn page(
         .collect();
     let mut lines: Vec<InvoiceLine> = invoices
         .iter()
-        .enumerate()
-        .map(|(i, inv)| InvoiceLine {
-            number: i + 1,
+        .map(|inv| InvoiceLine {
+            number: inv.number,
             date: inv.created_at.day(),
             status: match inv.status {
                 InvoiceStatus::Paid => "paid",
                 InvoiceStatus::Void => "void",
-                InvoiceStatus::Open if overdue(inv, now) => "overdue",
+                InvoiceStatus::Draft | InvoiceStatus::Open if overdue(inv, now) => "overdue",
                 InvoiceStatus::Draft | InvoiceStatus::Open => "due",
             },
             amount: format_amount(inv.amount_cents, &inv.currency),
@@ -194,10 +195,11 @@ pub fn page(
     }
 }
 
-/// Open and past its due date (SPEC §16): `due_at < now`, as `status` and
-/// the digest count it.
+/// Unpaid and past its due date (SPEC §16): `due_at < now`, as `status`
+/// and the digest count it (a draft has a due date once announced).
 fn overdue(inv: &InvoiceFact, now: i64) -> bool {
-    inv.status == InvoiceStatus::Open && inv.due_at.is_some_and(|d| d.0 < now)
+    matches!(inv.status, InvoiceStatus::Open | InvoiceStatus::Draft)
+        && inv.due_at.is_some_and(|d| d.0 < now)
 }
 
 #[cfg(test)]
@@ -206,6 +208,7 @@ mod tests {
 
     fn inv(status: &str, cents: i64, url: Option<&str>) -> InvoiceFact {
         InvoiceFact {
+            number: 7,
             created_at: Timestamp(1_795_615_200),
             status: status.parse().unwrap(),
             amount_cents: Cents(cents),
@@ -228,12 +231,14 @@ mod tests {
     fn totals_and_numbering() {
         let p = page(
             "Acme",
-            &[
-                inv("paid", 1000, None),
-                inv("open", 250, None),
-                inv("void", 999, None),
-                inv("draft", 5, None),
-            ],
+            &[("paid", 1000), ("open", 250), ("void", 999), ("draft", 5)]
+                .iter()
+                .zip([11, 12, 15, 20])
+                .map(|((status, cents), number)| InvoiceFact {
+                    number,
+                    ..inv(status, *cents, None)
+                })
+                .collect::<Vec<_>>(),
             &[],
             &terms(true),
         );
@@ -247,8 +252,8 @@ mod tests {
         );
         assert_eq!(
             p.invoices.iter().map(|i| i.number).collect::<Vec<_>>(),
-            [4, 3, 2, 1],
-            "newest first"
+            [20, 15, 12, 11],
+            "newest first, each by its invoice number"
         );
         assert_eq!(p.invoices[0].status, "due");
         assert_eq!(p.invoices[0].date, "2026-11-25");
@@ -350,9 +355,13 @@ mod tests {
                     Some("overdue since 2026-12-14".to_string()),
                     false
                 ),
-                ("due", due_text, false),
+                (
+                    "overdue",
+                    Some("overdue since 2026-12-14".to_string()),
+                    false
+                ),
             ],
-            "only an open invoice is overdue; no instructions without PAYMENT_INSTRUCTIONS"
+            "an open invoice and a draft announced with its due date are overdue; no instructions without PAYMENT_INSTRUCTIONS"
         );
         assert!(after.payment_instructions.is_empty());
     }

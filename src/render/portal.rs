@@ -56,6 +56,7 @@ pub fn customer_page(
             .rows
             .into_iter()
             .map(|i| InvoiceFact {
+                number: i.id,
                 created_at: i.created_at,
                 status: i.status,
                 amount_cents: i.amount_cents,
@@ -109,6 +110,7 @@ mod tests {
         let p = page(
             evil,
             &[InvoiceFact {
+                number: 1,
                 created_at: Timestamp(0),
                 status: InvoiceStatus::Open,
                 amount_cents: Cents(100),
@@ -145,6 +147,7 @@ mod tests {
     #[test]
     fn payment_instructions_are_escaped_and_keep_their_lines() {
         let draft = InvoiceFact {
+            number: 1,
             created_at: Timestamp(0),
             status: InvoiceStatus::Draft,
             amount_cents: Cents(100),

@@ -5,7 +5,8 @@
 //! most [`QUERY_LIFETIME`], and after [`MAX_FAILURES`] queries in a row
 //! without an answer (timed out, refused, unusable) the server counts as
 //! down for the rest of the pass, so a dead resolver costs seconds, not
-//! seconds per domain.
+//! seconds per domain. A SERVFAIL is an answer about the name, not the
+//! server: that lead waits, and it does not count toward down.
 //!
 //! A failure to get an answer is never a verdict on the domain: only an
 //! answer (NXDOMAIN, a null MX, no record at all) says that mail cannot be
@@ -17,8 +18,8 @@ use std::time::Duration;
 use rsdns::clients::std::Client;
 use rsdns::clients::{ClientConfig, ProtocolStrategy};
 use rsdns::message::RCode;
-use rsdns::records::Class;
 use rsdns::records::data::{A, Aaaa, Mx, RData, Txt};
+use rsdns::records::{Class, RecordSet};
 
 const QUERY_LIFETIME: Duration = Duration::from_secs(4);
 const RETRY_AFTER: Duration = Duration::from_millis(1500);
@@ -139,36 +140,82 @@ impl Resolver {
         let server = self.server.clone()?;
         if self.is_down() {
             return Err(format!(
-                "DNS server {server} gave no answer to {MAX_FAILURES} queries in a row: not asked again this pass"
+                "DNS server {server} gave no usable answer to {MAX_FAILURES} queries in a row: not asked again this pass"
             ));
         }
         let answer = ask::<D>(server, name);
-        self.failures = if answer.is_ok() { 0 } else { self.failures + 1 };
-        answer
+        // SERVFAIL is the server answering that it could not resolve this
+        // name (the domain's own servers are broken): the server is up, so
+        // it does not count toward down — else two such domains at the head
+        // of the queue would stop every pass before the leads behind them.
+        self.failures = match &answer {
+            Ok(_) => 0,
+            Err(Failure::ServFail(_)) => 0,
+            Err(Failure::Other(_)) => self.failures + 1,
+        };
+        answer.map_err(Failure::into_reason)
+    }
+}
+
+/// Why one question got no usable answer.
+enum Failure {
+    /// The server answered SERVFAIL for the name.
+    ServFail(String),
+    /// No answer, a refusal or an unusable one.
+    Other(String),
+}
+
+impl Failure {
+    fn into_reason(self) -> String {
+        match self {
+            Failure::ServFail(r) | Failure::Other(r) => r,
+        }
     }
 }
 
 /// One question to `server`.
-fn ask<D: RData>(server: SocketAddr, name: &str) -> Result<Answer<D>, String> {
+fn ask<D: RData>(server: SocketAddr, name: &str) -> Result<Answer<D>, Failure> {
     let config = ClientConfig::with_nameserver(server)
         .set_query_lifetime(QUERY_LIFETIME)
         .set_query_timeout(Some(RETRY_AFTER))
         .set_protocol_strategy(ProtocolStrategy::Udp);
     let what = format!("{} {name}", D::RTYPE);
-    let mut client = Client::new(config).map_err(|e| format!("DNS {what}: {e}"))?;
-    match client.query_rrset::<D>(name, Class::IN) {
+    let mut client = Client::new(config).map_err(|e| Failure::Other(format!("DNS {what}: {e}")))?;
+    let failure = |e: rsdns::Error| match e {
+        rsdns::Error::BadResponseCode(RCode::SERVFAIL) => {
+            Failure::ServFail(format!("DNS {what}: {server} answered SERVFAIL"))
+        }
+        rsdns::Error::Timeout => {
+            Failure::Other(format!("DNS {what}: {server} did not answer in time"))
+        }
+        rsdns::Error::IoError(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            Failure::Other(format!("DNS {what}: {server} did not answer in time"))
+        }
+        rsdns::Error::IoError(e) => Failure::Other(format!("DNS {what}: {server}: {e}")),
+        rsdns::Error::BadResponseCode(code) => {
+            Failure::Other(format!("DNS {what}: {server} answered {code}"))
+        }
+        e => Failure::Other(format!("DNS {what}: unusable answer from {server}: {e}")),
+    };
+    let mut buf = vec![0u8; rsdns::constants::DNS_MESSAGE_MAX_LENGTH];
+    let n = client
+        .query_raw(name, D::RTYPE, Class::IN, &mut buf)
+        .map_err(failure)?;
+    let msg = &buf[..n];
+    // "No such record" is a verdict only from a server that resolved the
+    // name (RA) or holds its zone (AA): one that does neither answers with
+    // a referral, which says nothing about the domain.
+    let trusted = msg.len() >= 4 && (msg[3] & 0x80 != 0 || msg[2] & 0x04 != 0);
+    match RecordSet::<D>::from_msg(msg) {
         Ok(set) => Ok(Answer::Records(set.rdata)),
-        Err(rsdns::Error::NoAnswer) => Ok(Answer::NoData),
-        Err(rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) => Ok(Answer::NoDomain),
-        Err(rsdns::Error::Timeout) => Err(format!("DNS {what}: {server} did not answer in time")),
-        Err(rsdns::Error::IoError(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
-            Err(format!("DNS {what}: {server} did not answer in time"))
+        Err(rsdns::Error::NoAnswer) if trusted => Ok(Answer::NoData),
+        Err(rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) if trusted => Ok(Answer::NoDomain),
+        Err(rsdns::Error::NoAnswer | rsdns::Error::BadResponseCode(RCode::NXDOMAIN)) => {
+            Err(Failure::Other(format!(
+                "DNS {what}: {server} answered without resolving it (no recursion, not authoritative): DNS_SERVER must be a resolver"
+            )))
         }
-        Err(rsdns::Error::IoError(e)) => Err(format!("DNS {what}: {server}: {e}")),
-        Err(rsdns::Error::BadResponseCode(code)) => {
-            Err(format!("DNS {what}: {server} answered {code}"))
-        }
-        Err(e) => Err(format!("DNS {what}: unusable answer from {server}: {e}")),
+        Err(e) => Err(failure(e)),
     }
 }
 
@@ -274,6 +321,22 @@ mod tests {
     }
 
     #[test]
+    fn a_server_answering_servfail_is_up() {
+        let server = fake_server(|q| {
+            let mut out = q.to_vec();
+            out[2] = 0x81;
+            out[3] = 0x82; // SERVFAIL
+            out
+        });
+        let mut r = Resolver::new(Some(server));
+        for domain in ["broken1.com", "broken2.com", "broken3.com"] {
+            let err = r.mail_route(domain).unwrap_err();
+            assert!(err.contains("SERVFAIL"), "{err}");
+            assert!(!r.is_down());
+        }
+    }
+
+    #[test]
     fn a_refusing_server_is_named_in_the_reason() {
         let server = fake_server(|q| {
             let mut out = q.to_vec();
@@ -285,5 +348,31 @@ mod tests {
             .mail_route("acme.com")
             .unwrap_err();
         assert!(err.contains("REFUSED"), "{err}");
+    }
+
+    #[test]
+    fn no_such_domain_from_a_server_that_did_not_resolve_it_is_no_verdict() {
+        // NXDOMAIN with neither RA nor AA: a referral-only server.
+        let server = fake_server(|q| {
+            let mut out = answer_with(q, &[]);
+            out[3] = 0x03;
+            out[7] = 0;
+            out
+        });
+        let err = Resolver::new(Some(server))
+            .mail_route("acme.com")
+            .unwrap_err();
+        assert!(err.contains("without resolving it"), "{err}");
+        // The same answer with RA is a verdict.
+        let server = fake_server(|q| {
+            let mut out = answer_with(q, &[]);
+            out[3] = 0x83;
+            out[7] = 0;
+            out
+        });
+        assert_eq!(
+            Resolver::new(Some(server)).mail_route("acme.com"),
+            Ok(MailRoute::NoDomain)
+        );
     }
 }

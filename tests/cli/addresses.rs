@@ -241,6 +241,15 @@ fn the_mx_check_sends_only_where_dns_says_mail_is_taken() {
             out.stderr
         );
     }
+    // The reason is where the operator looks.
+    let nullmx = lead_id(&sb, &format!("ann@nullmx.{z}")).to_string();
+    let why = sb.run(&["why", &nullmx]).stdout;
+    assert!(
+        why.contains("status invalid (no mail route: null MX"),
+        "{why}"
+    );
+    let shown = sb.run(&["lead", "show", &nullmx]).stdout;
+    assert!(shown.contains("invalid (no mail route: null MX"), "{shown}");
     // A timeout is no verdict: the lead waits, named with its domain.
     assert_eq!(status_of(&sb, &format!("ann@slow.{z}")).0, "new");
     assert_eq!(
@@ -344,4 +353,121 @@ fn a_resolver_that_refuses_or_stays_silent_makes_leads_wait() {
         "{}",
         trap.count.load(Ordering::SeqCst)
     );
+}
+
+#[test]
+fn domains_whose_dns_fails_do_not_hold_up_the_queue() {
+    // A resolver that answers SERVFAIL for a domain (its own servers are
+    // broken) is up: the oldest leads, at such domains, wait, and the
+    // newer ones behind them are still emailed — pass after pass.
+    let z = DNS_ZONE;
+    let Some(dns) = DnsZone::new()
+        .mx(&format!("good.{z}"))
+        .failing(&format!("broken1.{z}"))
+        .failing(&format!("broken2.{z}"))
+        .failing(&format!("broken3.{z}"))
+        .start()
+    else {
+        return;
+    };
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = real_smtp(&server)
+        .with("MX_CHECK", "ON")
+        .with("DNS_SERVER", &dns.server());
+    for name in ["broken1", "broken2", "broken3", "good"] {
+        assert_eq!(add(&sb, &format!("ann@{name}.{z}")).code, 0);
+    }
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            report["sent"].as_i64(),
+            report["dns_waiting"].as_i64(),
+            report["invalid"].as_i64()
+        ),
+        (Some(1), Some(3), Some(0)),
+        "{report}\n{}",
+        out.stderr
+    );
+    assert!(
+        out.log_lines("[EMAIL][PASS_STOPPED]").is_empty(),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(recipients(&server), [format!("ann@good.{z}")]);
+    for name in ["broken1", "broken2", "broken3"] {
+        let line = out.log_lines(&format!("[EMAIL][DNS_WAIT] domain={name}.{z}"));
+        assert_eq!(line.len(), 1, "{}", out.stderr);
+        assert!(line[0].contains("SERVFAIL"), "{}", line[0]);
+        // No answer is no verdict.
+        assert_eq!(status_of(&sb, &format!("ann@{name}.{z}")).0, "new");
+    }
+}
+
+#[test]
+fn a_lead_the_operator_sets_new_again_is_checked_afresh() {
+    // DNS said the domain takes no mail, the lead became invalid; the
+    // domain then publishes an MX and the operator sets the lead `new`:
+    // the next pass asks DNS again rather than refuse it from the
+    // remembered answer for the rest of the 7 days.
+    let z = DNS_ZONE;
+    let domain = format!("fixed.{z}");
+    let email = format!("ann@{domain}");
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = real_smtp(&server).with("MX_CHECK", "ON");
+    let Some(before) = DnsZone::new().null_mx(&domain).start() else {
+        return;
+    };
+    sb.set("DNS_SERVER", &before.server());
+    assert_eq!(add(&sb, &email).code, 0);
+    let report: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(report["invalid"], 1, "{report}");
+    assert_eq!(status_of(&sb, &email).0, "invalid");
+    drop(before);
+
+    let Some(after) = DnsZone::new().mx(&domain).start() else {
+        return;
+    };
+    sb.set("DNS_SERVER", &after.server());
+    let id = lead_id(&sb, &email).to_string();
+    let out = sb.run(&["lead", "set-status", &id, "new"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(rules(&sb, lead_id(&sb, &email)).is_empty());
+    let report: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(report["sent"], 1, "{report}");
+    assert_eq!(recipients(&server), [email]);
+}
+
+#[test]
+fn a_pass_waits_on_dns_for_ten_leads_at_most() {
+    // A resolver answering SERVFAIL for every domain is up, so the pass
+    // does not call it down: it still stops after ten waits, rather than
+    // walk the whole queue a few seconds per lead.
+    let z = DNS_ZONE;
+    let zone = (0..12).fold(DnsZone::new(), |zone, i| {
+        zone.failing(&format!("broken{i}.{z}"))
+    });
+    let Some(dns) = zone.start() else {
+        return;
+    };
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let sb = real_smtp(&server)
+        .with("MX_CHECK", "ON")
+        .with("DNS_SERVER", &dns.server());
+    for i in 0..12 {
+        assert_eq!(add(&sb, &format!("ann@broken{i}.{z}")).code, 0);
+    }
+    let out = sb.run(&["send-outreach", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["dns_waiting"], 10, "{report}");
+    assert_eq!(
+        out.log_lines("[EMAIL][PASS_STOPPED]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    let leads: Vec<Value> = sb.json(&["lead", "list", "--json"]);
+    assert!(leads.iter().all(|l| l["status"] == "new"));
 }

@@ -175,18 +175,23 @@ const KEYS: [(&str, &str); 3] = [
     ("ed", "ed25519.pkcs8.pem"),
 ];
 
+/// The sender's zone with each fixture key published at its selector, in
+/// 255-byte strings as long records are.
+fn every_key_published() -> DnsZone {
+    KEYS.iter().fold(DnsZone::new(), |zone, (selector, key)| {
+        zone.txt(
+            &format!("{selector}._domainkey.{}", sender()),
+            &chunks(&dkim_txt(key)),
+        )
+    })
+}
+
 #[test]
 fn smtp_mail_is_dkim_signed_and_an_independent_verifier_agrees() {
     if !dkimpy() {
         return;
     }
-    let zone = KEYS.iter().fold(DnsZone::new(), |zone, (selector, key)| {
-        let txt = dkim_txt(key);
-        zone.txt(
-            &format!("{selector}._domainkey.{}", sender()),
-            &chunks(&txt),
-        )
-    });
+    let zone = every_key_published();
     let Some(dns) = zone.start() else { return };
     let expected: Vec<String> = [
         "from",
@@ -697,4 +702,120 @@ fn the_deliverability_checklist_of_replit_md_runs_as_written() {
     let out = run(&sb, "hoss check --deliverability");
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("ok   dkim"), "{}", out.stdout);
+}
+
+/// Words from the world: accents, CJK and emoji in every header hoss
+/// fills and in the body, long folded subjects, body lines that start
+/// with "From " or ".", trailing blank lines and CRLF template text — in
+/// outreach (with both unsubscribe headers), the test email and an
+/// invoice notice. Every message must verify.
+#[test]
+fn dkim_signatures_verify_for_hostile_words_in_every_kind_of_mail() {
+    if !dkimpy() {
+        return;
+    }
+    let zone = every_key_published();
+    let Some(dns) = zone.start() else { return };
+    let stub = crate::harness::StripeStub::start();
+    for (selector, key) in [KEYS[0], KEYS[2]] {
+        let server = SmtpServer::start(SmtpMode::Accept);
+        let sb = signing(&server, selector, key)
+            .with("SENDER_NAME", "Zoë 日本 🎉 Müller-Lüdenscheidt")
+            .with("COMPANY_NAME", "Café Ünïcode 日本語 Consulting GmbH 🎉")
+            .with(
+                "COMPANY_POSTAL_ADDRESS",
+                "1 Rue de l'Église, 8001 Zürich 🇨🇭",
+            )
+            .with("TEMPLATES_DIR", "packs")
+            .with("ENABLE_STRIPE", "TRUE")
+            .with("STRIPE_API_KEY", "sk_test_hossbillingtests")
+            .with("STRIPE_API_BASE", &stub.server.url)
+            .with("STRIPE_WEBHOOK_SECRET", "whsec_test_webhook_secret")
+            .with("PORTAL_BASE_URL", "https://portal.carter.test")
+            .with("STRIPE_MAX_AMOUNT", "5000")
+            .with(
+                "PAYMENT_INSTRUCTIONS",
+                "Überweisung an IBAN DE00 0000 — 日本",
+            );
+        std::fs::create_dir_all(sb.path("packs")).unwrap();
+        let outreach = "subjects = [\"Ünïcödé {{ company }} 日本語のテキスト 🎉 long enough to fold\"]\r\nbodies = [\"\"\"Hi {{ first_name | default(\\\"there\\\") }} 🎉,\r\n\r\nFrom here on, a line starts with From.\r\n.a line starts with a dot\r\n..\r\n.\r\nTrailing spaces   \r\n\ttabbed line\t\r\n{{ footer }}\r\n\r\n\r\n\r\n\"\"\"]\r\n";
+        std::fs::write(sb.path("packs/general.toml"), outreach).unwrap();
+        let mut outputs = vec![sb.run(&[
+            "lead",
+            "add",
+            "--email",
+            "ann@gadgets.com",
+            "--company",
+            "Gädgets 日本 🎉 Ltd",
+            "--name",
+            "Ännä Ōta",
+        ])];
+        let out = sb.run(&["send-outreach", "--json"]);
+        outputs.push(out);
+        outputs.push(sb.run(&["send-test-email", "--to", "me@hoss-operator.com"]));
+        let c: Value = sb.json(&[
+            "customer",
+            "add",
+            "--company",
+            "Zähnärzte 日本 🦷 GmbH",
+            "--email",
+            "pat@acme-dental.com",
+            "--name",
+            "Påt Büyer",
+            "--json",
+        ]);
+        let id = c["id"].as_i64().unwrap().to_string();
+        sb.done_task(&id, "From the audit: Ünïcödé 日本 🎉", "1200.00");
+        sb.done_task(&id, ".dotted task", "300.50");
+        outputs.push(sb.run(&["bill", "--json"]));
+        let messages = server.messages();
+        assert_eq!(messages.len(), 3, "{key}: {outputs:#?}");
+        for m in &messages {
+            let (ok, log) = verify(&m.data, dns.port);
+            assert!(
+                ok,
+                "{key}: dkimpy refused:\n{log}\n{}",
+                String::from_utf8_lossy(&m.data)
+            );
+        }
+    }
+}
+
+/// A key whose line breaks were lost (pasted through a secret store): in
+/// release mode `check` fails the deploy with exit 78 and the reason,
+/// and neither it nor any command quotes the key back.
+#[test]
+fn a_key_pasted_on_one_line_blocks_a_release_without_showing_the_key() {
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let key = "rsa2048.pkcs8.pem";
+    let text = std::fs::read_to_string(fixture(key)).unwrap();
+    let sb = Sandbox::new();
+    for (name, pasted) in [
+        ("spaces.pem", text.replace('\n', " ")),
+        ("joined.pem", text.replace('\n', "")),
+    ] {
+        std::fs::write(sb.path(name), pasted).unwrap();
+        let sb = signing(&server, "s1", key)
+            .with(
+                "DKIM_PRIVATE_KEY_FILE",
+                &sb.path(name).display().to_string(),
+            )
+            .with("RELEASE_MODE", "TRUE");
+        let out = sb.run(&["check"]);
+        assert_eq!(out.code, 78, "{out:?}");
+        assert!(out.stdout.contains("line breaks lost"), "{out:?}");
+        let sent = sb.run(&["send-test-email", "--to", "me@hoss-operator.com"]);
+        for out in [&out, &sent] {
+            for line in text.lines().filter(|l| !l.starts_with("-----")) {
+                for chunk in line.as_bytes().chunks(16) {
+                    let chunk = std::str::from_utf8(chunk).unwrap();
+                    assert!(
+                        !out.stdout.contains(chunk) && !out.stderr.contains(chunk),
+                        "{out:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(server.messages().is_empty());
 }

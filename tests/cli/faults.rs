@@ -361,3 +361,157 @@ fn secrets_never_reach_the_log_at_debug_or_trace() {
         );
     }
 }
+
+/// The secrets of SMTP, IMAP, DKIM and `DATABASE_URL` (the settings the
+/// tests above do not set), at trace level, through every command that
+/// uses them — real SMTP with AUTH (accepted and refused), the invoice
+/// mail of `bill` and `invoice send`, `check --deliverability`,
+/// `sync-inbox` — scanned in every output, the database and every file.
+#[test]
+fn smtp_imap_dkim_and_database_secrets_never_appear_at_trace() {
+    use crate::harness::{DnsZone, SmtpMode, SmtpServer, closed_addr};
+    // SENTINELS sets SMTP_PASSWORD; the server accepts it (or not).
+    const SMTP: &str = SENTINELS[1].1;
+    const IMAP: &str = "SENTINEL7IMAP";
+    const DB: &str = "SENTINEL8DBPASS";
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/dkim");
+    let key_file = format!("{fixtures}/rsa2048.pkcs8.pem");
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    let key_lines: Vec<&str> = key_text
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let domain = format!("sender.{}", crate::harness::DNS_ZONE);
+    let dns = DnsZone::new()
+        .txt(&domain, &["v=spf1 -all"])
+        .txt(
+            &format!("s1._domainkey.{domain}"),
+            &["v=DKIM1; k=rsa; p=AAAA"],
+        )
+        .start();
+    let stripe = StripeStub::start();
+    let healthz = FakeServer::answering(200, "ok");
+    let mut outputs: Vec<String> = Vec::new();
+    let mut scanned: Vec<(String, String)> = Vec::new();
+    for (label, mode) in [
+        ("accepted", SmtpMode::Auth(SMTP)),
+        ("refused", SmtpMode::Auth("other")),
+    ] {
+        let smtp = SmtpServer::start(mode);
+        let mut sb = Sandbox::new()
+            .email_via_smtp(smtp.port)
+            .with("HOSS_LOG", "trace")
+            .with("SMTP_USERNAME", "sam")
+            .with("SMTP_FROM_EMAIL", &format!("hello@{domain}"))
+            .with("DKIM_SELECTOR", "s1")
+            .with("DKIM_PRIVATE_KEY_FILE", &key_file)
+            .with("PUBLIC_BASE_URL", &healthz.url)
+            .with("INBOX_MODE", "IMAP")
+            .with("IMAP_HOST", "127.0.0.1")
+            .with("IMAP_PORT", &closed_addr().port().to_string())
+            .with("IMAP_TLS", "NONE")
+            .with("IMAP_USERNAME", "sam")
+            .with("IMAP_PASSWORD", IMAP)
+            .with("ENABLE_STRIPE", "TRUE")
+            .with("STRIPE_API_BASE", &stripe.server.url)
+            .with("STRIPE_MAX_AMOUNT", "5000")
+            .with("PORTAL_BASE_URL", "https://portal.hoss-operator.com");
+        if let Some(dns) = &dns {
+            sb.set("DNS_SERVER", &dns.server());
+        }
+        for (k, v) in SENTINELS {
+            sb.set(k, v);
+        }
+        let run = |sb: &Sandbox, outputs: &mut Vec<String>, args: &[&str]| {
+            let out = sb.run(args);
+            assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+            outputs.push(format!(
+                "$ hoss {} ({label}, exit {})\n{}\n{}",
+                args.join(" "),
+                out.code,
+                out.stdout,
+                out.stderr
+            ));
+        };
+        run(&sb, &mut outputs, &["check"]);
+        run(&sb, &mut outputs, &["check", "--json"]);
+        run(&sb, &mut outputs, &["check", "--deliverability"]);
+        run(&sb, &mut outputs, &["check", "--deliverability", "--json"]);
+        run(
+            &sb,
+            &mut outputs,
+            &[
+                "lead",
+                "add",
+                "--email",
+                "buyer@client.com",
+                "--company",
+                "Client",
+            ],
+        );
+        run(&sb, &mut outputs, &["send-outreach"]);
+        run(
+            &sb,
+            &mut outputs,
+            &["send-test-email", "--to", "me@hoss-operator.com"],
+        );
+        run(&sb, &mut outputs, &["sync-inbox"]);
+        run(
+            &sb,
+            &mut outputs,
+            &[
+                "customer",
+                "add",
+                "--company",
+                "Acme",
+                "--email",
+                "ap@acme.com",
+            ],
+        );
+        run(
+            &sb,
+            &mut outputs,
+            &[
+                "task",
+                "add",
+                "--customer",
+                "1",
+                "--description",
+                "Work",
+                "--amount",
+                "10",
+            ],
+        );
+        run(&sb, &mut outputs, &["task", "done", "1"]);
+        run(&sb, &mut outputs, &["bill", "--json"]);
+        run(&sb, &mut outputs, &["invoice", "send", "1"]);
+        run(&sb, &mut outputs, &["invoice", "show", "1", "--json"]);
+        run(&sb, &mut outputs, &["cycle", "--json"]);
+        run(&sb, &mut outputs, &["status", "--json"]);
+        run(&sb, &mut outputs, &["status"]);
+        run(&sb, &mut outputs, &["summary", "--email"]);
+        if label == "accepted" {
+            assert!(smtp.messages().len() >= 3, "{outputs:#?}");
+        }
+        // DATABASE_URL refuses every stateful command: with its password
+        // never said.
+        sb.set(
+            "DATABASE_URL",
+            &format!("postgres://hoss:{DB}@db.internal:5432/hoss"),
+        );
+        run(&sb, &mut outputs, &["check"]);
+        run(&sb, &mut outputs, &["check", "--json"]);
+        run(&sb, &mut outputs, &["status", "--json"]);
+        run(&sb, &mut outputs, &["cycle"]);
+        run(&sb, &mut outputs, &["bill"]);
+        all_files(sb.dir.path(), &mut scanned);
+    }
+    for text in outputs.iter().chain(scanned.iter().map(|(_, t)| t)) {
+        for secret in [SMTP, IMAP, DB, "SENTINEL"] {
+            assert!(!text.contains(secret), "{secret} leaked:\n{text}");
+        }
+        for line in &key_lines {
+            assert!(!text.contains(line), "the DKIM key leaked:\n{text}");
+        }
+    }
+}

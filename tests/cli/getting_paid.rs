@@ -6,7 +6,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -342,6 +342,90 @@ fn overlapping_passes_and_a_killed_sender_never_email_a_customer_twice() {
     assert_eq!(smtp.messages().len(), 1, "nothing re-sent");
 }
 
+/// An SMTP server that holds the answer to the first message until
+/// released, then accepts everything; counts the messages handed over.
+fn gated_smtp() -> (u16, Arc<AtomicUsize>, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handed = Arc::new(AtomicUsize::new(0));
+    let open = Arc::new(AtomicBool::new(false));
+    let (count, gate) = (handed.clone(), open.clone());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (count, gate) = (count.clone(), gate.clone());
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().unwrap();
+                let mut lines = BufReader::new(stream);
+                let _ = out.write_all(b"220 gate.test ESMTP\r\n");
+                let mut in_data = false;
+                let mut line = String::new();
+                while lines.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    let reply: &[u8] = if in_data {
+                        if line == ".\r\n" {
+                            in_data = false;
+                            count.fetch_add(1, Ordering::SeqCst);
+                            while !gate.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            b"250 queued\r\n"
+                        } else {
+                            b""
+                        }
+                    } else if line.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if line.starts_with("EHLO") {
+                        b"250 gate.test\r\n"
+                    } else if line.starts_with("QUIT") {
+                        b"221 bye\r\n"
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = out.write_all(reply);
+                    line.clear();
+                }
+            });
+        }
+    });
+    (port, handed, open)
+}
+
+/// A pass lists its reminders, then sends them one by one: an invoice paid
+/// (or voided) while an earlier one is being sent gets no reminder.
+#[test]
+fn an_invoice_paid_during_the_pass_gets_no_reminder() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "800.00")]);
+    customer(&sb, "lee@other-co.com", &[("Setup", "100.00")]);
+    customer(&sb, "kim@third-co.com", &[("Setup", "200.00")]);
+    assert_eq!(counts(&bill(&sb)), (3, 0, 0));
+    let (port, handed, open) = gated_smtp();
+    sb.set("SMTP_PORT", &port.to_string());
+    sb.set("HOSS_NOW", "2026-12-18T10:00:00Z");
+    let child = sb
+        .command(&["bill", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(30),
+        "the first reminder is handed over",
+        || handed.load(Ordering::SeqCst) == 1,
+    );
+    assert_eq!(sb.run(&["invoice", "mark-paid", "2"]).code, 0);
+    assert_eq!(sb.run(&["invoice", "void", "3", "--write-off"]).code, 0);
+    open.store(true, Ordering::SeqCst);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(counts(&report), (0, 1, 0), "{report}");
+    assert_eq!(handed.load(Ordering::SeqCst), 1);
+    assert_eq!(mails(&sb, 2), [("invoice".into(), 1, "sent".into())]);
+    assert_eq!(mails(&sb, 3), [("invoice".into(), 1, "sent".into())]);
+}
+
 #[test]
 fn dry_run_sends_nothing_and_says_what_it_would_send() {
     let stub = StripeStub::start();
@@ -421,7 +505,10 @@ fn a_customer_who_cannot_get_the_mail_is_recorded_and_raised_never_a_crash() {
     assert_eq!(refused.code, 65, "{refused:?}");
     assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
     let forced: Value = sb.json(&["invoice", "send", "2", "--force", "--json"]);
-    assert_eq!(forced["sent"], "invoice sent", "{forced}");
+    assert_eq!(
+        forced["sent"], "invoice sent to lee@other-co.com (Acme Dental)",
+        "{forced}"
+    );
     assert_eq!(smtp.messages().len(), 1);
     assert_eq!(smtp.messages()[0].to, ["lee@other-co.com"]);
     let status: Value = sb.json(&["status", "--json"]);
@@ -533,6 +620,84 @@ fn a_draft_that_cannot_get_a_link_is_emailed_with_the_payment_instructions() {
     assert_eq!(smtp.messages().len(), 1);
 }
 
+/// A simulated notice tells nobody anything: the draft gets no due date
+/// from it, so the real notice months later is not overdue on arrival.
+#[test]
+fn a_dry_run_notice_does_not_start_the_due_date_of_a_draft() {
+    let sb = Sandbox::new()
+        .with("HOSS_NOW", DAY0)
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let out = sb.run(&["bill", "--json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.log_lines("[BILLING][EMAIL][DRY_RUN] invoice_id=1")
+            .len(),
+        1
+    );
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert!(shown["due_at"].is_null(), "{shown}");
+    // Live two months later, with Stripe: the notice goes with the link and
+    // a due date from now, and no reminder follows at once.
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let live = sb
+        .email_via_smtp(smtp.port)
+        .with("ENABLE_STRIPE", "TRUE")
+        .with("STRIPE_API_KEY", "sk_test_hossbillingtests")
+        .with("STRIPE_API_BASE", &stub.server.url)
+        .with("HOSS_NOW", "2027-02-01T10:00:00Z");
+    assert_eq!(counts(&bill(&live)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(text.contains("Due by 2027-02-15."), "{text}");
+    assert_eq!(counts(&bill(&live)), (0, 0, 0));
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+/// `invoice send` of a draft without a link, and no PAYMENT_INSTRUCTIONS:
+/// the customer could not pay it, and the notice would stand in for the
+/// one with the link the next `bill` makes. Refused, the link's notice goes.
+#[test]
+fn invoice_send_refuses_a_draft_the_customer_could_not_pay() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    // Stripe cannot be reached on the first pass: the invoice stays a draft.
+    let mut sb = paid_sandbox(&stub, smtp.port).with("STRIPE_API_BASE", "http://127.0.0.1:9");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let report = bill(&sb);
+    assert_eq!(
+        (report["links_created"].as_i64(), counts(&report)),
+        (Some(0), (0, 0, 0))
+    );
+    let refused = sb.run(&["invoice", "send", "1"]);
+    assert_eq!(refused.code, 65, "{refused:?}");
+    assert!(
+        refused.stderr.contains("PAYMENT_INSTRUCTIONS"),
+        "{}",
+        refused.stderr
+    );
+    assert!(smtp.messages().is_empty());
+    sb.set("STRIPE_API_BASE", &stub.server.url);
+    let report = bill(&sb);
+    assert_eq!(
+        (report["links_created"].as_i64(), counts(&report)),
+        (Some(1), (1, 0, 0))
+    );
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(text.contains("Pay now: https://"), "{text}");
+    // With instructions, the operator's send of a linkless draft goes.
+    let other = paid_sandbox(&stub, smtp.port)
+        .with("STRIPE_API_BASE", "http://127.0.0.1:9")
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&other, "lee@other-co.com", &[("Audit", "100.00")]);
+    bill(&other);
+    let sent: Value = other.json(&["invoice", "send", "1", "--json"]);
+    assert_eq!(
+        sent["sent"], "invoice sent to lee@other-co.com (Acme Dental)",
+        "{sent}"
+    );
+}
+
 #[test]
 fn the_example_of_replit_md_runs_as_written() {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/replit.md")).unwrap();
@@ -562,5 +727,187 @@ fn the_example_of_replit_md_runs_as_written() {
         assert_eq!(counts(&bill(&sb)).1, expected, "at {now}");
     }
     let shown = sb.run(&["invoice", "show", "1"]);
-    assert!(shown.stdout.contains("reminder #10"), "{}", shown.stdout);
+    assert!(
+        shown
+            .stdout
+            .contains("reminder (day 10 after due) to pat@acme-dental.com"),
+        "{}",
+        shown.stdout
+    );
+}
+
+#[test]
+fn turning_invoice_emails_on_announces_what_is_not_yet_due_and_nothing_older() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = paid_sandbox(&stub, smtp.port).with("INVOICE_EMAILS", "OFF");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    sb.set("HOSS_NOW", "2026-12-10T10:00:00Z");
+    customer(&sb, "lee@other-co.com", &[("Setup", "50.00")]);
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    // On, after invoice 1 fell due (12-15) unannounced: only invoice 2,
+    // still running, is announced; nobody is reminded of a bill never sent.
+    sb.set("INVOICE_EMAILS", "ON");
+    sb.set("HOSS_NOW", "2026-12-20T10:00:00Z");
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    assert_eq!(smtp.messages().len(), 1);
+    assert_eq!(smtp.messages()[0].to, ["lee@other-co.com"]);
+    // Invoice 2 (due 12-24) is reminded; invoice 1 never.
+    sb.set("HOSS_NOW", "2026-12-30T10:00:00Z");
+    assert_eq!(counts(&bill(&sb)), (0, 1, 0));
+    assert!(smtp.messages().iter().all(|m| m.to == ["lee@other-co.com"]));
+    // The operator can still send the old one.
+    let sent: Value = sb.json(&["invoice", "send", "1", "--json"]);
+    assert_eq!(
+        sent["sent"], "invoice sent to pat@acme-dental.com (Acme Dental)",
+        "{sent}"
+    );
+}
+
+#[test]
+fn a_draft_announced_with_instructions_is_announced_again_with_its_link_once_open() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port)
+        .with("STRIPE_MAX_AMOUNT", "500")
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Big project", "900.00")]);
+    // Above the max: a draft, announced with the instructions.
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[0]);
+    assert!(
+        text.contains("How to pay: Bank transfer") && !text.contains("Pay now"),
+        "{text}"
+    );
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    // Approved: it opens with its link, and the customer hears of the link.
+    assert_eq!(sb.run(&["invoice", "approve", "1"]).code, 0);
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    let (_, text) = body(&smtp.messages()[1]);
+    let url = sb.json::<Value>(&["invoice", "show", "1", "--json"])["payment_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains(&format!("Pay now: {url}")), "{text}");
+    // The same due date: the customer was told it already.
+    assert!(text.contains("Due by 2026-12-15."), "{text}");
+    assert_eq!(counts(&bill(&sb)), (0, 0, 0));
+    assert_eq!(
+        mails(&sb, 1),
+        [
+            ("invoice".into(), 1, "sent".into()),
+            ("invoice".into(), 2, "sent".into())
+        ]
+    );
+}
+
+#[test]
+fn a_bank_transfer_invoice_is_reminded_and_overdue_like_an_open_one() {
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    // Stripe off: the invoice stays a draft, announced with the instructions.
+    let mut sb = Sandbox::new()
+        .email_via_smtp(smtp.port)
+        .with("HOSS_NOW", DAY0)
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    assert_eq!(counts(&bill(&sb)), (1, 0, 0));
+    sb.set("HOSS_NOW", "2026-12-18T10:00:00Z");
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(
+        (
+            status["billing"]["overdue"].as_i64(),
+            status["billing"]["overdue_cents"].as_i64()
+        ),
+        (Some(1), Some(10000)),
+        "{status}"
+    );
+    assert_eq!(counts(&bill(&sb)), (0, 1, 0));
+    let (subject, text) = body(&smtp.messages()[1]);
+    assert!(subject.starts_with("Reminder: invoice #1"), "{subject}");
+    assert!(
+        text.contains("How to pay: Bank transfer to IBAN DE00 1234"),
+        "{text}"
+    );
+    // The money arrives; the operator records it; the receipt follows.
+    assert_eq!(sb.run(&["invoice", "mark-paid", "1"]).code, 0);
+    assert_eq!(counts(&bill(&sb)), (0, 0, 1));
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["billing"]["overdue"], 0, "{status}");
+}
+
+/// SPEC §10 in release mode: billing finishes (invoice, payment link)
+/// whatever the mail server does; then `bill` says what stopped the
+/// notice — 78 when the server refuses the account (AUTH), 75 when it
+/// cannot be reached — and the next pass sends it once the mail works.
+#[test]
+fn in_release_mode_bill_finishes_billing_then_exits_78_for_refused_auth_and_75_for_no_server() {
+    let stub = StripeStub::start();
+    let refusing = SmtpServer::start(SmtpMode::Auth("the-right-password"));
+    let closed = crate::harness::closed_addr().port();
+    for (port, code, problem) in [
+        (refusing.port, 78, "config_error"),
+        (closed, 75, "unreachable"),
+    ] {
+        let mut sb = paid_sandbox(&stub, port)
+            .with("RELEASE_MODE", "TRUE")
+            .with("STRIPE_API_KEY", "sk_live_hossbillingtests")
+            .with("SMTP_USERNAME", "sam")
+            .with("SMTP_PASSWORD", "a-wrong-password");
+        customer(&sb, "pat@acme-dental.com", &[("Website audit", "1200.00")]);
+        let out = sb.run(&["bill", "--json"]);
+        assert_eq!(out.code, code, "{out:?}");
+        assert!(!out.stderr.contains("panicked"), "{out:?}");
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["invoices_created"], 1, "{report}");
+        assert_eq!(report["links_created"], 1, "{report}");
+        assert_eq!(report["sender_problem"], problem, "{report}");
+        assert_eq!(counts(&report), (0, 0, 0), "{report}");
+        let invoice: Value = sb.json(&["invoice", "show", "1", "--json"]);
+        assert_eq!(invoice["status"], "open", "{invoice}");
+        assert!(invoice["payment_url"].is_string(), "{invoice}");
+        // The mail works again: the notice goes, once.
+        let good = SmtpServer::start(SmtpMode::Accept);
+        sb.set("SMTP_PORT", &good.port.to_string());
+        sb.unset("SMTP_USERNAME");
+        sb.unset("SMTP_PASSWORD");
+        sb.run(&["email", "resume"]);
+        let report = bill(&sb);
+        assert_eq!(counts(&report), (1, 0, 0), "{report}");
+        assert_eq!(good.messages().len(), 1);
+    }
+    assert!(refusing.messages().is_empty());
+}
+
+#[test]
+fn a_corrected_contact_email_gets_the_invoice() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    sb.db()
+        .execute("UPDATE customer SET contact_email = 'nope'", [])
+        .unwrap();
+    let out = sb.run(&["bill"]);
+    let line = out.log_lines("[BILLING][NO_CONTACT]").join("");
+    assert!(line.contains("hoss customer set-email 1 ADDRESS"), "{line}");
+    // The steps the message names, as written.
+    let bad = sb.run(&["customer", "set-email", "1", "pat@[192.0.2.1]"]);
+    assert_eq!(bad.code, 65, "{bad:?}");
+    assert!(bad.stderr.contains("IP-literal"), "{}", bad.stderr);
+    assert_eq!(
+        sb.run(&["customer", "set-email", "1", " Pat@Acme-Dental.com "])
+            .code,
+        0
+    );
+    let sent: Value = sb.json(&["invoice", "send", "1", "--json"]);
+    assert_eq!(
+        sent["sent"], "invoice sent to pat@acme-dental.com (Acme Dental)",
+        "{sent}"
+    );
+    let status: Value = sb.json(&["status", "--json"]);
+    assert!(
+        !status["warnings"].to_string().contains("invoice 1:"),
+        "{status}"
+    );
 }

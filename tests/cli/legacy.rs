@@ -260,6 +260,30 @@ fn old_work_is_never_billed_again_and_old_portal_links_keep_working() {
     );
 }
 
+/// SPEC §16: the old app already sent its invoices (`sent` became `open`):
+/// hoss does not announce them again on its own, nor its old drafts.
+#[test]
+fn imported_invoices_are_not_emailed_to_their_customers_again() {
+    let smtp = crate::harness::SmtpServer::start(crate::harness::SmtpMode::Accept);
+    let sb = Sandbox::new()
+        .email_via_smtp(smtp.port)
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    let file = full_file(sb.dir.path());
+    import(&sb, &[file.to_str().unwrap()]);
+    let bill: Value = sb.json(&["bill", "--json"]);
+    // Beta's unbilled audit is new work: that one invoice is announced.
+    assert_eq!(bill["invoices_created"], 1, "{bill}");
+    assert_eq!(bill["invoice_emails"], 1, "{bill}");
+    let got = smtp.messages();
+    assert_eq!(
+        got.len(),
+        1,
+        "{:?}",
+        got.iter().map(|m| &m.to).collect::<Vec<_>>()
+    );
+    assert_eq!(got[0].to, ["bo@beta.com"]);
+}
+
 #[test]
 fn an_early_file_without_the_later_columns_imports() {
     let sb = Sandbox::new();

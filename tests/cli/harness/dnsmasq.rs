@@ -3,8 +3,10 @@
 //! hosts file, answering for [`DNS_ZONE`] only from the records a test
 //! gives (MX, null MX, address, TXT in chunks). Names under the zone that
 //! were not given are NXDOMAIN; a domain made `slow` is forwarded to a
-//! socket that never answers, so its queries time out. The process stops
-//! when the value is dropped.
+//! socket that never answers, so its queries time out; a domain made
+//! `failing` is forwarded to one that answers every query SERVFAIL (as a
+//! recursive resolver does for a domain whose own servers are broken). The
+//! process stops when the value is dropped.
 
 use std::net::UdpSocket;
 use std::path::Path;
@@ -22,6 +24,7 @@ pub const DNS_ZONE: &str = "hossdns.net";
 pub struct DnsZone {
     args: Vec<String>,
     slow: Vec<String>,
+    failing: Vec<String>,
 }
 
 impl DnsZone {
@@ -69,6 +72,12 @@ impl DnsZone {
         self
     }
 
+    /// Every query for `domain` is answered SERVFAIL.
+    pub fn failing(mut self, domain: &str) -> DnsZone {
+        self.failing.push(domain.to_string());
+        self
+    }
+
     /// Starts dnsmasq, or returns `None` (after the loud SKIPPED line)
     /// when the package is missing.
     pub fn start(self) -> Option<Dnsmasq> {
@@ -78,6 +87,22 @@ impl DnsZone {
         // Queries for a slow domain go here and are read, never answered.
         let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
         let silent_port = silent.local_addr().unwrap().port();
+        // Queries for a failing domain go here and are answered SERVFAIL.
+        let failing = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let failing_port = failing.local_addr().unwrap().port();
+        let answering = failing.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while let Ok((n, from)) = answering.recv_from(&mut buf) {
+                if n < 12 {
+                    continue;
+                }
+                let mut reply = buf[..n].to_vec();
+                reply[2] = 0x80 | (reply[2] & 0x01); // a response, RD kept
+                reply[3] = 0x80 | 2; // RA, SERVFAIL
+                let _ = answering.send_to(&reply, from);
+            }
+        });
         for _ in 0..5 {
             let port = UdpSocket::bind("127.0.0.1:0")
                 .unwrap()
@@ -104,6 +129,11 @@ impl DnsZone {
                     .iter()
                     .map(|d| format!("--server=/{d}/127.0.0.1#{silent_port}")),
             )
+            .args(
+                self.failing
+                    .iter()
+                    .map(|d| format!("--server=/{d}/127.0.0.1#{failing_port}")),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -113,6 +143,7 @@ impl DnsZone {
                     port,
                     child,
                     _silent: silent,
+                    _failing: failing,
                 });
             }
             let _ = child.kill();
@@ -156,6 +187,7 @@ pub struct Dnsmasq {
     pub port: u16,
     child: Child,
     _silent: UdpSocket,
+    _failing: UdpSocket,
 }
 
 impl Dnsmasq {
