@@ -33,6 +33,13 @@ impl Ctx {
         self.clock.now()
     }
 
+    /// The query handle on the database. Code moved to the two-store query
+    /// layer takes this; `db` itself stays the SQLite connection until the
+    /// last `db/` file has moved (docs/POSTGRES.md, "Progress").
+    pub fn db(&self) -> db::Db<'_> {
+        db::Db::sqlite(&self.db)
+    }
+
     /// A mailer for the effective email mode.
     pub fn mailer(&self) -> Box<dyn Mailer> {
         (self.mailers)(&self.config.email)
@@ -67,7 +74,7 @@ impl Ctx {
 
     /// Writes buffered operator events to the database.
     pub fn flush_log(&self) {
-        crate::log::flush(&self.db, self.config.log_max_entries);
+        crate::log::flush(self.db(), self.config.log_max_entries);
     }
 }
 
@@ -167,8 +174,8 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
             Err(e) => return Step::Done(Err(e)),
             Ok(None) => {
                 warn!("[LOCK][BUSY] command={name} another run holds the lock; skipping");
-                let record = runs::start(&ctx.db, name, ctx.now(), cap)
-                    .and_then(|run| runs::finish(&ctx.db, run, "busy", EXIT_OK, None, ctx.now()));
+                let record = runs::start(ctx.db(), name, ctx.now(), cap)
+                    .and_then(|run| runs::finish(ctx.db(), run, "busy", EXIT_OK, None, ctx.now()));
                 if let Err(e) = record {
                     warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\"");
                 }
@@ -179,7 +186,7 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
     } else {
         None
     };
-    let run = match runs::start(&ctx.db, name, ctx.now(), cap) {
+    let run = match runs::start(ctx.db(), name, ctx.now(), cap) {
         Ok(run) => run,
         Err(e) => return Step::Done(Err(e.into())),
     };
@@ -191,7 +198,7 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
         Ok(code) => ("error", *code),
         Err(e) => ("error", e.exit_code()),
     };
-    if let Err(e) = runs::finish(&ctx.db, run, outcome, code, None, ctx.now()) {
+    if let Err(e) = runs::finish(ctx.db(), run, outcome, code, None, ctx.now()) {
         warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\"");
     }
     debug!("[RUN][DONE] command={name} outcome={outcome} exit={code}");

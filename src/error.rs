@@ -57,6 +57,8 @@ pub enum DbError {
     Migration(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(postgres::Error),
 }
 
 impl DbError {
@@ -74,7 +76,26 @@ impl DbError {
                 Some(C::DatabaseCorrupt | C::NotADatabase) => EXIT_DATA,
                 _ => EXIT_INTERNAL,
             },
+            DbError::Postgres(e) => postgres_exit_code(e),
         }
+    }
+}
+
+/// A PostgreSQL failure that may pass (the connection is gone or the server
+/// is short of something, the transaction lost a race, a lock is taken) is
+/// temporary; anything else is hoss's fault.
+fn postgres_exit_code(e: &postgres::Error) -> i32 {
+    let Some(state) = e.code() else {
+        return if e.is_closed() {
+            EXIT_TEMPFAIL
+        } else {
+            EXIT_INTERNAL
+        };
+    };
+    match state.code() {
+        "40001" | "40P01" | "55P03" | "57P01" | "57P02" | "57P03" => EXIT_TEMPFAIL,
+        code if code.starts_with("08") || code.starts_with("53") => EXIT_TEMPFAIL,
+        _ => EXIT_INTERNAL,
     }
 }
 

@@ -12,8 +12,8 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use log::{Level, LevelFilter, Log, Metadata, Record};
-use rusqlite::Connection;
 
+use crate::db::Db;
 use crate::db::events::{self, Event};
 
 static PENDING: Mutex<Vec<Event>> = Mutex::new(Vec::new());
@@ -87,7 +87,7 @@ pub fn init(filter: &str) {
 
 /// Writes the buffered events to the capped table. A failure keeps them
 /// buffered for the next flush; the stderr lines are already out.
-pub fn flush(conn: &Connection, cap: u32) {
+pub fn flush(db: Db<'_>, cap: u32) {
     let batch: Vec<Event> = match PENDING.lock() {
         Ok(mut pending) => std::mem::take(&mut *pending),
         Err(_) => return,
@@ -95,7 +95,7 @@ pub fn flush(conn: &Connection, cap: u32) {
     if batch.is_empty() {
         return;
     }
-    if events::append(conn, &batch, cap).is_err()
+    if events::append(db, &batch, cap).is_err()
         && let Ok(mut pending) = PENDING.lock()
     {
         let newer = std::mem::take(&mut *pending);

@@ -59,7 +59,7 @@ impl AddressGate {
             Err(reason) => Ok(Gate::Wait(reason)),
             Ok(route) => {
                 let detail = route.detail();
-                routes::remember(&ctx.db, domain, route.accepts_mail(), &detail, ctx.now())?;
+                routes::remember(ctx.db(), domain, route.accepts_mail(), &detail, ctx.now())?;
                 Ok(if route.accepts_mail() {
                     Gate::Open
                 } else {
@@ -116,7 +116,7 @@ fn offline(ctx: &Ctx, lead: &Lead) -> Result<Option<Gate>> {
         return Ok(Some(Gate::Open));
     }
     Ok(
-        routes::fresh(&ctx.db, domain, ctx.now())?.map(|route| match route.accepts {
+        routes::fresh(ctx.db(), domain, ctx.now())?.map(|route| match route.accepts {
             true => Gate::Open,
             false => no_route(&route.detail),
         }),

@@ -1117,7 +1117,7 @@ mod tests {
         ));
         // Suppressed through hoss, the lead is unsubscribed as well.
         lead(&c, "u@out.com", "new", None);
-        db::suppression::add(&c.db, "u@out.com", "unsubscribe", None, T).unwrap();
+        db::suppression::add(c.db(), "u@out.com", "unsubscribe", None, T).unwrap();
         let out = db::leads::by_email(&c.db, "u@out.com").unwrap().unwrap();
         assert_eq!(why(&c, &out), [("status", None), ("suppressed", None)]);
         assert_eq!(reserve(&c, &out, 1), Reservation::Gone);

@@ -129,7 +129,13 @@ impl Effects<'_> {
             return Ok(());
         }
         let address = address.as_str();
-        let (added, _) = suppression::add(self.tx, address, reason, Some(&self.m.key), self.now)?;
+        let (added, _) = suppression::add(
+            db::Db::sqlite(self.tx),
+            address,
+            reason,
+            Some(&self.m.key),
+            self.now,
+        )?;
         if added {
             self.suppressed += 1;
             self.actions

@@ -189,7 +189,7 @@ fn import_leads(
         if status == LeadStatus::Unsubscribed {
             // They asked the old app to stop: hoss never emails them either.
             db::suppression::add(
-                tx,
+                db::Db::sqlite(tx),
                 &lead.email,
                 "unsubscribe",
                 Some("imported from HossAgent"),

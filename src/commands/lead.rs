@@ -295,11 +295,14 @@ fn apply_status(
         // The operator vouches for the address: a remembered "no mail
         // route" would otherwise make it invalid again, unasked, for up to
         // 7 days (SPEC §15). DNS is asked again before the next real send.
-        db::routes::forget_refusal(tx, crate::domain::address::email_domain(&lead.email))?;
+        db::routes::forget_refusal(
+            db::Db::sqlite(tx),
+            crate::domain::address::email_domain(&lead.email),
+        )?;
     }
     if status == LeadStatus::Unsubscribed {
         db::suppression::add(
-            tx,
+            db::Db::sqlite(tx),
             &lead.email,
             "manual",
             Some("lead set unsubscribed"),

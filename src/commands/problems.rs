@@ -13,7 +13,7 @@ use crate::error::Result;
 pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let newest = db::events::newest_of(
-        conn,
+        db::Db::sqlite(conn),
         &[
             "[EMAIL][SUCCESS]",
             "[EMAIL][CONFIG_ERROR]",

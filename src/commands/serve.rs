@@ -251,7 +251,7 @@ fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Response> {
     if confirm {
         db::immediate(&ctx.db, |tx| {
             Ok(db::suppression::add(
-                tx,
+                db::Db::sqlite(tx),
                 &email,
                 "unsubscribe",
                 Some("one-click link"),

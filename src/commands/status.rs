@@ -195,8 +195,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         by_status: db::leads::count_by_status(&ctx.db)?,
     };
     let stripe_cfg = &cfg.stripe;
-    let last_hook = db::events::last_with_tag(&ctx.db, "[STRIPE][WEBHOOK]", false)?;
-    let last_hook_error = db::events::last_with_tag(&ctx.db, "[STRIPE][WEBHOOK]", true)?;
+    let last_hook = db::events::last_with_tag(ctx.db(), "[STRIPE][WEBHOOK]", false)?;
+    let last_hook_error = db::events::last_with_tag(ctx.db(), "[STRIPE][WEBHOOK]", true)?;
     let last_hook_error_at = last_hook_error.as_ref().map(|e| e.at);
     let stripe = StripePanel {
         status: stripe_cfg.mode.effective.as_str().into(),
@@ -254,10 +254,10 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     warnings.extend(problems::outside(&ctx.db)?);
     warnings.extend(problems::invoice_mail(&ctx.db, now - 30 * 86_400)?);
     warnings.extend(problems::currency(&ctx.db, &cfg.stripe.currency)?);
-    let last_runs = runs::last_of_each(&ctx.db, ctx.run.get())?;
+    let last_runs = runs::last_of_each(ctx.db(), ctx.run.get())?;
     warnings.extend(run_warnings(
         cfg,
-        &runs::last_real_of_each(&ctx.db, ctx.run.get())?,
+        &runs::last_real_of_each(ctx.db(), ctx.run.get())?,
         now,
     ));
     if let Some(e) = &stripe.last_webhook_error

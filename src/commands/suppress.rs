@@ -93,7 +93,13 @@ impl Report for Changed {
 pub fn add(ctx: &Ctx, email: &str, reason: &str, note: Option<&str>) -> Result<Changed> {
     let email = address(email)?;
     let (changed, leads) = db::immediate(&ctx.db, |tx| {
-        Ok(suppression::add(tx, &email, reason, note, ctx.now())?)
+        Ok(suppression::add(
+            db::Db::sqlite(tx),
+            &email,
+            reason,
+            note,
+            ctx.now(),
+        )?)
     })?;
     log::info!("[SUPPRESS][ADD] email={email} reason={reason} leads_unsubscribed={leads}");
     Ok(Changed {
@@ -105,7 +111,7 @@ pub fn add(ctx: &Ctx, email: &str, reason: &str, note: Option<&str>) -> Result<C
 
 pub fn remove(ctx: &Ctx, email: &str) -> Result<Changed> {
     let email = address(email)?;
-    let changed = suppression::remove(&ctx.db, &email)?;
+    let changed = suppression::remove(ctx.db(), &email)?;
     if changed {
         log::info!("[SUPPRESS][REMOVE] email={email} (leads keep their status)");
     }
@@ -133,7 +139,7 @@ impl Row for Entry {
 pub type SuppressList = List<Entry>;
 
 pub fn list(ctx: &Ctx, page: crate::db::Page) -> Result<SuppressList> {
-    let listed = suppression::list(&ctx.db, page)?;
+    let listed = suppression::list(ctx.db(), page)?;
     Ok(List::page(listed, page))
 }
 
@@ -181,8 +187,13 @@ pub fn import(ctx: &Ctx, path: &Path, reason: &str) -> Result<ImportReport> {
                     text: raw.chars().take(100).collect(),
                 }),
                 Some(email) => {
-                    let (added, _) =
-                        suppression::add(tx, &email, reason, Some("imported"), ctx.now())?;
+                    let (added, _) = suppression::add(
+                        db::Db::sqlite(tx),
+                        &email,
+                        reason,
+                        Some("imported"),
+                        ctx.now(),
+                    )?;
                     if added {
                         report.added += 1
                     } else {

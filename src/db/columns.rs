@@ -5,6 +5,7 @@
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
+use super::store::{Column, ToValue, Value};
 use crate::clock::Timestamp;
 use crate::domain::status::{CustomerStatus, InvoiceStatus, LeadStatus, TaskStatus};
 use crate::money::Cents;
@@ -23,6 +24,18 @@ macro_rules! word_column {
                     .as_str()?
                     .parse()
                     .map_err(|e| FromSqlError::Other(Box::new(e)))
+            }
+        }
+
+        impl ToValue for $status {
+            fn to_value(&self) -> Value {
+                Value::Text(self.as_str().to_owned())
+            }
+        }
+
+        impl Column for $status {
+            fn from_value(value: Value) -> Result<Self, String> {
+                String::from_value(value)?.parse().map_err(|e| format!("{e}"))
             }
         }
     )+};

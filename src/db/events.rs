@@ -1,6 +1,6 @@
 //! The `event_log` table: the operator log, newest `LOG_MAX_ENTRIES` rows.
 
-use rusqlite::{Connection, params};
+use super::{Db, Row, StoreResult, params};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
@@ -10,21 +10,20 @@ pub struct Event {
     pub message: String,
 }
 
-pub fn append(conn: &Connection, batch: &[Event], cap: u32) -> rusqlite::Result<()> {
-    let tx = conn.unchecked_transaction()?;
-    {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO event_log (at, level, tag, message) VALUES (?1, ?2, ?3, ?4)",
-        )?;
+/// Appends a batch in one transaction and drops the rows beyond `cap`.
+pub fn append(db: Db<'_>, batch: &[Event], cap: u32) -> crate::error::Result<()> {
+    db.immediate(|tx| {
         for e in batch {
-            insert.execute(params![e.at, e.level, e.tag, e.message])?;
+            tx.execute(
+                "INSERT INTO event_log (at, level, tag, message) VALUES (?1, ?2, ?3, ?4)",
+                params![e.at, e.level, e.tag, e.message],
+            )?;
         }
-    }
-    super::cap_table(&tx, "event_log", cap)?;
-    tx.commit()
+        Ok(super::cap(tx, "event_log", cap)?)
+    })
 }
 
-fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+fn event_row(r: &Row<'_>) -> StoreResult<Event> {
     Ok(Event {
         at: r.get(0)?,
         level: r.get(1)?,
@@ -33,46 +32,49 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
     })
 }
 
+// A tag "starts with" a prefix: on SQLite a range the tag index serves
+// (text compares by code point); PostgreSQL's text compares by the
+// database's collation, where that range is not a prefix, so it asks
+// starts_with (the capped table is small).
+
 /// The newest events whose tag starts with `tag_prefix`, newest first.
-pub fn recent(conn: &Connection, tag_prefix: &str, limit: u32) -> rusqlite::Result<Vec<Event>> {
-    let mut stmt = conn.prepare_cached(
+pub fn recent(db: Db<'_>, tag_prefix: &str, limit: u32) -> StoreResult<Vec<Event>> {
+    let sql = db.pick(
         "SELECT at, level, tag, message FROM event_log
          WHERE tag >= ?1 AND tag < ?1 || char(1114111)
          ORDER BY id DESC LIMIT ?2",
-    )?;
-    stmt.query_map(params![tag_prefix, limit], event_row)?
-        .collect()
+        "SELECT at, level, tag, message FROM event_log
+         WHERE starts_with(tag, ?1)
+         ORDER BY id DESC LIMIT ?2",
+    );
+    db.query_all(sql, params![tag_prefix, limit], event_row)
 }
 
 /// The newest event whose tag starts with one of `prefixes` (at most
 /// three), by order of logging.
-pub fn newest_of(conn: &Connection, prefixes: &[&str]) -> rusqlite::Result<Option<Event>> {
-    use rusqlite::OptionalExtension;
+pub fn newest_of(db: Db<'_>, prefixes: &[&str]) -> StoreResult<Option<Event>> {
     let p = |i: usize| prefixes.get(i).copied().unwrap_or(prefixes[0]);
-    conn.prepare_cached(
+    let sql = db.pick(
         "SELECT at, level, tag, message FROM event_log
          WHERE (tag >= ?1 AND tag < ?1 || char(1114111))
             OR (tag >= ?2 AND tag < ?2 || char(1114111))
             OR (tag >= ?3 AND tag < ?3 || char(1114111))
          ORDER BY id DESC LIMIT 1",
-    )?
-    .query_row(params![p(0), p(1), p(2)], event_row)
-    .optional()
+        "SELECT at, level, tag, message FROM event_log
+         WHERE starts_with(tag, ?1) OR starts_with(tag, ?2) OR starts_with(tag, ?3)
+         ORDER BY id DESC LIMIT 1",
+    );
+    db.query_opt(sql, params![p(0), p(1), p(2)], event_row)
 }
 
 /// The newest event with exactly this tag, optionally only WARN/ERROR ones.
-pub fn last_with_tag(
-    conn: &Connection,
-    tag: &str,
-    problems_only: bool,
-) -> rusqlite::Result<Option<Event>> {
-    use rusqlite::OptionalExtension;
-    conn.prepare_cached(
+pub fn last_with_tag(db: Db<'_>, tag: &str, problems_only: bool) -> StoreResult<Option<Event>> {
+    db.query_opt(
         "SELECT at, level, tag, message FROM event_log
          WHERE tag = ?1 AND (?2 = 0 OR level IN ('WARN', 'ERROR')) ORDER BY id DESC LIMIT 1",
-    )?
-    .query_row(params![tag, problems_only], event_row)
-    .optional()
+        params![tag, problems_only],
+        event_row,
+    )
 }
 
 #[cfg(test)]
@@ -81,7 +83,8 @@ mod tests {
 
     #[test]
     fn the_table_keeps_only_the_newest_rows() {
-        let conn = crate::db::open_in_memory().unwrap();
+        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
+        let db = store.db();
         let batch: Vec<Event> = (0..250)
             .map(|i| Event {
                 at: i,
@@ -90,13 +93,13 @@ mod tests {
                 message: format!("[T] n={i}"),
             })
             .collect();
-        append(&conn, &batch, 100).unwrap();
-        append(&conn, &batch[..10], 100).unwrap();
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM event_log", [], |r| r.get(0))
+        append(db, &batch, 100).unwrap();
+        append(db, &batch[..10], 100).unwrap();
+        let n: i64 = db
+            .query_row("SELECT COUNT(*) FROM event_log", params![], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 100);
-        let newest = recent(&conn, "[T]", 1).unwrap();
+        let newest = recent(db, "[T]", 1).unwrap();
         assert_eq!(newest[0].message, "[T] n=9");
     }
 }

@@ -1,7 +1,7 @@
 //! The `mail_route` table: each domain's mail route as DNS last answered
 //! (SPEC §15), kept [`ROUTE_TTL_SECS`].
 
-use rusqlite::{Connection, OptionalExtension, params};
+use super::{Db, StoreResult, params};
 
 /// How long an answer is trusted: 7 days.
 pub const ROUTE_TTL_SECS: i64 = 7 * 86_400;
@@ -15,41 +15,43 @@ pub struct Route {
 }
 
 /// The answer for `domain` younger than [`ROUTE_TTL_SECS`] at `now`.
-pub fn fresh(conn: &Connection, domain: &str, now: i64) -> rusqlite::Result<Option<Route>> {
-    conn.prepare_cached(
+pub fn fresh(db: Db<'_>, domain: &str, now: i64) -> StoreResult<Option<Route>> {
+    db.query_opt(
         "SELECT accepts, detail, checked_at FROM mail_route WHERE domain = ?1 AND checked_at > ?2",
-    )?
-    .query_row(params![domain, now - ROUTE_TTL_SECS], |r| {
-        Ok(Route {
-            accepts: r.get(0)?,
-            detail: r.get(1)?,
-            checked_at: r.get(2)?,
-        })
-    })
-    .optional()
+        params![domain, now - ROUTE_TTL_SECS],
+        |r| {
+            Ok(Route {
+                accepts: r.get(0)?,
+                detail: r.get(1)?,
+                checked_at: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// Remembers DNS's answer for `domain`.
 pub fn remember(
-    conn: &Connection,
+    db: Db<'_>,
     domain: &str,
     accepts: bool,
     detail: &str,
     now: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
+) -> StoreResult<()> {
+    db.execute(
         "INSERT INTO mail_route (domain, accepts, detail, checked_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (domain) DO UPDATE SET accepts = ?2, detail = ?3, checked_at = ?4",
-    )?
-    .execute(params![domain, accepts, detail, now])?;
+        params![domain, accepts, detail, now],
+    )?;
     Ok(())
 }
 
 /// Forgets a remembered refusal for `domain` (an operator set one of its
 /// leads `new` again): the next real send asks DNS afresh.
-pub fn forget_refusal(conn: &Connection, domain: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached("DELETE FROM mail_route WHERE domain = ?1 AND accepts = 0")?
-        .execute(params![domain])?;
+pub fn forget_refusal(db: Db<'_>, domain: &str) -> StoreResult<()> {
+    db.execute(
+        "DELETE FROM mail_route WHERE domain = ?1 AND accepts = 0",
+        params![domain],
+    )?;
     Ok(())
 }
 
@@ -59,20 +61,19 @@ mod tests {
 
     #[test]
     fn an_answer_is_trusted_for_seven_days_then_asked_again() {
-        let conn = crate::db::open_in_memory().unwrap();
+        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
+        let db = store.db();
         let t = 1_800_000_000;
-        assert_eq!(fresh(&conn, "acme.com", t).unwrap(), None);
-        remember(&conn, "acme.com", true, "MX mx.acme.com", t).unwrap();
-        let route = fresh(&conn, "acme.com", t + ROUTE_TTL_SECS - 1)
+        assert_eq!(fresh(db, "acme.com", t).unwrap(), None);
+        remember(db, "acme.com", true, "MX mx.acme.com", t).unwrap();
+        let route = fresh(db, "acme.com", t + ROUTE_TTL_SECS - 1)
             .unwrap()
             .unwrap();
         assert!(route.accepts);
         assert_eq!(route.detail, "MX mx.acme.com");
-        assert_eq!(fresh(&conn, "acme.com", t + ROUTE_TTL_SECS).unwrap(), None);
-        remember(&conn, "acme.com", false, "null MX", t + ROUTE_TTL_SECS).unwrap();
-        let route = fresh(&conn, "acme.com", t + ROUTE_TTL_SECS)
-            .unwrap()
-            .unwrap();
+        assert_eq!(fresh(db, "acme.com", t + ROUTE_TTL_SECS).unwrap(), None);
+        remember(db, "acme.com", false, "null MX", t + ROUTE_TTL_SECS).unwrap();
+        let route = fresh(db, "acme.com", t + ROUTE_TTL_SECS).unwrap().unwrap();
         assert!(!route.accepts);
     }
 }

@@ -1,8 +1,9 @@
 //! The `command_run` table: one row per command run, so `status` can show
 //! the last run of each command. Capped like the log.
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
+
+use super::{Db, Row, StoreResult, params};
 
 use crate::clock::Timestamp;
 
@@ -21,32 +22,31 @@ pub struct Run {
     pub exit_code: Option<i32>,
 }
 
-pub fn start(conn: &Connection, command: &str, now: i64, cap: u32) -> rusqlite::Result<RunId> {
-    conn.execute(
+pub fn start(db: Db<'_>, command: &str, now: i64, cap: u32) -> StoreResult<RunId> {
+    let id = RunId(db.insert_id(
         "INSERT INTO command_run (command, pid, started_at) VALUES (?1, ?2, ?3)",
         params![command, std::process::id(), now],
-    )?;
-    let id = RunId(conn.last_insert_rowid());
+    )?);
     // Capped like the log, but the newest run of each command (and its
     // newest real run) always stays, so a pass that stopped is still seen.
-    conn.execute(
+    db.execute(
         "DELETE FROM command_run WHERE id <= (SELECT MAX(id) FROM command_run) - ?1
            AND id NOT IN (SELECT MAX(id) FROM command_run GROUP BY command)
            AND id NOT IN (SELECT MAX(id) FROM command_run WHERE outcome <> 'busy' GROUP BY command)",
-        [cap],
+        params![cap],
     )?;
     Ok(id)
 }
 
 pub fn finish(
-    conn: &Connection,
+    db: Db<'_>,
     id: RunId,
     outcome: &str,
     exit_code: i32,
     report: Option<&str>,
     now: i64,
-) -> rusqlite::Result<()> {
-    conn.execute(
+) -> StoreResult<()> {
+    db.execute(
         "UPDATE command_run SET finished_at = ?2, outcome = ?3, exit_code = ?4, report = ?5
          WHERE id = ?1",
         params![id.0, now, outcome, exit_code, report],
@@ -56,27 +56,29 @@ pub fn finish(
 
 /// The newest run of every command, by command name, leaving out `current`
 /// (the asking process itself).
-pub fn last_of_each(conn: &Connection, current: RunId) -> rusqlite::Result<Vec<Run>> {
-    let mut stmt = conn.prepare_cached(
+pub fn last_of_each(db: Db<'_>, current: RunId) -> StoreResult<Vec<Run>> {
+    db.query_all(
         "SELECT command, started_at, finished_at, outcome, exit_code FROM command_run
          WHERE id IN (SELECT MAX(id) FROM command_run WHERE id <> ?1 GROUP BY command)
          ORDER BY command",
-    )?;
-    stmt.query_map([current.0], row)?.collect()
+        params![current.0],
+        row,
+    )
 }
 
 /// The newest run of every command that was not skipped as `busy`: what
 /// the staleness warnings look at (a stuck lock makes every retry busy).
-pub fn last_real_of_each(conn: &Connection, current: RunId) -> rusqlite::Result<Vec<Run>> {
-    let mut stmt = conn.prepare_cached(
+pub fn last_real_of_each(db: Db<'_>, current: RunId) -> StoreResult<Vec<Run>> {
+    db.query_all(
         "SELECT command, started_at, finished_at, outcome, exit_code FROM command_run
          WHERE id IN (SELECT MAX(id) FROM command_run WHERE id <> ?1 AND outcome <> 'busy' GROUP BY command)
          ORDER BY command",
-    )?;
-    stmt.query_map([current.0], row)?.collect()
+        params![current.0],
+        row,
+    )
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Run> {
+fn row(r: &Row<'_>) -> StoreResult<Run> {
     Ok(Run {
         command: r.get(0)?,
         started_at: r.get(1)?,
@@ -92,35 +94,37 @@ mod tests {
 
     #[test]
     fn capping_keeps_the_newest_run_of_every_command() {
-        let conn = crate::db::open_in_memory().unwrap();
-        let old = start(&conn, "bill", 1, 100).unwrap();
-        finish(&conn, old, "ok", 0, None, 2).unwrap();
+        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
+        let db = store.db();
+        let old = start(db, "bill", 1, 100).unwrap();
+        finish(db, old, "ok", 0, None, 2).unwrap();
         for i in 0..300 {
-            let r = start(&conn, "status", 10 + i, 100).unwrap();
-            finish(&conn, r, "ok", 0, None, 10 + i).unwrap();
+            let r = start(db, "status", 10 + i, 100).unwrap();
+            finish(db, r, "ok", 0, None, 10 + i).unwrap();
         }
-        let me = start(&conn, "status", 999, 100).unwrap();
-        let last = last_of_each(&conn, me).unwrap();
+        let me = start(db, "status", 999, 100).unwrap();
+        let last = last_of_each(db, me).unwrap();
         assert_eq!(
             last.iter().map(|r| r.command.as_str()).collect::<Vec<_>>(),
             ["bill", "status"]
         );
-        let n: i64 = conn
-            .query_row("SELECT COUNT(*) FROM command_run", [], |r| r.get(0))
+        let n: i64 = db
+            .query_row("SELECT COUNT(*) FROM command_run", params![], |r| r.get(0))
             .unwrap();
         assert!(n <= 102, "{n}");
     }
 
     #[test]
     fn last_of_each_command_is_the_newest() {
-        let conn = crate::db::open_in_memory().unwrap();
-        let a = start(&conn, "status", 10, 100).unwrap();
-        finish(&conn, a, "ok", 0, None, 11).unwrap();
-        let b = start(&conn, "status", 20, 100).unwrap();
-        finish(&conn, b, "error", 78, None, 21).unwrap();
-        start(&conn, "check", 30, 100).unwrap();
-        let me = start(&conn, "status", 40, 100).unwrap();
-        let runs = last_of_each(&conn, me).unwrap();
+        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
+        let db = store.db();
+        let a = start(db, "status", 10, 100).unwrap();
+        finish(db, a, "ok", 0, None, 11).unwrap();
+        let b = start(db, "status", 20, 100).unwrap();
+        finish(db, b, "error", 78, None, 21).unwrap();
+        start(db, "check", 30, 100).unwrap();
+        let me = start(db, "status", 40, 100).unwrap();
+        let runs = last_of_each(db, me).unwrap();
         assert_eq!(runs.len(), 2);
         assert_eq!(runs[0].command, "check");
         assert_eq!(runs[0].outcome, "running");
@@ -128,7 +132,7 @@ mod tests {
             (runs[1].started_at, runs[1].exit_code),
             (Timestamp(20), Some(78))
         );
-        let real = last_real_of_each(&conn, me).unwrap();
+        let real = last_real_of_each(db, me).unwrap();
         assert_eq!(real.len(), 2);
     }
 }

@@ -2,9 +2,9 @@
 //! bounce, complaint, manual). Adding one also marks matching leads
 //! `unsubscribed`.
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
+use super::{Db, StoreResult, params};
 use crate::clock::Timestamp;
 
 pub const REASONS: &[&str] = &["unsubscribe", "bounce", "complaint", "manual"];
@@ -21,19 +21,20 @@ pub struct Entry {
 /// Adds (or keeps) an address; returns whether it was new, and how many
 /// leads became `unsubscribed`.
 pub fn add(
-    conn: &Connection,
+    db: Db<'_>,
     email: &str,
     reason: &str,
     note: Option<&str>,
     now: i64,
-) -> rusqlite::Result<(bool, usize)> {
-    let added = conn.execute(
+) -> StoreResult<(bool, usize)> {
+    let added = db.execute(
         "INSERT INTO suppression (email, reason, note, created_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (email) DO NOTHING",
         params![email, reason, note, now],
     )? == 1;
-    super::sequences::stop_address(conn, email, "suppressed", now)?;
-    let leads = conn.execute(
+    let sequences = db.unported("sequences::stop_address")?;
+    super::sequences::stop_address(sequences, email, "suppressed", now)?;
+    let leads = db.execute(
         "UPDATE lead SET status = 'unsubscribed', status_reason = ?2
          WHERE email = ?1 AND status NOT IN ('unsubscribed', 'converted', 'invalid', 'email_failed')",
         params![email, format!("suppressed ({reason})")],
@@ -41,14 +42,14 @@ pub fn add(
     Ok((added, leads))
 }
 
-pub fn remove(conn: &Connection, email: &str) -> rusqlite::Result<bool> {
-    Ok(conn.execute("DELETE FROM suppression WHERE email = ?1", [email])? == 1)
+pub fn remove(db: Db<'_>, email: &str) -> StoreResult<bool> {
+    Ok(db.execute("DELETE FROM suppression WHERE email = ?1", params![email])? == 1)
 }
 
 /// A page of the list, oldest first (or newest first).
-pub fn list(conn: &Connection, page: super::Page) -> rusqlite::Result<super::Listed<Entry>> {
-    super::page_of(
-        conn,
+pub fn list(db: Db<'_>, page: super::Page) -> StoreResult<super::Listed<Entry>> {
+    super::page(
+        db,
         "email, reason, note, created_at",
         "FROM suppression",
         Vec::new(),
@@ -71,22 +72,20 @@ mod tests {
 
     #[test]
     fn suppressing_an_address_unsubscribes_its_leads_once() {
-        let conn = crate::db::open_in_memory().unwrap();
-        conn.execute(
+        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
+        let db = store.db();
+        db.execute(
             "INSERT INTO lead (email, source, created_at) VALUES ('a@b.com', 't', 0)",
-            [],
+            params![],
         )
         .unwrap();
-        assert_eq!(add(&conn, "a@b.com", "manual", None, 1).unwrap(), (true, 1));
+        assert_eq!(add(db, "a@b.com", "manual", None, 1).unwrap(), (true, 1));
+        assert_eq!(add(db, "a@b.com", "bounce", None, 2).unwrap(), (false, 0));
         assert_eq!(
-            add(&conn, "a@b.com", "bounce", None, 2).unwrap(),
-            (false, 0)
-        );
-        assert_eq!(
-            list(&conn, crate::db::Page::ALL).unwrap().rows[0].reason,
+            list(db, crate::db::Page::ALL).unwrap().rows[0].reason,
             "manual"
         );
-        assert!(remove(&conn, "a@b.com").unwrap());
-        assert!(!remove(&conn, "a@b.com").unwrap());
+        assert!(remove(db, "a@b.com").unwrap());
+        assert!(!remove(db, "a@b.com").unwrap());
     }
 }

@@ -1,0 +1,896 @@
+//! The query layer on two stores (issue #19, docs/POSTGRES.md): a
+//! [`Store`] owns the connection chosen at open (a SQLite file or a
+//! PostgreSQL server) and lends a [`Db`], the handle every query function
+//! takes. `Db` is small and `Copy` (a reference to the store), so a
+//! transaction hands the same kind of handle to its closure, and code not
+//! yet moved to `Db` can still lend its rusqlite connection
+//! ([`Db::sqlite`]) to code that has moved.
+//!
+//! The SQL text is SQLite's. On PostgreSQL it is rewritten once per
+//! statement ([`postgres_text`]: `?N`→`$N`, `INDEXED BY` dropped,
+//! `LIKE`→`ILIKE`) and the prepared statement is cached; where the rewrite
+//! is not enough a query picks its twin text with [`Db::pick`].
+//!
+//! Values cross as [`Value`]s (bound with [`params!`](crate::db::params));
+//! on PostgreSQL each is bound as the type the server inferred for its
+//! `$N`, so an integer meets a BIGINT, an INTEGER or a text parameter
+//! alike. Columns are read with [`Row::get`] into any [`Column`] type: on
+//! SQLite through rusqlite's own conversions (the same values and errors as
+//! before), on PostgreSQL through a [`Value`].
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use postgres::types::{ToSql, Type};
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::clock::Timestamp;
+use crate::error::{DbError, Error};
+use crate::money::Cents;
+
+/// The advisory lock [`Db::immediate`] takes on PostgreSQL for the length
+/// of a transaction: it serialises writers as SQLite's `BEGIN IMMEDIATE`
+/// does. Any number will do as long as nothing else uses it ("hoss").
+pub const WRITE_LOCK: i64 = 0x686f_7373;
+
+/// How many times [`Db::immediate`] runs its closure on PostgreSQL when the
+/// server aborts the transaction as a serialization failure or a deadlock.
+const ATTEMPTS: usize = 3;
+
+/// A failure of the query layer, on either store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Postgres(#[from] postgres::Error),
+    /// A stored value that is not what the reading code expects.
+    #[error("a stored value in column {column} cannot be read: {reason}")]
+    Value { column: usize, reason: String },
+    /// A value that cannot be bound as the parameter the server expects.
+    #[error("parameter {index} cannot be bound: {reason}")]
+    Bind { index: usize, reason: String },
+    /// `query_row` found no row (SQLite says so with its own error).
+    #[error("query returned no rows")]
+    NoRows,
+    /// Code that has not moved to `Db` yet was asked to run on PostgreSQL.
+    #[error("{0} is not on the PostgreSQL store yet")]
+    Unported(&'static str),
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// A serialization failure or deadlock on PostgreSQL: the transaction may
+/// be run again.
+fn retryable(e: &Error) -> bool {
+    match e {
+        Error::Db(DbError::Postgres(e)) => {
+            matches!(e.code().map(|c| c.code()), Some("40001" | "40P01"))
+        }
+        _ => false,
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // Exactly what a rusqlite error became before the store moved.
+            StoreError::Sqlite(e) => e.into(),
+            StoreError::Postgres(e) => Error::Db(DbError::Postgres(e)),
+            StoreError::Value { .. } => {
+                Error::Data(format!("{e} (was the database edited by hand?)"))
+            }
+            StoreError::Bind { .. } | StoreError::NoRows | StoreError::Unported(_) => {
+                Error::Internal(e.to_string())
+            }
+        }
+    }
+}
+
+/// A value as it goes into a statement or comes out of a column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+    Real(f64),
+}
+
+/// Something that can be bound to a statement parameter.
+pub trait ToValue {
+    fn to_value(&self) -> Value;
+}
+
+impl ToValue for Value {
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+
+macro_rules! int_value {
+    ($($t:ty),+) => {$(
+        impl ToValue for $t {
+            fn to_value(&self) -> Value {
+                Value::Int(i64::from(*self))
+            }
+        }
+    )+};
+}
+
+int_value!(i64, i32, u32, bool);
+
+impl ToValue for f64 {
+    fn to_value(&self) -> Value {
+        Value::Real(*self)
+    }
+}
+
+impl ToValue for str {
+    fn to_value(&self) -> Value {
+        Value::Text(self.to_owned())
+    }
+}
+
+impl ToValue for String {
+    fn to_value(&self) -> Value {
+        Value::Text(self.clone())
+    }
+}
+
+impl<T: ToValue + ?Sized> ToValue for &T {
+    fn to_value(&self) -> Value {
+        (**self).to_value()
+    }
+}
+
+impl<T: ToValue> ToValue for Option<T> {
+    fn to_value(&self) -> Value {
+        self.as_ref().map_or(Value::Null, ToValue::to_value)
+    }
+}
+
+impl ToValue for Timestamp {
+    fn to_value(&self) -> Value {
+        Value::Int(self.0)
+    }
+}
+
+impl ToValue for Cents {
+    fn to_value(&self) -> Value {
+        Value::Int(self.0)
+    }
+}
+
+/// `params![a, b, c]`: the statement parameters `?1`, `?2`, `?3`, each
+/// taken by reference like rusqlite's macro of the same name.
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        &[$($crate::db::ToValue::to_value(&$value)),*] as &[$crate::db::Value]
+    };
+}
+pub(crate) use params;
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(n) => ValueRef::Integer(*n),
+            Value::Text(s) => ValueRef::Text(s.as_bytes()),
+            Value::Real(f) => ValueRef::Real(*f),
+        }))
+    }
+}
+
+/// A type a column can be read into. SQLite reads it with rusqlite's own
+/// conversion; PostgreSQL reads a [`Value`] and converts that.
+pub trait Column: rusqlite::types::FromSql + Sized {
+    fn from_value(value: Value) -> Result<Self, String>;
+}
+
+fn wrong(value: &Value, wanted: &str) -> String {
+    format!("{value:?} is not {wanted}")
+}
+
+impl Column for i64 {
+    fn from_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Int(n) => Ok(n),
+            other => Err(wrong(&other, "an integer")),
+        }
+    }
+}
+
+impl Column for i32 {
+    fn from_value(value: Value) -> Result<Self, String> {
+        let n = i64::from_value(value)?;
+        i32::try_from(n).map_err(|_| format!("{n} is out of range"))
+    }
+}
+
+impl Column for u32 {
+    fn from_value(value: Value) -> Result<Self, String> {
+        let n = i64::from_value(value)?;
+        u32::try_from(n).map_err(|_| format!("{n} is out of range"))
+    }
+}
+
+impl Column for bool {
+    /// As rusqlite reads it: any integer but 0 is true.
+    fn from_value(value: Value) -> Result<Self, String> {
+        i64::from_value(value).map(|n| n != 0)
+    }
+}
+
+impl Column for f64 {
+    fn from_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Real(f) => Ok(f),
+            Value::Int(n) => Ok(n as f64),
+            other => Err(wrong(&other, "a number")),
+        }
+    }
+}
+
+impl Column for String {
+    fn from_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Text(s) => Ok(s),
+            other => Err(wrong(&other, "text")),
+        }
+    }
+}
+
+impl<T: Column> Column for Option<T> {
+    fn from_value(value: Value) -> Result<Self, String> {
+        match value {
+            Value::Null => Ok(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
+}
+
+impl Column for Timestamp {
+    fn from_value(value: Value) -> Result<Self, String> {
+        i64::from_value(value).map(Timestamp)
+    }
+}
+
+impl Column for Cents {
+    fn from_value(value: Value) -> Result<Self, String> {
+        i64::from_value(value).map(Cents)
+    }
+}
+
+/// One row of a result, from either store.
+pub enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r postgres::Row),
+}
+
+impl Row<'_> {
+    /// Column `index` (from 0) as a `T`.
+    pub fn get<T: Column>(&self, index: usize) -> StoreResult<T> {
+        match self {
+            Row::Sqlite(r) => Ok(r.get(index)?),
+            Row::Postgres(r) => {
+                T::from_value(postgres_value(r, index)?).map_err(|reason| StoreError::Value {
+                    column: index,
+                    reason,
+                })
+            }
+        }
+    }
+}
+
+fn postgres_value(row: &postgres::Row, index: usize) -> StoreResult<Value> {
+    let Some(column) = row.columns().get(index) else {
+        return Err(StoreError::Value {
+            column: index,
+            reason: "no such column".into(),
+        });
+    };
+    let ty = column.type_();
+    let value = if *ty == Type::INT8 {
+        row.try_get::<_, Option<i64>>(index)?.map(Value::Int)
+    } else if *ty == Type::INT4 {
+        row.try_get::<_, Option<i32>>(index)?
+            .map(|n| Value::Int(n.into()))
+    } else if *ty == Type::INT2 {
+        row.try_get::<_, Option<i16>>(index)?
+            .map(|n| Value::Int(n.into()))
+    } else if *ty == Type::BOOL {
+        row.try_get::<_, Option<bool>>(index)?
+            .map(|b| Value::Int(b.into()))
+    } else if *ty == Type::FLOAT8 {
+        row.try_get::<_, Option<f64>>(index)?.map(Value::Real)
+    } else if *ty == Type::FLOAT4 {
+        row.try_get::<_, Option<f32>>(index)?
+            .map(|f| Value::Real(f.into()))
+    } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(ty) {
+        row.try_get::<_, Option<String>>(index)?.map(Value::Text)
+    } else {
+        return Err(StoreError::Value {
+            column: index,
+            reason: format!("a {ty} column (the PostgreSQL text should cast it to bigint or text)"),
+        });
+    };
+    Ok(value.unwrap_or(Value::Null))
+}
+
+/// `value` as the parameter type `ty` the server inferred.
+fn postgres_arg(index: usize, value: &Value, ty: &Type) -> StoreResult<Box<dyn ToSql + Sync>> {
+    let textual = [
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::BPCHAR,
+        Type::NAME,
+        Type::UNKNOWN,
+    ]
+    .contains(ty);
+    let refused = || StoreError::Bind {
+        index: index + 1,
+        reason: format!("{value:?} for a {ty} parameter"),
+    };
+    let range = |n: i64| StoreError::Bind {
+        index: index + 1,
+        reason: format!("{n} is out of range for a {ty} parameter"),
+    };
+    Ok(match value {
+        Value::Null if *ty == Type::INT8 => Box::new(None::<i64>),
+        Value::Null if *ty == Type::INT4 => Box::new(None::<i32>),
+        Value::Null if *ty == Type::INT2 => Box::new(None::<i16>),
+        Value::Null if *ty == Type::BOOL => Box::new(None::<bool>),
+        Value::Null if *ty == Type::FLOAT8 => Box::new(None::<f64>),
+        Value::Null if textual => Box::new(None::<String>),
+        Value::Int(n) if *ty == Type::INT8 => Box::new(*n),
+        Value::Int(n) if *ty == Type::INT4 => Box::new(i32::try_from(*n).map_err(|_| range(*n))?),
+        Value::Int(n) if *ty == Type::INT2 => Box::new(i16::try_from(*n).map_err(|_| range(*n))?),
+        Value::Int(n) if *ty == Type::BOOL => Box::new(*n != 0),
+        Value::Int(n) if *ty == Type::FLOAT8 => Box::new(*n as f64),
+        Value::Int(n) if textual => Box::new(n.to_string()),
+        Value::Text(s) if textual => Box::new(s.clone()),
+        Value::Real(f) if *ty == Type::FLOAT8 => Box::new(*f),
+        _ => return Err(refused()),
+    })
+}
+
+/// SQLite's SQL text as PostgreSQL's: `?N` (and a bare `?`, numbered as
+/// SQLite numbers it) becomes `$N`, `INDEXED BY name` goes (PostgreSQL's
+/// planner picks the index) and `LIKE` becomes `ILIKE` (SQLite's `LIKE` is
+/// case-insensitive for ASCII). Quoted strings, quoted names and comments
+/// are left as they are.
+pub fn postgres_text(sql: &str) -> String {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut highest = 0u32;
+    let mut i = 0;
+    let word_at = |i: usize| bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_';
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'\'' | b'"' => {
+                let end = sql[i + 1..]
+                    .find(c as char)
+                    .map_or(sql.len(), |n| i + 2 + n);
+                out.push_str(&sql[i..end]);
+                i = end;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                let end = sql[i..].find('\n').map_or(sql.len(), |n| i + n);
+                out.push_str(&sql[i..end]);
+                i = end;
+            }
+            b'?' => {
+                let digits = sql[i + 1..].bytes().take_while(u8::is_ascii_digit).count();
+                let n = if digits == 0 {
+                    highest + 1
+                } else {
+                    sql[i + 1..i + 1 + digits].parse().unwrap_or(u32::MAX)
+                };
+                highest = highest.max(n);
+                out.push('$');
+                out.push_str(&n.to_string());
+                i += 1 + digits;
+            }
+            _ if word_at(i) => {
+                let end = (i..bytes.len())
+                    .find(|&j| !word_at(j))
+                    .unwrap_or(bytes.len());
+                let word = &sql[i..end];
+                if word.eq_ignore_ascii_case("LIKE") {
+                    out.push_str("ILIKE");
+                    i = end;
+                } else if word.eq_ignore_ascii_case("INDEXED") {
+                    // `INDEXED BY name`: skip all three words and the space
+                    // before them.
+                    let rest = &sql[end..];
+                    let after_by = rest.trim_start();
+                    if after_by.len() >= 2 && after_by[..2].eq_ignore_ascii_case("BY") {
+                        let name = after_by[2..].trim_start();
+                        let name_len = name
+                            .bytes()
+                            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                            .count();
+                        while out.ends_with(' ') {
+                            out.pop();
+                        }
+                        i = sql.len() - name.len() + name_len;
+                    } else {
+                        out.push_str(word);
+                        i = end;
+                    }
+                } else {
+                    out.push_str(word);
+                    i = end;
+                }
+            }
+            _ => {
+                let ch = sql[i..].chars().next().unwrap_or(' ');
+                out.push(ch);
+                i += ch.len_utf8();
+            }
+        }
+    }
+    out
+}
+
+/// A PostgreSQL connection and its prepared statements, by SQLite text.
+pub struct Postgres {
+    client: RefCell<postgres::Client>,
+    statements: RefCell<HashMap<String, postgres::Statement>>,
+}
+
+/// The connection chosen at open; lends the [`Db`] handle.
+pub enum Store {
+    Sqlite(Connection),
+    // Boxed: the client and its statement cache are three times the size
+    // of a rusqlite connection.
+    Postgres(Box<Postgres>),
+}
+
+impl Store {
+    /// A store on a connected (and migrated) PostgreSQL client.
+    pub fn postgres(client: postgres::Client) -> Store {
+        Store::Postgres(Box::new(Postgres {
+            client: RefCell::new(client),
+            statements: RefCell::new(HashMap::new()),
+        }))
+    }
+
+    /// The handle queries take.
+    pub fn db(&self) -> Db<'_> {
+        match self {
+            Store::Sqlite(conn) => Db::Sqlite(conn),
+            Store::Postgres(pg) => Db::Postgres(pg),
+        }
+    }
+}
+
+/// The handle every query function takes: a store, or a transaction on
+/// it (the same handle inside [`Db::immediate`]).
+#[derive(Clone, Copy)]
+pub enum Db<'a> {
+    Sqlite(&'a Connection),
+    Postgres(&'a Postgres),
+}
+
+impl<'a> Db<'a> {
+    /// A rusqlite connection (or transaction) as a handle, for code that
+    /// has not moved to `Db` yet.
+    pub fn sqlite(conn: &'a Connection) -> Db<'a> {
+        Db::Sqlite(conn)
+    }
+
+    /// The rusqlite connection under this handle, for a call from moved
+    /// code into code that has not moved yet (`what` names the latter);
+    /// on PostgreSQL an error. Each use is a seam to close.
+    pub fn unported(self, what: &'static str) -> StoreResult<&'a Connection> {
+        match self {
+            Db::Sqlite(conn) => Ok(conn),
+            Db::Postgres(_) => Err(StoreError::Unported(what)),
+        }
+    }
+
+    pub fn is_postgres(self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
+    /// The SQLite text or its PostgreSQL twin, for the few statements the
+    /// rewrite of [`postgres_text`] cannot carry over.
+    pub fn pick(self, sqlite: &'a str, postgres: &'a str) -> &'a str {
+        match self {
+            Db::Sqlite(_) => sqlite,
+            Db::Postgres(_) => postgres,
+        }
+    }
+
+    /// Runs one statement; the number of rows it changed.
+    pub fn execute(self, sql: &str, args: &[Value]) -> StoreResult<usize> {
+        match self {
+            Db::Sqlite(conn) => Ok(conn
+                .prepare_cached(sql)?
+                .execute(rusqlite::params_from_iter(args))?),
+            Db::Postgres(pg) => {
+                let (statement, bound) = pg.bind(sql, args)?;
+                let n = pg.client.borrow_mut().execute(&statement, &refs(&bound))?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            }
+        }
+    }
+
+    /// Runs an `INSERT` of one row into a table with an `id` column; the
+    /// new row's id (`last_insert_rowid()`, `RETURNING id`).
+    pub fn insert_id(self, sql: &str, args: &[Value]) -> StoreResult<i64> {
+        match self {
+            Db::Sqlite(conn) => {
+                conn.prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(args))?;
+                Ok(conn.last_insert_rowid())
+            }
+            Db::Postgres(_) => self.query_row(&format!("{sql} RETURNING id"), args, |r| r.get(0)),
+        }
+    }
+
+    /// The first row of a query (an error when there is none).
+    pub fn query_row<T>(
+        self,
+        sql: &str,
+        args: &[Value],
+        f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+                match rows.next()? {
+                    Some(r) => f(&Row::Sqlite(r)),
+                    None => Err(rusqlite::Error::QueryReturnedNoRows.into()),
+                }
+            }
+            Db::Postgres(_) => self.query_opt(sql, args, f)?.ok_or(StoreError::NoRows),
+        }
+    }
+
+    /// The first row of a query, if there is one.
+    pub fn query_opt<T>(
+        self,
+        sql: &str,
+        args: &[Value],
+        f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        match self {
+            Db::Sqlite(_) => match self.query_row(sql, args, f) {
+                Err(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows)) => Ok(None),
+                other => other.map(Some),
+            },
+            Db::Postgres(pg) => {
+                let (statement, bound) = pg.bind(sql, args)?;
+                // postgres's own query_opt refuses a second row; SQLite
+                // (and this API) takes the first.
+                let rows = pg.client.borrow_mut().query(&statement, &refs(&bound))?;
+                rows.first().map(|r| f(&Row::Postgres(r))).transpose()
+            }
+        }
+    }
+
+    /// Every row of a query, each made into a `T`.
+    pub fn query_all<T>(
+        self,
+        sql: &str,
+        args: &[Value],
+        mut f: impl FnMut(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        match self {
+            Db::Sqlite(conn) => {
+                let mut statement = conn.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(args))?;
+                let mut all = Vec::new();
+                while let Some(r) = rows.next()? {
+                    all.push(f(&Row::Sqlite(r))?);
+                }
+                Ok(all)
+            }
+            Db::Postgres(pg) => {
+                let (statement, bound) = pg.bind(sql, args)?;
+                // Read whole before converting: no borrow of the client
+                // outlives this call, so `f` may query too.
+                let rows = pg.client.borrow_mut().query(&statement, &refs(&bound))?;
+                rows.iter().map(|r| f(&Row::Postgres(r))).collect()
+            }
+        }
+    }
+
+    /// Runs statements without parameters, separated by `;`.
+    pub fn execute_batch(self, sql: &str) -> StoreResult<()> {
+        match self {
+            Db::Sqlite(conn) => Ok(conn.execute_batch(sql)?),
+            Db::Postgres(pg) => Ok(pg.client.borrow_mut().batch_execute(&postgres_text(sql))?),
+        }
+    }
+
+    /// Runs `f` in one transaction that takes the write lock up front, so
+    /// check-then-write sequences cannot interleave across processes:
+    /// `BEGIN IMMEDIATE` on SQLite, an advisory lock held to the end of
+    /// the transaction on PostgreSQL. An error from `f` rolls it all back.
+    /// On PostgreSQL a serialization failure or deadlock runs `f` again (at
+    /// most three times in all), so `f` must not act outside the database.
+    pub fn immediate<T>(
+        self,
+        mut f: impl FnMut(Db<'_>) -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        match self {
+            Db::Sqlite(conn) => {
+                let tx =
+                    rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+                let value = f(Db::Sqlite(&tx))?;
+                tx.commit()?;
+                Ok(value)
+            }
+            Db::Postgres(pg) => {
+                let mut attempt = 1;
+                loop {
+                    match pg.transaction(self, &mut f) {
+                        Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
+                        other => return other,
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn refs(bound: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
+    bound.iter().map(|b| b.as_ref()).collect()
+}
+
+impl Postgres {
+    /// The prepared statement for `sql` (rewritten and prepared once) and
+    /// `args` bound to its parameters' types.
+    #[allow(clippy::type_complexity)]
+    fn bind(
+        &self,
+        sql: &str,
+        args: &[Value],
+    ) -> StoreResult<(postgres::Statement, Vec<Box<dyn ToSql + Sync>>)> {
+        let cached = self.statements.borrow().get(sql).cloned();
+        let statement = match cached {
+            Some(s) => s,
+            None => {
+                let s = self.client.borrow_mut().prepare(&postgres_text(sql))?;
+                self.statements
+                    .borrow_mut()
+                    .insert(sql.to_owned(), s.clone());
+                s
+            }
+        };
+        if statement.params().len() != args.len() {
+            return Err(StoreError::Bind {
+                index: args.len(),
+                reason: format!(
+                    "{} values for {} parameters",
+                    args.len(),
+                    statement.params().len()
+                ),
+            });
+        }
+        let bound = args
+            .iter()
+            .zip(statement.params())
+            .enumerate()
+            .map(|(i, (v, ty))| postgres_arg(i, v, ty))
+            .collect::<StoreResult<_>>()?;
+        Ok((statement, bound))
+    }
+
+    fn transaction<T>(
+        &self,
+        db: Db<'_>,
+        f: &mut impl FnMut(Db<'_>) -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+        self.client
+            .borrow_mut()
+            .batch_execute(&sql)
+            .map_err(StoreError::from)?;
+        match f(db) {
+            Ok(value) => {
+                self.client
+                    .borrow_mut()
+                    .batch_execute("COMMIT")
+                    .map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // The error that ended the transaction is the one to report;
+                // a failed ROLLBACK (connection gone) ends in the same place.
+                let _ = self.client.borrow_mut().batch_execute("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::status::LeadStatus;
+
+    #[test]
+    fn placeholders_become_numbered_dollars_outside_quotes() {
+        assert_eq!(
+            postgres_text("SELECT a FROM t WHERE b = ?1 AND c = ?12 OR d = '?3' -- ?4\n AND e = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = $12 OR d = '?3' -- ?4\n AND e = $13"
+        );
+        assert_eq!(postgres_text("VALUES (?, ?, ?)"), "VALUES ($1, $2, $3)");
+        assert_eq!(
+            postgres_text(r#"SELECT "odd?1" FROM t WHERE x = ?1"#),
+            r#"SELECT "odd?1" FROM t WHERE x = $1"#
+        );
+    }
+
+    #[test]
+    fn indexed_by_goes_and_like_ignores_case() {
+        assert_eq!(
+            postgres_text(
+                "SELECT COUNT(*) FROM invoice INDEXED BY invoice_unpaid_due\n  WHERE due_at < ?1"
+            ),
+            "SELECT COUNT(*) FROM invoice\n  WHERE due_at < $1"
+        );
+        assert_eq!(
+            postgres_text("SELECT 1 FROM lead l indexed by lead_due WHERE l.x = 1"),
+            "SELECT 1 FROM lead l WHERE l.x = 1"
+        );
+        assert_eq!(
+            postgres_text("WHERE company LIKE ?1 AND note NOT like 'LIKE' AND likely = 1"),
+            "WHERE company ILIKE $1 AND note NOT ILIKE 'LIKE' AND likely = 1"
+        );
+        // Text that needs no rewrite comes back as it was, non-ASCII too.
+        let plain = "SELECT 'ü', \"INDEXED\" FROM t";
+        assert_eq!(postgres_text(plain), plain);
+    }
+
+    fn store() -> Store {
+        Store::Sqlite(crate::db::open_in_memory().unwrap())
+    }
+
+    #[test]
+    fn values_round_trip_through_sqlite() {
+        let store = store();
+        let db = store.db();
+        let row = db
+            .query_row(
+                "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, typeof(?1) || typeof(?4) || typeof(?5)",
+                params![
+                    7_i64,
+                    "text",
+                    None::<&str>,
+                    true,
+                    LeadStatus::EmailFailed,
+                    Timestamp(5),
+                    Cents(-15)
+                ],
+                |r| {
+                    Ok((
+                        r.get::<i64>(0)?,
+                        r.get::<String>(1)?,
+                        r.get::<Option<String>>(2)?,
+                        r.get::<bool>(3)?,
+                        r.get::<LeadStatus>(4)?,
+                        r.get::<Timestamp>(5)?,
+                        r.get::<Cents>(6)?,
+                        r.get::<String>(7)?,
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            (
+                7,
+                "text".into(),
+                None,
+                true,
+                LeadStatus::EmailFailed,
+                Timestamp(5),
+                Cents(-15),
+                "integerintegertext".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_wrong_stored_value_is_bad_data_as_before() {
+        let store = store();
+        let err = store
+            .db()
+            .query_row("SELECT 'archived'", params![], |r| {
+                r.get::<crate::domain::status::InvoiceStatus>(0)
+            })
+            .unwrap_err();
+        let err = Error::from(err);
+        assert_eq!(err.exit_code(), crate::error::EXIT_DATA, "{err}");
+        assert!(
+            err.to_string().contains("is not a known invoice status"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rows_one_or_none_or_all_and_the_new_id() {
+        let store = store();
+        let db = store.db();
+        let insert =
+            "INSERT INTO event_log (at, level, tag, message) VALUES (?1, 'INFO', '[T]', ?2)";
+        assert_eq!(db.insert_id(insert, params![1, "a"]).unwrap(), 1);
+        assert_eq!(db.insert_id(insert, params![2, "b"]).unwrap(), 2);
+        let message = "SELECT message FROM event_log WHERE at = ?1";
+        assert_eq!(
+            db.query_opt(message, params![2], |r| r.get::<String>(0))
+                .unwrap(),
+            Some("b".into())
+        );
+        assert_eq!(
+            db.query_opt(message, params![3], |r| r.get::<String>(0))
+                .unwrap(),
+            None
+        );
+        assert!(matches!(
+            db.query_row(message, params![3], |r| r.get::<String>(0)),
+            Err(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+        ));
+        let all = db
+            .query_all(
+                "SELECT message FROM event_log ORDER BY id DESC",
+                params![],
+                |r| r.get::<String>(0),
+            )
+            .unwrap();
+        assert_eq!(all, ["b", "a"]);
+        assert_eq!(
+            db.execute("DELETE FROM event_log WHERE at < ?1", params![5])
+                .unwrap(),
+            2
+        );
+        db.execute_batch("DELETE FROM event_log; DELETE FROM event_log;")
+            .unwrap();
+    }
+
+    #[test]
+    fn immediate_commits_what_succeeds_and_rolls_back_what_fails() {
+        let store = store();
+        let db = store.db();
+        let count = || {
+            db.query_row("SELECT COUNT(*) FROM suppression", params![], |r| {
+                r.get::<i64>(0)
+            })
+            .unwrap()
+        };
+        let insert = "INSERT INTO suppression (email, reason, created_at) VALUES (?1, 'manual', 0)";
+        db.immediate(|tx| Ok(tx.execute(insert, params!["a@x.example"])?))
+            .unwrap();
+        assert_eq!(count(), 1);
+        let failed: crate::error::Result<()> = db.immediate(|tx| {
+            tx.execute(insert, params!["b@x.example"])?;
+            Err(Error::Data("stop".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(count(), 1, "the failed transaction left nothing");
+        // A handle lent from a rusqlite connection works the same.
+        let conn = crate::db::open_in_memory().unwrap();
+        Db::sqlite(&conn)
+            .immediate(|tx| Ok(tx.execute(insert, params!["c@x.example"])?))
+            .unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM suppression", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn picks_the_text_of_its_store() {
+        let store = store();
+        assert_eq!(store.db().pick("a", "b"), "a");
+        assert!(!store.db().is_postgres());
+    }
+}
