@@ -1,5 +1,6 @@
 //! The `mail_route` table: each domain's mail route as DNS last answered
-//! (SPEC §15), kept [`ROUTE_TTL_SECS`].
+//! (SPEC §15), kept [`ROUTE_TTL_SECS`]; and `dns_wait`: domains DNS gave no
+//! answer about, left alone for [`WAIT_SECS`].
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -29,7 +30,32 @@ pub fn fresh(conn: &Connection, domain: &str, now: i64) -> rusqlite::Result<Opti
     .optional()
 }
 
-/// Remembers DNS's answer for `domain`.
+/// How long a domain DNS gave no answer about is left alone: an hour.
+pub const WAIT_SECS: i64 = 3_600;
+
+/// When `domain` may be asked again, and why it waits, if it waits at `now`.
+pub fn waiting(
+    conn: &Connection,
+    domain: &str,
+    now: i64,
+) -> rusqlite::Result<Option<(i64, String)>> {
+    conn.prepare_cached("SELECT until, reason FROM dns_wait WHERE domain = ?1 AND until > ?2")?
+        .query_row(params![domain, now], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+}
+
+/// DNS gave no answer about `domain` at `now`: not asked again for
+/// [`WAIT_SECS`].
+pub fn wait(conn: &Connection, domain: &str, reason: &str, now: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO dns_wait (domain, until, reason) VALUES (?1, ?2, ?3)
+         ON CONFLICT (domain) DO UPDATE SET until = ?2, reason = ?3",
+    )?
+    .execute(params![domain, now + WAIT_SECS, reason])?;
+    Ok(())
+}
+
+/// Remembers DNS's answer for `domain` (and forgets that it waited).
 pub fn remember(
     conn: &Connection,
     domain: &str,
@@ -42,6 +68,8 @@ pub fn remember(
          ON CONFLICT (domain) DO UPDATE SET accepts = ?2, detail = ?3, checked_at = ?4",
     )?
     .execute(params![domain, accepts, detail, now])?;
+    conn.prepare_cached("DELETE FROM dns_wait WHERE domain = ?1")?
+        .execute([domain])?;
     Ok(())
 }
 
@@ -56,6 +84,22 @@ pub fn forget_refusal(conn: &Connection, domain: &str) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_domain_without_an_answer_waits_an_hour_and_an_answer_ends_it() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let t = 1_800_000_000;
+        wait(&conn, "slow.com", "timed out", t).unwrap();
+        assert_eq!(
+            waiting(&conn, "slow.com", t + WAIT_SECS - 1).unwrap(),
+            Some((t + WAIT_SECS, "timed out".to_string()))
+        );
+        assert_eq!(waiting(&conn, "slow.com", t + WAIT_SECS).unwrap(), None);
+        assert_eq!(waiting(&conn, "other.com", t).unwrap(), None);
+        wait(&conn, "slow.com", "timed out again", t + 10).unwrap();
+        remember(&conn, "slow.com", true, "MX mx.slow.com", t + 20).unwrap();
+        assert_eq!(waiting(&conn, "slow.com", t + 30).unwrap(), None);
+    }
 
     #[test]
     fn an_answer_is_trusted_for_seven_days_then_asked_again() {
