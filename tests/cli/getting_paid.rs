@@ -911,3 +911,23 @@ fn a_corrected_contact_email_gets_the_invoice() {
         "{status}"
     );
 }
+
+#[test]
+fn a_draft_whose_notice_never_went_is_not_overdue() {
+    // Stripe off, the instructions set; the server refuses the customer.
+    let smtp = SmtpServer::start(SmtpMode::RejectRcpt(550));
+    let mut sb = Sandbox::new()
+        .email_via_smtp(smtp.port)
+        .with("HOSS_NOW", DAY0)
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let report = bill(&sb);
+    assert_eq!(report["invoice_mail_problems"], 1, "{report}");
+    assert_eq!(mails(&sb, 1), [("invoice".into(), 1, "failed".into())]);
+    // The customer was told nothing: nothing is due, nothing overdue.
+    sb.set("HOSS_NOW", "2026-12-18T10:00:00Z");
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["billing"]["overdue"], 0, "{status}");
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert!(shown["due_at"].is_null(), "{shown}");
+}
