@@ -931,3 +931,36 @@ fn a_draft_whose_notice_never_went_is_not_overdue() {
     let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
     assert!(shown["due_at"].is_null(), "{shown}");
 }
+
+#[test]
+fn set_email_refuses_another_customers_address_in_words() {
+    let sb = Sandbox::new();
+    customer(&sb, "pat@acme-dental.com", &[]);
+    let c: Value = sb.json(&[
+        "customer",
+        "add",
+        "--company",
+        "Other Co",
+        "--email",
+        "lee@other-co.com",
+        "--json",
+    ]);
+    assert_eq!(c["id"], 2);
+    let taken = sb.run(&["customer", "set-email", "2", "PAT@acme-dental.com"]);
+    assert_eq!(taken.code, 65, "{taken:?}");
+    assert!(
+        taken
+            .stderr
+            .contains("customer 1 already has pat@acme-dental.com"),
+        "{}",
+        taken.stderr
+    );
+    let shown: Value = sb.json(&["customer", "show", "2", "--json"]);
+    assert_eq!(shown["contact_email"], "lee@other-co.com", "{shown}");
+    // Its own address again is no change, not a conflict.
+    assert_eq!(
+        sb.run(&["customer", "set-email", "2", "lee@other-co.com"])
+            .code,
+        0
+    );
+}
