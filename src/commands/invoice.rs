@@ -301,7 +301,12 @@ pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
             inv.status
         )));
     }
-    if inv.currency == ctx.config.stripe.currency && inv.amount_cents > hard {
+    // Approval lifts STRIPE_MAX_AMOUNT only: above the hard ceiling or
+    // below the minimum it could link nothing.
+    let cfg = &ctx.config.stripe;
+    if inv.currency == cfg.currency
+        && (inv.amount_cents > hard || inv.amount_cents < cfg.min_amount)
+    {
         return Err(Error::Data(format!(
             "invoice {id} cannot be approved: {}",
             crate::commands::invoice_mail::why_no_link(ctx, &inv, true)

@@ -964,3 +964,22 @@ fn set_email_refuses_another_customers_address_in_words() {
         0
     );
 }
+
+#[test]
+fn approval_is_refused_for_a_draft_below_the_minimum_it_cannot_help() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Tiny fix", "0.50")]);
+    let report = bill(&sb);
+    assert_eq!(report["out_of_range"], 1, "{report}");
+    let refused = sb.run(&["invoice", "approve", "1"]);
+    assert_eq!(refused.code, 65, "{refused:?}");
+    assert!(
+        refused.stderr.contains("below STRIPE_MIN_AMOUNT"),
+        "{}",
+        refused.stderr
+    );
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert!(shown["approved_at"].is_null(), "{shown}");
+}
