@@ -64,8 +64,9 @@ impl AddressGate {
             .get_or_insert_with(|| Resolver::new(d.dns_server));
         match resolver.mail_route(domain) {
             Err(reason) => {
-                // The domain's own failure (the resolver answers others):
-                // left alone for an hour, so the pass moves on next time.
+                // Taken as the domain's own failure unless the resolver
+                // has failed twice in a row (then it is the resolver's):
+                // left alone for an hour, so the next pass moves on.
                 let until = (!resolver.is_down())
                     .then(|| routes::wait(&ctx.db, domain, &reason, ctx.now()))
                     .transpose()?

@@ -313,8 +313,13 @@ pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
         )));
     }
     if crate::commands::invoice_mail::in_range(ctx, &inv, false) {
+        let limits = if inv.currency == cfg.currency {
+            "within STRIPE_MAX_AMOUNT"
+        } else {
+            "in another currency than STRIPE_DEFAULT_CURRENCY (the amount limits do not apply to it)"
+        };
         return Err(Error::Data(format!(
-            "invoice {id} ({}) is within STRIPE_MAX_AMOUNT: it needs no approval; {}",
+            "invoice {id} ({}) is {limits}: it needs no approval; {}",
             format_amount(inv.amount_cents, &inv.currency),
             crate::commands::invoice_mail::why_no_link(ctx, &inv, false)
         )));
