@@ -8,6 +8,7 @@
 use log::warn;
 
 use crate::app::Ctx;
+use crate::clock::rfc3339;
 use crate::commands::discipline::Block;
 use crate::db::{self, leads::Lead, routes};
 use crate::domain::address::{disposable, email_domain, is_reserved_domain};
@@ -20,8 +21,14 @@ pub enum Gate {
     Open,
     /// A role account, not emailed unless `SEND_TO_ROLE_ACCOUNTS=TRUE`.
     Role,
-    /// No answer from DNS yet (the reason): the lead waits.
-    Wait(String),
+    /// No answer from DNS about the domain: the lead waits. `asked`: this
+    /// check asked DNS (else a domain left alone since an earlier failure,
+    /// until `until`).
+    Wait {
+        reason: String,
+        until: Option<i64>,
+        asked: bool,
+    },
     /// The address cannot receive mail (the reason): the lead is `invalid`.
     Refused {
         reason: String,
@@ -56,7 +63,20 @@ impl AddressGate {
             .resolver
             .get_or_insert_with(|| Resolver::new(d.dns_server));
         match resolver.mail_route(domain) {
-            Err(reason) => Ok(Gate::Wait(reason)),
+            Err(reason) => {
+                // Taken as the domain's own failure unless the resolver
+                // has failed twice in a row (then it is the resolver's):
+                // left alone for an hour, so the next pass moves on.
+                let until = (!resolver.is_down())
+                    .then(|| routes::wait(ctx.db(), domain, &reason, ctx.now()))
+                    .transpose()?
+                    .map(|()| ctx.now() + routes::WAIT_SECS);
+                Ok(Gate::Wait {
+                    reason,
+                    until,
+                    asked: true,
+                })
+            }
             Ok(route) => {
                 let detail = route.detail();
                 routes::remember(ctx.db(), domain, route.accepts_mail(), &detail, ctx.now())?;
@@ -115,10 +135,20 @@ fn offline(ctx: &Ctx, lead: &Lead) -> Result<Option<Gate>> {
     if !d.mx_check {
         return Ok(Some(Gate::Open));
     }
-    Ok(
-        routes::fresh(ctx.db(), domain, ctx.now())?.map(|route| match route.accepts {
+    if let Some(route) = routes::fresh(ctx.db(), domain, ctx.now())? {
+        return Ok(Some(match route.accepts {
             true => Gate::Open,
             false => no_route(&route.detail),
+        }));
+    }
+    Ok(
+        routes::waiting(ctx.db(), domain, ctx.now())?.map(|(until, reason)| Gate::Wait {
+            reason: format!(
+                "DNS gave no answer about {domain} ({reason}); asked again after {}",
+                rfc3339(until)
+            ),
+            until: Some(until),
+            asked: false,
         }),
     )
 }
@@ -140,6 +170,7 @@ pub fn blocks(ctx: &Ctx, lead: &Lead) -> Result<Vec<Block>> {
                 reason,
             )]
         }
+        Some(Gate::Wait { reason, until, .. }) => vec![Block::until("no_mx", reason, until)],
         _ => Vec::new(),
     })
 }

@@ -201,7 +201,16 @@ pub fn set_email(ctx: &Ctx, id: i64, email: &str) -> Result<CustomerShow> {
     let before = find(ctx, id)?;
     let email = crate::domain::address::check_email(email)
         .map_err(|e| Error::Data(format!("{e}: the contact email is unchanged")))?;
-    db::immediate(&ctx.db, |tx| Ok(customers::set_email(tx, id, &email)?))?;
+    db::immediate(&ctx.db, |tx| {
+        // One address, one customer (as `add` refuses it).
+        if let Some(other) = customers::by_email(tx, &email)?.filter(|c| c.id != id) {
+            return Err(Error::Data(format!(
+                "customer {} already has {email}: the contact email is unchanged",
+                other.id
+            )));
+        }
+        Ok(customers::set_email(tx, id, &email)?)
+    })?;
     info!(
         "[CUSTOMER][EMAIL] customer_id={id} from={:?} to={email} by=operator",
         before.contact_email

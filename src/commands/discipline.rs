@@ -70,6 +70,11 @@ impl Block {
     pub fn new(rule: &'static str, detail: String) -> Block {
         block(rule, detail, None)
     }
+
+    /// A rule that lifts at `until`, when that is known.
+    pub fn until(rule: &'static str, detail: String, until: Option<i64>) -> Block {
+        block(rule, detail, until)
+    }
 }
 
 fn block(rule: &'static str, detail: String, until: Option<i64>) -> Block {

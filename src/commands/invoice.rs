@@ -301,15 +301,25 @@ pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
             inv.status
         )));
     }
-    if inv.currency == ctx.config.stripe.currency && inv.amount_cents > hard {
+    // Approval lifts STRIPE_MAX_AMOUNT only: above the hard ceiling or
+    // below the minimum it could link nothing.
+    let cfg = &ctx.config.stripe;
+    if inv.currency == cfg.currency
+        && (inv.amount_cents > hard || inv.amount_cents < cfg.min_amount)
+    {
         return Err(Error::Data(format!(
             "invoice {id} cannot be approved: {}",
             crate::commands::invoice_mail::why_no_link(ctx, &inv, true)
         )));
     }
     if crate::commands::invoice_mail::in_range(ctx, &inv, false) {
+        let limits = if inv.currency == cfg.currency {
+            "within STRIPE_MAX_AMOUNT"
+        } else {
+            "in another currency than STRIPE_DEFAULT_CURRENCY (the amount limits do not apply to it)"
+        };
         return Err(Error::Data(format!(
-            "invoice {id} ({}) is within STRIPE_MAX_AMOUNT: it needs no approval; {}",
+            "invoice {id} ({}) is {limits}: it needs no approval; {}",
             format_amount(inv.amount_cents, &inv.currency),
             crate::commands::invoice_mail::why_no_link(ctx, &inv, false)
         )));

@@ -378,14 +378,14 @@ pub fn send(
     let result = mailer.send(&message);
     let finished = ctx.now();
     db::immediate(&ctx.db, |tx| {
-        Ok(outbox::finish(
-            tx,
-            ledger_id,
-            None,
-            &message.subject,
-            &result,
-            finished,
-        )?)
+        outbox::finish(tx, ledger_id, None, &message.subject, &result, finished)?;
+        // A notice that did not go told the customer nothing: the draft's
+        // due date it started is taken back (unless a notice went, or may
+        // have: `unset_due` checks the ledger).
+        if let (Some(due), false) = (starts_due, result.delivery == Delivery::Sent) {
+            q::unset_due(tx, inv.id, due)?;
+        }
+        Ok(())
     })?;
     log_result(None, &message, &result);
     Ok(match result.delivery {

@@ -125,6 +125,8 @@ struct Pass<'a> {
     claim: outbox::Claim,
     /// The address checks (SPEC §15), with this pass's resolver.
     gate: AddressGate,
+    /// Leads whose domain DNS was asked about in vain this pass.
+    dns_asked_waits: u32,
 }
 
 pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
@@ -172,6 +174,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             domain_active_cap: cfg.sending.max_active_per_domain,
         },
         gate: AddressGate::default(),
+        dns_asked_waits: 0,
     };
     if pass.mailer.mode() != EmailMode::DryRun {
         let health = crate::commands::health::enforce(ctx)?;
@@ -277,19 +280,30 @@ impl Pass<'_> {
                 }
                 return Ok(true);
             }
-            Gate::Wait(reason) => {
+            Gate::Wait {
+                asked: false,
+                reason,
+                ..
+            } => {
+                // Left alone since an earlier pass found no answer.
                 self.report.dns_waiting += 1;
+                debug!("[EMAIL][DNS_WAIT] lead_id={} reason={reason:?}", lead.id);
+                return Ok(true);
+            }
+            Gate::Wait { reason, .. } => {
+                self.report.dns_waiting += 1;
+                self.dns_asked_waits += 1;
                 warn!(
                     "[EMAIL][DNS_WAIT] domain={} lead_id={} reason={reason:?}",
                     email_domain(&lead.email),
                     lead.id
                 );
-                if self.gate.resolver_down() || self.report.dns_waiting >= MAX_DNS_WAITS {
+                if self.gate.resolver_down() || self.dns_asked_waits >= MAX_DNS_WAITS {
                     // Every next unchecked domain would likely wait the
                     // same way: a pass never walks the queue on DNS alone.
                     warn!(
-                        "[EMAIL][PASS_STOPPED] reason=\"DNS gives no answers ({} domain(s) waited); the next pass tries again\"",
-                        self.report.dns_waiting
+                        "[EMAIL][PASS_STOPPED] reason=\"DNS gives no answers ({} domain(s) asked in vain); the next pass tries again\"",
+                        self.dns_asked_waits
                     );
                     return Ok(false);
                 }

@@ -285,6 +285,21 @@ pub fn set_due(conn: &Connection, invoice_id: i64, due_at: i64) -> rusqlite::Res
     Ok(())
 }
 
+/// Takes back the due date `due_at` a draft's notice started when that
+/// notice did not go: a draft no notice reached has no due date (it is
+/// neither reminded nor overdue).
+pub fn unset_due(conn: &Connection, invoice_id: i64, due_at: i64) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE invoice SET due_at = NULL
+         WHERE id = ?1 AND status = 'draft' AND due_at = ?2
+           AND NOT EXISTS (SELECT 1 FROM send_ledger INDEXED BY send_ledger_invoice
+                           WHERE invoice_id = ?1 AND kind = 'invoice'
+                             AND outcome IN ('reserved', 'sent', 'uncertain'))",
+        params![invoice_id, due_at],
+    )?;
+    Ok(())
+}
+
 /// The operator's approval of one invoice above `STRIPE_MAX_AMOUNT`.
 pub fn approve(conn: &Connection, invoice_id: i64, now: i64) -> rusqlite::Result<bool> {
     Ok(conn.execute(

@@ -1,5 +1,6 @@
 //! The `mail_route` table: each domain's mail route as DNS last answered
-//! (SPEC §15), kept [`ROUTE_TTL_SECS`].
+//! (SPEC §15), kept [`ROUTE_TTL_SECS`]; and `dns_wait`: domains DNS gave no
+//! answer about, left alone for [`WAIT_SECS`].
 
 use super::{Db, StoreResult, params};
 
@@ -29,7 +30,30 @@ pub fn fresh(db: Db<'_>, domain: &str, now: i64) -> StoreResult<Option<Route>> {
     )
 }
 
-/// Remembers DNS's answer for `domain`.
+/// How long a domain DNS gave no answer about is left alone: an hour.
+pub const WAIT_SECS: i64 = 3_600;
+
+/// When `domain` may be asked again, and why it waits, if it waits at `now`.
+pub fn waiting(db: Db<'_>, domain: &str, now: i64) -> StoreResult<Option<(i64, String)>> {
+    db.query_opt(
+        "SELECT until, reason FROM dns_wait WHERE domain = ?1 AND until > ?2",
+        params![domain, now],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+}
+
+/// DNS gave no answer about `domain` at `now`: not asked again for
+/// [`WAIT_SECS`].
+pub fn wait(db: Db<'_>, domain: &str, reason: &str, now: i64) -> StoreResult<()> {
+    db.execute(
+        "INSERT INTO dns_wait (domain, until, reason) VALUES (?1, ?2, ?3)
+         ON CONFLICT (domain) DO UPDATE SET until = ?2, reason = ?3",
+        params![domain, now + WAIT_SECS, reason],
+    )?;
+    Ok(())
+}
+
+/// Remembers DNS's answer for `domain` (and forgets that it waited).
 pub fn remember(
     db: Db<'_>,
     domain: &str,
@@ -42,6 +66,7 @@ pub fn remember(
          ON CONFLICT (domain) DO UPDATE SET accepts = ?2, detail = ?3, checked_at = ?4",
         params![domain, accepts, detail, now],
     )?;
+    db.execute("DELETE FROM dns_wait WHERE domain = ?1", params![domain])?;
     Ok(())
 }
 
@@ -58,6 +83,23 @@ pub fn forget_refusal(db: Db<'_>, domain: &str) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_domain_without_an_answer_waits_an_hour_and_an_answer_ends_it() {
+        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
+        let db = store.db();
+        let t = 1_800_000_000;
+        wait(db, "slow.com", "timed out", t).unwrap();
+        assert_eq!(
+            waiting(db, "slow.com", t + WAIT_SECS - 1).unwrap(),
+            Some((t + WAIT_SECS, "timed out".to_string()))
+        );
+        assert_eq!(waiting(db, "slow.com", t + WAIT_SECS).unwrap(), None);
+        assert_eq!(waiting(db, "other.com", t).unwrap(), None);
+        wait(db, "slow.com", "timed out again", t + 10).unwrap();
+        remember(db, "slow.com", true, "MX mx.slow.com", t + 20).unwrap();
+        assert_eq!(waiting(db, "slow.com", t + 30).unwrap(), None);
+    }
 
     #[test]
     fn an_answer_is_trusted_for_seven_days_then_asked_again() {

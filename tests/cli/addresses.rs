@@ -471,3 +471,61 @@ fn a_pass_waits_on_dns_for_ten_leads_at_most() {
     let leads: Vec<Value> = sb.json(&["lead", "list", "--json"]);
     assert!(leads.iter().all(|l| l["status"] == "new"));
 }
+
+#[test]
+fn domains_that_time_out_at_the_front_of_the_queue_are_left_alone_for_an_hour() {
+    // Dead name servers time out: the first pass cannot tell them from a
+    // dead resolver and stops; the next one leaves the domain that timed
+    // out alone and reaches the lead behind; `why` says when it is asked
+    // again.
+    let z = DNS_ZONE;
+    let Some(dns) = DnsZone::new()
+        .mx(&format!("good.{z}"))
+        .slow(&format!("dead1.{z}"))
+        .slow(&format!("dead2.{z}"))
+        .start()
+    else {
+        return;
+    };
+    let server = SmtpServer::start(SmtpMode::Accept);
+    let mut sb = real_smtp(&server)
+        .with("MX_CHECK", "ON")
+        .with("DNS_SERVER", &dns.server())
+        .with("HOSS_NOW", "2026-12-01T10:00:00Z");
+    for name in ["dead1", "dead2", "good"] {
+        assert_eq!(add(&sb, &format!("ann@{name}.{z}")).code, 0);
+    }
+    let first: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(
+        (first["sent"].as_i64(), first["dns_waiting"].as_i64()),
+        (Some(0), Some(2)),
+        "{first}"
+    );
+    sb.set("HOSS_NOW", "2026-12-01T10:05:00Z");
+    let out = sb.run(&["send-outreach", "--json"]);
+    let second: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(second["sent"], 1, "{second}\n{}", out.stderr);
+    assert_eq!(recipients(&server), [format!("ann@good.{z}")]);
+    // dead1 was not asked again (only dead2, which the first pass could
+    // not blame on its domain, was).
+    assert!(
+        out.log_lines(&format!("[EMAIL][DNS_WAIT] domain=dead1.{z}"))
+            .is_empty(),
+        "{}",
+        out.stderr
+    );
+    let why: Value = sb.json(&[
+        "why",
+        &lead_id(&sb, &format!("ann@dead1.{z}")).to_string(),
+        "--json",
+    ]);
+    let block = &why["blocked_by"][0];
+    assert_eq!(block["rule"], "no_mx", "{why}");
+    assert_eq!(block["until"], "2026-12-01T11:00:00Z", "{why}");
+    assert!(
+        block["detail"].as_str().unwrap().contains("no answer"),
+        "{why}"
+    );
+    // Still only waiting: never invalid.
+    assert_eq!(status_of(&sb, &format!("ann@dead1.{z}")).0, "new");
+}

@@ -911,3 +911,75 @@ fn a_corrected_contact_email_gets_the_invoice() {
         "{status}"
     );
 }
+
+#[test]
+fn a_draft_whose_notice_never_went_is_not_overdue() {
+    // Stripe off, the instructions set; the server refuses the customer.
+    let smtp = SmtpServer::start(SmtpMode::RejectRcpt(550));
+    let mut sb = Sandbox::new()
+        .email_via_smtp(smtp.port)
+        .with("HOSS_NOW", DAY0)
+        .with("PAYMENT_INSTRUCTIONS", "Bank transfer to IBAN DE00 1234");
+    customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
+    let report = bill(&sb);
+    assert_eq!(report["invoice_mail_problems"], 1, "{report}");
+    assert_eq!(mails(&sb, 1), [("invoice".into(), 1, "failed".into())]);
+    // The customer was told nothing: nothing is due, nothing overdue.
+    sb.set("HOSS_NOW", "2026-12-18T10:00:00Z");
+    let status: Value = sb.json(&["status", "--json"]);
+    assert_eq!(status["billing"]["overdue"], 0, "{status}");
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert!(shown["due_at"].is_null(), "{shown}");
+}
+
+#[test]
+fn set_email_refuses_another_customers_address_in_words() {
+    let sb = Sandbox::new();
+    customer(&sb, "pat@acme-dental.com", &[]);
+    let c: Value = sb.json(&[
+        "customer",
+        "add",
+        "--company",
+        "Other Co",
+        "--email",
+        "lee@other-co.com",
+        "--json",
+    ]);
+    assert_eq!(c["id"], 2);
+    let taken = sb.run(&["customer", "set-email", "2", "PAT@acme-dental.com"]);
+    assert_eq!(taken.code, 65, "{taken:?}");
+    assert!(
+        taken
+            .stderr
+            .contains("customer 1 already has pat@acme-dental.com"),
+        "{}",
+        taken.stderr
+    );
+    let shown: Value = sb.json(&["customer", "show", "2", "--json"]);
+    assert_eq!(shown["contact_email"], "lee@other-co.com", "{shown}");
+    // Its own address again is no change, not a conflict.
+    assert_eq!(
+        sb.run(&["customer", "set-email", "2", "lee@other-co.com"])
+            .code,
+        0
+    );
+}
+
+#[test]
+fn approval_is_refused_for_a_draft_below_the_minimum_it_cannot_help() {
+    let stub = StripeStub::start();
+    let smtp = SmtpServer::start(SmtpMode::Accept);
+    let sb = paid_sandbox(&stub, smtp.port);
+    customer(&sb, "pat@acme-dental.com", &[("Tiny fix", "0.50")]);
+    let report = bill(&sb);
+    assert_eq!(report["out_of_range"], 1, "{report}");
+    let refused = sb.run(&["invoice", "approve", "1"]);
+    assert_eq!(refused.code, 65, "{refused:?}");
+    assert!(
+        refused.stderr.contains("below STRIPE_MIN_AMOUNT"),
+        "{}",
+        refused.stderr
+    );
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert!(shown["approved_at"].is_null(), "{shown}");
+}

@@ -149,6 +149,20 @@ fn the_files_on_the_query_layer_work_on_postgres() {
     routes::remember(db, "nomail.com", false, "null MX", t).unwrap();
     routes::forget_refusal(db, "nomail.com").unwrap();
     assert_eq!(routes::fresh(db, "nomail.com", t).unwrap(), None);
+    // dns_wait (V13): an hour's wait, renewed by a second wait, ended by an
+    // answer.
+    routes::wait(db, "slow.com", "timed out", t).unwrap();
+    routes::wait(db, "slow.com", "timed out again", t + 10).unwrap();
+    assert_eq!(
+        routes::waiting(db, "slow.com", t + 11).unwrap(),
+        Some((t + 10 + routes::WAIT_SECS, "timed out again".to_string()))
+    );
+    assert_eq!(
+        routes::waiting(db, "slow.com", t + 10 + routes::WAIT_SECS).unwrap(),
+        None
+    );
+    routes::remember(db, "slow.com", true, "MX mx.slow.com", t + 20).unwrap();
+    assert_eq!(routes::waiting(db, "slow.com", t + 21).unwrap(), None);
 
     // event_log: one transaction per batch, capped; prefixes by starts_with.
     let event = |i: i64, level: &str, tag: &str| events::Event {
