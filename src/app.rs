@@ -19,7 +19,8 @@ use crate::services::mailer::{self, Mailer, MailerFactory};
 /// Everything a command needs, built once per process.
 pub struct Ctx {
     pub config: Config,
-    pub db: Connection,
+    /// The database, on either store; queries take [`Ctx::db`].
+    pub store: db::Store,
     pub clock: Box<dyn Clock>,
     /// Every command that sends mail gets its mailer here ([`Ctx::mailer`]).
     pub mailers: MailerFactory,
@@ -33,11 +34,18 @@ impl Ctx {
         self.clock.now()
     }
 
-    /// The query handle on the database. Code moved to the two-store query
-    /// layer takes this; `db` itself stays the SQLite connection until the
-    /// last `db/` file has moved (docs/POSTGRES.md, "Progress").
+    /// The query handle on the database, for code on the two-store query
+    /// layer.
     pub fn db(&self) -> db::Db<'_> {
-        db::Db::sqlite(&self.db)
+        self.store.db()
+    }
+
+    /// The rusqlite connection, for code not yet on the query layer
+    /// (docs/POSTGRES.md, "Progress"); on PostgreSQL an error naming the
+    /// calling file, never a panic. Each use is a seam to close.
+    #[track_caller]
+    pub fn sqlite(&self) -> db::StoreResult<&Connection> {
+        self.db().unported(std::panic::Location::caller().file())
     }
 
     /// A mailer for the effective email mode.
@@ -50,7 +58,7 @@ impl Ctx {
     pub fn worker(&self) -> Result<Ctx> {
         Ok(Ctx {
             config: self.config.clone(),
-            db: db::open(&self.config.db_path)?,
+            store: db::open(&self.config.db_path)?,
             clock: clock_for(&self.config),
             mailers: self.mailers.clone(),
             run: self.run.clone(),
@@ -64,7 +72,7 @@ impl Ctx {
     pub(crate) fn for_test(config: Config, now: i64, mailers: MailerFactory) -> Ctx {
         Ctx {
             config,
-            db: db::open_in_memory().expect("an in-memory database"),
+            store: db::Store::Sqlite(db::open_in_memory().expect("an in-memory database")),
             clock: Box::new(FixedClock(now)),
             mailers,
             run: Cell::new(runs::RunId(0)),
@@ -114,7 +122,7 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     if let Some(why) = config.store_refusal() {
         return Err(crate::error::Error::Config(why));
     }
-    let conn = db::open(&config.db_path)?;
+    let store = db::open(&config.db_path)?;
     let json = cli.json();
     let command = cli.command;
     let quiet = command.quiet();
@@ -131,7 +139,7 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         clock: clock_for(&config),
         mailers: mailer::real(),
         config,
-        db: conn,
+        store,
         run: Cell::new(runs::RunId(0)),
         progress: render::Progress {
             enabled: style.terminal && !style.json,

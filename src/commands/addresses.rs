@@ -93,7 +93,7 @@ impl AddressGate {
     /// it has moved on since), its sequence stops, and the log says why.
     pub fn refuse(ctx: &Ctx, lead: &Lead, reason: &str, no_mx: bool) -> Result<()> {
         let now = ctx.now();
-        db::immediate(&ctx.db, |tx| {
+        db::immediate(ctx.sqlite()?, |tx| {
             db::leads::invalidate(tx, lead.id, reason)?;
             db::sequences::stop(tx, lead.id, reason, now)?;
             Ok(())

@@ -65,7 +65,7 @@ impl Row for Attention {
 pub type AttentionList = List<Attention>;
 
 pub fn list(ctx: &Ctx) -> Result<AttentionList> {
-    Ok(List(invoices::attention_open(&ctx.db)?))
+    Ok(List(invoices::attention_open(ctx.sqlite()?)?))
 }
 
 #[derive(Debug, Serialize)]
@@ -81,7 +81,7 @@ impl Report for Acknowledged {
 }
 
 pub fn ack(ctx: &Ctx, id: &str) -> Result<Acknowledged> {
-    if !db::immediate(&ctx.db, |tx| Ok(invoices::acknowledge(tx, id)?))? {
+    if !db::immediate(ctx.sqlite()?, |tx| Ok(invoices::acknowledge(tx, id)?))? {
         return Err(Error::Data(format!(
             "nothing needs attention under {id:?} (see `hoss attention list`)"
         )));

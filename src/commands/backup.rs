@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, file: &Path) -> Result<BackupReport> {
             Error::Config(format!("cannot make the folder {}: {e}", parent.display()))
         })?;
     }
-    db::backup_into(&ctx.db, file).map_err(|e| {
+    db::backup_into(ctx.sqlite()?, file).map_err(|e| {
         Error::Temporary(format!("cannot write the backup {}: {e}", file.display()))
     })?;
     let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);

@@ -73,7 +73,8 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
         ..BillReport::default()
     };
     // Replay protection needs event ids only as long as Stripe retries.
-    let pruned = invoices::prune_events(&ctx.db, ctx.now(), ctx.config.ledger_retention_days)?;
+    let pruned =
+        invoices::prune_events(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
     if pruned > 0 {
         info!(
             "[STRIPE][EVENTS_PRUNED] rows={pruned} retention_days={}",
@@ -81,8 +82,8 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
         );
     }
     let currency = cfg.invoice_currency()?;
-    for customer_id in tasks::customers_with_unbilled(&ctx.db)? {
-        let created = db::immediate(&ctx.db, |tx| {
+    for customer_id in tasks::customers_with_unbilled(ctx.sqlite()?)? {
+        let created = db::immediate(ctx.sqlite()?, |tx| {
             Ok(invoices::create_for_customer(
                 tx,
                 customer_id,
@@ -120,9 +121,11 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
 
     // Amount safety holds whether or not Stripe is on.
     let mut linkable = Vec::new();
-    for inv in invoices::needing_links(&ctx.db)? {
+    for inv in invoices::needing_links(ctx.sqlite()?)? {
         let amount = inv.amount_cents;
-        let approved = crate::db::invoice_mail::terms(&ctx.db, inv.id)?.1.is_some();
+        let approved = crate::db::invoice_mail::terms(ctx.sqlite()?, inv.id)?
+            .1
+            .is_some();
         if !invoice_mail::in_range(ctx, &inv, approved) {
             report.out_of_range += 1;
             if !inv.out_of_range_logged {
@@ -134,7 +137,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                     format_amount(cfg.max_amount, &inv.currency),
                     invoice_mail::why_no_link(ctx, &inv, approved)
                 );
-                invoices::mark_out_of_range_logged(&ctx.db, inv.id)?;
+                invoices::mark_out_of_range_logged(ctx.sqlite()?, inv.id)?;
             }
         } else if let Some(problem) = money::stripe_amount_problem(inv.amount_cents, &inv.currency)
         {
@@ -145,7 +148,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                     "[STRIPE][LINK_ERROR] invoice_id={} error={problem:?} (stays draft; void it and bill amounts Stripe accepts)",
                     inv.id
                 );
-                invoices::set_link_error(&ctx.db, inv.id, Some(&problem))?;
+                invoices::set_link_error(ctx.sqlite()?, inv.id, Some(&problem))?;
             }
         } else {
             linkable.push(inv);
@@ -166,11 +169,11 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
 /// deactivation of the links of paid or void ones.
 fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> Result<()> {
     let cfg = &ctx.config.stripe;
-    let Some(stripe) = Stripe::from_config(cfg, &invoices::install_id(&ctx.db)?) else {
+    let Some(stripe) = Stripe::from_config(cfg, &invoices::install_id(ctx.sqlite()?)?) else {
         return Ok(());
     };
-    let open = invoices::open_with_links(&ctx.db)?;
-    let stale_links = invoices::links_to_deactivate(&ctx.db)?;
+    let open = invoices::open_with_links(ctx.sqlite()?)?;
+    let stale_links = invoices::links_to_deactivate(ctx.sqlite()?)?;
     if linkable.is_empty() && open.is_empty() && stale_links.is_empty() {
         return Ok(());
     }
@@ -212,7 +215,7 @@ fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> R
             }
             Err(e) => {
                 report.errors += 1;
-                invoices::set_link_error(&ctx.db, inv.id, Some(&e.to_string()))?;
+                invoices::set_link_error(ctx.sqlite()?, inv.id, Some(&e.to_string()))?;
                 warn!(
                     "[STRIPE][LINK_ERROR] invoice_id={} error={:?} (retried next pass)",
                     inv.id,
@@ -241,7 +244,7 @@ fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> R
             }
         }
     }
-    for inv in invoices::links_to_deactivate(&ctx.db)? {
+    for inv in invoices::links_to_deactivate(ctx.sqlite()?)? {
         let Some(link) = inv.stripe_payment_link_id.as_deref() else {
             continue;
         };
@@ -258,7 +261,7 @@ fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> R
         }
         match stripe.deactivate_link(link) {
             Ok(()) => {
-                invoices::set_link_inactive(&ctx.db, inv.id)?;
+                invoices::set_link_inactive(ctx.sqlite()?, inv.id)?;
                 report.links_deactivated += 1;
                 info!(
                     "[STRIPE][LINK_DEACTIVATED] invoice_id={} status={}",
@@ -290,17 +293,22 @@ fn create_link(
     inv: &Invoice,
 ) -> std::result::Result<Option<String>, StripeError> {
     let db_error = |e: rusqlite::Error| StripeError::Transient(format!("database: {e}"));
+    // Before Stripe is asked anything: nothing is created there that
+    // could not be recorded here.
+    let conn = ctx
+        .sqlite()
+        .map_err(|e| StripeError::Transient(format!("database: {e}")))?;
     let price = match &inv.stripe_price_id {
         Some(p) => p.clone(),
         None => {
             let p = stripe.create_price(inv.id, inv.amount_cents, &inv.currency)?;
-            invoices::set_price(&ctx.db, inv.id, &p).map_err(db_error)?;
+            invoices::set_price(conn, inv.id, &p).map_err(db_error)?;
             p
         }
     };
     let link = stripe.create_payment_link(inv.id, &price)?;
     let due = ctx.now() + i64::from(ctx.config.invoicing.due_days) * 86_400;
-    let open = invoices::set_link(&ctx.db, inv.id, &link.id, &link.url, due).map_err(db_error)?;
+    let open = invoices::set_link(conn, inv.id, &link.id, &link.url, due).map_err(db_error)?;
     Ok(open.then_some(link.url))
 }
 
@@ -317,7 +325,7 @@ fn reconcile(
     let mut paid = false;
     for session in stripe.completed_sessions(link).map_err(|e| e.to_string())? {
         let key = format!("reconcile:{}", session.id);
-        let settled = db::immediate(&ctx.db, |tx| {
+        let settled = db::immediate(ctx.sqlite()?, |tx| {
             let settled = settle(tx, &session, &key, "reconcile", ctx.now())?;
             if let Settled::Ignored {
                 invoice_id,

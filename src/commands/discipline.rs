@@ -101,7 +101,7 @@ fn warmup(ctx: &Ctx) -> Result<Option<Warmup>> {
     let Some(w) = ctx.config.email.sending.warmup else {
         return Ok(None);
     };
-    let first_send = db::sequences::state_value(&ctx.db, FIRST_SEND_DAY)?
+    let first_send = db::sequences::state_value(ctx.sqlite()?, FIRST_SEND_DAY)?
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
     Ok(Some(Warmup {
         start_date: w.start_date.or(first_send),
@@ -111,7 +111,10 @@ fn warmup(ctx: &Ctx) -> Result<Option<Warmup>> {
 
 /// The time zone of a lead's send window: its own, else `SEND_TIMEZONE`.
 pub fn lead_tz(ctx: &Ctx, lead_id: i64) -> Result<chrono_tz::Tz> {
-    Ok(zone(ctx, db::sequences::lead_timezone(&ctx.db, lead_id)?))
+    Ok(zone(
+        ctx,
+        db::sequences::lead_timezone(ctx.sqlite()?, lead_id)?,
+    ))
 }
 
 fn zone(ctx: &Ctx, own: Option<String>) -> chrono_tz::Tz {
@@ -190,8 +193,8 @@ impl PassState {
             paused: crate::commands::health::pause_reason(ctx)?,
             day_cap: today_cap(ctx, at)?,
             // What `reserve` counts (`outbox::real_in_24h`), from the tallies.
-            sent_24h: db::digest::real_outreach(&ctx.db, at - 86_399, at + 1)?,
-            sent_hour: outbox::sent_in_hour(&ctx.db, at)?,
+            sent_24h: db::digest::real_outreach(ctx.sqlite()?, at - 86_399, at + 1)?,
+            sent_hour: outbox::sent_in_hour(ctx.sqlite()?, at)?,
             planned: 0,
             new_at_domain: HashMap::new(),
             active_delta: HashMap::new(),
@@ -256,7 +259,7 @@ impl Verdict {
 /// to send (its status, a finished or stopped sequence, a step already
 /// claimed) lists that and any suppression, not the window or the caps.
 pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
-    let conn = &ctx.db;
+    let conn = ctx.sqlite()?;
     let sequence = db::sequences::get(conn, lead.id)?;
     let mut blocks = Vec::new();
     if let Some(why) = &pass.dry_run {
@@ -380,7 +383,7 @@ fn left_to_send(
         }
     }
     if out.is_empty()
-        && let Some((outcome, t)) = q::step_claim(&ctx.db, lead.id, step)?
+        && let Some((outcome, t)) = q::step_claim(ctx.sqlite()?, lead.id, step)?
     {
         let what = match outcome.as_str() {
             "reserved" => "is being sent by a pass (reserved",
@@ -409,7 +412,7 @@ fn timing(
     blocks: &mut Vec<Block>,
 ) -> Result<()> {
     let at = pass.at;
-    let (own_zone, not_before) = q::lead_schedule(&ctx.db, lead.id)?;
+    let (own_zone, not_before) = q::lead_schedule(ctx.sqlite()?, lead.id)?;
     if step > outbox::FIRST_STEP {
         let due = sequence.and_then(|s| s.next_due_at).filter(|d| *d > at);
         let waiting = not_before.filter(|t| *t > at);
@@ -493,7 +496,7 @@ fn domain_rules(
 ) -> Result<()> {
     let at = pass.at;
     if !lead.domain.is_empty()
-        && let Some((until, reason)) = db::inbox::domain_held(&ctx.db, &lead.domain, at)?
+        && let Some((until, reason)) = db::inbox::domain_held(ctx.sqlite()?, &lead.domain, at)?
     {
         blocks.push(block(
             "domain_held",
@@ -506,7 +509,7 @@ fn domain_rules(
         return Ok(());
     }
     let s = &ctx.config.email.sending;
-    let times = q::first_contact_times(&ctx.db, domain, at)?;
+    let times = q::first_contact_times(ctx.sqlite()?, domain, at)?;
     let planned = pass.new_at_domain.get(domain).copied().unwrap_or(0);
     let count = times.len() as i64 + planned;
     let cap = i64::from(s.max_new_per_domain_per_day);
@@ -525,7 +528,7 @@ fn domain_rules(
             until,
         ));
     }
-    let active = db::sequences::active_at_domain(&ctx.db, domain)?
+    let active = db::sequences::active_at_domain(ctx.sqlite()?, domain)?
         + pass.active_delta.get(domain).copied().unwrap_or(0);
     let cap = i64::from(s.max_active_per_domain);
     if active >= cap {
@@ -590,7 +593,7 @@ fn daily_cap_lifts(ctx: &Ctx, pass: &PassState) -> Result<Option<i64>> {
             return Ok(Some(at));
         }
         Ok(Some(if k < in_ledger {
-            q::nth_counted_send_at(&ctx.db, at, k)?.unwrap_or(at) + 86_400
+            q::nth_counted_send_at(ctx.sqlite()?, at, k)?.unwrap_or(at) + 86_400
         } else {
             at + 86_400
         }))
@@ -701,14 +704,14 @@ impl<'a> Candidates<'a> {
                 None => closed.push((rule, n)),
             };
         let mut open = Vec::new();
-        let mut rest = q::due_and_waiting(&ctx.db, at)?.0 + q::new_leads(&ctx.db)?;
-        for zone in q::own_zones(&ctx.db)? {
+        let mut rest = q::due_and_waiting(ctx.sqlite()?, at)?.0 + q::new_leads(ctx.sqlite()?)?;
+        for zone in q::own_zones(ctx.sqlite()?)? {
             // A name that is not a zone is SEND_TIMEZONE's: in `rest`.
             if parse_tz(&zone).is_err() {
                 continue;
             }
-            let n =
-                q::due_in_zone_count(&ctx.db, &zone, at)? + q::new_in_zone_count(&ctx.db, &zone)?;
+            let n = q::due_in_zone_count(ctx.sqlite()?, &zone, at)?
+                + q::new_in_zone_count(ctx.sqlite()?, &zone)?;
             match zone_closed(ctx, Some(&zone), at) {
                 Some(c) => count(closed_rule(c), n),
                 None => open.push(zone),
@@ -719,7 +722,7 @@ impl<'a> Candidates<'a> {
         closed.retain(|(_, n)| *n > 0);
         let mut follow_ups = Vec::new();
         for zone in &open {
-            follow_ups.extend(q::due_in_zone(&ctx.db, zone, at)?);
+            follow_ups.extend(q::due_in_zone(ctx.sqlite()?, zone, at)?);
         }
         follow_ups.sort_unstable();
         Ok(Candidates {
@@ -749,7 +752,7 @@ impl<'a> Candidates<'a> {
 
     /// The next candidate: (lead, step).
     pub fn next_lead(&mut self) -> Result<Option<(i64, i64)>> {
-        let db = &self.ctx.db;
+        let db = self.ctx.sqlite()?;
         match &mut self.walk {
             Walk::All {
                 cursor,
@@ -804,7 +807,7 @@ impl<'a> Candidates<'a> {
 
 #[cfg(test)]
 mod tests {
-    use rusqlite::params;
+    use crate::db::params;
 
     use super::*;
     use crate::app::Ctx;
@@ -841,21 +844,20 @@ mod tests {
     /// A lead: (email, domain, status, last contacted).
     fn lead(ctx: &Ctx, email: &str, status: &str, contacted: Option<i64>) -> Lead {
         let domain = email.rsplit('@').next().unwrap();
-        ctx.db
-            .execute(
+        let id = ctx
+            .db()
+            .insert_id(
                 "INSERT INTO lead (email, company, company_key, domain, source, status, created_at, last_contacted_at)
                  VALUES (?1, 'Co', ?1, ?2, 't', ?3, 0, ?4)",
                 params![email, domain, status, contacted],
             )
             .unwrap();
-        db::leads::get(&ctx.db, ctx.db.last_insert_rowid())
-            .unwrap()
-            .unwrap()
+        db::leads::get(ctx.sqlite().unwrap(), id).unwrap().unwrap()
     }
 
     /// A real outreach send of `step` to `lead` at `at`.
     fn sent(ctx: &Ctx, lead: &Lead, step: i64, at: i64) {
-        ctx.db
+        ctx.db()
             .execute(
                 "INSERT INTO send_ledger (at, hour_start, kind, lead_id, step, recipient, mode, outcome)
                  VALUES (?1, ?1 - ?1 % 3600, 'outreach', ?2, ?3, ?4, 'SENDGRID', 'sent')",
@@ -871,7 +873,7 @@ mod tests {
         next: Option<(i64, i64)>,
         reason: Option<&str>,
     ) {
-        ctx.db
+        ctx.db()
             .execute(
                 "INSERT INTO sequence (lead_id, step, next_step, next_due_at, state, stop_reason, domain, first_subject, started_at, updated_at)
                  VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6, 'Hello', 0, 0)",
@@ -892,7 +894,7 @@ mod tests {
 
     /// What `reserve` says of the lead's step at `now`, rolled back.
     fn reserve(ctx: &Ctx, lead: &Lead, step: i64) -> Reservation {
-        let tx = ctx.db.unchecked_transaction().unwrap();
+        let tx = ctx.sqlite().unwrap().unchecked_transaction().unwrap();
         let s = &ctx.config.email.sending;
         let claim = Claim {
             hour_limit: ctx.config.email.max_per_hour,
@@ -942,11 +944,12 @@ mod tests {
             "2026-11-30T13:00:00Z"
         );
         // Its own zone wins over SEND_TIMEZONE.
-        c.db.execute(
-            "UPDATE lead SET timezone = 'Asia/Tokyo' WHERE id = ?1",
-            [ann.id],
-        )
-        .unwrap();
+        c.db()
+            .execute(
+                "UPDATE lead SET timezone = 'Asia/Tokyo' WHERE id = ?1",
+                params![ann.id],
+            )
+            .unwrap();
         // Monday 08:00 in Tokyo is Sunday 23:00 UTC.
         assert_eq!(why(&c, &ann), [("window", Some(1_795_993_200))]);
         let c = ctx(
@@ -1073,11 +1076,12 @@ mod tests {
         assert_eq!(why(&c, &due), []);
         assert!(matches!(reserve(&c, &due, 2), Reservation::Reserved { .. }));
         // An auto-reply's return date delays it.
-        c.db.execute(
-            "UPDATE lead SET not_before = ?2 WHERE id = ?1",
-            params![due.id, T + DAY],
-        )
-        .unwrap();
+        c.db()
+            .execute(
+                "UPDATE lead SET not_before = ?2 WHERE id = ?1",
+                params![due.id, T + DAY],
+            )
+            .unwrap();
         assert_eq!(why(&c, &due), [("not_due", Some(T + DAY))]);
         assert_eq!(reserve(&c, &due, 2), Reservation::Gone);
 
@@ -1104,15 +1108,23 @@ mod tests {
     fn holds_suppression_an_address_already_emailed_the_mode_and_a_pause() {
         let c = ctx(&LIFTED, T);
         let held = lead(&c, "h@held.com", "new", None);
-        db::inbox::hold_domain(&c.db, "held.com", T + 5 * DAY, "domain_replied", None, T).unwrap();
+        db::inbox::hold_domain(
+            c.sqlite().unwrap(),
+            "held.com",
+            T + 5 * DAY,
+            "domain_replied",
+            None,
+            T,
+        )
+        .unwrap();
         assert_eq!(why(&c, &held), [("domain_held", Some(T + 5 * DAY))]);
         assert!(matches!(reserve(&c, &held, 1), Reservation::Held { .. }));
 
         // On the list (a bounce pulled from the provider), the lead still new.
         let gone = lead(&c, "g@gone.com", "new", None);
-        c.db.execute(
+        c.db().execute(
             "INSERT INTO suppression (email, reason, created_at) VALUES ('g@gone.com', 'bounce', 0)",
-            [],
+            params![],
         )
         .unwrap();
         assert_eq!(why(&c, &gone), [("suppressed", None)]);
@@ -1123,18 +1135,21 @@ mod tests {
         // Suppressed through hoss, the lead is unsubscribed as well.
         lead(&c, "u@out.com", "new", None);
         db::suppression::add(c.db(), "u@out.com", "unsubscribe", None, T).unwrap();
-        let out = db::leads::by_email(&c.db, "u@out.com").unwrap().unwrap();
+        let out = db::leads::by_email(c.sqlite().unwrap(), "u@out.com")
+            .unwrap()
+            .unwrap();
         assert_eq!(why(&c, &out), [("status", None), ("suppressed", None)]);
         assert_eq!(reserve(&c, &out, 1), Reservation::Gone);
 
         // The same address emailed as another lead (since made invalid).
         let before = lead(&c, "twice@two.com", "contacted", Some(T - DAY));
         sent(&c, &before, 1, T - DAY);
-        c.db.execute(
-            "UPDATE lead SET status = 'invalid' WHERE id = ?1",
-            [before.id],
-        )
-        .unwrap();
+        c.db()
+            .execute(
+                "UPDATE lead SET status = 'invalid' WHERE id = ?1",
+                params![before.id],
+            )
+            .unwrap();
         let again = lead(&c, "twice@two.com", "new", None);
         let pass = PassState::read(&c, T).unwrap();
         let blocks = evaluate(&c, &pass, &again).unwrap().blocks;
@@ -1151,7 +1166,7 @@ mod tests {
 
         let fine = lead(&c, "ok@fine.com", "new", None);
         assert_eq!(why(&c, &fine), []);
-        db::inbox::pause(&c.db, "operator", "checking bounces", T).unwrap();
+        db::inbox::pause(c.sqlite().unwrap(), "operator", "checking bounces", T).unwrap();
         assert_eq!(why(&c, &fine), [("paused", None)]);
 
         let dry = ctx(&[("EMAIL_MODE", "DRY_RUN"), ("SEND_WINDOW", "always")], T);
@@ -1191,11 +1206,12 @@ mod tests {
             let l = lead(&c, &format!("s{i}@seq{i}.com"), "contacted", Some(T - DAY));
             sequence(&c, &l, "active", Some((2, T - i)), None);
         }
-        c.db.execute(
-            "UPDATE sequence SET next_due_at = ?1 WHERE lead_id = 1",
-            [T + 60],
-        )
-        .unwrap();
+        c.db()
+            .execute(
+                "UPDATE sequence SET next_due_at = ?1 WHERE lead_id = 1",
+                params![T + 60],
+            )
+            .unwrap();
         for i in 0..130 {
             lead(&c, &format!("n{i}@new{i}.com"), "new", None);
         }
@@ -1220,11 +1236,12 @@ mod tests {
                 2 => Some("Europe/Berlin"),
                 _ => None,
             };
-            c.db.execute(
-                "UPDATE lead SET timezone = ?2 WHERE id = ?1",
-                params![l.id, zone],
-            )
-            .unwrap();
+            c.db()
+                .execute(
+                    "UPDATE lead SET timezone = ?2 WHERE id = ?1",
+                    params![l.id, zone],
+                )
+                .unwrap();
         }
         let (open, closed) = walk(&c);
         let expected: Vec<(i64, i64)> = (1..=200)

@@ -190,7 +190,7 @@ impl Effects<'_> {
 pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
     let hold_days = ctx.config.inbox.domain_hold_days;
     let send_tz = ctx.config.email.sending.timezone;
-    let applied = db::immediate(&ctx.db, |tx| {
+    let applied = db::immediate(ctx.sqlite()?, |tx| {
         if inbox::seen(tx, &m.key)? {
             return Ok(None);
         }
@@ -385,11 +385,11 @@ pub fn sendgrid_events(
             continue;
         };
         let mut lead_id = match e.send_id {
-            Some(id) => inbox::lead_of_send(&ctx.db, id, &e.email)?,
+            Some(id) => inbox::lead_of_send(ctx.sqlite()?, id, &e.email)?,
             None => None,
         };
         if lead_id.is_none() {
-            lead_id = inbox::lead_by_email(&ctx.db, &e.email)?;
+            lead_id = inbox::lead_by_email(ctx.sqlite()?, &e.email)?;
         }
         let m = Incoming {
             at: ctx.now(),

@@ -100,7 +100,8 @@ pub fn run(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<ImportReport> {
     let mut tables = BTreeMap::new();
 
     let group = |f: &mut dyn FnMut(&Transaction<'_>) -> Result<()>| -> Result<()> {
-        let tx = Transaction::new_unchecked(&ctx.db, rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            Transaction::new_unchecked(ctx.sqlite()?, rusqlite::TransactionBehavior::Immediate)?;
         f(&tx)?;
         if dry_run {
             tx.rollback()?

@@ -118,7 +118,7 @@ pub fn list(
     status: Option<InvoiceStatus>,
     page: crate::db::Page,
 ) -> Result<InvoiceList> {
-    let listed = invoices::list(&ctx.db, customer, status, page)?;
+    let listed = invoices::list(ctx.sqlite()?, customer, status, page)?;
     Ok(List::page(listed, page))
 }
 
@@ -197,17 +197,18 @@ impl Report for InvoiceShow {
 }
 
 fn find(ctx: &Ctx, id: i64) -> Result<Invoice> {
-    invoices::get(&ctx.db, id)?.ok_or_else(|| Error::Data(format!("there is no invoice {id}")))
+    invoices::get(ctx.sqlite()?, id)?
+        .ok_or_else(|| Error::Data(format!("there is no invoice {id}")))
 }
 
 pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
-    let (due_at, approved_at) = invoice_mail::terms(&ctx.db, id)?;
+    let (due_at, approved_at) = invoice_mail::terms(ctx.sqlite()?, id)?;
     Ok(InvoiceShow {
         invoice: find(ctx, id)?,
-        tasks: tasks::by_invoice(&ctx.db, id)?,
+        tasks: tasks::by_invoice(ctx.sqlite()?, id)?,
         due_at: due_at.map(Timestamp),
         approved_at: approved_at.map(Timestamp),
-        mails: invoice_mail::history(&ctx.db, id)?,
+        mails: invoice_mail::history(ctx.sqlite()?, id)?,
         sent: None,
         tasks_released: None,
     })
@@ -222,11 +223,11 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
     let (kind, step) = match inv.status {
         InvoiceStatus::Draft | InvoiceStatus::Open => (
             MailKind::Invoice,
-            invoice_mail::next_notice_step(&ctx.db, id)?,
+            invoice_mail::next_notice_step(ctx.sqlite()?, id)?,
         ),
         InvoiceStatus::Paid => (
             MailKind::Receipt,
-            invoice_mail::next_receipt_step(&ctx.db, id)?,
+            invoice_mail::next_receipt_step(ctx.sqlite()?, id)?,
         ),
         InvoiceStatus::Void => {
             return Err(Error::Data(format!(
@@ -237,7 +238,7 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
     // A notice must say how to pay; a draft's would stand in for the one
     // with its link, which the pass then never sends.
     if inv.status == InvoiceStatus::Draft && ctx.config.invoicing.payment_instructions.is_none() {
-        let approved = invoice_mail::terms(&ctx.db, id)?.1.is_some();
+        let approved = invoice_mail::terms(ctx.sqlite()?, id)?.1.is_some();
         return Err(Error::Data(format!(
             "invoice {id} is a draft without a payment link and PAYMENT_INSTRUCTIONS is not set: the customer could not pay it; {}",
             crate::commands::invoice_mail::why_no_link(ctx, &inv, approved)
@@ -284,10 +285,12 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
 /// The customer an invoice's mail goes to, as the operator recognises it:
 /// `pat@acme.com (Acme Dental)`.
 fn recipient(ctx: &Ctx, inv: &Invoice) -> Result<String> {
-    Ok(match crate::db::customers::get(&ctx.db, inv.customer_id)? {
-        Some(c) => format!("{} ({})", c.contact_email, c.company),
-        None => format!("customer {}", inv.customer_id),
-    })
+    Ok(
+        match crate::db::customers::get(ctx.sqlite()?, inv.customer_id)? {
+            Some(c) => format!("{} ({})", c.contact_email, c.company),
+            None => format!("customer {}", inv.customer_id),
+        },
+    )
 }
 
 /// Lets `bill` link this draft above `STRIPE_MAX_AMOUNT`, up to
@@ -324,7 +327,7 @@ pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
             crate::commands::invoice_mail::why_no_link(ctx, &inv, false)
         )));
     }
-    if invoice_mail::approve(&ctx.db, id, ctx.now())? {
+    if invoice_mail::approve(ctx.sqlite()?, id, ctx.now())? {
         log::info!(
             "[BILLING][APPROVED] invoice_id={id} amount={} ({})",
             format_amount(inv.amount_cents, &inv.currency),
@@ -341,7 +344,7 @@ pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
     let mut released = 0;
     if before.status != InvoiceStatus::Void {
-        let Some(n) = db::immediate(&ctx.db, |tx| {
+        let Some(n) = db::immediate(ctx.sqlite()?, |tx| {
             Ok(invoices::void(tx, id, write_off, ctx.now())?)
         })?
         else {
@@ -369,7 +372,7 @@ pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
 pub fn mark_paid(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
     if before.status != InvoiceStatus::Paid {
-        if !db::immediate(&ctx.db, |tx| {
+        if !db::immediate(ctx.sqlite()?, |tx| {
             Ok(invoices::mark_paid(tx, id, "manual", None, ctx.now())?)
         })? {
             return Err(Error::Data(format!(

@@ -152,7 +152,9 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     if !inv_cfg.emails {
         return Ok(counts);
     }
-    let abandoned = db::immediate(&ctx.db, |tx| Ok(outbox::recover_stale(tx, ctx.now())?))?;
+    let abandoned = db::immediate(ctx.sqlite()?, |tx| {
+        Ok(outbox::recover_stale(tx, ctx.now())?)
+    })?;
     for a in &abandoned {
         warn!(
             "[EMAIL][UNCERTAIN] to={} reserved_at={} reason=\"the sending process ended before recording an answer; not re-sent\"",
@@ -177,22 +179,22 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     // the operator says how else to pay.
     // A draft announced with the payment instructions is announced again
     // once it opens, with its payment link.
-    for id in q::candidates(&ctx.db, q::announce_after_id(&ctx.db)?, now)? {
-        let Some(inv) = invoices::get(&ctx.db, id)? else {
+    for id in q::candidates(ctx.sqlite()?, q::announce_after_id(ctx.sqlite()?)?, now)? {
+        let Some(inv) = invoices::get(ctx.sqlite()?, id)? else {
             continue;
         };
-        let announced = q::settled(&ctx.db, id, MailKind::Invoice, FIRST)?;
+        let announced = q::settled(ctx.sqlite()?, id, MailKind::Invoice, FIRST)?;
         let step = if inv.status == InvoiceStatus::Open {
-            if q::open_notice_settled(&ctx.db, id)? {
+            if q::open_notice_settled(ctx.sqlite()?, id)? {
                 continue;
             }
             if announced {
-                q::next_notice_step(&ctx.db, id)?
+                q::next_notice_step(ctx.sqlite()?, id)?
             } else {
                 FIRST
             }
         } else {
-            let (_, approved) = q::terms(&ctx.db, id)?;
+            let (_, approved) = q::terms(ctx.sqlite()?, id)?;
             if announced
                 || inv_cfg.payment_instructions.is_none()
                 || linkable(ctx, &inv, approved.is_some())
@@ -204,7 +206,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
         work.push((id, MailKind::Invoice, step));
     }
     // Reminders: the latest reminder day reached, once.
-    for (id, due) in q::overdue_announced(&ctx.db, now)? {
+    for (id, due) in q::overdue_announced(ctx.sqlite()?, now)? {
         let reached = inv_cfg
             .reminder_days
             .iter()
@@ -212,16 +214,16 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
             .filter(|d| due + i64::from(*d) * 86_400 <= now)
             .max();
         if let Some(day) = reached
-            && !q::settled(&ctx.db, id, MailKind::Reminder, i64::from(day))?
+            && !q::settled(ctx.sqlite()?, id, MailKind::Reminder, i64::from(day))?
         {
             work.push((id, MailKind::Reminder, i64::from(day)));
         }
     }
-    for id in q::paid_without_receipt(&ctx.db, now - RECEIPT_WINDOW_SECS)? {
+    for id in q::paid_without_receipt(ctx.sqlite()?, now - RECEIPT_WINDOW_SECS)? {
         work.push((id, MailKind::Receipt, FIRST));
     }
     for (id, kind, step) in work {
-        let Some(inv) = invoices::get(&ctx.db, id)? else {
+        let Some(inv) = invoices::get(ctx.sqlite()?, id)? else {
             continue;
         };
         match send(ctx, mailer.as_mut(), &pack, &inv, kind, step, false)? {
@@ -269,7 +271,7 @@ pub fn send(
         return Ok(Outcome::Moot(inv.status));
     }
     let mode = mailer.mode();
-    let customer = customers::get(&ctx.db, inv.customer_id)?;
+    let customer = customers::get(ctx.sqlite()?, inv.customer_id)?;
     let address = customer
         .as_ref()
         .and_then(|c| normalize_email(&c.contact_email));
@@ -289,7 +291,7 @@ pub fn send(
             id = inv.customer_id
         );
         q::record(
-            &ctx.db,
+            ctx.sqlite()?,
             &attempt(&recipient),
             "failed",
             Some(&why),
@@ -314,7 +316,14 @@ pub fn send(
         Err(e) => {
             let why = format!("template: {e}");
             // Transient: the next pass tries again once the file is fixed.
-            q::record(&ctx.db, &attempt(&to), "failed", Some(&why), true, now)?;
+            q::record(
+                ctx.sqlite()?,
+                &attempt(&to),
+                "failed",
+                Some(&why),
+                true,
+                now,
+            )?;
             error!(
                 "[BILLING][EMAIL_TEMPLATE_ERROR] invoice_id={} kind={} error={why:?} (the invoice stays {})",
                 inv.id,
@@ -326,7 +335,7 @@ pub fn send(
     };
     if mode == EmailMode::DryRun {
         let result = mailer.send(&message);
-        q::record(&ctx.db, &attempt(&to), "dry_run", None, false, now)?;
+        q::record(ctx.sqlite()?, &attempt(&to), "dry_run", None, false, now)?;
         log_result(None, &message, &result);
         info!(
             "[BILLING][EMAIL][DRY_RUN] invoice_id={} kind={} step={step} to={to}",
@@ -335,11 +344,11 @@ pub fn send(
         );
         return Ok(Outcome::Simulated);
     }
-    let refused = outbox::suppression_reason(&ctx.db, &to, true)?
+    let refused = outbox::suppression_reason(ctx.sqlite()?, &to, true)?
         .filter(|r| !(force && r.starts_with("suppressed")));
     if let Some(reason) = refused {
         q::record(
-            &ctx.db,
+            ctx.sqlite()?,
             &attempt(&to),
             "suppressed",
             Some(&reason),
@@ -354,7 +363,7 @@ pub fn send(
         );
         return Ok(Outcome::Suppressed(reason));
     }
-    let reserved = db::immediate(&ctx.db, |tx| {
+    let reserved = db::immediate(ctx.sqlite()?, |tx| {
         let status = invoices::get(tx, inv.id)?.map_or(InvoiceStatus::Void, |i| i.status);
         if !fits(kind, status) {
             return Ok(Err(status));
@@ -371,13 +380,13 @@ pub fn send(
         Ok(Some(id)) => id,
     };
     let message_id = crate::commands::mail::message_id(ledger_id, &ctx.config.email.from_email)?;
-    q::set_message_id(&ctx.db, ledger_id, &message_id)?;
+    q::set_message_id(ctx.sqlite()?, ledger_id, &message_id)?;
     let mut message = message;
     message.message_id = Some(format!("<{message_id}>"));
     message.send_id = Some(ledger_id);
     let result = mailer.send(&message);
     let finished = ctx.now();
-    db::immediate(&ctx.db, |tx| {
+    db::immediate(ctx.sqlite()?, |tx| {
         outbox::finish(tx, ledger_id, None, &message.subject, &result, finished)?;
         // A notice that did not go told the customer nothing: the draft's
         // due date it started is taken back (unless a notice went, or may
@@ -425,16 +434,16 @@ fn facts(
     starts_due: Option<i64>,
 ) -> Result<Facts> {
     let now = ctx.now();
-    let due_at = q::terms(&ctx.db, inv.id)?.0.or(starts_due);
-    let lines = q::lines(&ctx.db, inv.id)?
+    let due_at = q::terms(ctx.sqlite()?, inv.id)?.0.or(starts_due);
+    let lines = q::lines(ctx.sqlite()?, inv.id)?
         .into_iter()
         .map(|(description, cents)| Line {
             description,
             amount: format_amount(Cents(cents), &inv.currency),
         })
         .collect();
-    customers::ensure_tokens(&ctx.db)?;
-    let token = customers::get(&ctx.db, customer.id)?.and_then(|c| c.public_token);
+    customers::ensure_tokens(ctx.sqlite()?)?;
+    let token = customers::get(ctx.sqlite()?, customer.id)?.and_then(|c| c.public_token);
     let portal_url = match (&ctx.config.portal_base_url, token) {
         (Some(base), Some(token)) => Some(format!("{base}/{token}/")),
         _ => None,

@@ -183,7 +183,7 @@ pub fn set_timezone(ctx: &Ctx, key: &str, name: &str) -> Result<LeadShow> {
                 .to_string(),
         ),
     };
-    db::immediate(&ctx.db, |tx| {
+    db::immediate(ctx.sqlite()?, |tx| {
         Ok(db::sequences::set_timezone(tx, lead.id, zone.as_deref())?)
     })?;
     info!(
@@ -220,7 +220,7 @@ pub fn list(
     search: Option<&str>,
     page: db::Page,
 ) -> Result<LeadList> {
-    let listed = db::leads::list(&ctx.db, status, search, page)?;
+    let listed = db::leads::list(ctx.sqlite()?, status, search, page)?;
     Ok(List::page(listed, page))
 }
 
@@ -328,7 +328,7 @@ pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
     let status = settable(status)?;
     let before = find_lead(ctx, key)?;
     let id = before.id;
-    db::immediate(&ctx.db, |tx| apply_status(ctx, tx, &before, status))?;
+    db::immediate(ctx.sqlite()?, |tx| apply_status(ctx, tx, &before, status))?;
     log::info!(
         "[LEADS][STATUS] lead_id={id} from={} to={status} by=operator",
         before.status
@@ -391,7 +391,7 @@ pub fn set_status_where(
     yes: bool,
 ) -> Result<BulkStatusReport> {
     let to = settable(to)?;
-    let ids = db::leads::ids_with_status(&ctx.db, from)?;
+    let ids = db::leads::ids_with_status(ctx.sqlite()?, from)?;
     let mut report = BulkStatusReport {
         from,
         to,
@@ -405,7 +405,7 @@ pub fn set_status_where(
         return Ok(report);
     }
     for chunk in ids.chunks(500) {
-        db::immediate(&ctx.db, |tx| {
+        db::immediate(ctx.sqlite()?, |tx| {
             for id in chunk {
                 let Some(lead) = db::leads::get(tx, *id)?.filter(|l| l.status == from) else {
                     continue;
@@ -474,7 +474,7 @@ pub fn edit(ctx: &Ctx, key: &str, edit: Edit) -> Result<LeadShow> {
         return Err(Error::Data("a lead needs a company name".into()));
     }
     let id = before.id;
-    db::immediate(&ctx.db, |tx| {
+    db::immediate(ctx.sqlite()?, |tx| {
         db::leads::update_fields(tx, id, &lead).map_err(|e| {
             if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
                 Error::Data(format!(
@@ -509,7 +509,7 @@ impl Report for AddReport {
 
 pub fn add(ctx: &Ctx, raw: RawLead) -> Result<AddReport> {
     let lead = normalize(&raw).map_err(Error::Data)?;
-    let inserted = db::immediate(&ctx.db, |tx| {
+    let inserted = db::immediate(ctx.sqlite()?, |tx| {
         Ok(db::leads::insert(tx, &lead, "manual", ctx.now())?)
     })?;
     Ok(match inserted {
@@ -626,7 +626,7 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
         columns: csv.columns.clone(),
         ..ImportReport::default()
     };
-    db::immediate(&ctx.db, |tx| {
+    db::immediate(ctx.sqlite()?, |tx| {
         let now = ctx.now();
         for CsvRow { row, lead } in csv {
             let outcome = match lead {

@@ -39,9 +39,9 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
         .clone()
         .map_err(|e| Error::Config(format!("config file: {e}")))?;
     let mut report = OnboardReport::default();
-    for lead in customers::convertible_leads(&ctx.db, BATCH)? {
+    for lead in customers::convertible_leads(ctx.sqlite()?, BATCH)? {
         let token = new_token().map_err(Error::Internal)?;
-        let outcome = db::immediate(&ctx.db, |tx| {
+        let outcome = db::immediate(ctx.sqlite()?, |tx| {
             let now = ctx.now();
             let (customer_id, created) = match customers::by_email(tx, &lead.email)? {
                 Some(c) => (c.id, false),

@@ -124,7 +124,7 @@ fn decide_and_apply(ctx: &Ctx, signature: Option<&str>, body: &[u8]) -> WebhookO
 }
 
 fn apply(ctx: &Ctx, event: &Event) -> Result<WebhookOutcome> {
-    db::immediate(&ctx.db, |tx| {
+    db::immediate(ctx.sqlite()?, |tx| {
         let now = ctx.now();
         if invoices::event_seen(tx, &event.id)? {
             return Ok(WebhookOutcome::new(

@@ -134,8 +134,8 @@ pub fn run(ctx: &Ctx, at: Option<&str>) -> Result<PlanReport> {
         Ok(pack) => pack.clone(),
         Err(_) => crate::domain::templates::builtin_pack("general").map_err(Error::Config)?,
     };
-    let (due, not_due) = q::due_and_waiting(&ctx.db, at)?;
-    let new = q::new_leads(&ctx.db)?;
+    let (due, not_due) = q::due_and_waiting(ctx.sqlite()?, at)?;
+    let new = q::new_leads(ctx.sqlite()?)?;
     let mut f = Forecast {
         ctx,
         pass: PassState::read(ctx, at)?,
@@ -195,7 +195,7 @@ impl Forecast<'_> {
             self.report.beyond_cycle = (self.candidates - self.accounted).max(0);
             return Ok(false);
         }
-        let Some(lead) = db::leads::get(&ctx.db, lead_id)? else {
+        let Some(lead) = db::leads::get(ctx.sqlite()?, lead_id)? else {
             self.accounted += 1;
             return Ok(true);
         };
@@ -254,7 +254,7 @@ impl Forecast<'_> {
             first_subject: &s.first_subject,
             message_ids: &s.message_ids,
         });
-        let token = db::leads::unsubscribe_token(&ctx.db, lead.id)?
+        let token = db::leads::unsubscribe_token(ctx.sqlite()?, lead.id)?
             .unwrap_or_else(|| "plan-token".to_string());
         Ok(
             match outreach_message(ctx, pack, &self.sender, lead, &token, follow_up.as_ref()) {

@@ -137,7 +137,9 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         Ok(pack) => pack.clone(),
         Err(_) => crate::domain::templates::builtin_pack("general").map_err(Error::Config)?,
     };
-    let abandoned = db::immediate(&ctx.db, |tx| Ok(outbox::recover_stale(tx, ctx.now())?))?;
+    let abandoned = db::immediate(ctx.sqlite()?, |tx| {
+        Ok(outbox::recover_stale(tx, ctx.now())?)
+    })?;
     for a in &abandoned {
         warn!(
             "[EMAIL][UNCERTAIN] lead_id={} email={} reserved_at={} reason=\"the sending process ended before recording an answer; not re-sent\"",
@@ -146,8 +148,8 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             rfc3339(a.at)
         );
     }
-    let pruned = outbox::prune(&ctx.db, ctx.now(), ctx.config.ledger_retention_days)?;
-    db::digest::prune_tallies(&ctx.db, ctx.now(), ctx.config.ledger_retention_days)?;
+    let pruned = outbox::prune(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
+    db::digest::prune_tallies(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
     if pruned > 0 {
         info!(
             "[EMAIL][LEDGER_PRUNED] rows={pruned} retention_days={}",
@@ -192,7 +194,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         // and checks no window: new leads, oldest first.
         let mut after = 0;
         while pass.report.attempted < cfg.max_per_cycle {
-            let batch = outbox::due_leads(&ctx.db, after, 64)?;
+            let batch = outbox::due_leads(ctx.sqlite()?, after, 64)?;
             if batch.is_empty() {
                 break;
             }
@@ -233,7 +235,7 @@ impl Pass<'_> {
     /// (a cap is reached, or the sender failed).
     fn one(&mut self, lead_id: i64, step: i64) -> Result<bool> {
         let ctx = self.ctx;
-        let Some(lead) = db::leads::get(&ctx.db, lead_id)? else {
+        let Some(lead) = db::leads::get(ctx.sqlite()?, lead_id)? else {
             return Ok(true);
         };
         if self.mailer.mode() == EmailMode::DryRun {
@@ -247,7 +249,7 @@ impl Pass<'_> {
         else {
             // The configuration lost this step: the sequence is over.
             db::sequences::stop(
-                &ctx.db,
+                ctx.sqlite()?,
                 lead.id,
                 "no such step in [[sequence.steps]]",
                 ctx.now(),
@@ -276,7 +278,7 @@ impl Pass<'_> {
                 debug!("[EMAIL][ROLE] lead_id={} step={step}", lead.id);
                 if step > outbox::FIRST_STEP {
                     let why = "role account; SEND_TO_ROLE_ACCOUNTS is FALSE";
-                    db::sequences::stop(&ctx.db, lead.id, why, ctx.now())?;
+                    db::sequences::stop(ctx.sqlite()?, lead.id, why, ctx.now())?;
                 }
                 return Ok(true);
             }
@@ -325,7 +327,7 @@ impl Pass<'_> {
         // Pause before taking the slot, so a reservation is never held
         // across the pause (and a send stays in the hour it was counted in).
         self.pause_between_sends();
-        let reservation = db::immediate(&ctx.db, |tx| {
+        let reservation = db::immediate(ctx.sqlite()?, |tx| {
             outbox::reserve(tx, &target, mode, &self.claim, ctx.now())
         })?;
         let (ledger_id, token) = match reservation {
@@ -373,10 +375,10 @@ impl Pass<'_> {
         };
         let (variant, pack) = step_pack(ctx, step_cfg, lead.id, step, &self.pack);
         let message_id = crate::commands::mail::message_id(ledger_id, &cfg.from_email)?;
-        outbox::set_message_id(&ctx.db, ledger_id, &message_id, &variant)?;
+        outbox::set_message_id(ctx.sqlite()?, ledger_id, &message_id, &variant)?;
         self.report.attempted += 1;
         let sequence = if step > outbox::FIRST_STEP {
-            db::sequences::get(&ctx.db, lead.id)?
+            db::sequences::get(ctx.sqlite()?, lead.id)?
         } else {
             None
         };
@@ -425,7 +427,7 @@ impl Pass<'_> {
             }
         };
         let now = ctx.now();
-        db::immediate(&ctx.db, |tx| {
+        db::immediate(ctx.sqlite()?, |tx| {
             let moves_lead = unwritable.is_none().then_some(lead.id);
             outbox::finish(tx, ledger_id, moves_lead, &subject, &result, now)?;
             if let Some(why) = &unwritable {
@@ -518,13 +520,13 @@ impl Pass<'_> {
             step: outbox::FIRST_STEP,
             recipient: &lead.email,
         };
-        let refused = match outbox::suppression_reason(&ctx.db, &lead.email, false)? {
+        let refused = match outbox::suppression_reason(ctx.sqlite()?, &lead.email, false)? {
             Some(reason) => Some(reason),
-            None => outbox::already_emailed(&ctx.db, &lead.email)?,
+            None => outbox::already_emailed(ctx.sqlite()?, &lead.email)?,
         };
         if let Some(reason) = refused {
             outbox::record(
-                &ctx.db,
+                ctx.sqlite()?,
                 &target,
                 "",
                 EmailMode::DryRun.as_str(),
@@ -545,7 +547,7 @@ impl Pass<'_> {
             Err(e) => {
                 let error = format!("cannot compose: {e}");
                 outbox::record(
-                    &ctx.db,
+                    ctx.sqlite()?,
                     &target,
                     "",
                     EmailMode::DryRun.as_str(),
@@ -641,7 +643,7 @@ mod tests {
                 niche: None,
             })
             .unwrap();
-            db::leads::insert(&ctx.db, &lead, "manual", now - 60).unwrap();
+            db::leads::insert(ctx.sqlite().unwrap(), &lead, "manual", now - 60).unwrap();
         }
 
         let report = super::run(&ctx).unwrap();
@@ -652,7 +654,7 @@ mod tests {
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].to, "ann@acme-widgets.com");
-        let ledger = outbox::recent(&ctx.db, 10).unwrap();
+        let ledger = outbox::recent(ctx.sqlite().unwrap(), 10).unwrap();
         assert_eq!(ledger.len(), 1);
         let row = &ledger[0];
         assert_eq!(
@@ -664,14 +666,14 @@ mod tests {
             (Some(1), sent[0].to.as_str())
         );
         assert_eq!(row.subject, sent[0].subject);
-        assert_eq!(outbox::sent_in_hour(&ctx.db, now).unwrap(), 1);
+        assert_eq!(outbox::sent_in_hour(ctx.sqlite().unwrap(), now).unwrap(), 1);
         assert_eq!(row.at, Timestamp(now));
-        let lead = db::leads::get(&ctx.db, 1).unwrap().unwrap();
+        let lead = db::leads::get(ctx.sqlite().unwrap(), 1).unwrap().unwrap();
         assert_eq!(
             (lead.status, lead.last_contacted_at),
             (LeadStatus::Contacted, Some(Timestamp(now)))
         );
-        let waiting = db::leads::get(&ctx.db, 2).unwrap().unwrap();
+        let waiting = db::leads::get(ctx.sqlite().unwrap(), 2).unwrap().unwrap();
         assert_eq!(waiting.status, LeadStatus::New);
     }
 }

@@ -98,7 +98,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
         simulate_send(ctx, mailer.as_mut(), &target, &message)?;
         return Ok(report("dry_run", None, None));
     }
-    let reservation = db::immediate(&ctx.db, |tx| {
+    let reservation = db::immediate(ctx.sqlite()?, |tx| {
         outbox::reserve(
             tx,
             &target,
@@ -130,7 +130,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
     };
     let result = mailer.send(&message);
     log_result(None, &message, &result);
-    db::immediate(&ctx.db, |tx| {
+    db::immediate(ctx.sqlite()?, |tx| {
         Ok(outbox::finish(
             tx,
             ledger_id,

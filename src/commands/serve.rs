@@ -232,10 +232,10 @@ fn portal(ctx: &Ctx, token: &str) -> Result<Response> {
     if !is_plausible(token) {
         return Ok(not_found());
     }
-    match customers::by_token(&ctx.db, token)? {
+    match customers::by_token(ctx.sqlite()?, token)? {
         Some(customer) => Ok(Response::html(
             200,
-            render::portal::customer_page(&ctx.db, &ctx.config, &customer, ctx.now())?,
+            render::portal::customer_page(ctx.sqlite()?, &ctx.config, &customer, ctx.now())?,
         )),
         None => Ok(not_found()),
     }
@@ -245,11 +245,11 @@ fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Response> {
     if !is_plausible(token) {
         return Ok(not_found());
     }
-    let Some((lead_id, email)) = db::leads::by_unsubscribe_token(&ctx.db, token)? else {
+    let Some((lead_id, email)) = db::leads::by_unsubscribe_token(ctx.sqlite()?, token)? else {
         return Ok(not_found());
     };
     if confirm {
-        db::immediate(&ctx.db, |tx| {
+        db::immediate(ctx.sqlite()?, |tx| {
             Ok(db::suppression::add(
                 db::Db::sqlite(tx),
                 &email,

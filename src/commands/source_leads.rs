@@ -90,7 +90,7 @@ fn fetch(ctx: &Ctx) -> Result<Fetched> {
                 ));
             };
             let page = if api.pages() {
-                Some(db::leads::search_page(&ctx.db, api.query())?)
+                Some(db::leads::search_page(ctx.sqlite()?, api.query())?)
             } else {
                 None
             };
@@ -156,10 +156,10 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
         ..SourceRun::default()
     };
     if fetched.records.len() > 1000 {
-        db::leads::bulk_mode(&ctx.db)?;
+        db::leads::bulk_mode(ctx.sqlite()?)?;
     }
     let mut next_page = None;
-    db::immediate(&ctx.db, |tx| {
+    db::immediate(ctx.sqlite()?, |tx| {
         let now = ctx.now();
         let mut worked_through = true;
         for (i, raw) in fetched.records.iter().enumerate() {

@@ -162,7 +162,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             ));
         }
     }
-    let (active, finished, stopped, due_now) = db::sequences::counts(&ctx.db, now)?;
+    let (active, finished, stopped, due_now) = db::sequences::counts(ctx.sqlite()?, now)?;
     let email = EmailPanel {
         mode: cfg.email.mode.effective.as_str().into(),
         requested: cfg.email.mode.requested.as_str().into(),
@@ -170,10 +170,10 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         max_per_cycle: cfg.email.max_per_cycle,
         max_per_hour: cfg.email.max_per_hour,
         hour: hour_label(now),
-        sent_this_hour: outbox::sent_in_hour(&ctx.db, now)?,
-        uncertain: outbox::count_uncertain(&ctx.db)?,
+        sent_this_hour: outbox::sent_in_hour(ctx.sqlite()?, now)?,
+        uncertain: outbox::count_uncertain(ctx.sqlite()?)?,
         max_per_day: cfg.email.sending.max_per_day,
-        sent_24h: db::digest::real_outreach(&ctx.db, now - 86_399, now + 1)?,
+        sent_24h: db::digest::real_outreach(ctx.sqlite()?, now - 86_399, now + 1)?,
         daily_cap_today: discipline::today_cap(ctx, now)?,
         sequences: SequenceCounts {
             active,
@@ -181,7 +181,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             stopped,
         },
         due_now,
-        recent_attempts: outbox::recent(&ctx.db, 20)?,
+        recent_attempts: outbox::recent(ctx.sqlite()?, 20)?,
     };
     if email.uncertain > 0 {
         warnings.push(format!(
@@ -191,8 +191,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     }
     let leads = LeadsPanel {
         provider: cfg.leads.mode.effective.as_str().to_string(),
-        last_run: db::leads::last_source_run(&ctx.db)?,
-        by_status: db::leads::count_by_status(&ctx.db)?,
+        last_run: db::leads::last_source_run(ctx.sqlite()?)?,
+        by_status: db::leads::count_by_status(ctx.sqlite()?)?,
     };
     let stripe_cfg = &cfg.stripe;
     let last_hook = db::events::last_with_tag(ctx.db(), "[STRIPE][WEBHOOK]", false)?;
@@ -209,10 +209,10 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         last_webhook_at: last_hook.map(|e| rfc3339(e.at)),
         last_webhook_error: last_hook_error.map(|e| format!("{} {}", rfc3339(e.at), e.message)),
     };
-    let (overdue, overdue_cents) = invoices::overdue(&ctx.db, now)?;
+    let (overdue, overdue_cents) = invoices::overdue(ctx.sqlite()?, now)?;
     let billing = BillingPanel {
-        by_status: invoices::count_by_status(&ctx.db)?,
-        outstanding_cents: money::fit(invoices::outstanding_cents(&ctx.db)?),
+        by_status: invoices::count_by_status(ctx.sqlite()?)?,
+        outstanding_cents: money::fit(invoices::outstanding_cents(ctx.sqlite()?)?),
         overdue,
         overdue_cents: money::fit(overdue_cents),
         currency: stripe_cfg.currency.clone(),
@@ -222,18 +222,18 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             "outstanding amount is too large to total: an imported invoice amount is wrong; find it with `hoss invoice list` and void it".into(),
         );
     }
-    for (id, amount) in invoices::out_of_range_drafts(&ctx.db)? {
+    for (id, amount) in invoices::out_of_range_drafts(ctx.sqlite()?)? {
         warnings.push(format!(
             "invoice {id} ({}) is outside the Stripe limits and has no payment link",
             format_amount(amount, &stripe_cfg.currency)
         ));
     }
-    for (id, error) in invoices::link_errors(&ctx.db)? {
+    for (id, error) in invoices::link_errors(ctx.sqlite()?)? {
         warnings.push(format!(
             "invoice {id}: payment link not created yet: {error}"
         ));
     }
-    for (at, event, reason) in invoices::attention_events(&ctx.db, now - 30 * 86_400)? {
+    for (at, event, reason) in invoices::attention_events(ctx.sqlite()?, now - 30 * 86_400)? {
         warnings.push(format!(
             "payment needs attention ({event} at {}): {reason}",
             rfc3339(at)
@@ -251,9 +251,9 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     {
         warnings.push(format!("invoice mail cannot be written, none is sent: {e}"));
     }
-    warnings.extend(problems::outside(&ctx.db)?);
-    warnings.extend(problems::invoice_mail(&ctx.db, now - 30 * 86_400)?);
-    warnings.extend(problems::currency(&ctx.db, &cfg.stripe.currency)?);
+    warnings.extend(problems::outside(ctx.sqlite()?)?);
+    warnings.extend(problems::invoice_mail(ctx.sqlite()?, now - 30 * 86_400)?);
+    warnings.extend(problems::currency(ctx.sqlite()?, &cfg.stripe.currency)?);
     let last_runs = runs::last_of_each(ctx.db(), ctx.run.get())?;
     warnings.extend(run_warnings(
         cfg,

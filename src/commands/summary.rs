@@ -202,7 +202,7 @@ impl Report for SummaryReport {
 }
 
 pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
-    let conn = &ctx.db;
+    let conn = ctx.sqlite()?;
     let to = ctx.now();
     let from = to - if week { 7 * 86_400 } else { 86_400 };
     // The window is [from, to]: what happened in the current second counts.
@@ -422,7 +422,7 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
         other => other,
     };
     outbox::record(
-        &ctx.db,
+        ctx.sqlite()?,
         &target,
         &message.subject,
         mode.as_str(),

@@ -92,7 +92,7 @@ impl Report for Changed {
 
 pub fn add(ctx: &Ctx, email: &str, reason: &str, note: Option<&str>) -> Result<Changed> {
     let email = address(email)?;
-    let (changed, leads) = db::immediate(&ctx.db, |tx| {
+    let (changed, leads) = db::immediate(ctx.sqlite()?, |tx| {
         Ok(suppression::add(
             db::Db::sqlite(tx),
             &email,
@@ -179,7 +179,7 @@ pub fn import(ctx: &Ctx, path: &Path, reason: &str) -> Result<ImportReport> {
         .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
     let entries = parse_list(&text)?;
     let mut report = ImportReport::default();
-    db::immediate(&ctx.db, |tx| {
+    db::immediate(ctx.sqlite()?, |tx| {
         for (line, raw) in entries {
             match normalize_email(&raw) {
                 None => report.invalid.push(InvalidLine {

@@ -36,9 +36,14 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
+/// Opens the store: the SQLite file at `path` (see [`open_sqlite`]).
+pub fn open(path: &Path) -> Result<Store> {
+    open_sqlite(path).map(Store::Sqlite)
+}
+
 /// Opens (creating if needed) the database file, sets the pragmas and
 /// brings the schema up to date.
-pub fn open(path: &Path) -> Result<Connection> {
+pub fn open_sqlite(path: &Path) -> Result<Connection> {
     let shown = path.display().to_string();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         && !dir.is_dir()
@@ -530,8 +535,8 @@ mod tests {
     fn migrations_apply_and_are_idempotent() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        drop(open(&path).unwrap());
-        let conn = open(&path).unwrap();
+        drop(open_sqlite(&path).unwrap());
+        let conn = open_sqlite(&path).unwrap();
         assert_eq!(applied_version(&conn).unwrap(), latest_version());
         let fk: i32 = conn
             .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
@@ -573,7 +578,7 @@ mod tests {
 
     #[test]
     fn missing_directory_is_a_clear_config_error() {
-        let err = open(Path::new("/nonexistent-hoss-dir/x.db")).unwrap_err();
+        let err = open_sqlite(Path::new("/nonexistent-hoss-dir/x.db")).unwrap_err();
         assert_eq!(err.exit_code(), crate::error::EXIT_CONFIG);
         assert!(err.to_string().contains("does not exist"), "{err}");
     }
@@ -583,7 +588,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.db");
         std::fs::write(&path, vec![b'x'; 8192]).unwrap();
-        let err = open(&path).unwrap_err();
+        let err = open_sqlite(&path).unwrap_err();
         assert_eq!(err.exit_code(), crate::error::EXIT_DATA, "{err}");
     }
 }

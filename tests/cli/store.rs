@@ -14,7 +14,7 @@ fn postgres_migrations_give_the_same_schema_as_sqlite() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = hoss::db::open(&dir.path().join("hoss.db")).unwrap();
+    let sqlite = hoss::db::open_sqlite(&dir.path().join("hoss.db")).unwrap();
     // No sslmode: `prefer`, which falls back to plain text on a server
     // without TLS, as this one is.
     let url = server.url().replace("?sslmode=disable", "");
