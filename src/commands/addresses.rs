@@ -95,7 +95,7 @@ impl AddressGate {
         let now = ctx.now();
         db::immediate(ctx.sqlite()?, |tx| {
             db::leads::invalidate(tx, lead.id, reason)?;
-            db::sequences::stop(tx, lead.id, reason, now)?;
+            db::sequences::stop(db::Db::sqlite(tx), lead.id, reason, now)?;
             Ok(())
         })?;
         if no_mx {

@@ -101,7 +101,7 @@ fn warmup(ctx: &Ctx) -> Result<Option<Warmup>> {
     let Some(w) = ctx.config.email.sending.warmup else {
         return Ok(None);
     };
-    let first_send = db::sequences::state_value(ctx.sqlite()?, FIRST_SEND_DAY)?
+    let first_send = db::sequences::state_value(ctx.db(), FIRST_SEND_DAY)?
         .and_then(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
     Ok(Some(Warmup {
         start_date: w.start_date.or(first_send),
@@ -111,10 +111,7 @@ fn warmup(ctx: &Ctx) -> Result<Option<Warmup>> {
 
 /// The time zone of a lead's send window: its own, else `SEND_TIMEZONE`.
 pub fn lead_tz(ctx: &Ctx, lead_id: i64) -> Result<chrono_tz::Tz> {
-    Ok(zone(
-        ctx,
-        db::sequences::lead_timezone(ctx.sqlite()?, lead_id)?,
-    ))
+    Ok(zone(ctx, db::sequences::lead_timezone(ctx.db(), lead_id)?))
 }
 
 fn zone(ctx: &Ctx, own: Option<String>) -> chrono_tz::Tz {
@@ -260,7 +257,7 @@ impl Verdict {
 /// claimed) lists that and any suppression, not the window or the caps.
 pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
     let conn = ctx.sqlite()?;
-    let sequence = db::sequences::get(conn, lead.id)?;
+    let sequence = db::sequences::get(ctx.db(), lead.id)?;
     let mut blocks = Vec::new();
     if let Some(why) = &pass.dry_run {
         blocks.push(block("mode", why.clone(), None));
@@ -528,7 +525,7 @@ fn domain_rules(
             until,
         ));
     }
-    let active = db::sequences::active_at_domain(ctx.sqlite()?, domain)?
+    let active = db::sequences::active_at_domain(ctx.db(), domain)?
         + pass.active_delta.get(domain).copied().unwrap_or(0);
     let cap = i64::from(s.max_active_per_domain);
     if active >= cap {
@@ -763,7 +760,7 @@ impl<'a> Candidates<'a> {
             } => {
                 while buf.is_empty() && !*done {
                     if !*follow_ups_done {
-                        let batch = db::sequences::due(db, self.at, *cursor, BATCH)?;
+                        let batch = db::sequences::due(self.ctx.db(), self.at, *cursor, BATCH)?;
                         *follow_ups_done = batch.len() < BATCH as usize;
                         if let Some((d, lead, _)) = batch.last() {
                             *cursor = (*d, *lead);

@@ -150,7 +150,7 @@ impl Effects<'_> {
                 self.actions.push(format!("lead {id} → {to}"));
             }
             // Whatever its status was, nothing more goes to this lead.
-            if db::sequences::stop(self.tx, id, to.as_str(), self.now)? {
+            if db::sequences::stop(db::Db::sqlite(self.tx), id, to.as_str(), self.now)? {
                 self.actions.push(format!("lead {id}: sequence stopped"));
             }
         }
@@ -168,7 +168,7 @@ impl Effects<'_> {
         }
         let until = self.now + i64::from(days) * 86_400;
         inbox::hold_domain(self.tx, &domain, until, why, self.m.lead_id, self.now)?;
-        db::sequences::stop_domain(self.tx, &domain, why, self.now)?;
+        db::sequences::stop_domain(db::Db::sqlite(self.tx), &domain, why, self.now)?;
         self.actions.push(format!("{domain} held ({why})"));
         Ok(())
     }
@@ -244,7 +244,7 @@ pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
                     // The day after, from midnight in the lead's own zone
                     // (else SEND_TIMEZONE).
                     let next_day = day.succ_opt().unwrap_or(*day);
-                    let tz = db::sequences::lead_timezone(tx, id)?
+                    let tz = db::sequences::lead_timezone(db::Db::sqlite(tx), id)?
                         .and_then(|z| crate::domain::schedule::parse_tz(&z).ok())
                         .unwrap_or(send_tz);
                     let at = crate::domain::schedule::local_to_utc(

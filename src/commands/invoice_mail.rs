@@ -152,9 +152,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     if !inv_cfg.emails {
         return Ok(counts);
     }
-    let abandoned = db::immediate(ctx.sqlite()?, |tx| {
-        Ok(outbox::recover_stale(tx, ctx.now())?)
-    })?;
+    let abandoned = db::immediate(ctx.sqlite()?, |tx| outbox::recover_stale(tx, ctx.now()))?;
     for a in &abandoned {
         warn!(
             "[EMAIL][UNCERTAIN] to={} reserved_at={} reason=\"the sending process ended before recording an answer; not re-sent\"",

@@ -184,7 +184,11 @@ pub fn set_timezone(ctx: &Ctx, key: &str, name: &str) -> Result<LeadShow> {
         ),
     };
     db::immediate(ctx.sqlite()?, |tx| {
-        Ok(db::sequences::set_timezone(tx, lead.id, zone.as_deref())?)
+        Ok(db::sequences::set_timezone(
+            db::Db::sqlite(tx),
+            lead.id,
+            zone.as_deref(),
+        )?)
     })?;
     info!(
         "[LEADS][TIMEZONE] lead_id={} timezone={}",
@@ -320,7 +324,12 @@ fn apply_status(
     })?;
     // The operator decided: no further step goes out on its own (a lead
     // set back to `contacted` is not restarted either).
-    db::sequences::stop(tx, id, &format!("operator set {status}"), ctx.now())?;
+    db::sequences::stop(
+        db::Db::sqlite(tx),
+        id,
+        &format!("operator set {status}"),
+        ctx.now(),
+    )?;
     Ok(())
 }
 
@@ -641,7 +650,7 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
                     Ok(lead) => match db::leads::insert(tx, &lead, "import", now)? {
                         Inserted::Created(id) => {
                             if let Some(tz) = &timezone {
-                                db::sequences::set_timezone(tx, id, Some(tz))?;
+                                db::sequences::set_timezone(db::Db::sqlite(tx), id, Some(tz))?;
                             }
                             RowOutcome {
                                 row,

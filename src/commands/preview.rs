@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
         .unwrap_or_else(|| TOKEN_PLACEHOLDER.to_string());
     let sender = mail::sender(ctx);
     let cannot = |e: String| Error::Data(format!("lead {} cannot be emailed: {e}", lead.id));
-    let sequence = db::sequences::get(ctx.sqlite()?, lead.id)?;
+    let sequence = db::sequences::get(ctx.db(), lead.id)?;
     // A follow-up answers the thread of the first email: the one sent, or
     // (before it is) the one the first step would send.
     let first_subject = match &sequence {

@@ -137,9 +137,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         Ok(pack) => pack.clone(),
         Err(_) => crate::domain::templates::builtin_pack("general").map_err(Error::Config)?,
     };
-    let abandoned = db::immediate(ctx.sqlite()?, |tx| {
-        Ok(outbox::recover_stale(tx, ctx.now())?)
-    })?;
+    let abandoned = db::immediate(ctx.sqlite()?, |tx| outbox::recover_stale(tx, ctx.now()))?;
     for a in &abandoned {
         warn!(
             "[EMAIL][UNCERTAIN] lead_id={} email={} reserved_at={} reason=\"the sending process ended before recording an answer; not re-sent\"",
@@ -249,7 +247,7 @@ impl Pass<'_> {
         else {
             // The configuration lost this step: the sequence is over.
             db::sequences::stop(
-                ctx.sqlite()?,
+                ctx.db(),
                 lead.id,
                 "no such step in [[sequence.steps]]",
                 ctx.now(),
@@ -278,7 +276,7 @@ impl Pass<'_> {
                 debug!("[EMAIL][ROLE] lead_id={} step={step}", lead.id);
                 if step > outbox::FIRST_STEP {
                     let why = "role account; SEND_TO_ROLE_ACCOUNTS is FALSE";
-                    db::sequences::stop(ctx.sqlite()?, lead.id, why, ctx.now())?;
+                    db::sequences::stop(ctx.db(), lead.id, why, ctx.now())?;
                 }
                 return Ok(true);
             }
@@ -378,7 +376,7 @@ impl Pass<'_> {
         outbox::set_message_id(ctx.sqlite()?, ledger_id, &message_id, &variant)?;
         self.report.attempted += 1;
         let sequence = if step > outbox::FIRST_STEP {
-            db::sequences::get(ctx.sqlite()?, lead.id)?
+            db::sequences::get(ctx.db(), lead.id)?
         } else {
             None
         };
@@ -431,7 +429,7 @@ impl Pass<'_> {
             let moves_lead = unwritable.is_none().then_some(lead.id);
             outbox::finish(tx, ledger_id, moves_lead, &subject, &result, now)?;
             if let Some(why) = &unwritable {
-                db::sequences::stop(tx, lead.id, why, now)?;
+                db::sequences::stop(db::Db::sqlite(tx), lead.id, why, now)?;
                 return Ok(());
             }
             match result.delivery {
@@ -452,7 +450,7 @@ impl Pass<'_> {
                         ""
                     };
                     db::sequences::sent(
-                        tx,
+                        db::Db::sqlite(tx),
                         &db::sequences::Sent {
                             lead_id: lead.id,
                             step,
@@ -464,7 +462,7 @@ impl Pass<'_> {
                         },
                     )?;
                     let day = crate::clock::local_day(now, sending.timezone).to_string();
-                    db::sequences::keep_first(tx, FIRST_SEND_DAY, &day)?;
+                    db::sequences::keep_first(db::Db::sqlite(tx), FIRST_SEND_DAY, &day)?;
                 }
                 Delivery::Permanent | Delivery::Uncertain if step > outbox::FIRST_STEP => {
                     let why = if result.delivery == Delivery::Uncertain {
@@ -472,7 +470,7 @@ impl Pass<'_> {
                     } else {
                         "bounce"
                     };
-                    db::sequences::stop(tx, lead.id, why, now)?;
+                    db::sequences::stop(db::Db::sqlite(tx), lead.id, why, now)?;
                 }
                 _ => {}
             }

@@ -162,7 +162,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             ));
         }
     }
-    let (active, finished, stopped, due_now) = db::sequences::counts(ctx.sqlite()?, now)?;
+    let (active, finished, stopped, due_now) = db::sequences::counts(ctx.db(), now)?;
     let email = EmailPanel {
         mode: cfg.email.mode.effective.as_str().into(),
         requested: cfg.email.mode.requested.as_str().into(),

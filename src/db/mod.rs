@@ -403,7 +403,7 @@ mod tests {
         .unwrap();
         let conn = migrate(conn, None).unwrap();
         assert_eq!(
-            sequences::state_value(&conn, "first_real_send_day")
+            sequences::state_value(Db::sqlite(&conn), "first_real_send_day")
                 .unwrap()
                 .as_deref(),
             Some("2026-11-20")
@@ -411,7 +411,7 @@ mod tests {
         // A new database has no day 0 until its first real send.
         let fresh = open_in_memory().unwrap();
         assert_eq!(
-            sequences::state_value(&fresh, "first_real_send_day").unwrap(),
+            sequences::state_value(Db::sqlite(&fresh), "first_real_send_day").unwrap(),
             None
         );
     }

@@ -288,7 +288,12 @@ pub fn reserve(
                 .query_row(params![lead_id, target.step, now], |r| r.get(0))?;
             if status != LeadStatus::Contacted {
                 // Moved on by hand, a reply or a failure: the sequence ends.
-                super::sequences::stop(tx, lead_id, &format!("status {status}"), now)?;
+                super::sequences::stop(
+                    super::Db::sqlite(tx),
+                    lead_id,
+                    &format!("status {status}"),
+                    now,
+                )?;
                 return Ok(Reservation::Gone);
             }
             if !waiting || not_before.is_some_and(|t| t > now) {
@@ -318,7 +323,7 @@ pub fn reserve(
             // A first email in flight (reserved, not yet recorded) starts a
             // sequence the moment it is recorded: it counts already, or
             // overlapping passes would each see room for one more.
-            let active = super::sequences::active_at_domain(tx, &domain)?
+            let active = super::sequences::active_at_domain(super::Db::sqlite(tx), &domain)?
                 + first_emails_in_flight_at_domain(tx, &domain)?;
             if active >= i64::from(claim.domain_active_cap) {
                 return Ok(Reservation::DomainCap {
@@ -359,7 +364,7 @@ pub fn reserve(
                 "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status IN ('new', 'contacted')",
                 params![lead_id, status, reason],
             )?;
-            super::sequences::stop(tx, lead_id, "suppressed", now)?;
+            super::sequences::stop(super::Db::sqlite(tx), lead_id, "suppressed", now)?;
         }
         return Ok(Reservation::Suppressed { reason });
     }
@@ -504,7 +509,7 @@ pub struct Abandoned {
 
 /// Turns reservations older than [`STALE_RESERVATION_SECS`] into
 /// `uncertain`; their leads become `email_failed` with the reason.
-pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandoned>> {
+pub fn recover_stale(tx: &Connection, now: i64) -> Result<Vec<Abandoned>> {
     let stale: Vec<(Abandoned, bool)> = tx
         .prepare_cached(
             "SELECT id, lead_id, recipient, at, kind = 'outreach' AND step > ?2
@@ -538,7 +543,7 @@ pub fn recover_stale(tx: &Connection, now: i64) -> rusqlite::Result<Vec<Abandone
             // of a live pass does (else it stays active and due forever,
             // and holds a place under MAX_ACTIVE_PER_DOMAIN).
             if *follow_up {
-                super::sequences::stop(tx, lead_id, "uncertain", now)?;
+                super::sequences::stop(super::Db::sqlite(tx), lead_id, "uncertain", now)?;
             }
         }
     }

@@ -32,8 +32,7 @@ pub fn add(
          ON CONFLICT (email) DO NOTHING",
         params![email, reason, note, now],
     )? == 1;
-    let sequences = db.unported("sequences::stop_address")?;
-    super::sequences::stop_address(sequences, email, "suppressed", now)?;
+    super::sequences::stop_address(db, email, "suppressed", now)?;
     let leads = db.execute(
         "UPDATE lead SET status = 'unsubscribed', status_reason = ?2
          WHERE email = ?1 AND status NOT IN ('unsubscribed', 'converted', 'invalid', 'email_failed')",

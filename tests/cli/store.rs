@@ -106,7 +106,7 @@ fn a_wrong_postgres_password_is_a_configuration_error_that_hides_it() {
 #[test]
 fn the_files_on_the_query_layer_work_on_postgres() {
     use hoss::clock::Timestamp;
-    use hoss::db::{Store, Value, events, routes, runs, suppression};
+    use hoss::db::{Store, Value, events, routes, runs, sequences, suppression};
 
     let Some(server) = Postgres::start() else {
         return;
@@ -205,8 +205,7 @@ fn the_files_on_the_query_layer_work_on_postgres() {
         300
     );
 
-    // suppression: list and remove work; add still calls into sequences,
-    // which is not on the query layer yet.
+    // suppression: list and remove work.
     db.execute(
         "INSERT INTO suppression (email, reason, note, created_at) VALUES (?1, 'manual', ?2, ?3)",
         &[Value::Text("a@b.com".into()), Value::Null, Value::Int(5)],
@@ -216,12 +215,85 @@ fn the_files_on_the_query_layer_work_on_postgres() {
     assert_eq!(listed.rows[0].created_at, Timestamp(5));
     assert_eq!(listed.rows[0].note, None);
     assert!(suppression::remove(db, "a@b.com").unwrap());
-    // (In a transaction, as every caller runs it: nothing half-applied.)
-    let err = db
-        .immediate(|tx| Ok(suppression::add(tx, "a@b.com", "manual", None, 1)?))
-        .unwrap_err();
+
+    // sequence: started, moved on only from its step (the Message-IDs
+    // joined by `||` on a parameter), paged by the row-value cursor, counted.
+    let lead = |email: &str| {
+        db.insert_id(
+            "INSERT INTO lead (email, company, domain, source, status, created_at)
+             VALUES (?1, 'C', 'c.example', 't', 'contacted', 1)",
+            &[Value::Text(email.into())],
+        )
+        .unwrap()
+    };
+    let (a, b) = (lead("a@b.com"), lead("b@c.example"));
+    let sent = |id, step, next, mid| sequences::Sent {
+        lead_id: id,
+        step,
+        next,
+        domain: "c.example",
+        subject: "Hello",
+        message_id: Some(mid),
+        now: 10,
+    };
+    sequences::sent(db, &sent(a, 1, Some((2, 100)), "m1@x")).unwrap();
+    sequences::sent(db, &sent(b, 1, Some((2, 100)), "n1@x")).unwrap();
+    let all = (i64::MIN, 0);
+    assert_eq!(sequences::due(db, 99, all, 10).unwrap(), []);
+    assert_eq!(
+        sequences::due(db, 100, all, 10).unwrap(),
+        [(100, a, 2), (100, b, 2)]
+    );
+    assert_eq!(
+        sequences::due(db, 100, (100, a), 10).unwrap(),
+        [(100, b, 2)]
+    );
+    sequences::sent(db, &sent(a, 2, Some((3, 200)), "m2@x")).unwrap();
+    sequences::sent(db, &sent(a, 2, Some((3, 999)), "m2b@x")).unwrap();
+    let q = sequences::get(db, a).unwrap().unwrap();
+    assert_eq!((q.step, q.next_due_at), (2, Some(200)));
+    assert_eq!(q.message_ids, ["m1@x", "m2@x"]);
+    assert_eq!(sequences::get(db, 0).unwrap(), None);
+    assert_eq!(sequences::active_at_domain(db, "c.example").unwrap(), 2);
+    assert_eq!(sequences::counts(db, 150).unwrap(), (2, 0, 0, 1));
+    assert_eq!(sequences::lead_timezone(db, a).unwrap(), None);
+    assert!(sequences::set_timezone(db, a, Some("Asia/Tokyo")).unwrap());
+    assert!(!sequences::set_timezone(db, 0, None).unwrap());
+    assert_eq!(
+        sequences::lead_timezone(db, a).unwrap().as_deref(),
+        Some("Asia/Tokyo")
+    );
+    sequences::keep_first(db, "first_real_send_day", "2026-12-01").unwrap();
+    sequences::keep_first(db, "first_real_send_day", "2026-12-02").unwrap();
+    assert_eq!(
+        sequences::state_value(db, "first_real_send_day")
+            .unwrap()
+            .as_deref(),
+        Some("2026-12-01")
+    );
+    // suppression::add stops the address's sequence, in a transaction as
+    // every caller runs it; a domain hold stops the rest.
+    let added = db
+        .immediate(|tx| Ok(suppression::add(tx, "a@b.com", "manual", None, 30)?))
+        .unwrap();
+    assert_eq!(added, (true, 1));
+    let q = sequences::get(db, a).unwrap().unwrap();
+    assert_eq!(
+        (q.state.as_str(), q.stop_reason.as_deref()),
+        ("stopped", Some("suppressed"))
+    );
+    assert!(!sequences::stop(db, a, "again", 31).unwrap());
+    assert_eq!(
+        sequences::stop_domain(db, "c.example", "held", 32).unwrap(),
+        1
+    );
+    assert_eq!(sequences::counts(db, 1000).unwrap(), (0, 0, 2, 0));
+
+    // Code not on the query layer yet is an error on PostgreSQL (exit 70),
+    // never a panic.
+    let err = hoss::error::Error::from(db.unported("outbox::reserve").unwrap_err());
     assert_eq!(err.exit_code(), 70, "{err}");
-    assert!(err.to_string().contains("sequences::stop_address"), "{err}");
+    assert!(err.to_string().contains("outbox::reserve"), "{err}");
 
     // A failing transaction leaves nothing behind; a good one commits.
     let insert = "INSERT INTO suppression (email, reason, created_at) VALUES (?1, 'manual', 0)";
@@ -237,5 +309,5 @@ fn the_files_on_the_query_layer_work_on_postgres() {
             r.get::<String>(0)
         })
         .unwrap();
-    assert_eq!(emails, ["z@y.com"]);
+    assert_eq!(emails, ["a@b.com", "z@y.com"]);
 }
