@@ -183,13 +183,8 @@ pub fn set_timezone(ctx: &Ctx, key: &str, name: &str) -> Result<LeadShow> {
                 .to_string(),
         ),
     };
-    db::immediate(ctx.sqlite()?, |tx| {
-        Ok(db::sequences::set_timezone(
-            db::Db::sqlite(tx),
-            lead.id,
-            zone.as_deref(),
-        )?)
-    })?;
+    ctx.db()
+        .immediate(|tx| Ok(db::sequences::set_timezone(tx, lead.id, zone.as_deref())?))?;
     info!(
         "[LEADS][TIMEZONE] lead_id={} timezone={}",
         lead.id,

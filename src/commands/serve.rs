@@ -249,9 +249,9 @@ fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Response> {
         return Ok(not_found());
     };
     if confirm {
-        db::immediate(ctx.sqlite()?, |tx| {
+        ctx.db().immediate(|tx| {
             Ok(db::suppression::add(
-                db::Db::sqlite(tx),
+                tx,
                 &email,
                 "unsubscribe",
                 Some("one-click link"),

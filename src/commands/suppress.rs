@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
-use crate::db::{self, suppression, suppression::Entry};
+use crate::db::{suppression, suppression::Entry};
 use crate::domain::address::normalize_email;
 use crate::error::{Error, Result};
 use crate::render::list::{List, Row};
@@ -92,15 +92,9 @@ impl Report for Changed {
 
 pub fn add(ctx: &Ctx, email: &str, reason: &str, note: Option<&str>) -> Result<Changed> {
     let email = address(email)?;
-    let (changed, leads) = db::immediate(ctx.sqlite()?, |tx| {
-        Ok(suppression::add(
-            db::Db::sqlite(tx),
-            &email,
-            reason,
-            note,
-            ctx.now(),
-        )?)
-    })?;
+    let (changed, leads) = ctx
+        .db()
+        .immediate(|tx| Ok(suppression::add(tx, &email, reason, note, ctx.now())?))?;
     log::info!("[SUPPRESS][ADD] email={email} reason={reason} leads_unsubscribed={leads}");
     Ok(Changed {
         email,
@@ -178,22 +172,18 @@ pub fn import(ctx: &Ctx, path: &Path, reason: &str) -> Result<ImportReport> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Data(format!("cannot read {}: {e}", path.display())))?;
     let entries = parse_list(&text)?;
-    let mut report = ImportReport::default();
-    db::immediate(ctx.sqlite()?, |tx| {
-        for (line, raw) in entries {
-            match normalize_email(&raw) {
+    // Counted inside: on PostgreSQL a retried transaction counts afresh.
+    let report = ctx.db().immediate(|tx| {
+        let mut report = ImportReport::default();
+        for (line, raw) in &entries {
+            match normalize_email(raw) {
                 None => report.invalid.push(InvalidLine {
-                    line,
+                    line: *line,
                     text: raw.chars().take(100).collect(),
                 }),
                 Some(email) => {
-                    let (added, _) = suppression::add(
-                        db::Db::sqlite(tx),
-                        &email,
-                        reason,
-                        Some("imported"),
-                        ctx.now(),
-                    )?;
+                    let (added, _) =
+                        suppression::add(tx, &email, reason, Some("imported"), ctx.now())?;
                     if added {
                         report.added += 1
                     } else {
@@ -202,7 +192,7 @@ pub fn import(ctx: &Ctx, path: &Path, reason: &str) -> Result<ImportReport> {
                 }
             }
         }
-        Ok(())
+        Ok(report)
     })?;
     log::info!(
         "[SUPPRESS][IMPORT] file={:?} added={} already={} invalid={}",
