@@ -83,23 +83,23 @@ mod tests {
 
     #[test]
     fn the_table_keeps_only_the_newest_rows() {
-        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
-        let db = store.db();
-        let batch: Vec<Event> = (0..250)
-            .map(|i| Event {
-                at: i,
-                level: "INFO".into(),
-                tag: "[T]".into(),
-                message: format!("[T] n={i}"),
-            })
-            .collect();
-        append(db, &batch, 100).unwrap();
-        append(db, &batch[..10], 100).unwrap();
-        let n: i64 = db
-            .query_row("SELECT COUNT(*) FROM event_log", params![], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 100);
-        let newest = recent(db, "[T]", 1).unwrap();
-        assert_eq!(newest[0].message, "[T] n=9");
+        crate::db::on_each_store(|db| {
+            let batch: Vec<Event> = (0..250)
+                .map(|i| Event {
+                    at: i,
+                    level: "INFO".into(),
+                    tag: "[T]".into(),
+                    message: format!("[T] n={i}"),
+                })
+                .collect();
+            append(db, &batch, 100).unwrap();
+            append(db, &batch[..10], 100).unwrap();
+            let n: i64 = db
+                .query_row("SELECT COUNT(*) FROM event_log", params![], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 100);
+            let newest = recent(db, "[T]", 1).unwrap();
+            assert_eq!(newest[0].message, "[T] n=9");
+        });
     }
 }

@@ -20,6 +20,10 @@ pub mod sequences;
 mod store;
 pub mod suppression;
 pub mod tasks;
+#[cfg(test)]
+mod test_stores;
+#[cfg(test)]
+pub(crate) use test_stores::on_each_store;
 
 pub(crate) use store::params;
 pub use store::{

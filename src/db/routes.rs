@@ -86,36 +86,36 @@ mod tests {
 
     #[test]
     fn a_domain_without_an_answer_waits_an_hour_and_an_answer_ends_it() {
-        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
-        let db = store.db();
-        let t = 1_800_000_000;
-        wait(db, "slow.com", "timed out", t).unwrap();
-        assert_eq!(
-            waiting(db, "slow.com", t + WAIT_SECS - 1).unwrap(),
-            Some((t + WAIT_SECS, "timed out".to_string()))
-        );
-        assert_eq!(waiting(db, "slow.com", t + WAIT_SECS).unwrap(), None);
-        assert_eq!(waiting(db, "other.com", t).unwrap(), None);
-        wait(db, "slow.com", "timed out again", t + 10).unwrap();
-        remember(db, "slow.com", true, "MX mx.slow.com", t + 20).unwrap();
-        assert_eq!(waiting(db, "slow.com", t + 30).unwrap(), None);
+        crate::db::on_each_store(|db| {
+            let t = 1_800_000_000;
+            wait(db, "slow.com", "timed out", t).unwrap();
+            assert_eq!(
+                waiting(db, "slow.com", t + WAIT_SECS - 1).unwrap(),
+                Some((t + WAIT_SECS, "timed out".to_string()))
+            );
+            assert_eq!(waiting(db, "slow.com", t + WAIT_SECS).unwrap(), None);
+            assert_eq!(waiting(db, "other.com", t).unwrap(), None);
+            wait(db, "slow.com", "timed out again", t + 10).unwrap();
+            remember(db, "slow.com", true, "MX mx.slow.com", t + 20).unwrap();
+            assert_eq!(waiting(db, "slow.com", t + 30).unwrap(), None);
+        });
     }
 
     #[test]
     fn an_answer_is_trusted_for_seven_days_then_asked_again() {
-        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
-        let db = store.db();
-        let t = 1_800_000_000;
-        assert_eq!(fresh(db, "acme.com", t).unwrap(), None);
-        remember(db, "acme.com", true, "MX mx.acme.com", t).unwrap();
-        let route = fresh(db, "acme.com", t + ROUTE_TTL_SECS - 1)
-            .unwrap()
-            .unwrap();
-        assert!(route.accepts);
-        assert_eq!(route.detail, "MX mx.acme.com");
-        assert_eq!(fresh(db, "acme.com", t + ROUTE_TTL_SECS).unwrap(), None);
-        remember(db, "acme.com", false, "null MX", t + ROUTE_TTL_SECS).unwrap();
-        let route = fresh(db, "acme.com", t + ROUTE_TTL_SECS).unwrap().unwrap();
-        assert!(!route.accepts);
+        crate::db::on_each_store(|db| {
+            let t = 1_800_000_000;
+            assert_eq!(fresh(db, "acme.com", t).unwrap(), None);
+            remember(db, "acme.com", true, "MX mx.acme.com", t).unwrap();
+            let route = fresh(db, "acme.com", t + ROUTE_TTL_SECS - 1)
+                .unwrap()
+                .unwrap();
+            assert!(route.accepts);
+            assert_eq!(route.detail, "MX mx.acme.com");
+            assert_eq!(fresh(db, "acme.com", t + ROUTE_TTL_SECS).unwrap(), None);
+            remember(db, "acme.com", false, "null MX", t + ROUTE_TTL_SECS).unwrap();
+            let route = fresh(db, "acme.com", t + ROUTE_TTL_SECS).unwrap().unwrap();
+            assert!(!route.accepts);
+        });
     }
 }

@@ -94,45 +94,45 @@ mod tests {
 
     #[test]
     fn capping_keeps_the_newest_run_of_every_command() {
-        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
-        let db = store.db();
-        let old = start(db, "bill", 1, 100).unwrap();
-        finish(db, old, "ok", 0, None, 2).unwrap();
-        for i in 0..300 {
-            let r = start(db, "status", 10 + i, 100).unwrap();
-            finish(db, r, "ok", 0, None, 10 + i).unwrap();
-        }
-        let me = start(db, "status", 999, 100).unwrap();
-        let last = last_of_each(db, me).unwrap();
-        assert_eq!(
-            last.iter().map(|r| r.command.as_str()).collect::<Vec<_>>(),
-            ["bill", "status"]
-        );
-        let n: i64 = db
-            .query_row("SELECT COUNT(*) FROM command_run", params![], |r| r.get(0))
-            .unwrap();
-        assert!(n <= 102, "{n}");
+        crate::db::on_each_store(|db| {
+            let old = start(db, "bill", 1, 100).unwrap();
+            finish(db, old, "ok", 0, None, 2).unwrap();
+            for i in 0..300 {
+                let r = start(db, "status", 10 + i, 100).unwrap();
+                finish(db, r, "ok", 0, None, 10 + i).unwrap();
+            }
+            let me = start(db, "status", 999, 100).unwrap();
+            let last = last_of_each(db, me).unwrap();
+            assert_eq!(
+                last.iter().map(|r| r.command.as_str()).collect::<Vec<_>>(),
+                ["bill", "status"]
+            );
+            let n: i64 = db
+                .query_row("SELECT COUNT(*) FROM command_run", params![], |r| r.get(0))
+                .unwrap();
+            assert!(n <= 102, "{n}");
+        });
     }
 
     #[test]
     fn last_of_each_command_is_the_newest() {
-        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
-        let db = store.db();
-        let a = start(db, "status", 10, 100).unwrap();
-        finish(db, a, "ok", 0, None, 11).unwrap();
-        let b = start(db, "status", 20, 100).unwrap();
-        finish(db, b, "error", 78, None, 21).unwrap();
-        start(db, "check", 30, 100).unwrap();
-        let me = start(db, "status", 40, 100).unwrap();
-        let runs = last_of_each(db, me).unwrap();
-        assert_eq!(runs.len(), 2);
-        assert_eq!(runs[0].command, "check");
-        assert_eq!(runs[0].outcome, "running");
-        assert_eq!(
-            (runs[1].started_at, runs[1].exit_code),
-            (Timestamp(20), Some(78))
-        );
-        let real = last_real_of_each(db, me).unwrap();
-        assert_eq!(real.len(), 2);
+        crate::db::on_each_store(|db| {
+            let a = start(db, "status", 10, 100).unwrap();
+            finish(db, a, "ok", 0, None, 11).unwrap();
+            let b = start(db, "status", 20, 100).unwrap();
+            finish(db, b, "error", 78, None, 21).unwrap();
+            start(db, "check", 30, 100).unwrap();
+            let me = start(db, "status", 40, 100).unwrap();
+            let runs = last_of_each(db, me).unwrap();
+            assert_eq!(runs.len(), 2);
+            assert_eq!(runs[0].command, "check");
+            assert_eq!(runs[0].outcome, "running");
+            assert_eq!(
+                (runs[1].started_at, runs[1].exit_code),
+                (Timestamp(20), Some(78))
+            );
+            let real = last_real_of_each(db, me).unwrap();
+            assert_eq!(real.len(), 2);
+        });
     }
 }

@@ -71,20 +71,20 @@ mod tests {
 
     #[test]
     fn suppressing_an_address_unsubscribes_its_leads_once() {
-        let store = crate::db::Store::Sqlite(crate::db::open_in_memory().unwrap());
-        let db = store.db();
-        db.execute(
-            "INSERT INTO lead (email, source, created_at) VALUES ('a@b.com', 't', 0)",
-            params![],
-        )
-        .unwrap();
-        assert_eq!(add(db, "a@b.com", "manual", None, 1).unwrap(), (true, 1));
-        assert_eq!(add(db, "a@b.com", "bounce", None, 2).unwrap(), (false, 0));
-        assert_eq!(
-            list(db, crate::db::Page::ALL).unwrap().rows[0].reason,
-            "manual"
-        );
-        assert!(remove(db, "a@b.com").unwrap());
-        assert!(!remove(db, "a@b.com").unwrap());
+        crate::db::on_each_store(|db| {
+            db.execute(
+                "INSERT INTO lead (email, source, created_at) VALUES ('a@b.com', 't', 0)",
+                params![],
+            )
+            .unwrap();
+            assert_eq!(add(db, "a@b.com", "manual", None, 1).unwrap(), (true, 1));
+            assert_eq!(add(db, "a@b.com", "bounce", None, 2).unwrap(), (false, 0));
+            assert_eq!(
+                list(db, crate::db::Page::ALL).unwrap().rows[0].reason,
+                "manual"
+            );
+            assert!(remove(db, "a@b.com").unwrap());
+            assert!(!remove(db, "a@b.com").unwrap());
+        });
     }
 }

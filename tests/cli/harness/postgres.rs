@@ -185,6 +185,40 @@ impl Postgres {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
+    /// Keeps the cluster for the rest of the process instead of stopping it
+    /// on drop: a watchdog (`sh`, as the server's user) waits for its stdin
+    /// to close, which happens when this process exits however it exits,
+    /// then stops the server and removes its directory. For one cluster
+    /// shared by a whole test binary through a `static`, whose value is
+    /// never dropped (the lib's unit tests, `db::test_stores`).
+    #[allow(dead_code)]
+    // the lib's unit tests include this file
+    // Never waited for: it outlives this process, and init reaps it.
+    #[allow(clippy::zombie_processes)]
+    pub fn stop_at_exit(self) -> &'static Postgres {
+        let script = "cat >/dev/null; \"$1\" -D \"$2/data\" -m immediate -w stop; rm -rf \"$2\"";
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", script, "watchdog"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg(self.dir.path())
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("LC_ALL", "C")
+            .current_dir("/")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        if let Some((uid, gid)) = self.run_as {
+            cmd.uid(uid).gid(gid);
+        }
+        let mut watchdog = cmd.spawn().expect("start the cluster's watchdog");
+        // The pipe's write end stays open (close-on-exec: no other child
+        // holds it) until the process ends; leaked, the value never drops,
+        // so neither `Drop` nor the TempDir races the watchdog.
+        std::mem::forget(watchdog.stdin.take());
+        Box::leak(Box::new(self))
+    }
+
     /// Runs one of the cluster's tools as the server's user; panics with
     /// its output when it fails.
     fn tool(&self, name: &str, args: &[&str]) {
