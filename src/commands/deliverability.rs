@@ -211,10 +211,6 @@ fn dkim(dns: &mut Resolver, email: &EmailConfig) -> Check {
                 NAME,
                 "SMTP mail is not DKIM-signed: set DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE, and publish the key",
             ),
-            Requested::Mode(EmailMode::SendGrid) => pass(
-                NAME,
-                "skipped: SendGrid signs with its domain authentication",
-            ),
             _ => pass(NAME, "skipped: email is DRY_RUN"),
         };
     };

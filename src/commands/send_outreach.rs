@@ -1,9 +1,11 @@
 //! `hoss send-outreach`: one bounded pass of outreach email.
 //!
-//! Recover reservations of dead processes (→ uncertain), then for `new`
-//! leads, oldest first, until `MAX_EMAILS_PER_CYCLE` attempts: reserve the
-//! lead and an hour slot in one transaction, compose, send, record. DRY_RUN
-//! records a simulated attempt and leaves the lead `new`.
+//! Recover reservations of dead processes (→ uncertain), then for due
+//! follow-ups (oldest due first) and `new` leads (oldest first), until
+//! `MAX_EMAILS_PER_CYCLE` attempts: the send window, the address checks
+//! (SPEC §15), then reserve the step and the hour, day and domain slots in
+//! one transaction, compose, send, record. DRY_RUN simulates first emails
+//! only and leaves the lead `new`.
 
 use std::time::Duration;
 
