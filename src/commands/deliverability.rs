@@ -211,10 +211,6 @@ fn dkim(dns: &mut Resolver, email: &EmailConfig) -> Check {
                 NAME,
                 "SMTP mail is not DKIM-signed: set DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE, and publish the key",
             ),
-            Requested::Mode(EmailMode::SendGrid) => pass(
-                NAME,
-                "skipped: SendGrid signs with its domain authentication",
-            ),
             _ => pass(NAME, "skipped: email is DRY_RUN"),
         };
     };
@@ -268,16 +264,10 @@ fn dkim(dns: &mut Resolver, email: &EmailConfig) -> Check {
 fn unsubscribe(email: &EmailConfig) -> Check {
     const NAME: &str = "unsubscribe";
     let Some(base) = &email.public_base_url else {
-        // An unusable value was refused when the settings were read; its
-        // reason is among email's.
-        let refused = email.mode.reason.as_deref().and_then(|r| {
-            r.split("; ")
-                .find(|p| p.starts_with("PUBLIC_BASE_URL"))
-                .map(str::to_string)
-        });
+        // An unusable value was refused when the settings were read.
         return fail(
             NAME,
-            refused.unwrap_or_else(|| {
+            email.public_base_url_problem.clone().unwrap_or_else(|| {
                 "PUBLIC_BASE_URL is not set: the one-click unsubscribe link has nowhere to go"
                     .into()
             }),

@@ -23,7 +23,7 @@ use crate::clock::{Timestamp, hour_label, hour_start, local_day, rfc3339, utc};
 use crate::config::EmailMode;
 use crate::config::Step;
 use crate::db::{self, discipline as q, leads::Lead, outbox, sequences::Sequence};
-use crate::domain::lead_csv::is_free_mail;
+use crate::domain::lead_csv::is_company_domain;
 use crate::domain::schedule::{
     self, Calendar, Closed, SendWindow, Warmup, daily_cap, local_to_utc, parse_tz,
 };
@@ -223,9 +223,10 @@ impl PassState {
 }
 
 /// The domain the per-domain caps count: the lead's company domain, empty
-/// for free mail.
+/// for free mail and the platforms many unrelated leads share, as
+/// `outbox::reserve` counts it.
 fn company_domain(lead: &Lead) -> &str {
-    if lead.domain.is_empty() || is_free_mail(&lead.domain) {
+    if !is_company_domain(&lead.domain) {
         ""
     } else {
         &lead.domain

@@ -223,11 +223,11 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
     let (kind, step) = match inv.status {
         InvoiceStatus::Draft | InvoiceStatus::Open => (
             MailKind::Invoice,
-            invoice_mail::next_notice_step(ctx.sqlite()?, id)?,
+            invoice_mail::next_step(ctx.sqlite()?, id, MailKind::Invoice)?,
         ),
         InvoiceStatus::Paid => (
             MailKind::Receipt,
-            invoice_mail::next_receipt_step(ctx.sqlite()?, id)?,
+            invoice_mail::next_step(ctx.sqlite()?, id, MailKind::Receipt)?,
         ),
         InvoiceStatus::Void => {
             return Err(Error::Data(format!(
@@ -297,7 +297,6 @@ fn recipient(ctx: &Ctx, inv: &Invoice) -> Result<String> {
 /// `STRIPE_HARD_MAX_AMOUNT`; recorded with the time.
 pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let inv = find(ctx, id)?;
-    let hard = ctx.config.stripe.hard_max_amount;
     if inv.status != InvoiceStatus::Draft {
         return Err(Error::Data(format!(
             "invoice {id} is {}: only a draft waits for approval",
@@ -307,9 +306,7 @@ pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     // Approval lifts STRIPE_MAX_AMOUNT only: above the hard ceiling or
     // below the minimum it could link nothing.
     let cfg = &ctx.config.stripe;
-    if inv.currency == cfg.currency
-        && (inv.amount_cents > hard || inv.amount_cents < cfg.min_amount)
-    {
+    if !crate::commands::invoice_mail::in_range(ctx, &inv, true) {
         return Err(Error::Data(format!(
             "invoice {id} cannot be approved: {}",
             crate::commands::invoice_mail::why_no_link(ctx, &inv, true)

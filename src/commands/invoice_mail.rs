@@ -56,8 +56,9 @@ pub enum Outcome {
 /// with the payment instructions), a receipt for a paid one.
 fn fits(kind: MailKind, status: InvoiceStatus) -> bool {
     match kind {
-        MailKind::Invoice => matches!(status, InvoiceStatus::Draft | InvoiceStatus::Open),
-        MailKind::Reminder => matches!(status, InvoiceStatus::Draft | InvoiceStatus::Open),
+        MailKind::Invoice | MailKind::Reminder => {
+            matches!(status, InvoiceStatus::Draft | InvoiceStatus::Open)
+        }
         MailKind::Receipt => status == InvoiceStatus::Paid,
     }
 }
@@ -187,7 +188,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
                 continue;
             }
             if announced {
-                q::next_notice_step(ctx.sqlite()?, id)?
+                q::next_step(ctx.sqlite()?, id, MailKind::Invoice)?
             } else {
                 FIRST
             }
@@ -440,11 +441,14 @@ fn facts(
             amount: format_amount(Cents(cents), &inv.currency),
         })
         .collect();
-    customers::ensure_tokens(ctx.sqlite()?)?;
-    let token = customers::get(ctx.sqlite()?, customer.id)?.and_then(|c| c.public_token);
-    let portal_url = match (&ctx.config.portal_base_url, token) {
-        (Some(base), Some(token)) => Some(format!("{base}/{token}/")),
-        _ => None,
+    let portal_url = match &ctx.config.portal_base_url {
+        Some(base) => {
+            customers::ensure_tokens(ctx.sqlite()?)?;
+            customers::get(ctx.sqlite()?, customer.id)?
+                .and_then(|c| c.public_token)
+                .map(|token| format!("{base}/{token}/"))
+        }
+        None => None,
     };
     let open = inv.status == InvoiceStatus::Open;
     let cfg = &ctx.config;

@@ -1,9 +1,11 @@
 //! `hoss send-outreach`: one bounded pass of outreach email.
 //!
-//! Recover reservations of dead processes (→ uncertain), then for `new`
-//! leads, oldest first, until `MAX_EMAILS_PER_CYCLE` attempts: reserve the
-//! lead and an hour slot in one transaction, compose, send, record. DRY_RUN
-//! records a simulated attempt and leaves the lead `new`.
+//! Recover reservations of dead processes (→ uncertain), then for due
+//! follow-ups (oldest due first) and `new` leads (oldest first), until
+//! `MAX_EMAILS_PER_CYCLE` attempts: the send window, the address checks
+//! (SPEC §15), then reserve the step and the hour, day and domain slots in
+//! one transaction, compose, send, record. DRY_RUN simulates first emails
+//! only and leaves the lead `new`.
 
 use std::time::Duration;
 
@@ -14,7 +16,9 @@ use serde::Serialize;
 use crate::app::Ctx;
 use crate::clock::rfc3339;
 use crate::commands::addresses::{AddressGate, Gate};
-use crate::commands::discipline::{Candidates, FIRST_SEND_DAY, lead_tz, step_pack, today_cap};
+use crate::commands::discipline::{
+    Candidates, FIRST_SEND_DAY, calendar, lead_tz, step_config, step_pack, today_cap,
+};
 use crate::commands::mail::{
     log_result, log_suppressed, log_throttled, outreach_message, sender, sender_problem,
     sender_problem_exit, simulate_send,
@@ -26,7 +30,7 @@ use crate::domain::address::email_domain;
 use crate::domain::compose::{FollowUp, Outgoing, Sender};
 use crate::domain::delivery::{Delivery, SendResult};
 use crate::domain::lead_csv::is_company_domain;
-use crate::domain::schedule::{self, Calendar};
+use crate::domain::schedule;
 use crate::domain::templates::Pack;
 use crate::error::{Error, Result};
 use crate::render::Report;
@@ -241,10 +245,7 @@ impl Pass<'_> {
         }
         let cfg = &ctx.config.email;
         let sending = &cfg.sending;
-        let Some(step_cfg) = usize::try_from(step - 1)
-            .ok()
-            .and_then(|i| sending.steps.get(i))
-        else {
+        let Some(step_cfg) = step_config(ctx, step) else {
             // The configuration lost this step: the sequence is over.
             db::sequences::stop(
                 ctx.db(),
@@ -255,12 +256,7 @@ impl Pass<'_> {
             return Ok(true);
         };
         let tz = lead_tz(ctx, lead.id)?;
-        let calendar = Calendar {
-            window: sending.window,
-            tz,
-            blackout: &sending.blackout,
-        };
-        if let Err(closed) = calendar.check(crate::clock::utc(ctx.now())) {
+        if let Err(closed) = calendar(ctx, tz).check(crate::clock::utc(ctx.now())) {
             self.report.waiting += 1;
             debug!(
                 "[EMAIL][WINDOW] lead_id={} step={step} opens={}",

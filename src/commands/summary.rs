@@ -312,7 +312,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     }
     if fell_due_all > fell_due.len() as i64 {
         attention.push(format!(
-            "{} more invoices became overdue: `hoss invoice list --status open`",
+            "{} more invoices became overdue: `hoss invoice list --status open` and `--status draft`",
             fell_due_all - fell_due.len() as i64
         ));
     }

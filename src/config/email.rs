@@ -77,6 +77,8 @@ pub struct EmailConfig {
     pub smtp: SmtpConfig,
     pub company_postal_address: Option<String>,
     pub public_base_url: Option<String>,
+    /// Why `PUBLIC_BASE_URL` was refused, when it was (email fell back).
+    pub public_base_url_problem: Option<String>,
     pub operator_email: String,
     pub niche_template: String,
     /// The pack `BIZDEV_NICHE_TEMPLATE` names, read from `TEMPLATES_DIR` or
@@ -152,12 +154,11 @@ pub(super) fn resolve_email(
     let bizdev_email = p.take(raw.email("BIZDEV_SENDER_EMAIL"), None);
     let reply_to = p.take(raw.email("REPLY_TO_EMAIL"), None);
     let operator_email = p.take(raw.email("OPERATOR_EMAIL"), None);
-    let public_base_url = raw.get("PUBLIC_BASE_URL").and_then(|u| {
-        p.take(
-            check_url("PUBLIC_BASE_URL", u.trim_end_matches('/')).map(Some),
-            None,
-        )
-    });
+    let checked_base = raw
+        .get("PUBLIC_BASE_URL")
+        .map(|u| check_url("PUBLIC_BASE_URL", u.trim_end_matches('/')));
+    let public_base_url_problem = checked_base.as_ref().and_then(|r| r.clone().err());
+    let public_base_url = checked_base.and_then(|r| p.take(r.map(Some), None));
     let company_postal_address = raw.get("COMPANY_POSTAL_ADDRESS").map(str::to_string);
 
     // What the requested real mailer needs, on top of the shared checks.
@@ -276,6 +277,7 @@ pub(super) fn resolve_email(
         smtp,
         company_postal_address,
         public_base_url,
+        public_base_url_problem,
         operator_email,
         niche_template,
         pack,

@@ -134,10 +134,9 @@ pub(super) fn resolve_sending(
     );
     let warmup_on = match raw.get("WARMUP") {
         None => true,
-        Some(v) => match v.to_ascii_uppercase().as_str() {
-            "ON" | "TRUE" | "1" | "YES" => true,
-            "OFF" | "FALSE" | "0" | "NO" => false,
-            _ => {
+        Some(v) => match super::keys::parse_switch(v) {
+            Some(on) => on,
+            None => {
                 p.0.push("WARMUP is not ON or OFF".into());
                 true
             }

@@ -73,13 +73,14 @@ pub fn announced(conn: &Connection, invoice_id: i64) -> rusqlite::Result<bool> {
     .query_row([invoice_id], |r| r.get(0))
 }
 
-/// The step an operator's re-send takes: after every notice so far.
-pub fn next_notice_step(conn: &Connection, invoice_id: i64) -> rusqlite::Result<i64> {
+/// The step a new mail of `kind` about the invoice takes (an operator's
+/// re-send, a notice after the draft's): after every one so far.
+pub fn next_step(conn: &Connection, invoice_id: i64, kind: MailKind) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "SELECT COALESCE(MAX(step), 0) + 1 FROM send_ledger INDEXED BY send_ledger_invoice
-         WHERE invoice_id = ?1 AND kind = 'invoice'",
+         WHERE invoice_id = ?1 AND kind = ?2",
     )?
-    .query_row([invoice_id], |r| r.get(0))
+    .query_row(params![invoice_id, kind.as_str()], |r| r.get(0))
 }
 
 /// One mail about an invoice, before its outcome.
@@ -94,15 +95,6 @@ pub struct Attempt<'a> {
     /// notice sent to a draft is followed by one with the payment link
     /// once the invoice opens.
     pub status: &'a str,
-}
-
-/// The step of an operator's receipt: after every receipt so far.
-pub fn next_receipt_step(conn: &Connection, invoice_id: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "SELECT COALESCE(MAX(step), 0) + 1 FROM send_ledger INDEXED BY send_ledger_invoice
-         WHERE invoice_id = ?1 AND kind = 'receipt'",
-    )?
-    .query_row([invoice_id], |r| r.get(0))
 }
 
 /// Records an attempt with its outcome (`reserved` for a claim, which the

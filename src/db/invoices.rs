@@ -351,10 +351,11 @@ pub fn outstanding_cents(conn: &Connection) -> rusqlite::Result<i128> {
     .query_row([], |r| Ok(join_sum(r.get(0)?, r.get(1)?)))
 }
 
-/// Open invoices past their due date at `now` (`due_at < now`): (count,
-/// exact total, see [`split_sum`]), read on the partial index
-/// `invoice_unpaid_due`, which holds open invoices only: the cost follows the
-/// overdue invoices, never the whole table. Like [`outstanding_cents`], the
+/// Unpaid invoices (open, or drafts announced with a due date) past their
+/// due date at `now` (`due_at < now`): (count, exact total, see
+/// [`split_sum`]), read on the partial index `invoice_unpaid_due`, which
+/// holds unpaid invoices with a due date only: the cost follows the overdue
+/// invoices, never the whole table. Like [`outstanding_cents`], the
 /// total is of every currency's minor units.
 pub fn overdue(conn: &Connection, now: i64) -> rusqlite::Result<(i64, i128)> {
     conn.prepare_cached(&format!(
@@ -365,7 +366,7 @@ pub fn overdue(conn: &Connection, now: i64) -> rusqlite::Result<(i64, i128)> {
     .query_row([now], |r| Ok((r.get(0)?, join_sum(r.get(1)?, r.get(2)?))))
 }
 
-/// An open invoice that fell due, as the digest names it.
+/// An unpaid invoice that fell due, as the digest names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FellDue {
     pub id: i64,
@@ -375,7 +376,7 @@ pub struct FellDue {
     pub due_at: Timestamp,
 }
 
-/// Invoices still open whose due date is in `[from, to)`: those that became
+/// Invoices still unpaid whose due date is in `[from, to)`: those that became
 /// overdue between `from` and `to` (overdue is `due_at < now`), oldest due
 /// first, at most `limit` of them, and how many there are in all. On the
 /// partial index `invoice_unpaid_due`.

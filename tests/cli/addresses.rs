@@ -38,6 +38,13 @@ fn real_smtp(server: &SmtpServer) -> Sandbox {
         .with("MAX_EMAILS_PER_CYCLE", "100")
 }
 
+/// Real mail with the MX check on, asking `dns` (`DNS_SERVER`).
+fn mx_checked(server: &SmtpServer, dns: &str) -> Sandbox {
+    real_smtp(server)
+        .with("MX_CHECK", "ON")
+        .with("DNS_SERVER", dns)
+}
+
 fn recipients(server: &SmtpServer) -> Vec<String> {
     let mut to: Vec<String> = server
         .messages()
@@ -201,10 +208,7 @@ fn zone() -> DnsZone {
 fn the_mx_check_sends_only_where_dns_says_mail_is_taken() {
     let Some(dns) = zone().start() else { return };
     let server = SmtpServer::start(SmtpMode::Accept);
-    let mut sb = real_smtp(&server)
-        .with("MX_CHECK", "ON")
-        .with("DNS_SERVER", &dns.server())
-        .with("HOSS_NOW", "2026-12-01T10:00:00Z");
+    let mut sb = mx_checked(&server, &dns.server()).with("HOSS_NOW", "2026-12-01T10:00:00Z");
     let z = DNS_ZONE;
     for name in ["good", "aonly", "nullmx", "gone", "txtonly", "slow"] {
         assert_eq!(add(&sb, &format!("ann@{name}.{z}")).code, 0);
@@ -324,9 +328,7 @@ fn a_resolver_that_refuses_or_stays_silent_makes_leads_wait() {
         .unwrap();
     let trap = QueryTrap::start();
     for dns in [closed.to_string(), trap.addr.clone()] {
-        let sb = real_smtp(&server)
-            .with("MX_CHECK", "ON")
-            .with("DNS_SERVER", &dns);
+        let sb = mx_checked(&server, &dns);
         for i in 0..4 {
             add(&sb, &format!("ann@acme{i}.com"));
         }
@@ -371,9 +373,7 @@ fn domains_whose_dns_fails_do_not_hold_up_the_queue() {
         return;
     };
     let server = SmtpServer::start(SmtpMode::Accept);
-    let sb = real_smtp(&server)
-        .with("MX_CHECK", "ON")
-        .with("DNS_SERVER", &dns.server());
+    let sb = mx_checked(&server, &dns.server());
     for name in ["broken1", "broken2", "broken3", "good"] {
         assert_eq!(add(&sb, &format!("ann@{name}.{z}")).code, 0);
     }
@@ -452,9 +452,7 @@ fn a_pass_waits_on_dns_for_ten_leads_at_most() {
         return;
     };
     let server = SmtpServer::start(SmtpMode::Accept);
-    let sb = real_smtp(&server)
-        .with("MX_CHECK", "ON")
-        .with("DNS_SERVER", &dns.server());
+    let sb = mx_checked(&server, &dns.server());
     for i in 0..12 {
         assert_eq!(add(&sb, &format!("ann@broken{i}.{z}")).code, 0);
     }
@@ -488,10 +486,7 @@ fn domains_that_time_out_at_the_front_of_the_queue_are_left_alone_for_an_hour() 
         return;
     };
     let server = SmtpServer::start(SmtpMode::Accept);
-    let mut sb = real_smtp(&server)
-        .with("MX_CHECK", "ON")
-        .with("DNS_SERVER", &dns.server())
-        .with("HOSS_NOW", "2026-12-01T10:00:00Z");
+    let mut sb = mx_checked(&server, &dns.server()).with("HOSS_NOW", "2026-12-01T10:00:00Z");
     for name in ["dead1", "dead2", "good"] {
         assert_eq!(add(&sb, &format!("ann@{name}.{z}")).code, 0);
     }

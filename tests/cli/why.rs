@@ -391,3 +391,43 @@ fn with_the_window_closed_in_send_timezone_only_leads_in_open_zones_are_planned_
     sb.run(&["send-outreach"]);
     assert_eq!(received(&server), planned(&plan));
 }
+
+#[test]
+fn leads_whose_site_is_a_platform_page_share_no_domain_cap_in_why_as_in_the_pass() {
+    // Two businesses known only by their Facebook pages: `reserve` exempts
+    // the platform from the per-domain caps, so `why` must too.
+    let server = FakeServer::sendgrid();
+    let sb = sendgrid(&server.url)
+        .with("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "1")
+        .with("MAX_EMAILS_PER_CYCLE", "1");
+    for (email, company, page) in [
+        (
+            "ann@ann-bakery.com",
+            "Ann Bakery",
+            "https://facebook.com/annbakery",
+        ),
+        (
+            "bo@bo-florist.com",
+            "Bo Florist",
+            "https://facebook.com/boflorist",
+        ),
+    ] {
+        let out = sb.run(&[
+            "lead",
+            "add",
+            "--email",
+            email,
+            "--company",
+            company,
+            "--website",
+            page,
+        ]);
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    let pass: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(pass["sent"], 1, "{pass}");
+    let report = why(&sb, "2");
+    assert_eq!(report["sendable_now"], true, "{report}");
+    let pass: Value = sb.json(&["send-outreach", "--json"]);
+    assert_eq!(pass["sent"], 1, "the pass agrees: {pass}");
+}
