@@ -58,7 +58,7 @@ impl Ctx {
     pub fn worker(&self) -> Result<Ctx> {
         Ok(Ctx {
             config: self.config.clone(),
-            store: db::open(&self.config.db_path)?,
+            store: db::open(&self.config)?,
             clock: clock_for(&self.config),
             mailers: self.mailers.clone(),
             run: self.run.clone(),
@@ -122,7 +122,7 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     if let Some(why) = config.store_refusal() {
         return Err(crate::error::Error::Config(why));
     }
-    let store = db::open(&config.db_path)?;
+    let store = db::open(&config)?;
     let json = cli.json();
     let command = cli.command;
     let quiet = command.quiet();
@@ -178,7 +178,7 @@ pub enum Step {
 pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Result<i32>) -> Step {
     let cap = ctx.config.log_max_entries;
     let _lock = if lock {
-        match crate::lock::try_lock(&ctx.config.lock_dir, name) {
+        match crate::lock::try_lock(ctx.db(), &ctx.config.lock_dir, name) {
             Err(e) => return Step::Done(Err(e)),
             Ok(None) => {
                 warn!("[LOCK][BUSY] command={name} another run holds the lock; skipping");

@@ -1,22 +1,61 @@
-//! Overlap locks: one lock file per command in `HOSS_LOCK_DIR`. They only
-//! avoid wasted work — every guarantee is held by the database itself — so a
-//! lock that cannot be taken means "someone else is on it", and the command
-//! exits 0 after logging `[LOCK][BUSY]`.
+//! Overlap locks: one per command, a lock file in `HOSS_LOCK_DIR` on SQLite
+//! and an advisory lock in the database on PostgreSQL (so two hosts sharing
+//! one database behave like two processes on one host). They only avoid
+//! wasted work — every guarantee is held by the database itself — so a lock
+//! that cannot be taken means "someone else is on it", and the command exits
+//! 0 after logging `[LOCK][BUSY]`.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 
+use crate::db::{Db, params};
 use crate::error::{Error, Result};
 
-/// Held for as long as the value lives; the OS drops it when the process
-/// dies, so a killed run never leaves a stale lock.
-#[derive(Debug)]
-pub struct CommandLock {
-    _file: File,
+/// The first key of every overlap lock on PostgreSQL ("hoss" in ASCII); the
+/// second is the hash of the command's name. The two-key space is apart
+/// from the one-key write lock of `Db::immediate`.
+pub const ADVISORY_CLASS: i32 = 0x686f_7373;
+
+/// Held for as long as the value lives. A killed run never leaves a stale
+/// lock: the OS drops a file lock when the process dies, the server drops
+/// an advisory lock when its connection ends.
+pub enum CommandLock<'a> {
+    File(#[allow(dead_code)] File),
+    Advisory { db: Db<'a>, name: String },
 }
 
-/// `Ok(None)` when another process holds the lock of `name`.
-pub fn try_lock(dir: &Path, name: &str) -> Result<Option<CommandLock>> {
+impl Drop for CommandLock<'_> {
+    fn drop(&mut self) {
+        if let CommandLock::Advisory { db, name } = self {
+            // A failure leaves the lock to the end of the connection, which
+            // is the end of this process.
+            let _ = db.query_row(
+                "SELECT pg_advisory_unlock(?1, hashtext(?2))",
+                params![ADVISORY_CLASS, name.as_str()],
+                |r| r.get::<bool>(0),
+            );
+        }
+    }
+}
+
+/// The lock of command `name` on the store `db` (files under `dir` for
+/// SQLite); `Ok(None)` when another process holds it.
+pub fn try_lock<'a>(db: Db<'a>, dir: &Path, name: &str) -> Result<Option<CommandLock<'a>>> {
+    if db.is_postgres() {
+        let taken: bool = db.query_row(
+            "SELECT pg_try_advisory_lock(?1, hashtext(?2))",
+            params![ADVISORY_CLASS, name],
+            |r| r.get(0),
+        )?;
+        return Ok(taken.then(|| CommandLock::Advisory {
+            db,
+            name: name.to_owned(),
+        }));
+    }
+    try_lock_file(dir, name)
+}
+
+fn try_lock_file<'a>(dir: &Path, name: &str) -> Result<Option<CommandLock<'a>>> {
     std::fs::create_dir_all(dir).map_err(|e| {
         Error::Config(format!(
             "cannot create lock directory {}: {e}",
@@ -31,7 +70,7 @@ pub fn try_lock(dir: &Path, name: &str) -> Result<Option<CommandLock>> {
         .open(&path)
         .map_err(|e| Error::Config(format!("cannot open lock file {}: {e}", path.display())))?;
     match file.try_lock() {
-        Ok(()) => Ok(Some(CommandLock { _file: file })),
+        Ok(()) => Ok(Some(CommandLock::File(file))),
         Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(Error::Temporary(format!(
             "cannot lock {}: {e}",
@@ -47,11 +86,27 @@ mod tests {
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
-        let first = try_lock(dir.path(), "bill").unwrap();
+        let first = try_lock_file(dir.path(), "bill").unwrap();
         assert!(first.is_some());
-        assert!(try_lock(dir.path(), "bill").unwrap().is_none());
-        assert!(try_lock(dir.path(), "onboard").unwrap().is_some());
+        assert!(try_lock_file(dir.path(), "bill").unwrap().is_none());
+        assert!(try_lock_file(dir.path(), "onboard").unwrap().is_some());
         drop(first);
-        assert!(try_lock(dir.path(), "bill").unwrap().is_some());
+        assert!(try_lock_file(dir.path(), "bill").unwrap().is_some());
+    }
+
+    #[test]
+    fn on_postgres_a_second_connection_is_refused_until_the_first_lets_go() {
+        let stores = crate::db::test_stores::two_connections();
+        let Some((one, two)) = stores else { return };
+        let nowhere = Path::new("/nonexistent/locks");
+        let first = try_lock(one.db(), nowhere, "bill").unwrap();
+        assert!(first.is_some());
+        assert!(try_lock(two.db(), nowhere, "bill").unwrap().is_none());
+        assert!(try_lock(two.db(), nowhere, "onboard").unwrap().is_some());
+        drop(first);
+        assert!(try_lock(two.db(), nowhere, "bill").unwrap().is_some());
+        // The connection's end lets go too (a killed process).
+        drop(two);
+        assert!(try_lock(one.db(), nowhere, "bill").unwrap().is_some());
     }
 }

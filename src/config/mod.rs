@@ -174,8 +174,12 @@ impl Config {
         }
     }
 
-    /// Where the state lives, as shown to the operator: `sqlite:/abs/path`.
+    /// Where the state lives, as shown to the operator: `sqlite:/abs/path`,
+    /// or `postgres://host/db` (never the user or password).
     pub fn store_label(&self) -> String {
+        if let Some(url) = &self.database_url {
+            return database_label(url.expose());
+        }
         let path = std::fs::canonicalize(&self.db_path).unwrap_or_else(|_| self.db_path.clone());
         format!("sqlite:{}", path.display())
     }
@@ -195,7 +199,7 @@ impl Config {
     /// Why the store will not last, if it will not: a local SQLite file in a
     /// Replit deployment.
     pub fn ephemeral_store(&self) -> Option<String> {
-        self.replit_deployment.then(|| {
+        (self.replit_deployment && self.database_url.is_none()).then(|| {
             format!(
                 "the store is a local file ({}) in a Replit deployment (REPLIT_DEPLOYMENT is set): its files do not last, and with them the send ledger and the invoices; run the passes where the disk lasts (replit.md \"Running it\")",
                 self.store_label()

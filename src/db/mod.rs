@@ -21,7 +21,7 @@ mod store;
 pub mod suppression;
 pub mod tasks;
 #[cfg(test)]
-mod test_stores;
+pub(crate) mod test_stores;
 #[cfg(test)]
 pub(crate) use test_stores::on_each_store;
 
@@ -40,9 +40,18 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
-/// Opens the store: the SQLite file at `path` (see [`open_sqlite`]).
-pub fn open(path: &Path) -> Result<Store> {
-    open_sqlite(path).map(Store::Sqlite)
+/// Opens the store the configuration names: the PostgreSQL database of
+/// `DATABASE_URL` when it is set (connected, and migrated under an advisory
+/// lock), else the SQLite file `HOSS_DB` (see [`open_sqlite`]).
+pub fn open(config: &crate::config::Config) -> Result<Store> {
+    match &config.database_url {
+        Some(url) => {
+            let mut client = postgres::connect(url.expose())?;
+            postgres::migrate(&mut client)?;
+            Ok(Store::postgres(client))
+        }
+        None => open_sqlite(&config.db_path).map(Store::Sqlite),
+    }
 }
 
 /// Opens (creating if needed) the database file, sets the pragmas and

@@ -47,15 +47,32 @@ fn the_cluster() -> Option<&'static cluster::Postgres> {
 /// SQLite, then PostgreSQL when there is a cluster; each new and migrated.
 pub(crate) fn test_stores() -> Vec<(&'static str, Store)> {
     let mut stores = vec![("sqlite", Store::Sqlite(super::open_in_memory().unwrap()))];
-    if let Some(server) = the_cluster() {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let name = format!("unit_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let mut client = super::postgres::connect(&server.database(&name))
-            .unwrap_or_else(|e| panic!("connect to {name}: {e}\n{}", server.log()));
-        super::postgres::migrate(&mut client).unwrap();
-        stores.push(("postgres", Store::postgres(client)));
+    if let Some(url) = new_database() {
+        stores.push(("postgres", connect(&url)));
     }
     stores
+}
+
+/// Two connections to one new PostgreSQL database (`None` without a
+/// cluster): for what two processes see of each other.
+pub(crate) fn two_connections() -> Option<(Store, Store)> {
+    let url = new_database()?;
+    Some((connect(&url), connect(&url)))
+}
+
+/// The URL of a new database on the cluster, if there is one.
+fn new_database() -> Option<String> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = the_cluster()?;
+    let name = format!("unit_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    Some(server.database(&name))
+}
+
+/// A migrated store on the database at `url`.
+fn connect(url: &str) -> Store {
+    let mut client = super::postgres::connect(url).unwrap_or_else(|e| panic!("connect: {e}"));
+    super::postgres::migrate(&mut client).unwrap();
+    Store::postgres(client)
 }
 
 /// Runs `test` on each of [`test_stores`]; the captured output of a
