@@ -120,7 +120,7 @@ pub fn run(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<ImportReport> {
         let map = import_customers(ctx, tx, &old_customers, &mut c)?;
         let new_tasks = import_tasks(ctx, tx, &old_tasks, &map, &mut t)?;
         import_invoices(ctx, tx, &old_invoices, &map, &mut i)?;
-        let billed = legacy::mark_old_work_billed(tx, &new_tasks)?;
+        let billed = legacy::mark_old_work_billed(db::Db::sqlite(tx), &new_tasks)?;
         if billed > 0 {
             t.note(
                 None,
@@ -157,7 +157,7 @@ fn import_leads(
         report.read += 1;
         let id = row.int("id");
         if let Some(old_id) = id
-            && legacy::lead_imported(tx, old_id)?
+            && legacy::lead_imported(db::Db::sqlite(tx), old_id)?
         {
             report.deduped += 1;
             continue;
@@ -222,7 +222,7 @@ fn import_customers(
             report.skip(None, "no id");
             continue;
         };
-        if let Some(existing) = legacy::customer_by_legacy(tx, old_id)? {
+        if let Some(existing) = legacy::customer_by_legacy(db::Db::sqlite(tx), old_id)? {
             report.deduped += 1;
             map.insert(old_id, existing);
             continue;
@@ -232,7 +232,7 @@ fn import_customers(
             continue;
         };
         if let Some(existing) = customers::by_email(tx, &email)? {
-            legacy::adopt_customer(tx, existing.id, old_id)?;
+            legacy::adopt_customer(db::Db::sqlite(tx), existing.id, old_id)?;
             report.deduped += 1;
             report.note(
                 Some(old_id),
@@ -242,7 +242,7 @@ fn import_customers(
             continue;
         }
         let token = match row.text("public_token").map(|t| t.trim().to_string()) {
-            Some(t) if is_plausible(&t) && !legacy::token_taken(tx, &t)? => t,
+            Some(t) if is_plausible(&t) && !legacy::token_taken(db::Db::sqlite(tx), &t)? => t,
             Some(_) => {
                 report.note(Some(old_id), "portal token unusable or taken; a new one was generated (the old link stops working)");
                 new_token().map_err(Error::Internal)?
@@ -259,7 +259,7 @@ fn import_customers(
         let status = rules::customer_status(row.text("status").as_deref());
         let created_at =
             rules::timestamp(row.text("created_at").as_deref()).unwrap_or_else(|| ctx.now());
-        let id = legacy::insert_customer(tx, old_id, &company, &email, status, &token, created_at)?;
+        let id = legacy::insert_customer(db::Db::sqlite(tx), old_id, &company, &email, status, &token, created_at)?;
         report.imported += 1;
         map.insert(old_id, id);
     }
@@ -280,7 +280,7 @@ fn owned(
     row: &OldRow,
     customers: &BTreeMap<i64, i64>,
     report: &mut TableReport,
-    imported: fn(&rusqlite::Connection, i64) -> rusqlite::Result<bool>,
+    imported: fn(db::Db<'_>, i64) -> db::StoreResult<bool>,
     amount_column: &str,
     currency: &str,
 ) -> Result<Option<Owned>> {
@@ -289,7 +289,7 @@ fn owned(
         report.skip(None, "no id");
         return Ok(None);
     };
-    if imported(tx, old_id)? {
+    if imported(db::Db::sqlite(tx), old_id)? {
         report.deduped += 1;
         return Ok(None);
     }
@@ -362,7 +362,7 @@ fn import_tasks(
             matches!(status, TaskStatus::Done | TaskStatus::Failed).then_some(created_at)
         });
         let id = legacy::insert_task(
-            tx,
+            db::Db::sqlite(tx),
             &TaskRow {
                 legacy_id: old_id,
                 customer_id,
@@ -433,7 +433,7 @@ fn import_invoices(
             continue;
         }
         legacy::insert_invoice(
-            tx,
+            db::Db::sqlite(tx),
             &InvoiceRow {
                 legacy_id: old_id,
                 customer_id,

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Db, StoreResult, params};
 
 use crate::domain::status::{CustomerStatus, InvoiceStatus, TaskStatus};
 use crate::error::{Error, Result};
@@ -118,72 +120,70 @@ pub fn rows(conn: &Connection, table: &str) -> Result<Vec<OldRow>> {
     Ok(rows)
 }
 
-pub fn customer_by_legacy(conn: &Connection, legacy_id: i64) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+pub fn customer_by_legacy(db: Db<'_>, legacy_id: i64) -> StoreResult<Option<i64>> {
+    db.query_opt(
         "SELECT id FROM customer WHERE legacy_id = ?1",
-        [legacy_id],
+        params![legacy_id],
         |r| r.get(0),
     )
-    .optional()
 }
 
-pub fn lead_imported(conn: &Connection, legacy_id: i64) -> rusqlite::Result<bool> {
-    conn.query_row(
+pub fn lead_imported(db: Db<'_>, legacy_id: i64) -> StoreResult<bool> {
+    db.query_row(
         "SELECT EXISTS (SELECT 1 FROM lead WHERE legacy_id = ?1)",
-        [legacy_id],
+        params![legacy_id],
         |r| r.get(0),
     )
 }
 
-pub fn task_imported(conn: &Connection, legacy_id: i64) -> rusqlite::Result<bool> {
-    conn.query_row(
+pub fn task_imported(db: Db<'_>, legacy_id: i64) -> StoreResult<bool> {
+    db.query_row(
         "SELECT EXISTS (SELECT 1 FROM task WHERE legacy_id = ?1)",
-        [legacy_id],
+        params![legacy_id],
         |r| r.get(0),
     )
 }
 
-pub fn invoice_imported(conn: &Connection, legacy_id: i64) -> rusqlite::Result<bool> {
-    conn.query_row(
+pub fn invoice_imported(db: Db<'_>, legacy_id: i64) -> StoreResult<bool> {
+    db.query_row(
         "SELECT EXISTS (SELECT 1 FROM invoice WHERE legacy_id = ?1)",
-        [legacy_id],
+        params![legacy_id],
         |r| r.get(0),
     )
 }
 
 /// Marks an existing customer as the one an old row stands for.
-pub fn adopt_customer(conn: &Connection, id: i64, legacy_id: i64) -> rusqlite::Result<()> {
-    conn.execute(
+pub fn adopt_customer(db: Db<'_>, id: i64, legacy_id: i64) -> StoreResult<()> {
+    db.execute(
         "UPDATE customer SET legacy_id = ?2 WHERE id = ?1 AND legacy_id IS NULL",
         params![id, legacy_id],
     )?;
     Ok(())
 }
 
-pub fn token_taken(conn: &Connection, token: &str) -> rusqlite::Result<bool> {
-    conn.query_row(
+pub fn token_taken(db: Db<'_>, token: &str) -> StoreResult<bool> {
+    db.query_row(
         "SELECT EXISTS (SELECT 1 FROM customer WHERE public_token = ?1)",
-        [token],
+        params![token],
         |r| r.get(0),
     )
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn insert_customer(
-    conn: &Connection,
+    db: Db<'_>,
     legacy_id: i64,
     company: &str,
     email: &str,
     status: CustomerStatus,
     token: &str,
     created_at: i64,
-) -> rusqlite::Result<i64> {
-    conn.execute(
+) -> StoreResult<i64> {
+    db.insert_id(
         "INSERT INTO customer (company, contact_email, status, public_token, legacy_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![company, email, status, token, legacy_id, created_at],
-    )?;
-    Ok(conn.last_insert_rowid())
+    )
 }
 
 /// An old task; (status, amount, cost, summary, created, completed).
@@ -200,8 +200,8 @@ pub struct TaskRow<'a> {
     pub completed_at: Option<i64>,
 }
 
-pub fn insert_task(conn: &Connection, t: &TaskRow<'_>) -> rusqlite::Result<i64> {
-    conn.execute(
+pub fn insert_task(db: Db<'_>, t: &TaskRow<'_>) -> StoreResult<i64> {
+    db.insert_id(
         "INSERT INTO task (customer_id, description, status, amount_cents, cost_cents, result_summary, legacy_id,
                            created_at, completed_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -216,8 +216,7 @@ pub fn insert_task(conn: &Connection, t: &TaskRow<'_>) -> rusqlite::Result<i64> 
             t.created_at,
             t.completed_at
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+    )
 }
 
 #[derive(Debug, Clone)]
@@ -233,8 +232,8 @@ pub struct InvoiceRow<'a> {
     pub paid_at: Option<i64>,
 }
 
-pub fn insert_invoice(conn: &Connection, i: &InvoiceRow<'_>) -> rusqlite::Result<i64> {
-    conn.execute(
+pub fn insert_invoice(db: Db<'_>, i: &InvoiceRow<'_>) -> StoreResult<i64> {
+    db.insert_id(
         "INSERT INTO invoice (customer_id, amount_cents, currency, status, payment_url, stripe_payment_link_id,
                               link_active, paid_via, legacy_id, created_at, paid_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -251,8 +250,7 @@ pub fn insert_invoice(conn: &Connection, i: &InvoiceRow<'_>) -> rusqlite::Result
             i.created_at,
             i.paid_at
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+    )
 }
 
 /// A done task imported just now was billed by the old app when its
@@ -260,8 +258,8 @@ pub fn insert_invoice(conn: &Connection, i: &InvoiceRow<'_>) -> rusqlite::Result
 /// link it to the first such (non-void) invoice, so `bill` never bills it
 /// again. Work finished after the last invoice stays billable. Returns how
 /// many were marked.
-pub fn mark_old_work_billed(conn: &Connection, task_ids: &[i64]) -> rusqlite::Result<usize> {
-    let mut stmt = conn.prepare_cached(
+pub fn mark_old_work_billed(db: Db<'_>, task_ids: &[i64]) -> StoreResult<usize> {
+    const MARK: &str = 
         "UPDATE task SET invoice_id = (
              SELECT i.id FROM invoice i
              WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL AND i.status <> 'void'
@@ -270,11 +268,10 @@ pub fn mark_old_work_billed(conn: &Connection, task_ids: &[i64]) -> rusqlite::Re
          WHERE id = ?1 AND status = 'done' AND invoice_id IS NULL
            AND EXISTS (SELECT 1 FROM invoice i
              WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL AND i.status <> 'void'
-               AND i.created_at >= COALESCE(task.completed_at, task.created_at))",
-    )?;
+               AND i.created_at >= COALESCE(task.completed_at, task.created_at))";
     let mut marked = 0;
     for id in task_ids {
-        marked += stmt.execute([id])?;
+        marked += db.execute(MARK, params![*id])?;
     }
     Ok(marked)
 }
