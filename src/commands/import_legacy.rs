@@ -259,7 +259,15 @@ fn import_customers(
         let status = rules::customer_status(row.text("status").as_deref());
         let created_at =
             rules::timestamp(row.text("created_at").as_deref()).unwrap_or_else(|| ctx.now());
-        let id = legacy::insert_customer(db::Db::sqlite(tx), old_id, &company, &email, status, &token, created_at)?;
+        let id = legacy::insert_customer(
+            db::Db::sqlite(tx),
+            old_id,
+            &company,
+            &email,
+            status,
+            &token,
+            created_at,
+        )?;
         report.imported += 1;
         map.insert(old_id, id);
     }

@@ -259,8 +259,7 @@ pub fn insert_invoice(db: Db<'_>, i: &InvoiceRow<'_>) -> StoreResult<i64> {
 /// again. Work finished after the last invoice stays billable. Returns how
 /// many were marked.
 pub fn mark_old_work_billed(db: Db<'_>, task_ids: &[i64]) -> StoreResult<usize> {
-    const MARK: &str = 
-        "UPDATE task SET invoice_id = (
+    const MARK: &str = "UPDATE task SET invoice_id = (
              SELECT i.id FROM invoice i
              WHERE i.customer_id = task.customer_id AND i.legacy_id IS NOT NULL AND i.status <> 'void'
                AND i.created_at >= COALESCE(task.completed_at, task.created_at)

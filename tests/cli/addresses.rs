@@ -15,7 +15,7 @@ fn add(sb: &Sandbox, email: &str) -> Output {
 
 fn lead_id(sb: &Sandbox, email: &str) -> i64 {
     sb.db()
-        .query_row("SELECT id FROM lead WHERE email = ?1", [email], |r| {
+        .query_row("SELECT id FROM lead WHERE email = ?1", args![email], |r| {
             r.get(0)
         })
         .unwrap()
@@ -25,7 +25,7 @@ fn status_of(sb: &Sandbox, email: &str) -> (String, Option<String>) {
     sb.db()
         .query_row(
             "SELECT status, status_reason FROM lead WHERE email = ?1",
-            [email],
+            args![email],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap()

@@ -57,8 +57,8 @@ fn customer_with_done_work(sb: &Sandbox, n: usize, amounts: &[&str]) -> i64 {
         .db()
         .query_row(
             "SELECT id FROM customer WHERE contact_email = ?1",
-            [&email],
-            |r| r.get::<_, i64>(0),
+            args![&email],
+            |r| r.get::<i64>(0),
         )
         .unwrap();
     for amount in amounts {
@@ -116,8 +116,8 @@ fn onboard_converts_replied_leads_once_with_the_configured_tasks() {
         sb.run(&["lead", "add", "--email", email, "--company", "Co"]);
         let id = sb
             .db()
-            .query_row("SELECT id FROM lead WHERE email = ?1", [email], |r| {
-                r.get::<_, i64>(0)
+            .query_row("SELECT id FROM lead WHERE email = ?1", args![email], |r| {
+                r.get::<i64>(0)
             })
             .unwrap();
         sb.run(&["lead", "set-status", &id.to_string(), status]);
@@ -147,7 +147,7 @@ fn onboard_converts_replied_leads_once_with_the_configured_tasks() {
         .iter()
         .map(|e| {
             sb.db()
-                .query_row("SELECT status FROM lead WHERE email = ?1", [e], |r| {
+                .query_row("SELECT status FROM lead WHERE email = ?1", args![e], |r| {
                     r.get(0)
                 })
                 .unwrap()
@@ -184,7 +184,7 @@ fn onboard_converts_replied_leads_once_with_the_configured_tasks() {
     );
     let customers: i64 = sb
         .db()
-        .query_row("SELECT COUNT(*) FROM customer", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM customer", args![], |r| r.get(0))
         .unwrap();
     assert_eq!(customers, 3);
 }
@@ -373,7 +373,7 @@ fn payment_links_use_exact_fields_idempotency_keys_and_a_pinned_version() {
     let p = &prices[0];
     let install: String = sb
         .db()
-        .query_row("SELECT install_id FROM install", [], |r| r.get(0))
+        .query_row("SELECT install_id FROM install", args![], |r| r.get(0))
         .unwrap();
     assert_eq!(install.len(), 16);
     assert_eq!(
@@ -1006,7 +1006,7 @@ fn ops_runs_pending_tasks_through_the_executor() {
     sb.db()
         .execute(
             "UPDATE task SET status = 'running', started_at = 0 WHERE id = 3",
-            [],
+            args![],
         )
         .unwrap();
     let report: Value = sb.json(&["ops", "--json"]);
@@ -1120,7 +1120,7 @@ fn a_second_paid_session_on_a_paid_invoice_is_raised_as_paid_twice_and_replays_s
         .db()
         .query_row(
             "SELECT outcome, amount_cents, currency FROM stripe_session WHERE session_id = 'cs_twice'",
-            [],
+            args![],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();

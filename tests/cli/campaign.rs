@@ -178,7 +178,7 @@ fn check_invariants(w: &World) -> usize {
             let (kind, step, invoice): (String, i64, Option<i64>) = db
                 .query_row(
                     "SELECT kind, step, invoice_id FROM send_ledger WHERE id = ?1",
-                    [id],
+                    args![id],
                     |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
                 )
                 .unwrap();
@@ -194,7 +194,7 @@ fn check_invariants(w: &World) -> usize {
     // 2. never above the hour limit (each phase's clock is pinned inside
     // one hour)
     let held: i64 = db
-        .query_row("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM send_ledger WHERE outcome IN ('reserved','sent','uncertain') AND kind IN ('outreach','test') GROUP BY hour_start)", [], |r| r.get(0))
+        .query_row("SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM send_ledger WHERE outcome IN ('reserved','sent','uncertain') AND kind IN ('outreach','test') GROUP BY hour_start)", args![], |r| r.get(0))
         .unwrap();
     assert!(
         held <= HOUR_LIMIT,
@@ -205,13 +205,13 @@ fn check_invariants(w: &World) -> usize {
         .query_row(
             "SELECT COUNT(*) FROM invoice i WHERE i.legacy_id IS NULL AND i.amount_cents <>
                (SELECT COALESCE(SUM(amount_cents), 0) FROM task t WHERE t.invoice_id = i.id)",
-            [],
+            args![],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(mismatched, 0, "an invoice does not match its tasks");
     let per_customer: i64 = db
-        .query_row("SELECT COUNT(*) FROM (SELECT customer_id FROM task WHERE status = 'done' AND invoice_id IS NULL GROUP BY customer_id HAVING COUNT(*) > 2)", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM (SELECT customer_id FROM task WHERE status = 'done' AND invoice_id IS NULL GROUP BY customer_id HAVING COUNT(*) > 2)", args![], |r| r.get(0))
         .unwrap();
     assert_eq!(per_customer, 0);
     // 4. no second price or link for an invoice: every request carried a key
@@ -236,7 +236,7 @@ fn check_invariants(w: &World) -> usize {
     let links: i64 = db
         .query_row(
             "SELECT COUNT(*) FROM invoice WHERE stripe_payment_link_id IS NOT NULL",
-            [],
+            args![],
             |r| r.get(0),
         )
         .unwrap();
@@ -253,7 +253,7 @@ fn check_invariants(w: &World) -> usize {
     // 5. no paid invoice lost or reverted
     for id in w.paid.lock().unwrap().iter() {
         let status: String = db
-            .query_row("SELECT status FROM invoice WHERE id = ?1", [id], |r| {
+            .query_row("SELECT status FROM invoice WHERE id = ?1", args![id], |r| {
                 r.get(0)
             })
             .unwrap();
@@ -264,12 +264,12 @@ fn check_invariants(w: &World) -> usize {
     }
     // 6. the database is whole
     let ok: String = db
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .query_row("PRAGMA integrity_check", args![], |r| r.get(0))
         .unwrap();
     assert_eq!(ok, "ok");
     // 7. leads are unique
     let dup: i64 = db
-        .query_row("SELECT COUNT(*) FROM (SELECT email FROM lead WHERE status <> 'invalid' GROUP BY email HAVING COUNT(*) > 1)", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM (SELECT email FROM lead WHERE status <> 'invalid' GROUP BY email HAVING COUNT(*) > 1)", args![], |r| r.get(0))
         .unwrap();
     assert_eq!(dup, 0);
     7

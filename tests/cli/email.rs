@@ -489,7 +489,7 @@ fn lead_fields_cannot_inject_headers_or_recipients() {
             "INSERT INTO lead (name, email, company, company_key, domain, source, created_at)
              VALUES ('Jane\r\nBcc: evil@attacker.com', 'jane@acme-corp.com',
                      'Acme\r\nBcc: evil2@attacker.com\r\nX-Evil: 1', 'acme', 'acme-corp.com', 'manual', 0)",
-            [],
+            args![],
         )
         .unwrap();
     let report = outreach(&sb);
@@ -536,7 +536,7 @@ fn encoded_words_in_lead_fields_are_decoded_and_cleaned_before_any_header() {
         .execute(
             "INSERT INTO lead (name, email, company, company_key, domain, source, created_at)
              VALUES (?1, 'kim@other-corp.com', ?1, 'other', 'other-corp.com', 'manual', 0)",
-            [evil],
+            args![evil],
         )
         .unwrap();
     let report = outreach(&sb);
@@ -843,7 +843,7 @@ fn a_lead_contacted_before_is_never_emailed_again_even_without_ledger_rows() {
     outreach(&sb);
     assert_eq!(server.requests().len(), 1);
     // The ledger aged out (or the lead was imported as contacted).
-    sb.db().execute("DELETE FROM send_ledger", []).unwrap();
+    sb.db().execute("DELETE FROM send_ledger", args![]).unwrap();
     let out = sb.run(&["lead", "set-status", "1", "new"]);
     assert_eq!(
         out.code, 65,
@@ -851,7 +851,7 @@ fn a_lead_contacted_before_is_never_emailed_again_even_without_ledger_rows() {
     );
     assert!(out.stderr.contains("at most once"), "{}", out.stderr);
     sb.db()
-        .execute("UPDATE lead SET status = 'new'", [])
+        .execute("UPDATE lead SET status = 'new'", args![])
         .unwrap();
     let report = outreach(&sb);
     assert_eq!(report["attempted"], 0, "{report}");
@@ -915,7 +915,9 @@ fn assert_queue_held(sb: &Sandbox, out: &crate::harness::Output, tag: &str, code
     }
     let conn = sb.db();
     let retries: i64 = conn
-        .query_row("SELECT SUM(transient_failures) FROM lead", [], |r| r.get(0))
+        .query_row("SELECT SUM(transient_failures) FROM lead", args![], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(
         retries, 0,
@@ -1103,7 +1105,7 @@ fn an_address_emailed_once_is_never_emailed_again_by_another_lead() {
     );
 
     // With the ledger aged out, the contacted lead itself still remembers.
-    sb.db().execute("DELETE FROM send_ledger", []).unwrap();
+    sb.db().execute("DELETE FROM send_ledger", args![]).unwrap();
     assert_eq!(sb.run(&["lead", "set-status", "2", "invalid"]).code, 0);
     add("Client Three");
     assert_eq!(outreach(&sb)["attempted"], 0);

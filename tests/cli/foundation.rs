@@ -517,7 +517,7 @@ fn operator_events_are_stored_in_the_capped_table() {
     let (n, level, message): (i64, String, String) = db
         .query_row(
             "SELECT COUNT(*), MAX(level), MAX(message) FROM event_log WHERE tag = '[DRY_RUN_FALLBACK]'",
-            [],
+            args![],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();

@@ -125,7 +125,7 @@ fn the_invoice_email_carries_lines_total_link_portal_and_due_date_once() {
     let invoice: Value = sb.json(&["invoice", "show", "1", "--json"]);
     let token: String = sb
         .db()
-        .query_row("SELECT public_token FROM customer", [], |r| r.get(0))
+        .query_row("SELECT public_token FROM customer", args![], |r| r.get(0))
         .unwrap();
     for part in [
         "Hello Pat, here is invoice #1".to_string(),
@@ -466,7 +466,10 @@ fn a_customer_who_cannot_get_the_mail_is_recorded_and_raised_never_a_crash() {
     // An imported customer without a usable address; another on the
     // suppression list.
     sb.db()
-        .execute("UPDATE customer SET contact_email = '' WHERE id = 1", [])
+        .execute(
+            "UPDATE customer SET contact_email = '' WHERE id = 1",
+            args![],
+        )
         .unwrap();
     assert_eq!(sb.run(&["suppress", "add", "lee@other-co.com"]).code, 0);
     let out = sb.run(&["bill", "--json"]);
@@ -886,7 +889,7 @@ fn a_corrected_contact_email_gets_the_invoice() {
     let sb = paid_sandbox(&stub, smtp.port);
     customer(&sb, "pat@acme-dental.com", &[("Audit", "100.00")]);
     sb.db()
-        .execute("UPDATE customer SET contact_email = 'nope'", [])
+        .execute("UPDATE customer SET contact_email = 'nope'", args![])
         .unwrap();
     let out = sb.run(&["bill"]);
     let line = out.log_lines("[BILLING][NO_CONTACT]").join("");

@@ -131,7 +131,7 @@ fn replies_bounces_and_opt_outs_come_back_through_a_real_imap_server() {
         .db()
         .query_row(
             "SELECT COUNT(*) FROM send_ledger WHERE '<' || message_id || '>' = ?1",
-            [&sent["ann@acme-dental.com"].0],
+            args![&sent["ann@acme-dental.com"].0],
             |r| r.get(0),
         )
         .unwrap();
@@ -969,7 +969,7 @@ fn an_event_whose_send_id_names_another_recipient_touches_only_its_own_address()
         .db()
         .query_row(
             "SELECT id FROM send_ledger WHERE recipient = 'bob@bolt-labs.com'",
-            [],
+            args![],
             |r| r.get(0),
         )
         .unwrap();

@@ -359,7 +359,7 @@ fn a_killed_import_leaves_each_table_group_whole_or_absent() {
             .db()
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM lead), (SELECT COUNT(*) FROM customer)",
-                [],
+                args![],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
@@ -373,7 +373,7 @@ fn a_killed_import_leaves_each_table_group_whole_or_absent() {
         );
         let ok: String = sb
             .db()
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .query_row("PRAGMA integrity_check", args![], |r| r.get(0))
             .unwrap();
         assert_eq!(ok, "ok");
     }

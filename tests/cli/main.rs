@@ -1,7 +1,10 @@
 //! One integration binary: every test runs the real `hoss` binary against a
-//! real SQLite file and local stand-ins. No test reaches the internet.
+//! real store (a SQLite file, or PostgreSQL with `HOSS_TEST_STORE=postgres`)
+//! and local stand-ins. No test reaches the internet.
 #![allow(clippy::disallowed_methods, reason = "tests drive hoss from outside")]
 
+#[macro_use]
+mod harness;
 /// Addresses worth sending to: checks at lead creation, role accounts, the MX check over real DNS (dnsmasq).
 mod addresses;
 /// Customers, tasks, invoices, payment links, webhooks and reconciliation against a fake Stripe.
@@ -19,7 +22,6 @@ mod foundation;
 /// Invoices reach the customer: notices, reminders, receipts at most once, and the operator's approval.
 mod getting_paid;
 /// Shared by all: a sandbox per test running the real binary, and stand-ins for the outside world.
-mod harness;
 /// What comes back: replies and bounces over real IMAP (Dovecot), SendGrid events and pulls, the health pause.
 mod inbox;
 /// Lead sourcing from a fake search API and CSV files: normalising, dedupe, paging, lead commands.

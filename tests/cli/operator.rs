@@ -86,7 +86,7 @@ fn seed(sb: &Sandbox) {
     for (i, (at, source)) in leads.iter().enumerate() {
         db.execute(
             "INSERT INTO lead (email, company, source, created_at) VALUES (?1, 'C', ?2, ?3)",
-            rusqlite::params![format!("l{i}@c{i}.com"), source, at],
+            args![format!("l{i}@c{i}.com"), source, at],
         )
         .unwrap();
     }
@@ -106,7 +106,7 @@ fn seed(sb: &Sandbox) {
     for (at, kind, outcome, step) in ledger {
         db.execute(
             "INSERT INTO send_ledger (at, hour_start, kind, step, recipient, mode, outcome) VALUES (?1, ?1 - (?1 % 3600), ?2, ?4, 'x@y.com', 'SMTP', ?3)",
-            rusqlite::params![at, kind, outcome, step],
+            args![at, kind, outcome, step],
         )
         .unwrap();
     }
@@ -547,12 +547,14 @@ fn three_open_invoices(stub: &StripeStub) -> Sandbox {
     assert_eq!(bill["links_created"], 3, "{bill}");
     let due: Vec<(String, Option<i64>)> = sb
         .db()
-        .prepare("SELECT status, due_at FROM invoice ORDER BY id")
+        .query_all(
+            "SELECT status, due_at FROM invoice ORDER BY id",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .collect();
     // 2026-12-14T10:00:00Z
     let due_at = 1_797_242_400;
     assert_eq!(due, vec![("open".to_string(), Some(due_at)); 3]);
@@ -695,7 +697,7 @@ fn the_digest_names_an_invoice_once_in_the_window_where_it_became_overdue() {
         .execute(
             "INSERT INTO send_ledger (at, hour_start, kind, invoice_id, step, recipient, mode, outcome)
              VALUES (?1, ?1 - (?1 % 3600), 'invoice', 1, 1, 'pay@acme.com', 'SMTP', 'sent')",
-            [1_796_032_800_i64],
+            args![1_796_032_800_i64],
         )
         .unwrap();
     assert_eq!(
@@ -1016,12 +1018,12 @@ fn ledgers_are_pruned_after_the_retention_window() {
     ] {
         db.execute(
             "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?1, 'outreach', 'x@y.com', 'SMTP', 'sent')",
-            [at],
+            args![at],
         )
         .unwrap();
         db.execute(
             "INSERT INTO stripe_event (event_id, type, received_at, outcome) VALUES (?1, 'x', ?2, 'ignored')",
-            rusqlite::params![id, at],
+            args![id, at],
         )
         .unwrap();
     }
@@ -1029,7 +1031,7 @@ fn ledgers_are_pruned_after_the_retention_window() {
     // like any row (its lead stays `email_failed`, which is what stops a resend).
     db.execute(
         "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?1, 'outreach', 'z@y.com', 'SMTP', 'reserved')",
-        [T - 40 * 86_400],
+        args![T - 40 * 86_400],
     )
     .unwrap();
     let out = sb.run(&["send-outreach"]);
@@ -1048,7 +1050,7 @@ fn ledgers_are_pruned_after_the_retention_window() {
     );
     sb.run(&["bill"]);
     let (ledger, events): (i64, i64) = db
-        .query_row("SELECT (SELECT COUNT(*) FROM send_ledger WHERE outcome <> 'dry_run'), (SELECT COUNT(*) FROM stripe_event)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row("SELECT (SELECT COUNT(*) FROM send_ledger WHERE outcome <> 'dry_run'), (SELECT COUNT(*) FROM stripe_event)", args![], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!(
         (ledger, events),
@@ -1258,7 +1260,7 @@ fn leads_customers_and_tasks_are_managed_by_id_or_email() {
     sb.db()
         .execute(
             "UPDATE lead SET last_contacted_at = 1 WHERE email = 'bo@bolt.com'",
-            [],
+            args![],
         )
         .unwrap();
     let back: Value = sb.json(&[

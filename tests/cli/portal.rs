@@ -61,7 +61,7 @@ fn seeded(sb: &Sandbox, marker: &str, n: i64) -> Value {
     sb.db()
         .execute(
             "UPDATE invoice SET status = 'open', stripe_payment_link_id = ?2, payment_url = ?3, link_active = 1 WHERE id = ?1",
-            rusqlite::params![invoices[1]["id"].as_i64().unwrap(), format!("plink_{marker}{n}"), format!("https://buy.stripe.test/{marker}")],
+            args![invoices[1]["id"].as_i64().unwrap(), format!("plink_{marker}{n}"), format!("https://buy.stripe.test/{marker}")],
         )
         .unwrap();
     sb.json(&["customer", "show", &id, "--json"])
@@ -163,7 +163,7 @@ fn pay_now_appears_only_with_stripe_on_and_an_open_linked_invoice() {
         let id = plain["id"].as_i64().unwrap().to_string();
         sb.done_task(&id, "x", "10");
         assert_eq!(sb.run(&["invoice", "list"]).code, 0);
-        sb.db().execute("INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at) VALUES (?1, 1000, 'usd', 'open', 0)", [plain["id"].as_i64().unwrap()]).unwrap();
+        sb.db().execute("INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at) VALUES (?1, 1000, 'usd', 'open', 0)", args![plain["id"].as_i64().unwrap()]).unwrap();
         let dir = export(&sb);
         let linked = page(&dir, with_link["public_token"].as_str().unwrap());
         let unlinked = page(
@@ -317,11 +317,11 @@ fn hostile_text_is_escaped_and_unsafe_links_are_never_links() {
             .execute(
                 "INSERT INTO invoice (customer_id, amount_cents, currency, status, payment_url, stripe_payment_link_id, created_at)
                  VALUES (?1, 100, 'usd', 'open', ?2, ?3, 0)",
-                rusqlite::params![id, url, format!("plink_e{i}")],
+                args![id, url, format!("plink_e{i}")],
             )
             .unwrap();
     }
-    sb.db().execute("INSERT INTO task (customer_id, description, amount_cents, created_at) VALUES (?1, ?2, 0, 0)", rusqlite::params![id, evil]).unwrap();
+    sb.db().execute("INSERT INTO task (customer_id, description, amount_cents, created_at) VALUES (?1, ?2, 0, 0)", args![id, evil]).unwrap();
     let dir = export(&sb);
     let html = page(&dir, c["public_token"].as_str().unwrap());
     for bad in [
@@ -349,7 +349,7 @@ fn re_export_drops_pages_of_rotated_or_deleted_customers() {
     let new_a = rotated["public_token"].as_str().unwrap().to_string();
     assert_ne!(new_a, old_a);
     sb.db()
-        .execute("DELETE FROM customer WHERE id = 2", [])
+        .execute("DELETE FROM customer WHERE id = 2", args![])
         .unwrap();
     let dir = export(&sb);
     assert!(dir.join(&new_a).is_dir());
@@ -484,7 +484,7 @@ fn customer_commands_manage_tokens() {
         65
     );
     // An imported customer without a token gets one on first use.
-    sb.db().execute("INSERT INTO customer (company, contact_email, created_at) VALUES ('Legacy', 'l@legacy.com', 0)", []).unwrap();
+    sb.db().execute("INSERT INTO customer (company, contact_email, created_at) VALUES ('Legacy', 'l@legacy.com', 0)", args![]).unwrap();
     let list: Vec<Value> = sb.json(&["customer", "list", "--json"]);
     assert_eq!(list.len(), 2);
     for c in &list {

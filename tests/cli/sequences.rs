@@ -117,14 +117,14 @@ fn three_steps_go_out_threaded_on_business_days_in_the_lead_s_window() {
     // The ledger holds each step once, with the pack it used.
     let steps: Vec<(i64, String, Option<String>)> = sb
         .db()
-        .prepare(
+        .query_all(
             "SELECT step, outcome, variant FROM send_ledger WHERE kind = 'outreach' ORDER BY id",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .collect();
     assert_eq!(
         steps,
         vec![
@@ -163,7 +163,7 @@ fn the_window_follows_the_lead_s_own_zone_and_blackout_days() {
     // Nothing was attempted for the two that wait: no ledger row.
     let rows: i64 = sb
         .db()
-        .query_row("SELECT COUNT(*) FROM send_ledger", [], |r| r.get(0))
+        .query_row("SELECT COUNT(*) FROM send_ledger", args![], |r| r.get(0))
         .unwrap();
     assert_eq!(rows, 1);
     // 14:00 UTC: 09:00 in New York and UTC open.
@@ -371,15 +371,14 @@ fn eight_overlapping_passes_never_pass_the_daily_cap_or_send_a_step_twice() {
     }
     let db = later.db();
     let per_step: BTreeMap<(i64, i64), i64> = db
-        .prepare(
+        .query_all(
             "SELECT lead_id, step, COUNT(*) FROM send_ledger
              WHERE kind = 'outreach' AND outcome IN ('sent', 'reserved', 'uncertain') GROUP BY 1, 2",
-        )
+            args![],
+            |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
         .unwrap()
-        .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .collect();
     assert!(per_step.values().all(|n| *n == 1), "{per_step:?}");
     let follow_ups = per_step.keys().filter(|(_, step)| *step == 2).count();
     assert_eq!(follow_ups, 7, "{per_step:?}");
@@ -459,12 +458,10 @@ fn a_reply_read_from_the_inbox_stops_the_lead_and_its_company() {
     );
     let stopped: Vec<(String, String)> = sb
         .db()
-        .prepare("SELECT l.email, s.stop_reason FROM sequence s JOIN lead l ON l.id = s.lead_id WHERE s.state = 'stopped' ORDER BY l.id")
+        .query_all("SELECT l.email, s.stop_reason FROM sequence s JOIN lead l ON l.id = s.lead_id WHERE s.state = 'stopped' ORDER BY l.id", args![], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .collect();
     assert_eq!(
         stopped,
         vec![
@@ -509,12 +506,14 @@ fn an_out_of_office_reply_holds_the_next_step_until_the_day_after_its_return() {
 /// How many follow-ups (`sequence` rows) are in each state, with the reason.
 fn sequence_states(sb: &Sandbox) -> Vec<(i64, String, Option<String>)> {
     sb.db()
-        .prepare("SELECT lead_id, state, stop_reason FROM sequence ORDER BY lead_id")
+        .query_all(
+            "SELECT lead_id, state, stop_reason FROM sequence ORDER BY lead_id",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 #[test]
@@ -626,7 +625,7 @@ fn overlapping_passes_never_start_more_sequences_at_one_company_than_max_active(
         .db()
         .query_row(
             "SELECT COUNT(*) FROM sequence WHERE state = 'active'",
-            [],
+            args![],
             |r| r.get(0),
         )
         .unwrap();
@@ -736,7 +735,7 @@ fn a_follow_up_that_cannot_be_written_for_a_lead_ends_its_sequence_not_the_lead(
         .db()
         .query_row(
             "SELECT COUNT(*) FROM send_ledger WHERE step = 2 AND outcome = 'failed'",
-            [],
+            args![],
             |r| r.get(0),
         )
         .unwrap();
@@ -769,12 +768,14 @@ fn a_configured_follow_up_without_a_template_uses_the_follow_up_words_not_the_fi
     }
     let variants: Vec<Option<String>> = sb
         .db()
-        .prepare("SELECT variant FROM send_ledger WHERE step = 2 ORDER BY id")
+        .query_all(
+            "SELECT variant FROM send_ledger WHERE step = 2 ORDER BY id",
+            args![],
+            |r| r.get(0),
+        )
         .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .collect();
     assert_eq!(variants, vec![Some("followup".to_string()); 2]);
 }
 
@@ -921,7 +922,7 @@ fn dry_run_in_the_middle_of_a_sequence_sends_nothing_and_moves_nothing_on() {
     assert_eq!(states, vec![(1, "active".to_string(), None)]);
     let step: i64 = dry
         .db()
-        .query_row("SELECT step FROM sequence", [], |r| r.get(0))
+        .query_row("SELECT step FROM sequence", args![], |r| r.get(0))
         .unwrap();
     assert_eq!(step, 1);
     assert_eq!(server.mail_sends().len(), 1);

@@ -363,7 +363,7 @@ fn with_the_window_closed_in_send_timezone_only_leads_in_open_zones_are_planned_
     ] {
         db.execute(
             "UPDATE lead SET timezone = ?2 WHERE id = ?1",
-            rusqlite::params![id, zone],
+            args![id, zone],
         )
         .unwrap();
     }

@@ -19,6 +19,7 @@
 mod dnsmasq;
 mod dovecot;
 mod postgres;
+#[macro_use]
 mod sandbox;
 mod served;
 mod servers;

@@ -107,7 +107,7 @@ impl Postgres {
         );
         let options = format!(
             "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
             server.port,
             root.display()
         );
@@ -158,6 +158,18 @@ impl Postgres {
                 .batch_execute(&format!("CREATE DATABASE \"{name}\" OWNER {PG_USER}"))
                 .unwrap();
         }
+        self.url_of(name)
+    }
+
+    /// The URL of a new database `name` made as a copy of `template` (a
+    /// database made by [`Postgres::database`] that nobody is connected to).
+    pub fn database_from(&self, name: &str, template: &str) -> String {
+        let mut admin = self.client("postgres", SUPER_PASSWORD, "postgres");
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE \"{name}\" TEMPLATE \"{template}\" OWNER {PG_USER}"
+            ))
+            .unwrap_or_else(|e| panic!("create database {name}: {e}\n{}", self.log()));
         self.url_of(name)
     }
 

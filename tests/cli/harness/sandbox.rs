@@ -5,6 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use hoss::db::{Row, Store, StoreResult, Value};
 
 use serde::de::DeserializeOwned;
 use tempfile::TempDir;
@@ -44,6 +48,54 @@ pub const LIFTED: [(&str, &str); 6] = [
     ("MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY", "100000"),
     ("MAX_ACTIVE_PER_DOMAIN", "100000"),
 ];
+
+/// Whether the suite runs on PostgreSQL (`HOSS_TEST_STORE=postgres`, as
+/// `.ci/run`'s second pass sets): each sandbox gets a new database on one
+/// throwaway cluster per test binary, named by `DATABASE_URL`. Else SQLite,
+/// a file in the sandbox.
+pub fn on_postgres() -> bool {
+    std::env::var("HOSS_TEST_STORE").is_ok_and(|v| v == "postgres")
+}
+
+/// A test about the SQLite file itself (its path, its directory, a
+/// read-only disk) says so and returns early when the suite runs on
+/// PostgreSQL; `false` then.
+pub fn sqlite_only(what: &str) -> bool {
+    if on_postgres() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SQLITE ONLY: {what} (this pass runs on PostgreSQL)"
+        );
+        return false;
+    }
+    true
+}
+
+/// The cluster of this test binary's PostgreSQL pass, started once.
+pub fn shared_cluster() -> &'static super::Postgres {
+    static CLUSTER: OnceLock<&'static super::Postgres> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let server = super::Postgres::start()
+            .expect("HOSS_TEST_STORE=postgres needs the Debian package postgresql");
+        server.stop_at_exit()
+    })
+}
+
+/// A new database for one sandbox, copied from a migrated template so each
+/// test starts at the latest schema without running the migrations again.
+fn new_postgres_database() -> String {
+    const TEMPLATE: &str = "sandbox_template";
+    static MIGRATED: OnceLock<()> = OnceLock::new();
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let server = shared_cluster();
+    MIGRATED.get_or_init(|| {
+        let mut client = hoss::db::postgres::connect(&server.database(TEMPLATE)).unwrap();
+        hoss::db::postgres::migrate(&mut client).unwrap();
+    });
+    let name = format!("sandbox_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    server.database_from(&name, TEMPLATE)
+}
 
 /// A fresh working directory with its own database and lock folder.
 pub struct Sandbox {
@@ -95,6 +147,9 @@ impl Sandbox {
         // sets it back (`.with("SEND_WINDOW", "Mon-Fri 08:00-17:00")`).
         for (key, value) in LIFTED {
             env.insert(key.into(), value.into());
+        }
+        if on_postgres() {
+            env.insert("DATABASE_URL".into(), new_postgres_database());
         }
         Sandbox { dir, env }
     }
@@ -184,9 +239,20 @@ impl Sandbox {
         Output::from(self.command(args).output().expect("run hoss"))
     }
 
-    /// Takes `command`'s overlap lock in this sandbox's lock folder, as a
-    /// concurrent run would; held until the file is dropped.
-    pub fn hold_lock(&self, command: &str) -> std::fs::File {
+    /// Takes `command`'s overlap lock as a concurrent run would (a file in
+    /// this sandbox's lock folder, or the advisory lock on PostgreSQL, from
+    /// a connection of its own); held until the value is dropped.
+    pub fn hold_lock(&self, command: &str) -> Box<dyn std::any::Any> {
+        if let Some(url) = self.env.get("DATABASE_URL") {
+            let mut client = hoss::db::postgres::connect(url).expect("connect test db");
+            client
+                .execute(
+                    "SELECT pg_advisory_lock($1, hashtext($2))",
+                    &[&hoss::lock::ADVISORY_CLASS, &command],
+                )
+                .expect("take the lock");
+            return Box::new(client);
+        }
         std::fs::create_dir_all(self.path("locks")).expect("lock dir");
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -195,7 +261,7 @@ impl Sandbox {
             .open(self.path(&format!("locks/{command}.lock")))
             .expect("lock file");
         file.lock().expect("take the lock");
-        file
+        Box::new(file)
     }
 
     /// Runs `n` copies of a command at once, each with its own lock folder
@@ -264,7 +330,62 @@ impl Sandbox {
         id
     }
 
-    pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.path("hoss.db")).expect("open test db")
+    /// This sandbox's store, as hoss opens it (SQLite or PostgreSQL), for
+    /// a test's own setup and checks.
+    pub fn db(&self) -> TestDb {
+        TestDb(match self.env.get("DATABASE_URL") {
+            Some(url) => {
+                let mut client = hoss::db::postgres::connect(url).expect("connect test db");
+                hoss::db::postgres::migrate(&mut client).expect("migrate test db");
+                Store::postgres(client)
+            }
+            None => {
+                Store::Sqlite(hoss::db::open_sqlite(&self.path("hoss.db")).expect("open test db"))
+            }
+        })
     }
+
+    /// Whether this sandbox's store is PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.env.contains_key("DATABASE_URL")
+    }
+}
+
+/// A sandbox's store, spoken to in SQLite's SQL text (`?N` parameters) on
+/// either store, through hoss's own query layer. Arguments: `args![…]`.
+pub struct TestDb(pub Store);
+
+impl TestDb {
+    pub fn execute(&self, sql: &str, args: &[Value]) -> StoreResult<usize> {
+        self.0.db().execute(sql, args)
+    }
+
+    pub fn execute_batch(&self, sql: &str) -> StoreResult<()> {
+        self.0.db().execute_batch(sql)
+    }
+
+    pub fn query_row<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        f: impl FnOnce(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.0.db().query_row(sql, args, f)
+    }
+
+    pub fn query_all<T>(
+        &self,
+        sql: &str,
+        args: &[Value],
+        f: impl FnMut(&Row<'_>) -> StoreResult<T>,
+    ) -> StoreResult<Vec<T>> {
+        self.0.db().query_all(sql, args, f)
+    }
+}
+
+/// `args![a, b]`: statement arguments for [`TestDb`], as hoss's `params!`.
+macro_rules! args {
+    ($($value:expr),* $(,)?) => {
+        &[$(hoss::db::ToValue::to_value(&$value)),*] as &[hoss::db::Value]
+    };
 }
