@@ -119,9 +119,6 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     };
     crate::log::init(&config.log_filter);
     render::set_fallback_width(config.columns);
-    if let Some(why) = config.store_refusal() {
-        return Err(crate::error::Error::Config(why));
-    }
     let store = db::open(&config)?;
     let json = cli.json();
     let command = cli.command;

@@ -184,18 +184,6 @@ impl Config {
         format!("sqlite:{}", path.display())
     }
 
-    /// Why state cannot be kept where this process runs, if it cannot:
-    /// `DATABASE_URL` names a server this version does not use.
-    pub fn store_refusal(&self) -> Option<String> {
-        self.database_url.as_ref().map(|url| {
-            format!(
-                "DATABASE_URL is set ({}), but this version of hoss keeps its state in a SQLite file only (HOSS_DB); nothing was read or written. Unset DATABASE_URL to use {}, on a disk that lasts (replit.md \"Running it\")",
-                database_label(url.expose()),
-                self.db_path.display()
-            )
-        })
-    }
-
     /// Why the store will not last, if it will not: a local SQLite file in a
     /// Replit deployment.
     pub fn ephemeral_store(&self) -> Option<String> {

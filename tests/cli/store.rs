@@ -6,7 +6,9 @@
 
 use hoss::db::{postgres as pg, schema};
 
-use crate::harness::{PG_PASSWORD, Postgres};
+use crate::harness::{
+    PG_PASSWORD, Postgres, Sandbox, on_postgres, postgres_installed, system_package,
+};
 
 #[test]
 fn postgres_migrations_give_the_same_schema_as_sqlite() {
@@ -80,23 +82,28 @@ fn a_wrong_postgres_password_is_a_configuration_error_that_hides_it() {
         return;
     };
     let url = server.url().replace(PG_PASSWORD, "not-the-password-31e");
-    let err = pg::connect(&url).err().expect("the login is refused");
-    assert_eq!(err.exit_code(), 78, "{err}");
-    let text = err.to_string();
-    assert!(
-        text.contains(&format!("127.0.0.1:{}", server.port)),
-        "{text}"
-    );
-    assert!(!text.contains("not-the-password-31e"), "{text}");
+    let sb = Sandbox::new().with("DATABASE_URL", &url);
+    let host = format!("127.0.0.1:{}", server.port);
+    for args in [&["status"][..], &["cycle"], &["check", "--json"]] {
+        let out = sb.run(args);
+        assert_eq!(out.code, 78, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(&host), "{}", out.stderr);
+        assert!(out.stderr.contains("refused the login"), "{}", out.stderr);
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(!all.contains("not-the-password-31e"), "{all}");
+    }
     // Unreachable is temporary: the same URL once the server is gone.
-    let port = server.port;
     drop(server);
-    let err = pg::connect(&url).err().expect("nothing listens");
-    assert_eq!(err.exit_code(), 75, "{err}");
+    let out = sb.run(&["cycle"]);
+    assert_eq!(out.code, 75, "{out:?}");
+    assert!(out.stderr.contains(&host), "{}", out.stderr);
     assert!(
-        err.to_string().contains(&format!("127.0.0.1:{port}")),
-        "{err}"
+        !out.stderr.contains("not-the-password-31e"),
+        "{}",
+        out.stderr
     );
+    // No local file stood in for the server the operator meant.
+    assert!(!sb.path("hoss.db").exists());
 }
 
 /// The query layer (`hoss::db::Db`) and the `db/` files moved to it so far
@@ -310,4 +317,51 @@ fn the_files_on_the_query_layer_work_on_postgres() {
         })
         .unwrap();
     assert_eq!(emails, ["a@b.com", "z@y.com"]);
+}
+
+/// The README's one test command runs the integration suite on both
+/// stores: this test runs this same test binary again with
+/// `HOSS_TEST_STORE=postgres` (every sandbox on a PostgreSQL database),
+/// and fails with the names of the tests that failed there. Its whole
+/// output is kept in `target/postgres-suite.txt`. To run a part of the
+/// suite on PostgreSQL only: `HOSS_TEST_STORE=postgres cargo test --test
+/// cli -- <filter>`.
+#[test]
+fn the_whole_suite_passes_on_postgresql_too() {
+    if on_postgres() || !system_package("postgresql", postgres_installed()) {
+        return;
+    }
+    let me = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(&me)
+        .env("HOSS_TEST_STORE", "postgres")
+        .args(["--skip", "store::the_whole_suite_passes_on_postgresql_too"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/postgres-suite.txt");
+    let _ = std::fs::write(&report, &text);
+    let failed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("test ") && l.ends_with("FAILED"))
+        .collect();
+    let result = text
+        .lines()
+        .filter(|l| l.starts_with("test result:"))
+        .collect::<Vec<_>>();
+    assert!(
+        out.status.success() && failed.is_empty(),
+        "on PostgreSQL: {result:?}\n{}\n(the whole output: {})",
+        failed.join("\n"),
+        report.display()
+    );
+    assert!(
+        result
+            .iter()
+            .any(|r| r.contains(" passed;") && !r.contains(" 0 passed;")),
+        "the PostgreSQL pass ran no test: {result:?}"
+    );
 }

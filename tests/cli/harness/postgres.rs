@@ -29,6 +29,11 @@ pub struct Postgres {
 
 /// Where `initdb` and `pg_ctl` are: Debian keeps them out of PATH, under
 /// `/usr/lib/postgresql/<major>/bin` (the newest major wins); else PATH.
+/// Whether the cluster's tools are installed (without starting one).
+pub fn installed() -> bool {
+    bin_dir().is_some()
+}
+
 fn bin_dir() -> Option<PathBuf> {
     let has_tools = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
     let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
