@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 
 use hoss::db::{self, Store, Value, postgres as pg, schema};
 
-use crate::harness::{Output, PG_PASSWORD, Postgres, Sandbox};
+use crate::harness::{Output, PG_PASSWORD, PG_USER, Postgres, Sandbox};
 
 const NOW: &str = "2026-11-25T14:00:00Z";
 
@@ -321,4 +321,79 @@ fn a_target_that_cannot_take_the_copy_is_refused_with_the_right_code_and_no_pass
         both(&out).contains("rows the source does not have"),
         "{out:?}"
     );
+}
+
+/// The issue's "a connection dropped mid-pass": the server ends the
+/// session while `lead` is being copied. The pass ends (75), the tables
+/// committed before it are named, `lead` holds nothing (its transaction
+/// died with the session), and the same command then finishes the copy.
+#[test]
+fn a_connection_dropped_mid_copy_leaves_the_table_whole_and_a_second_run_finishes() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let sb = Sandbox::new().with("HOSS_NOW", NOW);
+    assert_eq!(sb.run(&["source-leads"]).code, 0);
+    // Enough leads that the copy of `lead` takes a while.
+    sb.db()
+        .execute_batch(
+            "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000)
+             INSERT INTO lead (email, source, created_at) SELECT 'l' || x || '@d' || x || '.io', 'manual', 1000 + x FROM n;",
+        )
+        .unwrap();
+    let leads = sb
+        .db()
+        .query_row("SELECT COUNT(*) FROM lead", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    let url = server.database("dropped");
+    let source = format!("sqlite:{}", sb.path("hoss.db").display());
+    let child = sb
+        .command(&["migrate-store", "--from", &source, "--to", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut watcher = server.client(PG_USER, PG_PASSWORD, "dropped");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let killed = watcher
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = 'dropped' AND pid <> pg_backend_pid()
+                   AND query LIKE 'INSERT INTO \"lead\"%'",
+                &[],
+            )
+            .unwrap();
+        if !killed.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the copy of lead never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = Output::from(child.wait_with_output().unwrap());
+    assert_eq!(out.code, 75, "{out:?}");
+    let failed = out.log_lines("[MIGRATE][FAILED]");
+    assert_eq!(failed.len(), 1, "{out:?}");
+    assert!(failed[0].contains("lead_source_run"), "{out:?}");
+    assert!(
+        !failed[0].contains(" lead ") && !failed[0].contains(" lead\""),
+        "{out:?}"
+    );
+    assert!(!out.stderr.contains(PG_PASSWORD), "{out:?}");
+    let in_target = |table: &str| -> i64 {
+        let mut c = server.client(PG_USER, PG_PASSWORD, "dropped");
+        c.query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(in_target("lead"), 0, "nothing half-applied");
+    assert_eq!(in_target("lead_source_run"), 1);
+
+    let done = report(&migrate(&sb, &source, &url));
+    assert_eq!(count(&done, "lead", "copied"), leads, "{done}");
+    assert_eq!(count(&done, "lead_source_run", "already"), 1, "{done}");
+    assert_eq!(in_target("lead"), leads);
 }

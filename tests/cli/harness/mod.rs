@@ -25,7 +25,7 @@ mod servers;
 
 pub use dnsmasq::{DNS_ZONE, DnsZone};
 pub use dovecot::{Dovecot, IMAP_PASSWORD, IMAP_USER};
-pub use postgres::{PG_PASSWORD, Postgres};
+pub use postgres::{PG_PASSWORD, PG_USER, Postgres};
 pub use sandbox::{BIN, Output, Sandbox, system_package};
 pub use served::Served;
 pub use servers::{
