@@ -278,6 +278,24 @@ impl Shape {
         parts.join("\u{1f}")
     }
 
+    /// The row's primary key as the operator reads it: `id = 7`.
+    fn show_key(&self, row: &[Value]) -> String {
+        let parts: Vec<String> = self
+            .key
+            .iter()
+            .map(|&i| {
+                let value = match &row[i] {
+                    Value::Null => "NULL".to_owned(),
+                    Value::Int(n) => n.to_string(),
+                    Value::Real(f) => f.to_string(),
+                    Value::Text(t) => format!("'{t}'"),
+                };
+                format!("{} = {value}", self.columns[i])
+            })
+            .collect();
+        parts.join(", ")
+    }
+
     fn insert(&self, db: Db<'_>, row: &[Value]) -> StoreResult<()> {
         let list: Vec<String> = self.columns.iter().map(|c| quoted(c)).collect();
         let marks: Vec<String> = (1..=list.len()).map(|i| format!("?{i}")).collect();
@@ -315,6 +333,8 @@ struct Plan<'s> {
     already: u64,
     /// Keys the target holds with other values.
     different: Vec<String>,
+    /// The same keys as the operator reads them (`7`, `'a@b.io'`).
+    shown: Vec<String>,
     /// Target rows the source does not have.
     extra: Vec<Vec<Value>>,
 }
@@ -328,6 +348,7 @@ fn plan<'s>(shape: &Shape, source: &'s [Vec<Value>], target: Vec<Vec<Value>>) ->
         new: Vec::new(),
         already: 0,
         different: Vec::new(),
+        shown: Vec::new(),
         extra: Vec::new(),
     };
     for row in source {
@@ -335,7 +356,10 @@ fn plan<'s>(shape: &Shape, source: &'s [Vec<Value>], target: Vec<Vec<Value>>) ->
         match held.remove(&key) {
             None => plan.new.push(row),
             Some(theirs) if theirs == *row => plan.already += 1,
-            Some(_) => plan.different.push(key),
+            Some(_) => {
+                plan.different.push(key);
+                plan.shown.push(shape.show_key(row));
+            }
         }
     }
     plan.extra = held.into_values().collect();
@@ -349,14 +373,9 @@ fn kept(table: &str) -> bool {
 /// Why the target cannot take a data table's rows, if it cannot.
 fn refusal(shape: &Shape, plan: &Plan<'_>) -> Option<String> {
     if !plan.different.is_empty() {
-        let shown: Vec<String> = plan
-            .different
-            .iter()
-            .take(3)
-            .map(|k| k.replace('\u{1f}', ", "))
-            .collect();
+        let shown: Vec<&str> = plan.shown.iter().take(3).map(String::as_str).collect();
         return Some(format!(
-            "table {}: {} rows under the same key hold other values in the target (key {})",
+            "table {}: {} rows under the same key hold other values in the target ({})",
             shape.name,
             plan.different.len(),
             shown.join("; ")
@@ -537,6 +556,75 @@ mod tests {
             assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{bad}: {err}");
             assert!(!err.to_string().contains("s3cret"), "{err}");
         }
+    }
+
+    fn side(conn: rusqlite::Connection, label: &str) -> Side {
+        Side {
+            schema: schema::sqlite(&conn).unwrap(),
+            store: Store::Sqlite(conn),
+            label: label.into(),
+        }
+    }
+
+    #[test]
+    fn a_copy_is_whole_idempotent_and_refuses_a_different_row() {
+        let source = side(db::open_in_memory().unwrap(), "a");
+        let target = side(db::open_in_memory().unwrap(), "b");
+        let (from, to) = (source.store.db(), target.store.db());
+        from.execute_batch(
+            "INSERT INTO customer (id, company, contact_email, public_token, created_at)
+                 VALUES (4, 'Acme', 'pay@acme.io', 'tok-aaaaaaaaaaaaaaaaaaaaaa', 10);
+             INSERT INTO lead (id, email, source, created_at, customer_id)
+                 VALUES (9, 'a@acme.io', 'manual', 7200, 4);
+             INSERT INTO invoice (id, customer_id, amount_cents, currency, status, created_at, paid_at, paid_via)
+                 VALUES (3, 4, 500, 'usd', 'paid', 20, 30, 'manual');",
+        )
+        .unwrap();
+        let mut done = Vec::new();
+        copy(&source, &target, &mut done).unwrap();
+        let of = |done: &[TableCount], t: &str| {
+            let c = done.iter().find(|c| c.table == t).unwrap();
+            (c.copied, c.already)
+        };
+        assert_eq!(of(&done, "lead"), (1, 0));
+        assert_eq!(of(&done, "invoice"), (1, 0));
+        assert_eq!(of(&done, "install"), (1, 0), "the source's identity wins");
+        let read =
+            |db: Db<'_>, sql: &str| -> i64 { db.query_row(sql, params![], |r| r.get(0)).unwrap() };
+        for sql in [
+            "SELECT n FROM lead_status_count WHERE status = 'new'",
+            "SELECT n FROM invoice_status_total WHERE status = 'paid'",
+            "SELECT n FROM tally_hour WHERE metric = 'lead'",
+        ] {
+            assert_eq!(read(to, sql), 1, "{sql}: counted once");
+        }
+        let mut again = Vec::new();
+        copy(&source, &target, &mut again).unwrap();
+        assert!(
+            again.iter().all(|c| c.copied == 0 && c.removed == 0),
+            "{again:?}"
+        );
+
+        to.execute("UPDATE lead SET name = 'Other' WHERE id = 9", params![])
+            .unwrap();
+        from.execute(
+            "INSERT INTO suppression (email, reason, created_at) VALUES ('x@y.io', 'manual', 1)",
+            params![],
+        )
+        .unwrap();
+        let err = copy(&source, &target, &mut Vec::new()).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_DATA, "{err}");
+        assert!(
+            err.to_string().contains(
+                "table lead: 1 rows under the same key hold other values in the target (id = 9)"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            read(to, "SELECT COUNT(*) FROM suppression"),
+            0,
+            "nothing written"
+        );
     }
 
     #[test]
