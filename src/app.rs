@@ -119,6 +119,15 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
     };
     crate::log::init(&config.log_filter);
     render::set_fallback_width(config.columns);
+    // `migrate-store` names both of its stores and opens neither the
+    // process's store nor DATABASE_URL's: it runs before either is looked at.
+    if let Command::MigrateStore { from, to } = &cli.command {
+        let style = Style {
+            json: cli.json(),
+            terminal: std::io::stdout().is_terminal(),
+        };
+        return render::emit(out, &commands::migrate_store::run(from, to)?, style);
+    }
     let store = db::open(&config)?;
     let json = cli.json();
     let command = cli.command;
@@ -254,5 +263,8 @@ fn dispatch(ctx: &Ctx, command: Command, out: &mut dyn Write, style: Style) -> R
         Command::Customer { action } => customer::run(ctx, action, out, style),
         Command::Task { action } => task::run(ctx, action, out, style),
         Command::Invoice { action } => invoice::run(ctx, action, out, style),
+        Command::MigrateStore { .. } => Err(crate::error::Error::Internal(
+            "migrate-store runs before the store opens".into(),
+        )),
     }
 }

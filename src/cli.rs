@@ -194,6 +194,15 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Copy every row of one store into another (sqlite:PATH or postgres://…), keeping ids; safe to re-run
+    MigrateStore {
+        /// The store to copy from: sqlite:PATH (must exist) or postgres://USER:PASSWORD@HOST:PORT/DATABASE
+        #[arg(long)]
+        from: String,
+        /// The store to copy into (made or migrated as needed): sqlite:PATH or postgres://…
+        #[arg(long)]
+        to: String,
+    },
     /// Add, finish, fail or list tasks
     Task {
         #[command(subcommand)]
@@ -240,6 +249,7 @@ impl Command {
             Command::Backup { .. } => "backup",
             Command::Attention { action } => action.name(),
             Command::ImportLegacy { .. } => "import-legacy",
+            Command::MigrateStore { .. } => "migrate-store",
             Command::Customer { action } => action.name(),
             Command::Task { action } => action.name(),
             Command::Invoice { action } => action.name(),

@@ -15,6 +15,7 @@ pub mod import_legacy;
 pub mod invoice;
 pub mod invoice_mail;
 pub mod lead;
+pub mod migrate_store;
 pub mod onboard;
 pub mod ops;
 pub mod plan;

@@ -2,6 +2,7 @@
 //! migrations, a transaction helper, and one file per table group.
 
 mod columns;
+pub mod copy;
 pub mod customers;
 pub mod digest;
 pub mod discipline;

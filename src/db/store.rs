@@ -262,6 +262,30 @@ impl Column for Cents {
     }
 }
 
+/// Any column as it is stored, for code that copies rows without knowing
+/// their types (`hoss migrate-store`). A BLOB is refused: hoss stores none,
+/// and PostgreSQL's side has no such column.
+impl rusqlite::types::FromSql for Value {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        use rusqlite::types::{FromSqlError, ValueRef};
+        match value {
+            ValueRef::Null => Ok(Value::Null),
+            ValueRef::Integer(n) => Ok(Value::Int(n)),
+            ValueRef::Real(f) => Ok(Value::Real(f)),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .map(|s| Value::Text(s.to_owned()))
+                .map_err(|e| FromSqlError::Other(Box::new(e))),
+            ValueRef::Blob(_) => Err(FromSqlError::InvalidType),
+        }
+    }
+}
+
+impl Column for Value {
+    fn from_value(value: Value) -> Result<Self, String> {
+        Ok(value)
+    }
+}
+
 /// One row of a result, from either store.
 pub enum Row<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
@@ -885,6 +909,36 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM suppression", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn any_column_reads_back_as_the_value_it_holds() {
+        let store = store();
+        let row = store
+            .db()
+            .query_row(
+                "SELECT ?1, ?2, ?3, ?4",
+                params![7_i64, "text", None::<i64>, 1.5],
+                |r| {
+                    (0..4)
+                        .map(|i| r.get::<Value>(i))
+                        .collect::<StoreResult<Vec<_>>>()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            [
+                Value::Int(7),
+                Value::Text("text".into()),
+                Value::Null,
+                Value::Real(1.5)
+            ]
+        );
+        let blob = store
+            .db()
+            .query_row("SELECT x'00'", params![], |r| r.get::<Value>(0));
+        assert!(blob.is_err(), "{blob:?}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ mod inbox;
 mod leads;
 /// `import-legacy`: old HossAgent files import once, bad rows explained, old work never rebilled.
 mod legacy;
+/// `migrate-store`: a store moves to PostgreSQL and back row for row, idempotently; refusals and their exit codes.
+mod migrate_store;
 /// The operator's view: summary, status, cycle and pings, the digest email, lists, scripts, docs.
 mod operator;
 /// The customer portal: pages match the database, escaping, PAY NOW, atomic export, a real browser.

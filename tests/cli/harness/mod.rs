@@ -26,7 +26,7 @@ mod servers;
 
 pub use dnsmasq::{DNS_ZONE, DnsZone};
 pub use dovecot::{Dovecot, IMAP_PASSWORD, IMAP_USER};
-pub use postgres::{PG_PASSWORD, Postgres, installed as postgres_installed};
+pub use postgres::{PG_PASSWORD, PG_USER, Postgres, installed as postgres_installed};
 pub use sandbox::{BIN, Output, Sandbox, on_postgres, system_package};
 pub use served::Served;
 pub use servers::{

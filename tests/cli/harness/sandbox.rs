@@ -154,6 +154,14 @@ impl Sandbox {
         Sandbox { dir, env }
     }
 
+    /// A sandbox on a SQLite file whichever store the suite runs on: for
+    /// tests about the file itself, or that move a file's state elsewhere.
+    pub fn sqlite() -> Sandbox {
+        let mut sb = Sandbox::new();
+        sb.unset("DATABASE_URL");
+        sb
+    }
+
     pub fn with(mut self, key: &str, value: &str) -> Sandbox {
         self.set(key, value);
         self
