@@ -197,7 +197,15 @@ fn import_leads(
                 ctx.now(),
             )?;
         }
-        match db::leads::insert_as(tx, &lead, &source, status, created_at, contacted, id)? {
+        match db::leads::insert_as(
+            db::Db::sqlite(tx),
+            &lead,
+            &source,
+            status,
+            created_at,
+            contacted,
+            id,
+        )? {
             Inserted::Created(_) => report.imported += 1,
             Inserted::Deduped { existing_id, by } => {
                 report.deduped += 1;

@@ -34,7 +34,7 @@ pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
     }
     // An API error is recorded as `status=… error` (API_ERROR, or FALLBACK
     // when DUMMY_SEED stood in).
-    if let Some(run) = db::leads::last_source_run(conn)?
+    if let Some(run) = db::leads::last_source_run(db::Db::sqlite(conn))?
         && let Some(error) = run
             .error
             .filter(|e| run.result.as_deref() == Some("API_ERROR") || e.starts_with("status="))

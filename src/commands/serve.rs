@@ -245,7 +245,7 @@ fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Response> {
     if !is_plausible(token) {
         return Ok(not_found());
     }
-    let Some((lead_id, email)) = db::leads::by_unsubscribe_token(ctx.sqlite()?, token)? else {
+    let Some((lead_id, email)) = db::leads::by_unsubscribe_token(ctx.db(), token)? else {
         return Ok(not_found());
     };
     if confirm {

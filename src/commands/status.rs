@@ -191,8 +191,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     }
     let leads = LeadsPanel {
         provider: cfg.leads.mode.effective.as_str().to_string(),
-        last_run: db::leads::last_source_run(ctx.sqlite()?)?,
-        by_status: db::leads::count_by_status(ctx.sqlite()?)?,
+        last_run: db::leads::last_source_run(ctx.db())?,
+        by_status: db::leads::count_by_status(ctx.db())?,
     };
     let stripe_cfg = &cfg.stripe;
     let last_hook = db::events::last_with_tag(ctx.db(), "[STRIPE][WEBHOOK]", false)?;
