@@ -239,7 +239,7 @@ fn import_customers(
             report.skip(Some(old_id), "no valid contact_email (never invented)");
             continue;
         };
-        if let Some(existing) = customers::by_email(tx, &email)? {
+        if let Some(existing) = customers::by_email(db::Db::sqlite(tx), &email)? {
             legacy::adopt_customer(tx, existing.id, old_id)?;
             report.deduped += 1;
             report.note(

@@ -286,7 +286,7 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
 /// `pat@acme.com (Acme Dental)`.
 fn recipient(ctx: &Ctx, inv: &Invoice) -> Result<String> {
     Ok(
-        match crate::db::customers::get(ctx.sqlite()?, inv.customer_id)? {
+        match crate::db::customers::get(ctx.db(), inv.customer_id)? {
             Some(c) => format!("{} ({})", c.contact_email, c.company),
             None => format!("customer {}", inv.customer_id),
         },

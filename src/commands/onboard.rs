@@ -39,11 +39,12 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
         .clone()
         .map_err(|e| Error::Config(format!("config file: {e}")))?;
     let mut report = OnboardReport::default();
-    for lead in customers::convertible_leads(ctx.sqlite()?, BATCH)? {
+    for lead in customers::convertible_leads(ctx.db(), BATCH)? {
         let token = new_token().map_err(Error::Internal)?;
         let outcome = db::immediate(ctx.sqlite()?, |tx| {
             let now = ctx.now();
-            let (customer_id, created) = match customers::by_email(tx, &lead.email)? {
+            let (customer_id, created) = match customers::by_email(db::Db::sqlite(tx), &lead.email)?
+            {
                 Some(c) => (c.id, false),
                 None => {
                     let company = if lead.company.is_empty() {
@@ -53,7 +54,7 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
                     };
                     (
                         customers::insert(
-                            tx,
+                            db::Db::sqlite(tx),
                             company,
                             lead.name.as_deref(),
                             &lead.email,
@@ -64,7 +65,7 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
                     )
                 }
             };
-            if !customers::link_lead(tx, lead.lead_id, customer_id)? {
+            if !customers::link_lead(db::Db::sqlite(tx), lead.lead_id, customer_id)? {
                 // Converted meanwhile by another run: undo nothing, write nothing.
                 return Err(Error::Data("lead no longer convertible".into()));
             }

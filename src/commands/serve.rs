@@ -232,7 +232,7 @@ fn portal(ctx: &Ctx, token: &str) -> Result<Response> {
     if !is_plausible(token) {
         return Ok(not_found());
     }
-    match customers::by_token(ctx.sqlite()?, token)? {
+    match customers::by_token(ctx.db(), token)? {
         Some(customer) => Ok(Response::html(
             200,
             render::portal::customer_page(ctx.sqlite()?, &ctx.config, &customer, ctx.now())?,

@@ -161,7 +161,7 @@ pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Resu
     }
     let description = crate::domain::leads::clean_text(Some(description))
         .ok_or_else(|| Error::Data("--description is empty".into()))?;
-    if customers::get(ctx.sqlite()?, customer_id)?.is_none() {
+    if customers::get(ctx.db(), customer_id)?.is_none() {
         return Err(Error::Data(format!("there is no customer {customer_id}")));
     }
     let id = db::immediate(ctx.sqlite()?, |tx| {
