@@ -205,7 +205,7 @@ pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let (due_at, approved_at) = invoice_mail::terms(ctx.sqlite()?, id)?;
     Ok(InvoiceShow {
         invoice: find(ctx, id)?,
-        tasks: tasks::by_invoice(ctx.sqlite()?, id)?,
+        tasks: tasks::by_invoice(ctx.db(), id)?,
         due_at: due_at.map(Timestamp),
         approved_at: approved_at.map(Timestamp),
         mails: invoice_mail::history(ctx.sqlite()?, id)?,

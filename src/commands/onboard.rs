@@ -7,7 +7,7 @@ use log::info;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db::{self, customers, tasks};
+use crate::db::{customers, tasks};
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
 use crate::render::Report;
@@ -41,10 +41,9 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
     let mut report = OnboardReport::default();
     for lead in customers::convertible_leads(ctx.db(), BATCH)? {
         let token = new_token().map_err(Error::Internal)?;
-        let outcome = db::immediate(ctx.sqlite()?, |tx| {
+        let outcome = ctx.db().immediate(|tx| {
             let now = ctx.now();
-            let (customer_id, created) = match customers::by_email(db::Db::sqlite(tx), &lead.email)?
-            {
+            let (customer_id, created) = match customers::by_email(tx, &lead.email)? {
                 Some(c) => (c.id, false),
                 None => {
                     let company = if lead.company.is_empty() {
@@ -54,7 +53,7 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
                     };
                     (
                         customers::insert(
-                            db::Db::sqlite(tx),
+                            tx,
                             company,
                             lead.name.as_deref(),
                             &lead.email,
@@ -65,7 +64,7 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
                     )
                 }
             };
-            if !customers::link_lead(db::Db::sqlite(tx), lead.lead_id, customer_id)? {
+            if !customers::link_lead(tx, lead.lead_id, customer_id)? {
                 // Converted meanwhile by another run: undo nothing, write nothing.
                 return Err(Error::Data("lead no longer convertible".into()));
             }

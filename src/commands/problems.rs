@@ -47,7 +47,7 @@ pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
 /// Done work that `bill` will not invoice because it was entered in another
 /// currency than the one it bills in.
 pub fn currency(conn: &rusqlite::Connection, currency: &str) -> Result<Vec<String>> {
-    let tasks = db::tasks::unbilled_in_other_currency(conn, currency)?;
+    let tasks = db::tasks::unbilled_in_other_currency(db::Db::sqlite(conn), currency)?;
     if tasks.is_empty() {
         return Ok(Vec::new());
     }

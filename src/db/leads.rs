@@ -220,7 +220,7 @@ pub fn list(
     page: super::Page,
 ) -> StoreResult<super::Listed<Lead>> {
     let (filter, args) = super::where_equal(&[("status", status.map(super::word))]);
-    let mut args: Vec<Value> = args.into_iter().map(value).collect();
+    let mut args: Vec<Value> = args.into_iter().map(filter_value).collect();
     let mut filter = filter;
     if let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) {
         // LIKE with its wildcards escaped: the operator's text is literal.
@@ -250,8 +250,9 @@ pub fn list(
     )
 }
 
-/// A filter value of [`super::where_equal`] (rusqlite's) as the store's.
-fn value(v: rusqlite::types::Value) -> Value {
+/// A filter value of [`super::where_equal`] (rusqlite's) as the store's
+/// (`tasks::list` uses it too).
+pub(super) fn filter_value(v: rusqlite::types::Value) -> Value {
     use rusqlite::types::Value as V;
     match v {
         V::Null | V::Blob(_) => Value::Null,
