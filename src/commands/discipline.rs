@@ -190,7 +190,7 @@ impl PassState {
             paused: crate::commands::health::pause_reason(ctx)?,
             day_cap: today_cap(ctx, at)?,
             // What `reserve` counts (`outbox::real_in_24h`), from the tallies.
-            sent_24h: db::digest::real_outreach(ctx.sqlite()?, at - 86_399, at + 1)?,
+            sent_24h: db::digest::real_outreach(ctx.db(), at - 86_399, at + 1)?,
             sent_hour: outbox::sent_in_hour(ctx.sqlite()?, at)?,
             planned: 0,
             new_at_domain: HashMap::new(),

@@ -151,7 +151,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         );
     }
     let pruned = outbox::prune(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
-    db::digest::prune_tallies(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
+    db::digest::prune_tallies(ctx.db(), ctx.now(), ctx.config.ledger_retention_days)?;
     if pruned > 0 {
         info!(
             "[EMAIL][LEDGER_PRUNED] rows={pruned} retention_days={}",

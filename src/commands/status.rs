@@ -173,7 +173,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         sent_this_hour: outbox::sent_in_hour(ctx.sqlite()?, now)?,
         uncertain: outbox::count_uncertain(ctx.sqlite()?)?,
         max_per_day: cfg.email.sending.max_per_day,
-        sent_24h: db::digest::real_outreach(ctx.sqlite()?, now - 86_399, now + 1)?,
+        sent_24h: db::digest::real_outreach(ctx.db(), now - 86_399, now + 1)?,
         daily_cap_today: discipline::today_cap(ctx, now)?,
         sequences: SequenceCounts {
             active,
