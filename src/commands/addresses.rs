@@ -94,9 +94,9 @@ impl AddressGate {
     /// it has moved on since), its sequence stops, and the log says why.
     pub fn refuse(ctx: &Ctx, lead: &Lead, reason: &str, no_mx: bool) -> Result<()> {
         let now = ctx.now();
-        db::immediate(ctx.sqlite()?, |tx| {
+        ctx.db().immediate(|tx| {
             db::leads::invalidate(tx, lead.id, reason)?;
-            db::sequences::stop(db::Db::sqlite(tx), lead.id, reason, now)?;
+            db::sequences::stop(tx, lead.id, reason, now)?;
             Ok(())
         })?;
         if no_mx {

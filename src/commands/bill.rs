@@ -82,7 +82,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
         );
     }
     let currency = cfg.invoice_currency()?;
-    for customer_id in tasks::customers_with_unbilled(ctx.sqlite()?)? {
+    for customer_id in tasks::customers_with_unbilled(ctx.db())? {
         let created = db::immediate(ctx.sqlite()?, |tx| {
             Ok(invoices::create_for_customer(
                 tx,

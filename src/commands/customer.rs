@@ -99,8 +99,8 @@ impl Row for Customer {
 pub type CustomerList = List<Customer>;
 
 pub fn list(ctx: &Ctx, page: db::Page) -> Result<CustomerList> {
-    customers::ensure_tokens(ctx.sqlite()?)?;
-    let listed = customers::list(ctx.sqlite()?, page)?;
+    customers::ensure_tokens(ctx.db())?;
+    let listed = customers::list(ctx.db(), page)?;
     Ok(List::page(listed, page))
 }
 
@@ -135,12 +135,11 @@ impl Report for CustomerShow {
 }
 
 fn find(ctx: &Ctx, id: i64) -> Result<Customer> {
-    customers::get(ctx.sqlite()?, id)?
-        .ok_or_else(|| Error::Data(format!("there is no customer {id}")))
+    customers::get(ctx.db(), id)?.ok_or_else(|| Error::Data(format!("there is no customer {id}")))
 }
 
 pub fn show(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
-    customers::ensure_tokens(ctx.sqlite()?)?;
+    customers::ensure_tokens(ctx.db())?;
     let customer = find(ctx, id)?;
     let (invoiced, paid) = invoices::customer_totals(ctx.sqlite()?, id)?;
     let portal_url = match (&ctx.config.portal_base_url, &customer.public_token) {
@@ -164,7 +163,7 @@ pub fn add(ctx: &Ctx, company: &str, email: &str, name: Option<&str>) -> Result<
         .ok_or_else(|| Error::Data("--company is empty".into()))?;
     let name = crate::domain::leads::clean_text(name);
     let token = new_token().map_err(Error::Internal)?;
-    let id = db::immediate(ctx.sqlite()?, |tx| {
+    let id = ctx.db().immediate(|tx| {
         if let Some(existing) = customers::by_email(tx, &email)? {
             return Err(Error::Data(format!(
                 "customer {} already has {email}",
@@ -188,9 +187,8 @@ pub fn add(ctx: &Ctx, company: &str, email: &str, name: Option<&str>) -> Result<
 /// run by `ops`.
 pub fn set_status(ctx: &Ctx, id: i64, status: CustomerStatus) -> Result<CustomerShow> {
     let before = find(ctx, id)?;
-    db::immediate(ctx.sqlite()?, |tx| {
-        Ok(customers::set_status(tx, id, status)?)
-    })?;
+    ctx.db()
+        .immediate(|tx| Ok(customers::set_status(tx, id, status)?))?;
     info!(
         "[CUSTOMER][STATUS] customer_id={id} from={} to={status} by=operator",
         before.status
@@ -204,7 +202,7 @@ pub fn set_email(ctx: &Ctx, id: i64, email: &str) -> Result<CustomerShow> {
     let before = find(ctx, id)?;
     let email = crate::domain::address::check_email(email)
         .map_err(|e| Error::Data(format!("{e}: the contact email is unchanged")))?;
-    db::immediate(ctx.sqlite()?, |tx| {
+    ctx.db().immediate(|tx| {
         // One address, one customer (as `add` refuses it).
         if let Some(other) = customers::by_email(tx, &email)?.filter(|c| c.id != id) {
             return Err(Error::Data(format!(
@@ -226,9 +224,8 @@ pub fn set_email(ctx: &Ctx, id: i64, email: &str) -> Result<CustomerShow> {
 pub fn rotate_token(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
     find(ctx, id)?;
     let token = new_token().map_err(Error::Internal)?;
-    db::immediate(ctx.sqlite()?, |tx| {
-        Ok(customers::set_token(tx, id, &token)?)
-    })?;
+    ctx.db()
+        .immediate(|tx| Ok(customers::set_token(tx, id, &token)?))?;
     info!("[CUSTOMER][TOKEN_ROTATED] customer_id={id}");
     show(ctx, id)
 }

@@ -190,7 +190,7 @@ impl PassState {
             paused: crate::commands::health::pause_reason(ctx)?,
             day_cap: today_cap(ctx, at)?,
             // What `reserve` counts (`outbox::real_in_24h`), from the tallies.
-            sent_24h: db::digest::real_outreach(ctx.sqlite()?, at - 86_399, at + 1)?,
+            sent_24h: db::digest::real_outreach(ctx.db(), at - 86_399, at + 1)?,
             sent_hour: outbox::sent_in_hour(ctx.sqlite()?, at)?,
             planned: 0,
             new_at_domain: HashMap::new(),
@@ -850,7 +850,7 @@ mod tests {
                 params![email, domain, status, contacted],
             )
             .unwrap();
-        db::leads::get(ctx.sqlite().unwrap(), id).unwrap().unwrap()
+        db::leads::get(ctx.db(), id).unwrap().unwrap()
     }
 
     /// A real outreach send of `step` to `lead` at `at`.
@@ -1133,9 +1133,7 @@ mod tests {
         // Suppressed through hoss, the lead is unsubscribed as well.
         lead(&c, "u@out.com", "new", None);
         db::suppression::add(c.db(), "u@out.com", "unsubscribe", None, T).unwrap();
-        let out = db::leads::by_email(c.sqlite().unwrap(), "u@out.com")
-            .unwrap()
-            .unwrap();
+        let out = db::leads::by_email(c.db(), "u@out.com").unwrap().unwrap();
         assert_eq!(why(&c, &out), [("status", None), ("suppressed", None)]);
         assert_eq!(reserve(&c, &out, 1), Reservation::Gone);
 

@@ -197,7 +197,15 @@ fn import_leads(
                 ctx.now(),
             )?;
         }
-        match db::leads::insert_as(tx, &lead, &source, status, created_at, contacted, id)? {
+        match db::leads::insert_as(
+            db::Db::sqlite(tx),
+            &lead,
+            &source,
+            status,
+            created_at,
+            contacted,
+            id,
+        )? {
             Inserted::Created(_) => report.imported += 1,
             Inserted::Deduped { existing_id, by } => {
                 report.deduped += 1;
@@ -231,7 +239,7 @@ fn import_customers(
             report.skip(Some(old_id), "no valid contact_email (never invented)");
             continue;
         };
-        if let Some(existing) = customers::by_email(tx, &email)? {
+        if let Some(existing) = customers::by_email(db::Db::sqlite(tx), &email)? {
             legacy::adopt_customer(db::Db::sqlite(tx), existing.id, old_id)?;
             report.deduped += 1;
             report.note(

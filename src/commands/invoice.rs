@@ -205,7 +205,7 @@ pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let (due_at, approved_at) = invoice_mail::terms(ctx.sqlite()?, id)?;
     Ok(InvoiceShow {
         invoice: find(ctx, id)?,
-        tasks: tasks::by_invoice(ctx.sqlite()?, id)?,
+        tasks: tasks::by_invoice(ctx.db(), id)?,
         due_at: due_at.map(Timestamp),
         approved_at: approved_at.map(Timestamp),
         mails: invoice_mail::history(ctx.sqlite()?, id)?,
@@ -286,7 +286,7 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
 /// `pat@acme.com (Acme Dental)`.
 fn recipient(ctx: &Ctx, inv: &Invoice) -> Result<String> {
     Ok(
-        match crate::db::customers::get(ctx.sqlite()?, inv.customer_id)? {
+        match crate::db::customers::get(ctx.db(), inv.customer_id)? {
             Some(c) => format!("{} ({})", c.contact_email, c.company),
             None => format!("customer {}", inv.customer_id),
         },

@@ -270,7 +270,7 @@ pub fn send(
         return Ok(Outcome::Moot(inv.status));
     }
     let mode = mailer.mode();
-    let customer = customers::get(ctx.sqlite()?, inv.customer_id)?;
+    let customer = customers::get(ctx.db(), inv.customer_id)?;
     let address = customer
         .as_ref()
         .and_then(|c| normalize_email(&c.contact_email));
@@ -443,8 +443,8 @@ fn facts(
         .collect();
     let portal_url = match &ctx.config.portal_base_url {
         Some(base) => {
-            customers::ensure_tokens(ctx.sqlite()?)?;
-            customers::get(ctx.sqlite()?, customer.id)?
+            customers::ensure_tokens(ctx.db())?;
+            customers::get(ctx.db(), customer.id)?
                 .and_then(|c| c.public_token)
                 .map(|token| format!("{base}/{token}/"))
         }

@@ -219,7 +219,7 @@ pub fn list(
     search: Option<&str>,
     page: db::Page,
 ) -> Result<LeadList> {
-    let listed = db::leads::list(ctx.sqlite()?, status, search, page)?;
+    let listed = db::leads::list(ctx.db(), status, search, page)?;
     Ok(List::page(listed, page))
 }
 
@@ -308,8 +308,8 @@ fn apply_status(
             ctx.now(),
         )?;
     }
-    db::leads::set_status(tx, id, status, Some("set by operator")).map_err(|e| {
-        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+    db::leads::set_status(db::Db::sqlite(tx), id, status, Some("set by operator")).map_err(|e| {
+        if db::leads::is_constraint_violation(&e) {
             Error::Data(format!(
                 "lead {id} cannot become {status}: another active lead has the same email or company and domain"
             ))
@@ -395,7 +395,7 @@ pub fn set_status_where(
     yes: bool,
 ) -> Result<BulkStatusReport> {
     let to = settable(to)?;
-    let ids = db::leads::ids_with_status(ctx.sqlite()?, from)?;
+    let ids = db::leads::ids_with_status(ctx.db(), from)?;
     let mut report = BulkStatusReport {
         from,
         to,
@@ -411,7 +411,9 @@ pub fn set_status_where(
     for chunk in ids.chunks(500) {
         db::immediate(ctx.sqlite()?, |tx| {
             for id in chunk {
-                let Some(lead) = db::leads::get(tx, *id)?.filter(|l| l.status == from) else {
+                let Some(lead) =
+                    db::leads::get(db::Db::sqlite(tx), *id)?.filter(|l| l.status == from)
+                else {
                     continue;
                 };
                 tx.execute_batch("SAVEPOINT one")?;
@@ -478,9 +480,9 @@ pub fn edit(ctx: &Ctx, key: &str, edit: Edit) -> Result<LeadShow> {
         return Err(Error::Data("a lead needs a company name".into()));
     }
     let id = before.id;
-    db::immediate(ctx.sqlite()?, |tx| {
+    ctx.db().immediate(|tx| {
         db::leads::update_fields(tx, id, &lead).map_err(|e| {
-            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) {
+            if db::leads::is_constraint_violation(&e) {
                 Error::Data(format!(
                     "lead {id} cannot take company {:?} at {}: another active lead has that company and domain",
                     lead.company, lead.domain
@@ -513,9 +515,9 @@ impl Report for AddReport {
 
 pub fn add(ctx: &Ctx, raw: RawLead) -> Result<AddReport> {
     let lead = normalize(&raw).map_err(Error::Data)?;
-    let inserted = db::immediate(ctx.sqlite()?, |tx| {
-        Ok(db::leads::insert(tx, &lead, "manual", ctx.now())?)
-    })?;
+    let inserted = ctx
+        .db()
+        .immediate(|tx| Ok(db::leads::insert(tx, &lead, "manual", ctx.now())?))?;
     Ok(match inserted {
         Inserted::Created(id) => {
             log::info!("[LEADS][CREATED] lead_id={id} source=manual");
@@ -630,22 +632,32 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
         columns: csv.columns.clone(),
         ..ImportReport::default()
     };
-    db::immediate(ctx.sqlite()?, |tx| {
-        let now = ctx.now();
-        for CsvRow { row, lead } in csv {
+    // The rows are read whole first: the transaction may run again on
+    // PostgreSQL (a serialization failure), so it works over borrowed rows
+    // and hands back their outcomes, counted once it has committed.
+    let rows: Vec<CsvRow> = csv.collect();
+    let now = ctx.now();
+    let outcomes = ctx.db().immediate(|tx| {
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for CsvRow { row, lead } in &rows {
+            let row = *row;
             let outcome = match lead {
-                Err(RowProblem::Malformed(reason)) => RowOutcome::problem(row, "malformed", reason),
-                Err(RowProblem::Invalid(reason)) => RowOutcome::problem(row, "invalid", reason),
+                Err(RowProblem::Malformed(reason)) => {
+                    RowOutcome::problem(row, "malformed", reason.clone())
+                }
+                Err(RowProblem::Invalid(reason)) => {
+                    RowOutcome::problem(row, "invalid", reason.clone())
+                }
                 Ok(RowLead {
                     raw,
                     company_from,
                     timezone,
-                }) => match normalize(&raw) {
+                }) => match normalize(raw) {
                     Err(reason) => RowOutcome::problem(row, "invalid", reason),
                     Ok(lead) => match db::leads::insert(tx, &lead, "import", now)? {
                         Inserted::Created(id) => {
-                            if let Some(tz) = &timezone {
-                                db::sequences::set_timezone(db::Db::sqlite(tx), id, Some(tz))?;
+                            if let Some(tz) = timezone {
+                                db::sequences::set_timezone(tx, id, Some(tz.as_str()))?;
                             }
                             RowOutcome {
                                 row,
@@ -653,7 +665,7 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
                                 lead_id: Some(id),
                                 by: None,
                                 reason: None,
-                                company_from,
+                                company_from: *company_from,
                             }
                         }
                         Inserted::Deduped { existing_id, by } => RowOutcome {
@@ -662,7 +674,7 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
                             lead_id: Some(existing_id),
                             by: Some(by),
                             reason: Some(format!("matches lead {existing_id} by {by}")),
-                            company_from,
+                            company_from: *company_from,
                         },
                     },
                 },
@@ -670,16 +682,19 @@ pub fn import(ctx: &Ctx, path: &Path) -> Result<ImportReport> {
             if row.is_multiple_of(1000) {
                 ctx.progress.note(&format!("importing: row {row}…"));
             }
-            match outcome.outcome {
-                "created" => report.created += 1,
-                "deduped" => report.deduped += 1,
-                "invalid" => report.invalid += 1,
-                _ => report.malformed += 1,
-            }
-            report.rows.push(outcome);
+            outcomes.push(outcome);
         }
-        Ok(())
+        Ok(outcomes)
     })?;
+    for outcome in outcomes {
+        match outcome.outcome {
+            "created" => report.created += 1,
+            "deduped" => report.deduped += 1,
+            "invalid" => report.invalid += 1,
+            _ => report.malformed += 1,
+        }
+        report.rows.push(outcome);
+    }
     ctx.progress.done();
     log::info!(
         "[LEADS][IMPORT] file={:?} created={} deduped={} invalid={} malformed={}",

@@ -7,7 +7,7 @@ use log::info;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db::{self, customers, tasks};
+use crate::db::{customers, tasks};
 use crate::domain::token::new_token;
 use crate::error::{Error, Result};
 use crate::render::Report;
@@ -39,9 +39,9 @@ pub fn run(ctx: &Ctx) -> Result<OnboardReport> {
         .clone()
         .map_err(|e| Error::Config(format!("config file: {e}")))?;
     let mut report = OnboardReport::default();
-    for lead in customers::convertible_leads(ctx.sqlite()?, BATCH)? {
+    for lead in customers::convertible_leads(ctx.db(), BATCH)? {
         let token = new_token().map_err(Error::Internal)?;
-        let outcome = db::immediate(ctx.sqlite()?, |tx| {
+        let outcome = ctx.db().immediate(|tx| {
             let now = ctx.now();
             let (customer_id, created) = match customers::by_email(tx, &lead.email)? {
                 Some(c) => (c.id, false),

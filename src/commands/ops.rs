@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::app::Ctx;
-use crate::db::{self, tasks};
+use crate::db::tasks;
 use crate::error::Result;
 use crate::money::Cents;
 use crate::render::Report;
@@ -55,7 +55,9 @@ pub fn run(ctx: &Ctx) -> Result<OpsReport> {
     }
     let timeout = u64::from(cfg.ops_executor_timeout_secs);
     let cutoff = ctx.now() - timeout as i64 - 60;
-    let recovered = db::immediate(ctx.sqlite()?, |tx| Ok(tasks::recover_running(tx, cutoff)?))?;
+    let recovered = ctx
+        .db()
+        .immediate(|tx| Ok(tasks::recover_running(tx, cutoff)?))?;
     for id in &recovered {
         warn!("[OPS][RECOVERED] task_id={id} was left running by an ended process; pending again");
     }
@@ -64,10 +66,11 @@ pub fn run(ctx: &Ctx) -> Result<OpsReport> {
         recovered: recovered.len() as u32,
         ..OpsReport::default()
     };
-    for task in tasks::pending(ctx.sqlite()?, BATCH)? {
-        if !db::immediate(ctx.sqlite()?, |tx| {
-            Ok(tasks::start(tx, task.id, ctx.now())?)
-        })? {
+    for task in tasks::pending(ctx.db(), BATCH)? {
+        if !ctx
+            .db()
+            .immediate(|tx| Ok(tasks::start(tx, task.id, ctx.now())?))?
+        {
             continue;
         }
         report.ran += 1;
@@ -80,7 +83,7 @@ pub fn run(ctx: &Ctx) -> Result<OpsReport> {
         })
         .to_string();
         let outcome = execute(cmd, task.id, &input, Duration::from_secs(timeout));
-        db::immediate(ctx.sqlite()?, |tx| {
+        ctx.db().immediate(|tx| {
             match &outcome {
                 Ok((summary, cost)) => {
                     tasks::complete(tx, task.id, Some(summary), cost.map(Cents), ctx.now())?

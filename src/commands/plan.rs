@@ -195,7 +195,7 @@ impl Forecast<'_> {
             self.report.beyond_cycle = (self.candidates - self.accounted).max(0);
             return Ok(false);
         }
-        let Some(lead) = db::leads::get(ctx.sqlite()?, lead_id)? else {
+        let Some(lead) = db::leads::get(ctx.db(), lead_id)? else {
             self.accounted += 1;
             return Ok(true);
         };
@@ -254,7 +254,7 @@ impl Forecast<'_> {
             first_subject: &s.first_subject,
             message_ids: &s.message_ids,
         });
-        let token = db::leads::unsubscribe_token(ctx.sqlite()?, lead.id)?
+        let token = db::leads::unsubscribe_token(ctx.db(), lead.id)?
             .unwrap_or_else(|| "plan-token".to_string());
         Ok(
             match outreach_message(ctx, pack, &self.sender, lead, &token, follow_up.as_ref()) {

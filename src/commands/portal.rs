@@ -70,7 +70,7 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
     }
     let current = current_version(&out, &name)?;
     remove_leftovers(&parent, &name, current.as_deref());
-    let made = customers::ensure_tokens(ctx.sqlite()?)?;
+    let made = customers::ensure_tokens(ctx.db())?;
     if made > 0 {
         info!("[PORTAL][TOKENS] generated={made}");
     }
@@ -85,7 +85,7 @@ pub fn export(ctx: &Ctx, out: Option<&Path>) -> Result<ExportReport> {
     }
     let base = ctx.config.portal_base_url.clone();
     let urls = match &base {
-        Some(b) => customers::list(ctx.sqlite()?, db::Page::ALL)?
+        Some(b) => customers::list(ctx.db(), db::Page::ALL)?
             .rows
             .into_iter()
             .filter_map(|c| {
@@ -266,7 +266,7 @@ fn render_all(
     let mut count = 0;
     let mut after = 0;
     loop {
-        let batch = customers::list_after(ctx.sqlite()?, after, 500)?;
+        let batch = customers::list_after(ctx.db(), after, 500)?;
         let Some(last) = batch.last() else { break };
         after = last.id;
         for customer in &batch {

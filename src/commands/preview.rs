@@ -56,7 +56,7 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
     let packs = step_cfg.packs(&email.niche_template);
     let variant = &packs[schedule::variant(lead.id, step, packs.len())];
     let pack = email.sending.packs.get(variant).unwrap_or(&first_pack);
-    let token = db::leads::unsubscribe_token(ctx.sqlite()?, lead.id)?
+    let token = db::leads::unsubscribe_token(ctx.db(), lead.id)?
         .unwrap_or_else(|| TOKEN_PLACEHOLDER.to_string());
     let sender = mail::sender(ctx);
     let cannot = |e: String| Error::Data(format!("lead {} cannot be emailed: {e}", lead.id));

@@ -34,7 +34,7 @@ pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
     }
     // An API error is recorded as `status=… error` (API_ERROR, or FALLBACK
     // when DUMMY_SEED stood in).
-    if let Some(run) = db::leads::last_source_run(conn)?
+    if let Some(run) = db::leads::last_source_run(db::Db::sqlite(conn))?
         && let Some(error) = run
             .error
             .filter(|e| run.result.as_deref() == Some("API_ERROR") || e.starts_with("status="))
@@ -47,7 +47,7 @@ pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
 /// Done work that `bill` will not invoice because it was entered in another
 /// currency than the one it bills in.
 pub fn currency(conn: &rusqlite::Connection, currency: &str) -> Result<Vec<String>> {
-    let tasks = db::tasks::unbilled_in_other_currency(conn, currency)?;
+    let tasks = db::tasks::unbilled_in_other_currency(db::Db::sqlite(conn), currency)?;
     if tasks.is_empty() {
         return Ok(Vec::new());
     }

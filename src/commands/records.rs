@@ -9,9 +9,9 @@ use crate::error::{Error, Result};
 pub fn find_lead(ctx: &Ctx, key: &str) -> Result<Lead> {
     let key = key.trim();
     let found = match key.parse::<i64>() {
-        Ok(id) => db::leads::get(ctx.sqlite()?, id)?,
+        Ok(id) => db::leads::get(ctx.db(), id)?,
         Err(_) => match crate::domain::address::normalize_email(key) {
-            Some(email) => db::leads::by_email(ctx.sqlite()?, &email)?,
+            Some(email) => db::leads::by_email(ctx.db(), &email)?,
             None => {
                 return Err(Error::Usage(format!(
                     "{key:?} is neither a lead id nor an e-mail address"

@@ -151,7 +151,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         );
     }
     let pruned = outbox::prune(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
-    db::digest::prune_tallies(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
+    db::digest::prune_tallies(ctx.db(), ctx.now(), ctx.config.ledger_retention_days)?;
     if pruned > 0 {
         info!(
             "[EMAIL][LEDGER_PRUNED] rows={pruned} retention_days={}",
@@ -237,7 +237,7 @@ impl Pass<'_> {
     /// (a cap is reached, or the sender failed).
     fn one(&mut self, lead_id: i64, step: i64) -> Result<bool> {
         let ctx = self.ctx;
-        let Some(lead) = db::leads::get(ctx.sqlite()?, lead_id)? else {
+        let Some(lead) = db::leads::get(ctx.db(), lead_id)? else {
             return Ok(true);
         };
         if self.mailer.mode() == EmailMode::DryRun {
@@ -637,7 +637,7 @@ mod tests {
                 niche: None,
             })
             .unwrap();
-            db::leads::insert(ctx.sqlite().unwrap(), &lead, "manual", now - 60).unwrap();
+            db::leads::insert(ctx.db(), &lead, "manual", now - 60).unwrap();
         }
 
         let report = super::run(&ctx).unwrap();
@@ -662,12 +662,12 @@ mod tests {
         assert_eq!(row.subject, sent[0].subject);
         assert_eq!(outbox::sent_in_hour(ctx.sqlite().unwrap(), now).unwrap(), 1);
         assert_eq!(row.at, Timestamp(now));
-        let lead = db::leads::get(ctx.sqlite().unwrap(), 1).unwrap().unwrap();
+        let lead = db::leads::get(ctx.db(), 1).unwrap().unwrap();
         assert_eq!(
             (lead.status, lead.last_contacted_at),
             (LeadStatus::Contacted, Some(Timestamp(now)))
         );
-        let waiting = db::leads::get(ctx.sqlite().unwrap(), 2).unwrap().unwrap();
+        let waiting = db::leads::get(ctx.db(), 2).unwrap().unwrap();
         assert_eq!(waiting.status, LeadStatus::New);
     }
 }

@@ -232,7 +232,7 @@ fn portal(ctx: &Ctx, token: &str) -> Result<Response> {
     if !is_plausible(token) {
         return Ok(not_found());
     }
-    match customers::by_token(ctx.sqlite()?, token)? {
+    match customers::by_token(ctx.db(), token)? {
         Some(customer) => Ok(Response::html(
             200,
             render::portal::customer_page(ctx.sqlite()?, &ctx.config, &customer, ctx.now())?,
@@ -245,7 +245,7 @@ fn unsubscribe(ctx: &Ctx, token: &str, confirm: bool) -> Result<Response> {
     if !is_plausible(token) {
         return Ok(not_found());
     }
-    let Some((lead_id, email)) = db::leads::by_unsubscribe_token(ctx.sqlite()?, token)? else {
+    let Some((lead_id, email)) = db::leads::by_unsubscribe_token(ctx.db(), token)? else {
         return Ok(not_found());
     };
     if confirm {

@@ -7,7 +7,7 @@
 //! of its query each pass (remembered in the database, per query), so the
 //! same first page is not fetched and deduped forever.
 
-use log::{debug, error, info, warn};
+use log::{error, info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
@@ -90,7 +90,7 @@ fn fetch(ctx: &Ctx) -> Result<Fetched> {
                 ));
             };
             let page = if api.pages() {
-                Some(db::leads::search_page(ctx.sqlite()?, api.query())?)
+                Some(db::leads::search_page(ctx.db(), api.query())?)
             } else {
                 None
             };
@@ -147,7 +147,7 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
     let max = i64::from(ctx.config.leads.max_new_per_cycle);
     let fetched = fetch(ctx)?;
     let source = fetched.provider.as_str();
-    let mut run = SourceRun {
+    let run = SourceRun {
         provider: source.to_string(),
         started_at,
         result: Some(fetched.result.to_string()),
@@ -156,10 +156,15 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
         ..SourceRun::default()
     };
     if fetched.records.len() > 1000 {
-        db::leads::bulk_mode(ctx.sqlite()?)?;
+        db::leads::bulk_mode(ctx.db())?;
     }
-    let mut next_page = None;
-    db::immediate(ctx.sqlite()?, |tx| {
+    // The pass may run again on PostgreSQL (a serialization failure): it
+    // counts into its own copy of the run and keeps its log lines until
+    // the transaction has committed.
+    let (run, next_page, notes) = ctx.db().immediate(|tx| {
+        let mut run = run.clone();
+        let mut notes: Vec<(log::Level, String)> = Vec::new();
+        let mut next_page = None;
         let now = ctx.now();
         let mut worked_through = true;
         for (i, raw) in fetched.records.iter().enumerate() {
@@ -172,7 +177,10 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
                 Err(reason) => {
                     run.invalid += 1;
                     if run.invalid <= INVALID_LOGGED {
-                        info!("[LEADS][INVALID] reason={reason:?} record={}", i + 1);
+                        notes.push((
+                            log::Level::Info,
+                            format!("[LEADS][INVALID] reason={reason:?} record={}", i + 1),
+                        ));
                     }
                     continue;
                 }
@@ -180,22 +188,31 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
             match db::leads::insert(tx, &lead, source, now)? {
                 Inserted::Created(id) => {
                     run.created += 1;
-                    debug!("[LEADS][CREATED] lead_id={id} email={}", lead.email);
+                    notes.push((
+                        log::Level::Debug,
+                        format!("[LEADS][CREATED] lead_id={id} email={}", lead.email),
+                    ));
                 }
                 Inserted::Deduped { existing_id, by } => {
                     run.deduped += 1;
-                    info!(
-                        "[LEADS][DEDUPED] existing_id={existing_id} by={by} email={}",
-                        lead.email
-                    );
+                    notes.push((
+                        log::Level::Info,
+                        format!(
+                            "[LEADS][DEDUPED] existing_id={existing_id} by={by} email={}",
+                            lead.email
+                        ),
+                    ));
                 }
             }
         }
         if run.invalid > INVALID_LOGGED {
-            info!(
-                "[LEADS][INVALID] count={} logged={INVALID_LOGGED} (the other reasons are not logged)",
-                run.invalid
-            );
+            notes.push((
+                log::Level::Info,
+                format!(
+                    "[LEADS][INVALID] count={} logged={INVALID_LOGGED} (the other reasons are not logged)",
+                    run.invalid
+                ),
+            ));
         }
         if let Some(p) = &fetched.paging {
             let next = next_search_page(p.page, fetched.records.len(), worked_through);
@@ -204,8 +221,11 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
         }
         run.finished_at = Some(Timestamp(ctx.now()));
         db::leads::record_source_run(tx, &run, ctx.config.log_max_entries)?;
-        Ok(())
+        Ok((run, next_page, notes))
     })?;
+    for (level, line) in notes {
+        log::log!(level, "{line}");
+    }
     let page = fetched.paging.as_ref().map(|p| p.page);
     if let (Some(p), Some(1)) = (&fetched.paging, next_page)
         && fetched.records.is_empty()

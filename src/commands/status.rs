@@ -173,7 +173,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         sent_this_hour: outbox::sent_in_hour(ctx.sqlite()?, now)?,
         uncertain: outbox::count_uncertain(ctx.sqlite()?)?,
         max_per_day: cfg.email.sending.max_per_day,
-        sent_24h: db::digest::real_outreach(ctx.sqlite()?, now - 86_399, now + 1)?,
+        sent_24h: db::digest::real_outreach(ctx.db(), now - 86_399, now + 1)?,
         daily_cap_today: discipline::today_cap(ctx, now)?,
         sequences: SequenceCounts {
             active,
@@ -191,8 +191,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     }
     let leads = LeadsPanel {
         provider: cfg.leads.mode.effective.as_str().to_string(),
-        last_run: db::leads::last_source_run(ctx.sqlite()?)?,
-        by_status: db::leads::count_by_status(ctx.sqlite()?)?,
+        last_run: db::leads::last_source_run(ctx.db())?,
+        by_status: db::leads::count_by_status(ctx.db())?,
     };
     let stripe_cfg = &cfg.stripe;
     let last_hook = db::events::last_with_tag(ctx.db(), "[STRIPE][WEBHOOK]", false)?;

@@ -207,8 +207,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     let from = to - if week { 7 * 86_400 } else { 86_400 };
     // The window is [from, to]: what happened in the current second counts.
     let (report_to, to) = (to, to + 1);
-    let (created, by_source) = digest::leads_created(conn, from, to)?;
-    let attempts = digest::send_attempts(conn, from, to)?;
+    let (created, by_source) = digest::leads_created(ctx.db(), from, to)?;
+    let attempts = digest::send_attempts(ctx.db(), from, to)?;
     let kind_total = |kind: &str| -> i64 {
         attempts
             .iter()
@@ -223,7 +223,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         }
     }
     let n = |k: &str| outcomes.get(k).copied().unwrap_or(0);
-    let (first_emails, follow_ups) = digest::sends_by_step(conn, from, to)?;
+    let (first_emails, follow_ups) = digest::sends_by_step(ctx.db(), from, to)?;
     let back = crate::db::inbox::counts_since(conn, from, to)?;
     let came_back = |k: &str| back.get(k).copied().unwrap_or(0);
     let emails = EmailCounts {
@@ -244,8 +244,8 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         complaints: came_back("complaint"),
         opt_outs: came_back("opt_out"),
     };
-    let (inv_count, inv_amount) = digest::invoices_created(conn, from, to)?;
-    let (paid_count, paid_amount) = digest::payments_received(conn, from, to)?;
+    let (inv_count, inv_amount) = digest::invoices_created(ctx.db(), from, to)?;
+    let (paid_count, paid_amount) = digest::payments_received(ctx.db(), from, to)?;
     let (overdue, overdue_cents) = invoices::overdue(conn, report_to)?;
     let mut attention = Vec::new();
     // Every human reply is the operator's to read.
@@ -316,7 +316,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
             fell_due_all - fell_due.len() as i64
         ));
     }
-    let hooks = digest::webhook_problems(conn, from, to)?;
+    let hooks = digest::webhook_problems(ctx.db(), from, to)?;
     if hooks > 0 {
         attention.push(format!(
             "{hooks} Stripe webhook(s) rejected or failed (check STRIPE_WEBHOOK_SECRET)"
@@ -350,7 +350,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         leads: LeadCounts {
             created,
             by_source,
-            deduped: digest::leads_deduped(conn, from, to)?,
+            deduped: digest::leads_deduped(ctx.db(), from, to)?,
         },
         emails,
         invoices: Money {

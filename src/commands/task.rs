@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::cli::PageArgs;
-use crate::db::{self, customers, tasks, tasks::Task};
+use crate::db::{customers, tasks, tasks::Task};
 use crate::domain::status::TaskStatus;
 use crate::error::{Error, Result};
 use crate::money::{self, Cents, format_amount};
@@ -136,8 +136,8 @@ impl Report for TaskShow {
 }
 
 fn shown(ctx: &Ctx, id: i64) -> Result<TaskShow> {
-    let task = tasks::get(ctx.sqlite()?, id)?
-        .ok_or_else(|| Error::Data(format!("there is no task {id}")))?;
+    let task =
+        tasks::get(ctx.db(), id)?.ok_or_else(|| Error::Data(format!("there is no task {id}")))?;
     Ok(TaskShow(line(ctx, task)))
 }
 
@@ -161,10 +161,10 @@ pub fn add(ctx: &Ctx, customer_id: i64, description: &str, amount: &str) -> Resu
     }
     let description = crate::domain::leads::clean_text(Some(description))
         .ok_or_else(|| Error::Data("--description is empty".into()))?;
-    if customers::get(ctx.sqlite()?, customer_id)?.is_none() {
+    if customers::get(ctx.db(), customer_id)?.is_none() {
         return Err(Error::Data(format!("there is no customer {customer_id}")));
     }
-    let id = db::immediate(ctx.sqlite()?, |tx| {
+    let id = ctx.db().immediate(|tx| {
         Ok(tasks::insert(
             tx,
             customer_id,
@@ -186,7 +186,7 @@ pub fn done(ctx: &Ctx, id: i64, summary: Option<&str>) -> Result<TaskShow> {
     if before.0.task.status == TaskStatus::Done {
         return Ok(before);
     }
-    if !tasks::complete(ctx.sqlite()?, id, summary, None, ctx.now())? {
+    if !tasks::complete(ctx.db(), id, summary, None, ctx.now())? {
         return Err(Error::Data(format!(
             "task {id} is {} and cannot be marked done",
             before.0.task.status
@@ -198,7 +198,7 @@ pub fn done(ctx: &Ctx, id: i64, summary: Option<&str>) -> Result<TaskShow> {
 
 pub fn fail(ctx: &Ctx, id: i64, reason: &str) -> Result<TaskShow> {
     let before = shown(ctx, id)?;
-    if !tasks::fail(ctx.sqlite()?, id, reason, ctx.now())? {
+    if !tasks::fail(ctx.db(), id, reason, ctx.now())? {
         return Err(Error::Data(format!(
             "task {id} is {} and cannot be marked failed",
             before.0.task.status
@@ -210,7 +210,7 @@ pub fn fail(ctx: &Ctx, id: i64, reason: &str) -> Result<TaskShow> {
 
 pub fn retry(ctx: &Ctx, id: i64) -> Result<TaskShow> {
     let before = shown(ctx, id)?;
-    if !tasks::retry(ctx.sqlite()?, id)? {
+    if !tasks::retry(ctx.db(), id)? {
         return Err(Error::Data(format!(
             "task {id} is {}; only a failed task can be retried",
             before.0.task.status
@@ -226,6 +226,6 @@ pub fn list(
     status: Option<TaskStatus>,
     page: crate::db::Page,
 ) -> Result<TaskList> {
-    let listed = tasks::list(ctx.sqlite()?, customer, status, page)?;
+    let listed = tasks::list(ctx.db(), customer, status, page)?;
     Ok(List::page(listed.map(|t| line(ctx, t)), page))
 }

@@ -1,7 +1,8 @@
 //! The `customer` table and onboarding (lead → customer).
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use super::{Db, Row, StoreResult, params};
 
 use crate::clock::Timestamp;
 use crate::domain::status::CustomerStatus;
@@ -22,7 +23,7 @@ pub struct Customer {
 
 const COLUMNS: &str = "id, company, contact_name, contact_email, status, public_token, created_at";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
+fn row(r: &Row<'_>) -> StoreResult<Customer> {
     Ok(Customer {
         id: r.get(0)?,
         company: r.get(1)?,
@@ -34,103 +35,95 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Customer> {
     })
 }
 
-pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Customer>> {
-    conn.query_row(
+pub fn get(db: Db<'_>, id: i64) -> StoreResult<Option<Customer>> {
+    db.query_opt(
         &format!("SELECT {COLUMNS} FROM customer WHERE id = ?1"),
-        [id],
+        params![id],
         row,
     )
-    .optional()
 }
 
-pub fn by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<Customer>> {
-    conn.query_row(
+pub fn by_email(db: Db<'_>, email: &str) -> StoreResult<Option<Customer>> {
+    db.query_opt(
         &format!("SELECT {COLUMNS} FROM customer WHERE contact_email = ?1"),
-        [email],
+        params![email],
         row,
     )
-    .optional()
 }
 
-pub fn by_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<Customer>> {
-    conn.query_row(
+pub fn by_token(db: Db<'_>, token: &str) -> StoreResult<Option<Customer>> {
+    db.query_opt(
         &format!("SELECT {COLUMNS} FROM customer WHERE public_token = ?1"),
-        [token],
+        params![token],
         row,
     )
-    .optional()
 }
 
-pub fn list(conn: &Connection, page: super::Page) -> rusqlite::Result<super::Listed<Customer>> {
-    super::page_of(
-        conn,
-        COLUMNS,
-        "FROM customer",
-        Vec::new(),
-        &["id"],
-        page,
-        row,
-    )
+pub fn list(db: Db<'_>, page: super::Page) -> StoreResult<super::Listed<Customer>> {
+    super::page(db, COLUMNS, "FROM customer", Vec::new(), &["id"], page, row)
 }
 
 /// Customers by id after `after_id` (for streaming exports).
-pub fn list_after(conn: &Connection, after_id: i64, limit: u32) -> rusqlite::Result<Vec<Customer>> {
-    conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM customer WHERE id > ?1 ORDER BY id LIMIT ?2"
-    ))?
-    .query_map(params![after_id, limit], row)?
-    .collect()
+pub fn list_after(db: Db<'_>, after_id: i64, limit: u32) -> StoreResult<Vec<Customer>> {
+    db.query_all(
+        &format!("SELECT {COLUMNS} FROM customer WHERE id > ?1 ORDER BY id LIMIT ?2"),
+        params![after_id, limit],
+        row,
+    )
 }
 
 pub fn insert(
-    conn: &Connection,
+    db: Db<'_>,
     company: &str,
     contact_name: Option<&str>,
     contact_email: &str,
     token: &str,
     now: i64,
-) -> rusqlite::Result<i64> {
-    conn.execute(
+) -> StoreResult<i64> {
+    db.insert_id(
         "INSERT INTO customer (company, contact_name, contact_email, public_token, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
         params![company, contact_name, contact_email, token, now],
-    )?;
-    Ok(conn.last_insert_rowid())
+    )
 }
 
-pub fn set_status(conn: &Connection, id: i64, status: CustomerStatus) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn set_status(db: Db<'_>, id: i64, status: CustomerStatus) -> StoreResult<bool> {
+    Ok(db.execute(
         "UPDATE customer SET status = ?2 WHERE id = ?1",
         params![id, status],
     )? == 1)
 }
 
-pub fn set_email(conn: &Connection, id: i64, email: &str) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn set_email(db: Db<'_>, id: i64, email: &str) -> StoreResult<bool> {
+    Ok(db.execute(
         "UPDATE customer SET contact_email = ?2 WHERE id = ?1",
         params![id, email],
     )? == 1)
 }
 
-pub fn set_token(conn: &Connection, id: i64, token: &str) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn set_token(db: Db<'_>, id: i64, token: &str) -> StoreResult<bool> {
+    Ok(db.execute(
         "UPDATE customer SET public_token = ?2 WHERE id = ?1",
         params![id, token],
     )? == 1)
 }
 
 /// Customers without a token yet (imported ones).
-pub fn missing_tokens(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
-    conn.prepare("SELECT id FROM customer WHERE public_token IS NULL")?
-        .query_map([], |r| r.get(0))?
-        .collect()
+pub fn missing_tokens(db: Db<'_>) -> StoreResult<Vec<i64>> {
+    db.query_all(
+        "SELECT id FROM customer WHERE public_token IS NULL ORDER BY id",
+        params![],
+        |r| r.get(0),
+    )
 }
 
 /// Gives every customer without a portal token one (persisted); how many
-/// were given one.
-pub fn ensure_tokens(conn: &Connection) -> crate::error::Result<usize> {
-    let missing = missing_tokens(conn)?;
-    super::immediate(conn, |tx| {
+/// were given one. (Not inside a transaction of the caller's: it runs its
+/// own. Run again on PostgreSQL, it draws new tokens: nothing leaves the
+/// database before it commits.)
+pub fn ensure_tokens(db: Db<'_>) -> crate::error::Result<usize> {
+    let missing = missing_tokens(db)?;
+    db.immediate(|tx| {
         for id in &missing {
             set_token(tx, *id, &new_token().map_err(Error::Internal)?)?;
         }
@@ -149,28 +142,129 @@ pub struct Convertible {
 }
 
 /// Leads in `responded` or `qualified`, oldest first.
-pub fn convertible_leads(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Convertible>> {
-    conn.prepare(
+pub fn convertible_leads(db: Db<'_>, limit: u32) -> StoreResult<Vec<Convertible>> {
+    db.query_all(
         "SELECT id, name, email, company FROM lead WHERE status IN ('responded', 'qualified')
          ORDER BY id LIMIT ?1",
-    )?
-    .query_map([limit], |r| {
-        Ok(Convertible {
-            lead_id: r.get(0)?,
-            name: r.get(1)?,
-            email: r.get(2)?,
-            company: r.get(3)?,
-        })
-    })?
-    .collect()
+        params![limit],
+        |r| {
+            Ok(Convertible {
+                lead_id: r.get(0)?,
+                name: r.get(1)?,
+                email: r.get(2)?,
+                company: r.get(3)?,
+            })
+        },
+    )
 }
 
 /// Marks a lead converted and links it to its customer (only from
 /// `responded`/`qualified`, so a concurrent run cannot convert it twice).
-pub fn link_lead(conn: &Connection, lead_id: i64, customer_id: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn link_lead(db: Db<'_>, lead_id: i64, customer_id: i64) -> StoreResult<bool> {
+    Ok(db.execute(
         "UPDATE lead SET status = 'converted', customer_id = ?2, status_reason = NULL
          WHERE id = ?1 AND status IN ('responded', 'qualified')",
         params![lead_id, customer_id],
     )? == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customers_are_found_by_id_email_and_token_and_change() {
+        crate::db::on_each_store(|db| {
+            let a = insert(
+                db,
+                "Acme",
+                Some("Pat"),
+                "pat@acme.com",
+                "token-a-0123456789abcdefghij",
+                5,
+            )
+            .unwrap();
+            let b = insert(
+                db,
+                "Zeta",
+                None,
+                "z@zeta.com",
+                "token-b-0123456789abcdefghij",
+                6,
+            )
+            .unwrap();
+            assert_ne!(a, b);
+            let got = get(db, a).unwrap().unwrap();
+            assert_eq!(
+                (
+                    got.company.as_str(),
+                    got.contact_name.as_deref(),
+                    got.created_at
+                ),
+                ("Acme", Some("Pat"), Timestamp(5))
+            );
+            assert_eq!(got.status, CustomerStatus::Active);
+            assert_eq!(by_email(db, "z@zeta.com").unwrap().unwrap().id, b);
+            assert_eq!(
+                by_token(db, "token-a-0123456789abcdefghij")
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                a
+            );
+            assert!(
+                by_token(db, "nope-0123456789abcdefghijkl")
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(set_status(db, a, CustomerStatus::Paused).unwrap());
+            assert!(set_email(db, a, "p@acme.com").unwrap());
+            assert!(!set_email(db, 99, "x@acme.com").unwrap());
+            let got = get(db, a).unwrap().unwrap();
+            assert_eq!(
+                (got.status, got.contact_email.as_str()),
+                (CustomerStatus::Paused, "p@acme.com")
+            );
+            let ids = |v: Vec<Customer>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
+            assert_eq!(ids(list_after(db, 0, 10).unwrap()), [a, b]);
+            assert_eq!(ids(list_after(db, a, 10).unwrap()), [b]);
+            assert_eq!(ids(list(db, crate::db::Page::ALL).unwrap().rows), [a, b]);
+        });
+    }
+
+    #[test]
+    fn missing_tokens_are_made_and_convertible_leads_link_once() {
+        crate::db::on_each_store(|db| {
+            let a = insert(
+                db,
+                "Acme",
+                None,
+                "pat@acme.com",
+                "token-a-0123456789abcdefghij",
+                5,
+            )
+            .unwrap();
+            db.execute(
+                "UPDATE customer SET public_token = NULL WHERE id = ?1",
+                params![a],
+            )
+            .unwrap();
+            assert_eq!(missing_tokens(db).unwrap(), [a]);
+            assert_eq!(ensure_tokens(db).unwrap(), 1);
+            assert!(get(db, a).unwrap().unwrap().public_token.is_some());
+            assert_eq!(ensure_tokens(db).unwrap(), 0);
+            db.execute(
+                "INSERT INTO lead (email, company, source, status, created_at)
+                 VALUES ('r@x.com', 'X', 't', 'responded', 0), ('n@y.com', 'Y', 't', 'new', 0)",
+                params![],
+            )
+            .unwrap();
+            let ready = convertible_leads(db, 10).unwrap();
+            assert_eq!(ready.len(), 1);
+            assert_eq!(ready[0].email, "r@x.com");
+            assert!(link_lead(db, ready[0].lead_id, a).unwrap());
+            assert!(!link_lead(db, ready[0].lead_id, a).unwrap());
+            assert!(convertible_leads(db, 10).unwrap().is_empty());
+        });
+    }
 }

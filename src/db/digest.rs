@@ -6,35 +6,29 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, params};
+use super::{Db, StoreResult, params};
 
 const HOUR: i64 = 3600;
 
 /// A tally's counts by key over `[from, to)`: the whole hours inside from
 /// `tally_hour`, the seconds before the first and after the last whole hour
-/// from `tally_second` (at most an hour of rows at each end).
-fn tally(
-    conn: &Connection,
-    metric: &str,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<BTreeMap<String, i64>> {
+/// from `tally_second` (at most an hour of rows at each end). `SUM` of
+/// integers is NUMERIC on PostgreSQL: the cast makes it BIGINT on both.
+fn tally(db: Db<'_>, metric: &str, from: i64, to: i64) -> StoreResult<BTreeMap<String, i64>> {
     let mut out = BTreeMap::new();
-    let mut add = |sql: &str, a: i64, b: i64| -> rusqlite::Result<()> {
+    let mut add = |sql: &str, a: i64, b: i64| -> StoreResult<()> {
         if a >= b {
             return Ok(());
         }
-        let mut stmt = conn.prepare_cached(sql)?;
-        for r in stmt.query_map(params![metric, a, b], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        for (key, n) in db.query_all(sql, params![metric, a, b], |r| {
+            Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
         })? {
-            let (key, n) = r?;
             *out.entry(key).or_insert(0) += n;
         }
         Ok(())
     };
-    let seconds = "SELECT key, SUM(n) FROM tally_second WHERE metric = ?1 AND at >= ?2 AND at < ?3 GROUP BY key";
-    let hours = "SELECT key, SUM(n) FROM tally_hour WHERE metric = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY key";
+    let seconds = "SELECT key, CAST(SUM(n) AS BIGINT) FROM tally_second WHERE metric = ?1 AND at >= ?2 AND at < ?3 GROUP BY key";
+    let hours = "SELECT key, CAST(SUM(n) AS BIGINT) FROM tally_hour WHERE metric = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY key";
     let first_whole =
         from.div_euclid(HOUR) * HOUR + if from.rem_euclid(HOUR) == 0 { 0 } else { HOUR };
     let last_whole_end = to.div_euclid(HOUR) * HOUR;
@@ -51,40 +45,37 @@ fn tally(
 
 /// Drops per-second tallies older than the retention (at least the 8 days a
 /// weekly digest's edges need); hourly ones are small and kept.
-pub fn prune_tallies(conn: &Connection, now: i64, retention_days: u32) -> rusqlite::Result<usize> {
+pub fn prune_tallies(db: Db<'_>, now: i64, retention_days: u32) -> StoreResult<usize> {
     let days = i64::from(retention_days.max(8));
-    conn.execute(
+    db.execute(
         "DELETE FROM tally_second WHERE metric IN ('lead', 'send', 'send_step') AND at < ?1",
-        [now - days * 86_400],
+        params![now - days * 86_400],
     )
 }
 
 /// (total, by source) of leads created in the window.
-pub fn leads_created(
-    conn: &Connection,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<(i64, BTreeMap<String, i64>)> {
-    let by_source = tally(conn, "lead", from, to)?;
+pub fn leads_created(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, BTreeMap<String, i64>)> {
+    let by_source = tally(db, "lead", from, to)?;
     Ok((by_source.values().sum(), by_source))
 }
 
 /// Leads skipped as duplicates by `source-leads` runs started in the window.
-pub fn leads_deduped(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
-        "SELECT COALESCE(SUM(deduped), 0) FROM lead_source_run WHERE started_at >= ?1 AND started_at < ?2",
-    )?
-    .query_row(params![from, to], |r| r.get(0))
+pub fn leads_deduped(db: Db<'_>, from: i64, to: i64) -> StoreResult<i64> {
+    db.query_row(
+        "SELECT CAST(COALESCE(SUM(deduped), 0) AS BIGINT) FROM lead_source_run WHERE started_at >= ?1 AND started_at < ?2",
+        params![from, to],
+        |r| r.get(0),
+    )
 }
 
 /// Send attempts in the window by (kind, outcome): `outreach`, `test` and
 /// `summary` (digests) apart.
 pub fn send_attempts(
-    conn: &Connection,
+    db: Db<'_>,
     from: i64,
     to: i64,
-) -> rusqlite::Result<BTreeMap<(String, String), i64>> {
-    Ok(tally(conn, "send", from, to)?
+) -> StoreResult<BTreeMap<(String, String), i64>> {
+    Ok(tally(db, "send", from, to)?
         .into_iter()
         .filter_map(|(key, n)| {
             let (kind, outcome) = key.split_once(':')?;
@@ -95,8 +86,8 @@ pub fn send_attempts(
 
 /// Real outreach sends (outcome `sent`) in the window: (first emails,
 /// follow-ups), from the `send_step` tallies (migration V10).
-pub fn sends_by_step(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
-    let by_step = tally(conn, "send_step", from, to)?;
+pub fn sends_by_step(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, i64)> {
+    let by_step = tally(db, "send_step", from, to)?;
     let n = |k: &str| by_step.get(k).copied().unwrap_or(0);
     Ok((n("first"), n("follow_up")))
 }
@@ -104,8 +95,8 @@ pub fn sends_by_step(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<
 /// Real outreach sends holding a slot (reserved, sent, uncertain) in the
 /// window: what the daily cap counts ([`super::outbox::real_in_24h`]), read
 /// from the tallies so it stays cheap whatever the window holds.
-pub fn real_outreach(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<i64> {
-    let by_key = tally(conn, "send", from, to)?;
+pub fn real_outreach(db: Db<'_>, from: i64, to: i64) -> StoreResult<i64> {
+    let by_key = tally(db, "send", from, to)?;
     Ok(["outreach:reserved", "outreach:sent", "outreach:uncertain"]
         .iter()
         .map(|k| by_key.get(*k).copied().unwrap_or(0))
@@ -113,30 +104,31 @@ pub fn real_outreach(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<
 }
 
 /// (count, exact amount) of invoices created in the window.
-pub fn invoices_created(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i128)> {
-    super::invoices::count_and_total(
-        conn,
+pub fn invoices_created(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, i128)> {
+    Ok(super::invoices::count_and_total(
+        db.unported("src/db/invoices.rs")?,
         "created_at >= ?1 AND created_at < ?2",
-        params![from, to],
-    )
+        rusqlite::params![from, to],
+    )?)
 }
 
 /// (count, exact amount) of invoices that became paid in the window.
-pub fn payments_received(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i128)> {
-    super::invoices::count_and_total(
-        conn,
+pub fn payments_received(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, i128)> {
+    Ok(super::invoices::count_and_total(
+        db.unported("src/db/invoices.rs")?,
         "paid_at >= ?1 AND paid_at < ?2 AND paid_at IS NOT NULL",
-        params![from, to],
-    )
+        rusqlite::params![from, to],
+    )?)
 }
 
 /// Rejected or failed webhooks logged in the window.
-pub fn webhook_problems(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
+pub fn webhook_problems(db: Db<'_>, from: i64, to: i64) -> StoreResult<i64> {
+    db.query_row(
         "SELECT COUNT(*) FROM event_log WHERE tag = '[STRIPE][WEBHOOK]' AND level IN ('WARN', 'ERROR')
          AND at >= ?1 AND at < ?2",
-    )?
-    .query_row(params![from, to], |r| r.get(0))
+        params![from, to],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]
@@ -145,108 +137,135 @@ mod tests {
 
     #[test]
     fn windows_are_half_open() {
-        let conn = crate::db::open_in_memory().unwrap();
-        conn.execute_batch(
-            "INSERT INTO lead (email, source, created_at) VALUES ('a@a.com', 'DUMMY_SEED', 100), ('b@b.com', 'import', 199), ('c@c.com', 'import', 200);
-             INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES
-               (100, 0, 'outreach', 'a', 'SMTP', 'sent'), (150, 0, 'summary', 'o', 'SMTP', 'sent'), (199, 0, 'test', 't', 'SMTP', 'failed');",
-        )
-        .unwrap();
-        let (n, by) = leads_created(&conn, 100, 200).unwrap();
-        assert_eq!((n, by["import"], by["DUMMY_SEED"]), (2, 1, 1));
-        let e = send_attempts(&conn, 100, 200).unwrap();
-        let n = |k: &str, o: &str| e.get(&(k.to_string(), o.to_string())).copied();
-        assert_eq!(
-            (
-                n("outreach", "sent"),
-                n("test", "failed"),
-                n("summary", "sent"),
-                e.len()
-            ),
-            (Some(1), Some(1), Some(1), 3),
-        );
+        crate::db::on_each_store(|db| {
+            db.execute_batch(
+                "INSERT INTO lead (email, source, created_at) VALUES ('a@a.com', 'DUMMY_SEED', 100), ('b@b.com', 'import', 199), ('c@c.com', 'import', 200);
+                 INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES
+                   (100, 0, 'outreach', 'a', 'SMTP', 'sent'), (150, 0, 'summary', 'o', 'SMTP', 'sent'), (199, 0, 'test', 't', 'SMTP', 'failed');",
+            )
+            .unwrap();
+            let (n, by) = leads_created(db, 100, 200).unwrap();
+            assert_eq!((n, by["import"], by["DUMMY_SEED"]), (2, 1, 1));
+            let e = send_attempts(db, 100, 200).unwrap();
+            let n = |k: &str, o: &str| e.get(&(k.to_string(), o.to_string())).copied();
+            assert_eq!(
+                (
+                    n("outreach", "sent"),
+                    n("test", "failed"),
+                    n("summary", "sent"),
+                    e.len()
+                ),
+                (Some(1), Some(1), Some(1), 3),
+            );
+        });
     }
 
     #[test]
     fn tallies_follow_outcomes_and_count_exactly_across_hour_edges() {
-        let conn = crate::db::open_in_memory().unwrap();
-        let h = 1_795_615_200; // a whole hour
-        for at in [
-            h - 2,
-            h - 1,
-            h,
-            h + 1800,
-            h + 3599,
-            h + 3600,
-            h + 7200 + 5,
-            h + 7200 + 6,
-        ] {
-            conn.execute(
-                "INSERT INTO lead (email, source, created_at) VALUES (?1, 'import', ?2)",
-                params![format!("{at}@x.com"), at],
+        crate::db::on_each_store(|db| {
+            let h = 1_795_615_200; // a whole hour
+            for at in [
+                h - 2,
+                h - 1,
+                h,
+                h + 1800,
+                h + 3599,
+                h + 3600,
+                h + 7200 + 5,
+                h + 7200 + 6,
+            ] {
+                db.execute(
+                    "INSERT INTO lead (email, source, created_at) VALUES (?1, 'import', ?2)",
+                    params![format!("{at}@x.com"), at],
+                )
+                .unwrap();
+            }
+            let count = |from: i64, to: i64| leads_created(db, from, to).unwrap().0;
+            assert_eq!(count(h - 1, h + 7200 + 6), 6, "edges and whole hours");
+            assert_eq!(count(h, h + 3600), 3, "exactly one whole hour");
+            assert_eq!(count(h + 1, h + 3599), 1, "inside one hour");
+            assert_eq!(count(h - 2, h + 7200 + 7), 8);
+            assert_eq!(count(h + 7200 + 6, h + 7200 + 6), 0, "empty window");
+            // A reservation that is finished moves from `reserved` to `sent`.
+            db.execute(
+                "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?2, 'outreach', 'a', 'SMTP', 'reserved')",
+                params![h + 10, h],
             )
             .unwrap();
-        }
-        let count = |from: i64, to: i64| leads_created(&conn, from, to).unwrap().0;
-        assert_eq!(count(h - 1, h + 7200 + 6), 6, "edges and whole hours");
-        assert_eq!(count(h, h + 3600), 3, "exactly one whole hour");
-        assert_eq!(count(h + 1, h + 3599), 1, "inside one hour");
-        assert_eq!(count(h - 2, h + 7200 + 7), 8);
-        assert_eq!(count(h + 7200 + 6, h + 7200 + 6), 0, "empty window");
-        // A reservation that is finished moves from `reserved` to `sent`.
-        conn.execute(
-            "INSERT INTO send_ledger (at, hour_start, kind, recipient, mode, outcome) VALUES (?1, ?2, 'outreach', 'a', 'SMTP', 'reserved')",
-            params![h + 10, h],
-        )
-        .unwrap();
-        conn.execute("UPDATE send_ledger SET outcome = 'sent'", [])
-            .unwrap();
-        let e = send_attempts(&conn, h, h + 3600).unwrap();
-        assert_eq!(e.len(), 1, "{e:?}");
-        assert_eq!(e[&("outreach".to_string(), "sent".to_string())], 1);
+            db.execute("UPDATE send_ledger SET outcome = 'sent'", params![])
+                .unwrap();
+            let e = send_attempts(db, h, h + 3600).unwrap();
+            assert_eq!(e.len(), 1, "{e:?}");
+            assert_eq!(e[&("outreach".to_string(), "sent".to_string())], 1);
+            // Pruning leaves the hourly tallies: the whole hour still counts.
+            assert!(prune_tallies(db, h + 100 * 86_400, 8).unwrap() > 0);
+            assert_eq!(count(h, h + 3600), 3);
+        });
     }
 
     #[test]
     fn sends_are_counted_by_step_and_the_daily_count_matches_the_ledger() {
-        let conn = crate::db::open_in_memory().unwrap();
-        let h = 1_795_615_200;
-        // (at, kind, step, outcome as inserted, outcome after)
-        let rows = [
-            (h + 1, "outreach", 1, "reserved", "sent"),
-            (h + 2, "outreach", 2, "reserved", "sent"),
-            (h + 3, "outreach", 3, "sent", "sent"),
-            (h + 4, "outreach", 2, "reserved", "failed"),
-            (h + 5, "outreach", 1, "reserved", "uncertain"),
-            (h + 6, "test", 1, "sent", "sent"),
-            (h + 7, "outreach", 1, "dry_run", "dry_run"),
-            (h - 86_400, "outreach", 1, "sent", "sent"),
-        ];
-        for (at, kind, step, first, after) in rows {
-            conn.execute(
-                "INSERT INTO send_ledger (at, hour_start, kind, step, recipient, mode, outcome) VALUES (?1, ?1 - ?1 % 3600, ?2, ?3, 'a', 'SMTP', ?4)",
-                params![at, kind, step, first],
+        crate::db::on_each_store(|db| {
+            let h = 1_795_615_200;
+            // (at, kind, step, outcome as inserted, outcome after)
+            let rows = [
+                (h + 1, "outreach", 1, "reserved", "sent"),
+                (h + 2, "outreach", 2, "reserved", "sent"),
+                (h + 3, "outreach", 3, "sent", "sent"),
+                (h + 4, "outreach", 2, "reserved", "failed"),
+                (h + 5, "outreach", 1, "reserved", "uncertain"),
+                (h + 6, "test", 1, "sent", "sent"),
+                (h + 7, "outreach", 1, "dry_run", "dry_run"),
+                (h - 86_400, "outreach", 1, "sent", "sent"),
+            ];
+            for (at, kind, step, first, after) in rows {
+                let id = db
+                    .insert_id(
+                        "INSERT INTO send_ledger (at, hour_start, kind, step, recipient, mode, outcome) VALUES (?1, ?2, ?3, ?4, 'a', 'SMTP', ?5)",
+                        params![at, at - at % 3600, kind, step, first],
+                    )
+                    .unwrap();
+                db.execute(
+                    "UPDATE send_ledger SET outcome = ?1 WHERE id = ?2 AND outcome <> ?1",
+                    params![after, id],
+                )
+                .unwrap();
+            }
+            assert_eq!(sends_by_step(db, h, h + 10).unwrap(), (1, 2));
+            assert_eq!(sends_by_step(db, h - 86_400, h + 10).unwrap(), (2, 2));
+            // A sent row that is taken back (re-queued) leaves the count.
+            db.execute(
+                "UPDATE send_ledger SET outcome = 'failed' WHERE at = ?1",
+                params![h + 3],
             )
             .unwrap();
-            conn.execute(
-                "UPDATE send_ledger SET outcome = ?1 WHERE id = last_insert_rowid() AND outcome <> ?1",
-                [after],
+            assert_eq!(sends_by_step(db, h, h + 10).unwrap(), (1, 1));
+            let now = h + 7;
+            assert_eq!(real_outreach(db, now - 86_399, now + 1).unwrap(), 3);
+            // outbox.rs is not on the query layer yet: compared on SQLite.
+            if let Ok(conn) = db.unported("src/db/outbox.rs") {
+                assert_eq!(
+                    real_outreach(db, now - 86_399, now + 1).unwrap(),
+                    crate::db::outbox::real_in_24h(conn, now).unwrap()
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn runs_deduped_and_webhook_problems_are_counted_in_the_window() {
+        crate::db::on_each_store(|db| {
+            assert_eq!(leads_deduped(db, 0, 100).unwrap(), 0);
+            db.execute_batch(
+                "INSERT INTO lead_source_run (provider, started_at, fetched, created, deduped, invalid)
+                   VALUES ('p', 10, 5, 1, 3, 1), ('p', 20, 5, 1, 2, 0), ('p', 100, 9, 0, 9, 0);
+                 INSERT INTO event_log (at, level, tag, message) VALUES
+                   (10, 'WARN', '[STRIPE][WEBHOOK]', 'bad'), (11, 'INFO', '[STRIPE][WEBHOOK]', 'ok'),
+                   (100, 'ERROR', '[STRIPE][WEBHOOK]', 'later');",
             )
             .unwrap();
-        }
-        assert_eq!(sends_by_step(&conn, h, h + 10).unwrap(), (1, 2));
-        assert_eq!(sends_by_step(&conn, h - 86_400, h + 10).unwrap(), (2, 2));
-        // A sent row that is taken back (re-queued) leaves the count.
-        conn.execute(
-            "UPDATE send_ledger SET outcome = 'failed' WHERE at = ?1",
-            [h + 3],
-        )
-        .unwrap();
-        assert_eq!(sends_by_step(&conn, h, h + 10).unwrap(), (1, 1));
-        let now = h + 7;
-        assert_eq!(
-            real_outreach(&conn, now - 86_399, now + 1).unwrap(),
-            crate::db::outbox::real_in_24h(&conn, now).unwrap()
-        );
-        assert_eq!(real_outreach(&conn, now - 86_399, now + 1).unwrap(), 3);
+            assert_eq!(leads_deduped(db, 0, 100).unwrap(), 5);
+            assert_eq!(webhook_problems(db, 0, 100).unwrap(), 1);
+        });
     }
 }

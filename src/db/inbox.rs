@@ -413,7 +413,12 @@ pub fn last_resume(conn: &Connection) -> rusqlite::Result<Option<i64>> {
 
 /// Real outreach sends since `from` (the ledger's `sent` outcome).
 pub fn real_sends_since(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<i64> {
-    let attempts = super::digest::send_attempts(conn, from, to)?;
+    // digest.rs is on the query layer, this file not yet.
+    let attempts =
+        super::digest::send_attempts(super::Db::sqlite(conn), from, to).map_err(|e| match e {
+            super::StoreError::Sqlite(e) => e,
+            other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
+        })?;
     Ok(attempts
         .get(&("outreach".to_string(), "sent".to_string()))
         .copied()

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use super::{Db, Row, StoreError, StoreResult, Value, params};
 
 use crate::clock::Timestamp;
 use crate::domain::leads::NewLead;
@@ -22,39 +23,52 @@ pub enum Inserted {
 
 /// Gives this connection a 64 MiB page cache for a large batch of inserts,
 /// so one transaction of 100,000 leads does not spill pages to the WAL over
-/// and over. Only the passes that insert in bulk ask for it.
-pub fn bulk_mode(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch("PRAGMA cache_size = -65536")
+/// and over. Only the passes that insert in bulk ask for it. (SQLite's
+/// setting: PostgreSQL's buffers are the server's, nothing to ask.)
+pub fn bulk_mode(db: Db<'_>) -> StoreResult<()> {
+    if db.is_postgres() {
+        return Ok(());
+    }
+    db.execute_batch("PRAGMA cache_size = -65536")
+}
+
+/// Whether a change was refused by a constraint of the schema (the dedupe
+/// indexes, a CHECK): SQLite's constraint error as before, PostgreSQL's
+/// class 23 (integrity constraint violation).
+pub fn is_constraint_violation(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sqlite(e) => {
+            e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+        }
+        StoreError::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
+        _ => false,
+    }
 }
 
 /// Inserts a normalised lead unless an active lead matches it.
-pub fn insert(
-    conn: &Connection,
-    lead: &NewLead,
-    source: &str,
-    now: i64,
-) -> rusqlite::Result<Inserted> {
-    insert_as(conn, lead, source, LeadStatus::New, now, None, None)
+pub fn insert(db: Db<'_>, lead: &NewLead, source: &str, now: i64) -> StoreResult<Inserted> {
+    insert_as(db, lead, source, LeadStatus::New, now, None, None)
 }
 
 /// [`insert`] with a given status and times (imports keep their history).
 pub fn insert_as(
-    conn: &Connection,
+    db: Db<'_>,
     lead: &NewLead,
     source: &str,
     status: LeadStatus,
     created_at: i64,
     last_contacted_at: Option<i64>,
     legacy_id: Option<i64>,
-) -> rusqlite::Result<Inserted> {
-    let changed = conn
-        .prepare_cached(
-            "INSERT INTO lead (name, email, company, company_key, domain, website, niche, source, status,
-                               created_at, last_contacted_at, legacy_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![
+) -> StoreResult<Inserted> {
+    // `RETURNING id` (both stores) names the new row; a conflict returns
+    // no row. (`insert_id` cannot serve: PostgreSQL returns nothing for a
+    // row the conflict skipped.)
+    let created = db.query_opt(
+        "INSERT INTO lead (name, email, company, company_key, domain, website, niche, source, status,
+                           created_at, last_contacted_at, legacy_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT DO NOTHING RETURNING id",
+        params![
             lead.name,
             lead.email,
             lead.company,
@@ -67,26 +81,28 @@ pub fn insert_as(
             created_at,
             last_contacted_at,
             legacy_id
-        ])?;
-    if changed == 1 {
-        return Ok(Inserted::Created(conn.last_insert_rowid()));
+        ],
+        |r| r.get(0),
+    )?;
+    if let Some(id) = created {
+        return Ok(Inserted::Created(id));
     }
-    if let Some(id) = conn
-        .prepare_cached("SELECT id FROM lead WHERE email = ?1 AND status <> 'invalid'")?
-        .query_row([&lead.email], |r| r.get(0))
-        .optional()?
-    {
+    if let Some(id) = db.query_opt(
+        "SELECT id FROM lead WHERE email = ?1 AND status <> 'invalid'",
+        params![lead.email],
+        |r| r.get(0),
+    )? {
         return Ok(Inserted::Deduped {
             existing_id: id,
             by: "email",
         });
     }
-    let id = conn
-        .prepare_cached(
-            "SELECT id FROM lead WHERE company_key = ?1 AND domain = ?2 AND status <> 'invalid'
-             AND company_key <> '' AND domain <> ''",
-        )?
-        .query_row([&lead.company_key, &lead.domain], |r| r.get(0))?;
+    let id = db.query_row(
+        "SELECT id FROM lead WHERE company_key = ?1 AND domain = ?2 AND status <> 'invalid'
+         AND company_key <> '' AND domain <> ''",
+        params![lead.company_key, lead.domain],
+        |r| r.get(0),
+    )?;
     Ok(Inserted::Deduped {
         existing_id: id,
         by: "company_domain",
@@ -118,7 +134,7 @@ pub struct Lead {
 
 const LEAD_COLUMNS: &str = "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at, status_reason";
 
-fn lead_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
+fn lead_row(r: &Row<'_>) -> StoreResult<Lead> {
     Ok(Lead {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -140,72 +156,71 @@ fn lead_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Lead> {
     })
 }
 
-pub fn get(conn: &Connection, id: i64) -> rusqlite::Result<Option<Lead>> {
-    conn.query_row(
+pub fn get(db: Db<'_>, id: i64) -> StoreResult<Option<Lead>> {
+    db.query_opt(
         &format!("SELECT {LEAD_COLUMNS} FROM lead WHERE id = ?1"),
-        [id],
+        params![id],
         lead_row,
     )
-    .optional()
 }
+
+/// The newest `invalid` lead with an address: the partial index of
+/// invalid leads is named for SQLite (PostgreSQL's planner chooses).
+const NEWEST_INVALID: &str = "FROM lead INDEXED BY lead_email_invalid
+             WHERE email = ?1 AND status = 'invalid' ORDER BY id DESC LIMIT 1";
+const NEWEST_INVALID_POSTGRES: &str = "FROM lead
+             WHERE email = ?1 AND status = 'invalid' ORDER BY id DESC LIMIT 1";
 
 /// The lead with this address: the one that is not `invalid` (there is at
 /// most one), else the newest.
-pub fn by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<Lead>> {
-    let active = conn
-        .query_row(
-            &format!("SELECT {LEAD_COLUMNS} FROM lead WHERE email = ?1 AND status <> 'invalid'"),
-            [email],
-            lead_row,
-        )
-        .optional()?;
+pub fn by_email(db: Db<'_>, email: &str) -> StoreResult<Option<Lead>> {
+    let active = db.query_opt(
+        &format!("SELECT {LEAD_COLUMNS} FROM lead WHERE email = ?1 AND status <> 'invalid'"),
+        params![email],
+        lead_row,
+    )?;
     if active.is_some() {
         return Ok(active);
     }
-    conn.query_row(
+    db.query_opt(
         &format!(
-            "SELECT {LEAD_COLUMNS} FROM lead INDEXED BY lead_email_invalid
-             WHERE email = ?1 AND status = 'invalid' ORDER BY id DESC LIMIT 1"
+            "SELECT {LEAD_COLUMNS} {}",
+            db.pick(NEWEST_INVALID, NEWEST_INVALID_POSTGRES)
         ),
-        [email],
+        params![email],
         lead_row,
     )
-    .optional()
 }
 
 /// The lead's unsubscribe token, once it has one.
-pub fn unsubscribe_token(conn: &Connection, id: i64) -> rusqlite::Result<Option<String>> {
-    conn.query_row(
+pub fn unsubscribe_token(db: Db<'_>, id: i64) -> StoreResult<Option<String>> {
+    db.query_opt(
         "SELECT unsubscribe_token FROM lead WHERE id = ?1",
-        [id],
+        params![id],
         |r| r.get(0),
     )
-    .optional()
     .map(Option::flatten)
 }
 
 /// The lead an unsubscribe link belongs to: (id, email).
-pub fn by_unsubscribe_token(
-    conn: &Connection,
-    token: &str,
-) -> rusqlite::Result<Option<(i64, String)>> {
-    conn.query_row(
+pub fn by_unsubscribe_token(db: Db<'_>, token: &str) -> StoreResult<Option<(i64, String)>> {
+    db.query_opt(
         "SELECT id, email FROM lead WHERE unsubscribe_token = ?1",
-        [token],
+        params![token],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
-    .optional()
 }
 
 /// A page of leads by id, optionally of one status and matching `search`
 /// (in the email, name or company).
 pub fn list(
-    conn: &Connection,
+    db: Db<'_>,
     status: Option<LeadStatus>,
     search: Option<&str>,
     page: super::Page,
-) -> rusqlite::Result<super::Listed<Lead>> {
-    let (filter, mut args) = super::where_equal(&[("status", status.map(super::word))]);
+) -> StoreResult<super::Listed<Lead>> {
+    let (filter, args) = super::where_equal(&[("status", status.map(super::word))]);
+    let mut args: Vec<Value> = args.into_iter().map(filter_value).collect();
     let mut filter = filter;
     if let Some(text) = search.map(str::trim).filter(|t| !t.is_empty()) {
         // LIKE with its wildcards escaped: the operator's text is literal.
@@ -213,7 +228,7 @@ pub fn list(
             .replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_");
-        args.push(format!("%{literal}%").into());
+        args.push(Value::Text(format!("%{literal}%")));
         let n = args.len();
         let matches = format!(
             "(email LIKE ?{n} ESCAPE '\\' OR name LIKE ?{n} ESCAPE '\\' OR company LIKE ?{n} ESCAPE '\\')"
@@ -224,8 +239,8 @@ pub fn list(
             format!("{filter} AND {matches}")
         };
     }
-    super::page_of(
-        conn,
+    super::page(
+        db,
         LEAD_COLUMNS,
         &format!("FROM lead {filter}"),
         args,
@@ -235,16 +250,30 @@ pub fn list(
     )
 }
 
+/// A filter value of [`super::where_equal`] (rusqlite's) as the store's
+/// (`tasks::list` uses it too).
+pub(super) fn filter_value(v: rusqlite::types::Value) -> Value {
+    use rusqlite::types::Value as V;
+    match v {
+        V::Null | V::Blob(_) => Value::Null,
+        V::Integer(n) => Value::Int(n),
+        V::Real(f) => Value::Real(f),
+        V::Text(s) => Value::Text(s),
+    }
+}
+
 /// Ids of the leads in one status, by id.
-pub fn ids_with_status(conn: &Connection, status: LeadStatus) -> rusqlite::Result<Vec<i64>> {
-    conn.prepare_cached("SELECT id FROM lead WHERE status = ?1 ORDER BY id")?
-        .query_map([status], |r| r.get(0))?
-        .collect()
+pub fn ids_with_status(db: Db<'_>, status: LeadStatus) -> StoreResult<Vec<i64>> {
+    db.query_all(
+        "SELECT id FROM lead WHERE status = ?1 ORDER BY id",
+        params![status],
+        |r| r.get(0),
+    )
 }
 
 /// A lead's descriptive fields, as normalised (never its address).
-pub fn update_fields(conn: &Connection, id: i64, lead: &NewLead) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn update_fields(db: Db<'_>, id: i64, lead: &NewLead) -> StoreResult<bool> {
+    Ok(db.execute(
         "UPDATE lead SET name = ?2, company = ?3, company_key = ?4, domain = ?5, website = ?6, niche = ?7
          WHERE id = ?1",
         params![id, lead.name, lead.company, lead.company_key, lead.domain, lead.website, lead.niche],
@@ -253,8 +282,8 @@ pub fn update_fields(conn: &Connection, id: i64, lead: &NewLead) -> rusqlite::Re
 
 /// Makes a lead `invalid` with the reason, unless it has moved on (a reply,
 /// a customer, an opt-out …) since it was queued.
-pub fn invalidate(conn: &Connection, id: i64, reason: &str) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn invalidate(db: Db<'_>, id: i64, reason: &str) -> StoreResult<bool> {
+    Ok(db.execute(
         "UPDATE lead SET status = 'invalid', status_reason = ?2
          WHERE id = ?1 AND status IN ('new', 'contacted')",
         params![id, reason],
@@ -263,12 +292,12 @@ pub fn invalidate(conn: &Connection, id: i64, reason: &str) -> rusqlite::Result<
 
 /// Sets a lead's status; `false` when there is no such lead.
 pub fn set_status(
-    conn: &Connection,
+    db: Db<'_>,
     id: i64,
     status: LeadStatus,
     reason: Option<&str>,
-) -> rusqlite::Result<bool> {
-    let n = conn.execute(
+) -> StoreResult<bool> {
+    let n = db.execute(
         "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1",
         params![id, status, reason],
     )?;
@@ -276,16 +305,15 @@ pub fn set_status(
 }
 
 /// How many leads hold each status (every status listed, zeros included).
-pub fn count_by_status(conn: &Connection) -> rusqlite::Result<BTreeMap<String, i64>> {
+pub fn count_by_status(db: Db<'_>) -> StoreResult<BTreeMap<String, i64>> {
     let mut counts: BTreeMap<String, i64> = LeadStatus::NAMES
         .iter()
         .map(|s| (s.to_string(), 0))
         .collect();
-    let mut stmt = conn.prepare_cached("SELECT status, n FROM lead_status_count")?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-        let (status, n) = row?;
-        counts.insert(status, n);
-    }
+    let rows = db.query_all("SELECT status, n FROM lead_status_count", params![], |r| {
+        Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
+    })?;
+    counts.extend(rows);
     Ok(counts)
 }
 
@@ -306,8 +334,8 @@ pub struct SourceRun {
     pub error: Option<String>,
 }
 
-pub fn record_source_run(conn: &Connection, run: &SourceRun, cap: u32) -> rusqlite::Result<()> {
-    conn.execute(
+pub fn record_source_run(db: Db<'_>, run: &SourceRun, cap: u32) -> StoreResult<()> {
+    db.execute(
         "INSERT INTO lead_source_run
          (provider, started_at, finished_at, result, fetched, created, deduped, invalid, error)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -323,14 +351,14 @@ pub fn record_source_run(conn: &Connection, run: &SourceRun, cap: u32) -> rusqli
             run.error
         ],
     )?;
-    super::cap_table(conn, "lead_source_run", cap)
+    super::cap(db, "lead_source_run", cap)
 }
 
-pub fn last_source_run(conn: &Connection) -> rusqlite::Result<Option<SourceRun>> {
-    conn.query_row(
+pub fn last_source_run(db: Db<'_>) -> StoreResult<Option<SourceRun>> {
+    db.query_opt(
         "SELECT provider, started_at, finished_at, result, fetched, created, deduped, invalid, error
          FROM lead_source_run ORDER BY id DESC LIMIT 1",
-        [],
+        params![],
         |r| {
             Ok(SourceRun {
                 provider: r.get(0)?,
@@ -345,29 +373,21 @@ pub fn last_source_run(conn: &Connection) -> rusqlite::Result<Option<SourceRun>>
             })
         },
     )
-    .optional()
 }
 
 /// The search API page to ask for next with `query`: 1 when none is stored.
-pub fn search_page(conn: &Connection, query: &str) -> rusqlite::Result<u32> {
-    let page: Option<i64> = conn
-        .query_row(
-            "SELECT next_page FROM search_page WHERE query = ?1",
-            [query],
-            |r| r.get(0),
-        )
-        .optional()?;
+pub fn search_page(db: Db<'_>, query: &str) -> StoreResult<u32> {
+    let page: Option<i64> = db.query_opt(
+        "SELECT next_page FROM search_page WHERE query = ?1",
+        params![query],
+        |r| r.get(0),
+    )?;
     Ok(page.and_then(|p| u32::try_from(p).ok()).unwrap_or(1).max(1))
 }
 
 /// Remembers the page to ask for next with `query`.
-pub fn set_search_page(
-    conn: &Connection,
-    query: &str,
-    next_page: u32,
-    now: i64,
-) -> rusqlite::Result<()> {
-    conn.execute(
+pub fn set_search_page(db: Db<'_>, query: &str, next_page: u32, now: i64) -> StoreResult<()> {
+    db.execute(
         "INSERT INTO search_page (query, next_page, updated_at) VALUES (?1, ?2, ?3)
          ON CONFLICT (query) DO UPDATE SET next_page = excluded.next_page, updated_at = excluded.updated_at",
         params![query, next_page.max(1), now],
@@ -392,112 +412,184 @@ mod tests {
 
     #[test]
     fn search_pages_are_kept_per_query() {
-        let conn = crate::db::open_in_memory().unwrap();
-        assert_eq!(search_page(&conn, "dentists in Ohio").unwrap(), 1);
-        set_search_page(&conn, "dentists in Ohio", 3, 10).unwrap();
-        set_search_page(&conn, "lawyers", 2, 10).unwrap();
-        assert_eq!(search_page(&conn, "dentists in Ohio").unwrap(), 3);
-        set_search_page(&conn, "dentists in Ohio", 1, 20).unwrap();
-        assert_eq!(search_page(&conn, "dentists in Ohio").unwrap(), 1);
-        assert_eq!(search_page(&conn, "lawyers").unwrap(), 2);
-        assert_eq!(search_page(&conn, "Dentists in Ohio").unwrap(), 1);
+        crate::db::on_each_store(|db| {
+            assert_eq!(search_page(db, "dentists in Ohio").unwrap(), 1);
+            set_search_page(db, "dentists in Ohio", 3, 10).unwrap();
+            set_search_page(db, "lawyers", 2, 10).unwrap();
+            assert_eq!(search_page(db, "dentists in Ohio").unwrap(), 3);
+            set_search_page(db, "dentists in Ohio", 1, 20).unwrap();
+            assert_eq!(search_page(db, "dentists in Ohio").unwrap(), 1);
+            assert_eq!(search_page(db, "lawyers").unwrap(), 2);
+            assert_eq!(search_page(db, "Dentists in Ohio").unwrap(), 1);
+        });
     }
 
     #[test]
     fn dedupes_by_email_then_by_company_and_domain() {
-        let conn = crate::db::open_in_memory().unwrap();
-        let a = insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "test", 1).unwrap();
-        let Inserted::Created(id) = a else {
-            panic!("{a:?}")
-        };
-        assert_eq!(
-            insert(
-                &conn,
-                &lead(" JANE@acme.COM", "Other", "other.com"),
-                "test",
-                2
-            )
-            .unwrap(),
-            Inserted::Deduped {
-                existing_id: id,
-                by: "email"
-            }
-        );
-        assert_eq!(
-            insert(
-                &conn,
-                &lead("bob@acme.com", "ACME Inc.", "https://www.Acme.com/about"),
-                "test",
-                3
-            )
-            .unwrap(),
-            Inserted::Deduped {
-                existing_id: id,
-                by: "company_domain"
-            }
-        );
-        assert!(matches!(
-            insert(
-                &conn,
-                &lead("bob@acme.com", "Acme Labs", "acme.com"),
-                "test",
-                4
-            )
-            .unwrap(),
-            Inserted::Created(_)
-        ));
+        crate::db::on_each_store(|db| {
+            let a = insert(db, &lead("jane@acme.com", "Acme", "acme.com"), "test", 1).unwrap();
+            let Inserted::Created(id) = a else {
+                panic!("{a:?}")
+            };
+            assert_eq!(
+                insert(db, &lead(" JANE@acme.COM", "Other", "other.com"), "test", 2).unwrap(),
+                Inserted::Deduped {
+                    existing_id: id,
+                    by: "email"
+                }
+            );
+            assert_eq!(
+                insert(
+                    db,
+                    &lead("bob@acme.com", "ACME Inc.", "https://www.Acme.com/about"),
+                    "test",
+                    3
+                )
+                .unwrap(),
+                Inserted::Deduped {
+                    existing_id: id,
+                    by: "company_domain"
+                }
+            );
+            assert!(matches!(
+                insert(
+                    db,
+                    &lead("bob@acme.com", "Acme Labs", "acme.com"),
+                    "test",
+                    4
+                )
+                .unwrap(),
+                Inserted::Created(_)
+            ));
+        });
     }
 
     #[test]
     fn status_counts_stay_exact_through_inserts_updates_and_deletes() {
-        let conn = crate::db::open_in_memory().unwrap();
-        for i in 0..20 {
-            insert(
-                &conn,
-                &lead(
-                    &format!("p{i}@c{i}.com"),
-                    &format!("C{i}"),
-                    &format!("c{i}.com"),
-                ),
-                "t",
-                0,
+        crate::db::on_each_store(|db| {
+            for i in 0..20 {
+                insert(
+                    db,
+                    &lead(
+                        &format!("p{i}@c{i}.com"),
+                        &format!("C{i}"),
+                        &format!("c{i}.com"),
+                    ),
+                    "t",
+                    0,
+                )
+                .unwrap();
+            }
+            db.execute(
+                "UPDATE lead SET status = 'contacted' WHERE id <= 5",
+                params![],
             )
             .unwrap();
-        }
-        conn.execute("UPDATE lead SET status = 'contacted' WHERE id <= 5", [])
+            db.execute(
+                "UPDATE lead SET status = 'contacted' WHERE id <= 7",
+                params![],
+            )
             .unwrap();
-        conn.execute("UPDATE lead SET status = 'contacted' WHERE id <= 7", [])
-            .unwrap();
-        conn.execute("DELETE FROM lead WHERE id IN (1, 19)", [])
-            .unwrap();
-        let counted: BTreeMap<String, i64> = conn
-            .prepare("SELECT status, COUNT(*) FROM lead GROUP BY status")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        let kept = count_by_status(&conn).unwrap();
-        assert_eq!(
-            (kept["new"], kept["contacted"]),
-            (counted["new"], counted["contacted"])
-        );
-        assert_eq!((kept["new"], kept["contacted"]), (12, 6));
+            db.execute("DELETE FROM lead WHERE id IN (1, 19)", params![])
+                .unwrap();
+            let counted: BTreeMap<String, i64> = db
+                .query_all(
+                    "SELECT status, COUNT(*) FROM lead GROUP BY status",
+                    params![],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+                .into_iter()
+                .collect();
+            let kept = count_by_status(db).unwrap();
+            assert_eq!(
+                (kept["new"], kept["contacted"]),
+                (counted["new"], counted["contacted"])
+            );
+            assert_eq!((kept["new"], kept["contacted"]), (12, 6));
+        });
     }
 
     #[test]
     fn an_invalid_lead_does_not_block_a_new_one() {
-        let conn = crate::db::open_in_memory().unwrap();
-        let Inserted::Created(id) =
-            insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "t", 1).unwrap()
-        else {
-            panic!()
-        };
-        assert!(set_status(&conn, id, LeadStatus::Invalid, None).unwrap());
-        assert!(matches!(
-            insert(&conn, &lead("jane@acme.com", "Acme", "acme.com"), "t", 2).unwrap(),
-            Inserted::Created(n) if n != id
-        ));
-        assert_eq!(count_by_status(&conn).unwrap()["invalid"], 1);
+        crate::db::on_each_store(|db| {
+            let Inserted::Created(id) =
+                insert(db, &lead("jane@acme.com", "Acme", "acme.com"), "t", 1).unwrap()
+            else {
+                panic!()
+            };
+            assert!(set_status(db, id, LeadStatus::Invalid, None).unwrap());
+            assert!(matches!(
+                insert(db, &lead("jane@acme.com", "Acme", "acme.com"), "t", 2).unwrap(),
+                Inserted::Created(n) if n != id
+            ));
+            assert_eq!(count_by_status(db).unwrap()["invalid"], 1);
+            // The active lead first, else the newest invalid one (the
+            // PostgreSQL twin of the INDEXED BY query).
+            assert_ne!(by_email(db, "jane@acme.com").unwrap().unwrap().id, id);
+            assert!(set_status(db, id + 1, LeadStatus::Invalid, None).unwrap());
+            let newest = by_email(db, "jane@acme.com").unwrap().unwrap();
+            assert_eq!((newest.id, newest.status), (id + 1, LeadStatus::Invalid));
+            assert!(by_email(db, "nobody@acme.com").unwrap().is_none());
+        });
+    }
+
+    #[test]
+    fn the_twin_is_the_sqlite_text_without_its_index() {
+        assert_eq!(
+            NEWEST_INVALID.replace(" INDEXED BY lead_email_invalid", ""),
+            NEWEST_INVALID_POSTGRES
+        );
+    }
+
+    #[test]
+    fn a_list_filters_by_status_and_finds_text_in_any_case_literally() {
+        crate::db::on_each_store(|db| {
+            insert(db, &lead("jane@acme.com", "Acme", "acme.com"), "t", 1).unwrap();
+            insert(
+                db,
+                &lead("bob@zeta.com", "Zeta 100% Co", "zeta.com"),
+                "t",
+                2,
+            )
+            .unwrap();
+            let found = |status, text| {
+                list(db, status, text, crate::db::Page::ALL)
+                    .unwrap()
+                    .rows
+                    .into_iter()
+                    .map(|l| l.email)
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(found(None, Some("ACME")), ["jane@acme.com"]);
+            assert_eq!(found(None, Some("100%")), ["bob@zeta.com"]);
+            assert!(found(None, Some("1_0")).is_empty());
+            assert_eq!(found(Some(LeadStatus::New), None).len(), 2);
+            assert!(found(Some(LeadStatus::Invalid), Some("acme")).is_empty());
+            assert_eq!(ids_with_status(db, LeadStatus::New).unwrap().len(), 2);
+        });
+    }
+
+    #[test]
+    fn source_runs_are_kept_newest_last_and_capped() {
+        crate::db::on_each_store(|db| {
+            assert!(last_source_run(db).unwrap().is_none());
+            for i in 0..4 {
+                let run = SourceRun {
+                    provider: format!("p{i}"),
+                    started_at: Timestamp(i),
+                    created: i,
+                    ..SourceRun::default()
+                };
+                record_source_run(db, &run, 2).unwrap();
+            }
+            assert_eq!(last_source_run(db).unwrap().unwrap().provider, "p3");
+            let n: i64 = db
+                .query_row("SELECT COUNT(*) FROM lead_source_run", params![], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(n, 2);
+        });
     }
 }

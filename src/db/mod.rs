@@ -371,15 +371,6 @@ pub(crate) fn cap(db: Db<'_>, table: &str, cap: u32) -> StoreResult<()> {
     Ok(())
 }
 
-/// [`cap`] for code not yet on [`Db`] (`leads.rs`); goes when it moves.
-pub(crate) fn cap_table(conn: &Connection, table: &str, cap: u32) -> rusqlite::Result<()> {
-    conn.execute(
-        &format!("DELETE FROM {table} WHERE id <= (SELECT MAX(id) FROM {table}) - ?1"),
-        [cap],
-    )?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,7 +385,7 @@ mod tests {
             )
             .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
-        let counts = leads::count_by_status(&conn).unwrap();
+        let counts = leads::count_by_status(Db::sqlite(&conn)).unwrap();
         assert!(counts.values().all(|n| *n == 1), "{counts:?}");
     }
 
@@ -461,7 +452,7 @@ mod tests {
         assert_eq!(token, "tok-a");
         conn.execute("UPDATE lead SET status = 'replied' WHERE id = 1", [])
             .unwrap();
-        let counts = leads::count_by_status(&conn).unwrap();
+        let counts = leads::count_by_status(Db::sqlite(&conn)).unwrap();
         assert_eq!(
             (counts["replied"], counts["contacted"], counts["new"]),
             (1, 0, 1)

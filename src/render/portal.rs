@@ -65,14 +65,15 @@ pub fn customer_page(
                 due_at: i.due_at,
             })
             .collect();
-    let task_facts: Vec<TaskFact> = tasks::recent_for_customer(conn, customer.id, RECENT_TASKS)?
-        .into_iter()
-        .map(|t| TaskFact {
-            description: t.description,
-            at: t.completed_at.unwrap_or(t.created_at),
-            status: t.status,
-        })
-        .collect();
+    let task_facts: Vec<TaskFact> =
+        tasks::recent_for_customer(db::Db::sqlite(conn), customer.id, RECENT_TASKS)?
+            .into_iter()
+            .map(|t| TaskFact {
+                description: t.description,
+                at: t.completed_at.unwrap_or(t.created_at),
+                status: t.status,
+            })
+            .collect();
     portal(
         &page(
             &customer.company,
