@@ -9,7 +9,7 @@ use crate::app::Ctx;
 use crate::cli::PageArgs;
 use crate::clock::Timestamp;
 use crate::db::invoice_mail::{self, MailKind, Sent};
-use crate::db::{self, invoices, invoices::Invoice, tasks, tasks::Task};
+use crate::db::{invoices, invoices::Invoice, tasks, tasks::Task};
 use crate::domain::status::InvoiceStatus;
 use crate::error::{Error, Result};
 use crate::money::format_amount;
@@ -118,7 +118,7 @@ pub fn list(
     status: Option<InvoiceStatus>,
     page: crate::db::Page,
 ) -> Result<InvoiceList> {
-    let listed = invoices::list(ctx.sqlite()?, customer, status, page)?;
+    let listed = invoices::list(ctx.db(), customer, status, page)?;
     Ok(List::page(listed, page))
 }
 
@@ -197,8 +197,7 @@ impl Report for InvoiceShow {
 }
 
 fn find(ctx: &Ctx, id: i64) -> Result<Invoice> {
-    invoices::get(ctx.sqlite()?, id)?
-        .ok_or_else(|| Error::Data(format!("there is no invoice {id}")))
+    invoices::get(ctx.db(), id)?.ok_or_else(|| Error::Data(format!("there is no invoice {id}")))
 }
 
 pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
@@ -341,9 +340,9 @@ pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
     let mut released = 0;
     if before.status != InvoiceStatus::Void {
-        let Some(n) = db::immediate(ctx.sqlite()?, |tx| {
-            Ok(invoices::void(tx, id, write_off, ctx.now())?)
-        })?
+        let Some(n) = ctx
+            .db()
+            .immediate(|tx| Ok(invoices::void(tx, id, write_off, ctx.now())?))?
         else {
             return Err(Error::Data(format!(
                 "invoice {id} is {} and cannot be voided",
@@ -369,9 +368,10 @@ pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
 pub fn mark_paid(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
     if before.status != InvoiceStatus::Paid {
-        if !db::immediate(ctx.sqlite()?, |tx| {
-            Ok(invoices::mark_paid(tx, id, "manual", None, ctx.now())?)
-        })? {
+        if !ctx
+            .db()
+            .immediate(|tx| Ok(invoices::mark_paid(tx, id, "manual", None, ctx.now())?))?
+        {
             return Err(Error::Data(format!(
                 "invoice {id} is {} and cannot be marked paid",
                 before.status

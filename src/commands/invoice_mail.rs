@@ -179,7 +179,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     // A draft announced with the payment instructions is announced again
     // once it opens, with its payment link.
     for id in q::candidates(ctx.sqlite()?, q::announce_after_id(ctx.sqlite()?)?, now)? {
-        let Some(inv) = invoices::get(ctx.sqlite()?, id)? else {
+        let Some(inv) = invoices::get(ctx.db(), id)? else {
             continue;
         };
         let announced = q::settled(ctx.sqlite()?, id, MailKind::Invoice, FIRST)?;
@@ -222,7 +222,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
         work.push((id, MailKind::Receipt, FIRST));
     }
     for (id, kind, step) in work {
-        let Some(inv) = invoices::get(ctx.sqlite()?, id)? else {
+        let Some(inv) = invoices::get(ctx.db(), id)? else {
             continue;
         };
         match send(ctx, mailer.as_mut(), &pack, &inv, kind, step, false)? {
@@ -363,7 +363,8 @@ pub fn send(
         return Ok(Outcome::Suppressed(reason));
     }
     let reserved = db::immediate(ctx.sqlite()?, |tx| {
-        let status = invoices::get(tx, inv.id)?.map_or(InvoiceStatus::Void, |i| i.status);
+        let status =
+            invoices::get(db::Db::sqlite(tx), inv.id)?.map_or(InvoiceStatus::Void, |i| i.status);
         if !fits(kind, status) {
             return Ok(Err(status));
         }
