@@ -122,7 +122,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
     let mut linkable = Vec::new();
     for inv in invoices::needing_links(ctx.db())? {
         let amount = inv.amount_cents;
-        let approved = crate::db::invoice_mail::terms(ctx.sqlite()?, inv.id)?
+        let approved = crate::db::invoice_mail::terms(ctx.db(), inv.id)?
             .1
             .is_some();
         if !invoice_mail::in_range(ctx, &inv, approved) {

@@ -201,13 +201,13 @@ fn find(ctx: &Ctx, id: i64) -> Result<Invoice> {
 }
 
 pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
-    let (due_at, approved_at) = invoice_mail::terms(ctx.sqlite()?, id)?;
+    let (due_at, approved_at) = invoice_mail::terms(ctx.db(), id)?;
     Ok(InvoiceShow {
         invoice: find(ctx, id)?,
         tasks: tasks::by_invoice(ctx.sqlite()?, id)?,
         due_at: due_at.map(Timestamp),
         approved_at: approved_at.map(Timestamp),
-        mails: invoice_mail::history(ctx.sqlite()?, id)?,
+        mails: invoice_mail::history(ctx.db(), id)?,
         sent: None,
         tasks_released: None,
     })
@@ -222,11 +222,11 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
     let (kind, step) = match inv.status {
         InvoiceStatus::Draft | InvoiceStatus::Open => (
             MailKind::Invoice,
-            invoice_mail::next_step(ctx.sqlite()?, id, MailKind::Invoice)?,
+            invoice_mail::next_step(ctx.db(), id, MailKind::Invoice)?,
         ),
         InvoiceStatus::Paid => (
             MailKind::Receipt,
-            invoice_mail::next_step(ctx.sqlite()?, id, MailKind::Receipt)?,
+            invoice_mail::next_step(ctx.db(), id, MailKind::Receipt)?,
         ),
         InvoiceStatus::Void => {
             return Err(Error::Data(format!(
@@ -237,7 +237,7 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
     // A notice must say how to pay; a draft's would stand in for the one
     // with its link, which the pass then never sends.
     if inv.status == InvoiceStatus::Draft && ctx.config.invoicing.payment_instructions.is_none() {
-        let approved = invoice_mail::terms(ctx.sqlite()?, id)?.1.is_some();
+        let approved = invoice_mail::terms(ctx.db(), id)?.1.is_some();
         return Err(Error::Data(format!(
             "invoice {id} is a draft without a payment link and PAYMENT_INSTRUCTIONS is not set: the customer could not pay it; {}",
             crate::commands::invoice_mail::why_no_link(ctx, &inv, approved)
@@ -323,7 +323,7 @@ pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
             crate::commands::invoice_mail::why_no_link(ctx, &inv, false)
         )));
     }
-    if invoice_mail::approve(ctx.sqlite()?, id, ctx.now())? {
+    if invoice_mail::approve(ctx.db(), id, ctx.now())? {
         log::info!(
             "[BILLING][APPROVED] invoice_id={id} amount={} ({})",
             format_amount(inv.amount_cents, &inv.currency),

@@ -296,7 +296,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     for inv in &fell_due {
         // Reminders follow an invoice hoss announced (SPEC §16).
         let follow = match &reminders {
-            Ok(_) if !invoice_mail::announced(conn, inv.id)? => format!(
+            Ok(_) if !invoice_mail::announced(ctx.db(), inv.id)? => format!(
                 "no reminders, it was never sent to the customer (`hoss invoice send {}`)",
                 inv.id
             ),
@@ -326,7 +326,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
     }
     attention.extend(problems::outside(conn)?);
-    attention.extend(problems::invoice_mail(conn, from)?);
+    attention.extend(problems::invoice_mail(ctx.db(), from)?);
     attention.extend(problems::currency(conn, &ctx.config.stripe.currency)?);
     if ctx.config.release_mode {
         for v in ctx.config.subsystems().views() {
