@@ -9,7 +9,7 @@ use log::info;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db::{self, invoices, invoices::Attention};
+use crate::db::{invoices, invoices::Attention};
 use crate::error::{Error, Result};
 use crate::render::list::{List, Row};
 use crate::render::{Report, Style, emit, or_dash};
@@ -65,7 +65,7 @@ impl Row for Attention {
 pub type AttentionList = List<Attention>;
 
 pub fn list(ctx: &Ctx) -> Result<AttentionList> {
-    Ok(List(invoices::attention_open(ctx.sqlite()?)?))
+    Ok(List(invoices::attention_open(ctx.db())?))
 }
 
 #[derive(Debug, Serialize)]
@@ -81,7 +81,10 @@ impl Report for Acknowledged {
 }
 
 pub fn ack(ctx: &Ctx, id: &str) -> Result<Acknowledged> {
-    if !db::immediate(ctx.sqlite()?, |tx| Ok(invoices::acknowledge(tx, id)?))? {
+    if !ctx
+        .db()
+        .immediate(|tx| Ok(invoices::acknowledge(tx, id)?))?
+    {
         return Err(Error::Data(format!(
             "nothing needs attention under {id:?} (see `hoss attention list`)"
         )));

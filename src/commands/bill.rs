@@ -73,8 +73,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
         ..BillReport::default()
     };
     // Replay protection needs event ids only as long as Stripe retries.
-    let pruned =
-        invoices::prune_events(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
+    let pruned = invoices::prune_events(ctx.db(), ctx.now(), ctx.config.ledger_retention_days)?;
     if pruned > 0 {
         info!(
             "[STRIPE][EVENTS_PRUNED] rows={pruned} retention_days={}",
@@ -83,7 +82,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
     }
     let currency = cfg.invoice_currency()?;
     for customer_id in tasks::customers_with_unbilled(ctx.db())? {
-        let created = db::immediate(ctx.sqlite()?, |tx| {
+        let created = ctx.db().immediate(|tx| {
             Ok(invoices::create_for_customer(
                 tx,
                 customer_id,
@@ -121,9 +120,9 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
 
     // Amount safety holds whether or not Stripe is on.
     let mut linkable = Vec::new();
-    for inv in invoices::needing_links(ctx.sqlite()?)? {
+    for inv in invoices::needing_links(ctx.db())? {
         let amount = inv.amount_cents;
-        let approved = crate::db::invoice_mail::terms(ctx.sqlite()?, inv.id)?
+        let approved = crate::db::invoice_mail::terms(ctx.db(), inv.id)?
             .1
             .is_some();
         if !invoice_mail::in_range(ctx, &inv, approved) {
@@ -137,7 +136,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                     format_amount(cfg.max_amount, &inv.currency),
                     invoice_mail::why_no_link(ctx, &inv, approved)
                 );
-                invoices::mark_out_of_range_logged(ctx.sqlite()?, inv.id)?;
+                invoices::mark_out_of_range_logged(ctx.db(), inv.id)?;
             }
         } else if let Some(problem) = money::stripe_amount_problem(inv.amount_cents, &inv.currency)
         {
@@ -148,7 +147,7 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
                     "[STRIPE][LINK_ERROR] invoice_id={} error={problem:?} (stays draft; void it and bill amounts Stripe accepts)",
                     inv.id
                 );
-                invoices::set_link_error(ctx.sqlite()?, inv.id, Some(&problem))?;
+                invoices::set_link_error(ctx.db(), inv.id, Some(&problem))?;
             }
         } else {
             linkable.push(inv);
@@ -169,11 +168,11 @@ pub fn run(ctx: &Ctx) -> Result<BillReport> {
 /// deactivation of the links of paid or void ones.
 fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> Result<()> {
     let cfg = &ctx.config.stripe;
-    let Some(stripe) = Stripe::from_config(cfg, &invoices::install_id(ctx.sqlite()?)?) else {
+    let Some(stripe) = Stripe::from_config(cfg, &invoices::install_id(ctx.db())?) else {
         return Ok(());
     };
-    let open = invoices::open_with_links(ctx.sqlite()?)?;
-    let stale_links = invoices::links_to_deactivate(ctx.sqlite()?)?;
+    let open = invoices::open_with_links(ctx.db())?;
+    let stale_links = invoices::links_to_deactivate(ctx.db())?;
     if linkable.is_empty() && open.is_empty() && stale_links.is_empty() {
         return Ok(());
     }
@@ -215,7 +214,7 @@ fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> R
             }
             Err(e) => {
                 report.errors += 1;
-                invoices::set_link_error(ctx.sqlite()?, inv.id, Some(&e.to_string()))?;
+                invoices::set_link_error(ctx.db(), inv.id, Some(&e.to_string()))?;
                 warn!(
                     "[STRIPE][LINK_ERROR] invoice_id={} error={:?} (retried next pass)",
                     inv.id,
@@ -244,7 +243,7 @@ fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> R
             }
         }
     }
-    for inv in invoices::links_to_deactivate(ctx.sqlite()?)? {
+    for inv in invoices::links_to_deactivate(ctx.db())? {
         let Some(link) = inv.stripe_payment_link_id.as_deref() else {
             continue;
         };
@@ -261,7 +260,7 @@ fn stripe_steps(ctx: &Ctx, linkable: Vec<Invoice>, report: &mut BillReport) -> R
         }
         match stripe.deactivate_link(link) {
             Ok(()) => {
-                invoices::set_link_inactive(ctx.sqlite()?, inv.id)?;
+                invoices::set_link_inactive(ctx.db(), inv.id)?;
                 report.links_deactivated += 1;
                 info!(
                     "[STRIPE][LINK_DEACTIVATED] invoice_id={} status={}",
@@ -292,12 +291,8 @@ fn create_link(
     stripe: &Stripe,
     inv: &Invoice,
 ) -> std::result::Result<Option<String>, StripeError> {
-    let db_error = |e: rusqlite::Error| StripeError::Transient(format!("database: {e}"));
-    // Before Stripe is asked anything: nothing is created there that
-    // could not be recorded here.
-    let conn = ctx
-        .sqlite()
-        .map_err(|e| StripeError::Transient(format!("database: {e}")))?;
+    let db_error = |e: db::StoreError| StripeError::Transient(format!("database: {e}"));
+    let conn = ctx.db();
     let price = match &inv.stripe_price_id {
         Some(p) => p.clone(),
         None => {
@@ -325,8 +320,10 @@ fn reconcile(
     let mut paid = false;
     for session in stripe.completed_sessions(link).map_err(|e| e.to_string())? {
         let key = format!("reconcile:{}", session.id);
-        let settled = db::immediate(ctx.sqlite()?, |tx| {
-            let settled = settle(tx, &session, &key, "reconcile", ctx.now())?;
+        // The transaction may run again on PostgreSQL: the payment is
+        // logged once, after it committed.
+        let (settled, paid_line) = ctx.db().immediate(|tx| {
+            let (settled, paid_line) = settle(tx, &session, &key, "reconcile", ctx.now())?;
             if let Settled::Ignored {
                 invoice_id,
                 reason,
@@ -344,8 +341,11 @@ fn reconcile(
                     ctx.now(),
                 )?;
             }
-            Ok(settled)
+            Ok((settled, paid_line))
         })?;
+        if let Some(line) = paid_line {
+            info!("{line}");
+        }
         match settled {
             Settled::Applied { invoice_id } if invoice_id == inv.id => paid = true,
             Settled::Ignored {

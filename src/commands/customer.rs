@@ -141,7 +141,7 @@ fn find(ctx: &Ctx, id: i64) -> Result<Customer> {
 pub fn show(ctx: &Ctx, id: i64) -> Result<CustomerShow> {
     customers::ensure_tokens(ctx.db())?;
     let customer = find(ctx, id)?;
-    let (invoiced, paid) = invoices::customer_totals(ctx.sqlite()?, id)?;
+    let (invoiced, paid) = invoices::customer_totals(ctx.db(), id)?;
     let portal_url = match (&ctx.config.portal_base_url, &customer.public_token) {
         (Some(base), Some(token)) => Some(format!("{base}/{token}/")),
         _ => None,

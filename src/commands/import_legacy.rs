@@ -440,7 +440,8 @@ fn import_invoices(
                 l.starts_with("plink_") && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             });
         if link_id.is_some()
-            && db::invoices::by_link(tx, link_id.as_deref().unwrap_or_default())?.is_some()
+            && db::invoices::by_link(db::Db::sqlite(tx), link_id.as_deref().unwrap_or_default())?
+                .is_some()
         {
             report.skip(
                 Some(old_id),

@@ -9,7 +9,7 @@ use crate::app::Ctx;
 use crate::cli::PageArgs;
 use crate::clock::Timestamp;
 use crate::db::invoice_mail::{self, MailKind, Sent};
-use crate::db::{self, invoices, invoices::Invoice, tasks, tasks::Task};
+use crate::db::{invoices, invoices::Invoice, tasks, tasks::Task};
 use crate::domain::status::InvoiceStatus;
 use crate::error::{Error, Result};
 use crate::money::format_amount;
@@ -118,7 +118,7 @@ pub fn list(
     status: Option<InvoiceStatus>,
     page: crate::db::Page,
 ) -> Result<InvoiceList> {
-    let listed = invoices::list(ctx.sqlite()?, customer, status, page)?;
+    let listed = invoices::list(ctx.db(), customer, status, page)?;
     Ok(List::page(listed, page))
 }
 
@@ -197,18 +197,17 @@ impl Report for InvoiceShow {
 }
 
 fn find(ctx: &Ctx, id: i64) -> Result<Invoice> {
-    invoices::get(ctx.sqlite()?, id)?
-        .ok_or_else(|| Error::Data(format!("there is no invoice {id}")))
+    invoices::get(ctx.db(), id)?.ok_or_else(|| Error::Data(format!("there is no invoice {id}")))
 }
 
 pub fn show(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
-    let (due_at, approved_at) = invoice_mail::terms(ctx.sqlite()?, id)?;
+    let (due_at, approved_at) = invoice_mail::terms(ctx.db(), id)?;
     Ok(InvoiceShow {
         invoice: find(ctx, id)?,
         tasks: tasks::by_invoice(ctx.db(), id)?,
         due_at: due_at.map(Timestamp),
         approved_at: approved_at.map(Timestamp),
-        mails: invoice_mail::history(ctx.sqlite()?, id)?,
+        mails: invoice_mail::history(ctx.db(), id)?,
         sent: None,
         tasks_released: None,
     })
@@ -223,11 +222,11 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
     let (kind, step) = match inv.status {
         InvoiceStatus::Draft | InvoiceStatus::Open => (
             MailKind::Invoice,
-            invoice_mail::next_step(ctx.sqlite()?, id, MailKind::Invoice)?,
+            invoice_mail::next_step(ctx.db(), id, MailKind::Invoice)?,
         ),
         InvoiceStatus::Paid => (
             MailKind::Receipt,
-            invoice_mail::next_step(ctx.sqlite()?, id, MailKind::Receipt)?,
+            invoice_mail::next_step(ctx.db(), id, MailKind::Receipt)?,
         ),
         InvoiceStatus::Void => {
             return Err(Error::Data(format!(
@@ -238,7 +237,7 @@ pub fn send(ctx: &Ctx, id: i64, force: bool) -> Result<InvoiceShow> {
     // A notice must say how to pay; a draft's would stand in for the one
     // with its link, which the pass then never sends.
     if inv.status == InvoiceStatus::Draft && ctx.config.invoicing.payment_instructions.is_none() {
-        let approved = invoice_mail::terms(ctx.sqlite()?, id)?.1.is_some();
+        let approved = invoice_mail::terms(ctx.db(), id)?.1.is_some();
         return Err(Error::Data(format!(
             "invoice {id} is a draft without a payment link and PAYMENT_INSTRUCTIONS is not set: the customer could not pay it; {}",
             crate::commands::invoice_mail::why_no_link(ctx, &inv, approved)
@@ -324,7 +323,7 @@ pub fn approve(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
             crate::commands::invoice_mail::why_no_link(ctx, &inv, false)
         )));
     }
-    if invoice_mail::approve(ctx.sqlite()?, id, ctx.now())? {
+    if invoice_mail::approve(ctx.db(), id, ctx.now())? {
         log::info!(
             "[BILLING][APPROVED] invoice_id={id} amount={} ({})",
             format_amount(inv.amount_cents, &inv.currency),
@@ -341,9 +340,9 @@ pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
     let mut released = 0;
     if before.status != InvoiceStatus::Void {
-        let Some(n) = db::immediate(ctx.sqlite()?, |tx| {
-            Ok(invoices::void(tx, id, write_off, ctx.now())?)
-        })?
+        let Some(n) = ctx
+            .db()
+            .immediate(|tx| Ok(invoices::void(tx, id, write_off, ctx.now())?))?
         else {
             return Err(Error::Data(format!(
                 "invoice {id} is {} and cannot be voided",
@@ -369,9 +368,10 @@ pub fn void(ctx: &Ctx, id: i64, write_off: bool) -> Result<InvoiceShow> {
 pub fn mark_paid(ctx: &Ctx, id: i64) -> Result<InvoiceShow> {
     let before = find(ctx, id)?;
     if before.status != InvoiceStatus::Paid {
-        if !db::immediate(ctx.sqlite()?, |tx| {
-            Ok(invoices::mark_paid(tx, id, "manual", None, ctx.now())?)
-        })? {
+        if !ctx
+            .db()
+            .immediate(|tx| Ok(invoices::mark_paid(tx, id, "manual", None, ctx.now())?))?
+        {
             return Err(Error::Data(format!(
                 "invoice {id} is {} and cannot be marked paid",
                 before.status

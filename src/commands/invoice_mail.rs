@@ -178,22 +178,22 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     // the operator says how else to pay.
     // A draft announced with the payment instructions is announced again
     // once it opens, with its payment link.
-    for id in q::candidates(ctx.sqlite()?, q::announce_after_id(ctx.sqlite()?)?, now)? {
-        let Some(inv) = invoices::get(ctx.sqlite()?, id)? else {
+    for id in q::candidates(ctx.db(), q::announce_after_id(ctx.db())?, now)? {
+        let Some(inv) = invoices::get(ctx.db(), id)? else {
             continue;
         };
-        let announced = q::settled(ctx.sqlite()?, id, MailKind::Invoice, FIRST)?;
+        let announced = q::settled(ctx.db(), id, MailKind::Invoice, FIRST)?;
         let step = if inv.status == InvoiceStatus::Open {
-            if q::open_notice_settled(ctx.sqlite()?, id)? {
+            if q::open_notice_settled(ctx.db(), id)? {
                 continue;
             }
             if announced {
-                q::next_step(ctx.sqlite()?, id, MailKind::Invoice)?
+                q::next_step(ctx.db(), id, MailKind::Invoice)?
             } else {
                 FIRST
             }
         } else {
-            let (_, approved) = q::terms(ctx.sqlite()?, id)?;
+            let (_, approved) = q::terms(ctx.db(), id)?;
             if announced
                 || inv_cfg.payment_instructions.is_none()
                 || linkable(ctx, &inv, approved.is_some())
@@ -205,7 +205,7 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
         work.push((id, MailKind::Invoice, step));
     }
     // Reminders: the latest reminder day reached, once.
-    for (id, due) in q::overdue_announced(ctx.sqlite()?, now)? {
+    for (id, due) in q::overdue_announced(ctx.db(), now)? {
         let reached = inv_cfg
             .reminder_days
             .iter()
@@ -213,16 +213,16 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
             .filter(|d| due + i64::from(*d) * 86_400 <= now)
             .max();
         if let Some(day) = reached
-            && !q::settled(ctx.sqlite()?, id, MailKind::Reminder, i64::from(day))?
+            && !q::settled(ctx.db(), id, MailKind::Reminder, i64::from(day))?
         {
             work.push((id, MailKind::Reminder, i64::from(day)));
         }
     }
-    for id in q::paid_without_receipt(ctx.sqlite()?, now - RECEIPT_WINDOW_SECS)? {
+    for id in q::paid_without_receipt(ctx.db(), now - RECEIPT_WINDOW_SECS)? {
         work.push((id, MailKind::Receipt, FIRST));
     }
     for (id, kind, step) in work {
-        let Some(inv) = invoices::get(ctx.sqlite()?, id)? else {
+        let Some(inv) = invoices::get(ctx.db(), id)? else {
             continue;
         };
         match send(ctx, mailer.as_mut(), &pack, &inv, kind, step, false)? {
@@ -290,7 +290,7 @@ pub fn send(
             id = inv.customer_id
         );
         q::record(
-            ctx.sqlite()?,
+            ctx.db(),
             &attempt(&recipient),
             "failed",
             Some(&why),
@@ -315,14 +315,7 @@ pub fn send(
         Err(e) => {
             let why = format!("template: {e}");
             // Transient: the next pass tries again once the file is fixed.
-            q::record(
-                ctx.sqlite()?,
-                &attempt(&to),
-                "failed",
-                Some(&why),
-                true,
-                now,
-            )?;
+            q::record(ctx.db(), &attempt(&to), "failed", Some(&why), true, now)?;
             error!(
                 "[BILLING][EMAIL_TEMPLATE_ERROR] invoice_id={} kind={} error={why:?} (the invoice stays {})",
                 inv.id,
@@ -334,7 +327,7 @@ pub fn send(
     };
     if mode == EmailMode::DryRun {
         let result = mailer.send(&message);
-        q::record(ctx.sqlite()?, &attempt(&to), "dry_run", None, false, now)?;
+        q::record(ctx.db(), &attempt(&to), "dry_run", None, false, now)?;
         log_result(None, &message, &result);
         info!(
             "[BILLING][EMAIL][DRY_RUN] invoice_id={} kind={} step={step} to={to}",
@@ -347,7 +340,7 @@ pub fn send(
         .filter(|r| !(force && r.starts_with("suppressed")));
     if let Some(reason) = refused {
         q::record(
-            ctx.sqlite()?,
+            ctx.db(),
             &attempt(&to),
             "suppressed",
             Some(&reason),
@@ -362,7 +355,7 @@ pub fn send(
         );
         return Ok(Outcome::Suppressed(reason));
     }
-    let reserved = db::immediate(ctx.sqlite()?, |tx| {
+    let reserved = ctx.db().immediate(|tx| {
         let status = invoices::get(tx, inv.id)?.map_or(InvoiceStatus::Void, |i| i.status);
         if !fits(kind, status) {
             return Ok(Err(status));
@@ -379,7 +372,7 @@ pub fn send(
         Ok(Some(id)) => id,
     };
     let message_id = crate::commands::mail::message_id(ledger_id, &ctx.config.email.from_email)?;
-    q::set_message_id(ctx.sqlite()?, ledger_id, &message_id)?;
+    q::set_message_id(ctx.db(), ledger_id, &message_id)?;
     let mut message = message;
     message.message_id = Some(format!("<{message_id}>"));
     message.send_id = Some(ledger_id);
@@ -391,7 +384,7 @@ pub fn send(
         // due date it started is taken back (unless a notice went, or may
         // have: `unset_due` checks the ledger).
         if let (Some(due), false) = (starts_due, result.delivery == Delivery::Sent) {
-            q::unset_due(tx, inv.id, due)?;
+            q::unset_due(db::Db::sqlite(tx), inv.id, due)?;
         }
         Ok(())
     })?;
@@ -433,8 +426,8 @@ fn facts(
     starts_due: Option<i64>,
 ) -> Result<Facts> {
     let now = ctx.now();
-    let due_at = q::terms(ctx.sqlite()?, inv.id)?.0.or(starts_due);
-    let lines = q::lines(ctx.sqlite()?, inv.id)?
+    let due_at = q::terms(ctx.db(), inv.id)?.0.or(starts_due);
+    let lines = q::lines(ctx.db(), inv.id)?
         .into_iter()
         .map(|(description, cents)| Line {
             description,

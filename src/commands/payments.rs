@@ -12,7 +12,7 @@ use log::{error, info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db;
+use crate::db::Db;
 use crate::db::invoices::{self, Invoice};
 use crate::domain::webhook::{
     Decision, Event, Found, InvoiceFacts, PAID_EVENTS, Session, decide, parse_event,
@@ -124,13 +124,16 @@ fn decide_and_apply(ctx: &Ctx, signature: Option<&str>, body: &[u8]) -> WebhookO
 }
 
 fn apply(ctx: &Ctx, event: &Event) -> Result<WebhookOutcome> {
-    db::immediate(ctx.sqlite()?, |tx| {
+    // The transaction may run again on PostgreSQL (a serialization
+    // failure): it logs nothing itself, and what it found is logged once,
+    // after it committed.
+    let (out, paid, mismatch) = ctx.db().immediate(|tx| {
         let now = ctx.now();
         if invoices::event_seen(tx, &event.id)? {
-            return Ok(WebhookOutcome::new(
-                "duplicate",
-                200,
-                Some("event already processed".into()),
+            return Ok((
+                WebhookOutcome::new("duplicate", 200, Some("event already processed".into())),
+                None,
+                None,
             ));
         }
         let session = match &event.session {
@@ -147,26 +150,30 @@ fn apply(ctx: &Ctx, event: &Event) -> Result<WebhookOutcome> {
                     false,
                     now,
                 )?;
-                return Ok(WebhookOutcome::new("ignored", 200, Some(reason)));
+                return Ok((
+                    WebhookOutcome::new("ignored", 200, Some(reason)),
+                    None,
+                    None,
+                ));
             }
         };
         // What is answered, and what is recorded of the event (a duplicate
         // session is stored as `ignored`: only its first event applied).
-        let (outcome, invoice_id, reason, attention) =
-            match settle(tx, session, &event.id, "webhook", now)? {
-                Settled::Applied { invoice_id } => ("applied", Some(invoice_id), None, false),
-                Settled::Duplicate { invoice_id } => (
-                    "duplicate",
-                    invoice_id,
-                    Some(format!("session {} already processed", session.id)),
-                    false,
-                ),
-                Settled::Ignored {
-                    invoice_id,
-                    reason,
-                    attention,
-                } => ("ignored", invoice_id, Some(reason), attention),
-            };
+        let (settled, paid) = settle(tx, session, &event.id, "webhook", now)?;
+        let (outcome, invoice_id, reason, attention) = match settled {
+            Settled::Applied { invoice_id } => ("applied", Some(invoice_id), None, false),
+            Settled::Duplicate { invoice_id } => (
+                "duplicate",
+                invoice_id,
+                Some(format!("session {} already processed", session.id)),
+                false,
+            ),
+            Settled::Ignored {
+                invoice_id,
+                reason,
+                attention,
+            } => ("ignored", invoice_id, Some(reason), attention),
+        };
         let stored = if outcome == "applied" {
             "applied"
         } else {
@@ -182,17 +189,24 @@ fn apply(ctx: &Ctx, event: &Event) -> Result<WebhookOutcome> {
             attention,
             now,
         )?;
-        if attention {
-            warn!(
+        let mismatch = attention.then(|| {
+            format!(
                 "[STRIPE][MISMATCH] event_id={} reason={:?}",
                 event.id,
                 reason.as_deref().unwrap_or_default()
-            );
-        }
+            )
+        });
         let mut out = WebhookOutcome::new(outcome, 200, reason);
         out.invoice_id = invoice_id;
-        Ok(out)
-    })
+        Ok((out, paid, mismatch))
+    })?;
+    if let Some(line) = paid {
+        info!("{line}");
+    }
+    if let Some(line) = mismatch {
+        warn!("{line}");
+    }
+    Ok(out)
 }
 
 /// What the payment rules need to know of an invoice.
@@ -228,13 +242,15 @@ pub enum Settled {
 /// [`decide`]; shared by webhooks and `bill`'s reconciliation. Every paid
 /// session that paid or needs the operator is recorded for good, so a
 /// replay under another event id is a duplicate, never a second warning.
+/// With it, the `[STRIPE][PAID]` line for the caller to log once the
+/// transaction has committed (it may run again on PostgreSQL).
 pub fn settle(
-    tx: &rusqlite::Connection,
+    tx: Db<'_>,
     session: &Session,
     source: &str,
     via: &str,
     now: i64,
-) -> Result<Settled> {
+) -> Result<(Settled, Option<String>)> {
     // Only a link hoss created or imported can pay; metadata alone is a
     // claim, shown to the operator when it names one of hoss's invoices.
     let by_link = match &session.payment_link {
@@ -247,7 +263,7 @@ pub fn settle(
     };
     let invoice_id = by_link.as_ref().or(named.as_ref()).map(|i| i.id);
     if session.payment_status == "paid" && invoices::session_outcome(tx, &session.id)?.is_some() {
-        return Ok(Settled::Duplicate { invoice_id });
+        return Ok((Settled::Duplicate { invoice_id }, None));
     }
     let by_link_facts = by_link.as_ref().map(facts);
     let named_facts = named.as_ref().map(facts);
@@ -272,7 +288,8 @@ pub fn settle(
             now,
         )
     };
-    Ok(match decide(session, found) {
+    let mut paid = None;
+    let settled = match decide(session, found) {
         Decision::Pay => {
             let inv = by_link
                 .as_ref()
@@ -284,13 +301,13 @@ pub fn settle(
                 )));
             }
             record("applied", None)?;
-            info!(
+            paid = Some(format!(
                 "[STRIPE][PAID] invoice_id={} amount={} currency={} via={via} session={}",
                 inv.id,
                 inv.amount_cents.in_currency(&inv.currency),
                 inv.currency,
                 session.id
-            );
+            ));
             Settled::Applied { invoice_id: inv.id }
         }
         Decision::Duplicate => Settled::Duplicate { invoice_id },
@@ -313,5 +330,6 @@ pub fn settle(
             reason,
             attention: false,
         },
-    })
+    };
+    Ok((settled, paid))
 }

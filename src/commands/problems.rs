@@ -61,8 +61,8 @@ pub fn currency(conn: &rusqlite::Connection, currency: &str) -> Result<Vec<Strin
 /// The customer's mail about an invoice that could not go (no usable
 /// address, a suppressed one, a template error, a refusal) and has not gone
 /// since: the operator must act for the customer to hear.
-pub fn invoice_mail(conn: &rusqlite::Connection, since: i64) -> Result<Vec<String>> {
-    Ok(db::invoice_mail::problems_since(conn, since)?
+pub fn invoice_mail(db: db::Db<'_>, since: i64) -> Result<Vec<String>> {
+    Ok(db::invoice_mail::problems_since(db, since)?
         .into_iter()
         .map(|u| {
             let to = if u.recipient.is_empty() {

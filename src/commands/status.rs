@@ -209,10 +209,10 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         last_webhook_at: last_hook.map(|e| rfc3339(e.at)),
         last_webhook_error: last_hook_error.map(|e| format!("{} {}", rfc3339(e.at), e.message)),
     };
-    let (overdue, overdue_cents) = invoices::overdue(ctx.sqlite()?, now)?;
+    let (overdue, overdue_cents) = invoices::overdue(ctx.db(), now)?;
     let billing = BillingPanel {
-        by_status: invoices::count_by_status(ctx.sqlite()?)?,
-        outstanding_cents: money::fit(invoices::outstanding_cents(ctx.sqlite()?)?),
+        by_status: invoices::count_by_status(ctx.db())?,
+        outstanding_cents: money::fit(invoices::outstanding_cents(ctx.db())?),
         overdue,
         overdue_cents: money::fit(overdue_cents),
         currency: stripe_cfg.currency.clone(),
@@ -222,18 +222,18 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             "outstanding amount is too large to total: an imported invoice amount is wrong; find it with `hoss invoice list` and void it".into(),
         );
     }
-    for (id, amount) in invoices::out_of_range_drafts(ctx.sqlite()?)? {
+    for (id, amount) in invoices::out_of_range_drafts(ctx.db())? {
         warnings.push(format!(
             "invoice {id} ({}) is outside the Stripe limits and has no payment link",
             format_amount(amount, &stripe_cfg.currency)
         ));
     }
-    for (id, error) in invoices::link_errors(ctx.sqlite()?)? {
+    for (id, error) in invoices::link_errors(ctx.db())? {
         warnings.push(format!(
             "invoice {id}: payment link not created yet: {error}"
         ));
     }
-    for (at, event, reason) in invoices::attention_events(ctx.sqlite()?, now - 30 * 86_400)? {
+    for (at, event, reason) in invoices::attention_events(ctx.db(), now - 30 * 86_400)? {
         warnings.push(format!(
             "payment needs attention ({event} at {}): {reason}",
             rfc3339(at)
@@ -252,7 +252,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         warnings.push(format!("invoice mail cannot be written, none is sent: {e}"));
     }
     warnings.extend(problems::outside(ctx.sqlite()?)?);
-    warnings.extend(problems::invoice_mail(ctx.sqlite()?, now - 30 * 86_400)?);
+    warnings.extend(problems::invoice_mail(ctx.db(), now - 30 * 86_400)?);
     warnings.extend(problems::currency(ctx.sqlite()?, &cfg.stripe.currency)?);
     let last_runs = runs::last_of_each(ctx.db(), ctx.run.get())?;
     warnings.extend(run_warnings(

@@ -246,7 +246,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     };
     let (inv_count, inv_amount) = digest::invoices_created(ctx.db(), from, to)?;
     let (paid_count, paid_amount) = digest::payments_received(ctx.db(), from, to)?;
-    let (overdue, overdue_cents) = invoices::overdue(conn, report_to)?;
+    let (overdue, overdue_cents) = invoices::overdue(ctx.db(), report_to)?;
     let mut attention = Vec::new();
     // Every human reply is the operator's to read.
     const REPLIES_LISTED: u32 = 50;
@@ -279,24 +279,24 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
             "{uncertain} uncertain send(s): check the provider's log, then re-queue with `hoss lead set-status ID new` or leave them"
         ));
     }
-    for (id, amount) in invoices::out_of_range_drafts(conn)? {
+    for (id, amount) in invoices::out_of_range_drafts(ctx.db())? {
         attention.push(format!(
             "invoice {id} ({}) is outside the Stripe limits; no payment link",
             format_amount(amount, &ctx.config.stripe.currency)
         ));
     }
-    for (id, error) in invoices::link_errors(conn)? {
+    for (id, error) in invoices::link_errors(ctx.db())? {
         attention.push(format!("invoice {id}: payment link not created: {error}"));
     }
     // Each invoice that became overdue in the window, once: overdue is
     // `due_at < now`, so the windows of consecutive digests share none.
     const OVERDUE_LISTED: u32 = 50;
-    let (fell_due, fell_due_all) = invoices::fell_due(conn, from, report_to, OVERDUE_LISTED)?;
+    let (fell_due, fell_due_all) = invoices::fell_due(ctx.db(), from, report_to, OVERDUE_LISTED)?;
     let reminders = reminders_note(&ctx.config.invoicing);
     for inv in &fell_due {
         // Reminders follow an invoice hoss announced (SPEC §16).
         let follow = match &reminders {
-            Ok(_) if !invoice_mail::announced(conn, inv.id)? => format!(
+            Ok(_) if !invoice_mail::announced(ctx.db(), inv.id)? => format!(
                 "no reminders, it was never sent to the customer (`hoss invoice send {}`)",
                 inv.id
             ),
@@ -322,11 +322,11 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
             "{hooks} Stripe webhook(s) rejected or failed (check STRIPE_WEBHOOK_SECRET)"
         ));
     }
-    for (at, event, reason) in invoices::attention_events(conn, from)? {
+    for (at, event, reason) in invoices::attention_events(ctx.db(), from)? {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
     }
     attention.extend(problems::outside(conn)?);
-    attention.extend(problems::invoice_mail(conn, from)?);
+    attention.extend(problems::invoice_mail(ctx.db(), from)?);
     attention.extend(problems::currency(conn, &ctx.config.stripe.currency)?);
     if ctx.config.release_mode {
         for v in ctx.config.subsystems().views() {
@@ -358,7 +358,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
             amount_cents: money::fit(inv_amount),
             overdue,
             overdue_cents: money::fit(overdue_cents),
-            outstanding_cents: money::fit(invoices::outstanding_cents(conn)?),
+            outstanding_cents: money::fit(invoices::outstanding_cents(ctx.db())?),
         },
         payments: Payments {
             received: paid_count,

@@ -52,7 +52,7 @@ pub fn customer_page(
     now: i64,
 ) -> Result<String> {
     let invoice_facts: Vec<InvoiceFact> =
-        invoices::list(conn, Some(customer.id), None, db::Page::ALL)?
+        invoices::list(db::Db::sqlite(conn), Some(customer.id), None, db::Page::ALL)?
             .rows
             .into_iter()
             .map(|i| InvoiceFact {
