@@ -191,7 +191,7 @@ impl PassState {
             day_cap: today_cap(ctx, at)?,
             // What `reserve` counts (`outbox::real_in_24h`), from the tallies.
             sent_24h: db::digest::real_outreach(ctx.sqlite()?, at - 86_399, at + 1)?,
-            sent_hour: outbox::sent_in_hour(ctx.sqlite()?, at)?,
+            sent_hour: outbox::sent_in_hour(ctx.db(), at)?,
             planned: 0,
             new_at_domain: HashMap::new(),
             active_delta: HashMap::new(),
@@ -257,7 +257,6 @@ impl Verdict {
 /// to send (its status, a finished or stopped sequence, a step already
 /// claimed) lists that and any suppression, not the window or the caps.
 pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
-    let conn = ctx.sqlite()?;
     let sequence = db::sequences::get(ctx.db(), lead.id)?;
     let mut blocks = Vec::new();
     if let Some(why) = &pass.dry_run {
@@ -283,10 +282,10 @@ pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
         domain_rules(ctx, pass, lead, step, &mut blocks)?;
         blocks.extend(crate::commands::addresses::blocks(ctx, lead)?);
     }
-    let suppressed = match outbox::suppression_reason(conn, &lead.email, true)? {
+    let suppressed = match outbox::suppression_reason(ctx.db(), &lead.email, true)? {
         Some(reason) => Some(reason),
         None if step == outbox::FIRST_STEP && !terminal => {
-            outbox::already_emailed(conn, &lead.email)?
+            outbox::already_emailed(ctx.db(), &lead.email)?
         }
         None => None,
     };
@@ -768,7 +767,7 @@ impl<'a> Candidates<'a> {
                         }
                         buf.extend(batch.into_iter().map(|(_, lead, step)| (lead, step)));
                     } else {
-                        let batch = outbox::due_leads(db, *after, BATCH)?;
+                        let batch = outbox::due_leads(self.ctx.db(), *after, BATCH)?;
                         *done = batch.len() < BATCH as usize;
                         *after = batch.last().copied().unwrap_or(*after);
                         buf.extend(batch.into_iter().map(|lead| (lead, outbox::FIRST_STEP)));
@@ -906,7 +905,8 @@ mod tests {
             lead_id: Some(lead.id),
             recipient: &lead.email,
         };
-        let r = outbox::reserve(&tx, &target, "SENDGRID", &claim, ctx.now()).unwrap();
+        let r =
+            outbox::reserve(db::Db::sqlite(&tx), &target, "SENDGRID", &claim, ctx.now()).unwrap();
         tx.rollback().unwrap();
         r
     }

@@ -273,7 +273,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
             p.reason
         ));
     }
-    let uncertain = count_uncertain(conn)?;
+    let uncertain = count_uncertain(ctx.db())?;
     if uncertain > 0 {
         attention.push(format!(
             "{uncertain} uncertain send(s): check the provider's log, then re-queue with `hoss lead set-status ID new` or leave them"
@@ -422,7 +422,7 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
         other => other,
     };
     outbox::record(
-        ctx.sqlite()?,
+        ctx.db(),
         &target,
         &message.subject,
         mode.as_str(),

@@ -245,7 +245,7 @@ mod tests {
         let now = h + 7;
         assert_eq!(
             real_outreach(&conn, now - 86_399, now + 1).unwrap(),
-            crate::db::outbox::real_in_24h(&conn, now).unwrap()
+            crate::db::outbox::real_in_24h(crate::db::Db::sqlite(&conn), now).unwrap()
         );
         assert_eq!(real_outreach(&conn, now - 86_399, now + 1).unwrap(), 3);
     }
