@@ -380,7 +380,7 @@ fn left_to_send(
         }
     }
     if out.is_empty()
-        && let Some((outcome, t)) = q::step_claim(ctx.sqlite()?, lead.id, step)?
+        && let Some((outcome, t)) = q::step_claim(ctx.db(), lead.id, step)?
     {
         let what = match outcome.as_str() {
             "reserved" => "is being sent by a pass (reserved",
@@ -409,7 +409,7 @@ fn timing(
     blocks: &mut Vec<Block>,
 ) -> Result<()> {
     let at = pass.at;
-    let (own_zone, not_before) = q::lead_schedule(ctx.sqlite()?, lead.id)?;
+    let (own_zone, not_before) = q::lead_schedule(ctx.db(), lead.id)?;
     if step > outbox::FIRST_STEP {
         let due = sequence.and_then(|s| s.next_due_at).filter(|d| *d > at);
         let waiting = not_before.filter(|t| *t > at);
@@ -506,7 +506,7 @@ fn domain_rules(
         return Ok(());
     }
     let s = &ctx.config.email.sending;
-    let times = q::first_contact_times(ctx.sqlite()?, domain, at)?;
+    let times = q::first_contact_times(ctx.db(), domain, at)?;
     let planned = pass.new_at_domain.get(domain).copied().unwrap_or(0);
     let count = times.len() as i64 + planned;
     let cap = i64::from(s.max_new_per_domain_per_day);
@@ -590,7 +590,7 @@ fn daily_cap_lifts(ctx: &Ctx, pass: &PassState) -> Result<Option<i64>> {
             return Ok(Some(at));
         }
         Ok(Some(if k < in_ledger {
-            q::nth_counted_send_at(ctx.sqlite()?, at, k)?.unwrap_or(at) + 86_400
+            q::nth_counted_send_at(ctx.db(), at, k)?.unwrap_or(at) + 86_400
         } else {
             at + 86_400
         }))
@@ -701,14 +701,14 @@ impl<'a> Candidates<'a> {
                 None => closed.push((rule, n)),
             };
         let mut open = Vec::new();
-        let mut rest = q::due_and_waiting(ctx.sqlite()?, at)?.0 + q::new_leads(ctx.sqlite()?)?;
-        for zone in q::own_zones(ctx.sqlite()?)? {
+        let mut rest = q::due_and_waiting(ctx.db(), at)?.0 + q::new_leads(ctx.db())?;
+        for zone in q::own_zones(ctx.db())? {
             // A name that is not a zone is SEND_TIMEZONE's: in `rest`.
             if parse_tz(&zone).is_err() {
                 continue;
             }
-            let n = q::due_in_zone_count(ctx.sqlite()?, &zone, at)?
-                + q::new_in_zone_count(ctx.sqlite()?, &zone)?;
+            let n =
+                q::due_in_zone_count(ctx.db(), &zone, at)? + q::new_in_zone_count(ctx.db(), &zone)?;
             match zone_closed(ctx, Some(&zone), at) {
                 Some(c) => count(closed_rule(c), n),
                 None => open.push(zone),
@@ -719,7 +719,7 @@ impl<'a> Candidates<'a> {
         closed.retain(|(_, n)| *n > 0);
         let mut follow_ups = Vec::new();
         for zone in &open {
-            follow_ups.extend(q::due_in_zone(ctx.sqlite()?, zone, at)?);
+            follow_ups.extend(q::due_in_zone(ctx.db(), zone, at)?);
         }
         follow_ups.sort_unstable();
         Ok(Candidates {
@@ -749,7 +749,6 @@ impl<'a> Candidates<'a> {
 
     /// The next candidate: (lead, step).
     pub fn next_lead(&mut self) -> Result<Option<(i64, i64)>> {
-        let db = self.ctx.sqlite()?;
         match &mut self.walk {
             Walk::All {
                 cursor,
@@ -784,7 +783,7 @@ impl<'a> Candidates<'a> {
                 }
                 for s in streams.iter_mut() {
                     if s.buf.is_empty() && !s.done {
-                        let batch = q::new_in_zone(db, &s.zone, s.after, BATCH)?;
+                        let batch = q::new_in_zone(self.ctx.db(), &s.zone, s.after, BATCH)?;
                         s.done = batch.len() < BATCH as usize;
                         s.after = batch.last().copied().unwrap_or(s.after);
                         s.buf.extend(batch);
