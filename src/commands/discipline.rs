@@ -493,7 +493,7 @@ fn domain_rules(
 ) -> Result<()> {
     let at = pass.at;
     if !lead.domain.is_empty()
-        && let Some((until, reason)) = db::inbox::domain_held(ctx.sqlite()?, &lead.domain, at)?
+        && let Some((until, reason)) = db::inbox::domain_held(ctx.db(), &lead.domain, at)?
     {
         blocks.push(block(
             "domain_held",
@@ -1105,15 +1105,7 @@ mod tests {
     fn holds_suppression_an_address_already_emailed_the_mode_and_a_pause() {
         let c = ctx(&LIFTED, T);
         let held = lead(&c, "h@held.com", "new", None);
-        db::inbox::hold_domain(
-            c.sqlite().unwrap(),
-            "held.com",
-            T + 5 * DAY,
-            "domain_replied",
-            None,
-            T,
-        )
-        .unwrap();
+        db::inbox::hold_domain(c.db(), "held.com", T + 5 * DAY, "domain_replied", None, T).unwrap();
         assert_eq!(why(&c, &held), [("domain_held", Some(T + 5 * DAY))]);
         assert!(matches!(reserve(&c, &held, 1), Reservation::Held { .. }));
 
@@ -1163,7 +1155,7 @@ mod tests {
 
         let fine = lead(&c, "ok@fine.com", "new", None);
         assert_eq!(why(&c, &fine), []);
-        db::inbox::pause(c.sqlite().unwrap(), "operator", "checking bounces", T).unwrap();
+        db::inbox::pause(c.db(), "operator", "checking bounces", T).unwrap();
         assert_eq!(why(&c, &fine), [("paused", None)]);
 
         let dry = ctx(&[("EMAIL_MODE", "DRY_RUN"), ("SEND_WINDOW", "always")], T);

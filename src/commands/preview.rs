@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
     });
     let mut message = mail::outreach_message(ctx, pack, &sender, &lead, &token, follow_up.as_ref())
         .map_err(cannot)?;
-    let reply_token = db::inbox::lead_reply_token(ctx.sqlite()?, lead.id)?;
+    let reply_token = db::inbox::lead_reply_token(ctx.db(), lead.id)?;
     mail::name_the_lead(
         ctx,
         &mut message,
