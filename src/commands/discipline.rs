@@ -191,7 +191,7 @@ impl PassState {
             day_cap: today_cap(ctx, at)?,
             // What `reserve` counts (`outbox::real_in_24h`), from the tallies.
             sent_24h: db::digest::real_outreach(ctx.db(), at - 86_399, at + 1)?,
-            sent_hour: outbox::sent_in_hour(ctx.sqlite()?, at)?,
+            sent_hour: outbox::sent_in_hour(ctx.db(), at)?,
             planned: 0,
             new_at_domain: HashMap::new(),
             active_delta: HashMap::new(),
@@ -257,7 +257,6 @@ impl Verdict {
 /// to send (its status, a finished or stopped sequence, a step already
 /// claimed) lists that and any suppression, not the window or the caps.
 pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
-    let conn = ctx.sqlite()?;
     let sequence = db::sequences::get(ctx.db(), lead.id)?;
     let mut blocks = Vec::new();
     if let Some(why) = &pass.dry_run {
@@ -283,10 +282,10 @@ pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
         domain_rules(ctx, pass, lead, step, &mut blocks)?;
         blocks.extend(crate::commands::addresses::blocks(ctx, lead)?);
     }
-    let suppressed = match outbox::suppression_reason(conn, &lead.email, true)? {
+    let suppressed = match outbox::suppression_reason(ctx.db(), &lead.email, true)? {
         Some(reason) => Some(reason),
         None if step == outbox::FIRST_STEP && !terminal => {
-            outbox::already_emailed(conn, &lead.email)?
+            outbox::already_emailed(ctx.db(), &lead.email)?
         }
         None => None,
     };
@@ -381,7 +380,7 @@ fn left_to_send(
         }
     }
     if out.is_empty()
-        && let Some((outcome, t)) = q::step_claim(ctx.sqlite()?, lead.id, step)?
+        && let Some((outcome, t)) = q::step_claim(ctx.db(), lead.id, step)?
     {
         let what = match outcome.as_str() {
             "reserved" => "is being sent by a pass (reserved",
@@ -410,7 +409,7 @@ fn timing(
     blocks: &mut Vec<Block>,
 ) -> Result<()> {
     let at = pass.at;
-    let (own_zone, not_before) = q::lead_schedule(ctx.sqlite()?, lead.id)?;
+    let (own_zone, not_before) = q::lead_schedule(ctx.db(), lead.id)?;
     if step > outbox::FIRST_STEP {
         let due = sequence.and_then(|s| s.next_due_at).filter(|d| *d > at);
         let waiting = not_before.filter(|t| *t > at);
@@ -494,7 +493,7 @@ fn domain_rules(
 ) -> Result<()> {
     let at = pass.at;
     if !lead.domain.is_empty()
-        && let Some((until, reason)) = db::inbox::domain_held(ctx.sqlite()?, &lead.domain, at)?
+        && let Some((until, reason)) = db::inbox::domain_held(ctx.db(), &lead.domain, at)?
     {
         blocks.push(block(
             "domain_held",
@@ -507,7 +506,7 @@ fn domain_rules(
         return Ok(());
     }
     let s = &ctx.config.email.sending;
-    let times = q::first_contact_times(ctx.sqlite()?, domain, at)?;
+    let times = q::first_contact_times(ctx.db(), domain, at)?;
     let planned = pass.new_at_domain.get(domain).copied().unwrap_or(0);
     let count = times.len() as i64 + planned;
     let cap = i64::from(s.max_new_per_domain_per_day);
@@ -591,7 +590,7 @@ fn daily_cap_lifts(ctx: &Ctx, pass: &PassState) -> Result<Option<i64>> {
             return Ok(Some(at));
         }
         Ok(Some(if k < in_ledger {
-            q::nth_counted_send_at(ctx.sqlite()?, at, k)?.unwrap_or(at) + 86_400
+            q::nth_counted_send_at(ctx.db(), at, k)?.unwrap_or(at) + 86_400
         } else {
             at + 86_400
         }))
@@ -702,14 +701,14 @@ impl<'a> Candidates<'a> {
                 None => closed.push((rule, n)),
             };
         let mut open = Vec::new();
-        let mut rest = q::due_and_waiting(ctx.sqlite()?, at)?.0 + q::new_leads(ctx.sqlite()?)?;
-        for zone in q::own_zones(ctx.sqlite()?)? {
+        let mut rest = q::due_and_waiting(ctx.db(), at)?.0 + q::new_leads(ctx.db())?;
+        for zone in q::own_zones(ctx.db())? {
             // A name that is not a zone is SEND_TIMEZONE's: in `rest`.
             if parse_tz(&zone).is_err() {
                 continue;
             }
-            let n = q::due_in_zone_count(ctx.sqlite()?, &zone, at)?
-                + q::new_in_zone_count(ctx.sqlite()?, &zone)?;
+            let n =
+                q::due_in_zone_count(ctx.db(), &zone, at)? + q::new_in_zone_count(ctx.db(), &zone)?;
             match zone_closed(ctx, Some(&zone), at) {
                 Some(c) => count(closed_rule(c), n),
                 None => open.push(zone),
@@ -720,7 +719,7 @@ impl<'a> Candidates<'a> {
         closed.retain(|(_, n)| *n > 0);
         let mut follow_ups = Vec::new();
         for zone in &open {
-            follow_ups.extend(q::due_in_zone(ctx.sqlite()?, zone, at)?);
+            follow_ups.extend(q::due_in_zone(ctx.db(), zone, at)?);
         }
         follow_ups.sort_unstable();
         Ok(Candidates {
@@ -750,7 +749,6 @@ impl<'a> Candidates<'a> {
 
     /// The next candidate: (lead, step).
     pub fn next_lead(&mut self) -> Result<Option<(i64, i64)>> {
-        let db = self.ctx.sqlite()?;
         match &mut self.walk {
             Walk::All {
                 cursor,
@@ -768,7 +766,7 @@ impl<'a> Candidates<'a> {
                         }
                         buf.extend(batch.into_iter().map(|(_, lead, step)| (lead, step)));
                     } else {
-                        let batch = outbox::due_leads(db, *after, BATCH)?;
+                        let batch = outbox::due_leads(self.ctx.db(), *after, BATCH)?;
                         *done = batch.len() < BATCH as usize;
                         *after = batch.last().copied().unwrap_or(*after);
                         buf.extend(batch.into_iter().map(|lead| (lead, outbox::FIRST_STEP)));
@@ -785,7 +783,7 @@ impl<'a> Candidates<'a> {
                 }
                 for s in streams.iter_mut() {
                     if s.buf.is_empty() && !s.done {
-                        let batch = q::new_in_zone(db, &s.zone, s.after, BATCH)?;
+                        let batch = q::new_in_zone(self.ctx.db(), &s.zone, s.after, BATCH)?;
                         s.done = batch.len() < BATCH as usize;
                         s.after = batch.last().copied().unwrap_or(s.after);
                         s.buf.extend(batch);
@@ -906,7 +904,8 @@ mod tests {
             lead_id: Some(lead.id),
             recipient: &lead.email,
         };
-        let r = outbox::reserve(&tx, &target, "SENDGRID", &claim, ctx.now()).unwrap();
+        let r =
+            outbox::reserve(db::Db::sqlite(&tx), &target, "SENDGRID", &claim, ctx.now()).unwrap();
         tx.rollback().unwrap();
         r
     }
@@ -1106,15 +1105,7 @@ mod tests {
     fn holds_suppression_an_address_already_emailed_the_mode_and_a_pause() {
         let c = ctx(&LIFTED, T);
         let held = lead(&c, "h@held.com", "new", None);
-        db::inbox::hold_domain(
-            c.sqlite().unwrap(),
-            "held.com",
-            T + 5 * DAY,
-            "domain_replied",
-            None,
-            T,
-        )
-        .unwrap();
+        db::inbox::hold_domain(c.db(), "held.com", T + 5 * DAY, "domain_replied", None, T).unwrap();
         assert_eq!(why(&c, &held), [("domain_held", Some(T + 5 * DAY))]);
         assert!(matches!(reserve(&c, &held, 1), Reservation::Held { .. }));
 
@@ -1162,7 +1153,7 @@ mod tests {
 
         let fine = lead(&c, "ok@fine.com", "new", None);
         assert_eq!(why(&c, &fine), []);
-        db::inbox::pause(c.sqlite().unwrap(), "operator", "checking bounces", T).unwrap();
+        db::inbox::pause(c.db(), "operator", "checking bounces", T).unwrap();
         assert_eq!(why(&c, &fine), [("paused", None)]);
 
         let dry = ctx(&[("EMAIL_MODE", "DRY_RUN"), ("SEND_WINDOW", "always")], T);

@@ -10,7 +10,7 @@ use log::{info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db::{self, inbox};
+use crate::db::inbox;
 use crate::error::{Error, Result};
 use crate::render::{Report, Style, emit};
 
@@ -61,13 +61,13 @@ pub fn run(ctx: &Ctx, action: EmailAction, out: &mut dyn Write, style: Style) ->
             if reason.is_empty() {
                 return Err(Error::Usage("email pause needs a --reason".into()));
             }
-            let changed = db::immediate(ctx.sqlite()?, |tx| {
-                Ok(inbox::pause(tx, "operator", &reason, now)?)
-            })?;
+            let changed = ctx
+                .db()
+                .immediate(|tx| Ok(inbox::pause(tx, "operator", &reason, now)?))?;
             if changed {
                 warn!("[EMAIL][PAUSED] source=operator reason={reason:?}");
             }
-            let current = inbox::pause_in_force(ctx.sqlite()?)?;
+            let current = inbox::pause_in_force(ctx.db())?;
             Switched {
                 paused: true,
                 reason: current.map(|p| p.reason),
@@ -75,7 +75,7 @@ pub fn run(ctx: &Ctx, action: EmailAction, out: &mut dyn Write, style: Style) ->
             }
         }
         EmailAction::Resume => {
-            let changed = db::immediate(ctx.sqlite()?, |tx| Ok(inbox::resume(tx, now)?))?;
+            let changed = ctx.db().immediate(|tx| Ok(inbox::resume(tx, now)?))?;
             if changed {
                 info!("[EMAIL][RESUMED] by=operator");
             }

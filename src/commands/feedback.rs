@@ -100,7 +100,7 @@ const SOFT_BOUNCES_TO_SUPPRESS: i64 = 3;
 
 /// The effects of one message, gathered in its transaction.
 struct Effects<'a> {
-    tx: &'a rusqlite::Connection,
+    tx: db::Db<'a>,
     m: &'a Incoming,
     now: i64,
     /// The lead's (email, domain, status).
@@ -129,13 +129,7 @@ impl Effects<'_> {
             return Ok(());
         }
         let address = address.as_str();
-        let (added, _) = suppression::add(
-            db::Db::sqlite(self.tx),
-            address,
-            reason,
-            Some(&self.m.key),
-            self.now,
-        )?;
+        let (added, _) = suppression::add(self.tx, address, reason, Some(&self.m.key), self.now)?;
         if added {
             self.suppressed += 1;
             self.actions
@@ -150,7 +144,7 @@ impl Effects<'_> {
                 self.actions.push(format!("lead {id} → {to}"));
             }
             // Whatever its status was, nothing more goes to this lead.
-            if db::sequences::stop(db::Db::sqlite(self.tx), id, to.as_str(), self.now)? {
+            if db::sequences::stop(self.tx, id, to.as_str(), self.now)? {
                 self.actions.push(format!("lead {id}: sequence stopped"));
             }
         }
@@ -168,7 +162,7 @@ impl Effects<'_> {
         }
         let until = self.now + i64::from(days) * 86_400;
         inbox::hold_domain(self.tx, &domain, until, why, self.m.lead_id, self.now)?;
-        db::sequences::stop_domain(db::Db::sqlite(self.tx), &domain, why, self.now)?;
+        db::sequences::stop_domain(self.tx, &domain, why, self.now)?;
         self.actions.push(format!("{domain} held ({why})"));
         Ok(())
     }
@@ -190,7 +184,7 @@ impl Effects<'_> {
 pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
     let hold_days = ctx.config.inbox.domain_hold_days;
     let send_tz = ctx.config.email.sending.timezone;
-    let applied = db::immediate(ctx.sqlite()?, |tx| {
+    let applied = ctx.db().immediate(|tx| {
         if inbox::seen(tx, &m.key)? {
             return Ok(None);
         }
@@ -244,7 +238,7 @@ pub fn apply(ctx: &Ctx, m: &Incoming) -> Result<Option<Applied>> {
                     // The day after, from midnight in the lead's own zone
                     // (else SEND_TIMEZONE).
                     let next_day = day.succ_opt().unwrap_or(*day);
-                    let tz = db::sequences::lead_timezone(db::Db::sqlite(tx), id)?
+                    let tz = db::sequences::lead_timezone(tx, id)?
                         .and_then(|z| crate::domain::schedule::parse_tz(&z).ok())
                         .unwrap_or(send_tz);
                     let at = crate::domain::schedule::local_to_utc(
@@ -385,11 +379,11 @@ pub fn sendgrid_events(
             continue;
         };
         let mut lead_id = match e.send_id {
-            Some(id) => inbox::lead_of_send(ctx.sqlite()?, id, &e.email)?,
+            Some(id) => inbox::lead_of_send(ctx.db(), id, &e.email)?,
             None => None,
         };
         if lead_id.is_none() {
-            lead_id = inbox::lead_by_email(ctx.sqlite()?, &e.email)?;
+            lead_id = inbox::lead_by_email(ctx.db(), &e.email)?;
         }
         let m = Incoming {
             at: ctx.now(),

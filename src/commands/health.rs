@@ -8,7 +8,7 @@ use log::warn;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db::{self, inbox};
+use crate::db::inbox;
 use crate::error::Result;
 
 const WINDOW: i64 = 7 * 86_400;
@@ -28,14 +28,14 @@ pub fn read(ctx: &Ctx) -> Result<Health> {
     let now = ctx.now();
     // Evidence from the second after a resume on: what the operator has
     // seen and lifted never pauses outreach again.
-    let since_resume = inbox::last_resume(ctx.sqlite()?)?.map_or(0, |t| t + 1);
+    let since_resume = inbox::last_resume(ctx.db())?.map_or(0, |t| t + 1);
     let from = (now - WINDOW).max(since_resume);
-    let (hard_bounces, complaints) = inbox::health_evidence(ctx.sqlite()?, from, now + 1)?;
-    let pause = inbox::pause_in_force(ctx.sqlite()?)?;
+    let (hard_bounces, complaints) = inbox::health_evidence(ctx.db(), from, now + 1)?;
+    let pause = inbox::pause_in_force(ctx.db())?;
     Ok(Health {
         paused: pause.is_some(),
         reason: pause.map(|p| p.reason),
-        sends_7d: inbox::real_sends_since(ctx.sqlite()?, from, now + 1)?,
+        sends_7d: inbox::real_sends_since(ctx.db(), from, now + 1)?,
         hard_bounces_7d: hard_bounces,
         complaints_7d: complaints,
     })
@@ -91,9 +91,10 @@ pub fn enforce(ctx: &Ctx) -> Result<Health> {
     }
     if let Some(reason) = verdict(ctx, &h) {
         let now = ctx.now();
-        if db::immediate(ctx.sqlite()?, |tx| {
-            Ok(inbox::pause(tx, "auto", &reason, now)?)
-        })? {
+        if ctx
+            .db()
+            .immediate(|tx| Ok(inbox::pause(tx, "auto", &reason, now)?))?
+        {
             warn!("[EMAIL][PAUSED] source=auto reason={reason:?}; `hoss email resume` lifts it");
         }
         h = read(ctx)?;
@@ -113,8 +114,8 @@ pub struct InboxPanel {
 /// The inbox and health panels of `status`, and the warning a pause raises.
 pub fn panels(ctx: &Ctx) -> Result<(InboxPanel, Health, Option<String>)> {
     let now = ctx.now();
-    let last = inbox::last_state(ctx.sqlite()?)?;
-    let counts = inbox::counts_since(ctx.sqlite()?, now - WINDOW, now + 1)?;
+    let last = inbox::last_state(ctx.db())?;
+    let counts = inbox::counts_since(ctx.db(), now - WINDOW, now + 1)?;
     let panel = InboxPanel {
         mode: ctx.config.inbox.mode.effective.as_str(),
         last_sync_at: last.map(|s| crate::clock::rfc3339(s.last_sync_at)),

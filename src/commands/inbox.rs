@@ -60,7 +60,7 @@ impl InboxAction {
 pub fn run(ctx: &Ctx, action: InboxAction, out: &mut dyn Write, style: Style) -> Result<i32> {
     match action {
         InboxAction::List { kind, page } => {
-            let listed = inbox::list(ctx.sqlite()?, kind.map(InboxKind::as_str), page.into())?;
+            let listed = inbox::list(ctx.db(), kind.map(InboxKind::as_str), page.into())?;
             emit(out, &List::page(listed, page.into()), style)
         }
     }

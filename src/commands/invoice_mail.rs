@@ -153,7 +153,9 @@ pub fn pass(ctx: &Ctx) -> Result<Counts> {
     if !inv_cfg.emails {
         return Ok(counts);
     }
-    let abandoned = db::immediate(ctx.sqlite()?, |tx| outbox::recover_stale(tx, ctx.now()))?;
+    let abandoned = ctx
+        .db()
+        .immediate(|tx| outbox::recover_stale(tx, ctx.now()))?;
     for a in &abandoned {
         warn!(
             "[EMAIL][UNCERTAIN] to={} reserved_at={} reason=\"the sending process ended before recording an answer; not re-sent\"",
@@ -336,7 +338,7 @@ pub fn send(
         );
         return Ok(Outcome::Simulated);
     }
-    let refused = outbox::suppression_reason(ctx.sqlite()?, &to, true)?
+    let refused = outbox::suppression_reason(ctx.db(), &to, true)?
         .filter(|r| !(force && r.starts_with("suppressed")));
     if let Some(reason) = refused {
         q::record(
@@ -379,7 +381,14 @@ pub fn send(
     let result = mailer.send(&message);
     let finished = ctx.now();
     db::immediate(ctx.sqlite()?, |tx| {
-        outbox::finish(tx, ledger_id, None, &message.subject, &result, finished)?;
+        outbox::finish(
+            db::Db::sqlite(tx),
+            ledger_id,
+            None,
+            &message.subject,
+            &result,
+            finished,
+        )?;
         // A notice that did not go told the customer nothing: the draft's
         // due date it started is taken back (unless a notice went, or may
         // have: `unset_due` checks the ledger).

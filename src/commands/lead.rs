@@ -290,7 +290,7 @@ fn apply_status(
 ) -> Result<()> {
     let id = lead.id;
     if status == LeadStatus::New {
-        db::outbox::release_for_requeue(tx, id)?;
+        db::outbox::release_for_requeue(db::Db::sqlite(tx), id)?;
         // The operator vouches for the address: a remembered "no mail
         // route" would otherwise make it invalid again, unasked, for up to
         // 7 days (SPEC §15). DNS is asked again before the next real send.

@@ -61,7 +61,7 @@ pub fn simulate_send(
     message: &Outgoing,
 ) -> Result<()> {
     outbox::record(
-        ctx.sqlite()?,
+        ctx.db(),
         target,
         &message.subject,
         EmailMode::DryRun.as_str(),

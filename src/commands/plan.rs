@@ -134,8 +134,8 @@ pub fn run(ctx: &Ctx, at: Option<&str>) -> Result<PlanReport> {
         Ok(pack) => pack.clone(),
         Err(_) => crate::domain::templates::builtin_pack("general").map_err(Error::Config)?,
     };
-    let (due, not_due) = q::due_and_waiting(ctx.sqlite()?, at)?;
-    let new = q::new_leads(ctx.sqlite()?)?;
+    let (due, not_due) = q::due_and_waiting(ctx.db(), at)?;
+    let new = q::new_leads(ctx.db())?;
     let mut f = Forecast {
         ctx,
         pass: PassState::read(ctx, at)?,

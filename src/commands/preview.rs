@@ -83,7 +83,7 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
     });
     let mut message = mail::outreach_message(ctx, pack, &sender, &lead, &token, follow_up.as_ref())
         .map_err(cannot)?;
-    let reply_token = db::inbox::lead_reply_token(ctx.sqlite()?, lead.id)?;
+    let reply_token = db::inbox::lead_reply_token(ctx.db(), lead.id)?;
     mail::name_the_lead(
         ctx,
         &mut message,
@@ -103,11 +103,11 @@ pub fn run(ctx: &Ctx, key: &str, step: u32) -> Result<PreviewReport> {
     } else if step == 1 && (lead.status != LeadStatus::New || lead.last_contacted_at.is_some()) {
         Some(format!("its status is {}", lead.status))
     } else {
-        match outbox::suppression_reason(ctx.sqlite()?, &lead.email, real)? {
+        match outbox::suppression_reason(ctx.db(), &lead.email, real)? {
             Some(reason) => Some(reason),
             // Only a first email is refused for an address emailed before:
             // a follow-up is, by definition, to one.
-            None if step == 1 => outbox::already_emailed(ctx.sqlite()?, &lead.email)?,
+            None if step == 1 => outbox::already_emailed(ctx.db(), &lead.email)?,
             None => None,
         }
     };

@@ -141,7 +141,9 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         Ok(pack) => pack.clone(),
         Err(_) => crate::domain::templates::builtin_pack("general").map_err(Error::Config)?,
     };
-    let abandoned = db::immediate(ctx.sqlite()?, |tx| outbox::recover_stale(tx, ctx.now()))?;
+    let abandoned = ctx
+        .db()
+        .immediate(|tx| outbox::recover_stale(tx, ctx.now()))?;
     for a in &abandoned {
         warn!(
             "[EMAIL][UNCERTAIN] lead_id={} email={} reserved_at={} reason=\"the sending process ended before recording an answer; not re-sent\"",
@@ -150,7 +152,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
             rfc3339(a.at)
         );
     }
-    let pruned = outbox::prune(ctx.sqlite()?, ctx.now(), ctx.config.ledger_retention_days)?;
+    let pruned = outbox::prune(ctx.db(), ctx.now(), ctx.config.ledger_retention_days)?;
     db::digest::prune_tallies(ctx.db(), ctx.now(), ctx.config.ledger_retention_days)?;
     if pruned > 0 {
         info!(
@@ -196,7 +198,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
         // and checks no window: new leads, oldest first.
         let mut after = 0;
         while pass.report.attempted < cfg.max_per_cycle {
-            let batch = outbox::due_leads(ctx.sqlite()?, after, 64)?;
+            let batch = outbox::due_leads(ctx.db(), after, 64)?;
             if batch.is_empty() {
                 break;
             }
@@ -321,9 +323,9 @@ impl Pass<'_> {
         // Pause before taking the slot, so a reservation is never held
         // across the pause (and a send stays in the hour it was counted in).
         self.pause_between_sends();
-        let reservation = db::immediate(ctx.sqlite()?, |tx| {
-            outbox::reserve(tx, &target, mode, &self.claim, ctx.now())
-        })?;
+        let reservation = ctx
+            .db()
+            .immediate(|tx| outbox::reserve(tx, &target, mode, &self.claim, ctx.now()))?;
         let (ledger_id, token) = match reservation {
             Reservation::Gone => return Ok(true),
             Reservation::Held { until, reason } => {
@@ -369,7 +371,7 @@ impl Pass<'_> {
         };
         let (variant, pack) = step_pack(ctx, step_cfg, lead.id, step, &self.pack);
         let message_id = crate::commands::mail::message_id(ledger_id, &cfg.from_email)?;
-        outbox::set_message_id(ctx.sqlite()?, ledger_id, &message_id, &variant)?;
+        outbox::set_message_id(ctx.db(), ledger_id, &message_id, &variant)?;
         self.report.attempted += 1;
         let sequence = if step > outbox::FIRST_STEP {
             db::sequences::get(ctx.db(), lead.id)?
@@ -421,11 +423,11 @@ impl Pass<'_> {
             }
         };
         let now = ctx.now();
-        db::immediate(ctx.sqlite()?, |tx| {
+        ctx.db().immediate(|tx| {
             let moves_lead = unwritable.is_none().then_some(lead.id);
             outbox::finish(tx, ledger_id, moves_lead, &subject, &result, now)?;
             if let Some(why) = &unwritable {
-                db::sequences::stop(db::Db::sqlite(tx), lead.id, why, now)?;
+                db::sequences::stop(tx, lead.id, why, now)?;
                 return Ok(());
             }
             match result.delivery {
@@ -446,7 +448,7 @@ impl Pass<'_> {
                         ""
                     };
                     db::sequences::sent(
-                        db::Db::sqlite(tx),
+                        tx,
                         &db::sequences::Sent {
                             lead_id: lead.id,
                             step,
@@ -458,7 +460,7 @@ impl Pass<'_> {
                         },
                     )?;
                     let day = crate::clock::local_day(now, sending.timezone).to_string();
-                    db::sequences::keep_first(db::Db::sqlite(tx), FIRST_SEND_DAY, &day)?;
+                    db::sequences::keep_first(tx, FIRST_SEND_DAY, &day)?;
                 }
                 Delivery::Permanent | Delivery::Uncertain if step > outbox::FIRST_STEP => {
                     let why = if result.delivery == Delivery::Uncertain {
@@ -466,7 +468,7 @@ impl Pass<'_> {
                     } else {
                         "bounce"
                     };
-                    db::sequences::stop(db::Db::sqlite(tx), lead.id, why, now)?;
+                    db::sequences::stop(tx, lead.id, why, now)?;
                 }
                 _ => {}
             }
@@ -514,13 +516,13 @@ impl Pass<'_> {
             step: outbox::FIRST_STEP,
             recipient: &lead.email,
         };
-        let refused = match outbox::suppression_reason(ctx.sqlite()?, &lead.email, false)? {
+        let refused = match outbox::suppression_reason(ctx.db(), &lead.email, false)? {
             Some(reason) => Some(reason),
-            None => outbox::already_emailed(ctx.sqlite()?, &lead.email)?,
+            None => outbox::already_emailed(ctx.db(), &lead.email)?,
         };
         if let Some(reason) = refused {
             outbox::record(
-                ctx.sqlite()?,
+                ctx.db(),
                 &target,
                 "",
                 EmailMode::DryRun.as_str(),
@@ -541,7 +543,7 @@ impl Pass<'_> {
             Err(e) => {
                 let error = format!("cannot compose: {e}");
                 outbox::record(
-                    ctx.sqlite()?,
+                    ctx.db(),
                     &target,
                     "",
                     EmailMode::DryRun.as_str(),
@@ -648,7 +650,7 @@ mod tests {
         let sent = sent.lock().unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].to, "ann@acme-widgets.com");
-        let ledger = outbox::recent(ctx.sqlite().unwrap(), 10).unwrap();
+        let ledger = outbox::recent(ctx.db(), 10).unwrap();
         assert_eq!(ledger.len(), 1);
         let row = &ledger[0];
         assert_eq!(
@@ -660,7 +662,7 @@ mod tests {
             (Some(1), sent[0].to.as_str())
         );
         assert_eq!(row.subject, sent[0].subject);
-        assert_eq!(outbox::sent_in_hour(ctx.sqlite().unwrap(), now).unwrap(), 1);
+        assert_eq!(outbox::sent_in_hour(ctx.db(), now).unwrap(), 1);
         assert_eq!(row.at, Timestamp(now));
         let lead = db::leads::get(ctx.db(), 1).unwrap().unwrap();
         assert_eq!(

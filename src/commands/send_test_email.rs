@@ -9,8 +9,8 @@ use crate::commands::mail::{
     simulate_send,
 };
 use crate::config::EmailMode;
+use crate::db::outbox;
 use crate::db::outbox::{Kind, Reservation, Target};
-use crate::db::{self, outbox};
 use crate::domain::address::normalize_email;
 use crate::domain::compose;
 use crate::domain::delivery::Delivery;
@@ -98,7 +98,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
         simulate_send(ctx, mailer.as_mut(), &target, &message)?;
         return Ok(report("dry_run", None, None));
     }
-    let reservation = db::immediate(ctx.sqlite()?, |tx| {
+    let reservation = ctx.db().immediate(|tx| {
         outbox::reserve(
             tx,
             &target,
@@ -130,7 +130,7 @@ pub fn run(ctx: &Ctx, to: &str) -> Result<TestReport> {
     };
     let result = mailer.send(&message);
     log_result(None, &message, &result);
-    db::immediate(ctx.sqlite()?, |tx| {
+    ctx.db().immediate(|tx| {
         Ok(outbox::finish(
             tx,
             ledger_id,

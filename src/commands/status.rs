@@ -170,8 +170,8 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
         max_per_cycle: cfg.email.max_per_cycle,
         max_per_hour: cfg.email.max_per_hour,
         hour: hour_label(now),
-        sent_this_hour: outbox::sent_in_hour(ctx.sqlite()?, now)?,
-        uncertain: outbox::count_uncertain(ctx.sqlite()?)?,
+        sent_this_hour: outbox::sent_in_hour(ctx.db(), now)?,
+        uncertain: outbox::count_uncertain(ctx.db())?,
         max_per_day: cfg.email.sending.max_per_day,
         sent_24h: db::digest::real_outreach(ctx.db(), now - 86_399, now + 1)?,
         daily_cap_today: discipline::today_cap(ctx, now)?,
@@ -181,7 +181,7 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
             stopped,
         },
         due_now,
-        recent_attempts: outbox::recent(ctx.sqlite()?, 20)?,
+        recent_attempts: outbox::recent(ctx.db(), 20)?,
     };
     if email.uncertain > 0 {
         warnings.push(format!(

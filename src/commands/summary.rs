@@ -224,7 +224,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     }
     let n = |k: &str| outcomes.get(k).copied().unwrap_or(0);
     let (first_emails, follow_ups) = digest::sends_by_step(ctx.db(), from, to)?;
-    let back = crate::db::inbox::counts_since(conn, from, to)?;
+    let back = crate::db::inbox::counts_since(ctx.db(), from, to)?;
     let came_back = |k: &str| back.get(k).copied().unwrap_or(0);
     let emails = EmailCounts {
         total: outcomes.values().sum(),
@@ -250,7 +250,7 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     let mut attention = Vec::new();
     // Every human reply is the operator's to read.
     const REPLIES_LISTED: u32 = 50;
-    for r in crate::db::inbox::replies_between(conn, from, to, REPLIES_LISTED)? {
+    for r in crate::db::inbox::replies_between(ctx.db(), from, to, REPLIES_LISTED)? {
         attention.push(format!(
             "reply from {} (lead {}) at {}: {:?} — read it, then `hoss lead set-status {} responded|qualified|dead`",
             r.from.as_deref().unwrap_or("-"),
@@ -266,14 +266,14 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
             emails.replies - i64::from(REPLIES_LISTED)
         ));
     }
-    if let Some(p) = crate::db::inbox::pause_in_force(conn)? {
+    if let Some(p) = crate::db::inbox::pause_in_force(ctx.db())? {
         attention.push(format!(
             "outreach is paused since {}: {}; `hoss email resume` lifts it",
             rfc3339(p.paused_at),
             p.reason
         ));
     }
-    let uncertain = count_uncertain(conn)?;
+    let uncertain = count_uncertain(ctx.db())?;
     if uncertain > 0 {
         attention.push(format!(
             "{uncertain} uncertain send(s): check the provider's log, then re-queue with `hoss lead set-status ID new` or leave them"
@@ -422,7 +422,7 @@ fn deliver(ctx: &Ctx, report: &SummaryReport) -> Result<Delivered> {
         other => other,
     };
     outbox::record(
-        ctx.sqlite()?,
+        ctx.db(),
         &target,
         &message.subject,
         mode.as_str(),

@@ -210,7 +210,7 @@ fn read_folder(
     }
     let now = ctx.now();
     let folder = imap!(session.examine(&imap.folder));
-    let stored = inbox::folder_state(ctx.sqlite()?, &imap.folder)?;
+    let stored = inbox::folder_state(ctx.db(), &imap.folder)?;
     let last_uid = stored
         .filter(|s| s.uid_validity == folder.uid_validity)
         .map(|s| s.last_uid);
@@ -237,7 +237,7 @@ fn read_folder(
         let mut need_body = Vec::new();
         for head in &heads {
             let key = source_key(&head.bytes);
-            if inbox::seen(ctx.sqlite()?, &key)? {
+            if inbox::seen(ctx.db(), &key)? {
                 continue;
             }
             let at = head.internal_date.unwrap_or(now);
@@ -265,9 +265,9 @@ fn read_folder(
         }
         report.fetched += heads.len() as u32;
         state.last_uid = state.last_uid.max(batch.iter().copied().max().unwrap_or(0));
-        inbox::save_folder_state(ctx.sqlite()?, &imap.folder, state)?;
+        inbox::save_folder_state(ctx.db(), &imap.folder, state)?;
     }
-    inbox::save_folder_state(ctx.sqlite()?, &imap.folder, state)?;
+    inbox::save_folder_state(ctx.db(), &imap.folder, state)?;
     Ok(Ok(()))
 }
 
@@ -332,26 +332,26 @@ fn attribute(ctx: &Ctx, c: &Classified) -> Result<Option<i64>> {
         for to in &c.to {
             let local = to.split('@').next().unwrap_or_default();
             if let Some(token) = local.split_once('+').and_then(|(_, t)| t.strip_prefix('h'))
-                && let Some(id) = inbox::lead_by_reply_token(ctx.sqlite()?, token)?
+                && let Some(id) = inbox::lead_by_reply_token(ctx.db(), token)?
             {
                 return Ok(Some(id));
             }
         }
     }
     for id in &c.references {
-        if let Some(lead) = inbox::lead_by_message_id(ctx.sqlite()?, id)? {
+        if let Some(lead) = inbox::lead_by_message_id(ctx.db(), id)? {
             return Ok(Some(lead));
         }
     }
     let Some(from) = &c.from else { return Ok(None) };
-    if let Some(id) = inbox::lead_by_email(ctx.sqlite()?, from)? {
+    if let Some(id) = inbox::lead_by_email(ctx.db(), from)? {
         return Ok(Some(id));
     }
     let domain = from.rsplit('@').next().unwrap_or_default();
     if !is_company_domain(domain) {
         return Ok(None);
     }
-    Ok(inbox::lead_at_domain(ctx.sqlite()?, domain)?)
+    Ok(inbox::lead_at_domain(ctx.db(), domain)?)
 }
 
 /// A classified message, attributed: bounces by the message they quote
@@ -361,12 +361,12 @@ fn incoming(ctx: &Ctx, now: i64, key: String, c: Classified) -> Result<Incoming>
         Kind::Bounce(b) => {
             let mut lead = None;
             if let Some(id) = &b.original_message_id {
-                lead = inbox::lead_by_message_id(ctx.sqlite()?, id)?;
+                lead = inbox::lead_by_message_id(ctx.db(), id)?;
             }
             if lead.is_none()
                 && let Some(r) = &b.recipient
             {
-                lead = inbox::lead_by_email(ctx.sqlite()?, r)?;
+                lead = inbox::lead_by_email(ctx.db(), r)?;
             }
             let status = b.status.clone();
             let outcome = if b.hard {
@@ -423,7 +423,7 @@ fn sendgrid_pull(
     let now = ctx.now();
     let first = now - i64::from(ctx.config.inbox.lookback_days) * 86_400;
     for (list, effect) in SUPPRESSION_LISTS {
-        let start = inbox::sendgrid_cursor(ctx.sqlite()?, list)?.unwrap_or(first);
+        let start = inbox::sendgrid_cursor(ctx.db(), list)?.unwrap_or(first);
         let mut newest = start;
         for page in 0..PULL_MAX_PAGES {
             let entries = match client.page(list, start, PULL_PAGE, page * PULL_PAGE) {
@@ -440,7 +440,7 @@ fn sendgrid_pull(
                     source: "sendgrid_pull",
                     key: format!("sendgrid:{list}:{}:{}", e.email, e.created),
                     outcome,
-                    lead_id: inbox::lead_by_email(ctx.sqlite()?, &e.email)?,
+                    lead_id: inbox::lead_by_email(ctx.db(), &e.email)?,
                     address: Some(e.email.clone()),
                     from: None,
                     subject: String::new(),
@@ -455,7 +455,7 @@ fn sendgrid_pull(
                 break;
             }
         }
-        inbox::set_sendgrid_cursor(ctx.sqlite()?, list, newest)?;
+        inbox::set_sendgrid_cursor(ctx.db(), list, newest)?;
     }
     Ok(Ok(()))
 }

@@ -242,13 +242,10 @@ mod tests {
             assert_eq!(sends_by_step(db, h, h + 10).unwrap(), (1, 1));
             let now = h + 7;
             assert_eq!(real_outreach(db, now - 86_399, now + 1).unwrap(), 3);
-            // outbox.rs is not on the query layer yet: compared on SQLite.
-            if let Ok(conn) = db.unported("src/db/outbox.rs") {
-                assert_eq!(
-                    real_outreach(db, now - 86_399, now + 1).unwrap(),
-                    crate::db::outbox::real_in_24h(conn, now).unwrap()
-                );
-            }
+            assert_eq!(
+                real_outreach(db, now - 86_399, now + 1).unwrap(),
+                crate::db::outbox::real_in_24h(db, now).unwrap()
+            );
         });
     }
 

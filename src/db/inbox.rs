@@ -2,8 +2,9 @@
 //! event recorded once, attribution lookups, domain holds, the SendGrid
 //! cursors and the outreach pause.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use super::{Db, Row, StoreResult, Value, params};
 
 use crate::clock::Timestamp;
 use crate::domain::status::LeadStatus;
@@ -16,7 +17,7 @@ pub struct FolderState {
     pub last_sync_at: i64,
 }
 
-fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FolderState> {
+fn folder_row(r: &Row<'_>) -> StoreResult<FolderState> {
     Ok(FolderState {
         uid_validity: r.get(0)?,
         last_uid: r.get(1)?,
@@ -24,32 +25,26 @@ fn folder_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FolderState> {
     })
 }
 
-pub fn folder_state(conn: &Connection, folder: &str) -> rusqlite::Result<Option<FolderState>> {
-    conn.query_row(
+pub fn folder_state(db: Db<'_>, folder: &str) -> StoreResult<Option<FolderState>> {
+    db.query_opt(
         "SELECT uid_validity, last_uid, last_sync_at FROM inbox_state WHERE folder = ?1",
-        [folder],
+        params![folder],
         folder_row,
     )
-    .optional()
 }
 
 /// The most recent sync of any folder.
-pub fn last_state(conn: &Connection) -> rusqlite::Result<Option<FolderState>> {
-    conn.query_row(
+pub fn last_state(db: Db<'_>) -> StoreResult<Option<FolderState>> {
+    db.query_opt(
         "SELECT uid_validity, last_uid, last_sync_at FROM inbox_state
          ORDER BY last_sync_at DESC LIMIT 1",
-        [],
+        params![],
         folder_row,
     )
-    .optional()
 }
 
-pub fn save_folder_state(
-    conn: &Connection,
-    folder: &str,
-    state: FolderState,
-) -> rusqlite::Result<()> {
-    conn.execute(
+pub fn save_folder_state(db: Db<'_>, folder: &str, state: FolderState) -> StoreResult<()> {
+    db.execute(
         "INSERT INTO inbox_state (folder, uid_validity, last_uid, last_sync_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (folder) DO UPDATE SET uid_validity = ?2, last_uid = ?3, last_sync_at = ?4",
         params![folder, state.uid_validity, state.last_uid, state.last_sync_at],
@@ -77,14 +72,17 @@ pub struct Message {
 }
 
 /// Whether `source_key` was recorded already (applied once, never again).
-pub fn seen(conn: &Connection, source_key: &str) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM inbox_message WHERE source_key = ?1)")?
-        .query_row([source_key], |r| r.get(0))
+pub fn seen(db: Db<'_>, source_key: &str) -> StoreResult<bool> {
+    db.query_row(
+        "SELECT EXISTS (SELECT 1 FROM inbox_message WHERE source_key = ?1)",
+        params![source_key],
+        |r| r.get(0),
+    )
 }
 
 /// Records `m`; `false` when its key was recorded before (nothing to do).
-pub fn record(conn: &Connection, m: &Message) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn record(db: Db<'_>, m: &Message) -> StoreResult<bool> {
+    Ok(db.execute(
         "INSERT INTO inbox_message (at, source, source_key, kind, bounce, lead_id, address, from_addr,
                                     subject, action, detail)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
@@ -120,7 +118,7 @@ pub struct Received {
 const RECEIVED_COLUMNS: &str =
     "at, kind || COALESCE(':' || bounce, ''), lead_id, from_addr, subject, action";
 
-fn received(r: &rusqlite::Row<'_>) -> rusqlite::Result<Received> {
+fn received(r: &Row<'_>) -> StoreResult<Received> {
     Ok(Received {
         at: r.get(0)?,
         kind: r.get(1)?,
@@ -133,17 +131,21 @@ fn received(r: &rusqlite::Row<'_>) -> rusqlite::Result<Received> {
 
 /// Newest first, optionally of one kind.
 pub fn list(
-    conn: &Connection,
+    db: Db<'_>,
     kind: Option<&str>,
     page: super::Page,
-) -> rusqlite::Result<super::Listed<Received>> {
-    let (filter, args) = super::where_equal(&[("kind", kind.map(|k| k.to_string().into()))]);
+) -> StoreResult<super::Listed<Received>> {
+    // No filter at all when no kind is asked for (an index stays usable).
+    let (filter, args) = match kind {
+        Some(k) => ("WHERE kind = ?1", vec![Value::Text(k.to_string())]),
+        None => ("", Vec::new()),
+    };
     let page = super::Page {
         newest: true,
         ..page
     };
-    super::page_of(
-        conn,
+    super::page(
+        db,
         RECEIVED_COLUMNS,
         &format!("FROM inbox_message {filter}"),
         args,
@@ -154,32 +156,30 @@ pub fn list(
 }
 
 /// Human replies recorded in `[from, to)`, oldest first (at most `limit`).
-pub fn replies_between(
-    conn: &Connection,
-    from: i64,
-    to: i64,
-    limit: u32,
-) -> rusqlite::Result<Vec<Received>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {RECEIVED_COLUMNS} FROM inbox_message
-         WHERE kind = 'reply' AND at >= ?1 AND at < ?2 ORDER BY at, id LIMIT ?3"
-    ))?;
-    let rows = stmt.query_map(params![from, to, limit], received)?;
-    rows.collect()
+pub fn replies_between(db: Db<'_>, from: i64, to: i64, limit: u32) -> StoreResult<Vec<Received>> {
+    db.query_all(
+        &format!(
+            "SELECT {RECEIVED_COLUMNS} FROM inbox_message
+             WHERE kind = 'reply' AND at >= ?1 AND at < ?2 ORDER BY at, id LIMIT ?3"
+        ),
+        params![from, to, limit],
+        received,
+    )
 }
 
 /// Counts by kind since `from` (`bounce` split into `bounce:hard` etc.).
 pub fn counts_since(
-    conn: &Connection,
+    db: Db<'_>,
     from: i64,
     to: i64,
-) -> rusqlite::Result<std::collections::BTreeMap<String, i64>> {
-    let mut stmt = conn.prepare_cached(
+) -> StoreResult<std::collections::BTreeMap<String, i64>> {
+    let rows = db.query_all(
         "SELECT kind || COALESCE(':' || bounce, ''), COUNT(*) FROM inbox_message
          WHERE at >= ?1 AND at < ?2 GROUP BY 1",
+        params![from, to],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let rows = stmt.query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    rows.collect()
+    Ok(rows.into_iter().collect())
 }
 
 /// The health evidence in `[from, to)`: (hard bounces and blocks,
@@ -189,8 +189,8 @@ pub fn counts_since(
 /// two weeks back, all recorded today), is suppressed like any but says
 /// nothing about this week. Each address counts once: SendGrid tells of one
 /// bounce twice (the event, then its list), a DSN may come too.
-pub fn health_evidence(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<(i64, i64)> {
-    conn.prepare_cached(
+pub fn health_evidence(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, i64)> {
+    db.query_row(
         "SELECT COUNT(DISTINCT CASE WHEN m.kind = 'bounce' AND m.bounce IN ('hard', 'blocked')
                                     THEN COALESCE(m.address, '#' || m.lead_id) END),
                 COUNT(DISTINCT CASE WHEN m.kind = 'complaint'
@@ -200,111 +200,105 @@ pub fn health_evidence(conn: &Connection, from: i64, to: i64) -> rusqlite::Resul
            AND EXISTS (SELECT 1 FROM send_ledger s
                        WHERE s.lead_id = m.lead_id AND s.kind = 'outreach' AND s.outcome = 'sent'
                          AND s.at >= ?1 AND s.at < ?2)",
-    )?
-    .query_row(params![from, to], |r| Ok((r.get(0)?, r.get(1)?)))
+        params![from, to],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Soft bounces of `address` since `from`.
-pub fn soft_bounces_since(conn: &Connection, address: &str, from: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
+pub fn soft_bounces_since(db: Db<'_>, address: &str, from: i64) -> StoreResult<i64> {
+    db.query_row(
         "SELECT COUNT(*) FROM inbox_message WHERE bounce = 'soft' AND address = ?1 AND at >= ?2",
-    )?
-    .query_row(params![address, from], |r| r.get(0))
+        params![address, from],
+        |r| r.get(0),
+    )
 }
 
 /// A lead's plus-address token, once its first send made one.
-pub fn lead_reply_token(conn: &Connection, lead_id: i64) -> rusqlite::Result<Option<String>> {
-    Ok(conn
-        .query_row(
+pub fn lead_reply_token(db: Db<'_>, lead_id: i64) -> StoreResult<Option<String>> {
+    Ok(db
+        .query_opt(
             "SELECT reply_token FROM lead WHERE id = ?1",
-            [lead_id],
-            |r| r.get(0),
-        )
-        .optional()?
+            params![lead_id],
+            |r| r.get::<Option<String>>(0),
+        )?
         .flatten())
 }
 
 /// The lead whose plus-address token is `token`.
-pub fn lead_by_reply_token(conn: &Connection, token: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row("SELECT id FROM lead WHERE reply_token = ?1", [token], |r| {
-        r.get(0)
-    })
-    .optional()
+pub fn lead_by_reply_token(db: Db<'_>, token: &str) -> StoreResult<Option<i64>> {
+    db.query_opt(
+        "SELECT id FROM lead WHERE reply_token = ?1",
+        params![token],
+        |r| r.get(0),
+    )
 }
 
 /// The lead a message hoss sent (by its Message-ID) went to.
-pub fn lead_by_message_id(conn: &Connection, message_id: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+pub fn lead_by_message_id(db: Db<'_>, message_id: &str) -> StoreResult<Option<i64>> {
+    db.query_opt(
         "SELECT lead_id FROM send_ledger WHERE message_id = ?1 AND lead_id IS NOT NULL
          ORDER BY id DESC LIMIT 1",
-        [message_id],
+        params![message_id],
         |r| r.get(0),
     )
-    .optional()
 }
 
 /// The lead send `id` went to, when it went to `recipient` (an id from
 /// another database — a restored backup, a second hoss on the same SendGrid
 /// account — names some other send here).
-pub fn lead_of_send(conn: &Connection, id: i64, recipient: &str) -> rusqlite::Result<Option<i64>> {
-    Ok(conn
-        .query_row(
+pub fn lead_of_send(db: Db<'_>, id: i64, recipient: &str) -> StoreResult<Option<i64>> {
+    Ok(db
+        .query_opt(
             "SELECT lead_id FROM send_ledger WHERE id = ?1 AND recipient = ?2",
             params![id, recipient],
-            |r| r.get(0),
-        )
-        .optional()?
+            |r| r.get::<Option<i64>>(0),
+        )?
         .flatten())
 }
 
 /// The lead with this address (a live one before an `invalid` one).
-pub fn lead_by_email(conn: &Connection, email: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+pub fn lead_by_email(db: Db<'_>, email: &str) -> StoreResult<Option<i64>> {
+    db.query_opt(
         "SELECT id FROM lead WHERE email = ?1 ORDER BY status = 'invalid', id DESC LIMIT 1",
-        [email],
+        params![email],
         |r| r.get(0),
     )
-    .optional()
 }
 
 /// The most recently contacted lead at a company domain.
-pub fn lead_at_domain(conn: &Connection, domain: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+pub fn lead_at_domain(db: Db<'_>, domain: &str) -> StoreResult<Option<i64>> {
+    db.query_opt(
         "SELECT id FROM lead WHERE domain = ?1 AND status <> 'invalid'
          ORDER BY last_contacted_at IS NULL, last_contacted_at DESC, id DESC LIMIT 1",
-        [domain],
+        params![domain],
         |r| r.get(0),
     )
-    .optional()
 }
 
 /// A lead's address, company domain and status.
-pub fn lead_facts(
-    conn: &Connection,
-    id: i64,
-) -> rusqlite::Result<Option<(String, String, String)>> {
-    conn.query_row(
+pub fn lead_facts(db: Db<'_>, id: i64) -> StoreResult<Option<(String, String, String)>> {
+    db.query_opt(
         "SELECT email, domain, status FROM lead WHERE id = ?1",
-        [id],
+        params![id],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
-    .optional()
 }
 
 /// Moves a lead to `status` when it is in one of `from`; whether it moved.
 pub fn move_lead(
-    conn: &Connection,
+    db: Db<'_>,
     id: i64,
     from: &[LeadStatus],
     status: LeadStatus,
     reason: &str,
-) -> rusqlite::Result<bool> {
+) -> StoreResult<bool> {
     let list = from
         .iter()
         .map(|s| format!("'{}'", s.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    Ok(conn.execute(
+    Ok(db.execute(
         &format!(
             "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status IN ({list})"
         ),
@@ -314,56 +308,63 @@ pub fn move_lead(
 
 /// Holds a company domain until `until` (an existing, longer hold stays).
 pub fn hold_domain(
-    conn: &Connection,
+    db: Db<'_>,
     domain: &str,
     until: i64,
     reason: &str,
     lead_id: Option<i64>,
     now: i64,
-) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO domain_hold (domain, until, reason, lead_id, at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (domain) DO UPDATE SET until = max(until, ?2), reason = ?3, lead_id = ?4, at = ?5",
+) -> StoreResult<()> {
+    db.execute(
+        db.pick(HOLD, HOLD_POSTGRES),
         params![domain, until, reason, lead_id, now],
     )?;
     Ok(())
 }
 
+// SQLite's scalar `max(a, b)` is PostgreSQL's `GREATEST(a, b)` (which
+// skips NULLs where `max` returns NULL: no argument here is ever NULL).
+// The twins are the same statements otherwise (a unit test holds them so).
+// An upsert names the stored row's column by its table: to PostgreSQL a
+// bare `until` could be the proposed row's too.
+const HOLD: &str =
+    "INSERT INTO domain_hold (domain, until, reason, lead_id, at) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (domain) DO UPDATE SET until = max(domain_hold.until, ?2), reason = ?3, lead_id = ?4, at = ?5";
+const HOLD_POSTGRES: &str = "INSERT INTO domain_hold (domain, until, reason, lead_id, at) VALUES (?1, ?2, ?3, ?4, ?5)
+     ON CONFLICT (domain) DO UPDATE SET until = GREATEST(domain_hold.until, ?2), reason = ?3, lead_id = ?4, at = ?5";
+const DELAY: &str = "UPDATE lead SET not_before = max(COALESCE(not_before, 0), ?2) WHERE id = ?1";
+const DELAY_POSTGRES: &str =
+    "UPDATE lead SET not_before = GREATEST(COALESCE(not_before, 0), ?2) WHERE id = ?1";
+const CURSOR: &str = "INSERT INTO sendgrid_cursor (list, start_time) VALUES (?1, ?2)
+     ON CONFLICT (list) DO UPDATE SET start_time = max(sendgrid_cursor.start_time, ?2)";
+const CURSOR_POSTGRES: &str = "INSERT INTO sendgrid_cursor (list, start_time) VALUES (?1, ?2)
+     ON CONFLICT (list) DO UPDATE SET start_time = GREATEST(sendgrid_cursor.start_time, ?2)";
+
 /// The hold on `domain` in force at `now`: (until, reason).
-pub fn domain_held(
-    conn: &Connection,
-    domain: &str,
-    now: i64,
-) -> rusqlite::Result<Option<(i64, String)>> {
-    conn.prepare_cached("SELECT until, reason FROM domain_hold WHERE domain = ?1 AND until > ?2")?
-        .query_row(params![domain, now], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+pub fn domain_held(db: Db<'_>, domain: &str, now: i64) -> StoreResult<Option<(i64, String)>> {
+    db.query_opt(
+        "SELECT until, reason FROM domain_hold WHERE domain = ?1 AND until > ?2",
+        params![domain, now],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// Delays a lead's next step to `not_before` (an auto-reply's return day).
-pub fn delay_lead(conn: &Connection, id: i64, not_before: i64) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE lead SET not_before = max(COALESCE(not_before, 0), ?2) WHERE id = ?1",
-        params![id, not_before],
-    )?;
+pub fn delay_lead(db: Db<'_>, id: i64, not_before: i64) -> StoreResult<()> {
+    db.execute(db.pick(DELAY, DELAY_POSTGRES), params![id, not_before])?;
     Ok(())
 }
 
-pub fn sendgrid_cursor(conn: &Connection, list: &str) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
+pub fn sendgrid_cursor(db: Db<'_>, list: &str) -> StoreResult<Option<i64>> {
+    db.query_opt(
         "SELECT start_time FROM sendgrid_cursor WHERE list = ?1",
-        [list],
+        params![list],
         |r| r.get(0),
     )
-    .optional()
 }
 
-pub fn set_sendgrid_cursor(conn: &Connection, list: &str, start_time: i64) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT INTO sendgrid_cursor (list, start_time) VALUES (?1, ?2)
-         ON CONFLICT (list) DO UPDATE SET start_time = max(start_time, ?2)",
-        params![list, start_time],
-    )?;
+pub fn set_sendgrid_cursor(db: Db<'_>, list: &str, start_time: i64) -> StoreResult<()> {
+    db.execute(db.pick(CURSOR, CURSOR_POSTGRES), params![list, start_time])?;
     Ok(())
 }
 
@@ -375,23 +376,23 @@ pub struct Pause {
     pub reason: String,
 }
 
-pub fn pause_in_force(conn: &Connection) -> rusqlite::Result<Option<Pause>> {
-    conn.prepare_cached(
+pub fn pause_in_force(db: Db<'_>) -> StoreResult<Option<Pause>> {
+    db.query_opt(
         "SELECT paused_at, source, reason FROM email_pause WHERE resumed_at IS NULL",
-    )?
-    .query_row([], |r| {
-        Ok(Pause {
-            paused_at: r.get(0)?,
-            source: r.get(1)?,
-            reason: r.get(2)?,
-        })
-    })
-    .optional()
+        params![],
+        |r| {
+            Ok(Pause {
+                paused_at: r.get(0)?,
+                source: r.get(1)?,
+                reason: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// Pauses outreach; `false` when a pause is already in force.
-pub fn pause(conn: &Connection, source: &str, reason: &str, now: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn pause(db: Db<'_>, source: &str, reason: &str, now: i64) -> StoreResult<bool> {
+    Ok(db.execute(
         "INSERT INTO email_pause (paused_at, source, reason) VALUES (?1, ?2, ?3)
          ON CONFLICT DO NOTHING",
         params![now, source, reason],
@@ -399,26 +400,23 @@ pub fn pause(conn: &Connection, source: &str, reason: &str, now: i64) -> rusqlit
 }
 
 /// Lifts the pause in force; `false` when there was none.
-pub fn resume(conn: &Connection, now: i64) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+pub fn resume(db: Db<'_>, now: i64) -> StoreResult<bool> {
+    Ok(db.execute(
         "UPDATE email_pause SET resumed_at = ?1 WHERE resumed_at IS NULL",
-        [now],
+        params![now],
     )? == 1)
 }
 
 /// When the operator last resumed outreach: evidence before it is spent.
-pub fn last_resume(conn: &Connection) -> rusqlite::Result<Option<i64>> {
-    conn.query_row("SELECT MAX(resumed_at) FROM email_pause", [], |r| r.get(0))
+pub fn last_resume(db: Db<'_>) -> StoreResult<Option<i64>> {
+    db.query_row("SELECT MAX(resumed_at) FROM email_pause", params![], |r| {
+        r.get(0)
+    })
 }
 
 /// Real outreach sends since `from` (the ledger's `sent` outcome).
-pub fn real_sends_since(conn: &Connection, from: i64, to: i64) -> rusqlite::Result<i64> {
-    // digest.rs is on the query layer, this file not yet.
-    let attempts =
-        super::digest::send_attempts(super::Db::sqlite(conn), from, to).map_err(|e| match e {
-            super::StoreError::Sqlite(e) => e,
-            other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
-        })?;
+pub fn real_sends_since(db: Db<'_>, from: i64, to: i64) -> StoreResult<i64> {
+    let attempts = super::digest::send_attempts(db, from, to)?;
     Ok(attempts
         .get(&("outreach".to_string(), "sent".to_string()))
         .copied()
@@ -447,41 +445,113 @@ mod tests {
 
     #[test]
     fn a_message_is_recorded_once_and_counted() {
-        let conn = crate::db::open_in_memory().unwrap();
-        assert!(record(&conn, &msg("m1", "reply", 10)).unwrap());
-        assert!(!record(&conn, &msg("m1", "reply", 11)).unwrap());
-        assert!(seen(&conn, "m1").unwrap());
-        let mut soft = msg("m2", "bounce", 20);
-        soft.bounce = Some("soft");
-        soft.address = Some("b@x.example".into());
-        record(&conn, &soft).unwrap();
-        let counts = counts_since(&conn, 0, 100).unwrap();
-        assert_eq!((counts["reply"], counts["bounce:soft"]), (1, 1));
-        assert_eq!(soft_bounces_since(&conn, "b@x.example", 15).unwrap(), 1);
-        assert_eq!(soft_bounces_since(&conn, "b@x.example", 21).unwrap(), 0);
-        let listed = list(&conn, Some("reply"), crate::db::Page::ALL).unwrap();
-        assert_eq!(listed.rows.len(), 1);
+        crate::db::on_each_store(|db| {
+            assert!(record(db, &msg("m1", "reply", 10)).unwrap());
+            assert!(!record(db, &msg("m1", "reply", 11)).unwrap());
+            assert!(seen(db, "m1").unwrap());
+            assert!(!seen(db, "m9").unwrap());
+            let mut soft = msg("m2", "bounce", 20);
+            soft.bounce = Some("soft");
+            soft.address = Some("b@x.example".into());
+            record(db, &soft).unwrap();
+            let counts = counts_since(db, 0, 100).unwrap();
+            assert_eq!((counts["reply"], counts["bounce:soft"]), (1, 1));
+            assert_eq!(soft_bounces_since(db, "b@x.example", 15).unwrap(), 1);
+            assert_eq!(soft_bounces_since(db, "b@x.example", 21).unwrap(), 0);
+            let listed = list(db, Some("reply"), crate::db::Page::ALL).unwrap();
+            assert_eq!(listed.rows.len(), 1);
+            let all = list(db, None, crate::db::Page::ALL).unwrap();
+            assert_eq!(
+                all.rows.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(),
+                ["bounce:soft", "reply"]
+            );
+            let replies = replies_between(db, 0, 100, 10).unwrap();
+            assert_eq!(replies.len(), 1);
+            assert_eq!(replies[0].at, crate::clock::Timestamp(10));
+        });
     }
 
     #[test]
     fn one_pause_in_force_and_holds_only_grow() {
-        let conn = crate::db::open_in_memory().unwrap();
-        assert!(pause(&conn, "auto", "bounce rate", 5).unwrap());
-        assert!(!pause(&conn, "operator", "again", 6).unwrap());
-        assert_eq!(
-            pause_in_force(&conn).unwrap().unwrap().reason,
-            "bounce rate"
-        );
-        assert!(resume(&conn, 7).unwrap());
-        assert!(!resume(&conn, 8).unwrap());
-        assert_eq!(last_resume(&conn).unwrap(), Some(7));
-        assert!(pause_in_force(&conn).unwrap().is_none());
-        hold_domain(&conn, "acme.example", 100, "domain_replied", None, 1).unwrap();
-        hold_domain(&conn, "acme.example", 50, "domain_replied", None, 2).unwrap();
-        assert_eq!(
-            domain_held(&conn, "acme.example", 60).unwrap().unwrap().0,
-            100
-        );
-        assert!(domain_held(&conn, "acme.example", 100).unwrap().is_none());
+        crate::db::on_each_store(|db| {
+            assert_eq!(last_resume(db).unwrap(), None);
+            assert!(pause(db, "auto", "bounce rate", 5).unwrap());
+            assert!(!pause(db, "operator", "again", 6).unwrap());
+            assert_eq!(pause_in_force(db).unwrap().unwrap().reason, "bounce rate");
+            assert!(resume(db, 7).unwrap());
+            assert!(!resume(db, 8).unwrap());
+            assert_eq!(last_resume(db).unwrap(), Some(7));
+            assert!(pause_in_force(db).unwrap().is_none());
+            hold_domain(db, "acme.example", 100, "domain_replied", None, 1).unwrap();
+            hold_domain(db, "acme.example", 50, "domain_replied", None, 2).unwrap();
+            assert_eq!(domain_held(db, "acme.example", 60).unwrap().unwrap().0, 100);
+            assert!(domain_held(db, "acme.example", 100).unwrap().is_none());
+            hold_domain(db, "acme.example", 150, "complaint", None, 3).unwrap();
+            assert_eq!(
+                domain_held(db, "acme.example", 100).unwrap(),
+                Some((150, "complaint".into()))
+            );
+        });
+    }
+
+    #[test]
+    fn the_greatest_twins_are_their_sqlite_statements() {
+        for (sqlite, postgres) in [
+            (HOLD, HOLD_POSTGRES),
+            (DELAY, DELAY_POSTGRES),
+            (CURSOR, CURSOR_POSTGRES),
+        ] {
+            assert_eq!(sqlite.replace("max(", "GREATEST("), postgres);
+        }
+    }
+
+    #[test]
+    fn cursors_and_delays_only_move_forward_and_folders_keep_their_place() {
+        crate::db::on_each_store(|db| {
+            assert_eq!(sendgrid_cursor(db, "bounces").unwrap(), None);
+            set_sendgrid_cursor(db, "bounces", 100).unwrap();
+            set_sendgrid_cursor(db, "bounces", 50).unwrap();
+            assert_eq!(sendgrid_cursor(db, "bounces").unwrap(), Some(100));
+            set_sendgrid_cursor(db, "bounces", 150).unwrap();
+            assert_eq!(sendgrid_cursor(db, "bounces").unwrap(), Some(150));
+            db.execute_batch(
+                "INSERT INTO lead (id, email, domain, source, status, created_at, last_contacted_at) VALUES
+                   (1, 'a@acme.example', 'acme.example', 't', 'contacted', 0, 10),
+                   (2, 'b@acme.example', 'acme.example', 't', 'new', 0, NULL),
+                   (3, 'c@acme.example', 'acme.example', 't', 'contacted', 0, 20);",
+            )
+            .unwrap();
+            delay_lead(db, 1, 500).unwrap();
+            delay_lead(db, 1, 300).unwrap();
+            let not_before: Option<i64> = db
+                .query_row("SELECT not_before FROM lead WHERE id = 1", params![], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(not_before, Some(500));
+            assert_eq!(lead_at_domain(db, "acme.example").unwrap(), Some(3));
+            assert_eq!(lead_by_email(db, "b@acme.example").unwrap(), Some(2));
+            assert_eq!(
+                lead_facts(db, 2).unwrap(),
+                Some(("b@acme.example".into(), "acme.example".into(), "new".into()))
+            );
+            assert!(move_lead(db, 2, &[LeadStatus::New], LeadStatus::Dead, "why").unwrap());
+            assert!(!move_lead(db, 2, &[LeadStatus::New], LeadStatus::Dead, "why").unwrap());
+            assert_eq!(lead_reply_token(db, 1).unwrap(), None);
+            assert_eq!(lead_by_reply_token(db, "t0k").unwrap(), None);
+            assert_eq!(folder_state(db, "INBOX").unwrap(), None);
+            let state = FolderState {
+                uid_validity: 7,
+                last_uid: 42,
+                last_sync_at: 99,
+            };
+            save_folder_state(db, "INBOX", state).unwrap();
+            save_folder_state(db, "INBOX", state).unwrap();
+            assert_eq!(folder_state(db, "INBOX").unwrap(), Some(state));
+            assert_eq!(last_state(db).unwrap(), Some(state));
+            assert_eq!(lead_by_message_id(db, "m@x").unwrap(), None);
+            assert_eq!(lead_of_send(db, 1, "a@acme.example").unwrap(), None);
+            assert_eq!(health_evidence(db, 0, 100).unwrap(), (0, 0));
+        });
     }
 }

@@ -277,45 +277,6 @@ impl<T> Listed<T> {
     }
 }
 
-/// [`page`] for code not yet on [`Db`] (customers, inbox, invoices, leads,
-/// tasks); goes when they have moved.
-pub(crate) fn page_of<T>(
-    conn: &Connection,
-    columns: &str,
-    from_where: &str,
-    args: Vec<rusqlite::types::Value>,
-    order: &[&str],
-    page_wanted: Page,
-    mut row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> rusqlite::Result<Listed<T>> {
-    use rusqlite::types::Value as V;
-    let args = args
-        .into_iter()
-        .map(|v| match v {
-            V::Null | V::Blob(_) => Value::Null,
-            V::Integer(n) => Value::Int(n),
-            V::Real(f) => Value::Real(f),
-            V::Text(s) => Value::Text(s),
-        })
-        .collect();
-    page(
-        Db::sqlite(conn),
-        columns,
-        from_where,
-        args,
-        order,
-        page_wanted,
-        |r| match r {
-            Row::Sqlite(r) => Ok(row(r)?),
-            Row::Postgres(_) => Err(StoreError::Unported("page_of")),
-        },
-    )
-    .map_err(|e| match e {
-        StoreError::Sqlite(e) => e,
-        other => rusqlite::Error::ToSqlConversionFailure(Box::new(other)),
-    })
-}
-
 /// One page of `SELECT columns FROM … WHERE …` ordered by `order` (columns,
 /// ascending; `newest` turns each around). Reads one row more than the page
 /// to know whether rows were left out, and counts them only then.

@@ -9,8 +9,9 @@
 //! processes race; `reserved` rows count toward the hour, so eight
 //! overlapping passes together never exceed it.
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use super::{Db, StoreResult, params};
 
 use crate::clock::{Timestamp, hour_start};
 use crate::domain::address::{email_domain, is_reserved_domain};
@@ -82,32 +83,34 @@ pub enum Reservation {
 /// Real outreach sends holding the hour of `now` (reserved, sent or
 /// uncertain). Test messages and digests are the operator's own mail and
 /// never use outreach quota.
-pub fn sent_in_hour(conn: &Connection, now: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
+pub fn sent_in_hour(db: Db<'_>, now: i64) -> StoreResult<i64> {
+    db.query_row(
         "SELECT COUNT(*) FROM send_ledger
          WHERE hour_start = ?1 AND outcome IN ('reserved', 'sent', 'uncertain')
            AND kind = 'outreach'",
-    )?
-    .query_row([hour_start(now)], |r| r.get(0))
+        params![hour_start(now)],
+        |r| r.get(0),
+    )
 }
 
 /// Records an attempt that needs no reservation (DRY_RUN, suppressed,
-/// throttled, or a failure before any send).
+/// throttled, or a failure before any send). (The cast in the CASE tells
+/// PostgreSQL `?1` is the BIGINT `at`: alone beside NULL it would guess
+/// text.)
 pub fn record(
-    conn: &Connection,
+    db: Db<'_>,
     target: &Target<'_>,
     subject: &str,
     mode: &str,
     outcome: &str,
     error: Option<&str>,
     now: i64,
-) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
+) -> StoreResult<i64> {
+    db.insert_id(
         "INSERT INTO send_ledger
          (at, hour_start, kind, lead_id, step, recipient, subject, mode, outcome, error, finished_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?9 = 'reserved' THEN NULL ELSE ?1 END)",
-    )?
-    .execute(params![
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN ?9 = 'reserved' THEN NULL ELSE CAST(?1 AS BIGINT) END)",
+        params![
         now,
         hour_start(now),
         target.kind.as_str(),
@@ -116,22 +119,19 @@ pub fn record(
         target.recipient,
         subject,
         mode,
-        outcome,
-        error
-    ])?;
-    Ok(conn.last_insert_rowid())
+            outcome,
+            error
+        ],
+    )
 }
 
 /// Why this recipient must not be sent to, if it must not.
-pub fn suppression_reason(
-    conn: &Connection,
-    recipient: &str,
-    real: bool,
-) -> rusqlite::Result<Option<String>> {
-    let listed: Option<String> = conn
-        .prepare_cached("SELECT reason FROM suppression WHERE email = ?1")?
-        .query_row([recipient], |r| r.get(0))
-        .optional()?;
+pub fn suppression_reason(db: Db<'_>, recipient: &str, real: bool) -> StoreResult<Option<String>> {
+    let listed: Option<String> = db.query_opt(
+        "SELECT reason FROM suppression WHERE email = ?1",
+        params![recipient],
+        |r| r.get(0),
+    )?;
     if let Some(reason) = listed {
         return Ok(Some(format!("suppressed ({reason})")));
     }
@@ -144,30 +144,29 @@ pub fn suppression_reason(
 /// Whether this address was already emailed by outreach — by any lead,
 /// whatever its status now (an `invalid` lead re-added, a later search
 /// result): the lead it was, and when.
-pub fn already_emailed(conn: &Connection, recipient: &str) -> rusqlite::Result<Option<String>> {
-    let ledger: Option<(Option<i64>, i64)> = conn
-        .prepare_cached(
-            "SELECT lead_id, at FROM send_ledger INDEXED BY send_ledger_outreach_recipient
-             WHERE recipient = ?1 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain')
-             ORDER BY at LIMIT 1",
-        )?
-        .query_row([recipient], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+pub fn already_emailed(db: Db<'_>, recipient: &str) -> StoreResult<Option<String>> {
+    let ledger: Option<(Option<i64>, i64)> = db.query_opt(
+        "SELECT lead_id, at FROM send_ledger INDEXED BY send_ledger_outreach_recipient
+         WHERE recipient = ?1 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain')
+         ORDER BY at LIMIT 1",
+        params![recipient],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let found = match ledger {
         Some(hit) => Some(hit),
         // Every lead with this address: the one not `invalid` (unique index)
-        // and the `invalid` ones (their own small index).
-        None => conn
-            .prepare_cached(
-                "SELECT id, last_contacted_at FROM (
-                     SELECT id, last_contacted_at FROM lead WHERE email = ?1 AND status <> 'invalid'
-                     UNION ALL
-                     SELECT id, last_contacted_at FROM lead INDEXED BY lead_email_invalid
-                     WHERE email = ?1 AND status = 'invalid')
-                 WHERE last_contacted_at IS NOT NULL ORDER BY last_contacted_at LIMIT 1",
-            )?
-            .query_row([recipient], |r| Ok((Some(r.get(0)?), r.get(1)?)))
-            .optional()?,
+        // and the `invalid` ones (their own small index). (PostgreSQL 15
+        // wants the subquery named.)
+        None => db.query_opt(
+            "SELECT id, last_contacted_at FROM (
+                 SELECT id, last_contacted_at FROM lead WHERE email = ?1 AND status <> 'invalid'
+                 UNION ALL
+                 SELECT id, last_contacted_at FROM lead INDEXED BY lead_email_invalid
+                 WHERE email = ?1 AND status = 'invalid') AS same_address
+             WHERE last_contacted_at IS NOT NULL ORDER BY last_contacted_at LIMIT 1",
+            params![recipient],
+            |r| Ok((Some(r.get(0)?), r.get(1)?)),
+        )?,
     };
     Ok(found.map(|(lead, at)| {
         let lead = lead.map_or("-".to_string(), |id| id.to_string());
@@ -200,39 +199,38 @@ impl Claim {
 }
 
 /// Real outreach sends in the 24 h up to `now` (reserved, sent, uncertain).
-pub fn real_in_24h(conn: &Connection, now: i64) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
+pub fn real_in_24h(db: Db<'_>, now: i64) -> StoreResult<i64> {
+    db.query_row(
         "SELECT COUNT(*) FROM send_ledger
          WHERE at > ?1 AND at <= ?2 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain')",
-    )?
-    .query_row(params![now - 86_400, now], |r| r.get(0))
+        params![now - 86_400, now],
+        |r| r.get(0),
+    )
 }
 
 /// First emails to a company domain in the 24 h up to `now`.
-pub fn first_contacts_at_domain(
-    conn: &Connection,
-    domain: &str,
-    now: i64,
-) -> rusqlite::Result<i64> {
+pub fn first_contacts_at_domain(db: Db<'_>, domain: &str, now: i64) -> StoreResult<i64> {
     // From the domain's leads to their first steps: the planner would
     // rather read every send of the day (thousands) by time.
-    conn.prepare_cached(
+    db.query_row(
         "SELECT COUNT(*) FROM lead l INDEXED BY lead_domain
          JOIN send_ledger s INDEXED BY send_ledger_once_uq
            ON s.lead_id = l.id AND s.step = 1 AND s.kind = 'outreach'
           AND s.outcome IN ('reserved', 'sent', 'uncertain')
          WHERE l.domain = ?3 AND l.domain <> '' AND s.at > ?1 AND s.at <= ?2",
-    )?
-    .query_row(params![now - 86_400, now, domain], |r| r.get(0))
+        params![now - 86_400, now, domain],
+        |r| r.get(0),
+    )
 }
 
 /// First emails to a company domain reserved and not yet recorded.
-fn first_emails_in_flight_at_domain(conn: &Connection, domain: &str) -> rusqlite::Result<i64> {
-    conn.prepare_cached(
+fn first_emails_in_flight_at_domain(db: Db<'_>, domain: &str) -> StoreResult<i64> {
+    db.query_row(
         "SELECT COUNT(*) FROM send_ledger s JOIN lead l ON l.id = s.lead_id
          WHERE s.outcome = 'reserved' AND s.kind = 'outreach' AND s.step = ?2 AND l.domain = ?1",
-    )?
-    .query_row(params![domain, FIRST_STEP], |r| r.get(0))
+        params![domain, FIRST_STEP],
+        |r| r.get(0),
+    )
 }
 
 /// What a claim reads of its lead: status, unsubscribe token, last
@@ -240,10 +238,10 @@ fn first_emails_in_flight_at_domain(conn: &Connection, domain: &str) -> rusqlite
 type ClaimedLead = (LeadStatus, Option<String>, Option<i64>, String, Option<i64>);
 
 /// Claims the lead's step (outreach) and a slot of the hour and the day, in
-/// the caller's `BEGIN IMMEDIATE` transaction. Suppressed and throttled
-/// attempts are recorded here too.
+/// the caller's `BEGIN IMMEDIATE` transaction ([`Db::immediate`]).
+/// Suppressed and throttled attempts are recorded here too.
 pub fn reserve(
-    tx: &Connection,
+    tx: Db<'_>,
     target: &Target<'_>,
     mode: &str,
     claim: &Claim,
@@ -252,21 +250,20 @@ pub fn reserve(
     let mut unsubscribe_token = None;
     let mut reply_token = None;
     if let Some(lead_id) = target.lead_id {
-        let lead: Option<ClaimedLead> = tx
-            .prepare_cached(
-                "SELECT status, unsubscribe_token, last_contacted_at, domain, not_before FROM lead WHERE id = ?1",
-            )?
-            .query_row([lead_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .optional()?;
+        let lead: Option<ClaimedLead> = tx.query_opt(
+            "SELECT status, unsubscribe_token, last_contacted_at, domain, not_before FROM lead WHERE id = ?1",
+            params![lead_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )?;
         let Some((status, token, last_contacted, domain, not_before)) = lead else {
             return Ok(Reservation::Gone);
         };
-        let claimed: bool = tx
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM send_ledger WHERE lead_id = ?1 AND step = ?2
-                 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain'))",
-            )?
-            .query_row(params![lead_id, target.step], |r| r.get(0))?;
+        let claimed: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM send_ledger WHERE lead_id = ?1 AND step = ?2
+             AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain'))",
+            params![lead_id, target.step],
+            |r| r.get(0),
+        )?;
         if claimed {
             return Ok(Reservation::Gone);
         }
@@ -280,33 +277,27 @@ pub fn reserve(
         } else {
             // A follow-up: the lead is still in its sequence, waiting for
             // exactly this step, and it is due.
-            let waiting: bool = tx
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM sequence WHERE lead_id = ?1 AND state = 'active'
-                     AND next_step = ?2 AND next_due_at <= ?3)",
-                )?
-                .query_row(params![lead_id, target.step, now], |r| r.get(0))?;
+            let waiting: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM sequence WHERE lead_id = ?1 AND state = 'active'
+                 AND next_step = ?2 AND next_due_at <= ?3)",
+                params![lead_id, target.step, now],
+                |r| r.get(0),
+            )?;
             if status != LeadStatus::Contacted {
                 // Moved on by hand, a reply or a failure: the sequence ends.
-                super::sequences::stop(
-                    super::Db::sqlite(tx),
-                    lead_id,
-                    &format!("status {status}"),
-                    now,
-                )?;
+                super::sequences::stop(tx, lead_id, &format!("status {status}"), now)?;
                 return Ok(Reservation::Gone);
             }
             if !waiting || not_before.is_some_and(|t| t > now) {
                 return Ok(Reservation::Gone);
             }
         }
-        let held: Option<(i64, String)> = tx
-            .prepare_cached(
-                "SELECT h.until, h.reason FROM lead l JOIN domain_hold h ON h.domain = l.domain
-                 WHERE l.id = ?1 AND l.domain <> '' AND h.until > ?2",
-            )?
-            .query_row(params![lead_id, now], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let held: Option<(i64, String)> = tx.query_opt(
+            "SELECT h.until, h.reason FROM lead l JOIN domain_hold h ON h.domain = l.domain
+             WHERE l.id = ?1 AND l.domain <> '' AND h.until > ?2",
+            params![lead_id, now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         if let Some((until, reason)) = held {
             return Ok(Reservation::Held { until, reason });
         }
@@ -323,7 +314,7 @@ pub fn reserve(
             // A first email in flight (reserved, not yet recorded) starts a
             // sequence the moment it is recorded: it counts already, or
             // overlapping passes would each see room for one more.
-            let active = super::sequences::active_at_domain(super::Db::sqlite(tx), &domain)?
+            let active = super::sequences::active_at_domain(tx, &domain)?
                 + first_emails_in_flight_at_domain(tx, &domain)?;
             if active >= i64::from(claim.domain_active_cap) {
                 return Ok(Reservation::DomainCap {
@@ -364,7 +355,7 @@ pub fn reserve(
                 "UPDATE lead SET status = ?2, status_reason = ?3 WHERE id = ?1 AND status IN ('new', 'contacted')",
                 params![lead_id, status, reason],
             )?;
-            super::sequences::stop(super::Db::sqlite(tx), lead_id, "suppressed", now)?;
+            super::sequences::stop(tx, lead_id, "suppressed", now)?;
         }
         return Ok(Reservation::Suppressed { reason });
     }
@@ -400,10 +391,12 @@ pub fn reserve(
 
 /// The lead's reply token, made on first use: 64 random bits in lower-case
 /// hex (a mail server may fold the local part's case).
-fn lead_reply_token(tx: &Connection, lead_id: i64) -> Result<String> {
-    let existing: Option<String> = tx
-        .prepare_cached("SELECT reply_token FROM lead WHERE id = ?1")?
-        .query_row([lead_id], |r| r.get(0))?;
+fn lead_reply_token(tx: Db<'_>, lead_id: i64) -> Result<String> {
+    let existing: Option<String> = tx.query_row(
+        "SELECT reply_token FROM lead WHERE id = ?1",
+        params![lead_id],
+        |r| r.get(0),
+    )?;
     if let Some(t) = existing {
         return Ok(t);
     }
@@ -422,12 +415,12 @@ fn lead_reply_token(tx: &Connection, lead_id: i64) -> Result<String> {
 /// Records the Message-ID given to a reserved send (before it is sent, so
 /// an answer to it can always be traced).
 pub fn set_message_id(
-    conn: &Connection,
+    db: Db<'_>,
     ledger_id: i64,
     message_id: &str,
     variant: &str,
-) -> rusqlite::Result<()> {
-    conn.execute(
+) -> StoreResult<()> {
+    db.execute(
         "UPDATE send_ledger SET message_id = ?2, variant = ?3 WHERE id = ?1",
         params![ledger_id, message_id, variant],
     )?;
@@ -436,32 +429,32 @@ pub fn set_message_id(
 
 /// What became of a reservation, written with the lead's new status.
 pub fn finish(
-    tx: &Connection,
+    tx: Db<'_>,
     ledger_id: i64,
     lead_id: Option<i64>,
     subject: &str,
     result: &SendResult,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> StoreResult<()> {
     let (outcome, transient) = match result.delivery {
         Delivery::Sent => ("sent", false),
         Delivery::Permanent => ("failed", false),
         Delivery::Transient | Delivery::Account | Delivery::Unreachable => ("failed", true),
         Delivery::Uncertain => ("uncertain", false),
     };
-    tx.prepare_cached(
+    tx.execute(
         "UPDATE send_ledger SET outcome = ?2, transient = ?3, error = ?4, provider_message_id = ?5,
          subject = ?6, finished_at = ?7 WHERE id = ?1 AND outcome = 'reserved'",
-    )?
-    .execute(params![
-        ledger_id,
-        outcome,
-        transient,
-        result.error,
-        result.message_id,
-        subject,
-        now
-    ])?;
+        params![
+            ledger_id,
+            outcome,
+            transient,
+            result.error,
+            result.message_id,
+            subject,
+            now
+        ],
+    )?;
     let Some(lead_id) = lead_id else {
         return Ok(());
     };
@@ -509,13 +502,12 @@ pub struct Abandoned {
 
 /// Turns reservations older than [`STALE_RESERVATION_SECS`] into
 /// `uncertain`; their leads become `email_failed` with the reason.
-pub fn recover_stale(tx: &Connection, now: i64) -> Result<Vec<Abandoned>> {
-    let stale: Vec<(Abandoned, bool)> = tx
-        .prepare_cached(
-            "SELECT id, lead_id, recipient, at, kind = 'outreach' AND step > ?2
-             FROM send_ledger WHERE outcome = 'reserved' AND at < ?1",
-        )?
-        .query_map(params![now - STALE_RESERVATION_SECS, FIRST_STEP], |r| {
+pub fn recover_stale(tx: Db<'_>, now: i64) -> Result<Vec<Abandoned>> {
+    let stale: Vec<(Abandoned, bool)> = tx.query_all(
+        "SELECT id, lead_id, recipient, at, kind = 'outreach' AND step > ?2
+         FROM send_ledger WHERE outcome = 'reserved' AND at < ?1",
+        params![now - STALE_RESERVATION_SECS, FIRST_STEP],
+        |r| {
             Ok((
                 Abandoned {
                     ledger_id: r.get(0)?,
@@ -525,8 +517,8 @@ pub fn recover_stale(tx: &Connection, now: i64) -> Result<Vec<Abandoned>> {
                 },
                 r.get(4)?,
             ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
+        },
+    )?;
     let reason = "uncertain: the sending process ended before recording an answer";
     for (a, follow_up) in &stale {
         tx.execute(
@@ -543,7 +535,7 @@ pub fn recover_stale(tx: &Connection, now: i64) -> Result<Vec<Abandoned>> {
             // of a live pass does (else it stays active and due forever,
             // and holds a place under MAX_ACTIVE_PER_DOMAIN).
             if *follow_up {
-                super::sequences::stop(super::Db::sqlite(tx), lead_id, "uncertain", now)?;
+                super::sequences::stop(tx, lead_id, "uncertain", now)?;
             }
         }
     }
@@ -553,7 +545,7 @@ pub fn recover_stale(tx: &Connection, now: i64) -> Result<Vec<Abandoned>> {
 /// Lets an operator re-queue a lead after checking the provider: its
 /// uncertain attempts stop blocking a new one. Refused when the lead was
 /// certainly sent already (at most once per step).
-pub fn release_for_requeue(tx: &Connection, lead_id: i64) -> Result<()> {
+pub fn release_for_requeue(tx: Db<'_>, lead_id: i64) -> Result<()> {
     let sent_at: Option<i64> = tx.query_row(
         "SELECT COALESCE(
              (SELECT MAX(at) FROM send_ledger WHERE lead_id = ?1 AND step = ?2 AND kind = 'outreach'
@@ -576,26 +568,26 @@ pub fn release_for_requeue(tx: &Connection, lead_id: i64) -> Result<()> {
     )?;
     tx.execute(
         "UPDATE lead SET transient_failures = 0 WHERE id = ?1",
-        [lead_id],
+        params![lead_id],
     )?;
     Ok(())
 }
 
 /// `new` leads after `after_id`, oldest first.
-pub fn due_leads(conn: &Connection, after_id: i64, limit: u32) -> rusqlite::Result<Vec<i64>> {
-    conn.prepare_cached(
+pub fn due_leads(db: Db<'_>, after_id: i64, limit: u32) -> StoreResult<Vec<i64>> {
+    db.query_all(
         "SELECT id FROM lead WHERE status = 'new' AND id > ?1 ORDER BY id LIMIT ?2",
-    )?
-    .query_map(params![after_id, limit], |r| r.get(0))?
-    .collect()
+        params![after_id, limit],
+        |r| r.get(0),
+    )
 }
 
 /// Drops ledger rows older than the retention window (never a live
 /// reservation).
-pub fn prune(conn: &Connection, now: i64, retention_days: u32) -> rusqlite::Result<usize> {
-    conn.execute(
+pub fn prune(db: Db<'_>, now: i64, retention_days: u32) -> StoreResult<usize> {
+    db.execute(
         "DELETE FROM send_ledger WHERE at < ?1 AND outcome <> 'reserved'",
-        [now - i64::from(retention_days) * 86_400],
+        params![now - i64::from(retention_days) * 86_400],
     )
 }
 
@@ -614,34 +606,35 @@ pub struct Attempt {
 }
 
 /// The newest attempts, newest first.
-pub fn recent(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<Attempt>> {
-    conn.prepare_cached(
+pub fn recent(db: Db<'_>, limit: u32) -> StoreResult<Vec<Attempt>> {
+    db.query_all(
         "SELECT at, lead_id, recipient, subject, kind, mode, outcome, error
          FROM send_ledger ORDER BY id DESC LIMIT ?1",
-    )?
-    .query_map([limit], |r| {
-        Ok(Attempt {
-            at: r.get(0)?,
-            lead_id: r.get(1)?,
-            recipient: r.get(2)?,
-            subject: r.get(3)?,
-            kind: r.get(4)?,
-            mode: r.get(5)?,
-            outcome: r.get(6)?,
-            error: r.get(7)?,
-        })
-    })?
-    .collect()
+        params![limit],
+        |r| {
+            Ok(Attempt {
+                at: r.get(0)?,
+                lead_id: r.get(1)?,
+                recipient: r.get(2)?,
+                subject: r.get(3)?,
+                kind: r.get(4)?,
+                mode: r.get(5)?,
+                outcome: r.get(6)?,
+                error: r.get(7)?,
+            })
+        },
+    )
 }
 
 /// Uncertain sends still on record (the operator should look at them).
-pub fn count_uncertain(conn: &Connection) -> rusqlite::Result<i64> {
+pub fn count_uncertain(db: Db<'_>) -> StoreResult<i64> {
     // The planner prefers scanning a covering index for COUNT(*); the
     // partial index holds only the uncertain rows, so name it.
-    conn.prepare_cached(
+    db.query_row(
         "SELECT COUNT(*) FROM send_ledger INDEXED BY send_ledger_uncertain WHERE outcome = 'uncertain'",
-    )?
-        .query_row([], |r| r.get(0))
+        params![],
+        |r| r.get(0),
+    )
 }
 
 #[cfg(test)]
@@ -655,14 +648,20 @@ mod tests {
 
     use super::*;
 
-    fn db_with_lead(email: &str) -> (Connection, i64) {
-        let conn = crate::db::open_in_memory().unwrap();
-        conn.execute(
-            "INSERT INTO lead (email, company, source, created_at) VALUES (?1, 'Acme', 't', 0)",
-            [email],
-        )
-        .unwrap();
-        (conn, 1)
+    /// The lead the tests' [`target`] names (id 1: each store is new).
+    fn with_lead(db: Db<'_>, email: &str) {
+        let id = db
+            .insert_id(
+                "INSERT INTO lead (email, company, source, created_at) VALUES (?1, 'Acme', 't', 0)",
+                params![email],
+            )
+            .unwrap();
+        assert_eq!(id, 1);
+    }
+
+    fn lead_status(db: Db<'_>) -> String {
+        db.query_row("SELECT status FROM lead", params![], |r| r.get(0))
+            .unwrap()
     }
 
     fn target(email: &str) -> Target<'_> {
@@ -686,150 +685,203 @@ mod tests {
 
     #[test]
     fn a_lead_can_be_reserved_once() {
-        let (conn, _) = db_with_lead("a@acme.com");
-        let first = reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 100).unwrap();
-        assert!(matches!(first, Reservation::Reserved { .. }));
-        assert_eq!(
-            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 101).unwrap(),
-            Reservation::Gone
-        );
-        assert_eq!(sent_in_hour(&conn, 102).unwrap(), 1);
+        crate::db::on_each_store(|db| {
+            with_lead(db, "a@acme.com");
+            let first = reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 100).unwrap();
+            assert!(matches!(first, Reservation::Reserved { .. }));
+            assert_eq!(
+                reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 101).unwrap(),
+                Reservation::Gone
+            );
+            assert_eq!(sent_in_hour(db, 102).unwrap(), 1);
+        });
     }
 
     #[test]
     fn the_hour_counter_resets_at_the_boundary() {
-        let (conn, _) = db_with_lead("a@acme.com");
-        let hour = 1_795_615_200;
-        reserve(
-            &conn,
-            &target("a@acme.com"),
-            "SMTP",
-            &hour_limit(1),
-            hour + 3599,
-        )
-        .unwrap();
-        assert_eq!(sent_in_hour(&conn, hour + 3599).unwrap(), 1);
-        assert_eq!(sent_in_hour(&conn, hour + 3600).unwrap(), 0);
-        // A test message is the operator's own mail: never throttled, never counted.
-        let t = Target {
-            kind: Kind::Test,
-            step: FIRST_STEP,
-            lead_id: None,
-            recipient: "op@acme.com",
-        };
-        assert!(matches!(
-            reserve(&conn, &t, "SMTP", &hour_limit(1), hour + 3599).unwrap(),
-            Reservation::Reserved { .. }
-        ));
-        assert_eq!(sent_in_hour(&conn, hour + 3599).unwrap(), 1);
+        crate::db::on_each_store(|db| {
+            with_lead(db, "a@acme.com");
+            let hour = 1_795_615_200;
+            reserve(
+                db,
+                &target("a@acme.com"),
+                "SMTP",
+                &hour_limit(1),
+                hour + 3599,
+            )
+            .unwrap();
+            assert_eq!(sent_in_hour(db, hour + 3599).unwrap(), 1);
+            assert_eq!(sent_in_hour(db, hour + 3600).unwrap(), 0);
+            // A test message is the operator's own mail: never throttled, never counted.
+            let t = Target {
+                kind: Kind::Test,
+                step: FIRST_STEP,
+                lead_id: None,
+                recipient: "op@acme.com",
+            };
+            assert!(matches!(
+                reserve(db, &t, "SMTP", &hour_limit(1), hour + 3599).unwrap(),
+                Reservation::Reserved { .. }
+            ));
+            assert_eq!(sent_in_hour(db, hour + 3599).unwrap(), 1);
+        });
     }
 
     #[test]
     fn finishing_moves_the_lead_and_frees_failed_slots() {
-        let (conn, _) = db_with_lead("a@acme.com");
-        let Reservation::Reserved { ledger_id, .. } =
-            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 100).unwrap()
-        else {
-            panic!()
-        };
-        let transient = SendResult {
-            success: false,
-            delivery: Delivery::Transient,
-            error: Some("421".into()),
-            ..sent()
-        };
-        finish(&conn, ledger_id, Some(1), "s", &transient, 101).unwrap();
-        assert_eq!(sent_in_hour(&conn, 102).unwrap(), 0);
-        let Reservation::Reserved { ledger_id, .. } =
-            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 103).unwrap()
-        else {
-            panic!()
-        };
-        finish(&conn, ledger_id, Some(1), "s", &sent(), 104).unwrap();
-        let (status, at): (String, i64) = conn
-            .query_row("SELECT status, last_contacted_at FROM lead", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .unwrap();
-        assert_eq!((status.as_str(), at), ("contacted", 104));
+        crate::db::on_each_store(|db| {
+            with_lead(db, "a@acme.com");
+            let Reservation::Reserved { ledger_id, .. } =
+                reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 100).unwrap()
+            else {
+                panic!()
+            };
+            let transient = SendResult {
+                success: false,
+                delivery: Delivery::Transient,
+                error: Some("421".into()),
+                ..sent()
+            };
+            finish(db, ledger_id, Some(1), "s", &transient, 101).unwrap();
+            assert_eq!(sent_in_hour(db, 102).unwrap(), 0);
+            let Reservation::Reserved { ledger_id, .. } =
+                reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 103).unwrap()
+            else {
+                panic!()
+            };
+            finish(db, ledger_id, Some(1), "s", &sent(), 104).unwrap();
+            let (status, at): (String, i64) = db
+                .query_row(
+                    "SELECT status, last_contacted_at FROM lead",
+                    params![],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap();
+            assert_eq!((status.as_str(), at), ("contacted", 104));
+        });
     }
 
     #[test]
     fn three_transient_failures_give_up() {
-        let (conn, _) = db_with_lead("a@acme.com");
-        let transient = SendResult {
-            success: false,
-            delivery: Delivery::Transient,
-            error: Some("busy".into()),
-            ..sent()
-        };
-        for i in 0..3 {
-            let Reservation::Reserved { ledger_id, .. } = reserve(
-                &conn,
-                &target("a@acme.com"),
-                "SMTP",
-                &hour_limit(10),
-                100 + i,
-            )
-            .unwrap() else {
-                panic!("{i}")
+        crate::db::on_each_store(|db| {
+            with_lead(db, "a@acme.com");
+            let transient = SendResult {
+                success: false,
+                delivery: Delivery::Transient,
+                error: Some("busy".into()),
+                ..sent()
             };
-            finish(&conn, ledger_id, Some(1), "s", &transient, 100 + i).unwrap();
-        }
-        let status: String = conn
-            .query_row("SELECT status FROM lead", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(status, "email_failed");
+            for i in 0..3 {
+                let Reservation::Reserved { ledger_id, .. } =
+                    reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 100 + i).unwrap()
+                else {
+                    panic!("{i}")
+                };
+                finish(db, ledger_id, Some(1), "s", &transient, 100 + i).unwrap();
+            }
+            let status = lead_status(db);
+            assert_eq!(status, "email_failed");
+        });
     }
 
     #[test]
     fn stale_reservations_become_uncertain_and_are_never_resent() {
-        let (conn, _) = db_with_lead("a@acme.com");
-        reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 1000).unwrap();
-        assert!(
-            recover_stale(&conn, 1000 + STALE_RESERVATION_SECS - 1)
-                .unwrap()
-                .is_empty()
-        );
-        let stale = recover_stale(&conn, 1000 + STALE_RESERVATION_SECS + 1).unwrap();
-        assert_eq!(stale.len(), 1);
-        assert_eq!(count_uncertain(&conn).unwrap(), 1);
-        let status: String = conn
-            .query_row("SELECT status FROM lead", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(status, "email_failed");
-        conn.execute("UPDATE lead SET status = 'new'", []).unwrap();
-        assert_eq!(
-            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 5000).unwrap(),
-            Reservation::Gone
-        );
-        release_for_requeue(&conn, 1).unwrap();
-        assert!(matches!(
-            reserve(&conn, &target("a@acme.com"), "SMTP", &hour_limit(10), 5001).unwrap(),
-            Reservation::Reserved { .. }
-        ));
+        crate::db::on_each_store(|db| {
+            with_lead(db, "a@acme.com");
+            reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 1000).unwrap();
+            assert!(
+                recover_stale(db, 1000 + STALE_RESERVATION_SECS - 1)
+                    .unwrap()
+                    .is_empty()
+            );
+            let stale = recover_stale(db, 1000 + STALE_RESERVATION_SECS + 1).unwrap();
+            assert_eq!(stale.len(), 1);
+            assert_eq!(count_uncertain(db).unwrap(), 1);
+            let status = lead_status(db);
+            assert_eq!(status, "email_failed");
+            db.execute("UPDATE lead SET status = 'new'", params![])
+                .unwrap();
+            assert_eq!(
+                reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 5000).unwrap(),
+                Reservation::Gone
+            );
+            release_for_requeue(db, 1).unwrap();
+            assert!(matches!(
+                reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 5001).unwrap(),
+                Reservation::Reserved { .. }
+            ));
+        });
     }
 
     #[test]
     fn suppressed_and_reserved_recipients_are_not_reserved() {
-        let (conn, _) = db_with_lead("a@acme.example");
-        let r = reserve(
-            &conn,
-            &target("a@acme.example"),
-            "SMTP",
-            &hour_limit(10),
-            100,
-        )
-        .unwrap();
-        assert_eq!(
-            r,
-            Reservation::Suppressed {
-                reason: "reserved domain".into()
-            }
-        );
-        let status: String = conn
-            .query_row("SELECT status FROM lead", [], |r| r.get(0))
+        crate::db::on_each_store(|db| {
+            with_lead(db, "a@acme.example");
+            let r = reserve(db, &target("a@acme.example"), "SMTP", &hour_limit(10), 100).unwrap();
+            assert_eq!(
+                r,
+                Reservation::Suppressed {
+                    reason: "reserved domain".into()
+                }
+            );
+            let status = lead_status(db);
+            assert_eq!(status, "dead");
+        });
+    }
+
+    #[test]
+    fn the_ledger_reads_what_it_recorded() {
+        crate::db::on_each_store(|db| {
+            with_lead(db, "a@acme.com");
+            db.execute("UPDATE lead SET domain = 'acme.com'", params![])
+                .unwrap();
+            assert_eq!(due_leads(db, 0, 10).unwrap(), [1]);
+            assert_eq!(already_emailed(db, "a@acme.com").unwrap(), None);
+            let Reservation::Reserved { ledger_id, .. } =
+                reserve(db, &target("a@acme.com"), "SMTP", &hour_limit(10), 100).unwrap()
+            else {
+                panic!()
+            };
+            set_message_id(db, ledger_id, "m1@acme.com", "a").unwrap();
+            finish(db, ledger_id, Some(1), "Hello", &sent(), 101).unwrap();
+            assert_eq!(due_leads(db, 0, 10).unwrap(), [0i64; 0]);
+            assert_eq!(real_in_24h(db, 200).unwrap(), 1);
+            assert_eq!(first_contacts_at_domain(db, "acme.com", 200).unwrap(), 1);
+            assert_eq!(
+                already_emailed(db, "a@acme.com").unwrap().as_deref(),
+                Some("already emailed (lead 1 at 1970-01-01T00:01:40Z)")
+            );
+            // Without its ledger row, the lead's own last contact answers
+            // (the union of valid and invalid leads with the address).
+            assert_eq!(prune(db, 100 + 86_400 * 2, 1).unwrap(), 1);
+            assert_eq!(
+                already_emailed(db, "a@acme.com").unwrap().as_deref(),
+                Some("already emailed (lead 1 at 1970-01-01T00:01:41Z)")
+            );
+            db.execute(
+                "INSERT INTO suppression (email, reason, created_at) VALUES ('b@acme.com', 'manual', 0)",
+                params![],
+            )
             .unwrap();
-        assert_eq!(status, "dead");
+            assert_eq!(
+                suppression_reason(db, "b@acme.com", false)
+                    .unwrap()
+                    .as_deref(),
+                Some("suppressed (manual)")
+            );
+            let t = Target {
+                kind: Kind::Test,
+                step: FIRST_STEP,
+                lead_id: None,
+                recipient: "op@acme.com",
+            };
+            record(db, &t, "s", "DRY_RUN", "dry_run", None, 300).unwrap();
+            let newest = recent(db, 1).unwrap();
+            assert_eq!(
+                (newest[0].recipient.as_str(), newest[0].outcome.as_str()),
+                ("op@acme.com", "dry_run")
+            );
+            assert_eq!(count_uncertain(db).unwrap(), 0);
+        });
     }
 }
