@@ -1,6 +1,8 @@
 //! `hoss backup FILE`: a consistent copy of the database — the send ledger,
-//! the invoices, everything — taken while hoss runs (`VACUUM INTO` reads
-//! one snapshot; passes keep writing meanwhile). Refuses to overwrite.
+//! the invoices, everything — taken while hoss runs, as a SQLite file
+//! whichever the store: SQLite's `VACUUM INTO`, or for PostgreSQL the copy
+//! of `migrate-store` from one snapshot (passes keep writing meanwhile).
+//! Refuses to overwrite.
 
 use std::path::Path;
 
@@ -8,7 +10,7 @@ use log::debug;
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db;
+use crate::db::{self, copy, copy::Endpoint};
 use crate::error::{Error, Result};
 use crate::render::Report;
 
@@ -36,9 +38,21 @@ pub fn run(ctx: &Ctx, file: &Path) -> Result<BackupReport> {
             Error::Config(format!("cannot make the folder {}: {e}", parent.display()))
         })?;
     }
-    db::backup_into(ctx.sqlite()?, file).map_err(|e| {
-        Error::Temporary(format!("cannot write the backup {}: {e}", file.display()))
-    })?;
+    match &ctx.config.database_url {
+        None => db::backup_into(ctx.sqlite()?, file).map_err(|e| {
+            Error::Temporary(format!("cannot write the backup {}: {e}", file.display()))
+        })?,
+        Some(url) => {
+            let copied = copy_into(url.expose(), file);
+            if copied.is_err() {
+                // A new file, half written: not a backup.
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+                }
+            }
+            copied?;
+        }
+    }
     let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     // Not an operator event: recording it would wait on the writer the
     // backup was careful not to wait on.
@@ -50,4 +64,12 @@ pub fn run(ctx: &Ctx, file: &Path) -> Result<BackupReport> {
         file: file.display().to_string(),
         bytes,
     })
+}
+
+/// The PostgreSQL store at `url`, read in one snapshot, into the new SQLite
+/// file `file`.
+fn copy_into(url: &str, file: &Path) -> Result<()> {
+    let source = copy::open(&Endpoint::Postgres(url.to_owned()), true, "DATABASE_URL")?;
+    let target = copy::open(&Endpoint::Sqlite(file.to_path_buf()), false, "the backup")?;
+    copy::copy(&source, &target, &mut Vec::new())
 }

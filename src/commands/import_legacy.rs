@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use log::info;
-use rusqlite::Transaction;
 use serde::Serialize;
 
 use crate::app::Ctx;
@@ -99,28 +98,31 @@ pub fn run(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<ImportReport> {
     );
     let mut tables = BTreeMap::new();
 
-    let group = |f: &mut dyn FnMut(&Transaction<'_>) -> Result<()>| -> Result<()> {
-        let tx =
-            Transaction::new_unchecked(ctx.sqlite()?, rusqlite::TransactionBehavior::Immediate)?;
-        f(&tx)?;
+    // One transaction per group, kept (or, for a dry run, rolled back).
+    // On PostgreSQL a transaction may run again: each starts its reports
+    // afresh.
+    let group = |f: &mut dyn FnMut(db::Db<'_>) -> Result<()>| -> Result<()> {
         if dry_run {
-            tx.rollback()?
+            ctx.db().rehearse(f)
         } else {
-            tx.commit()?
+            ctx.db().immediate(f)
         }
-        Ok(())
     };
 
     let mut lead_report = TableReport::default();
-    group(&mut |tx| import_leads(ctx, tx, &old_leads, &mut lead_report))?;
+    group(&mut |tx| {
+        lead_report = TableReport::default();
+        import_leads(ctx, tx, &old_leads, &mut lead_report)
+    })?;
     tables.insert("lead", lead_report);
 
     let (mut c, mut t, mut i) = Default::default();
     group(&mut |tx| {
+        (c, t, i) = Default::default();
         let map = import_customers(ctx, tx, &old_customers, &mut c)?;
         let new_tasks = import_tasks(ctx, tx, &old_tasks, &map, &mut t)?;
         import_invoices(ctx, tx, &old_invoices, &map, &mut i)?;
-        let billed = legacy::mark_old_work_billed(db::Db::sqlite(tx), &new_tasks)?;
+        let billed = legacy::mark_old_work_billed(tx, &new_tasks)?;
         if billed > 0 {
             t.note(
                 None,
@@ -149,7 +151,7 @@ pub fn run(ctx: &Ctx, path: &Path, dry_run: bool) -> Result<ImportReport> {
 
 fn import_leads(
     ctx: &Ctx,
-    tx: &Transaction<'_>,
+    tx: db::Db<'_>,
     rows: &[OldRow],
     report: &mut TableReport,
 ) -> Result<()> {
@@ -157,7 +159,7 @@ fn import_leads(
         report.read += 1;
         let id = row.int("id");
         if let Some(old_id) = id
-            && legacy::lead_imported(db::Db::sqlite(tx), old_id)?
+            && legacy::lead_imported(tx, old_id)?
         {
             report.deduped += 1;
             continue;
@@ -190,22 +192,14 @@ fn import_leads(
         if status == LeadStatus::Unsubscribed {
             // They asked the old app to stop: hoss never emails them either.
             db::suppression::add(
-                db::Db::sqlite(tx),
+                tx,
                 &lead.email,
                 "unsubscribe",
                 Some("imported from HossAgent"),
                 ctx.now(),
             )?;
         }
-        match db::leads::insert_as(
-            db::Db::sqlite(tx),
-            &lead,
-            &source,
-            status,
-            created_at,
-            contacted,
-            id,
-        )? {
+        match db::leads::insert_as(tx, &lead, &source, status, created_at, contacted, id)? {
             Inserted::Created(_) => report.imported += 1,
             Inserted::Deduped { existing_id, by } => {
                 report.deduped += 1;
@@ -219,7 +213,7 @@ fn import_leads(
 /// Imports customers; returns old id → hoss id for their tasks and invoices.
 fn import_customers(
     ctx: &Ctx,
-    tx: &Transaction<'_>,
+    tx: db::Db<'_>,
     rows: &[OldRow],
     report: &mut TableReport,
 ) -> Result<BTreeMap<i64, i64>> {
@@ -230,7 +224,7 @@ fn import_customers(
             report.skip(None, "no id");
             continue;
         };
-        if let Some(existing) = legacy::customer_by_legacy(db::Db::sqlite(tx), old_id)? {
+        if let Some(existing) = legacy::customer_by_legacy(tx, old_id)? {
             report.deduped += 1;
             map.insert(old_id, existing);
             continue;
@@ -239,8 +233,8 @@ fn import_customers(
             report.skip(Some(old_id), "no valid contact_email (never invented)");
             continue;
         };
-        if let Some(existing) = customers::by_email(db::Db::sqlite(tx), &email)? {
-            legacy::adopt_customer(db::Db::sqlite(tx), existing.id, old_id)?;
+        if let Some(existing) = customers::by_email(tx, &email)? {
+            legacy::adopt_customer(tx, existing.id, old_id)?;
             report.deduped += 1;
             report.note(
                 Some(old_id),
@@ -250,7 +244,7 @@ fn import_customers(
             continue;
         }
         let token = match row.text("public_token").map(|t| t.trim().to_string()) {
-            Some(t) if is_plausible(&t) && !legacy::token_taken(db::Db::sqlite(tx), &t)? => t,
+            Some(t) if is_plausible(&t) && !legacy::token_taken(tx, &t)? => t,
             Some(_) => {
                 report.note(Some(old_id), "portal token unusable or taken; a new one was generated (the old link stops working)");
                 new_token().map_err(Error::Internal)?
@@ -267,15 +261,7 @@ fn import_customers(
         let status = rules::customer_status(row.text("status").as_deref());
         let created_at =
             rules::timestamp(row.text("created_at").as_deref()).unwrap_or_else(|| ctx.now());
-        let id = legacy::insert_customer(
-            db::Db::sqlite(tx),
-            old_id,
-            &company,
-            &email,
-            status,
-            &token,
-            created_at,
-        )?;
+        let id = legacy::insert_customer(tx, old_id, &company, &email, status, &token, created_at)?;
         report.imported += 1;
         map.insert(old_id, id);
     }
@@ -292,7 +278,7 @@ struct Owned {
 /// Reads a task's or invoice's id, hoss customer and amount; `None` when the
 /// row was imported before (deduped) or cannot be (skipped, with the reason).
 fn owned(
-    tx: &Transaction<'_>,
+    tx: db::Db<'_>,
     row: &OldRow,
     customers: &BTreeMap<i64, i64>,
     report: &mut TableReport,
@@ -305,7 +291,7 @@ fn owned(
         report.skip(None, "no id");
         return Ok(None);
     };
-    if imported(db::Db::sqlite(tx), old_id)? {
+    if imported(tx, old_id)? {
         report.deduped += 1;
         return Ok(None);
     }
@@ -334,7 +320,7 @@ fn owned(
 
 fn import_tasks(
     ctx: &Ctx,
-    tx: &Transaction<'_>,
+    tx: db::Db<'_>,
     rows: &[OldRow],
     customers: &BTreeMap<i64, i64>,
     report: &mut TableReport,
@@ -378,7 +364,7 @@ fn import_tasks(
             matches!(status, TaskStatus::Done | TaskStatus::Failed).then_some(created_at)
         });
         let id = legacy::insert_task(
-            db::Db::sqlite(tx),
+            tx,
             &TaskRow {
                 legacy_id: old_id,
                 customer_id,
@@ -399,7 +385,7 @@ fn import_tasks(
 
 fn import_invoices(
     ctx: &Ctx,
-    tx: &Transaction<'_>,
+    tx: db::Db<'_>,
     rows: &[OldRow],
     customers: &BTreeMap<i64, i64>,
     report: &mut TableReport,
@@ -440,8 +426,7 @@ fn import_invoices(
                 l.starts_with("plink_") && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
             });
         if link_id.is_some()
-            && db::invoices::by_link(db::Db::sqlite(tx), link_id.as_deref().unwrap_or_default())?
-                .is_some()
+            && db::invoices::by_link(tx, link_id.as_deref().unwrap_or_default())?.is_some()
         {
             report.skip(
                 Some(old_id),
@@ -450,7 +435,7 @@ fn import_invoices(
             continue;
         }
         legacy::insert_invoice(
-            db::Db::sqlite(tx),
+            tx,
             &InvoiceRow {
                 legacy_id: old_id,
                 customer_id,

@@ -16,7 +16,7 @@ use crate::clock::rfc3339;
 use crate::commands::mail::{log_result, sender, sender_problem};
 use crate::config::{EmailMode, StripeMode};
 use crate::db::invoice_mail::{self as q, FIRST, MailKind};
-use crate::db::{self, customers, invoices, invoices::Invoice, outbox};
+use crate::db::{customers, invoices, invoices::Invoice, outbox};
 use crate::domain::address::normalize_email;
 use crate::domain::compose;
 use crate::domain::delivery::Delivery;
@@ -380,20 +380,13 @@ pub fn send(
     message.send_id = Some(ledger_id);
     let result = mailer.send(&message);
     let finished = ctx.now();
-    db::immediate(ctx.sqlite()?, |tx| {
-        outbox::finish(
-            db::Db::sqlite(tx),
-            ledger_id,
-            None,
-            &message.subject,
-            &result,
-            finished,
-        )?;
+    ctx.db().immediate(|tx| {
+        outbox::finish(tx, ledger_id, None, &message.subject, &result, finished)?;
         // A notice that did not go told the customer nothing: the draft's
         // due date it started is taken back (unless a notice went, or may
         // have: `unset_due` checks the ledger).
         if let (Some(due), false) = (starts_due, result.delivery == Delivery::Sent) {
-            q::unset_due(db::Db::sqlite(tx), inv.id, due)?;
+            q::unset_due(tx, inv.id, due)?;
         }
         Ok(())
     })?;

@@ -282,33 +282,25 @@ fn settable(word: &str) -> Result<LeadStatus> {
 /// One lead to `status` inside the caller's transaction, with what the new
 /// status implies: `new` re-queues only a lead never emailed, `unsubscribed`
 /// also suppresses the address.
-fn apply_status(
-    ctx: &Ctx,
-    tx: &rusqlite::Connection,
-    lead: &Lead,
-    status: LeadStatus,
-) -> Result<()> {
+fn apply_status(ctx: &Ctx, tx: db::Db<'_>, lead: &Lead, status: LeadStatus) -> Result<()> {
     let id = lead.id;
     if status == LeadStatus::New {
-        db::outbox::release_for_requeue(db::Db::sqlite(tx), id)?;
+        db::outbox::release_for_requeue(tx, id)?;
         // The operator vouches for the address: a remembered "no mail
         // route" would otherwise make it invalid again, unasked, for up to
         // 7 days (SPEC §15). DNS is asked again before the next real send.
-        db::routes::forget_refusal(
-            db::Db::sqlite(tx),
-            crate::domain::address::email_domain(&lead.email),
-        )?;
+        db::routes::forget_refusal(tx, crate::domain::address::email_domain(&lead.email))?;
     }
     if status == LeadStatus::Unsubscribed {
         db::suppression::add(
-            db::Db::sqlite(tx),
+            tx,
             &lead.email,
             "manual",
             Some("lead set unsubscribed"),
             ctx.now(),
         )?;
     }
-    db::leads::set_status(db::Db::sqlite(tx), id, status, Some("set by operator")).map_err(|e| {
+    db::leads::set_status(tx, id, status, Some("set by operator")).map_err(|e| {
         if db::leads::is_constraint_violation(&e) {
             Error::Data(format!(
                 "lead {id} cannot become {status}: another active lead has the same email or company and domain"
@@ -319,12 +311,7 @@ fn apply_status(
     })?;
     // The operator decided: no further step goes out on its own (a lead
     // set back to `contacted` is not restarted either).
-    db::sequences::stop(
-        db::Db::sqlite(tx),
-        id,
-        &format!("operator set {status}"),
-        ctx.now(),
-    )?;
+    db::sequences::stop(tx, id, &format!("operator set {status}"), ctx.now())?;
     Ok(())
 }
 
@@ -332,7 +319,8 @@ pub fn set_status(ctx: &Ctx, key: &str, status: &str) -> Result<LeadShow> {
     let status = settable(status)?;
     let before = find_lead(ctx, key)?;
     let id = before.id;
-    db::immediate(ctx.sqlite()?, |tx| apply_status(ctx, tx, &before, status))?;
+    ctx.db()
+        .immediate(|tx| apply_status(ctx, tx, &before, status))?;
     log::info!(
         "[LEADS][STATUS] lead_id={id} from={} to={status} by=operator",
         before.status
@@ -409,34 +397,35 @@ pub fn set_status_where(
         return Ok(report);
     }
     for chunk in ids.chunks(500) {
-        db::immediate(ctx.sqlite()?, |tx| {
+        // Counted after the commit: on PostgreSQL the closure may run again.
+        let (changed, skipped) = ctx.db().immediate(|tx| {
+            let (mut changed, mut skipped) = (0, Vec::new());
             for id in chunk {
-                let Some(lead) =
-                    db::leads::get(db::Db::sqlite(tx), *id)?.filter(|l| l.status == from)
-                else {
+                let Some(lead) = db::leads::get(tx, *id)?.filter(|l| l.status == from) else {
                     continue;
                 };
                 tx.execute_batch("SAVEPOINT one")?;
                 match apply_status(ctx, tx, &lead, to) {
                     Ok(()) => {
                         tx.execute_batch("RELEASE one")?;
-                        report.changed += 1;
+                        changed += 1;
                     }
                     Err(Error::Data(reason)) => {
                         tx.execute_batch("ROLLBACK TO one; RELEASE one")?;
-                        report.skipped_total += 1;
-                        if report.skipped.len() < 20 {
-                            report.skipped.push(Skipped {
-                                lead_id: *id,
-                                reason,
-                            });
-                        }
+                        skipped.push(Skipped {
+                            lead_id: *id,
+                            reason,
+                        });
                     }
                     Err(e) => return Err(e),
                 }
             }
-            Ok(())
+            Ok((changed, skipped))
         })?;
+        report.changed += changed;
+        report.skipped_total += skipped.len() as u64;
+        let room = 20usize.saturating_sub(report.skipped.len());
+        report.skipped.extend(skipped.into_iter().take(room));
     }
     log::info!(
         "[LEADS][STATUS] from={from} to={to} changed={} skipped={} by=operator",

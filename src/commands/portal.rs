@@ -276,8 +276,7 @@ fn render_all(
                 );
                 continue;
             };
-            let html =
-                render::portal::customer_page(ctx.sqlite()?, &ctx.config, customer, ctx.now())?;
+            let html = render::portal::customer_page(ctx.db(), &ctx.config, customer, ctx.now())?;
             if pages.send((dir.join(token), html)).is_err() {
                 // A writer failed; its error is reported by the caller.
                 return Ok(count);

@@ -10,10 +10,10 @@ use crate::error::Result;
 /// and the digest lists it. Email: a `[EMAIL][CONFIG_ERROR]` or
 /// `[EMAIL][UNREACHABLE]` newer than the last real send. Leads: the last
 /// search pass ended in an API error.
-pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+pub fn outside(db: db::Db<'_>) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let newest = db::events::newest_of(
-        db::Db::sqlite(conn),
+        db,
         &[
             "[EMAIL][SUCCESS]",
             "[EMAIL][CONFIG_ERROR]",
@@ -34,7 +34,7 @@ pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
     }
     // An API error is recorded as `status=… error` (API_ERROR, or FALLBACK
     // when DUMMY_SEED stood in).
-    if let Some(run) = db::leads::last_source_run(db::Db::sqlite(conn))?
+    if let Some(run) = db::leads::last_source_run(db)?
         && let Some(error) = run
             .error
             .filter(|e| run.result.as_deref() == Some("API_ERROR") || e.starts_with("status="))
@@ -46,8 +46,8 @@ pub fn outside(conn: &rusqlite::Connection) -> Result<Vec<String>> {
 
 /// Done work that `bill` will not invoice because it was entered in another
 /// currency than the one it bills in.
-pub fn currency(conn: &rusqlite::Connection, currency: &str) -> Result<Vec<String>> {
-    let tasks = db::tasks::unbilled_in_other_currency(db::Db::sqlite(conn), currency)?;
+pub fn currency(db: db::Db<'_>, currency: &str) -> Result<Vec<String>> {
+    let tasks = db::tasks::unbilled_in_other_currency(db, currency)?;
     if tasks.is_empty() {
         return Ok(Vec::new());
     }

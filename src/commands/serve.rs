@@ -235,7 +235,7 @@ fn portal(ctx: &Ctx, token: &str) -> Result<Response> {
     match customers::by_token(ctx.db(), token)? {
         Some(customer) => Ok(Response::html(
             200,
-            render::portal::customer_page(ctx.sqlite()?, &ctx.config, &customer, ctx.now())?,
+            render::portal::customer_page(ctx.db(), &ctx.config, &customer, ctx.now())?,
         )),
         None => Ok(not_found()),
     }

@@ -251,9 +251,9 @@ pub fn run(ctx: &Ctx) -> Result<StatusReport> {
     {
         warnings.push(format!("invoice mail cannot be written, none is sent: {e}"));
     }
-    warnings.extend(problems::outside(ctx.sqlite()?)?);
+    warnings.extend(problems::outside(ctx.db())?);
     warnings.extend(problems::invoice_mail(ctx.db(), now - 30 * 86_400)?);
-    warnings.extend(problems::currency(ctx.sqlite()?, &cfg.stripe.currency)?);
+    warnings.extend(problems::currency(ctx.db(), &cfg.stripe.currency)?);
     let last_runs = runs::last_of_each(ctx.db(), ctx.run.get())?;
     warnings.extend(run_warnings(
         cfg,

@@ -202,7 +202,6 @@ impl Report for SummaryReport {
 }
 
 pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
-    let conn = ctx.sqlite()?;
     let to = ctx.now();
     let from = to - if week { 7 * 86_400 } else { 86_400 };
     // The window is [from, to]: what happened in the current second counts.
@@ -325,9 +324,9 @@ pub fn build(ctx: &Ctx, week: bool) -> Result<SummaryReport> {
     for (at, event, reason) in invoices::attention_events(ctx.db(), from)? {
         attention.push(format!("payment {event} at {}: {reason}", rfc3339(at)));
     }
-    attention.extend(problems::outside(conn)?);
+    attention.extend(problems::outside(ctx.db())?);
     attention.extend(problems::invoice_mail(ctx.db(), from)?);
-    attention.extend(problems::currency(conn, &ctx.config.stripe.currency)?);
+    attention.extend(problems::currency(ctx.db(), &ctx.config.stripe.currency)?);
     if ctx.config.release_mode {
         for v in ctx.config.subsystems().views() {
             if v.fell_back {

@@ -105,20 +105,20 @@ pub fn real_outreach(db: Db<'_>, from: i64, to: i64) -> StoreResult<i64> {
 
 /// (count, exact amount) of invoices created in the window.
 pub fn invoices_created(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, i128)> {
-    Ok(super::invoices::count_and_total(
-        db.unported("src/db/invoices.rs")?,
+    super::invoices::count_and_total(
+        db,
         "created_at >= ?1 AND created_at < ?2",
-        rusqlite::params![from, to],
-    )?)
+        params![from, to],
+    )
 }
 
 /// (count, exact amount) of invoices that became paid in the window.
 pub fn payments_received(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, i128)> {
-    Ok(super::invoices::count_and_total(
-        db.unported("src/db/invoices.rs")?,
+    super::invoices::count_and_total(
+        db,
         "paid_at >= ?1 AND paid_at < ?2 AND paid_at IS NOT NULL",
-        rusqlite::params![from, to],
-    )?)
+        params![from, to],
+    )
 }
 
 /// Rejected or failed webhooks logged in the window.

@@ -452,10 +452,7 @@ fn count_and_total_sql(filter: &str) -> String {
 
 /// (count, exact total) of the invoices matching `filter` with `args`:
 /// shared by the digest windows.
-// Unused until `db/digest.rs` is on the query layer (it calls the rusqlite
-// `count_and_total` below meanwhile).
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) fn count_and_total_of(
+pub(crate) fn count_and_total(
     db: Db<'_>,
     filter: &str,
     args: &[Value],
@@ -463,17 +460,6 @@ pub(crate) fn count_and_total_of(
     db.query_row(&count_and_total_sql(filter), args, |r| {
         Ok((r.get(0)?, join_sum(r.get(1)?, r.get(2)?)))
     })
-}
-
-/// [`count_and_total_of`] for `db/digest.rs` while it is not on the query
-/// layer (its rusqlite parameters); goes when it has moved.
-pub(crate) fn count_and_total(
-    conn: &rusqlite::Connection,
-    filter: &str,
-    args: impl rusqlite::Params,
-) -> rusqlite::Result<(i64, i128)> {
-    conn.prepare_cached(&count_and_total_sql(filter))?
-        .query_row(args, |r| Ok((r.get(0)?, join_sum(r.get(1)?, r.get(2)?))))
 }
 
 /// Drafts held back by the amount limits (for warnings).
@@ -935,7 +921,7 @@ mod tests {
             assert!(!event_seen(db, "evt_a").unwrap());
 
             assert_eq!(
-                count_and_total_of(
+                count_and_total(
                     db,
                     "paid_at >= ?1 AND paid_at < ?2 AND paid_at IS NOT NULL",
                     params![20, 21]
@@ -944,7 +930,7 @@ mod tests {
                 (1, 1250)
             );
             assert_eq!(
-                count_and_total_of(db, "created_at >= ?1", params![6]).unwrap(),
+                count_and_total(db, "created_at >= ?1", params![6]).unwrap(),
                 (0, 0)
             );
         });

@@ -641,6 +641,23 @@ impl<'a> Db<'a> {
     /// most three times in all), so `f` must not act outside the database.
     pub fn immediate<T>(
         self,
+        f: impl FnMut(Db<'_>) -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        self.transaction(true, f)
+    }
+
+    /// [`Db::immediate`] that rolls back even when `f` succeeds: a dry run
+    /// that sees its own writes and keeps none.
+    pub fn rehearse<T>(
+        self,
+        f: impl FnMut(Db<'_>) -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        self.transaction(false, f)
+    }
+
+    fn transaction<T>(
+        self,
+        keep: bool,
         mut f: impl FnMut(Db<'_>) -> crate::error::Result<T>,
     ) -> crate::error::Result<T> {
         match self {
@@ -648,13 +665,15 @@ impl<'a> Db<'a> {
                 let tx =
                     rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
                 let value = f(Db::Sqlite(&tx))?;
-                tx.commit()?;
+                if keep {
+                    tx.commit()?;
+                }
                 Ok(value)
             }
             Db::Postgres(pg) => {
                 let mut attempt = 1;
                 loop {
-                    match pg.transaction(self, &mut f) {
+                    match pg.transaction(self, keep, &mut f) {
                         Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
                         other => return other,
                     }
@@ -710,6 +729,7 @@ impl Postgres {
     fn transaction<T>(
         &self,
         db: Db<'_>,
+        keep: bool,
         f: &mut impl FnMut(Db<'_>) -> crate::error::Result<T>,
     ) -> crate::error::Result<T> {
         let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
@@ -721,7 +741,7 @@ impl Postgres {
             Ok(value) => {
                 self.client
                     .borrow_mut()
-                    .batch_execute("COMMIT")
+                    .batch_execute(if keep { "COMMIT" } else { "ROLLBACK" })
                     .map_err(StoreError::from)?;
                 Ok(value)
             }

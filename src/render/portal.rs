@@ -46,13 +46,13 @@ const RECENT_TASKS: u32 = 10;
 /// The HTML page of one customer, from the database as it is at `now` (the
 /// context clock: an open invoice past its due date shows as overdue).
 pub fn customer_page(
-    conn: &rusqlite::Connection,
+    db: db::Db<'_>,
     config: &Config,
     customer: &Customer,
     now: i64,
 ) -> Result<String> {
     let invoice_facts: Vec<InvoiceFact> =
-        invoices::list(db::Db::sqlite(conn), Some(customer.id), None, db::Page::ALL)?
+        invoices::list(db, Some(customer.id), None, db::Page::ALL)?
             .rows
             .into_iter()
             .map(|i| InvoiceFact {
@@ -65,15 +65,14 @@ pub fn customer_page(
                 due_at: i.due_at,
             })
             .collect();
-    let task_facts: Vec<TaskFact> =
-        tasks::recent_for_customer(db::Db::sqlite(conn), customer.id, RECENT_TASKS)?
-            .into_iter()
-            .map(|t| TaskFact {
-                description: t.description,
-                at: t.completed_at.unwrap_or(t.created_at),
-                status: t.status,
-            })
-            .collect();
+    let task_facts: Vec<TaskFact> = tasks::recent_for_customer(db, customer.id, RECENT_TASKS)?
+        .into_iter()
+        .map(|t| TaskFact {
+            description: t.description,
+            at: t.completed_at.unwrap_or(t.created_at),
+            status: t.status,
+        })
+        .collect();
     portal(
         &page(
             &customer.company,
