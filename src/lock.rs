@@ -1,6 +1,8 @@
 //! Overlap locks: one per command, a lock file in `HOSS_LOCK_DIR` on SQLite
-//! and an advisory lock in the database on PostgreSQL (so two hosts sharing
-//! one database behave like two processes on one host). They only avoid
+//! and an advisory lock in the database on PostgreSQL, keyed by the command
+//! and the `HOSS_LOCK_DIR` setting as written (so hosts sharing one
+//! database and the same setting — the default — behave like two processes
+//! on one host). They only avoid
 //! wasted work — every guarantee is held by the database itself — so a lock
 //! that cannot be taken means "someone else is on it", and the command exits
 //! 0 after logging `[LOCK][BUSY]`.
@@ -42,17 +44,20 @@ impl Drop for CommandLock<'_> {
 /// SQLite); `Ok(None)` when another process holds it.
 pub fn try_lock<'a>(db: Db<'a>, dir: &Path, name: &str) -> Result<Option<CommandLock<'a>>> {
     if db.is_postgres() {
+        let name = advisory_name(dir, name);
         let taken: bool = db.query_row(
             "SELECT pg_try_advisory_lock(?1, hashtext(?2))",
-            params![ADVISORY_CLASS, name],
+            params![ADVISORY_CLASS, name.as_str()],
             |r| r.get(0),
         )?;
-        return Ok(taken.then(|| CommandLock::Advisory {
-            db,
-            name: name.to_owned(),
-        }));
+        return Ok(taken.then_some(CommandLock::Advisory { db, name }));
     }
     try_lock_file(dir, name)
+}
+
+/// What an advisory lock's second key hashes: `HOSS_LOCK_DIR/command`.
+pub fn advisory_name(dir: &Path, name: &str) -> String {
+    format!("{}/{name}", dir.display())
 }
 
 fn try_lock_file<'a>(dir: &Path, name: &str) -> Result<Option<CommandLock<'a>>> {

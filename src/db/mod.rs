@@ -28,7 +28,8 @@ pub(crate) use test_stores::on_each_store;
 
 pub(crate) use store::params;
 pub use store::{
-    Column, Db, Postgres, Row, Store, StoreError, StoreResult, ToValue, Value, postgres_text,
+    Column, Db, Postgres, Row, Store, StoreError, StoreResult, ToValue, Value, WRITE_LOCK,
+    postgres_text,
 };
 
 use std::path::Path;

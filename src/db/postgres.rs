@@ -3,9 +3,8 @@
 //! migrations are the twins of SQLite's, one for one, in
 //! `migrations-postgres/` so both stores report the same schema version.
 //!
-//! Nothing on a command's path calls this yet: a `DATABASE_URL` is still
-//! refused by `Config::store_refusal`. `docs/POSTGRES.md` says how the rest
-//! of `db/` comes to speak both dialects.
+//! `db::open` connects here when `DATABASE_URL` is set; the queries speak
+//! both dialects through `db::Db` (`src/db/store.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,9 +39,15 @@ pub fn connect(url: &str) -> Result<Client> {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(10));
     }
-    config
+    let mut client = config
         .connect(tls())
-        .map_err(|e| classify_connect(&shown, &e))
+        .map_err(|e| classify_connect(&shown, &e))?;
+    // A lock held elsewhere (a stuck writer) fails a wait after 10 s, as
+    // SQLite's busy timeout does, instead of hanging the pass: exit 75.
+    client
+        .batch_execute("SET lock_timeout = '10s'")
+        .map_err(|e| classify_connect(&shown, &e))?;
+    Ok(client)
 }
 
 /// TLS for `sslmode=prefer|require`: rustls (ring) and the webpki roots,

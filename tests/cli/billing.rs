@@ -1412,7 +1412,7 @@ fn webhook_prints_its_json_line_when_the_database_is_locked() {
     customer_with_done_work(&sb, 1, &["150.00"]);
     sb.run(&["bill"]);
     let holder = sb.db();
-    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    holder.begin_write("BEGIN EXCLUSIVE").unwrap();
     // hoss waits out its busy timeout (10 s) before giving up.
     let body = session_event(
         "evt_locked",
@@ -1452,7 +1452,7 @@ fn work_entered_in_one_currency_is_never_billed_in_another() {
     // …then a crontab whose environment says yen: 150000 minor units would be
     // ¥150,000, a hundred times what was meant. Nothing is invoiced.
     let yen = stripe_sandbox(&stub).with("STRIPE_DEFAULT_CURRENCY", "jpy");
-    let yen = yen.with("HOSS_DB", sb.path("hoss.db").to_str().unwrap());
+    let yen = yen.share_store_with(&sb);
     let out = yen.run(&["bill", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let report: Value = serde_json::from_str(&out.stdout).unwrap();

@@ -587,8 +587,9 @@ fn dry_run_and_defaults_send_nothing_and_log_a_preview() {
     );
 
     // Global DRY_RUN over a complete SendGrid configuration aimed at the trap.
-    let mut forced = sendgrid(&trap.url("")).with("DRY_RUN", "TRUE");
-    forced.set("HOSS_DB", sb.path("hoss.db").to_str().unwrap());
+    let forced = sendgrid(&trap.url(""))
+        .with("DRY_RUN", "TRUE")
+        .share_store_with(&sb);
     let report: Value = forced.json(&["send-outreach", "--json"]);
     assert_eq!(report["mode"], "DRY_RUN");
     let test: Value = forced.json(&["send-test-email", "--to", "me@hoss-operator.com", "--json"]);
@@ -915,9 +916,11 @@ fn assert_queue_held(sb: &Sandbox, out: &crate::harness::Output, tag: &str, code
     }
     let conn = sb.db();
     let retries: i64 = conn
-        .query_row("SELECT SUM(transient_failures) FROM lead", args![], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT CAST(SUM(transient_failures) AS BIGINT) FROM lead",
+            args![],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(
         retries, 0,

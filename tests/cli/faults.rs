@@ -49,7 +49,7 @@ fn exit_of(out: &Output, label: &str) -> i32 {
 
 #[test]
 fn a_read_only_database_is_a_clear_configuration_error_and_nothing_changes() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::sqlite();
     sb.run(&["source-leads"]);
     sb.db()
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -68,7 +68,7 @@ fn a_read_only_database_is_a_clear_configuration_error_and_nothing_changes() {
 
 #[test]
 fn a_full_disk_fails_the_pass_with_exit_75_and_writes_nothing_half() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::sqlite();
     let out = in_mount_namespace(
         &sb,
         "M=$SB/small; mkdir -p $M; mount -t tmpfs -o size=900k tmpfs $M
@@ -98,7 +98,7 @@ fn a_full_disk_fails_the_pass_with_exit_75_and_writes_nothing_half() {
 
 #[test]
 fn a_corrupt_or_missing_database_never_panics() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::sqlite();
     std::fs::write(
         sb.path("hoss.db"),
         b"SQLite format 3\0garbage garbage garbage garbage garbage garbage",
@@ -118,7 +118,7 @@ fn a_corrupt_or_missing_database_never_panics() {
             out.stderr
         );
     }
-    let missing = Sandbox::new().with("HOSS_DB", "/no/such/dir/hoss.db");
+    let missing = Sandbox::sqlite().with("HOSS_DB", "/no/such/dir/hoss.db");
     let out = missing.run(&["cycle"]);
     assert_eq!(out.code, 78);
     assert!(out.stderr.contains("/no/such/dir"), "{}", out.stderr);

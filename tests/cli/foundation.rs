@@ -454,12 +454,12 @@ fn a_closed_stdout_pipe_is_not_an_error() {
 
 #[test]
 fn database_problems_give_clear_messages_and_exit_codes() {
-    let sb = Sandbox::new().with("HOSS_DB", "/nonexistent-dir-for-hoss/hoss.db");
+    let sb = Sandbox::sqlite().with("HOSS_DB", "/nonexistent-dir-for-hoss/hoss.db");
     let out = sb.run(&["status"]);
     assert_eq!(out.code, 78, "{out:?}");
     assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
 
-    let sb = Sandbox::new();
+    let sb = Sandbox::sqlite();
     std::fs::write(sb.path("hoss.db"), vec![b'x'; 4096]).unwrap();
     let out = sb.run(&["status"]);
     assert_eq!(out.code, 65, "{out:?}");
@@ -629,7 +629,7 @@ fn every_json_command_prints_one_document_even_when_it_fails() {
         ),
         (
             &["status", "--json"],
-            Some(("HOSS_DB", "/no/such/dir/hoss.db")),
+            Some(("HOSS_CONFIG", "nowhere.toml")),
             78,
         ),
     ];
@@ -813,7 +813,7 @@ fn a_database_server_that_cannot_be_reached_stops_every_command_unread() {
 
 #[test]
 fn a_local_file_in_a_replit_deployment_is_a_warning_and_a_release_blocker() {
-    let sb = Sandbox::new().with("REPLIT_DEPLOYMENT", "1");
+    let sb = Sandbox::sqlite().with("REPLIT_DEPLOYMENT", "1");
     let status: serde_json::Value = sb.json(&["status", "--json"]);
     assert!(
         status["warnings"]
@@ -832,4 +832,15 @@ fn a_local_file_in_a_replit_deployment_is_a_warning_and_a_release_blocker() {
             .contains("its files do not last"),
         "{check}"
     );
+    // A database server is where state lasts there: nothing to warn of.
+    let on_server = Sandbox::new().with("REPLIT_DEPLOYMENT", "1");
+    if on_server.on_postgres() {
+        let status: serde_json::Value = on_server.json(&["status", "--json"]);
+        assert!(
+            !status["warnings"].to_string().contains("Replit"),
+            "{status}"
+        );
+        let release = on_server.with("RELEASE_MODE", "TRUE");
+        assert_eq!(release.run(&["check"]).code, 0);
+    }
 }

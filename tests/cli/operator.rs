@@ -105,8 +105,8 @@ fn seed(sb: &Sandbox) {
     ];
     for (at, kind, outcome, step) in ledger {
         db.execute(
-            "INSERT INTO send_ledger (at, hour_start, kind, step, recipient, mode, outcome) VALUES (?1, ?1 - (?1 % 3600), ?2, ?4, 'x@y.com', 'SMTP', ?3)",
-            args![at, kind, outcome, step],
+            "INSERT INTO send_ledger (at, hour_start, kind, step, recipient, mode, outcome) VALUES (?1, ?2, ?3, ?5, 'x@y.com', 'SMTP', ?4)",
+            args![at, at - at % 3600, kind, outcome, step],
         )
         .unwrap();
     }
@@ -407,8 +407,21 @@ fn status_json_has_exactly_the_documented_fields() {
         ),
         ("OFF", "system", false)
     );
-    let db = std::fs::canonicalize(sb.path("hoss.db")).unwrap();
-    assert_eq!(st.store, format!("sqlite:{}", db.display()));
+    if sb.on_postgres() {
+        // The server and database, never the user or password.
+        let url = &sb.envs()["DATABASE_URL"];
+        let database = url.split('/').nth(3).unwrap().split('?').next().unwrap();
+        assert!(
+            st.store.starts_with("postgres://127.0.0.1:"),
+            "{}",
+            st.store
+        );
+        assert!(st.store.ends_with(&format!("/{database}")), "{}", st.store);
+        assert!(!st.store.contains(crate::harness::PG_PASSWORD));
+    } else {
+        let db = std::fs::canonicalize(sb.path("hoss.db")).unwrap();
+        assert_eq!(st.store, format!("sqlite:{}", db.display()));
+    }
     assert_eq!(st.config_file, None);
     let with_file = Sandbox::new().config_file("MAX_EMAILS_PER_HOUR = 5\n");
     let check: Value = with_file.json(&["check", "--json"]);
@@ -696,8 +709,8 @@ fn the_digest_names_an_invoice_once_in_the_window_where_it_became_overdue() {
     sb.db()
         .execute(
             "INSERT INTO send_ledger (at, hour_start, kind, invoice_id, step, recipient, mode, outcome)
-             VALUES (?1, ?1 - (?1 % 3600), 'invoice', 1, 1, 'pay@acme.com', 'SMTP', 'sent')",
-            args![1_796_032_800_i64],
+             VALUES (?1, ?2, 'invoice', 1, 1, 'pay@acme.com', 'SMTP', 'sent')",
+            args![1_796_032_800_i64, 1_796_032_800_i64] // on the hour,
         )
         .unwrap();
     assert_eq!(
@@ -1359,9 +1372,12 @@ fn leads_customers_and_tasks_are_managed_by_id_or_email() {
 /// `hoss ARGS` in a real pseudo-terminal set up by `stty SETTINGS`.
 fn in_pty(sb: &Sandbox, stty: &str, env: &str, args: &str) -> String {
     let script = format!(
-        "stty {stty}; env -i PATH=\"$PATH\" NO_COLOR=1 {env} HOSS_DB={} HOSS_LOCK_DIR={} {BIN} {args}",
+        "stty {stty}; env -i PATH=\"$PATH\" NO_COLOR=1 {env} HOSS_DB={} HOSS_LOCK_DIR={} {} {BIN} {args}",
         sb.path("hoss.db").display(),
-        sb.path("locks").display()
+        sb.path("locks").display(),
+        sb.envs()
+            .get("DATABASE_URL")
+            .map_or(String::new(), |url| format!("DATABASE_URL='{url}'"))
     );
     let out = std::process::Command::new("script")
         .args(["-qec", &script, "/dev/null"])
@@ -1490,7 +1506,13 @@ fn backup_copies_the_database_while_a_writer_holds_it_and_never_overwrites() {
     sb.run(&["source-leads"]);
     // Another process is in the middle of a write transaction.
     let writer = sb.db();
-    writer.execute_batch("BEGIN IMMEDIATE; INSERT INTO lead (email, company, source, created_at) VALUES ('half@way.com', 'H', 'manual', 0);").unwrap();
+    writer.begin_write("BEGIN IMMEDIATE").unwrap();
+    writer
+        .execute(
+            "INSERT INTO lead (email, company, source, created_at) VALUES ('half@way.com', 'H', 'manual', 0)",
+            args![],
+        )
+        .unwrap();
     let out = sb.run(&["backup", "backups-1.db", "--json"]);
     assert_eq!(out.code, 0, "{out:?}");
     let report: Value = serde_json::from_str(&out.stdout).unwrap();
@@ -1501,6 +1523,7 @@ fn backup_copies_the_database_while_a_writer_holds_it_and_never_overwrites() {
     let listed = sb
         .command(&["lead", "list", "--json"])
         .env("HOSS_DB", &copy)
+        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     let leads: Vec<Value> = serde_json::from_slice(&listed.stdout).unwrap();

@@ -367,7 +367,8 @@ fn an_interrupted_export_leaves_the_previous_portal_intact() {
         .execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
              INSERT INTO customer (company, contact_email, public_token, created_at)
-             SELECT 'Bulk ' || i, 'bulk' || i || '@bulk.com', printf('%032x', i + 1000000), 0 FROM n;",
+             SELECT 'Bulk ' || i, 'bulk' || i || '@bulk.com',
+                    substr('00000000000000000000000000000000' || (i + 1000000), 8), 0 FROM n;",
         )
         .unwrap();
     let mut child = sb

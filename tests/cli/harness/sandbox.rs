@@ -256,7 +256,10 @@ impl Sandbox {
             client
                 .execute(
                     "SELECT pg_advisory_lock($1, hashtext($2))",
-                    &[&hoss::lock::ADVISORY_CLASS, &command],
+                    &[
+                        &hoss::lock::ADVISORY_CLASS,
+                        &hoss::lock::advisory_name(&self.path("locks"), command),
+                    ],
                 )
                 .expect("take the lock");
             return Box::new(client);
@@ -353,6 +356,18 @@ impl Sandbox {
         })
     }
 
+    /// Keeps state in `other`'s store from now on (its SQLite file, or its
+    /// PostgreSQL database): two configurations, one store.
+    pub fn share_store_with(mut self, other: &Sandbox) -> Sandbox {
+        for key in ["HOSS_DB", "DATABASE_URL"] {
+            match other.env.get(key) {
+                Some(value) => self.env.insert(key.into(), value.clone()),
+                None => self.env.remove(key),
+            };
+        }
+        self
+    }
+
     /// Whether this sandbox's store is PostgreSQL.
     pub fn on_postgres(&self) -> bool {
         self.env.contains_key("DATABASE_URL")
@@ -370,6 +385,21 @@ impl TestDb {
 
     pub fn execute_batch(&self, sql: &str) -> StoreResult<()> {
         self.0.db().execute_batch(sql)
+    }
+
+    /// Opens a transaction holding the store's write lock, as another
+    /// process in the middle of a write would: `sqlite_begin` on SQLite
+    /// (`BEGIN IMMEDIATE` or `BEGIN EXCLUSIVE`), the advisory write lock
+    /// hoss's transactions take on PostgreSQL. Held until `COMMIT` or the
+    /// value drops.
+    pub fn begin_write(&self, sqlite_begin: &str) -> StoreResult<()> {
+        match self.0 {
+            Store::Sqlite(_) => self.execute_batch(sqlite_begin),
+            Store::Postgres(_) => self.execute_batch(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({})",
+                hoss::db::WRITE_LOCK
+            )),
+        }
     }
 
     pub fn query_row<T>(
