@@ -9,68 +9,7 @@
 #   BENCH_ONLY=sequences scripts/bench.sh  # the SPEC §14 budgets alone
 #
 # Needs: cargo, sqlite3, python3, /usr/bin/time.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-
-LEADS=${BENCH_LEADS:-1000000}
-LEDGER=${BENCH_LEDGER:-$LEADS}
-NEW=${BENCH_NEW:-100000}
-CUSTOMERS=${BENCH_CUSTOMERS:-10000}
-EVENTS=${BENCH_EVENTS:-10000}
-RUNS=${BENCH_RUNS:-3}
-
-cargo build --release --quiet
-cargo build --release --quiet --example webhook_load
-HOSS=$PWD/target/release/hoss
-LOAD=$PWD/target/release/examples/webhook_load
-work=$(mktemp -d)
-serve_pid=""
-trap '[ -n "$serve_pid" ] && kill $serve_pid 2>/dev/null; rm -rf "$work"' EXIT
-export HOSS_LOCK_DIR=$work/locks HOSS_LOG=warn HOSS_CONFIG=$work/none.toml
-: > "$work/none.toml"
-py() { python3 -c "print($1)"; }
-
-# measure CMD…: "<seconds> <peak RSS KiB>" of one run.
-measure() {
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >/dev/null 2>"$work/stderr" || { cat "$work/stderr" >&2; return 1; }
-  cat "$work/time"
-}
-
-# best_of CMD…: best time (and worst RSS) of RUNS runs, each on a fresh copy of base.db.
-best_of() {
-  local best="" rss=0 line secs kib
-  for _ in $(seq "$RUNS"); do
-    cp "$work/base.db" "$work/run.db"
-    line=$(HOSS_DB=$work/run.db measure "$@")
-    secs=${line% *}; kib=${line#* }
-    if [ -z "$best" ] || python3 -c "import sys; sys.exit(0 if $secs < $best else 1)"; then best=$secs; fi
-    [ "$kib" -gt "$rss" ] && rss=$kib
-  done
-  echo "$best $rss"
-}
-
-# median_ms CMD…: median wall time of 30 runs in milliseconds (python timer).
-median_ms() {
-  python3 - "$@" <<'PY'
-import subprocess, sys, time, statistics
-t = []
-for _ in range(30):
-    s = time.perf_counter(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True); t.append(time.perf_counter() - s)
-print(round(statistics.median(t) * 1000, 2))
-PY
-}
-
-# median_any_ms CMD…: like median_ms, whatever the exit code (a pass that
-# stops on an unreachable provider exits 75).
-median_any_ms() {
-  python3 - "$@" <<'PY'
-import subprocess, sys, time, statistics
-t = []
-for _ in range(30):
-    s = time.perf_counter(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t.append(time.perf_counter() - s)
-print(round(statistics.median(t) * 1000, 2))
-PY
-}
+source "$(dirname "$0")/bench-common.sh"
 
 # 7. Sequences (SPEC §14): choosing a pass's due work among LEADS leads and
 # LEADS/10 active sequences, and `plan` and `why` on the same database.
@@ -84,25 +23,7 @@ PY
 sequences_bench() {
   local wed=1795615205 night=1795649400 sat=1795878000 port
   echo "building a database: $LEADS leads, $((LEADS / 10)) active sequences, $LEDGER ledger rows…" >&2
-  HOSS_DB=$work/seq.db "$HOSS" check >/dev/null
-  sqlite3 "$work/seq.db" >/dev/null <<SQL
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $LEADS)
-INSERT INTO lead (name, email, company, company_key, domain, niche, source, status, created_at, last_contacted_at, timezone)
-SELECT 'Seed ' || i, 'seed' || i || '@seedco' || i || '.com', 'Seed Co ' || i, 'seed co ' || i, 'seedco' || i || '.com',
-       'agency', 'import', CASE WHEN i % 10 = 0 THEN 'contacted' ELSE 'new' END, $wed - 40 * 86400 + i,
-       CASE WHEN i % 10 = 0 THEN $wed - 4 * 86400 END,
-       CASE i % 100 WHEN 7 THEN 'America/New_York' WHEN 8 THEN 'Asia/Tokyo' END FROM n;
-INSERT INTO sequence (lead_id, step, next_step, next_due_at, state, domain, first_subject, message_ids, started_at, updated_at)
-SELECT id, 1, 2, $wed - 3 * 86400 + (id * 7919) % (8 * 86400), 'active', domain, 'Hello', 'hoss.' || id || '@bench',
-       $wed - 4 * 86400, $wed - 4 * 86400 FROM lead WHERE status = 'contacted';
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $LEDGER)
-INSERT INTO send_ledger (at, hour_start, kind, lead_id, step, recipient, subject, mode, outcome)
-SELECT $wed - (i * 3) % (35 * 86400) AS at, 0, 'outreach', NULL, 1 + i % 3, 'seed' || i || '@seed.example', 'Hello', 'SMTP',
-       CASE i % 7 WHEN 0 THEN 'failed' WHEN 1 THEN 'throttled' WHEN 2 THEN 'dry_run' ELSE 'sent' END FROM n;
-UPDATE send_ledger SET hour_start = at - at % 3600;
-PRAGMA wal_checkpoint(TRUNCATE);
-ANALYZE;
-SQL
+  build_seq_db "$work/seq.db" $wed
   port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
   local real=(env HOSS_DB="$work/seq.db" EMAIL_MODE=SENDGRID SENDGRID_API_KEY=SG.bench
     SENDGRID_API_BASE="http://127.0.0.1:$port" SENDGRID_FROM_EMAIL=bench@hoss-bench.com SENDER_NAME=Bench
@@ -172,40 +93,13 @@ MD
 }
 
 if [ "${BENCH_ONLY:-}" = sequences ]; then
-  mib() { echo $(( $1 / 1024 )); }
   sequences_bench
   exit 0
 fi
 
 echo "building a database: $LEADS leads, $LEDGER ledger rows, $CUSTOMERS customers × 10 invoices…" >&2
-HOSS_DB=$work/base.db "$HOSS" check >/dev/null
 now=$(date +%s)
-sqlite3 "$work/base.db" >/dev/null <<SQL
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $LEADS)
-INSERT INTO lead (name, email, company, company_key, domain, niche, source, status, created_at)
-SELECT 'Seed ' || i, 'seed' || i || '@seed' || i || '.example', 'Seed Co ' || i, 'seed co ' || i,
-       'seed' || i || '.example', 'agency', CASE i % 3 WHEN 0 THEN 'import' ELSE 'DUMMY_SEED' END,
-       CASE WHEN i % 10 = 0 THEN 'contacted' ELSE 'new' END, $now - (i % (35 * 86400)) FROM n;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $LEDGER)
-INSERT INTO send_ledger (at, hour_start, kind, lead_id, step, recipient, subject, mode, outcome)
-SELECT $now - (i * 3) % (35 * 86400) AS at, 0, CASE i % 50 WHEN 0 THEN 'test' ELSE 'outreach' END, NULL, 1,
-       'seed' || i || '@seed.example', 'Hello', 'SMTP',
-       CASE i % 7 WHEN 0 THEN 'failed' WHEN 1 THEN 'throttled' WHEN 2 THEN 'dry_run' ELSE 'sent' END FROM n;
-UPDATE send_ledger SET hour_start = at - at % 3600;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CUSTOMERS)
-INSERT INTO customer (id, company, contact_email, public_token, created_at)
-SELECT i, 'Customer ' || i, 'c' || i || '@customers.example', printf('%032x', i * 7919 + 1000003), $now FROM n;
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $CUSTOMERS * 10)
-INSERT INTO invoice (customer_id, amount_cents, currency, status, payment_url, stripe_payment_link_id, link_active, created_at, paid_at, paid_via, due_at)
-SELECT (i - 1) / 10 + 1, 1000 + i % 40000, 'usd', CASE i % 4 WHEN 0 THEN 'paid' WHEN 1 THEN 'open' ELSE 'draft' END,
-       CASE i % 4 WHEN 1 THEN 'https://buy.stripe.com/test_' || i END, CASE i % 4 WHEN 1 THEN 'plink_' || i END,
-       CASE i % 4 WHEN 1 THEN 1 ELSE 0 END, $now - i % (30 * 86400),
-       CASE i % 4 WHEN 0 THEN $now - i % (30 * 86400) END, CASE i % 4 WHEN 0 THEN 'manual' END,
-       -- open invoices are due 14 days after they were made: about half are overdue
-       CASE i % 4 WHEN 1 THEN $now - i % (30 * 86400) + 14 * 86400 END FROM n;
-PRAGMA wal_checkpoint(TRUNCATE);
-ANALYZE;
-SQL
+build_base_db "$work/base.db" "$now"
 
 # 1. source-leads: NEW dummy leads deduped and inserted in one pass.
 read -r src_s src_kib < <(MAX_NEW_LEADS_PER_CYCLE=$NEW best_of "$HOSS" source-leads)
@@ -340,7 +234,6 @@ check_ms=$(HOSS_DB=$work/run.db median_ms "$HOSS" check)
 start_lim=$(median_ms sqlite3 "$work/run.db" "PRAGMA user_version")
 read -r _ check_kib < <(HOSS_DB=$work/run.db measure "$HOSS" check)
 
-mib() { echo $(( $1 / 1024 )); }
 cat <<MD
 | command | workload | hoss | limit | ratio | peak RSS | budget |
 |---|---|---|---|---|---|---|
