@@ -23,7 +23,7 @@ use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use log::{error, info};
+use log::{error, info, warn};
 
 use crate::app::Ctx;
 use crate::commands::{feedback, payments};
@@ -151,13 +151,27 @@ pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     let inbox = Arc::new(Mutex::new(inbox));
     let mut workers = Vec::new();
     for _ in 0..WORKERS {
-        let worker = ctx.worker()?;
+        let mut worker = ctx.worker()?;
         let inbox = inbox.clone();
         workers.push(std::thread::spawn(move || {
             loop {
                 let next = inbox.lock().map(|rx| rx.recv());
                 let Ok(Ok(job)) = next else { break };
-                let answer = respond(&worker, &job.request, &job.body);
+                let mut answer = respond(&worker, &job.request, &job.body);
+                // A database server closes idle connections (or restarts):
+                // the request that found out runs again on a new one, so
+                // serve outlives it. Every endpoint may run twice (a
+                // failed transaction left nothing; events are deduped).
+                if worker.store.is_closed() {
+                    match worker.worker() {
+                        Ok(fresh) => {
+                            warn!("[SERVE][RECONNECTED] the database connection was closed; a new one answers");
+                            worker = fresh;
+                            answer = respond(&worker, &job.request, &job.body);
+                        }
+                        Err(e) => error!("[SERVE][ERROR] cannot reconnect to the database: {e}"),
+                    }
+                }
                 job.reply(answer);
                 worker.flush_log();
             }

@@ -489,6 +489,15 @@ impl Store {
             Store::Postgres(pg) => Db::Postgres(pg),
         }
     }
+
+    /// Whether the connection is gone (the server closed it, or it
+    /// dropped): PostgreSQL only; it learns so from a query that failed.
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Store::Sqlite(_) => false,
+            Store::Postgres(pg) => pg.client.borrow().is_closed(),
+        }
+    }
 }
 
 /// The handle every query function takes: a store, or a transaction on

@@ -275,3 +275,42 @@ fn serve_survives_running_out_of_file_descriptors() {
     assert!(log.contains("[SERVE][ACCEPT]"), "{log}");
     assert!(log.contains("[SERVE][STOPPED]"), "{log}");
 }
+
+/// On PostgreSQL (the suite's second pass): a server that closes serve's
+/// connections — an idle timeout, a restart, an operator's
+/// pg_terminate_backend — costs no request: each worker that finds its
+/// connection gone answers on a new one, and serve stays up.
+#[test]
+fn serve_outlives_the_database_closing_its_connections() {
+    let sb = Sandbox::new().with("STRIPE_WEBHOOK_SECRET", SECRET);
+    if !sb.on_postgres() {
+        return; // SQLite has no connection to lose.
+    }
+    let customer: serde_json::Value = sb.json(&[
+        "customer", "add", "--company", "Acme", "--email", "ann@acme.com", "--json",
+    ]);
+    let token = customer["public_token"].as_str().unwrap().to_string();
+    let mut served = Served::start(&sb);
+    let page = format!("/portal/{token}/");
+    assert_eq!(served.get(&page).0, 200);
+    for round in 0..3 {
+        let ended: i64 = sb
+            .db()
+            .query_row(
+                "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                   WHERE datname = current_database() AND pid <> pg_backend_pid()) AS ended",
+                args![],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(ended >= 1, "round {round}: no connection of serve's to close");
+        // More requests than workers: every one of them meets a closed
+        // connection or a new one, and every answer is right.
+        for _ in 0..12 {
+            assert_eq!(served.get(&page).0, 200, "round {round}");
+        }
+    }
+    assert!(served.running(), "serve stopped");
+    let (_, log) = served.terminate();
+    assert!(log.contains("[SERVE][RECONNECTED]"), "{log}");
+}

@@ -365,3 +365,71 @@ fn the_whole_suite_passes_on_postgresql_too() {
         "the PostgreSQL pass ran no test: {result:?}"
     );
 }
+
+/// replit.md's "Deploying on Replit" runs as written against a PostgreSQL
+/// server, with `DATABASE_URL` and `PORT` set as a deployment sets them
+/// (its build step is the build this test runs on): `check` and `cycle`
+/// keep everything in the database, no file, and `serve` answers on
+/// `$PORT`.
+#[test]
+fn the_replit_deployment_of_replit_md_runs_as_written() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let notes = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/replit.md")).unwrap();
+    let section = notes.split("## Deploying on Replit").nth(1).unwrap();
+    let block = section.split("```sh\n").nth(1).unwrap();
+    let block = block.split("```").next().unwrap();
+    assert!(block.contains("hoss cycle") && block.contains("hoss serve"), "{block}");
+    let script: Vec<String> = block
+        .lines()
+        .filter(|l| !l.starts_with("cargo build"))
+        .map(|l| l.replace("target/release/hoss", crate::harness::BIN))
+        .collect();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sb = Sandbox::new()
+        .with("DATABASE_URL", &server.url())
+        .with("PORT", &port.to_string());
+    let mut deployed = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script.join("\n")])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .envs(sb.envs())
+        .current_dir(sb.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let answered = loop {
+        if let Ok(mut r) = ureq::get(&health).call() {
+            break r.body_mut().read_to_string().unwrap_or_default();
+        }
+        if let Ok(Some(status)) = deployed.try_wait() {
+            let mut log = String::new();
+            use std::io::Read;
+            deployed.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+            panic!("the script ended ({status}) before serve answered:\n{log}");
+        }
+        assert!(std::time::Instant::now() < deadline, "serve never answered on $PORT");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(answered, "ok");
+    // cycle's leads and runs are in the database; no file stood in for it.
+    let leads: i64 = sb
+        .db()
+        .query_row("SELECT COUNT(*) FROM lead", args![], |r| r.get(0))
+        .unwrap();
+    assert!(leads > 0, "cycle kept nothing in PostgreSQL");
+    assert!(!sb.path("hoss.db").exists());
+    // `exec`: the script's process is serve now.
+    let pid = deployed.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = deployed.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "serve stops cleanly on SIGTERM");
+}
