@@ -287,7 +287,13 @@ fn serve_outlives_the_database_closing_its_connections() {
         return; // SQLite has no connection to lose.
     }
     let customer: serde_json::Value = sb.json(&[
-        "customer", "add", "--company", "Acme", "--email", "ann@acme.com", "--json",
+        "customer",
+        "add",
+        "--company",
+        "Acme",
+        "--email",
+        "ann@acme.com",
+        "--json",
     ]);
     let token = customer["public_token"].as_str().unwrap().to_string();
     let mut served = Served::start(&sb);
@@ -303,7 +309,10 @@ fn serve_outlives_the_database_closing_its_connections() {
                 |r| r.get(0),
             )
             .unwrap();
-        assert!(ended >= 1, "round {round}: no connection of serve's to close");
+        assert!(
+            ended >= 1,
+            "round {round}: no connection of serve's to close"
+        );
         // More requests than workers: every one of them meets a closed
         // connection or a new one, and every answer is right.
         for _ in 0..12 {

@@ -380,7 +380,10 @@ fn the_replit_deployment_of_replit_md_runs_as_written() {
     let section = notes.split("## Deploying on Replit").nth(1).unwrap();
     let block = section.split("```sh\n").nth(1).unwrap();
     let block = block.split("```").next().unwrap();
-    assert!(block.contains("hoss cycle") && block.contains("hoss serve"), "{block}");
+    assert!(
+        block.contains("hoss cycle") && block.contains("hoss serve"),
+        "{block}"
+    );
     let script: Vec<String> = block
         .lines()
         .filter(|l| !l.starts_with("cargo build"))
@@ -413,10 +416,18 @@ fn the_replit_deployment_of_replit_md_runs_as_written() {
         if let Ok(Some(status)) = deployed.try_wait() {
             let mut log = String::new();
             use std::io::Read;
-            deployed.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+            deployed
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut log)
+                .unwrap();
             panic!("the script ended ({status}) before serve answered:\n{log}");
         }
-        assert!(std::time::Instant::now() < deadline, "serve never answered on $PORT");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve never answered on $PORT"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert_eq!(answered, "ok");
@@ -429,7 +440,13 @@ fn the_replit_deployment_of_replit_md_runs_as_written() {
     assert!(!sb.path("hoss.db").exists());
     // `exec`: the script's process is serve now.
     let pid = deployed.id().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = deployed.wait().unwrap();
     assert_eq!(status.code(), Some(0), "serve stops cleanly on SIGTERM");
 }
