@@ -14,7 +14,7 @@ use crate::app::Ctx;
 use crate::clock::Timestamp;
 use crate::config::{LeadProvider, Requested};
 use crate::db::{self, leads::Inserted, leads::SourceRun};
-use crate::domain::leads::{RawLead, next_search_page, normalize};
+use crate::domain::leads::{NewLead, RawLead, next_search_page, normalize};
 use crate::error::Result;
 use crate::render::Report;
 use crate::services::leads::{DummySeed, LeadSource, SearchApi};
@@ -167,13 +167,17 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
         let mut next_page = None;
         let now = ctx.now();
         let mut worked_through = true;
-        for (i, raw) in fetched.records.iter().enumerate() {
+        // Valid leads go in together, up to a batch, never more than the
+        // pass may still create: one statement each, not one per lead.
+        let mut batch: Vec<NewLead> = Vec::new();
+        let mut records = fetched.records.iter().enumerate().peekable();
+        while let Some((i, raw)) = records.next() {
             if run.created >= max {
                 worked_through = false;
                 break;
             }
-            let lead = match normalize(raw) {
-                Ok(lead) => lead,
+            match normalize(raw) {
+                Ok(lead) => batch.push(lead),
                 Err(reason) => {
                     run.invalid += 1;
                     if run.invalid <= INVALID_LOGGED {
@@ -182,26 +186,13 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
                             format!("[LEADS][INVALID] reason={reason:?} record={}", i + 1),
                         ));
                     }
-                    continue;
                 }
-            };
-            match db::leads::insert(tx, &lead, source, now)? {
-                Inserted::Created(id) => {
-                    run.created += 1;
-                    notes.push((
-                        log::Level::Debug,
-                        format!("[LEADS][CREATED] lead_id={id} email={}", lead.email),
-                    ));
-                }
-                Inserted::Deduped { existing_id, by } => {
-                    run.deduped += 1;
-                    notes.push((
-                        log::Level::Info,
-                        format!(
-                            "[LEADS][DEDUPED] existing_id={existing_id} by={by} email={}",
-                            lead.email
-                        ),
-                    ));
+            }
+            let room = usize::try_from(max - run.created).unwrap_or(0);
+            if batch.len() >= room.min(db::leads::BATCH) || records.peek().is_none() {
+                let outcomes = db::leads::insert_many(tx, &batch, source, now)?;
+                for (lead, outcome) in batch.drain(..).zip(outcomes) {
+                    count(&mut run, &mut notes, &lead, outcome);
                 }
             }
         }
@@ -252,4 +243,32 @@ pub fn run(ctx: &Ctx) -> Result<SourceReport> {
         invalid: run.invalid,
         page,
     })
+}
+
+/// One lead's outcome into the pass's counts and log lines.
+fn count(
+    run: &mut SourceRun,
+    notes: &mut Vec<(log::Level, String)>,
+    lead: &NewLead,
+    outcome: Inserted,
+) {
+    match outcome {
+        Inserted::Created(id) => {
+            run.created += 1;
+            notes.push((
+                log::Level::Debug,
+                format!("[LEADS][CREATED] lead_id={id} email={}", lead.email),
+            ));
+        }
+        Inserted::Deduped { existing_id, by } => {
+            run.deduped += 1;
+            notes.push((
+                log::Level::Info,
+                format!(
+                    "[LEADS][DEDUPED] existing_id={existing_id} by={by} email={}",
+                    lead.email
+                ),
+            ));
+        }
+    }
 }

@@ -5,11 +5,11 @@
 //! no-op, after which we look up which lead it matched, so overlapping
 //! passes can never insert the same lead twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::{Db, Row, StoreError, StoreResult, Value, params};
+use super::{Db, Row, StoreError, StoreResult, ToValue, Value, params};
 
 use crate::clock::Timestamp;
 use crate::domain::leads::NewLead;
@@ -84,9 +84,89 @@ pub fn insert_as(
         ],
         |r| r.get(0),
     )?;
-    if let Some(id) = created {
-        return Ok(Inserted::Created(id));
+    match created {
+        Some(id) => Ok(Inserted::Created(id)),
+        None => deduped(db, lead),
     }
+}
+
+/// How many leads [`insert_many`] inserts in one statement: 8 parameters
+/// each, far below either store's limit.
+pub const BATCH: usize = 500;
+
+/// [`insert`] for many new leads at once, in one multi-row statement (at
+/// most [`BATCH`]): each lead's outcome in order. In-batch duplicates go as
+/// one-by-one inserts would: the first is created, the later ones deduped.
+pub fn insert_many(
+    db: Db<'_>,
+    leads: &[NewLead],
+    source: &str,
+    now: i64,
+) -> StoreResult<Vec<Inserted>> {
+    if leads.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = String::from(
+        "INSERT INTO lead (name, email, company, company_key, domain, website, niche, source, status, created_at) VALUES ",
+    );
+    let mut args: Vec<Value> = vec![
+        source.to_value(),
+        LeadStatus::New.to_value(),
+        now.to_value(),
+    ];
+    for (i, lead) in leads.iter().enumerate() {
+        let at = args.len() + 1;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(?{at}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?2, ?3)",
+            at + 1,
+            at + 2,
+            at + 3,
+            at + 4,
+            at + 5,
+            at + 6
+        ));
+        args.extend([
+            lead.name.to_value(),
+            lead.email.to_value(),
+            lead.company.to_value(),
+            lead.company_key.to_value(),
+            lead.domain.to_value(),
+            lead.website.to_value(),
+            lead.niche.to_value(),
+        ]);
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, email, company_key, domain");
+    // Which inserted row is whose: by the columns the dedupe indexes read
+    // (RETURNING promises no order).
+    // The first lead in order with those columns is the one inserted.
+    let mut created: HashMap<(String, String, String), i64> = db
+        .query_all(&sql, &args, |r| {
+            Ok(((r.get(1)?, r.get(2)?, r.get(3)?), r.get(0)?))
+        })?
+        .into_iter()
+        .collect();
+    leads
+        .iter()
+        .map(|lead| {
+            let key = (
+                lead.email.clone(),
+                lead.company_key.clone(),
+                lead.domain.clone(),
+            );
+            match created.remove(&key) {
+                Some(id) => Ok(Inserted::Created(id)),
+                None => deduped(db, lead),
+            }
+        })
+        .collect()
+}
+
+/// The active lead `lead` collided with: by email, else by company and
+/// domain.
+fn deduped(db: Db<'_>, lead: &NewLead) -> StoreResult<Inserted> {
     if let Some(id) = db.query_opt(
         "SELECT id FROM lead WHERE email = ?1 AND status <> 'invalid'",
         params![lead.email],
@@ -408,6 +488,71 @@ mod tests {
             ..RawLead::default()
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_batch_creates_and_dedupes_as_one_by_one_inserts_would_and_counts_each_once() {
+        crate::db::on_each_store(|db| {
+            let Inserted::Created(old) =
+                insert(db, &lead("old@acme.com", "Acme", "acme.com"), "x", 5).unwrap()
+            else {
+                panic!("the first lead is new")
+            };
+            let batch = [
+                lead("ann@beta.com", "Beta", "beta.com"),
+                lead("old@acme.com", "Other", "other.com"), // email taken
+                lead("bob@acme.com", "Acme", "acme.com"),   // company + domain taken
+                lead("cy@gamma.com", "Gamma", "gamma.com"),
+                lead("ann@beta.com", "Beta", "beta.com"), // twice in the batch
+            ];
+            let out = insert_many(db, &batch, "DUMMY_SEED", 7_200).unwrap();
+            let Inserted::Created(ann) = out[0] else {
+                panic!("{out:?}")
+            };
+            assert!(
+                matches!(out[3], Inserted::Created(cy) if cy != ann),
+                "{out:?}"
+            );
+            assert_eq!(
+                out[1..3],
+                [
+                    Inserted::Deduped {
+                        existing_id: old,
+                        by: "email"
+                    },
+                    Inserted::Deduped {
+                        existing_id: old,
+                        by: "company_domain"
+                    },
+                ]
+            );
+            assert_eq!(
+                out[4],
+                Inserted::Deduped {
+                    existing_id: ann,
+                    by: "email"
+                }
+            );
+            // Counted once per inserted lead, whatever the store's triggers.
+            assert_eq!(count_by_status(db).unwrap()["new"], 3);
+            let tallied: i64 = db
+                .query_row(
+                    "SELECT CAST(SUM(n) AS BIGINT) FROM tally_hour WHERE metric = 'lead' AND key = 'DUMMY_SEED' AND hour = 7200",
+                    params![],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(tallied, 2);
+            let second: i64 = db
+                .query_row(
+                    "SELECT n FROM tally_second WHERE metric = 'lead' AND key = 'DUMMY_SEED' AND at = 7200",
+                    params![],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(second, 2);
+            assert!(insert_many(db, &[], "x", 9).unwrap().is_empty());
+        });
     }
 
     #[test]

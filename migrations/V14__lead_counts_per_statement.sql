@@ -1,0 +1,6 @@
+-- hoss V14: on PostgreSQL a lead insert is counted once per statement (its
+-- twin, migrations-postgres/V14, makes the lead counters statement-level
+-- triggers over the inserted rows, so `source-leads`' multi-row inserts
+-- update each counter row once per statement instead of once per lead).
+-- SQLite's row triggers cost little and stay as they are: nothing to do
+-- here but keep both stores at the same schema version.
