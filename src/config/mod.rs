@@ -444,16 +444,18 @@ pub fn database_label(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "not a URL".into();
     };
+    // Nothing before the last `@` is ever shown: a password may hold `/`,
+    // `#`, `?` or `@` unencoded.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, after)| after);
     let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let scheme: String = scheme
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '+')
         .collect();
     let clean = |s: &str, also: &str| -> String {
         s.chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "._-:[]".contains(*c) || also.contains(*c))
+            .filter(|c| c.is_ascii_alphanumeric() || "._-:[]%".contains(*c) || also.contains(*c))
             .collect()
     };
     format!("{scheme}://{}/{}", clean(host, ""), clean(path, "/"))
@@ -471,12 +473,35 @@ mod store_tests {
                 "postgres://db.example.com:5432/hoss",
             ),
             ("postgresql://u:p@w@host/db", "postgresql://host/db"),
+            // Unencoded `/`, `#`, `?`, `@` in a password never show.
+            (
+                "postgres://hoss:pa/ss@127.0.0.1:55432/hoss",
+                "postgres://127.0.0.1:55432/hoss",
+            ),
+            (
+                "postgres://hoss:p@ss:w/rd#1?x@h:1/db?sslmode=require",
+                "postgres://h:1/db",
+            ),
+            ("postgres://hoss:pa#ss@h/db", "postgres://h/db"),
+            ("postgres://hoss:S3cr/et+Pw@h/db", "postgres://h/db"),
+            ("postgres://hoss:pa?ss@h/db", "postgres://h/db"),
+            // A socket directory, percent-encoded, shows as written.
+            (
+                "postgres://hoss:x@%2Ftmp%2Fpg:5432/hoss",
+                "postgres://%2Ftmp%2Fpg:5432/hoss",
+            ),
             ("postgres://host", "postgres://host/"),
             ("sqlite:///tmp/x.db", "sqlite:///tmp/x.db"),
             ("nonsense", "not a URL"),
         ] {
-            assert_eq!(database_label(url), shown, "{url}");
-            assert!(!database_label(url).contains("s3cret"));
+            let label = database_label(url);
+            assert_eq!(label, shown, "{url}");
+            for secret in ["s3cret", "pa", "ss", "rd", "S3cr", "hoss:"] {
+                assert!(
+                    !label.contains(secret) || shown.contains(secret),
+                    "{url}: {label}"
+                );
+            }
         }
     }
 }

@@ -102,13 +102,35 @@ pub fn latest_version() -> i32 {
 /// version it is at. Each migration runs in its own transaction: a
 /// connection dropped mid-way leaves the last whole version applied.
 pub fn migrate(client: &mut Client) -> Result<i32> {
+    // Up to date (every command's case): nothing to lock or write, so a
+    // role that may only read and write rows can run hoss.
+    let latest = latest_version();
+    if applied_version(client)? == latest {
+        return Ok(latest);
+    }
     let failed = |e: postgres::Error| Error::Db(DbError::Migration(e.to_string()));
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-        .map_err(failed)?;
-    let ran = embedded::migrations::runner()
-        .run(client)
-        .map_err(|e| Error::Db(DbError::Migration(e.to_string())));
+        .map_err(|e| {
+            if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                // Another process has been migrating for longer than the
+                // lock timeout: try again later.
+                Error::Temporary(
+                    "another hoss is still bringing the PostgreSQL schema up to date; try again shortly"
+                        .into(),
+                )
+            } else {
+                Error::Db(DbError::Postgres(e))
+            }
+        })?;
+    let ran = embedded::migrations::runner().run(client).map_err(|e| {
+        let cause = std::error::Error::source(&e)
+            .and_then(|c| c.downcast_ref::<postgres::Error>())
+            .and_then(|c| c.as_db_error())
+            .map(|d| format!(": {} (SQLSTATE {})", d.message(), d.code().code()))
+            .unwrap_or_default();
+        Error::Db(DbError::Migration(format!("{e}{cause}")))
+    });
     let unlocked = client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]);
     ran?;
     unlocked.map_err(failed)?;
@@ -140,6 +162,30 @@ pub fn applied_version(client: &mut Client) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_longer_than_the_lock_timeout_for_another_migration_is_temporary() {
+        let Some(url) = crate::db::test_stores::new_database() else {
+            return;
+        };
+        let mut migrating = connect(&url).unwrap();
+        migrating
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .unwrap();
+        let mut waiting = connect(&url).unwrap();
+        waiting.batch_execute("SET lock_timeout = '200ms'").unwrap();
+        let err = migrate(&mut waiting).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_TEMPFAIL, "{err}");
+        migrating
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .unwrap();
+        assert_eq!(migrate(&mut waiting).unwrap(), latest_version());
+        // Up to date: nothing is locked or written again.
+        migrating
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .unwrap();
+        assert_eq!(migrate(&mut waiting).unwrap(), latest_version());
+    }
 
     #[test]
     fn both_stores_know_the_same_schema_version() {

@@ -741,12 +741,21 @@ impl Postgres {
         keep: bool,
         f: &mut impl FnMut(Db<'_>) -> crate::error::Result<T>,
     ) -> crate::error::Result<T> {
-        let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
         self.client
             .borrow_mut()
-            .batch_execute(&sql)
+            .batch_execute("BEGIN")
             .map_err(StoreError::from)?;
-        match f(db) {
+        let locked = self
+            .client
+            .borrow_mut()
+            .batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
+        let done = match locked {
+            // A lock wait that timed out aborted the transaction: end it,
+            // or every later statement on this connection would fail.
+            Err(e) => Err(StoreError::from(e).into()),
+            Ok(()) => f(db),
+        };
+        match done {
             Ok(value) => {
                 self.client
                     .borrow_mut()
@@ -768,6 +777,39 @@ impl Postgres {
 mod tests {
     use super::*;
     use crate::domain::status::LeadStatus;
+
+    #[test]
+    fn a_write_lock_wait_that_times_out_leaves_the_connection_usable() {
+        let Some((holder, waiter)) = crate::db::test_stores::two_connections() else {
+            return;
+        };
+        let (holder, waiter) = (holder.db(), waiter.db());
+        holder
+            .execute_batch(&format!("SELECT pg_advisory_lock({WRITE_LOCK})"))
+            .unwrap();
+        waiter.execute_batch("SET lock_timeout = '200ms'").unwrap();
+        let insert = "INSERT INTO suppression (email, reason, created_at) VALUES (?1, 'manual', 0)";
+        let timed_out = waiter
+            .immediate(|tx| Ok(tx.execute(insert, params!["a@b.com"])?))
+            .unwrap_err();
+        assert_eq!(
+            timed_out.exit_code(),
+            crate::error::EXIT_TEMPFAIL,
+            "{timed_out}"
+        );
+        assert!(timed_out.to_string().contains("55P03"), "{timed_out}");
+        // Not left inside the aborted transaction: the next statements run.
+        let n: i64 = waiter
+            .query_row("SELECT COUNT(*) FROM suppression", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+        holder
+            .execute_batch(&format!("SELECT pg_advisory_unlock({WRITE_LOCK})"))
+            .unwrap();
+        waiter
+            .immediate(|tx| Ok(tx.execute(insert, params!["a@b.com"])?))
+            .unwrap();
+    }
 
     #[test]
     fn placeholders_become_numbered_dollars_outside_quotes() {

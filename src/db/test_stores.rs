@@ -60,8 +60,8 @@ pub(crate) fn two_connections() -> Option<(Store, Store)> {
     Some((connect(&url), connect(&url)))
 }
 
-/// The URL of a new database on the cluster, if there is one.
-fn new_database() -> Option<String> {
+/// The URL of a new database on the cluster, if there is one (no schema).
+pub(crate) fn new_database() -> Option<String> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let server = the_cluster()?;
     let name = format!("unit_{}", NEXT.fetch_add(1, Ordering::Relaxed));
