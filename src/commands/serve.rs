@@ -159,10 +159,11 @@ pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
                 let Ok(Ok(job)) = next else { break };
                 let mut answer = respond(&worker, &job.request, &job.body);
                 // A database server closes idle connections (or restarts):
-                // the request that found out runs again on a new one, so
-                // serve outlives it. Every endpoint may run twice (a
-                // failed transaction left nothing; events are deduped).
-                if worker.store.is_closed() {
+                // a request that failed on a connection that no longer
+                // answers runs again on a new one, so serve outlives it.
+                // Every endpoint may run twice (a failed transaction left
+                // nothing; events are deduped).
+                if answer.status >= 500 && !worker.store.answers() {
                     match worker.worker() {
                         Ok(fresh) => {
                             warn!("[SERVE][RECONNECTED] the database connection was closed; a new one answers");

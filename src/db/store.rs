@@ -490,12 +490,16 @@ impl Store {
         }
     }
 
-    /// Whether the connection is gone (the server closed it, or it
-    /// dropped): PostgreSQL only; it learns so from a query that failed.
-    pub fn is_closed(&self) -> bool {
+    /// Whether the connection still answers: on PostgreSQL, not closed
+    /// (the server ended it, or it dropped) and not stuck in a failed
+    /// transaction (one round trip to ask).
+    pub fn answers(&self) -> bool {
         match self {
-            Store::Sqlite(_) => false,
-            Store::Postgres(pg) => pg.client.borrow().is_closed(),
+            Store::Sqlite(_) => true,
+            Store::Postgres(pg) => {
+                let mut client = pg.client.borrow_mut();
+                !client.is_closed() && client.simple_query("SELECT 1").is_ok()
+            }
         }
     }
 }

@@ -323,3 +323,54 @@ fn serve_outlives_the_database_closing_its_connections() {
     let (_, log) = served.terminate();
     assert!(log.contains("[SERVE][RECONNECTED]"), "{log}");
 }
+
+/// On PostgreSQL: a request that waited on the write lock longer than the
+/// lock timeout (another host's long transaction) fails alone; the worker's
+/// connection is not left inside the aborted transaction, so the requests
+/// after it are answered.
+#[test]
+fn a_request_that_timed_out_on_the_write_lock_does_not_break_its_worker() {
+    let sb = Sandbox::new().with("STRIPE_WEBHOOK_SECRET", SECRET);
+    if !sb.on_postgres() {
+        return; // SQLite's busy timeout leaves no transaction behind.
+    }
+    let customer: serde_json::Value = sb.json(&[
+        "customer",
+        "add",
+        "--company",
+        "Acme",
+        "--email",
+        "ann@acme.com",
+        "--json",
+    ]);
+    let page = format!("/portal/{}/", customer["public_token"].as_str().unwrap());
+    let served = Served::start(&sb);
+    let holder = sb.db();
+    holder.begin_write("BEGIN IMMEDIATE").unwrap();
+    // Every worker meets the held lock once (each waits out the timeout).
+    let body = webhook_event("evt_locked_1");
+    let header = stripe_signature_now(SECRET, &body);
+    let answers: Vec<u16> = std::thread::scope(|s| {
+        let waiting: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    served
+                        .post(
+                            "/stripe/webhook",
+                            &[("Stripe-Signature", &header)],
+                            body.as_bytes(),
+                        )
+                        .0
+                })
+            })
+            .collect();
+        waiting.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|&s| s == 500), "{answers:?}");
+    holder.execute_batch("COMMIT").unwrap();
+    for _ in 0..16 {
+        assert_eq!(served.get(&page).0, 200);
+    }
+    let (code, log) = served.terminate();
+    assert_eq!(code, Some(0), "{log}");
+}
