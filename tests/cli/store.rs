@@ -1,8 +1,9 @@
-//! The PostgreSQL store (issue #19), as far as it is built: its migrations
-//! give the same schema as SQLite's (tables, columns, keys, indexes,
-//! foreign keys, CHECKs, triggers), apply once when processes start
-//! together, and a server that refuses or cannot be reached is told apart
-//! (exit 78 or 75), never showing the password.
+//! The PostgreSQL store (issue #19): its migrations give the same schema as
+//! SQLite's (tables, columns, keys, indexes, foreign keys, CHECKs,
+//! triggers) and apply once when processes start together; a server that
+//! refuses or cannot be reached is told apart (exit 78 or 75), never
+//! showing the password; replit.md's deployment runs on it; and the whole
+//! integration suite passes on it (run again from here).
 
 use hoss::db::{postgres as pg, schema};
 
@@ -106,10 +107,10 @@ fn a_wrong_postgres_password_is_a_configuration_error_that_hides_it() {
     assert!(!sb.path("hoss.db").exists());
 }
 
-/// The query layer (`hoss::db::Db`) and the `db/` files moved to it so far
-/// (runs, routes, events, suppression) on a PostgreSQL database: the same
-/// answers as their SQLite unit tests, and the one seam left (suppressing
-/// an address stops sequences, not moved yet) an error, not a panic.
+/// The query layer (`hoss::db::Db`) and the first `db/` files moved to it
+/// (runs, routes, events, suppression, sequences) on a PostgreSQL database:
+/// the same answers as their SQLite unit tests; asking PostgreSQL for a
+/// SQLite connection is an error, not a panic.
 #[test]
 fn the_files_on_the_query_layer_work_on_postgres() {
     use hoss::clock::Timestamp;
@@ -296,8 +297,8 @@ fn the_files_on_the_query_layer_work_on_postgres() {
     );
     assert_eq!(sequences::counts(db, 1000).unwrap(), (0, 0, 2, 0));
 
-    // Code not on the query layer yet is an error on PostgreSQL (exit 70),
-    // never a panic.
+    // Asking for the SQLite connection (SQLite's own backup does) is an
+    // error on PostgreSQL (exit 70), never a panic.
     let err = hoss::error::Error::from(db.unported("outbox::reserve").unwrap_err());
     assert_eq!(err.exit_code(), 70, "{err}");
     assert!(err.to_string().contains("outbox::reserve"), "{err}");
