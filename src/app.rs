@@ -40,12 +40,11 @@ impl Ctx {
         self.store.db()
     }
 
-    /// The rusqlite connection, for code not yet on the query layer
-    /// (docs/POSTGRES.md, "Progress"); on PostgreSQL an error naming the
-    /// calling file, never a panic. Each use is a seam to close.
+    /// The rusqlite connection, for what only SQLite does (its own backup);
+    /// on PostgreSQL an error naming the calling file, never a panic.
     #[track_caller]
     pub fn sqlite(&self) -> db::StoreResult<&Connection> {
-        self.db().unported(std::panic::Location::caller().file())
+        self.db().sqlite_only(std::panic::Location::caller().file())
     }
 
     /// A mailer for the effective email mode.

@@ -53,9 +53,9 @@ pub enum StoreError {
     /// `query_row` found no row (SQLite says so with its own error).
     #[error("query returned no rows")]
     NoRows,
-    /// Code that has not moved to `Db` yet was asked to run on PostgreSQL.
-    #[error("{0} is not on the PostgreSQL store yet")]
-    Unported(&'static str),
+    /// What only SQLite does was asked of PostgreSQL.
+    #[error("{0} works on a SQLite store only")]
+    SqliteOnly(&'static str),
 }
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
@@ -80,7 +80,7 @@ impl From<StoreError> for Error {
             StoreError::Value { .. } => {
                 Error::Data(format!("{e} (was the database edited by hand?)"))
             }
-            StoreError::Bind { .. } | StoreError::NoRows | StoreError::Unported(_) => {
+            StoreError::Bind { .. } | StoreError::NoRows | StoreError::SqliteOnly(_) => {
                 Error::Internal(e.to_string())
             }
         }
@@ -513,19 +513,17 @@ pub enum Db<'a> {
 }
 
 impl<'a> Db<'a> {
-    /// A rusqlite connection (or transaction) as a handle, for code that
-    /// has not moved to `Db` yet.
+    /// A rusqlite connection (or transaction) as a handle.
     pub fn sqlite(conn: &'a Connection) -> Db<'a> {
         Db::Sqlite(conn)
     }
 
-    /// The rusqlite connection under this handle, for a call from moved
-    /// code into code that has not moved yet (`what` names the latter);
-    /// on PostgreSQL an error. Each use is a seam to close.
-    pub fn unported(self, what: &'static str) -> StoreResult<&'a Connection> {
+    /// The rusqlite connection under this handle, for what only SQLite
+    /// does (`what` names it); on PostgreSQL an error.
+    pub fn sqlite_only(self, what: &'static str) -> StoreResult<&'a Connection> {
         match self {
             Db::Sqlite(conn) => Ok(conn),
-            Db::Postgres(_) => Err(StoreError::Unported(what)),
+            Db::Postgres(_) => Err(StoreError::SqliteOnly(what)),
         }
     }
 

@@ -299,9 +299,9 @@ fn the_files_on_the_query_layer_work_on_postgres() {
 
     // Asking for the SQLite connection (SQLite's own backup does) is an
     // error on PostgreSQL (exit 70), never a panic.
-    let err = hoss::error::Error::from(db.unported("outbox::reserve").unwrap_err());
+    let err = hoss::error::Error::from(db.sqlite_only("VACUUM INTO").unwrap_err());
     assert_eq!(err.exit_code(), 70, "{err}");
-    assert!(err.to_string().contains("outbox::reserve"), "{err}");
+    assert!(err.to_string().contains("VACUUM INTO"), "{err}");
 
     // A failing transaction leaves nothing behind; a good one commits.
     let insert = "INSERT INTO suppression (email, reason, created_at) VALUES (?1, 'manual', 0)";
