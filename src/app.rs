@@ -127,6 +127,19 @@ fn run_command(cli: Cli, out: &mut dyn Write) -> Result<i32> {
         };
         return render::emit(out, &commands::migrate_store::run(from, to)?, style);
     }
+    // A pass in a Replit deployment with a local file writes what the next
+    // run will not find (the send ledger: someone emailed twice): warned
+    // each time, and refused in release mode. `status` and `check` say so
+    // in their own reports.
+    if let Some(why) = config
+        .ephemeral_store()
+        .filter(|_| !cli.command.read_only())
+    {
+        if config.release_mode {
+            return Err(crate::error::Error::Config(why));
+        }
+        log::warn!("[CONFIG][EPHEMERAL_STORE] {why}");
+    }
     let store = db::open(&config)?;
     let json = cli.json();
     let command = cli.command;

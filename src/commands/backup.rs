@@ -71,5 +71,8 @@ pub fn run(ctx: &Ctx, file: &Path) -> Result<BackupReport> {
 fn copy_into(url: &str, file: &Path) -> Result<()> {
     let source = copy::open(&Endpoint::Postgres(url.to_owned()), true, "DATABASE_URL")?;
     let target = copy::open(&Endpoint::Sqlite(file.to_path_buf()), false, "the backup")?;
-    copy::copy(&source, &target, &mut Vec::new())
+    let copied = copy::copy(&source, &target, &mut Vec::new());
+    // Opening made the file's migration lock beside it: not part of a backup.
+    let _ = std::fs::remove_file(format!("{}.migrate-lock", file.display()));
+    copied
 }

@@ -73,11 +73,17 @@ pub fn run(from: &str, to: &str) -> Result<MigrateReport> {
     let mut done = Vec::new();
     if let Err(e) = copy::copy(&source, &target, &mut done) {
         let names: Vec<&str> = done.iter().map(|t| t.table.as_str()).collect();
+        let then = if e.exit_code() == crate::error::EXIT_TEMPFAIL {
+            "the table being copied was rolled back; run the same command again to finish (rows already copied are skipped)"
+        } else {
+            "nothing more was written; see the error"
+        };
         error!(
-            "[MIGRATE][FAILED] from={} to={} copied_tables=\"{}\" error=\"{e}\"; the table being copied was rolled back; run the same command again to finish (rows already copied are skipped)",
+            "[MIGRATE][FAILED] from={} to={} copied_tables=\"{}\" error={:?}; {then}",
             source.label,
             target.label,
-            names.join(" ")
+            names.join(" "),
+            e.to_string()
         );
         return Err(e);
     }

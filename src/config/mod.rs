@@ -189,7 +189,7 @@ impl Config {
     pub fn ephemeral_store(&self) -> Option<String> {
         (self.replit_deployment && self.database_url.is_none()).then(|| {
             format!(
-                "the store is a local file ({}) in a Replit deployment (REPLIT_DEPLOYMENT is set): its files do not last, and with them the send ledger and the invoices; run the passes where the disk lasts (replit.md \"Running it\")",
+                "the store is a local file ({}) in a Replit deployment (REPLIT_DEPLOYMENT is set): its files do not last, and with them the send ledger and the invoices; set DATABASE_URL to the Replit Database (replit.md \"Deploying on Replit\")",
                 self.store_label()
             )
         })
@@ -221,10 +221,15 @@ fn resolve(raw: &Raw, mut notices: Vec<Notice>, sequence_steps: Option<&toml::Va
     };
 
     let db_path = PathBuf::from(raw.string("HOSS_DB", "hoss.db"));
+    // On PostgreSQL the lock folder only names the advisory locks: its
+    // default is then the same on every host, whatever HOSS_DB says.
     let lock_dir = raw
         .get("HOSS_LOCK_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
+            if raw.get("DATABASE_URL").is_some() {
+                return PathBuf::from("hoss.locks");
+            }
             let mut name = db_path.file_name().unwrap_or_default().to_os_string();
             name.push(".locks");
             db_path.with_file_name(name)

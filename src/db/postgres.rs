@@ -82,10 +82,31 @@ fn classify_connect(shown: &str, e: &postgres::Error) -> Error {
             Error::Temporary(format!("PostgreSQL at {shown} is busy: {e}"))
         }
         Some(_) => Error::Config(format!("PostgreSQL at {shown} refused the connection: {e}")),
+        // A certificate the public roots do not vouch for will not change by
+        // waiting: a setting to fix (libpq's `require` would not check it).
+        None if cause_chain(e).contains("certificate") => Error::Config(format!(
+            "PostgreSQL at {shown} presented a TLS certificate hoss does not trust (it checks the server's certificate against the public roots, whatever sslmode says): {}",
+            cause_chain(e)
+        )),
         // No answer from the server: refused, timed out, dropped, or TLS
         // that could not be set up. The error's text names no credentials.
-        None => Error::Temporary(format!("cannot reach PostgreSQL at {shown}: {e}")),
+        None => Error::Temporary(format!(
+            "cannot reach PostgreSQL at {shown}: {}",
+            cause_chain(e)
+        )),
     }
+}
+
+/// An error and its causes, as one line ("error connecting to server:
+/// Connection refused").
+fn cause_chain(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 /// The newest schema version this hoss knows (the same number as SQLite's).

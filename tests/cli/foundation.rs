@@ -832,6 +832,24 @@ fn a_local_file_in_a_replit_deployment_is_a_warning_and_a_release_blocker() {
             .contains("its files do not last"),
         "{check}"
     );
+    // A pass there writes what the next run will not find: warned each
+    // time, and refused in release mode before anything is written.
+    let pass = Sandbox::sqlite().with("REPLIT_DEPLOYMENT", "1");
+    let out = pass.run(&["cycle"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.log_lines("[CONFIG][EPHEMERAL_STORE]").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("DATABASE_URL"), "{}", out.stderr);
+    let release = Sandbox::sqlite()
+        .with("REPLIT_DEPLOYMENT", "1")
+        .with("RELEASE_MODE", "TRUE");
+    let out = release.run(&["cycle"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(!release.path("hoss.db").exists(), "nothing written");
     // A database server is where state lasts there: nothing to warn of.
     let on_server = Sandbox::new().with("REPLIT_DEPLOYMENT", "1");
     if on_server.on_postgres() {
