@@ -10,7 +10,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 
-use crate::db::{Db, params};
+use crate::db::Db;
 use crate::error::{Error, Result};
 
 /// The first key of every overlap lock on PostgreSQL ("hoss" in ASCII); the
@@ -31,11 +31,7 @@ impl Drop for CommandLock<'_> {
         if let CommandLock::Advisory { db, name } = self {
             // A failure leaves the lock to the end of the connection, which
             // is the end of this process.
-            let _ = db.query_row(
-                "SELECT pg_advisory_unlock(?1, hashtext(?2))",
-                params![ADVISORY_CLASS, name.as_str()],
-                |r| r.get::<bool>(0),
-            );
+            let _ = db.advisory_unlock(ADVISORY_CLASS, name);
         }
     }
 }
@@ -45,11 +41,7 @@ impl Drop for CommandLock<'_> {
 pub fn try_lock<'a>(db: Db<'a>, dir: &Path, name: &str) -> Result<Option<CommandLock<'a>>> {
     if db.is_postgres() {
         let name = advisory_name(dir, name);
-        let taken: bool = db.query_row(
-            "SELECT pg_try_advisory_lock(?1, hashtext(?2))",
-            params![ADVISORY_CLASS, name.as_str()],
-            |r| r.get(0),
-        )?;
+        let taken = db.try_advisory_lock(ADVISORY_CLASS, &name)?;
         return Ok(taken.then_some(CommandLock::Advisory { db, name }));
     }
     try_lock_file(dir, name)

@@ -404,14 +404,9 @@ pub fn set_status_where(
                 let Some(lead) = db::leads::get(tx, *id)?.filter(|l| l.status == from) else {
                     continue;
                 };
-                tx.execute_batch("SAVEPOINT one")?;
-                match apply_status(ctx, tx, &lead, to) {
-                    Ok(()) => {
-                        tx.execute_batch("RELEASE one")?;
-                        changed += 1;
-                    }
+                match tx.savepoint(|tx| apply_status(ctx, tx, &lead, to)) {
+                    Ok(()) => changed += 1,
                     Err(Error::Data(reason)) => {
-                        tx.execute_batch("ROLLBACK TO one; RELEASE one")?;
                         skipped.push(Skipped {
                             lead_id: *id,
                             reason,

@@ -309,14 +309,11 @@ impl Shape {
         }
         let table = quoted(&self.name);
         let quiet = db.is_postgres()
-            && db.execute_batch("SAVEPOINT quiet").is_ok()
-            && match db.execute_batch(&format!("ALTER TABLE {table} DISABLE TRIGGER USER")) {
-                Ok(()) => db.execute_batch("RELEASE quiet").is_ok(),
-                Err(_) => {
-                    db.execute_batch("ROLLBACK TO quiet; RELEASE quiet")?;
-                    false
-                }
-            };
+            && db
+                .savepoint(|db| {
+                    Ok(db.execute_batch(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))?)
+                })
+                .is_ok();
         let list: Vec<String> = self.columns.iter().map(|c| quoted(c)).collect();
         // Far below either store's limit on parameters per statement.
         let per_statement = (30_000 / list.len()).clamp(1, 500);

@@ -531,6 +531,46 @@ impl<'a> Db<'a> {
         matches!(self, Db::Postgres(_))
     }
 
+    /// Takes the session-level advisory lock (`class`, hash of `name`) on
+    /// PostgreSQL if nobody holds it; whether it was taken.
+    pub fn try_advisory_lock(self, class: i32, name: &str) -> StoreResult<bool> {
+        self.query_row(
+            "SELECT pg_try_advisory_lock(?1, hashtext(?2))",
+            params![class, name],
+            |r| r.get(0),
+        )
+    }
+
+    /// Lets go of a lock [`Db::try_advisory_lock`] took.
+    pub fn advisory_unlock(self, class: i32, name: &str) -> StoreResult<()> {
+        self.query_row(
+            "SELECT pg_advisory_unlock(?1, hashtext(?2))",
+            params![class, name],
+            |r| r.get::<bool>(0),
+        )?;
+        Ok(())
+    }
+
+    /// Runs `f` inside a savepoint of the current transaction: an error
+    /// from `f` undoes only what `f` wrote (on PostgreSQL it also ends the
+    /// failed state an error leaves), and is returned.
+    pub fn savepoint<T>(
+        self,
+        f: impl FnOnce(Db<'_>) -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        self.execute_batch("SAVEPOINT hoss_step")?;
+        match f(self) {
+            Ok(value) => {
+                self.execute_batch("RELEASE hoss_step")?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.execute_batch("ROLLBACK TO hoss_step; RELEASE hoss_step")?;
+                Err(e)
+            }
+        }
+    }
+
     /// The SQLite text or its PostgreSQL twin, for the few statements the
     /// rewrite of [`postgres_text`] cannot carry over.
     pub fn pick(self, sqlite: &'a str, postgres: &'a str) -> &'a str {
