@@ -126,8 +126,22 @@ fn decide_and_apply(ctx: &Ctx, signature: Option<&str>, body: &[u8]) -> WebhookO
 fn apply(ctx: &Ctx, event: &Event) -> Result<WebhookOutcome> {
     // The transaction may run again on PostgreSQL (a serialization
     // failure): it logs nothing itself, and what it found is logged once,
-    // after it committed.
-    let (out, paid, mismatch) = ctx.db().immediate(|tx| {
+    // after it committed. It writes only what its event, session and
+    // payment link name, so on PostgreSQL events for other ones run beside
+    // it; the same event, session or link waits its turn.
+    let event_key = format!("event:{}", event.id);
+    let session_key = event.session.as_ref().map(|s| format!("session:{}", s.id));
+    let link_key = event
+        .session
+        .as_ref()
+        .and_then(|s| s.payment_link.as_ref())
+        .map(|l| format!("link:{l}"));
+    let keys: Vec<&str> = [Some(&event_key), session_key.as_ref(), link_key.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let (out, paid, mismatch) = ctx.db().keyed(&keys, |tx| {
         let now = ctx.now();
         if invoices::event_seen(tx, &event.id)? {
             return Ok((

@@ -33,6 +33,10 @@ use crate::money::Cents;
 /// does. Any number will do as long as nothing else uses it ("hoss").
 pub const WRITE_LOCK: i64 = 0x686f_7373;
 
+/// The class of the advisory locks [`Db::keyed`] takes on PostgreSQL, one
+/// per key ("hosK"); the overlap locks of `lock.rs` use another.
+const KEY_LOCK_CLASS: i32 = 0x686f_734b;
+
 /// How many times [`Db::immediate`] runs its closure on PostgreSQL when the
 /// server aborts the transaction as a serialization failure or a deadlock.
 const ATTEMPTS: usize = 3;
@@ -694,7 +698,20 @@ impl<'a> Db<'a> {
         self,
         f: impl FnMut(Db<'_>) -> crate::error::Result<T>,
     ) -> crate::error::Result<T> {
-        self.transaction(true, f)
+        self.transaction(Lock::Exclusive, true, f)
+    }
+
+    /// [`Db::immediate`] for a write that touches only what `keys` name
+    /// (an event id, a session, a payment link): on PostgreSQL it runs
+    /// beside other keyed writes that share none of its keys, so their
+    /// commits reach the disk together, and apart from every
+    /// [`Db::immediate`] one. On SQLite it is [`Db::immediate`].
+    pub fn keyed<T>(
+        self,
+        keys: &[&str],
+        f: impl FnMut(Db<'_>) -> crate::error::Result<T>,
+    ) -> crate::error::Result<T> {
+        self.transaction(Lock::Keyed(keys), true, f)
     }
 
     /// [`Db::immediate`] that rolls back even when `f` succeeds: a dry run
@@ -703,11 +720,12 @@ impl<'a> Db<'a> {
         self,
         f: impl FnMut(Db<'_>) -> crate::error::Result<T>,
     ) -> crate::error::Result<T> {
-        self.transaction(false, f)
+        self.transaction(Lock::Exclusive, false, f)
     }
 
     fn transaction<T>(
         self,
+        lock: Lock<'_>,
         keep: bool,
         mut f: impl FnMut(Db<'_>) -> crate::error::Result<T>,
     ) -> crate::error::Result<T> {
@@ -724,7 +742,7 @@ impl<'a> Db<'a> {
             Db::Postgres(pg) => {
                 let mut attempt = 1;
                 loop {
-                    match pg.transaction(self, keep, &mut f) {
+                    match pg.transaction(self, &lock, keep, &mut f) {
                         Err(e) if attempt < ATTEMPTS && retryable(&e) => attempt += 1,
                         other => return other,
                     }
@@ -732,6 +750,45 @@ impl<'a> Db<'a> {
             }
         }
     }
+}
+
+/// What a PostgreSQL transaction locks before it starts.
+enum Lock<'k> {
+    /// The write lock, alone: every other writer waits.
+    Exclusive,
+    /// The write lock shared, and one lock per key, taken in one order so
+    /// two keyed writes cannot wait on each other.
+    Keyed(&'k [&'k str]),
+}
+
+impl Lock<'_> {
+    /// The text that begins the transaction and takes the locks. Keys go
+    /// in as numbers (a hash), never as text.
+    fn begin(&self) -> String {
+        match self {
+            Lock::Exclusive => format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"),
+            Lock::Keyed(keys) => {
+                let mut hashes: Vec<i32> = keys.iter().map(|k| key_hash(k)).collect();
+                hashes.sort_unstable();
+                hashes.dedup();
+                let mut text = format!("BEGIN; SELECT pg_advisory_xact_lock_shared({WRITE_LOCK})");
+                for h in hashes {
+                    text.push_str(&format!(", pg_advisory_xact_lock({KEY_LOCK_CLASS}, {h})"));
+                }
+                text
+            }
+        }
+    }
+}
+
+/// A key's lock number: 32-bit FNV-1a, the same in every hoss process and
+/// version (two keys that share a number only wait for each other).
+fn key_hash(key: &str) -> i32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    i32::from_ne_bytes(h.to_ne_bytes())
 }
 
 fn refs(bound: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
@@ -780,17 +837,12 @@ impl Postgres {
     fn transaction<T>(
         &self,
         db: Db<'_>,
+        lock: &Lock<'_>,
         keep: bool,
         f: &mut impl FnMut(Db<'_>) -> crate::error::Result<T>,
     ) -> crate::error::Result<T> {
-        self.client
-            .borrow_mut()
-            .batch_execute("BEGIN")
-            .map_err(StoreError::from)?;
-        let locked = self
-            .client
-            .borrow_mut()
-            .batch_execute(&format!("SELECT pg_advisory_xact_lock({WRITE_LOCK})"));
+        // BEGIN and the locks in one round trip.
+        let locked = self.client.borrow_mut().batch_execute(&lock.begin());
         let done = match locked {
             // A lock wait that timed out aborted the transaction: end it,
             // or every later statement on this connection would fail.
@@ -851,6 +903,81 @@ mod tests {
         waiter
             .immediate(|tx| Ok(tx.execute(insert, params!["a@b.com"])?))
             .unwrap();
+    }
+
+    #[test]
+    fn keyed_writes_wait_only_for_their_keys_and_for_immediate_ones() {
+        let Some((holder, other)) = crate::db::test_stores::two_connections() else {
+            return;
+        };
+        let (holder, other) = (holder.db(), other.db());
+        other.execute_batch("SET lock_timeout = '200ms'").unwrap();
+        let insert = "INSERT INTO suppression (email, reason, created_at) VALUES (?1, 'manual', 0)";
+        let waits = |e: crate::error::Error| {
+            assert!(e.to_string().contains("55P03"), "{e}");
+        };
+        // While one keyed write holds "event:1", another key goes ahead,
+        // the same key and an immediate write wait (and time out here).
+        holder
+            .keyed(&["event:1", "link:a"], |_| {
+                other.keyed(&["event:2"], |tx| {
+                    Ok(tx.execute(insert, params!["two@b.com"])?)
+                })?;
+                other.keyed(&[], |tx| Ok(tx.execute(insert, params!["none@b.com"])?))?;
+                waits(
+                    other
+                        .keyed(&["link:a", "event:3"], |tx| {
+                            Ok(tx.execute(insert, params!["a@b.com"])?)
+                        })
+                        .unwrap_err(),
+                );
+                waits(
+                    other
+                        .immediate(|tx| Ok(tx.execute(insert, params!["imm@b.com"])?))
+                        .unwrap_err(),
+                );
+                Ok(())
+            })
+            .unwrap();
+        // And while an immediate write runs, keyed ones wait.
+        holder
+            .immediate(|_| {
+                waits(
+                    other
+                        .keyed(&["event:9"], |tx| {
+                            Ok(tx.execute(insert, params!["nine@b.com"])?)
+                        })
+                        .unwrap_err(),
+                );
+                Ok(())
+            })
+            .unwrap();
+        let emails = other
+            .query_all(
+                "SELECT email FROM suppression ORDER BY email",
+                params![],
+                |r| r.get::<String>(0),
+            )
+            .unwrap();
+        assert_eq!(emails, ["none@b.com", "two@b.com"]);
+    }
+
+    #[test]
+    fn a_key_locks_the_same_number_in_every_process() {
+        // The lock numbers are part of the contract between hoss processes
+        // (and versions) that share a database: FNV-1a, not a seeded hash.
+        assert_eq!(key_hash(""), 0x811c_9dc5_u32 as i32);
+        assert_eq!(key_hash("a"), 0xe40c_292c_u32 as i32);
+        assert_ne!(key_hash("event:1"), key_hash("event:2"));
+        assert!(
+            Lock::Keyed(&["b", "a", "a"])
+                .begin()
+                .ends_with(&format!(
+                    "pg_advisory_xact_lock_shared({WRITE_LOCK}), pg_advisory_xact_lock({KEY_LOCK_CLASS}, {}), pg_advisory_xact_lock({KEY_LOCK_CLASS}, {})",
+                    key_hash("a").min(key_hash("b")),
+                    key_hash("a").max(key_hash("b"))
+                ))
+        );
     }
 
     #[test]

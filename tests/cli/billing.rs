@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Output, Sandbox, StripeStub, Trap, stripe_signature, stripe_signature_now, unix_now, wait_until,
+    Output, Sandbox, Served, StripeStub, Trap, stripe_signature, stripe_signature_now, unix_now,
+    wait_until,
 };
 
 const SECRET: &str = "whsec_test_webhook_secret";
@@ -1091,6 +1092,103 @@ fn warnings_with(sb: &Sandbox, needle: &str) -> Vec<String> {
 
 fn attention_with(sb: &Sandbox, needle: &str) -> Vec<String> {
     lines_with(&sb.json(&["summary", "--json"]), "attention", needle)
+}
+
+#[test]
+fn concurrent_deliveries_through_serve_pay_an_invoice_once() {
+    // On PostgreSQL, webhooks for different events, sessions and links run
+    // side by side; one event, session or link must still apply once.
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    customer_with_done_work(&sb, 1, &["150.00"]);
+    sb.run(&["bill"]);
+    let served = Served::start(&sb);
+    let mut bodies = vec![paid_session("evt_same", "cs_same", Some("plink_2"), 15000, Some(1)); 8];
+    for i in 0..8 {
+        let (event, session) = (format!("evt_link_{i}"), format!("cs_link_{i}"));
+        bodies.push(paid_session(
+            &event,
+            &session,
+            Some("plink_2"),
+            15000,
+            Some(1),
+        ));
+        let (event, session) = (format!("evt_none_{i}"), format!("cs_none_{i}"));
+        bodies.push(paid_session(
+            &event,
+            &session,
+            Some("plink_none"),
+            100,
+            None,
+        ));
+    }
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let posts: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let served = &served;
+                s.spawn(move || {
+                    let signature = stripe_signature_now(SECRET, body);
+                    served.post(
+                        "/stripe/webhook",
+                        &[("Stripe-Signature", signature.as_str())],
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        posts.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    let outcomes: Vec<String> = answers
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            serde_json::from_str::<Value>(body).unwrap()["outcome"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let count = |o: &str| outcomes.iter().filter(|x| *x == o).count();
+    // One of the nine sessions on the link paid; the other eight are paid
+    // twice (ignored, raised); seven of evt_same's deliveries are replays.
+    assert_eq!(count("applied"), 1, "{outcomes:?}");
+    let db = sb.db();
+    let sessions: Vec<(String, String)> = db
+        .query_all(
+            "SELECT session_id, outcome FROM stripe_session WHERE payment_link = 'plink_2' ORDER BY session_id",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(sessions.len(), 9, "{sessions:?}");
+    let paid_by: String = db
+        .query_row(
+            "SELECT paid_session_id FROM invoice WHERE id = 1",
+            args![],
+            |r| r.get(0),
+        )
+        .unwrap();
+    for (session, outcome) in &sessions {
+        let wanted = if *session == paid_by {
+            "applied"
+        } else {
+            "paid_twice"
+        };
+        assert_eq!(outcome, wanted, "{sessions:?}");
+    }
+    // Everything else: the eight unknown links and the paid-twice ones.
+    assert_eq!(
+        (count("duplicate"), count("ignored")),
+        (7, 16),
+        "{outcomes:?}"
+    );
+    let events: i64 = db
+        .query_row("SELECT COUNT(*) FROM stripe_event", args![], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 17);
+    let shown: Value = sb.json(&["invoice", "show", "1", "--json"]);
+    assert_eq!(shown["status"], "paid", "{shown}");
 }
 
 #[test]
