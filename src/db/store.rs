@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use postgres::types::{ToSql, Type};
+use postgres::types::{Format, IsNull, Kind, ToSql, Type, to_sql_checked};
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::clock::Timestamp;
@@ -383,6 +383,49 @@ fn postgres_arg(index: usize, value: &Value, ty: &Type) -> StoreResult<Box<dyn T
     })
 }
 
+/// A value as text (or NULL) for a parameter whose type the server infers,
+/// as it infers a literal's.
+#[derive(Debug)]
+struct AsText(Option<String>);
+
+impl AsText {
+    fn of(value: &Value) -> AsText {
+        AsText(match value {
+            Value::Null => None,
+            Value::Int(n) => Some(n.to_string()),
+            Value::Text(s) => Some(s.clone()),
+            // Display writes the shortest text that reads back as `f`.
+            Value::Real(f) => Some(f.to_string()),
+        })
+    }
+}
+
+impl ToSql for AsText {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match &self.0 {
+            None => Ok(IsNull::Yes),
+            Some(text) => {
+                out.extend_from_slice(text.as_bytes());
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _: &Type) -> Format {
+        Format::Text
+    }
+
+    to_sql_checked!();
+}
+
 /// SQLite's SQL text as PostgreSQL's: `?N` (and a bare `?`, numbered as
 /// SQLite numbers it) becomes `$N`, `INDEXED BY name` goes (PostgreSQL's
 /// planner picks the index) and `LIKE` becomes `ILIKE` (SQLite's `LIKE` is
@@ -463,10 +506,11 @@ pub fn postgres_text(sql: &str) -> String {
     out
 }
 
-/// A PostgreSQL connection and its prepared statements, by SQLite text.
+/// A PostgreSQL connection and the statements it has run, by SQLite text:
+/// `None` once run (unprepared), then prepared.
 pub struct Postgres {
     client: RefCell<postgres::Client>,
-    statements: RefCell<HashMap<String, postgres::Statement>>,
+    statements: RefCell<HashMap<String, Option<postgres::Statement>>>,
 }
 
 /// The connection chosen at open; lends the [`Db`] handle.
@@ -591,8 +635,12 @@ impl<'a> Db<'a> {
                 .prepare_cached(sql)?
                 .execute(rusqlite::params_from_iter(args))?),
             Db::Postgres(pg) => {
-                let (statement, bound) = pg.bind(sql, args)?;
-                let n = pg.client.borrow_mut().execute(&statement, &refs(&bound))?;
+                let n = pg.run(
+                    sql,
+                    args,
+                    |client, sql, params| client.execute(sql, params),
+                    |client, sql, params| client.execute_typed(sql, params),
+                )?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
         }
@@ -644,10 +692,9 @@ impl<'a> Db<'a> {
                 other => other.map(Some),
             },
             Db::Postgres(pg) => {
-                let (statement, bound) = pg.bind(sql, args)?;
                 // postgres's own query_opt refuses a second row; SQLite
                 // (and this API) takes the first.
-                let rows = pg.client.borrow_mut().query(&statement, &refs(&bound))?;
+                let rows = pg.query(sql, args)?;
                 rows.first().map(|r| f(&Row::Postgres(r))).transpose()
             }
         }
@@ -671,10 +718,9 @@ impl<'a> Db<'a> {
                 Ok(all)
             }
             Db::Postgres(pg) => {
-                let (statement, bound) = pg.bind(sql, args)?;
                 // Read whole before converting: no borrow of the client
                 // outlives this call, so `f` may query too.
-                let rows = pg.client.borrow_mut().query(&statement, &refs(&bound))?;
+                let rows = pg.query(sql, args)?;
                 rows.iter().map(|r| f(&Row::Postgres(r))).collect()
             }
         }
@@ -796,25 +842,74 @@ fn refs(bound: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
 }
 
 impl Postgres {
-    /// The prepared statement for `sql` (rewritten and prepared once) and
-    /// `args` bound to its parameters' types.
-    #[allow(clippy::type_complexity)]
-    fn bind(
+    fn query(&self, sql: &str, args: &[Value]) -> StoreResult<Vec<postgres::Row>> {
+        self.run(
+            sql,
+            args,
+            |client, statement, params| client.query(statement, params),
+            |client, text, params| client.query_typed(text, params),
+        )
+    }
+
+    /// Runs `sql` with `args`. The first time a connection runs a statement
+    /// it goes unprepared, in one round trip, its arguments as text the
+    /// server reads as whatever type the statement needs (libpq's way): a
+    /// command that runs each statement once waits for half the round
+    /// trips. A statement run again is prepared, and then only bound.
+    fn run<T>(
         &self,
         sql: &str,
         args: &[Value],
-    ) -> StoreResult<(postgres::Statement, Vec<Box<dyn ToSql + Sync>>)> {
-        let cached = self.statements.borrow().get(sql).cloned();
-        let statement = match cached {
-            Some(s) => s,
-            None => {
-                let s = self.client.borrow_mut().prepare(&postgres_text(sql))?;
+        prepared: impl FnOnce(
+            &mut postgres::Client,
+            &postgres::Statement,
+            &[&(dyn ToSql + Sync)],
+        ) -> Result<T, postgres::Error>,
+        unprepared: impl FnOnce(
+            &mut postgres::Client,
+            &str,
+            &[(&(dyn ToSql + Sync), Type)],
+        ) -> Result<T, postgres::Error>,
+    ) -> StoreResult<T> {
+        let seen = self.statements.borrow().get(sql).cloned();
+        let statement = match seen {
+            Some(Some(statement)) => statement,
+            Some(None) => {
+                let statement = self.client.borrow_mut().prepare(&postgres_text(sql))?;
                 self.statements
                     .borrow_mut()
-                    .insert(sql.to_owned(), s.clone());
-                s
+                    .insert(sql.to_owned(), Some(statement.clone()));
+                statement
+            }
+            None => {
+                self.statements.borrow_mut().insert(sql.to_owned(), None);
+                let texts: Vec<AsText> = args.iter().map(AsText::of).collect();
+                let unspecified = Type::new("unspecified".into(), 0, Kind::Pseudo, String::new());
+                let params: Vec<(&(dyn ToSql + Sync), Type)> = texts
+                    .iter()
+                    .map(|t| (t as &(dyn ToSql + Sync), unspecified.clone()))
+                    .collect();
+                return Ok(unprepared(
+                    &mut self.client.borrow_mut(),
+                    &postgres_text(sql),
+                    &params,
+                )?);
             }
         };
+        let bound = self.bind(&statement, args)?;
+        Ok(prepared(
+            &mut self.client.borrow_mut(),
+            &statement,
+            &refs(&bound),
+        )?)
+    }
+
+    /// `args` bound to the types of a prepared statement's parameters.
+    fn bind(
+        &self,
+        statement: &postgres::Statement,
+        args: &[Value],
+    ) -> StoreResult<Vec<Box<dyn ToSql + Sync>>> {
         if statement.params().len() != args.len() {
             return Err(StoreError::Bind {
                 index: args.len(),
@@ -825,13 +920,11 @@ impl Postgres {
                 ),
             });
         }
-        let bound = args
-            .iter()
+        args.iter()
             .zip(statement.params())
             .enumerate()
             .map(|(i, (v, ty))| postgres_arg(i, v, ty))
-            .collect::<StoreResult<_>>()?;
-        Ok((statement, bound))
+            .collect()
     }
 
     fn transaction<T>(
@@ -960,6 +1053,69 @@ mod tests {
             )
             .unwrap();
         assert_eq!(emails, ["none@b.com", "two@b.com"]);
+    }
+
+    #[test]
+    fn a_statement_reads_and_writes_the_same_unprepared_and_prepared() {
+        let Some((store, _)) = crate::db::test_stores::two_connections() else {
+            return;
+        };
+        let db = store.db();
+        db.execute_batch(
+            "CREATE TEMP TABLE t (i BIGINT, s TEXT, n BIGINT, f DOUBLE PRECISION, small INTEGER)",
+        )
+        .unwrap();
+        let rows: Vec<Vec<Value>> = vec![
+            vec![
+                Value::Int(i64::MIN),
+                Value::Text("it's \\ \"quoted\" — ünïcode\n".into()),
+                Value::Null,
+                Value::Real(0.1),
+                Value::Int(-7),
+            ],
+            vec![
+                Value::Int(i64::MAX),
+                Value::Text(String::new()),
+                Value::Int(0),
+                Value::Real(-2.5e300),
+                Value::Int(i64::from(i32::MAX)),
+            ],
+            vec![
+                Value::Int(0),
+                Value::Text("$1 ?2 '".into()),
+                Value::Int(42),
+                Value::Real(1e-7),
+                Value::Null,
+            ],
+        ];
+        // The first run of a text goes unprepared (its values as text),
+        // the next ones prepared (bound by type): the same either way.
+        let insert = "INSERT INTO t (i, s, n, f, small) VALUES (?1, ?2, ?3, ?4, ?5)";
+        for row in &rows {
+            assert_eq!(db.execute(insert, row).unwrap(), 1);
+        }
+        let select =
+            "SELECT i, s, n, f, small FROM t WHERE small IS NULL OR small <> ?1 ORDER BY i";
+        for _ in 0..3 {
+            let read = db
+                .query_all(select, params![1_000], |r| {
+                    (0..5)
+                        .map(|i| r.get::<Value>(i))
+                        .collect::<StoreResult<Vec<_>>>()
+                })
+                .unwrap();
+            let mut sorted = rows.clone();
+            sorted.sort_by_key(|r| match r[0] {
+                Value::Int(n) => n,
+                _ => 0,
+            });
+            assert_eq!(read, sorted);
+        }
+        // A value the column cannot hold is refused on both paths.
+        let small = "UPDATE t SET small = ?1 WHERE i = 0";
+        for _ in 0..2 {
+            assert!(db.execute(small, params![i64::MAX]).is_err());
+        }
     }
 
     #[test]
