@@ -7,7 +7,7 @@ use log::{info, warn};
 use serde::Serialize;
 
 use crate::app::Ctx;
-use crate::db::{self, customers};
+use crate::db::{self, customers, customers::Customer};
 use crate::domain::token::is_plausible;
 use crate::error::{Error, Result};
 use crate::render::{self, Report};
@@ -269,14 +269,18 @@ fn render_all(
         let batch = customers::list_after(ctx.db(), after, 500)?;
         let Some(last) = batch.last() else { break };
         after = last.id;
-        for customer in &batch {
-            let Some(token) = customer.public_token.as_deref().filter(|t| is_plausible(t)) else {
-                warn!(
-                    "[PORTAL][SKIPPED] customer has an unusable token; rotate it with `hoss customer rotate-token`"
-                );
-                continue;
-            };
-            let html = render::portal::customer_page(ctx.db(), &ctx.config, customer, ctx.now())?;
+        let (usable, unusable): (Vec<Customer>, Vec<Customer>) = batch
+            .into_iter()
+            .partition(|c| c.public_token.as_deref().is_some_and(is_plausible));
+        for _ in &unusable {
+            warn!(
+                "[PORTAL][SKIPPED] customer has an unusable token; rotate it with `hoss customer rotate-token`"
+            );
+        }
+        let pages_of_batch =
+            render::portal::customer_pages(ctx.db(), &ctx.config, &usable, ctx.now())?;
+        for (customer, html) in usable.iter().zip(pages_of_batch) {
+            let token = customer.public_token.as_deref().unwrap_or_default();
             if pages.send((dir.join(token), html)).is_err() {
                 // A writer failed; its error is reported by the caller.
                 return Ok(count);

@@ -181,6 +181,18 @@ pub fn by_link(db: Db<'_>, link_id: &str) -> StoreResult<Option<Invoice>> {
     )
 }
 
+/// Every invoice of the customers whose ids are `first..=last`, by customer
+/// and then oldest first (the portal's pages, a batch at a time).
+pub fn for_customers(db: Db<'_>, first: i64, last: i64) -> StoreResult<Vec<Invoice>> {
+    db.query_all(
+        &format!(
+            "SELECT {COLUMNS} FROM invoice WHERE customer_id BETWEEN ?1 AND ?2 ORDER BY customer_id, id"
+        ),
+        params![first, last],
+        row,
+    )
+}
+
 pub fn list(
     db: Db<'_>,
     customer_id: Option<i64>,

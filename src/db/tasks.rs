@@ -110,6 +110,26 @@ pub fn recent_for_customer(db: Db<'_>, customer_id: i64, limit: u32) -> StoreRes
     )
 }
 
+/// The newest `limit` tasks of each customer whose id is `first..=last`,
+/// by customer and then newest first.
+pub fn recent_for_customers(
+    db: Db<'_>,
+    first: i64,
+    last: i64,
+    limit: u32,
+) -> StoreResult<Vec<Task>> {
+    db.query_all(
+        &format!(
+            "SELECT {COLUMNS} FROM (
+                 SELECT *, ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY id DESC) AS nth
+                 FROM task WHERE customer_id BETWEEN ?1 AND ?2) AS recent
+             WHERE nth <= ?3 ORDER BY customer_id, id DESC"
+        ),
+        params![first, last, limit],
+        row,
+    )
+}
+
 /// `pending|running|failed → done`. `false` if the task is not in such a state.
 pub fn complete(
     db: Db<'_>,
