@@ -151,6 +151,54 @@ mod tests {
     use crate::money::Cents;
 
     #[test]
+    fn a_batch_of_pages_is_each_customer_s_own_page() {
+        crate::db::on_each_store(|db| {
+            let config = Config::from_env(&HashMap::new()).unwrap();
+            // Customer 2 has nothing, 3 more tasks than a page shows, 4 is
+            // missing from the ids, 5 has invoices only.
+            db.execute_batch(
+                "INSERT INTO customer (id, company, contact_email, created_at) VALUES
+                   (1, 'One', 'a@one.com', 0), (2, 'Two', 'b@two.com', 0),
+                   (3, 'Three', 'c@three.com', 0), (5, 'Five', 'e@five.com', 0);",
+            )
+            .unwrap();
+            for (customer, n) in [(1, 3), (3, 12), (5, 0)] {
+                for i in 0..n {
+                    db.execute(
+                        "INSERT INTO task (customer_id, description, status, amount_cents, created_at)
+                         VALUES (?1, ?2, 'pending', 100, ?3)",
+                        crate::db::params![customer, format!("task {customer}.{i}"), i],
+                    )
+                    .unwrap();
+                }
+            }
+            for (customer, n) in [(1, 2), (3, 1), (5, 4)] {
+                for i in 0..n {
+                    db.execute(
+                        "INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at)
+                         VALUES (?1, ?2, 'usd', 'draft', ?3)",
+                        crate::db::params![customer, 1000 + i, 10 + i],
+                    )
+                    .unwrap();
+                }
+            }
+            let customers = crate::db::customers::list_after(db, 0, 10).unwrap();
+            let batch = customer_pages(db, &config, &customers, 100).unwrap();
+            assert_eq!(batch.len(), 4);
+            for (c, html) in customers.iter().zip(&batch) {
+                assert_eq!(
+                    *html,
+                    customer_page(db, &config, c, 100).unwrap(),
+                    "{}",
+                    c.company
+                );
+            }
+            assert!(batch[2].contains("task 3.11") && !batch[2].contains("task 3.1<"));
+            assert!(!batch[1].contains("task "), "{}", batch[1]);
+        });
+    }
+
+    #[test]
     fn every_dynamic_value_is_escaped() {
         let evil = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>";
         let p = page(
