@@ -1,8 +1,8 @@
 //! Window queries for the digest (`hoss summary`): every count is over
-//! `[from, to)`. Leads and sends are read from the tallies their triggers
-//! keep (migration V4): whole hours from `tally_hour`, the window's ragged
-//! edges from `tally_second`, so a day stays cheap however many rows it
-//! holds; the rest on a covering index.
+//! `[from, to)`. Leads, sends and invoices are read from the tallies their
+//! triggers keep (migrations V4 and V15): whole hours from `tally_hour`,
+//! the window's ragged edges from `tally_second`, so a day stays cheap
+//! however many rows it holds; the rest on a covering index.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +48,8 @@ fn tally(db: Db<'_>, metric: &str, from: i64, to: i64) -> StoreResult<BTreeMap<S
 pub fn prune_tallies(db: Db<'_>, now: i64, retention_days: u32) -> StoreResult<usize> {
     let days = i64::from(retention_days.max(8));
     db.execute(
-        "DELETE FROM tally_second WHERE metric IN ('lead', 'send', 'send_step') AND at < ?1",
+        "DELETE FROM tally_second
+         WHERE metric IN ('lead', 'send', 'send_step', 'invoice_created', 'invoice_paid') AND at < ?1",
         params![now - days * 86_400],
     )
 }
@@ -103,22 +104,24 @@ pub fn real_outreach(db: Db<'_>, from: i64, to: i64) -> StoreResult<i64> {
         .sum())
 }
 
-/// (count, exact amount) of invoices created in the window.
+/// (count, exact amount) of invoices created in the window, from their
+/// tallies (migration V15: 'n', and the amount as 'billions' and 'units').
 pub fn invoices_created(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, i128)> {
-    super::invoices::count_and_total(
-        db,
-        "created_at >= ?1 AND created_at < ?2",
-        params![from, to],
-    )
+    invoice_tally(db, "invoice_created", from, to)
 }
 
 /// (count, exact amount) of invoices that became paid in the window.
 pub fn payments_received(db: Db<'_>, from: i64, to: i64) -> StoreResult<(i64, i128)> {
-    super::invoices::count_and_total(
-        db,
-        "paid_at >= ?1 AND paid_at < ?2 AND paid_at IS NOT NULL",
-        params![from, to],
-    )
+    invoice_tally(db, "invoice_paid", from, to)
+}
+
+fn invoice_tally(db: Db<'_>, metric: &str, from: i64, to: i64) -> StoreResult<(i64, i128)> {
+    let keys = tally(db, metric, from, to)?;
+    let key = |k: &str| keys.get(k).copied().unwrap_or(0);
+    Ok((
+        key("n"),
+        super::invoices::join_sum(key("billions"), key("units")),
+    ))
 }
 
 /// Rejected or failed webhooks logged in the window.
@@ -204,6 +207,96 @@ mod tests {
     }
 
     #[test]
+    fn invoice_tallies_follow_every_change_and_match_the_rows_exactly() {
+        crate::db::on_each_store(|db| {
+            let h = 1_795_615_200; // a whole hour
+            db.execute_batch(
+                "INSERT INTO customer (id, company, contact_email, created_at) VALUES (1, 'C', 'c@c.com', 0)",
+            )
+            .unwrap();
+            // Amounts past what one i64 sum of a few could hold, at the
+            // window's edges and inside whole hours; one imported paid.
+            let huge = i64::MAX / 2;
+            let rows = [
+                (h - 1, 100, None),
+                (h, huge, None),
+                (h + 1800, huge, None),
+                (h + 3600 + 7, 250, Some(h + 3600 + 9)),
+                (h + 7200 + 1, 999_999_999, None),
+            ];
+            for (at, cents, paid_at) in rows {
+                let (status, via) = match paid_at {
+                    Some(_) => ("paid", Some("manual")),
+                    None => ("draft", None),
+                };
+                db.execute(
+                    "INSERT INTO invoice (customer_id, amount_cents, currency, status, created_at, paid_at, paid_via)
+                     VALUES (1, ?1, 'usd', ?2, ?3, ?4, ?5)",
+                    params![cents, status, at, paid_at, via],
+                )
+                .unwrap();
+            }
+            // What the rows say, summed exactly here.
+            let by_rows = |column: &str, from: i64, to: i64| -> (i64, i128) {
+                let rows = db
+                    .query_all(
+                        &format!(
+                            "SELECT amount_cents FROM invoice WHERE {column} >= ?1 AND {column} < ?2"
+                        ),
+                        params![from, to],
+                        |r| r.get::<i64>(0),
+                    )
+                    .unwrap();
+                (
+                    i64::try_from(rows.len()).unwrap(),
+                    rows.iter().map(|c| i128::from(*c)).sum(),
+                )
+            };
+            let agree = |what: &str| {
+                for (from, to) in [(h - 1, h + 7202), (h, h + 3600), (h + 1, h + 7201), (h, h)] {
+                    assert_eq!(
+                        invoices_created(db, from, to).unwrap(),
+                        by_rows("created_at", from, to),
+                        "created {from}..{to}: {what}"
+                    );
+                    assert_eq!(
+                        payments_received(db, from, to).unwrap(),
+                        by_rows("paid_at", from, to),
+                        "paid {from}..{to}: {what}"
+                    );
+                }
+            };
+            agree("as inserted");
+            assert_eq!(invoices_created(db, h - 1, h + 7202).unwrap().0, 5);
+            db.execute(
+                "UPDATE invoice SET status = 'paid', paid_at = ?1, paid_via = 'manual' WHERE amount_cents = ?2 AND created_at = ?3",
+                params![h + 3599, huge, h],
+            )
+            .unwrap();
+            agree("one paid");
+            db.execute(
+                "UPDATE invoice SET amount_cents = 7 WHERE created_at = ?1",
+                params![h - 1],
+            )
+            .unwrap();
+            agree("an amount changed");
+            db.execute(
+                "UPDATE invoice SET status = 'void' WHERE created_at = ?1",
+                params![h + 1800],
+            )
+            .unwrap();
+            agree("one void (still made)");
+            db.execute(
+                "DELETE FROM invoice WHERE created_at = ?1",
+                params![h + 7200 + 1],
+            )
+            .unwrap();
+            agree("one deleted");
+            assert_eq!(payments_received(db, h, h + 7200).unwrap().0, 2);
+        });
+    }
+
+    #[test]
     fn sends_are_counted_by_step_and_the_daily_count_matches_the_ledger() {
         crate::db::on_each_store(|db| {
             let h = 1_795_615_200;
@@ -242,10 +335,29 @@ mod tests {
             assert_eq!(sends_by_step(db, h, h + 10).unwrap(), (1, 1));
             let now = h + 7;
             assert_eq!(real_outreach(db, now - 86_399, now + 1).unwrap(), 3);
-            assert_eq!(
-                real_outreach(db, now - 86_399, now + 1).unwrap(),
-                crate::db::outbox::real_in_24h(db, now).unwrap()
-            );
+            // The daily cap's count (from the tallies) is the ledger's own,
+            // `(now − 24 h, now]`, with sends right at both ends.
+            let by_rows = |now: i64| -> i64 {
+                db.query_row(
+                    "SELECT COUNT(*) FROM send_ledger WHERE at > ?1 AND at <= ?2
+                     AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain')",
+                    params![now - 86_400, now],
+                    |r| r.get(0),
+                )
+                .unwrap()
+            };
+            let sent_at: Vec<i64> = db
+                .query_all("SELECT at FROM send_ledger", params![], |r| r.get(0))
+                .unwrap();
+            for at in sent_at {
+                for now in [at - 1, at, at + 86_399, at + 86_400] {
+                    assert_eq!(
+                        crate::db::outbox::real_in_24h(db, now).unwrap(),
+                        by_rows(now),
+                        "at {now}"
+                    );
+                }
+            }
         });
     }
 

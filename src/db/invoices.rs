@@ -59,7 +59,7 @@ fn split_sum(column: &str) -> String {
     )
 }
 
-fn join_sum(high: i64, low: i64) -> i128 {
+pub(crate) fn join_sum(high: i64, low: i64) -> i128 {
     i128::from(high) * 1_000_000_000 + i128::from(low)
 }
 
@@ -453,25 +453,6 @@ pub fn customer_totals(db: Db<'_>, customer_id: i64) -> StoreResult<(i128, i128)
             ))
         },
     )
-}
-
-fn count_and_total_sql(filter: &str) -> String {
-    format!(
-        "SELECT COUNT(*), {} FROM invoice WHERE {filter}",
-        split_sum("amount_cents")
-    )
-}
-
-/// (count, exact total) of the invoices matching `filter` with `args`:
-/// shared by the digest windows.
-pub(crate) fn count_and_total(
-    db: Db<'_>,
-    filter: &str,
-    args: &[Value],
-) -> StoreResult<(i64, i128)> {
-    db.query_row(&count_and_total_sql(filter), args, |r| {
-        Ok((r.get(0)?, join_sum(r.get(1)?, r.get(2)?)))
-    })
 }
 
 /// Drafts held back by the amount limits (for warnings).
@@ -933,16 +914,11 @@ mod tests {
             assert!(!event_seen(db, "evt_a").unwrap());
 
             assert_eq!(
-                count_and_total(
-                    db,
-                    "paid_at >= ?1 AND paid_at < ?2 AND paid_at IS NOT NULL",
-                    params![20, 21]
-                )
-                .unwrap(),
+                super::super::digest::payments_received(db, 20, 21).unwrap(),
                 (1, 1250)
             );
             assert_eq!(
-                count_and_total(db, "created_at >= ?1", params![6]).unwrap(),
+                super::super::digest::invoices_created(db, 6, i64::MAX).unwrap(),
                 (0, 0)
             );
         });

@@ -12,6 +12,7 @@ use std::time::Duration;
 use postgres::Client;
 use postgres::error::SqlState;
 
+use super::SCHEMA_VERSION;
 use crate::config::database_label;
 use crate::error::{DbError, Error, Result};
 
@@ -109,26 +110,17 @@ fn cause_chain(e: &postgres::Error) -> String {
     text
 }
 
-/// The newest schema version this hoss knows (the same number as SQLite's).
-pub fn latest_version() -> i32 {
-    embedded::migrations::runner()
-        .get_migrations()
-        .iter()
-        .map(|m| m.version())
-        .max()
-        .unwrap_or(0)
-}
-
 /// Brings the schema up to date under an advisory lock, and returns the
 /// version it is at. Each migration runs in its own transaction: a
 /// connection dropped mid-way leaves the last whole version applied.
 pub fn migrate(client: &mut Client) -> Result<i32> {
     // Up to date (every command's case): nothing to lock or write, so a
     // role that may only read and write rows can run hoss.
-    let latest = latest_version();
-    if applied_version(client)? == latest {
-        return Ok(latest);
+    let applied = applied_version(client)?;
+    if applied == SCHEMA_VERSION {
+        return Ok(applied);
     }
+    super::refuse_newer(applied)?;
     let failed = |e: postgres::Error| Error::Db(DbError::Migration(e.to_string()));
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -158,26 +150,24 @@ pub fn migrate(client: &mut Client) -> Result<i32> {
     applied_version(client)
 }
 
-/// The schema version the database is at (0: none applied).
+/// The schema version the database is at (0: none applied); one round
+/// trip, as every command asks it.
 pub fn applied_version(client: &mut Client) -> Result<i32> {
-    let failed = |e: postgres::Error| Error::Db(DbError::Migration(e.to_string()));
-    let exists: bool = client
-        .query_one(
-            "SELECT to_regclass('refinery_schema_history') IS NOT NULL",
-            &[],
-        )
-        .map_err(failed)?
-        .get(0);
-    if !exists {
-        return Ok(0);
-    }
-    Ok(client
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history",
-            &[],
-        )
-        .map_err(failed)?
-        .get(0))
+    let asked =
+        client.simple_query("SELECT COALESCE(MAX(version), 0) FROM refinery_schema_history");
+    let messages = match asked {
+        Err(e) if e.code() == Some(&SqlState::UNDEFINED_TABLE) => return Ok(0),
+        other => other.map_err(|e| Error::Db(DbError::Migration(e.to_string())))?,
+    };
+    let version = messages.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(row) => row.get(0),
+        _ => None,
+    });
+    version.and_then(|v| v.parse().ok()).ok_or_else(|| {
+        Error::Db(DbError::Migration(format!(
+            "unreadable schema version {version:?}"
+        )))
+    })
 }
 
 #[cfg(test)]
@@ -200,17 +190,50 @@ mod tests {
         migrating
             .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
             .unwrap();
-        assert_eq!(migrate(&mut waiting).unwrap(), latest_version());
+        assert_eq!(migrate(&mut waiting).unwrap(), SCHEMA_VERSION);
         // Up to date: nothing is locked or written again.
         migrating
             .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
             .unwrap();
-        assert_eq!(migrate(&mut waiting).unwrap(), latest_version());
+        assert_eq!(migrate(&mut waiting).unwrap(), SCHEMA_VERSION);
     }
 
     #[test]
-    fn both_stores_know_the_same_schema_version() {
-        assert_eq!(latest_version(), super::super::latest_version());
+    fn a_schema_newer_than_this_hoss_is_refused() {
+        let Some(url) = crate::db::test_stores::new_database() else {
+            return;
+        };
+        let mut client = connect(&url).unwrap();
+        assert_eq!(applied_version(&mut client).unwrap(), 0);
+        assert_eq!(migrate(&mut client).unwrap(), SCHEMA_VERSION);
+        client
+            .batch_execute(&format!(
+                "INSERT INTO refinery_schema_history (version, name, applied_on, checksum)
+                 VALUES ({}, 'from_the_future', '', '0')",
+                SCHEMA_VERSION + 1
+            ))
+            .unwrap();
+        let err = migrate(&mut client).unwrap_err().to_string();
+        assert!(err.contains("newer than this hoss"), "{err}");
+    }
+
+    #[test]
+    fn both_stores_know_the_same_schema_version_and_it_is_the_newest_migration() {
+        let newest = |migrations: Vec<refinery::Migration>| {
+            migrations.iter().map(|m| m.version()).max().unwrap_or(0)
+        };
+        assert_eq!(
+            newest(embedded::migrations::runner().get_migrations().to_vec()),
+            SCHEMA_VERSION
+        );
+        assert_eq!(
+            newest(
+                super::super::embedded::migrations::runner()
+                    .get_migrations()
+                    .to_vec()
+            ),
+            SCHEMA_VERSION
+        );
     }
 
     #[test]

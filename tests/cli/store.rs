@@ -23,7 +23,7 @@ fn postgres_migrations_give_the_same_schema_as_sqlite() {
     let url = server.url().replace("?sslmode=disable", "");
     let mut client = pg::connect(&url).unwrap();
     let version = pg::migrate(&mut client).unwrap();
-    assert_eq!(version, pg::latest_version());
+    assert_eq!(version, hoss::db::SCHEMA_VERSION);
     let applied: i32 = sqlite
         .query_row(
             "SELECT MAX(version) FROM refinery_schema_history",
@@ -62,14 +62,14 @@ fn processes_migrating_a_new_postgres_database_together_apply_each_version_once(
         })
         .collect();
     for pass in passes {
-        assert_eq!(pass.join().unwrap(), pg::latest_version());
+        assert_eq!(pass.join().unwrap(), hoss::db::SCHEMA_VERSION);
     }
     let mut client = pg::connect(&url).unwrap();
     let rows: i64 = client
         .query_one("SELECT COUNT(*) FROM refinery_schema_history", &[])
         .unwrap()
         .get(0);
-    assert_eq!(rows, i64::from(pg::latest_version()));
+    assert_eq!(rows, i64::from(hoss::db::SCHEMA_VERSION));
     let installs: i64 = client
         .query_one("SELECT COUNT(*) FROM install", &[])
         .unwrap()
