@@ -198,14 +198,13 @@ impl Claim {
     };
 }
 
-/// Real outreach sends in the 24 h up to `now` (reserved, sent, uncertain).
+/// Real outreach sends in the 24 h up to `now`, `(now − 24 h, now]`
+/// (reserved, sent, uncertain): from the send tallies, kept by triggers in
+/// the same transaction as the ledger, so a day with hundreds of thousands
+/// of sends is not counted row by row. (A ledger row pruned within the day
+/// would still count: the cap errs on the side of sending less.)
 pub fn real_in_24h(db: Db<'_>, now: i64) -> StoreResult<i64> {
-    db.query_row(
-        "SELECT COUNT(*) FROM send_ledger
-         WHERE at > ?1 AND at <= ?2 AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain')",
-        params![now - 86_400, now],
-        |r| r.get(0),
-    )
+    super::digest::real_outreach(db, now - 86_400 + 1, now + 1)
 }
 
 /// First emails to a company domain in the 24 h up to `now`.
