@@ -1618,3 +1618,86 @@ fn an_unusable_webhook_secret_is_named_not_reported_missing() {
         "{check}"
     );
 }
+
+#[test]
+fn review_concurrent_payments_of_different_invoices_all_apply_and_count() {
+    // Keyed webhooks on PostgreSQL: many invoices, each paid through its own
+    // link at once (the hot counter rows of invoice_status_total and the
+    // invoice tallies shared), plus metadata-only claims naming them.
+    let stub = StripeStub::start();
+    let sb = stripe_sandbox(&stub);
+    let n = 8;
+    for i in 1..=n {
+        customer_with_done_work(&sb, i, &["150.00"]);
+    }
+    sb.run(&["bill"]);
+    let db = sb.db();
+    let links: Vec<(i64, String)> = db
+        .query_all(
+            "SELECT id, stripe_payment_link_id FROM invoice WHERE stripe_payment_link_id IS NOT NULL ORDER BY id",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(links.len(), n, "{links:?}");
+    let served = Served::start(&sb);
+    let mut bodies = Vec::new();
+    for round in 0..3 {
+        for (id, link) in &links {
+            bodies.push(paid_session(
+                &format!("evt_{id}_{round}"),
+                &format!("cs_{id}_{round}"),
+                Some(link),
+                15000,
+                Some(*id),
+            ));
+            bodies.push(paid_session(
+                &format!("evt_meta_{id}_{round}"),
+                &format!("cs_meta_{id}_{round}"),
+                None,
+                15000,
+                Some(*id),
+            ));
+        }
+    }
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let posts: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                let served = &served;
+                s.spawn(move || {
+                    let signature = stripe_signature_now(SECRET, body);
+                    served.post(
+                        "/stripe/webhook",
+                        &[("Stripe-Signature", signature.as_str())],
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        posts.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    let mut applied = 0;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        if v["outcome"] == "applied" {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, n, "{answers:?}");
+    let paid: i64 = db
+        .query_row(
+            "SELECT n FROM invoice_status_total WHERE status = 'paid'",
+            args![],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(paid, n as i64);
+    let summary: Value = sb.json(&["summary", "--json"]);
+    assert_eq!(summary["payments"]["received"], json!(n), "{summary}");
+    let events: i64 = db
+        .query_row("SELECT COUNT(*) FROM stripe_event", args![], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, bodies.len() as i64);
+}
