@@ -1094,6 +1094,27 @@ fn attention_with(sb: &Sandbox, needle: &str) -> Vec<String> {
     lines_with(&sb.json(&["summary", "--json"]), "attention", needle)
 }
 
+/// Signs and posts every body to `serve` at once, a thread each; the
+/// answers in the bodies' order.
+fn deliver_at_once(served: &Served, bodies: &[String]) -> Vec<(u16, String)> {
+    std::thread::scope(|s| {
+        let posts: Vec<_> = bodies
+            .iter()
+            .map(|body| {
+                s.spawn(move || {
+                    let signature = stripe_signature_now(SECRET, body);
+                    served.post(
+                        "/stripe/webhook",
+                        &[("Stripe-Signature", signature.as_str())],
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        posts.into_iter().map(|p| p.join().unwrap()).collect()
+    })
+}
+
 #[test]
 fn concurrent_deliveries_through_serve_pay_an_invoice_once() {
     // On PostgreSQL, webhooks for different events, sessions and links run
@@ -1122,23 +1143,7 @@ fn concurrent_deliveries_through_serve_pay_an_invoice_once() {
             None,
         ));
     }
-    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
-        let posts: Vec<_> = bodies
-            .iter()
-            .map(|body| {
-                let served = &served;
-                s.spawn(move || {
-                    let signature = stripe_signature_now(SECRET, body);
-                    served.post(
-                        "/stripe/webhook",
-                        &[("Stripe-Signature", signature.as_str())],
-                        body.as_bytes(),
-                    )
-                })
-            })
-            .collect();
-        posts.into_iter().map(|p| p.join().unwrap()).collect()
-    });
+    let answers = deliver_at_once(&served, &bodies);
     let outcomes: Vec<String> = answers
         .iter()
         .map(|(status, body)| {
@@ -1620,7 +1625,7 @@ fn an_unusable_webhook_secret_is_named_not_reported_missing() {
 }
 
 #[test]
-fn review_concurrent_payments_of_different_invoices_all_apply_and_count() {
+fn concurrent_payments_of_different_invoices_all_apply_and_are_counted() {
     // Keyed webhooks on PostgreSQL: many invoices, each paid through its own
     // link at once (the hot counter rows of invoice_status_total and the
     // invoice tallies shared), plus metadata-only claims naming them.
@@ -1660,23 +1665,7 @@ fn review_concurrent_payments_of_different_invoices_all_apply_and_count() {
             ));
         }
     }
-    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
-        let posts: Vec<_> = bodies
-            .iter()
-            .map(|body| {
-                let served = &served;
-                s.spawn(move || {
-                    let signature = stripe_signature_now(SECRET, body);
-                    served.post(
-                        "/stripe/webhook",
-                        &[("Stripe-Signature", signature.as_str())],
-                        body.as_bytes(),
-                    )
-                })
-            })
-            .collect();
-        posts.into_iter().map(|p| p.join().unwrap()).collect()
-    });
+    let answers = deliver_at_once(&served, &bodies);
     let mut applied = 0;
     for (status, body) in &answers {
         assert_eq!(*status, 200, "{body}");
