@@ -50,6 +50,30 @@ fn postgres_migrations_give_the_same_schema_as_sqlite() {
 }
 
 #[test]
+fn a_server_certificate_hoss_does_not_trust_is_a_setting_to_fix_not_a_wait() {
+    // A self-signed certificate: libpq's `require` would take it unchecked;
+    // hoss checks it against the public roots and refuses (78), naming
+    // the certificate and never the password. Without TLS the same server
+    // answers.
+    let Some(server) = Postgres::start_with_tls() else {
+        return;
+    };
+    for mode in ["require", "prefer"] {
+        let url = server
+            .url()
+            .replace("sslmode=disable", &format!("sslmode={mode}"));
+        let out = Sandbox::sqlite().with("DATABASE_URL", &url).run(&["check"]);
+        assert_eq!(out.code, 78, "{mode}: {}", out.stderr);
+        assert!(out.stderr.contains("certificate"), "{mode}: {}", out.stderr);
+        assert!(!out.stderr.contains(PG_PASSWORD), "{}", out.stderr);
+    }
+    let out = Sandbox::sqlite()
+        .with("DATABASE_URL", &server.url())
+        .run(&["check"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
 fn processes_migrating_a_new_postgres_database_together_apply_each_version_once() {
     let Some(server) = Postgres::start() else {
         return;

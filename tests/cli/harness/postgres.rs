@@ -6,6 +6,7 @@
 //! runs as `nobody` (PostgreSQL refuses to run as root). It is stopped when
 //! the value is dropped.
 
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,6 +19,8 @@ pub const PG_USER: &str = "hoss";
 pub const PG_PASSWORD: &str = "pg-secret-5d8";
 /// The cluster's superuser (`postgres`), for the harness's own setup.
 const SUPER_PASSWORD: &str = "pg-super-c41";
+/// Debian's `openssl`: the certificate of [`Postgres::start_with_tls`].
+const OPENSSL: &str = "/usr/bin/openssl";
 
 pub struct Postgres {
     pub port: u16,
@@ -73,6 +76,20 @@ impl Postgres {
     /// Starts a cluster and makes the `hoss` role and database, or returns
     /// `None` (after the loud SKIPPED line) when the package is missing.
     pub fn start() -> Option<Postgres> {
+        Self::start_with(false)
+    }
+
+    /// A cluster that also speaks TLS, with a self-signed certificate (made
+    /// by `openssl`) that no public root vouches for.
+    #[allow(dead_code)] // the lib's unit tests include this file
+    pub fn start_with_tls() -> Option<Postgres> {
+        if !system_package("openssl", Path::new(OPENSSL).exists()) {
+            return None;
+        }
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Postgres> {
         let bin = bin_dir();
         if !system_package("postgresql", bin.is_some()) {
             return None;
@@ -110,12 +127,47 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -c port={} -c unix_socket_directories={} \
              -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
             server.port,
             root.display()
         );
+        if tls {
+            let (cert, key) = (root.join("server.crt"), root.join("server.key"));
+            let made = Command::new(OPENSSL)
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                ])
+                .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-keyout"])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output()
+                .expect("run openssl");
+            assert!(
+                made.status.success(),
+                "{}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            // The server refuses a key others may read.
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if let Some((uid, gid)) = run_as {
+                for f in [&cert, &key] {
+                    std::os::unix::fs::chown(f, Some(uid), Some(gid)).unwrap();
+                }
+            }
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            ));
+        }
         server.tool(
             "pg_ctl",
             &[
