@@ -80,8 +80,10 @@ impl Ctx {
     }
 
     /// Writes buffered operator events to the database.
-    pub fn flush_log(&self) {
-        crate::log::flush(self.db(), self.config.log_max_entries);
+    /// Writes the buffered log lines to the event log; `false` if that
+    /// failed (they stay buffered).
+    pub fn flush_log(&self) -> bool {
+        crate::log::flush(self.db(), self.config.log_max_entries)
     }
 }
 

@@ -86,22 +86,25 @@ pub fn init(filter: &str) {
 }
 
 /// Writes the buffered events to the capped table. A failure keeps them
-/// buffered for the next flush; the stderr lines are already out.
-pub fn flush(db: Db<'_>, cap: u32) {
+/// buffered for the next flush (and says `false`); the stderr lines are
+/// already out.
+pub fn flush(db: Db<'_>, cap: u32) -> bool {
     let batch: Vec<Event> = match PENDING.lock() {
         Ok(mut pending) => std::mem::take(&mut *pending),
-        Err(_) => return,
+        Err(_) => return false,
     };
     if batch.is_empty() {
-        return;
+        return true;
     }
-    if events::append(db, &batch, cap).is_err()
-        && let Ok(mut pending) = PENDING.lock()
-    {
+    if events::append(db, &batch, cap).is_ok() {
+        return true;
+    }
+    if let Ok(mut pending) = PENDING.lock() {
         let newer = std::mem::take(&mut *pending);
         *pending = batch;
         pending.extend(newer);
     }
+    false
 }
 
 /// Log text stays on one line: CR, LF and other control characters from

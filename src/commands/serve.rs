@@ -11,17 +11,20 @@
 //! until SIGTERM/SIGINT however long it is idle and survives transient accept
 //! errors. Only complete requests reach the pool of 8 workers, each with its
 //! own database connection, through a bounded queue (full → 503); `/healthz`,
-//! 404s and 405s are answered without a worker. Security headers on every
-//! answer; no internal detail in any response; SIGTERM/SIGINT stop taking
-//! connections, finish the requests in hand, and exit 0. A listener that
+//! 404s and 405s are answered without a worker; their log lines reach the
+//! event log through one writer with its own connection, every 100 ms (the
+//! last ones with the command's own flush when serve stops). Security
+//! headers on every answer; no internal detail in any response;
+//! SIGTERM/SIGINT stop taking connections, finish the requests in hand, and
+//! exit 0. A listener that
 //! fails for good is logged (`[SERVE][ERROR]`) and exits 70.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use log::{error, info, warn};
 
@@ -35,6 +38,10 @@ use crate::services::http_server::{self, Front, Job, Request, Response, Route};
 
 pub const WORKERS: usize = 8;
 const QUEUE: usize = 64;
+/// How often the workers' log lines are written to the event log, and the
+/// pause after a write that failed.
+const LOG_EVERY: Duration = Duration::from_millis(100);
+const LOG_RETRY: Duration = Duration::from_secs(5);
 /// Largest one-click unsubscribe body (`List-Unsubscribe=One-Click`).
 const UNSUBSCRIBE_BODY: usize = 64 * 1024;
 
@@ -174,10 +181,34 @@ pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
                     }
                 }
                 job.reply(answer);
-                worker.flush_log();
             }
         }));
     }
+    // The workers' log lines reach the event log through one writer, a
+    // batch at a time, not a transaction per request.
+    let workers_done = Arc::new(AtomicBool::new(false));
+    let log_writer = {
+        let mut writer = ctx.worker()?;
+        let done = workers_done.clone();
+        // Its last lines are written by the command's own flush at the end.
+        std::thread::spawn(move || {
+            let mut next = Instant::now();
+            while !done.load(Ordering::Acquire) {
+                if Instant::now() >= next && !writer.flush_log() {
+                    // The lines wait (they are on stderr already). The
+                    // connection may have died (a server restart): a new
+                    // one if it did, and a pause before the next try.
+                    if !writer.store.answers()
+                        && let Ok(fresh) = writer.worker()
+                    {
+                        writer = fresh;
+                    }
+                    next = Instant::now() + LOG_RETRY;
+                }
+                std::thread::sleep(LOG_EVERY);
+            }
+        })
+    };
     info!("[SERVE][LISTENING] addr={local} workers={WORKERS}");
     let _ = writeln!(out, "listening on http://{local}");
     let _ = out.flush();
@@ -188,6 +219,8 @@ pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     for w in workers {
         let _ = w.join();
     }
+    workers_done.store(true, Ordering::Release);
+    let _ = log_writer.join();
     match ended {
         Ok(()) => {
             info!("[SERVE][STOPPED] addr={local}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{Sandbox, Served, stripe_signature_now};
+use crate::harness::{Sandbox, Served, stripe_signature_now, wait_until};
 
 const SECRET: &str = "whsec_serve_tests_secret";
 
@@ -373,4 +373,58 @@ fn a_request_that_timed_out_on_the_write_lock_does_not_break_its_worker() {
     }
     let (code, log) = served.terminate();
     assert_eq!(code, Some(0), "{log}");
+}
+
+/// The workers' log lines reach the event log through one writer: soon
+/// while serve runs, the last ones when it stops, and on PostgreSQL also
+/// after the server closed the writer's connection.
+#[test]
+fn webhook_log_lines_reach_the_event_log_while_serving_and_at_the_stop() {
+    let sb = Sandbox::new().with("STRIPE_WEBHOOK_SECRET", SECRET);
+    let served = Served::start(&sb);
+    let deliver = |id: &str| {
+        let body = webhook_event(id);
+        let signature = stripe_signature_now(SECRET, &body);
+        let (status, answer) = served.post(
+            "/stripe/webhook",
+            &[("Stripe-Signature", signature.as_str())],
+            body.as_bytes(),
+        );
+        assert_eq!(status, 200, "{answer}");
+    };
+    let logged = |id: &str| -> bool {
+        sb.db()
+            .query_row(
+                "SELECT COUNT(*) FROM event_log WHERE tag = '[STRIPE][WEBHOOK]' AND message LIKE ?1",
+                args![format!("%event_id={id} %")],
+                |r| r.get::<i64>(0),
+            )
+            .unwrap()
+            > 0
+    };
+    deliver("evt_log_1");
+    wait_until(PROMPT, "evt_log_1 in the event log", || logged("evt_log_1"));
+    if sb.on_postgres() {
+        sb.db()
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                args![],
+            )
+            .unwrap();
+        deliver("evt_log_2");
+        // One failed write, a new connection, the next try.
+        wait_until(
+            Duration::from_secs(15),
+            "evt_log_2 in the event log",
+            || logged("evt_log_2"),
+        );
+    }
+    deliver("evt_log_3");
+    let (code, log) = served.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        logged("evt_log_3"),
+        "the last line was not written at the stop"
+    );
 }
