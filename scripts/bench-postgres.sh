@@ -108,15 +108,19 @@ read -r summary_sq summary_pg < <(pair "$HOSS" summary --json)
 cp "$work/base.db" "$work/run.db"; pg_copy run base
 read -r check_sq check_pg < <(pair "$HOSS" check)
 
-# 4. portal-export: CUSTOMERS pages of 10 invoices each, on the disk. Each
-# run a first export: `portal` is a link to the version directory beside
-# it, and a version left from the run before is removed by the next export
-# (10,000 directories), which would time that removal on one store only.
-fresh_portal='rm -rf "$work/portal" "$work"/.portal.*'
+# 4. portal-export: CUSTOMERS pages of 10 invoices each, into tmpfs
+# (/dev/shm), each run a first export. On the disk the filesystem's own
+# state weighs on whichever store runs later: ext4 looks past the inodes
+# the earlier runs' 10,000 directories freed (both stores measured 6 s
+# there after a day of runs, 0.6 s on a fresh disk). bench.sh measures the
+# disk.
+shm=$(mktemp -d /dev/shm/hoss-bench.XXXX)
+fresh_portal='rm -rf "$shm/portal" "$shm"/.portal.*'
 read -r portal_sq _ < <(best_of_with 'cp "$work/base.db" "$work/run.db"; '"$fresh_portal" \
-  "$HOSS" portal-export --out "$work/portal")
+  "$HOSS" portal-export --out "$shm/portal")
 read -r portal_pg _ < <(best_of_with 'pg_copy run base; '"$fresh_portal" \
-  env DATABASE_URL="$(url run)" "$HOSS" portal-export --out "$work/portal")
+  env DATABASE_URL="$(url run)" "$HOSS" portal-export --out "$shm/portal")
+rm -rf "$shm"
 
 # 5. serve: EVENTS verified webhooks over loopback, 16 clients, none lost.
 # serve_rate ENV…: "RATE FAILURES" of one load against `hoss serve` on ENV's store.
@@ -192,6 +196,6 @@ cat <<MD
 | \`why 1 --json\` | a new lead (first email: domain caps); median of 30 | $why_new_sq ms | $why_new_pg ms | $(ratio $why_new_sq $why_new_pg)× | ≤ 50 ms |
 | \`serve\` | $EVENTS signed webhooks, 16 clients, one connection per event; recorded $rec_sq / $rec_pg, failed $fail_sq / $fail_pg | $serve_sq events/s | $serve_pg events/s | $(py "round($serve_sq / max($serve_pg, 1), 2)")× | ≥ 1,000 events/s, none lost |
 | \`source-leads\` | $created_sq / $created_pg new dummy leads into $LEADS existing, one pass; best of $RUNS | $src_rate_sq leads/s ($src_sq s) | $src_rate_pg leads/s ($src_pg s) | $(py "round($src_rate_sq / max($src_rate_pg, 1), 2)")× | ≥ 50,000 leads/s |
-| \`portal-export\` | $CUSTOMERS customers × 10 invoices, on the database's disk; best of $RUNS | $portal_sq s | $portal_pg s | $(ratio $portal_sq $portal_pg)× | ≤ 2 s, ≤ 64 MiB |
+| \`portal-export\` | $CUSTOMERS customers × 10 invoices, into tmpfs; best of $RUNS | $portal_sq s | $portal_pg s | $(ratio $portal_sq $portal_pg)× | ≤ 2 s, ≤ 64 MiB |
 MD
 echo "PostgreSQL $pg_version, fsync=$fsync, on 127.0.0.1 (SCRAM login, no TLS)" >&2
