@@ -79,7 +79,6 @@ impl Ctx {
         }
     }
 
-    /// Writes buffered operator events to the database.
     /// Writes the buffered log lines to the event log; `false` if that
     /// failed (they stay buffered).
     pub fn flush_log(&self) -> bool {

@@ -85,14 +85,16 @@ pub fn init(filter: &str) {
     }
 }
 
-/// Writes the buffered events to the capped table. A failure keeps them
-/// buffered for the next flush (and says `false`); the stderr lines are
-/// already out.
+/// Writes the buffered events to the capped table: only the newest `cap`
+/// of them, as the table would keep. A failure keeps them buffered for the
+/// next flush (and says `false`); the stderr lines are already out.
 pub fn flush(db: Db<'_>, cap: u32) -> bool {
-    let batch: Vec<Event> = match PENDING.lock() {
+    let mut batch: Vec<Event> = match PENDING.lock() {
         Ok(mut pending) => std::mem::take(&mut *pending),
         Err(_) => return false,
     };
+    let beyond = batch.len().saturating_sub(cap as usize);
+    batch.drain(..beyond);
     if batch.is_empty() {
         return true;
     }

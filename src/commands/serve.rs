@@ -11,13 +11,12 @@
 //! until SIGTERM/SIGINT however long it is idle and survives transient accept
 //! errors. Only complete requests reach the pool of 8 workers, each with its
 //! own database connection, through a bounded queue (full → 503); `/healthz`,
-//! 404s and 405s are answered without a worker; their log lines reach the
-//! event log through one writer with its own connection, every 100 ms (the
-//! last ones with the command's own flush when serve stops). Security
-//! headers on every answer; no internal detail in any response;
-//! SIGTERM/SIGINT stop taking connections, finish the requests in hand, and
-//! exit 0. A listener that
-//! fails for good is logged (`[SERVE][ERROR]`) and exits 70.
+//! 404s and 405s are answered without a worker. Log lines reach the event
+//! log through one writer with its own connection, every 100 ms and once
+//! more when serve stops. Security headers on every answer; no internal
+//! detail in any response; SIGTERM/SIGINT stop taking connections, finish
+//! the requests in hand, and exit 0. A listener that fails for good is
+//! logged (`[SERVE][ERROR]`) and exits 70.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
@@ -188,26 +187,9 @@ pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     // batch at a time, not a transaction per request.
     let workers_done = Arc::new(AtomicBool::new(false));
     let log_writer = {
-        let mut writer = ctx.worker()?;
+        let writer = ctx.worker()?;
         let done = workers_done.clone();
-        // Its last lines are written by the command's own flush at the end.
-        std::thread::spawn(move || {
-            let mut next = Instant::now();
-            while !done.load(Ordering::Acquire) {
-                if Instant::now() >= next && !writer.flush_log() {
-                    // The lines wait (they are on stderr already). The
-                    // connection may have died (a server restart): a new
-                    // one if it did, and a pause before the next try.
-                    if !writer.store.answers()
-                        && let Ok(fresh) = writer.worker()
-                    {
-                        writer = fresh;
-                    }
-                    next = Instant::now() + LOG_RETRY;
-                }
-                std::thread::sleep(LOG_EVERY);
-            }
-        })
+        std::thread::spawn(move || write_log(writer, &done))
     };
     info!("[SERVE][LISTENING] addr={local} workers={WORKERS}");
     let _ = writeln!(out, "listening on http://{local}");
@@ -219,15 +201,62 @@ pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
     for w in workers {
         let _ = w.join();
     }
-    workers_done.store(true, Ordering::Release);
-    let _ = log_writer.join();
-    match ended {
+    let outcome = match ended {
         Ok(()) => {
             info!("[SERVE][STOPPED] addr={local}");
             Ok(EXIT_OK)
         }
         // Already logged as [SERVE][ERROR] by the front.
         Err(e) => Err(Error::Internal(format!("listener on {local} failed: {e}"))),
+    };
+    // The writer's last write takes every line up to here (the main
+    // connection has been idle all along and may be gone).
+    workers_done.store(true, Ordering::Release);
+    if log_writer.join().is_err() {
+        error!("[SERVE][ERROR] the event log's writer failed; its last lines are on stderr only");
+    }
+    outcome
+}
+
+/// The event log's one writer while serve runs: every [`LOG_EVERY`] the
+/// buffered lines in one transaction. After a write that failed: said once,
+/// a new connection if the old one no longer answers (a server restart, an
+/// idle timeout), and a pause of [`LOG_RETRY`]. When `done`, a last write,
+/// tried again once on a new connection.
+fn write_log(mut writer: Ctx, done: &AtomicBool) {
+    let mut next = Instant::now();
+    let mut failing = false;
+    loop {
+        let last = done.load(Ordering::Acquire);
+        if last || Instant::now() >= next {
+            if writer.flush_log() {
+                if failing {
+                    info!("[SERVE][RECONNECTED] the event log is written again");
+                    failing = false;
+                }
+            } else {
+                if !failing {
+                    error!(
+                        "[SERVE][ERROR] the event log cannot be written; its lines wait (they are on stderr) and are tried again every {} s",
+                        LOG_RETRY.as_secs()
+                    );
+                    failing = true;
+                }
+                if !writer.store.answers()
+                    && let Ok(fresh) = writer.worker()
+                {
+                    writer = fresh;
+                    if last {
+                        writer.flush_log();
+                    }
+                }
+                next = Instant::now() + LOG_RETRY;
+            }
+        }
+        if last {
+            return;
+        }
+        std::thread::sleep(LOG_EVERY);
     }
 }
 

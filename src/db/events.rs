@@ -10,7 +10,7 @@ pub struct Event {
     pub message: String,
 }
 
-/// Appends a batch in one transaction (up to 250 rows per statement) and
+/// Appends a batch in one transaction (up to 250 rows a statement) and
 /// drops the rows beyond `cap`; on PostgreSQL beside other appends and
 /// keyed writes (it locks no key), and without waiting for the disk at
 /// commit: its lines are on stderr already, and a server crash loses at
@@ -20,7 +20,17 @@ pub fn append(db: Db<'_>, batch: &[Event], cap: u32) -> crate::error::Result<()>
         if tx.is_postgres() {
             tx.execute_batch("SET LOCAL synchronous_commit = off")?;
         }
-        for chunk in batch.chunks(250) {
+        // Statements of a few sizes only (250 rows, then powers of two), so
+        // a connection prepares at most nine however its batches vary.
+        let mut rest = batch;
+        while !rest.is_empty() {
+            let size = if rest.len() >= 250 {
+                250
+            } else {
+                1 << rest.len().ilog2()
+            };
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
             let mut args = Vec::with_capacity(chunk.len() * 4);
             let mut rows = Vec::with_capacity(chunk.len());
             for e in chunk {
@@ -117,6 +127,32 @@ mod tests {
             assert_eq!(n, 100);
             let newest = recent(db, "[T]", 1).unwrap();
             assert_eq!(newest[0].message, "[T] n=9");
+        });
+    }
+
+    #[test]
+    fn batches_of_any_size_are_written_whole_and_in_order() {
+        crate::db::on_each_store(|db| {
+            let mut written = Vec::new();
+            for (b, size) in [1, 7, 250, 300, 511, 2].into_iter().enumerate() {
+                let batch: Vec<Event> = (0..size)
+                    .map(|i| Event {
+                        at: 1,
+                        level: "INFO".into(),
+                        tag: "[T]".into(),
+                        message: format!("[T] {b}.{i}"),
+                    })
+                    .collect();
+                append(db, &batch, 10_000).unwrap();
+                written.extend(batch.into_iter().map(|e| e.message));
+            }
+            let mut read: Vec<String> = recent(db, "[T]", 10_000)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.message)
+                .collect();
+            read.reverse();
+            assert_eq!(read, written);
         });
     }
 }
