@@ -91,12 +91,14 @@ impl DbError {
     }
 }
 
-/// A PostgreSQL failure that may pass (the connection is gone or the server
-/// is short of something, the transaction lost a race, a lock is taken) is
-/// temporary; anything else is hoss's fault.
+/// A PostgreSQL failure that may pass (the connection is gone — closed, or
+/// reset under a statement being sent — or the server is short of
+/// something, the transaction lost a race, a lock is taken) is temporary;
+/// anything else is hoss's fault.
 fn postgres_exit_code(e: &postgres::Error) -> i32 {
     let Some(state) = e.code() else {
-        return if e.is_closed() {
+        let io = std::error::Error::source(e).is_some_and(|c| c.is::<std::io::Error>());
+        return if e.is_closed() || io {
             EXIT_TEMPFAIL
         } else {
             EXIT_INTERNAL
