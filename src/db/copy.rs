@@ -318,19 +318,11 @@ impl Shape {
         // Far below either store's limit on parameters per statement.
         let per_statement = (30_000 / list.len()).clamp(1, 500);
         for chunk in rows.chunks(per_statement) {
-            let mut args = Vec::with_capacity(chunk.len() * list.len());
-            let mut tuples = Vec::with_capacity(chunk.len());
-            for row in chunk {
-                let marks: Vec<String> = (1..=row.len())
-                    .map(|i| format!("?{}", args.len() + i))
-                    .collect();
-                tuples.push(format!("({})", marks.join(", ")));
-                args.extend(row.iter().cloned());
-            }
+            let args: Vec<Value> = chunk.iter().flat_map(|row| row.iter().cloned()).collect();
             let sql = format!(
                 "INSERT INTO {table} ({}) VALUES {}",
                 list.join(", "),
-                tuples.join(", ")
+                db::values_list(chunk.len(), list.len())
             );
             db.execute(&sql, &args)?;
         }
@@ -342,12 +334,11 @@ impl Shape {
 
     fn insert(&self, db: Db<'_>, row: &[Value]) -> StoreResult<()> {
         let list: Vec<String> = self.columns.iter().map(|c| quoted(c)).collect();
-        let marks: Vec<String> = (1..=list.len()).map(|i| format!("?{i}")).collect();
         let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
+            "INSERT INTO {} ({}) VALUES {}",
             quoted(&self.name),
             list.join(", "),
-            marks.join(", ")
+            db::values_list(1, list.len())
         );
         db.execute(&sql, row)?;
         Ok(())

@@ -31,17 +31,14 @@ pub fn append(db: Db<'_>, batch: &[Event], cap: u32) -> crate::error::Result<()>
             };
             let (chunk, tail) = rest.split_at(size);
             rest = tail;
-            let mut args = Vec::with_capacity(chunk.len() * 4);
-            let mut rows = Vec::with_capacity(chunk.len());
-            for e in chunk {
-                let n = args.len();
-                rows.push(format!("(?{}, ?{}, ?{}, ?{})", n + 1, n + 2, n + 3, n + 4));
-                args.extend_from_slice(params![e.at, e.level, e.tag, e.message]);
-            }
+            let args: Vec<_> = chunk
+                .iter()
+                .flat_map(|e| params![e.at, e.level, e.tag, e.message].to_vec())
+                .collect();
             tx.execute(
                 &format!(
                     "INSERT INTO event_log (at, level, tag, message) VALUES {}",
-                    rows.join(", ")
+                    super::values_list(chunk.len(), 4)
                 ),
                 &args,
             )?;

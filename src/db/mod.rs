@@ -326,6 +326,18 @@ pub(crate) fn page<T>(
     Ok(Listed { rows, total })
 }
 
+/// The `VALUES` list of a multi-row insert: `rows` tuples of `width`
+/// numbered parameters, `(?1, ?2), (?3, ?4)` for 2 × 2.
+pub(crate) fn values_list(rows: usize, width: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=width).map(|c| format!("?{}", r * width + c)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Keeps the newest `cap` rows of a table with an integer `id`.
 pub(crate) fn cap(db: Db<'_>, table: &str, cap: u32) -> StoreResult<()> {
     db.execute(
@@ -338,6 +350,13 @@ pub(crate) fn cap(db: Db<'_>, table: &str, cap: u32) -> StoreResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_values_list_numbers_its_parameters_row_by_row() {
+        assert_eq!(values_list(2, 3), "(?1, ?2, ?3), (?4, ?5, ?6)");
+        assert_eq!(values_list(1, 1), "(?1)");
+        assert_eq!(values_list(0, 4), "");
+    }
 
     #[test]
     fn every_lead_status_is_one_the_schema_accepts() {
