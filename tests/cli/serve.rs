@@ -82,6 +82,33 @@ fn webhook_event(id: &str) -> String {
     .to_string()
 }
 
+/// A customer's portal path (`/portal/TOKEN/`), the customer made for it.
+fn acme_portal_page(sb: &Sandbox) -> String {
+    let customer: serde_json::Value = sb.json(&[
+        "customer",
+        "add",
+        "--company",
+        "Acme",
+        "--email",
+        "ann@acme.com",
+        "--json",
+    ]);
+    format!("/portal/{}/", customer["public_token"].as_str().unwrap())
+}
+
+/// On PostgreSQL: the server ends every other connection to the sandbox's
+/// database (serve's, as an idle timeout or a restart would); how many.
+fn close_others_connections(sb: &Sandbox) -> i64 {
+    sb.db()
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+               WHERE datname = current_database() AND pid <> pg_backend_pid()) AS ended",
+            args![],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 #[test]
 fn serve_keeps_running_when_idle_longer_than_every_timeout() {
     let sb = Sandbox::new();
@@ -286,29 +313,11 @@ fn serve_outlives_the_database_closing_its_connections() {
     if !sb.on_postgres() {
         return; // SQLite has no connection to lose.
     }
-    let customer: serde_json::Value = sb.json(&[
-        "customer",
-        "add",
-        "--company",
-        "Acme",
-        "--email",
-        "ann@acme.com",
-        "--json",
-    ]);
-    let token = customer["public_token"].as_str().unwrap().to_string();
+    let page = acme_portal_page(&sb);
     let mut served = Served::start(&sb);
-    let page = format!("/portal/{token}/");
     assert_eq!(served.get(&page).0, 200);
     for round in 0..3 {
-        let ended: i64 = sb
-            .db()
-            .query_row(
-                "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                   WHERE datname = current_database() AND pid <> pg_backend_pid()) AS ended",
-                args![],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let ended = close_others_connections(&sb);
         assert!(
             ended >= 1,
             "round {round}: no connection of serve's to close"
@@ -334,16 +343,7 @@ fn a_request_that_timed_out_on_the_write_lock_does_not_break_its_worker() {
     if !sb.on_postgres() {
         return; // SQLite's busy timeout leaves no transaction behind.
     }
-    let customer: serde_json::Value = sb.json(&[
-        "customer",
-        "add",
-        "--company",
-        "Acme",
-        "--email",
-        "ann@acme.com",
-        "--json",
-    ]);
-    let page = format!("/portal/{}/", customer["public_token"].as_str().unwrap());
+    let page = acme_portal_page(&sb);
     let served = Served::start(&sb);
     let holder = sb.db();
     holder.begin_write("BEGIN IMMEDIATE").unwrap();
@@ -405,13 +405,7 @@ fn webhook_log_lines_reach_the_event_log_while_serving_and_at_the_stop() {
     deliver("evt_log_1");
     wait_until(PROMPT, "evt_log_1 in the event log", || logged("evt_log_1"));
     if sb.on_postgres() {
-        sb.db()
-            .execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
-                args![],
-            )
-            .unwrap();
+        close_others_connections(&sb);
         deliver("evt_log_2");
         // One failed write, a new connection, the next try.
         wait_until(
