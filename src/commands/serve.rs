@@ -219,44 +219,50 @@ pub fn run(ctx: &Ctx, out: &mut dyn Write) -> Result<i32> {
 }
 
 /// The event log's one writer while serve runs: every [`LOG_EVERY`] the
-/// buffered lines in one transaction. After a write that failed: said once,
-/// a new connection if the old one no longer answers (a server restart, an
-/// idle timeout), and a pause of [`LOG_RETRY`]. When `done`, a last write,
-/// tried again once on a new connection.
+/// buffered lines in one transaction, on a new connection at once when its
+/// own no longer answers (an idle timeout, a restart). A write that still
+/// fails is said once, and tried again after [`LOG_RETRY`]. When `done`, a
+/// last write.
 fn write_log(mut writer: Ctx, done: &AtomicBool) {
     let mut next = Instant::now();
     let mut failing = false;
     loop {
         let last = done.load(Ordering::Acquire);
         if last || Instant::now() >= next {
-            if writer.flush_log() {
-                if failing {
-                    info!("[SERVE][RECONNECTED] the event log is written again");
-                    failing = false;
-                }
-            } else {
+            let written = writer.flush_log() || (reconnected(&mut writer) && writer.flush_log());
+            if written && failing {
+                info!("[SERVE][RECONNECTED] the event log is written again");
+            }
+            if !written {
                 if !failing {
                     error!(
                         "[SERVE][ERROR] the event log cannot be written; its lines wait (they are on stderr) and are tried again every {} s",
                         LOG_RETRY.as_secs()
                     );
-                    failing = true;
-                }
-                if !writer.store.answers()
-                    && let Ok(fresh) = writer.worker()
-                {
-                    writer = fresh;
-                    if last {
-                        writer.flush_log();
-                    }
                 }
                 next = Instant::now() + LOG_RETRY;
             }
+            failing = !written;
         }
         if last {
             return;
         }
         std::thread::sleep(LOG_EVERY);
+    }
+}
+
+/// A new connection for `ctx` when its own no longer answers; whether it
+/// got one.
+fn reconnected(ctx: &mut Ctx) -> bool {
+    if ctx.store.answers() {
+        return false;
+    }
+    match ctx.worker() {
+        Ok(fresh) => {
+            *ctx = fresh;
+            true
+        }
+        Err(_) => false,
     }
 }
 
