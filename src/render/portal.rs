@@ -1,7 +1,8 @@
 //! Portal and public pages as HTML (askama templates in `templates/`,
 //! auto-escaped: every dynamic value is HTML-escaped). A customer's page is
-//! the same for `portal-export` and `serve`: [`customer_page`] reads what it
-//! shows through `db/` and renders it.
+//! the same for `portal-export` and `serve`: [`customer_page`] (one, for
+//! `serve`) and [`customer_pages`] (a batch, for `portal-export`) read what
+//! they show through `db/` and render it the same way.
 
 use std::collections::HashMap;
 
