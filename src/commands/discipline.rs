@@ -242,6 +242,8 @@ pub struct Verdict {
     pub sequence: Option<Sequence>,
     /// Every rule that holds it back, in the pass's order; empty: sendable.
     pub blocks: Vec<Block>,
+    /// The lead's unsubscribe token, once it has one.
+    pub unsubscribe_token: Option<String>,
 }
 
 impl Verdict {
@@ -257,7 +259,8 @@ impl Verdict {
 /// to send (its status, a finished or stopped sequence, a step already
 /// claimed) lists that and any suppression, not the window or the caps.
 pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
-    let sequence = db::sequences::get(ctx.db(), lead.id)?;
+    let facts = q::lead_facts(ctx.db(), lead.id, pass.at)?;
+    let sequence = facts.sequence.clone();
     let mut blocks = Vec::new();
     if let Some(why) = &pass.dry_run {
         blocks.push(block("mode", why.clone(), None));
@@ -278,11 +281,11 @@ pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
     let terminal = !over.is_empty();
     blocks.extend(over);
     if !terminal {
-        timing(ctx, pass, lead, sequence.as_ref(), step, &mut blocks)?;
-        domain_rules(ctx, pass, lead, step, &mut blocks)?;
+        timing(ctx, pass, &facts, step, &mut blocks);
+        domain_rules(ctx, pass, lead, &facts, step, &mut blocks)?;
         blocks.extend(crate::commands::addresses::blocks(ctx, lead)?);
     }
-    let suppressed = match outbox::suppression_reason(ctx.db(), &lead.email, true)? {
+    let suppressed = match outbox::refusal(facts.suppressed.clone(), &lead.email, true) {
         Some(reason) => Some(reason),
         None if step == outbox::FIRST_STEP && !terminal => {
             outbox::already_emailed(ctx.db(), &lead.email)?
@@ -299,6 +302,7 @@ pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
         step,
         sequence,
         blocks,
+        unsubscribe_token: facts.unsubscribe_token,
     })
 }
 
@@ -400,19 +404,15 @@ fn left_to_send(
 }
 
 /// When the step is due, and the send window.
-fn timing(
-    ctx: &Ctx,
-    pass: &PassState,
-    lead: &Lead,
-    sequence: Option<&Sequence>,
-    step: i64,
-    blocks: &mut Vec<Block>,
-) -> Result<()> {
+fn timing(ctx: &Ctx, pass: &PassState, facts: &q::LeadFacts, step: i64, blocks: &mut Vec<Block>) {
     let at = pass.at;
-    let (own_zone, not_before) = q::lead_schedule(ctx.db(), lead.id)?;
     if step > outbox::FIRST_STEP {
-        let due = sequence.and_then(|s| s.next_due_at).filter(|d| *d > at);
-        let waiting = not_before.filter(|t| *t > at);
+        let due = facts
+            .sequence
+            .as_ref()
+            .and_then(|s| s.next_due_at)
+            .filter(|d| *d > at);
+        let waiting = facts.not_before.filter(|t| *t > at);
         let until = due.max(waiting);
         if let Some(until) = until {
             let detail = if waiting == Some(until) {
@@ -423,7 +423,7 @@ fn timing(
             blocks.push(block("not_due", detail, Some(until)));
         }
     }
-    let tz = zone(ctx, own_zone);
+    let tz = zone(ctx, facts.timezone.clone());
     match calendar(ctx, tz).check(utc(at)) {
         Ok(()) => {}
         Err(Closed::Window { opens }) => blocks.push(block(
@@ -445,7 +445,6 @@ fn timing(
             Some(opens.timestamp()),
         )),
     }
-    Ok(())
 }
 
 fn window_text(w: SendWindow) -> String {
@@ -488,17 +487,16 @@ fn domain_rules(
     ctx: &Ctx,
     pass: &PassState,
     lead: &Lead,
+    facts: &q::LeadFacts,
     step: i64,
     blocks: &mut Vec<Block>,
 ) -> Result<()> {
     let at = pass.at;
-    if !lead.domain.is_empty()
-        && let Some((until, reason)) = db::inbox::domain_held(ctx.db(), &lead.domain, at)?
-    {
+    if let Some((until, reason)) = &facts.domain_held {
         blocks.push(block(
             "domain_held",
             format!("{} is held: {reason}", lead.domain),
-            Some(until),
+            Some(*until),
         ));
     }
     let domain = company_domain(lead);
@@ -679,7 +677,9 @@ struct ZoneStream {
 const BATCH: u32 = 64;
 
 impl<'a> Candidates<'a> {
-    pub fn new(ctx: &'a Ctx, at: i64) -> Result<Candidates<'a>> {
+    /// `counts`: the pass's candidates at `at` (`q::pass_counts`), if the
+    /// caller has them already; read here only when they are needed.
+    pub fn new(ctx: &'a Ctx, at: i64, counts: Option<q::PassCounts>) -> Result<Candidates<'a>> {
         let Some(default) = default_closed(ctx, at) else {
             return Ok(Candidates {
                 ctx,
@@ -701,14 +701,16 @@ impl<'a> Candidates<'a> {
                 None => closed.push((rule, n)),
             };
         let mut open = Vec::new();
-        let mut rest = q::due_and_waiting(ctx.db(), at)?.0 + q::new_leads(ctx.db())?;
-        for zone in q::own_zones(ctx.db())? {
+        let counts = match counts {
+            Some(counts) => counts,
+            None => q::pass_counts(ctx.db(), at)?,
+        };
+        let mut rest = counts.due + counts.new;
+        for (zone, n) in q::candidates_by_zone(ctx.db(), at)? {
             // A name that is not a zone is SEND_TIMEZONE's: in `rest`.
             if parse_tz(&zone).is_err() {
                 continue;
             }
-            let n =
-                q::due_in_zone_count(ctx.db(), &zone, at)? + q::new_in_zone_count(ctx.db(), &zone)?;
             match zone_closed(ctx, Some(&zone), at) {
                 Some(c) => count(closed_rule(c), n),
                 None => open.push(zone),
@@ -1175,7 +1177,7 @@ mod tests {
     type Walked = (Vec<(i64, i64)>, Vec<(&'static str, i64)>);
 
     fn walk(c: &Ctx) -> Walked {
-        let mut candidates = Candidates::new(c, c.now()).unwrap();
+        let mut candidates = Candidates::new(c, c.now(), None).unwrap();
         let closed = candidates.closed().to_vec();
         let mut out = Vec::new();
         while let Some(next) = candidates.next_lead().unwrap() {

@@ -134,8 +134,7 @@ pub fn run(ctx: &Ctx, at: Option<&str>) -> Result<PlanReport> {
         Ok(pack) => pack.clone(),
         Err(_) => crate::domain::templates::builtin_pack("general").map_err(Error::Config)?,
     };
-    let (due, not_due) = q::due_and_waiting(ctx.db(), at)?;
-    let new = q::new_leads(ctx.db())?;
+    let counts = q::pass_counts(ctx.db(), at)?;
     let mut f = Forecast {
         ctx,
         pass: PassState::read(ctx, at)?,
@@ -150,11 +149,11 @@ pub fn run(ctx: &Ctx, at: Option<&str>) -> Result<PlanReport> {
             max_per_cycle: cfg.max_per_cycle,
         },
         attempted: 0,
-        candidates: due + new,
+        candidates: counts.due + counts.new,
         accounted: 0,
     };
-    if not_due > 0 {
-        f.report.waiting.insert("not_due", not_due);
+    if counts.not_due > 0 {
+        f.report.waiting.insert("not_due", counts.not_due);
     }
     // The whole pass first: nothing real under DRY_RUN or a pause.
     let whole = if f.pass.dry_run.is_some() {
@@ -168,7 +167,7 @@ pub fn run(ctx: &Ctx, at: Option<&str>) -> Result<PlanReport> {
         f.wait(rule, f.candidates);
         return Ok(f.report);
     }
-    let mut candidates = Candidates::new(ctx, at)?;
+    let mut candidates = Candidates::new(ctx, at, Some(counts))?;
     for &(rule, n) in candidates.closed() {
         f.wait(rule, n);
     }
@@ -254,7 +253,9 @@ impl Forecast<'_> {
             first_subject: &s.first_subject,
             message_ids: &s.message_ids,
         });
-        let token = db::leads::unsubscribe_token(ctx.db(), lead.id)?
+        let token = verdict
+            .unsubscribe_token
+            .clone()
             .unwrap_or_else(|| "plan-token".to_string());
         Ok(
             match outreach_message(ctx, pack, &self.sender, lead, &token, follow_up.as_ref()) {

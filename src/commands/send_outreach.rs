@@ -217,7 +217,7 @@ pub fn run(ctx: &Ctx) -> Result<OutreachReport> {
     // Due follow-ups first, oldest due first, then new leads, oldest first
     // (the order `plan` forecasts). Where the send window is closed now,
     // the leads there wait: counted, not looked at one by one.
-    let mut candidates = Candidates::new(ctx, ctx.now())?;
+    let mut candidates = Candidates::new(ctx, ctx.now(), None)?;
     for &(rule, n) in candidates.closed() {
         pass.report.waiting += n as u32;
         debug!("[EMAIL][WINDOW] leads={n} rule={rule}");

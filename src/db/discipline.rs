@@ -5,6 +5,7 @@
 //! and how many candidates a pass has. The rules themselves are
 //! `commands::discipline`; what `reserve` writes is `outbox`.
 
+use super::sequences::{self, Sequence};
 use super::{Db, StoreResult, params};
 
 /// The time of the `k`-th oldest (from 0) real outreach send counted by the
@@ -46,44 +47,95 @@ pub fn step_claim(db: Db<'_>, lead_id: i64, step: i64) -> StoreResult<Option<(St
     )
 }
 
-/// A lead's own time zone and an auto-reply's "not before".
-pub fn lead_schedule(db: Db<'_>, lead_id: i64) -> StoreResult<(Option<String>, Option<i64>)> {
-    Ok(db
-        .query_opt(
-            "SELECT timezone, not_before FROM lead WHERE id = ?1",
-            params![lead_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?
-        .unwrap_or((None, None)))
+/// What the sending rules read about a lead besides its row, in one
+/// statement (one round trip to PostgreSQL, where `plan` reads it for each
+/// candidate).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeadFacts {
+    pub sequence: Option<Sequence>,
+    /// The lead's own IANA time zone.
+    pub timezone: Option<String>,
+    /// An auto-reply's "not before".
+    pub not_before: Option<i64>,
+    pub unsubscribe_token: Option<String>,
+    /// Why its address is on the suppression list.
+    pub suppressed: Option<String>,
+    /// A hold on its (non-empty) domain still in force at `at`: until, why.
+    pub domain_held: Option<(i64, String)>,
 }
 
-/// `new` leads: the candidates of a pass's second part. (The cast: a SUM
-/// of BIGINTs is NUMERIC on PostgreSQL.)
-pub fn new_leads(db: Db<'_>) -> StoreResult<i64> {
+/// A lead's facts at `at`; all empty for a lead that is gone.
+pub fn lead_facts(db: Db<'_>, lead_id: i64, at: i64) -> StoreResult<LeadFacts> {
+    Ok(db
+        .query_opt(
+            // From column 6: `sequences::COLUMNS`.
+            "SELECT l.timezone, l.not_before, l.unsubscribe_token, x.reason, h.until, h.reason,
+                    s.lead_id, s.step, s.next_step, s.next_due_at, s.state, s.stop_reason,
+                    s.first_subject, s.message_ids
+             FROM lead l
+             LEFT JOIN sequence s ON s.lead_id = l.id
+             LEFT JOIN suppression x ON x.email = l.email
+             LEFT JOIN domain_hold h ON h.domain = l.domain AND l.domain <> '' AND h.until > ?2
+             WHERE l.id = ?1",
+            params![lead_id, at],
+            |r| {
+                let until: Option<i64> = r.get(4)?;
+                let reason: Option<String> = r.get(5)?;
+                Ok(LeadFacts {
+                    timezone: r.get(0)?,
+                    not_before: r.get(1)?,
+                    unsubscribe_token: r.get(2)?,
+                    suppressed: r.get(3)?,
+                    domain_held: until.zip(reason),
+                    sequence: sequences::sequence_at(r, 6)?,
+                })
+            },
+        )?
+        .unwrap_or_default())
+}
+
+/// The candidates of a pass at `at`, counted in one statement: active
+/// sequences whose next step is due, those not yet due, and `new` leads
+/// (from their tally; the cast: a SUM of BIGINTs is NUMERIC on PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PassCounts {
+    pub due: i64,
+    pub not_due: i64,
+    pub new: i64,
+}
+
+pub fn pass_counts(db: Db<'_>, at: i64) -> StoreResult<PassCounts> {
     db.query_row(
-        "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM lead_status_count WHERE status = 'new'",
-        params![],
-        |r| r.get(0),
+        "SELECT (SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= ?1),
+                (SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at > ?1),
+                (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM lead_status_count WHERE status = 'new')",
+        params![at],
+        |r| {
+            Ok(PassCounts {
+                due: r.get(0)?,
+                not_due: r.get(1)?,
+                new: r.get(2)?,
+            })
+        },
     )
 }
 
-/// Active sequences whose next step is due at `at`, and those not yet due.
-pub fn due_and_waiting(db: Db<'_>, at: i64) -> StoreResult<(i64, i64)> {
-    let count = |sql: &str| -> StoreResult<i64> { db.query_row(sql, params![at], |r| r.get(0)) };
-    Ok((
-        count("SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= ?1")?,
-        count("SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at > ?1")?,
-    ))
-}
-
-/// The time zones leads have of their own, in byte order (SQLite reads
-/// them so from the index; PostgreSQL's DISTINCT promises no order, and
-/// its collation may sort them differently: sorted here).
-pub fn own_zones(db: Db<'_>) -> StoreResult<Vec<String>> {
-    let mut zones: Vec<String> = db.query_all(
-        "SELECT DISTINCT timezone FROM lead INDEXED BY lead_own_timezone WHERE timezone IS NOT NULL",
-        params![],
-        |r| r.get(0),
+/// The candidates at `at` of the leads with a time zone of their own (due
+/// follow-ups and `new` leads), per zone, in byte order of the zone's name
+/// (PostgreSQL's GROUP BY promises no order, and its collation may sort
+/// differently: sorted here). Zones without a candidate are not listed.
+pub fn candidates_by_zone(db: Db<'_>, at: i64) -> StoreResult<Vec<(String, i64)>> {
+    let mut zones: Vec<(String, i64)> = db.query_all(
+        "SELECT timezone, COUNT(*) FROM (
+             SELECT l.timezone FROM lead l INDEXED BY lead_own_timezone
+             JOIN sequence s ON s.lead_id = l.id
+             WHERE l.timezone IS NOT NULL AND s.state = 'active' AND s.next_due_at <= ?1
+             UNION ALL
+             SELECT timezone FROM lead INDEXED BY lead_own_timezone
+             WHERE timezone IS NOT NULL AND status = 'new') AS candidate
+         GROUP BY timezone",
+        params![at],
+        |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     zones.sort_unstable();
     Ok(zones)
@@ -102,31 +154,12 @@ pub fn due_in_zone(db: Db<'_>, zone: &str, at: i64) -> StoreResult<Vec<(i64, i64
     )
 }
 
-/// How many follow-ups of leads in time zone `zone` are due at `at`.
-pub fn due_in_zone_count(db: Db<'_>, zone: &str, at: i64) -> StoreResult<i64> {
-    db.query_row(
-        "SELECT COUNT(*) FROM lead l INDEXED BY lead_own_timezone JOIN sequence s ON s.lead_id = l.id
-         WHERE l.timezone = ?1 AND s.state = 'active' AND s.next_due_at <= ?2",
-        params![zone, at],
-        |r| r.get(0),
-    )
-}
-
 /// `new` leads in time zone `zone` after `after_id`, oldest first.
 pub fn new_in_zone(db: Db<'_>, zone: &str, after_id: i64, limit: u32) -> StoreResult<Vec<i64>> {
     db.query_all(
         "SELECT id FROM lead INDEXED BY lead_own_timezone
          WHERE timezone = ?1 AND status = 'new' AND id > ?2 ORDER BY id LIMIT ?3",
         params![zone, after_id, limit],
-        |r| r.get(0),
-    )
-}
-
-/// How many `new` leads are in time zone `zone`.
-pub fn new_in_zone_count(db: Db<'_>, zone: &str) -> StoreResult<i64> {
-    db.query_row(
-        "SELECT COUNT(*) FROM lead INDEXED BY lead_own_timezone WHERE timezone = ?1 AND status = 'new'",
-        params![zone],
         |r| r.get(0),
     )
 }
@@ -162,45 +195,94 @@ mod tests {
     fn leads_with_their_own_zone_are_listed_by_zone() {
         crate::db::on_each_store(|db| {
             // Zones in reverse byte order, one lower-case: PostgreSQL
-            // returns DISTINCT values in no promised order.
+            // groups in no promised order.
             db.execute_batch(
                 "INSERT INTO lead (id, email, source, created_at, timezone) VALUES
                    (1, 'a@a.com', 't', 0, NULL), (2, 'b@b.com', 't', 0, 'Europe/Berlin'),
                    (3, 'c@c.com', 't', 0, 'America/New_York'), (4, 'd@d.com', 't', 0, NULL),
                    (5, 'e@e.com', 't', 0, 'America/Argentina/Buenos_Aires'),
                    (6, 'f@f.com', 't', 0, 'Etc/GMT+5'), (7, 'g@g.com', 't', 0, 'zulu/local');
-                 UPDATE lead SET status = 'contacted' WHERE id IN (3, 4, 5, 6, 7);
+                 UPDATE lead SET status = 'contacted' WHERE id IN (3, 4, 5);
                  INSERT INTO sequence (lead_id, step, next_step, next_due_at, state, first_subject, started_at, updated_at)
                    VALUES (3, 1, 2, 50, 'active', 'Hi', 0, 0), (4, 1, 2, 40, 'active', 'Hi', 0, 0);",
             )
             .unwrap();
+            let zone = |z: &str, n: i64| (z.to_string(), n);
             assert_eq!(
-                own_zones(db).unwrap(),
+                candidates_by_zone(db, 60).unwrap(),
                 [
-                    "America/Argentina/Buenos_Aires",
-                    "America/New_York",
-                    "Etc/GMT+5",
-                    "Europe/Berlin",
-                    "zulu/local"
+                    zone("America/New_York", 1),
+                    zone("Etc/GMT+5", 1),
+                    zone("Europe/Berlin", 1),
+                    zone("zulu/local", 1)
+                ]
+            );
+            assert_eq!(
+                candidates_by_zone(db, 45).unwrap(),
+                [
+                    zone("Etc/GMT+5", 1),
+                    zone("Europe/Berlin", 1),
+                    zone("zulu/local", 1)
                 ]
             );
             assert_eq!(new_in_zone(db, "Europe/Berlin", 0, 10).unwrap(), [2]);
             assert_eq!(new_in_zone(db, "Europe/Berlin", 2, 10).unwrap(), [0i64; 0]);
-            assert_eq!(new_in_zone_count(db, "Europe/Berlin").unwrap(), 1);
-            assert_eq!(new_in_zone_count(db, "America/New_York").unwrap(), 0);
-            assert_eq!(new_leads(db).unwrap(), 2);
             assert_eq!(
                 due_in_zone(db, "America/New_York", 60).unwrap(),
                 [(50, 3, 2)]
             );
             assert_eq!(due_in_zone(db, "America/New_York", 49).unwrap(), []);
-            assert_eq!(due_in_zone_count(db, "America/New_York", 60).unwrap(), 1);
-            assert_eq!(due_and_waiting(db, 45).unwrap(), (1, 1));
             assert_eq!(
-                lead_schedule(db, 2).unwrap(),
-                (Some("Europe/Berlin".into()), None)
+                pass_counts(db, 45).unwrap(),
+                PassCounts {
+                    due: 1,
+                    not_due: 1,
+                    new: 4
+                }
             );
-            assert_eq!(lead_schedule(db, 99).unwrap(), (None, None));
+        });
+    }
+
+    #[test]
+    fn a_leads_facts_come_in_one_row() {
+        crate::db::on_each_store(|db| {
+            db.execute_batch(
+                "INSERT INTO lead (id, email, domain, source, created_at, timezone, not_before, unsubscribe_token) VALUES
+                   (1, 'a@acme.com', 'acme.com', 't', 0, 'Asia/Tokyo', 500, 'tok-1'),
+                   (2, 'b@gmail.com', '', 't', 0, NULL, NULL, NULL),
+                   (3, 'c@old.com', 'old.com', 't', 0, NULL, NULL, NULL);
+                 UPDATE lead SET status = 'contacted' WHERE id = 1;
+                 INSERT INTO sequence (lead_id, step, next_step, next_due_at, state, first_subject, message_ids, started_at, updated_at)
+                   VALUES (1, 1, 2, 900, 'active', 'Hi', 'm1@x m2@x', 0, 0);
+                 INSERT INTO suppression (email, reason, created_at) VALUES ('a@acme.com', 'manual', 0);
+                 INSERT INTO domain_hold (domain, until, reason, at) VALUES
+                   ('acme.com', 1000, 'domain_replied', 0), ('', 1000, 'never matched', 0),
+                   ('old.com', 100, 'expired', 0);",
+            )
+            .unwrap();
+            let facts = lead_facts(db, 1, 200).unwrap();
+            assert_eq!(
+                facts,
+                LeadFacts {
+                    sequence: sequences::get(db, 1).unwrap(),
+                    timezone: Some("Asia/Tokyo".into()),
+                    not_before: Some(500),
+                    unsubscribe_token: Some("tok-1".into()),
+                    suppressed: Some("manual".into()),
+                    domain_held: Some((1000, "domain_replied".into())),
+                }
+            );
+            let sequence = facts.sequence.unwrap();
+            assert_eq!(
+                (sequence.next_step, sequence.next_due_at),
+                (Some(2), Some(900))
+            );
+            assert_eq!(sequence.message_ids, ["m1@x", "m2@x"]);
+            // The hold is over at its `until`; an empty domain is never held.
+            assert_eq!(lead_facts(db, 1, 1000).unwrap().domain_held, None);
+            assert_eq!(lead_facts(db, 2, 200).unwrap(), LeadFacts::default());
+            assert_eq!(lead_facts(db, 3, 200).unwrap(), LeadFacts::default());
+            assert_eq!(lead_facts(db, 99, 200).unwrap(), LeadFacts::default());
         });
     }
 

@@ -132,13 +132,15 @@ pub fn suppression_reason(db: Db<'_>, recipient: &str, real: bool) -> StoreResul
         params![recipient],
         |r| r.get(0),
     )?;
+    Ok(refusal(listed, recipient, real))
+}
+
+/// `suppression_reason` once the list's reason (if any) is known.
+pub fn refusal(listed: Option<String>, recipient: &str, real: bool) -> Option<String> {
     if let Some(reason) = listed {
-        return Ok(Some(format!("suppressed ({reason})")));
+        return Some(format!("suppressed ({reason})"));
     }
-    if real && is_reserved_domain(email_domain(recipient)) {
-        return Ok(Some("reserved domain".into()));
-    }
-    Ok(None)
+    (real && is_reserved_domain(email_domain(recipient))).then(|| "reserved domain".into())
 }
 
 /// Whether this address was already emailed by outreach — by any lead,

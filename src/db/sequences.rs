@@ -2,7 +2,7 @@
 //! when it is due (UTC), active / finished / stopped and why, and the
 //! Message-IDs that thread the follow-ups.
 
-use super::{Db, StoreResult, ToValue, Value, params};
+use super::{Db, Row, StoreResult, ToValue, Value, params};
 
 /// A lead's sequence as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,25 +18,36 @@ pub struct Sequence {
     pub message_ids: Vec<String>,
 }
 
+/// The columns `sequence_at` reads, in its order.
+pub const COLUMNS: &str =
+    "lead_id, step, next_step, next_due_at, state, stop_reason, first_subject, message_ids";
+
 pub fn get(db: Db<'_>, lead_id: i64) -> StoreResult<Option<Sequence>> {
     db.query_opt(
-        "SELECT lead_id, step, next_step, next_due_at, state, stop_reason, first_subject, message_ids
-         FROM sequence WHERE lead_id = ?1",
+        &format!("SELECT {COLUMNS} FROM sequence WHERE lead_id = ?1"),
         params![lead_id],
-        |r| {
-            let ids: String = r.get(7)?;
-            Ok(Sequence {
-                lead_id: r.get(0)?,
-                step: r.get(1)?,
-                next_step: r.get(2)?,
-                next_due_at: r.get(3)?,
-                state: r.get(4)?,
-                stop_reason: r.get(5)?,
-                first_subject: r.get(6)?,
-                message_ids: ids.split_whitespace().map(str::to_string).collect(),
-            })
-        },
+        |r| sequence_at(r, 0),
     )
+    .map(Option::flatten)
+}
+
+/// The sequence whose `COLUMNS` begin at column `first` of a row; `None`
+/// when they are NULL (an outer join found no sequence).
+pub fn sequence_at(r: &Row<'_>, first: usize) -> StoreResult<Option<Sequence>> {
+    let Some(lead_id) = r.get(first)? else {
+        return Ok(None);
+    };
+    let ids: String = r.get(first + 7)?;
+    Ok(Some(Sequence {
+        lead_id,
+        step: r.get(first + 1)?,
+        next_step: r.get(first + 2)?,
+        next_due_at: r.get(first + 3)?,
+        state: r.get(first + 4)?,
+        stop_reason: r.get(first + 5)?,
+        first_subject: r.get(first + 6)?,
+        message_ids: ids.split_whitespace().map(str::to_string).collect(),
+    }))
 }
 
 /// What a sent step leaves behind: the next step and when it is due, or
