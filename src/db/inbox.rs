@@ -340,15 +340,6 @@ const CURSOR: &str = "INSERT INTO sendgrid_cursor (list, start_time) VALUES (?1,
 const CURSOR_POSTGRES: &str = "INSERT INTO sendgrid_cursor (list, start_time) VALUES (?1, ?2)
      ON CONFLICT (list) DO UPDATE SET start_time = GREATEST(sendgrid_cursor.start_time, ?2)";
 
-/// The hold on `domain` in force at `now`: (until, reason).
-pub fn domain_held(db: Db<'_>, domain: &str, now: i64) -> StoreResult<Option<(i64, String)>> {
-    db.query_opt(
-        "SELECT until, reason FROM domain_hold WHERE domain = ?1 AND until > ?2",
-        params![domain, now],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-}
-
 /// Delays a lead's next step to `not_before` (an auto-reply's return day).
 pub fn delay_lead(db: Db<'_>, id: i64, not_before: i64) -> StoreResult<()> {
     db.execute(db.pick(DELAY, DELAY_POSTGRES), params![id, not_before])?;
@@ -469,6 +460,16 @@ mod tests {
             assert_eq!(replies.len(), 1);
             assert_eq!(replies[0].at, crate::clock::Timestamp(10));
         });
+    }
+
+    /// The hold on `domain` in force at `now`: (until, reason), as the
+    /// sending rules read it (`discipline::lead_facts`).
+    fn domain_held(db: Db<'_>, domain: &str, now: i64) -> StoreResult<Option<(i64, String)>> {
+        db.query_opt(
+            "SELECT until, reason FROM domain_hold WHERE domain = ?1 AND until > ?2",
+            params![domain, now],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     #[test]
