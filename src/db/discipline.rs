@@ -127,9 +127,8 @@ pub fn pass_counts(db: Db<'_>, at: i64) -> StoreResult<PassCounts> {
 pub fn candidates_by_zone(db: Db<'_>, at: i64) -> StoreResult<Vec<(String, i64)>> {
     let mut zones: Vec<(String, i64)> = db.query_all(
         "SELECT timezone, COUNT(*) FROM (
-             SELECT l.timezone FROM lead l INDEXED BY lead_own_timezone
-             JOIN sequence s ON s.lead_id = l.id
-             WHERE l.timezone IS NOT NULL AND s.state = 'active' AND s.next_due_at <= ?1
+             SELECT timezone FROM sequence INDEXED BY sequence_zone_due
+             WHERE timezone IS NOT NULL AND state = 'active' AND next_due_at <= ?1
              UNION ALL
              SELECT timezone FROM lead INDEXED BY lead_own_timezone
              WHERE timezone IS NOT NULL AND status = 'new') AS candidate
@@ -145,10 +144,9 @@ pub fn candidates_by_zone(db: Db<'_>, at: i64) -> StoreResult<Vec<(String, i64)>
 /// order.
 pub fn due_in_zone(db: Db<'_>, zone: &str, at: i64) -> StoreResult<Vec<(i64, i64, i64)>> {
     db.query_all(
-        "SELECT s.next_due_at, s.lead_id, s.next_step
-         FROM lead l INDEXED BY lead_own_timezone JOIN sequence s ON s.lead_id = l.id
-         WHERE l.timezone = ?1 AND s.state = 'active' AND s.next_due_at <= ?2
-         ORDER BY s.next_due_at, s.lead_id",
+        "SELECT next_due_at, lead_id, next_step FROM sequence INDEXED BY sequence_zone_due
+         WHERE timezone = ?1 AND state = 'active' AND next_due_at <= ?2
+         ORDER BY next_due_at, lead_id",
         params![zone, at],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
@@ -232,6 +230,25 @@ mod tests {
                 [(50, 3, 2)]
             );
             assert_eq!(due_in_zone(db, "America/New_York", 49).unwrap(), []);
+            // The sequence follows its lead's zone (V16's triggers).
+            db.execute(
+                "UPDATE lead SET timezone = 'Asia/Tokyo' WHERE id = 3",
+                params![],
+            )
+            .unwrap();
+            assert_eq!(due_in_zone(db, "America/New_York", 60).unwrap(), []);
+            assert_eq!(due_in_zone(db, "Asia/Tokyo", 60).unwrap(), [(50, 3, 2)]);
+            db.execute("UPDATE lead SET timezone = NULL WHERE id = 3", params![])
+                .unwrap();
+            assert_eq!(due_in_zone(db, "Asia/Tokyo", 60).unwrap(), []);
+            assert_eq!(
+                candidates_by_zone(db, 60).unwrap(),
+                [
+                    zone("Etc/GMT+5", 1),
+                    zone("Europe/Berlin", 1),
+                    zone("zulu/local", 1)
+                ]
+            );
             assert_eq!(
                 pass_counts(db, 45).unwrap(),
                 PassCounts {
