@@ -171,6 +171,8 @@ pub fn run(ctx: &Ctx, at: Option<&str>) -> Result<PlanReport> {
     for &(rule, n) in candidates.closed() {
         f.wait(rule, n);
     }
+    // The walk reads each candidate by key, statement after statement.
+    ctx.db().plan_lookups_once()?;
     while let Some((lead_id, step)) = candidates.next_lead()? {
         if !f.one(lead_id, step)? {
             break;

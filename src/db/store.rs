@@ -579,6 +579,19 @@ impl<'a> Db<'a> {
         matches!(self, Db::Postgres(_))
     }
 
+    /// For a loop of lookups by key (`plan`'s walk of its candidates): on
+    /// PostgreSQL each statement run again from now on in this session is
+    /// planned once, not at each run (PostgreSQL plans a prepared
+    /// statement's first five runs for their values). Not for a statement
+    /// whose best plan depends on its values, such as a range over a tally.
+    /// SQLite: nothing to do.
+    pub fn plan_lookups_once(self) -> StoreResult<()> {
+        match self {
+            Db::Sqlite(_) => Ok(()),
+            Db::Postgres(_) => self.execute_batch("SET plan_cache_mode = force_generic_plan"),
+        }
+    }
+
     /// Takes the session-level advisory lock (`class`, hash of `name`) on
     /// PostgreSQL if nobody holds it; whether it was taken.
     pub fn try_advisory_lock(self, class: i32, name: &str) -> StoreResult<bool> {
@@ -1274,6 +1287,45 @@ mod tests {
         );
         db.execute_batch("DELETE FROM event_log; DELETE FROM event_log;")
             .unwrap();
+    }
+
+    #[test]
+    fn lookups_planned_once_answer_as_before() {
+        crate::db::on_each_store(|db| {
+            db.execute_batch(
+                "INSERT INTO suppression (email, reason, created_at) VALUES
+                   ('a@x.com', 'manual', 1), ('b@x.com', 'bounce', 2)",
+            )
+            .unwrap();
+            db.plan_lookups_once().unwrap();
+            if db.is_postgres() {
+                let mode: String = db
+                    .query_row(
+                        "SELECT current_setting('plan_cache_mode')",
+                        params![],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(mode, "force_generic_plan");
+            }
+            // Run past PostgreSQL's five planned-per-value runs.
+            for _ in 0..7 {
+                for (email, reason) in [
+                    ("a@x.com", Some("manual")),
+                    ("b@x.com", Some("bounce")),
+                    ("c@x.com", None),
+                ] {
+                    let found: Option<String> = db
+                        .query_opt(
+                            "SELECT reason FROM suppression WHERE email = ?1",
+                            params![email],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    assert_eq!(found.as_deref(), reason);
+                }
+            }
+        });
     }
 
     #[test]
