@@ -10,9 +10,9 @@
 //!   seeds itself (`install`: the identity in every Stripe idempotency key;
 //!   `hoss_state`) and the counting tables the triggers keep
 //!   (`lead_status_count`, `invoice_status_total`, `tally_hour`,
-//!   `tally_second`), and moves PostgreSQL's identity sequences past the
+//!   `tally_second`, `sequence_due_count`), and moves PostgreSQL's identity sequences past the
 //!   copied ids.
-//! * **Triggers.** Inserting a lead, a send or an invoice fires the counting
+//! * **Triggers.** Inserting a lead, a send, a sequence or an invoice fires the counting
 //!   triggers on the target, as any insert does; no trigger is disabled
 //!   (PostgreSQL's `session_replication_role` needs a superuser). The
 //!   counting tables are then overwritten with the source's rows, so
@@ -45,11 +45,12 @@ use crate::error::{DbError, Error, Result};
 
 /// Tables the triggers keep counting other tables' rows: overwritten with
 /// the source's after the rows they count are in.
-pub const COUNTING: [&str; 4] = [
+pub const COUNTING: [&str; 5] = [
     "lead_status_count",
     "invoice_status_total",
     "tally_hour",
     "tally_second",
+    "sequence_due_count",
 ];
 
 /// Tables a new database seeds itself (its own random `install_id`, the
@@ -674,7 +675,7 @@ mod tests {
                 }
             }
         }
-        let tail: Vec<&str> = order[order.len() - 6..]
+        let tail: Vec<&str> = order[order.len() - 7..]
             .iter()
             .map(String::as_str)
             .collect();
@@ -686,7 +687,8 @@ mod tests {
                 "lead_status_count",
                 "invoice_status_total",
                 "tally_hour",
-                "tally_second"
+                "tally_second",
+                "sequence_due_count"
             ]
         );
     }

@@ -95,8 +95,10 @@ pub fn lead_facts(db: Db<'_>, lead_id: i64, at: i64) -> StoreResult<LeadFacts> {
 }
 
 /// The candidates of a pass at `at`, counted in one statement: active
-/// sequences whose next step is due, those not yet due, and `new` leads
-/// (from their tally; the cast: a SUM of BIGINTs is NUMERIC on PostgreSQL).
+/// sequences whose next step is due, those not yet due, and `new` leads.
+/// The sequences come from their counts per due hour (V17) and the index
+/// of the hour `at` is in; the leads from their counts per status. (The
+/// casts: a SUM of BIGINTs is NUMERIC on PostgreSQL.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassCounts {
     pub due: i64,
@@ -105,19 +107,20 @@ pub struct PassCounts {
 }
 
 pub fn pass_counts(db: Db<'_>, at: i64) -> StoreResult<PassCounts> {
-    db.query_row(
-        "SELECT (SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= ?1),
-                (SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at > ?1),
+    let (due, active, new): (i64, i64, i64) = db.query_row(
+        "SELECT (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM sequence_due_count WHERE hour < ?2)
+                + (SELECT COUNT(*) FROM sequence
+                   WHERE state = 'active' AND next_due_at >= ?2 AND next_due_at <= ?1),
+                (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM sequence_due_count),
                 (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM lead_status_count WHERE status = 'new')",
-        params![at],
-        |r| {
-            Ok(PassCounts {
-                due: r.get(0)?,
-                not_due: r.get(1)?,
-                new: r.get(2)?,
-            })
-        },
-    )
+        params![at, at - at % 3600],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    Ok(PassCounts {
+        due,
+        not_due: active - due,
+        new,
+    })
 }
 
 /// The candidates at `at` of the leads with a time zone of their own (due
@@ -257,6 +260,117 @@ mod tests {
                     new: 4
                 }
             );
+        });
+    }
+
+    #[test]
+    fn the_due_counts_follow_every_change_of_a_sequence() {
+        crate::db::on_each_store(|db| {
+            // The counts as the sequences themselves give them.
+            let direct = |at: i64| -> (i64, i64) {
+                let count =
+                    |sql: &str| db.query_row(sql, params![at], |r| r.get::<i64>(0)).unwrap();
+                (
+                    count(
+                        "SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= ?1",
+                    ),
+                    count(
+                        "SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at > ?1",
+                    ),
+                )
+            };
+            let hour = 1_795_615_200; // a UTC hour's first second
+            let check = |what: &str| {
+                for at in [
+                    0,
+                    hour - 1,
+                    hour,
+                    hour + 1,
+                    hour + 1800,
+                    hour + 3599,
+                    hour + 3600,
+                    hour + 7300,
+                    i64::MAX / 2,
+                ] {
+                    let counted = pass_counts(db, at).unwrap();
+                    assert_eq!(
+                        (counted.due, counted.not_due),
+                        direct(at),
+                        "{what}, at {at}"
+                    );
+                }
+            };
+            check("no sequence");
+            let mut leads =
+                String::from("INSERT INTO lead (id, email, source, created_at, status) VALUES ");
+            for id in 1..=8 {
+                leads.push_str(&format!(
+                    "{}({id}, 'l{id}@x.com', 't', 0, 'contacted')",
+                    if id > 1 { ", " } else { "" }
+                ));
+            }
+            db.execute_batch(&leads).unwrap();
+            // Several rows in one statement, some in one hour, one at its
+            // first second, two not active.
+            db.execute_batch(&format!(
+                "INSERT INTO sequence (lead_id, step, next_step, next_due_at, state, first_subject, started_at, updated_at) VALUES
+                   (1, 1, 2, {h}, 'active', 'Hi', 0, 0), (2, 1, 2, {h1}, 'active', 'Hi', 0, 0),
+                   (3, 1, 2, {h1}, 'active', 'Hi', 0, 0), (4, 1, 2, {h2}, 'active', 'Hi', 0, 0),
+                   (5, 2, NULL, NULL, 'finished', 'Hi', 0, 0), (6, 1, NULL, NULL, 'stopped', 'Hi', 0, 0)",
+                h = hour, h1 = hour + 1800, h2 = hour + 7300
+            ))
+            .unwrap();
+            check("inserted");
+            db.execute(
+                &format!(
+                    "UPDATE sequence SET next_due_at = {} WHERE lead_id = 2",
+                    hour + 3599
+                ),
+                params![],
+            )
+            .unwrap();
+            check("moved within its hour");
+            db.execute(
+                &format!(
+                    "UPDATE sequence SET next_due_at = {} WHERE lead_id IN (1, 3)",
+                    hour + 7300
+                ),
+                params![],
+            )
+            .unwrap();
+            check("moved to a later hour, two in one statement");
+            db.execute(
+                "UPDATE sequence SET state = 'stopped', next_step = NULL, next_due_at = NULL WHERE lead_id = 4",
+                params![],
+            )
+            .unwrap();
+            check("stopped");
+            db.execute(&format!("UPDATE sequence SET state = 'active', next_step = 3, next_due_at = {} WHERE lead_id IN (5, 6)", hour), params![]).unwrap();
+            check("made active again");
+            db.execute(
+                "UPDATE sequence SET first_subject = 'Re' WHERE lead_id = 1",
+                params![],
+            )
+            .unwrap();
+            check("another column changed");
+            db.execute("DELETE FROM sequence WHERE lead_id IN (2, 5)", params![])
+                .unwrap();
+            check("deleted");
+            db.execute("DELETE FROM lead WHERE id = 6", params![])
+                .unwrap();
+            check("its lead deleted");
+            db.execute(
+                "UPDATE sequence SET state = 'finished', next_step = NULL, next_due_at = NULL",
+                params![],
+            )
+            .unwrap();
+            check("all ended");
+            let left: i64 = db
+                .query_row("SELECT COUNT(*) FROM sequence_due_count", params![], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(left, 0, "an hour whose count reaches zero is dropped");
         });
     }
 
