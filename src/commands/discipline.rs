@@ -260,6 +260,12 @@ impl Verdict {
 /// claimed) lists that and any suppression, not the window or the caps.
 pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
     let facts = q::lead_facts(ctx.db(), lead.id, pass.at)?;
+    judge(ctx, pass, lead, facts)
+}
+
+/// `evaluate` once the lead's facts are read (`q::lead_with_facts` reads
+/// them with the lead).
+pub fn judge(ctx: &Ctx, pass: &PassState, lead: &Lead, facts: q::LeadFacts) -> Result<Verdict> {
     let sequence = facts.sequence.clone();
     let mut blocks = Vec::new();
     if let Some(why) = &pass.dry_run {
@@ -277,7 +283,7 @@ pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
         Some(s) => s.step,
         None => outbox::FIRST_STEP,
     };
-    let over = left_to_send(ctx, lead, sequence.as_ref(), step)?;
+    let over = left_to_send(ctx, lead, &facts, step);
     let terminal = !over.is_empty();
     blocks.extend(over);
     if !terminal {
@@ -307,15 +313,10 @@ pub fn evaluate(ctx: &Ctx, pass: &PassState, lead: &Lead) -> Result<Verdict> {
 }
 
 /// Status, sequence and claim: whether the lead has a step left to send.
-fn left_to_send(
-    ctx: &Ctx,
-    lead: &Lead,
-    sequence: Option<&Sequence>,
-    step: i64,
-) -> Result<Vec<Block>> {
+fn left_to_send(ctx: &Ctx, lead: &Lead, facts: &q::LeadFacts, step: i64) -> Vec<Block> {
     let mut out = Vec::new();
     let status = lead.status;
-    match sequence {
+    match &facts.sequence {
         None => {
             if status == LeadStatus::Contacted {
                 out.push(block(
@@ -384,9 +385,9 @@ fn left_to_send(
         }
     }
     if out.is_empty()
-        && let Some((outcome, t)) = q::step_claim(ctx.db(), lead.id, step)?
+        && let Some(claim) = facts.claim(step)
     {
-        let what = match outcome.as_str() {
+        let what = match claim.outcome.as_str() {
             "reserved" => "is being sent by a pass (reserved",
             "sent" => "was already sent (",
             _ => "was already handed over, uncertain (",
@@ -395,12 +396,12 @@ fn left_to_send(
             "status",
             format!(
                 "step {step} {what} at {}); a step is sent at most once",
-                rfc3339(t)
+                rfc3339(claim.at)
             ),
             None,
         ));
     }
-    Ok(out)
+    out
 }
 
 /// When the step is due, and the send window.

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::app::Ctx;
 use crate::clock::Timestamp;
-use crate::commands::discipline::{Candidates, PassState, evaluate, step_config, step_pack};
+use crate::commands::discipline::{Candidates, PassState, judge, step_config, step_pack};
 use crate::commands::mail::{outreach_message, sender};
 use crate::db::{self, discipline as q, outbox};
 use crate::domain::compose::{FollowUp, Sender};
@@ -196,11 +196,11 @@ impl Forecast<'_> {
             self.report.beyond_cycle = (self.candidates - self.accounted).max(0);
             return Ok(false);
         }
-        let Some(lead) = db::leads::get(ctx.db(), lead_id)? else {
+        let Some((lead, facts)) = q::lead_with_facts(ctx.db(), lead_id, self.pass.at)? else {
             self.accounted += 1;
             return Ok(true);
         };
-        let verdict = evaluate(ctx, &self.pass, &lead)?;
+        let verdict = judge(ctx, &self.pass, &lead, facts)?;
         // The pass looks at the window before it tries to claim the lead.
         let first = verdict
             .blocks

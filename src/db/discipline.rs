@@ -5,6 +5,7 @@
 //! and how many candidates a pass has. The rules themselves are
 //! `commands::discipline`; what `reserve` writes is `outbox`.
 
+use super::leads::{self, Lead};
 use super::sequences::{self, Sequence};
 use super::{Db, StoreResult, params};
 
@@ -36,20 +37,9 @@ pub fn first_contact_times(db: Db<'_>, domain: &str, now: i64) -> StoreResult<Ve
     )
 }
 
-/// The claim on a lead's step that makes a second one impossible (reserved,
-/// sent or uncertain): its outcome and time.
-pub fn step_claim(db: Db<'_>, lead_id: i64, step: i64) -> StoreResult<Option<(String, i64)>> {
-    db.query_opt(
-        "SELECT outcome, at FROM send_ledger WHERE lead_id = ?1 AND step = ?2
-         AND kind = 'outreach' AND outcome IN ('reserved', 'sent', 'uncertain')",
-        params![lead_id, step],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-}
-
-/// What the sending rules read about a lead besides its row, in one
-/// statement (one round trip to PostgreSQL, where `plan` reads it for each
-/// candidate).
+/// What the sending rules read about a lead besides its row, in the one
+/// statement that reads the row (one round trip to PostgreSQL, where
+/// `plan` reads it for each candidate).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LeadFacts {
     pub sequence: Option<Sequence>,
@@ -62,36 +52,83 @@ pub struct LeadFacts {
     pub suppressed: Option<String>,
     /// A hold on its (non-empty) domain still in force at `at`: until, why.
     pub domain_held: Option<(i64, String)>,
+    /// Its steps claimed (reserved, sent or uncertain), which makes a
+    /// second send of the step impossible, in step order.
+    pub claims: Vec<Claim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub step: i64,
+    pub outcome: String,
+    pub at: i64,
+}
+
+impl LeadFacts {
+    pub fn claim(&self, step: i64) -> Option<&Claim> {
+        self.claims.iter().find(|c| c.step == step)
+    }
 }
 
 /// A lead's facts at `at`; all empty for a lead that is gone.
 pub fn lead_facts(db: Db<'_>, lead_id: i64, at: i64) -> StoreResult<LeadFacts> {
-    Ok(db
-        .query_opt(
-            // From column 6: `sequences::COLUMNS`.
-            "SELECT l.timezone, l.not_before, l.unsubscribe_token, x.reason, h.until, h.reason,
-                    s.lead_id, s.step, s.next_step, s.next_due_at, s.state, s.stop_reason,
-                    s.first_subject, s.message_ids
-             FROM lead l
-             LEFT JOIN sequence s ON s.lead_id = l.id
-             LEFT JOIN suppression x ON x.email = l.email
-             LEFT JOIN domain_hold h ON h.domain = l.domain AND l.domain <> '' AND h.until > ?2
-             WHERE l.id = ?1",
-            params![lead_id, at],
-            |r| {
-                let until: Option<i64> = r.get(4)?;
-                let reason: Option<String> = r.get(5)?;
-                Ok(LeadFacts {
-                    timezone: r.get(0)?,
-                    not_before: r.get(1)?,
-                    unsubscribe_token: r.get(2)?,
-                    suppressed: r.get(3)?,
-                    domain_held: until.zip(reason),
-                    sequence: sequences::sequence_at(r, 6)?,
-                })
-            },
-        )?
+    Ok(lead_with_facts(db, lead_id, at)?
+        .map(|(_, facts)| facts)
         .unwrap_or_default())
+}
+
+/// A lead and its facts at `at`, if it exists. One row per claimed step
+/// (at most one per step: `send_ledger_once_uq`), or one without a claim.
+pub fn lead_with_facts(
+    db: Db<'_>,
+    lead_id: i64,
+    at: i64,
+) -> StoreResult<Option<(Lead, LeadFacts)>> {
+    let rows = db.query_all(
+        // Columns 0-11: `leads::LEAD_COLUMNS`; from 18: `sequences::COLUMNS`.
+        "SELECT l.id, l.name, l.email, l.company, l.domain, l.website, l.niche, l.source,
+                l.status, l.created_at, l.last_contacted_at, l.status_reason,
+                l.timezone, l.not_before, l.unsubscribe_token, x.reason, h.until, h.reason,
+                s.lead_id, s.step, s.next_step, s.next_due_at, s.state, s.stop_reason,
+                s.first_subject, s.message_ids,
+                c.step, c.outcome, c.at
+         FROM lead l
+         LEFT JOIN sequence s ON s.lead_id = l.id
+         LEFT JOIN suppression x ON x.email = l.email
+         LEFT JOIN domain_hold h ON h.domain = l.domain AND l.domain <> '' AND h.until > ?2
+         LEFT JOIN send_ledger c INDEXED BY send_ledger_once_uq ON c.lead_id = l.id
+              AND c.kind = 'outreach' AND c.outcome IN ('reserved', 'sent', 'uncertain')
+         WHERE l.id = ?1
+         ORDER BY c.step",
+        params![lead_id, at],
+        |r| {
+            let claim = match r.get::<Option<i64>>(26)? {
+                Some(step) => Some(Claim {
+                    step,
+                    outcome: r.get(27)?,
+                    at: r.get(28)?,
+                }),
+                None => None,
+            };
+            let until: Option<i64> = r.get(16)?;
+            let reason: Option<String> = r.get(17)?;
+            let facts = LeadFacts {
+                timezone: r.get(12)?,
+                not_before: r.get(13)?,
+                unsubscribe_token: r.get(14)?,
+                suppressed: r.get(15)?,
+                domain_held: until.zip(reason),
+                sequence: sequences::sequence_at(r, 18)?,
+                claims: claim.into_iter().collect(),
+            };
+            Ok((leads::lead_at(r, 0)?, facts))
+        },
+    )?;
+    let mut rows = rows.into_iter();
+    Ok(rows.next().map(|(lead, mut facts)| {
+        facts.claims.extend(rows.flat_map(|(_, more)| more.claims));
+        (lead, facts)
+    }))
 }
 
 /// The candidates of a pass at `at`, counted in one statement: active
@@ -401,6 +438,7 @@ mod tests {
                     unsubscribe_token: Some("tok-1".into()),
                     suppressed: Some("manual".into()),
                     domain_held: Some((1000, "domain_replied".into())),
+                    claims: Vec::new(),
                 }
             );
             let sequence = facts.sequence.unwrap();
@@ -414,6 +452,9 @@ mod tests {
             assert_eq!(lead_facts(db, 2, 200).unwrap(), LeadFacts::default());
             assert_eq!(lead_facts(db, 3, 200).unwrap(), LeadFacts::default());
             assert_eq!(lead_facts(db, 99, 200).unwrap(), LeadFacts::default());
+            assert_eq!(lead_with_facts(db, 99, 200).unwrap(), None);
+            let (lead, _) = lead_with_facts(db, 1, 200).unwrap().unwrap();
+            assert_eq!(Some(lead), crate::db::leads::get(db, 1).unwrap());
         });
     }
 
@@ -426,14 +467,28 @@ mod tests {
                  INSERT INTO send_ledger (at, hour_start, kind, lead_id, step, recipient, mode, outcome) VALUES
                    (30, 0, 'outreach', 2, 1, 'b@acme.com', 'SMTP', 'sent'),
                    (20, 0, 'outreach', 1, 1, 'a@acme.com', 'SMTP', 'failed'),
-                   (10, 0, 'outreach', 1, 1, 'a@acme.com', 'SMTP', 'uncertain');",
+                   (10, 0, 'outreach', 1, 1, 'a@acme.com', 'SMTP', 'uncertain'),
+                   (40, 0, 'outreach', 1, 3, 'a@acme.com', 'SMTP', 'reserved'),
+                   (35, 0, 'test', 1, 2, 'a@acme.com', 'SMTP', 'sent');",
             )
             .unwrap();
+            let claim = |step, outcome: &str, at| Claim {
+                step,
+                outcome: outcome.into(),
+                at,
+            };
+            // Only outreach's reserved, sent and uncertain rows claim a
+            // step, one row per claim, in step order.
+            let facts = lead_facts(db, 1, 0).unwrap();
             assert_eq!(
-                step_claim(db, 1, 1).unwrap(),
-                Some(("uncertain".into(), 10))
+                facts.claims,
+                [claim(1, "uncertain", 10), claim(3, "reserved", 40)]
             );
-            assert_eq!(step_claim(db, 1, 2).unwrap(), None);
+            assert_eq!(facts.claim(1), Some(&claim(1, "uncertain", 10)));
+            assert_eq!(facts.claim(2), None);
+            let (lead, facts) = lead_with_facts(db, 2, 0).unwrap().unwrap();
+            assert_eq!(Some(lead), crate::db::leads::get(db, 2).unwrap());
+            assert_eq!(facts.claims, [claim(1, "sent", 30)]);
             assert_eq!(first_contact_times(db, "acme.com", 100).unwrap(), [10, 30]);
             assert_eq!(first_contact_times(db, "", 100).unwrap(), [0i64; 0]);
         });

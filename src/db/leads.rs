@@ -202,23 +202,29 @@ pub struct Lead {
     pub status_reason: Option<String>,
 }
 
-const LEAD_COLUMNS: &str = "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at, status_reason";
+/// The columns `lead_at` reads, in its order.
+pub const LEAD_COLUMNS: &str = "id, name, email, company, domain, website, niche, source, status, created_at, last_contacted_at, status_reason";
 
 fn lead_row(r: &Row<'_>) -> StoreResult<Lead> {
+    lead_at(r, 0)
+}
+
+/// The lead whose `LEAD_COLUMNS` begin at column `first` of a row.
+pub fn lead_at(r: &Row<'_>, first: usize) -> StoreResult<Lead> {
     Ok(Lead {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        email: r.get(2)?,
-        company: r.get(3)?,
-        domain: r.get(4)?,
-        website: r.get(5)?,
-        niche: r.get(6)?,
-        source: r.get(7)?,
-        status: r.get(8)?,
-        created_at: r.get(9)?,
-        last_contacted_at: r.get(10)?,
+        id: r.get(first)?,
+        name: r.get(first + 1)?,
+        email: r.get(first + 2)?,
+        company: r.get(first + 3)?,
+        domain: r.get(first + 4)?,
+        website: r.get(first + 5)?,
+        niche: r.get(first + 6)?,
+        source: r.get(first + 7)?,
+        status: r.get(first + 8)?,
+        created_at: r.get(first + 9)?,
+        last_contacted_at: r.get(first + 10)?,
         role: false,
-        status_reason: r.get(11)?,
+        status_reason: r.get(first + 11)?,
     })
     .map(|mut lead: Lead| {
         lead.role = crate::domain::address::is_role_account(&lead.email);
