@@ -15,30 +15,30 @@ const HOUR: i64 = 3600;
 /// from `tally_second` (at most an hour of rows at each end). `SUM` of
 /// integers is NUMERIC on PostgreSQL: the cast makes it BIGINT on both.
 fn tally(db: Db<'_>, metric: &str, from: i64, to: i64) -> StoreResult<BTreeMap<String, i64>> {
-    let mut out = BTreeMap::new();
-    let mut add = |sql: &str, a: i64, b: i64| -> StoreResult<()> {
-        if a >= b {
-            return Ok(());
-        }
-        for (key, n) in db.query_all(sql, params![metric, a, b], |r| {
-            Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
-        })? {
-            *out.entry(key).or_insert(0) += n;
-        }
-        Ok(())
-    };
-    let seconds = "SELECT key, CAST(SUM(n) AS BIGINT) FROM tally_second WHERE metric = ?1 AND at >= ?2 AND at < ?3 GROUP BY key";
-    let hours = "SELECT key, CAST(SUM(n) AS BIGINT) FROM tally_hour WHERE metric = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY key";
+    // The whole hours inside [from, to) from the hourly tallies, the edges
+    // from the per-second ones: one statement (one round trip).
     let first_whole =
         from.div_euclid(HOUR) * HOUR + if from.rem_euclid(HOUR) == 0 { 0 } else { HOUR };
     let last_whole_end = to.div_euclid(HOUR) * HOUR;
-    if first_whole >= last_whole_end {
-        add(seconds, from, to)?;
+    let (head_end, tail_start) = if first_whole < last_whole_end {
+        (first_whole, last_whole_end)
     } else {
-        add(seconds, from, first_whole)?;
-        add(hours, first_whole, last_whole_end)?;
-        add(seconds, last_whole_end, to)?;
-    }
+        (to, to)
+    };
+    let mut out: BTreeMap<String, i64> = db
+        .query_all(
+            "SELECT key, CAST(SUM(n) AS BIGINT) FROM (
+                 SELECT key, n FROM tally_second WHERE metric = ?1 AND at >= ?2 AND at < ?3
+                 UNION ALL
+                 SELECT key, n FROM tally_hour WHERE metric = ?1 AND hour >= ?3 AND hour < ?4
+                 UNION ALL
+                 SELECT key, n FROM tally_second WHERE metric = ?1 AND at >= ?4 AND at < ?5) AS t
+             GROUP BY key",
+            params![metric, from, head_end, tail_start, to],
+            |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+        )?
+        .into_iter()
+        .collect();
     out.retain(|_, n| *n != 0);
     Ok(out)
 }

@@ -45,8 +45,11 @@ pub fn connect(url: &str) -> Result<Client> {
         .map_err(|e| classify_connect(&shown, &e))?;
     // A lock held elsewhere (a stuck writer) fails a wait after 10 s, as
     // SQLite's busy timeout does, instead of hanging the pass: exit 75.
+    // No parallel workers: hoss's statements read a few index pages, and
+    // starting workers for one (the planner does, past its cost threshold,
+    // for a sum over a large tally table) costs milliseconds.
     client
-        .batch_execute("SET lock_timeout = '10s'")
+        .batch_execute("SET lock_timeout = '10s'; SET max_parallel_workers_per_gather = 0")
         .map_err(|e| classify_connect(&shown, &e))?;
     Ok(client)
 }
