@@ -28,17 +28,16 @@ BEGIN
 END;
 
 -- An update counts out of the old hour and into the new one (the same
--- hour: out and back in).
-CREATE TRIGGER sequence_due_update_out AFTER UPDATE OF state, next_due_at ON sequence
-WHEN OLD.state = 'active' AND OLD.next_due_at IS NOT NULL
+-- hour: out and back in, the row kept).
+CREATE TRIGGER sequence_due_update AFTER UPDATE OF state, next_due_at ON sequence
+WHEN (OLD.state = 'active' AND OLD.next_due_at IS NOT NULL)
+  OR (NEW.state = 'active' AND NEW.next_due_at IS NOT NULL)
 BEGIN
-    UPDATE sequence_due_count SET n = n - 1 WHERE hour = OLD.next_due_at - OLD.next_due_at % 3600;
-    DELETE FROM sequence_due_count WHERE hour = OLD.next_due_at - OLD.next_due_at % 3600 AND n = 0;
-END;
-
-CREATE TRIGGER sequence_due_update_in AFTER UPDATE OF state, next_due_at ON sequence
-WHEN NEW.state = 'active' AND NEW.next_due_at IS NOT NULL
-BEGIN
-    INSERT INTO sequence_due_count (hour, n) VALUES (NEW.next_due_at - NEW.next_due_at % 3600, 1)
+    UPDATE sequence_due_count SET n = n - 1
+    WHERE hour = OLD.next_due_at - OLD.next_due_at % 3600 AND OLD.state = 'active';
+    INSERT INTO sequence_due_count (hour, n)
+        SELECT NEW.next_due_at - NEW.next_due_at % 3600, 1
+        WHERE NEW.state = 'active' AND NEW.next_due_at IS NOT NULL
     ON CONFLICT (hour) DO UPDATE SET n = n + 1;
+    DELETE FROM sequence_due_count WHERE hour = OLD.next_due_at - OLD.next_due_at % 3600 AND n = 0;
 END;
