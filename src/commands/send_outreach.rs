@@ -249,12 +249,9 @@ impl Pass<'_> {
         let sending = &cfg.sending;
         let Some(step_cfg) = step_config(ctx, step) else {
             // The configuration lost this step: the sequence is over.
-            db::sequences::stop(
-                ctx.db(),
-                lead.id,
-                "no such step in [[sequence.steps]]",
-                ctx.now(),
-            )?;
+            let why = "no such step in [[sequence.steps]]";
+            ctx.db()
+                .immediate(|tx| Ok(db::sequences::stop(tx, lead.id, why, ctx.now())?))?;
             return Ok(true);
         };
         let tz = lead_tz(ctx, lead.id)?;
@@ -274,7 +271,8 @@ impl Pass<'_> {
                 debug!("[EMAIL][ROLE] lead_id={} step={step}", lead.id);
                 if step > outbox::FIRST_STEP {
                     let why = "role account; SEND_TO_ROLE_ACCOUNTS is FALSE";
-                    db::sequences::stop(ctx.db(), lead.id, why, ctx.now())?;
+                    ctx.db()
+                        .immediate(|tx| Ok(db::sequences::stop(tx, lead.id, why, ctx.now())?))?;
                 }
                 return Ok(true);
             }

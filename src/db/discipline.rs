@@ -133,7 +133,8 @@ pub fn lead_with_facts(
 
 /// The candidates of a pass at `at`, counted in one statement: active
 /// sequences whose next step is due, those not yet due, and `new` leads.
-/// The sequences come from their counts per due hour (V17) and the index
+/// The sequences come from their counts per due hour (V17: an hour starts
+/// at a multiple of 3600 s, rounded down, also before 1970) and the index
 /// of the hour `at` is in; the leads from their counts per status. (The
 /// casts: a SUM of BIGINTs is NUMERIC on PostgreSQL.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +151,7 @@ pub fn pass_counts(db: Db<'_>, at: i64) -> StoreResult<PassCounts> {
                    WHERE state = 'active' AND next_due_at >= ?2 AND next_due_at <= ?1),
                 (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM sequence_due_count),
                 (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM lead_status_count WHERE status = 'new')",
-        params![at, at - at % 3600],
+        params![at, at.div_euclid(3600) * 3600],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     Ok(PassCounts {
@@ -319,6 +320,10 @@ mod tests {
             let hour = 1_795_615_200; // a UTC hour's first second
             let check = |what: &str| {
                 for at in [
+                    -5000,
+                    -3600,
+                    -50,
+                    -1,
                     0,
                     hour - 1,
                     hour,
@@ -340,7 +345,7 @@ mod tests {
             check("no sequence");
             let mut leads =
                 String::from("INSERT INTO lead (id, email, source, created_at, status) VALUES ");
-            for id in 1..=8 {
+            for id in 1..=10 {
                 leads.push_str(&format!(
                     "{}({id}, 'l{id}@x.com', 't', 0, 'contacted')",
                     if id > 1 { ", " } else { "" }
@@ -353,7 +358,8 @@ mod tests {
                 "INSERT INTO sequence (lead_id, step, next_step, next_due_at, state, first_subject, started_at, updated_at) VALUES
                    (1, 1, 2, {h}, 'active', 'Hi', 0, 0), (2, 1, 2, {h1}, 'active', 'Hi', 0, 0),
                    (3, 1, 2, {h1}, 'active', 'Hi', 0, 0), (4, 1, 2, {h2}, 'active', 'Hi', 0, 0),
-                   (5, 2, NULL, NULL, 'finished', 'Hi', 0, 0), (6, 1, NULL, NULL, 'stopped', 'Hi', 0, 0)",
+                   (5, 2, NULL, NULL, 'finished', 'Hi', 0, 0), (6, 1, NULL, NULL, 'stopped', 'Hi', 0, 0),
+                   (9, 1, 2, -100, 'active', 'Hi', 0, 0), (10, 1, 2, -6000, 'active', 'Hi', 0, 0)",
                 h = hour, h1 = hour + 1800, h2 = hour + 7300
             ))
             .unwrap();

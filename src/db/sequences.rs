@@ -1,6 +1,9 @@
 //! Per-lead sequence state (SPEC §14): the last step sent, the next one and
 //! when it is due (UTC), active / finished / stopped and why, and the
-//! Message-IDs that thread the follow-ups.
+//! Message-IDs that thread the follow-ups. Every write holds the write lock
+//! (`Db::immediate`): the due counts the triggers keep (V17) are rows all
+//! writes of a sequence share, and on PostgreSQL a write outside the lock
+//! could deadlock with one inside it.
 
 use super::{Db, Row, StoreResult, ToValue, Value, params};
 
