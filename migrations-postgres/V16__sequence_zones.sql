@@ -1,6 +1,8 @@
 -- hoss V16, PostgreSQL's twin of migrations/V16: a sequence carries its
 -- lead's own time zone, kept by triggers, for the index of the sequences in
--- zones of their own.
+-- zones of their own. A sequence's insert and a lead's zone change both
+-- hold the write lock (`Db::immediate`): without it, a zone changed while a
+-- sequence was being inserted could leave the sequence in the old zone.
 ALTER TABLE sequence ADD COLUMN timezone TEXT;
 
 UPDATE sequence s SET timezone = l.timezone FROM lead l WHERE l.id = s.lead_id;

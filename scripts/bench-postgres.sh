@@ -180,6 +180,7 @@ read -r plan_night_sq plan_night_pg < <(pair HOSS_NOW=2026-11-25T23:30:00Z "$HOS
 read -r plan_sat_sq plan_sat_pg < <(pair HOSS_NOW=2026-11-28T15:00:00Z "$HOSS" plan --json)
 read -r why_seq_sq why_seq_pg < <(pair HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" why 10 --json)
 read -r why_new_sq why_new_pg < <(pair HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" why 1 --json)
+read -r status_seq_sq status_seq_pg < <(pair HOSS_NOW=2026-11-25T14:00:05Z "$HOSS" status --json)
 
 base="$LEADS leads, $LEDGER ledger rows, $((CUSTOMERS * 10)) invoices"
 seq_db="$LEADS leads, $seqs active sequences ($due_open due), $LEDGER ledger rows"
@@ -196,6 +197,7 @@ cat <<MD
 | \`plan --json\` | Saturday, closed everywhere; median of 30 | $plan_sat_sq ms | $plan_sat_pg ms | $(ratio $plan_sat_sq $plan_sat_pg)× | ≤ 50 ms |
 | \`why 10 --json\` | a lead in an active sequence; median of 30 | $why_seq_sq ms | $why_seq_pg ms | $(ratio $why_seq_sq $why_seq_pg)× | ≤ 50 ms |
 | \`why 1 --json\` | a new lead (first email: domain caps); median of 30 | $why_new_sq ms | $why_new_pg ms | $(ratio $why_new_sq $why_new_pg)× | ≤ 50 ms |
+| \`status --json\` | the sequences database (sequence counts, due now, 24 h count); median of 30 | $status_seq_sq ms | $status_seq_pg ms | $(ratio $status_seq_sq $status_seq_pg)× | ≤ 50 ms |
 | \`serve\` | $EVENTS signed webhooks, 16 clients, one connection per event; recorded $rec_sq / $rec_pg, failed $fail_sq / $fail_pg | $serve_sq events/s | $serve_pg events/s | $(py "round($serve_sq / max($serve_pg, 1), 2)")× | ≥ 1,000 events/s, none lost |
 | \`source-leads\` | $created_sq / $created_pg new dummy leads into $LEADS existing, one pass; best of $RUNS | $src_rate_sq leads/s ($src_sq s) | $src_rate_pg leads/s ($src_pg s) | $(py "round($src_rate_sq / max($src_rate_pg, 1), 2)")× | ≥ 50,000 leads/s |
 | \`portal-export\` | $CUSTOMERS customers × 10 invoices, into tmpfs; best of $RUNS | $portal_sq s | $portal_pg s | $(ratio $portal_sq $portal_pg)× | ≤ 2 s, ≤ 64 MiB |
