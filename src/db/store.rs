@@ -346,45 +346,9 @@ fn postgres_value(row: &postgres::Row, index: usize) -> StoreResult<Value> {
     Ok(value.unwrap_or(Value::Null))
 }
 
-/// `value` as the parameter type `ty` the server inferred.
-fn postgres_arg(index: usize, value: &Value, ty: &Type) -> StoreResult<Box<dyn ToSql + Sync>> {
-    let textual = [
-        Type::TEXT,
-        Type::VARCHAR,
-        Type::BPCHAR,
-        Type::NAME,
-        Type::UNKNOWN,
-    ]
-    .contains(ty);
-    let refused = || StoreError::Bind {
-        index: index + 1,
-        reason: format!("{value:?} for a {ty} parameter"),
-    };
-    let range = |n: i64| StoreError::Bind {
-        index: index + 1,
-        reason: format!("{n} is out of range for a {ty} parameter"),
-    };
-    Ok(match value {
-        Value::Null if *ty == Type::INT8 => Box::new(None::<i64>),
-        Value::Null if *ty == Type::INT4 => Box::new(None::<i32>),
-        Value::Null if *ty == Type::INT2 => Box::new(None::<i16>),
-        Value::Null if *ty == Type::BOOL => Box::new(None::<bool>),
-        Value::Null if *ty == Type::FLOAT8 => Box::new(None::<f64>),
-        Value::Null if textual => Box::new(None::<String>),
-        Value::Int(n) if *ty == Type::INT8 => Box::new(*n),
-        Value::Int(n) if *ty == Type::INT4 => Box::new(i32::try_from(*n).map_err(|_| range(*n))?),
-        Value::Int(n) if *ty == Type::INT2 => Box::new(i16::try_from(*n).map_err(|_| range(*n))?),
-        Value::Int(n) if *ty == Type::BOOL => Box::new(*n != 0),
-        Value::Int(n) if *ty == Type::FLOAT8 => Box::new(*n as f64),
-        Value::Int(n) if textual => Box::new(n.to_string()),
-        Value::Text(s) if textual => Box::new(s.clone()),
-        Value::Real(f) if *ty == Type::FLOAT8 => Box::new(*f),
-        _ => return Err(refused()),
-    })
-}
-
-/// A value as text (or NULL) for a parameter whose type the server infers,
-/// as it infers a literal's.
+/// A value as text (or NULL), read by the server as its parameter's type
+/// reads a literal (libpq's way): the same on a statement's first,
+/// unprepared run and on its prepared ones.
 #[derive(Debug)]
 struct AsText(Option<String>);
 
@@ -850,10 +814,6 @@ fn key_hash(key: &str) -> i32 {
     i32::from_ne_bytes(h.to_ne_bytes())
 }
 
-fn refs(bound: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
-    bound.iter().map(|b| b.as_ref()).collect()
-}
-
 impl Postgres {
     fn query(&self, sql: &str, args: &[Value]) -> StoreResult<Vec<postgres::Row>> {
         self.run(
@@ -865,10 +825,11 @@ impl Postgres {
     }
 
     /// Runs `sql` with `args`. The first time a connection runs a statement
-    /// it goes unprepared, in one round trip, its arguments as text the
-    /// server reads as whatever type the statement needs (libpq's way): a
-    /// command that runs each statement once waits for half the round
-    /// trips. A statement run again is prepared, and then only bound.
+    /// it goes unprepared, in one round trip: a command that runs each
+    /// statement once waits for half the round trips. A statement run again
+    /// is prepared, and then only bound. Either way the arguments go as
+    /// text ([`AsText`]), so a value the server takes on a first run it
+    /// takes on every later one.
     fn run<T>(
         &self,
         sql: &str,
@@ -884,6 +845,7 @@ impl Postgres {
             &[(&(dyn ToSql + Sync), Type)],
         ) -> Result<T, postgres::Error>,
     ) -> StoreResult<T> {
+        let texts: Vec<AsText> = args.iter().map(AsText::of).collect();
         let seen = self.statements.borrow().get(sql).cloned();
         let statement = match seen {
             Some(Some(statement)) => statement,
@@ -896,7 +858,6 @@ impl Postgres {
             }
             None => {
                 self.statements.borrow_mut().insert(sql.to_owned(), None);
-                let texts: Vec<AsText> = args.iter().map(AsText::of).collect();
                 let unspecified = Type::new("unspecified".into(), 0, Kind::Pseudo, String::new());
                 let params: Vec<(&(dyn ToSql + Sync), Type)> = texts
                     .iter()
@@ -909,20 +870,6 @@ impl Postgres {
                 )?);
             }
         };
-        let bound = self.bind(&statement, args)?;
-        Ok(prepared(
-            &mut self.client.borrow_mut(),
-            &statement,
-            &refs(&bound),
-        )?)
-    }
-
-    /// `args` bound to the types of a prepared statement's parameters.
-    fn bind(
-        &self,
-        statement: &postgres::Statement,
-        args: &[Value],
-    ) -> StoreResult<Vec<Box<dyn ToSql + Sync>>> {
         if statement.params().len() != args.len() {
             return Err(StoreError::Bind {
                 index: args.len(),
@@ -933,11 +880,13 @@ impl Postgres {
                 ),
             });
         }
-        args.iter()
-            .zip(statement.params())
-            .enumerate()
-            .map(|(i, (v, ty))| postgres_arg(i, v, ty))
-            .collect()
+        let params: Vec<&(dyn ToSql + Sync)> =
+            texts.iter().map(|t| t as &(dyn ToSql + Sync)).collect();
+        Ok(prepared(
+            &mut self.client.borrow_mut(),
+            &statement,
+            &params,
+        )?)
     }
 
     fn transaction<T>(
@@ -1101,8 +1050,8 @@ mod tests {
                 Value::Null,
             ],
         ];
-        // The first run of a text goes unprepared (its values as text),
-        // the next ones prepared (bound by type): the same either way.
+        // The first run of a text goes unprepared, the next ones prepared:
+        // the same either way.
         let insert = "INSERT INTO t (i, s, n, f, small) VALUES (?1, ?2, ?3, ?4, ?5)";
         for row in &rows {
             assert_eq!(db.execute(insert, row).unwrap(), 1);
@@ -1129,6 +1078,16 @@ mod tests {
         for _ in 0..2 {
             assert!(db.execute(small, params![i64::MAX]).is_err());
         }
+        // A value the column takes on the first run it takes on the later
+        // ones: "42" as a number, in both.
+        let number = "UPDATE t SET n = ?1 WHERE i = 0";
+        for _ in 0..3 {
+            assert_eq!(db.execute(number, params!["42"]).unwrap(), 1);
+        }
+        let n: i64 = db
+            .query_row("SELECT n FROM t WHERE i = 0", params![], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 42);
     }
 
     #[test]
