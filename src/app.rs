@@ -225,11 +225,34 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
         Ok(code) => ("error", *code),
         Err(e) => ("error", e.exit_code()),
     };
-    if let Err(e) = runs::finish(ctx.db(), run, outcome, code, None, ctx.now()) {
-        warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\"");
-    }
+    let fresh = match runs::finish(ctx.db(), run, outcome, code, None, ctx.now()) {
+        Ok(()) => None,
+        Err(e) => {
+            // A long command's own connection may have died while it ran
+            // (`serve` idle past the server's timeout, or across a
+            // restart): then the run is recorded, and the log written, on
+            // a new one.
+            let fresh = if ctx.store.answers() {
+                None
+            } else {
+                db::open(&ctx.config).ok()
+            };
+            match fresh
+                .as_ref()
+                .map(|store| runs::finish(store.db(), run, outcome, code, None, ctx.now()))
+            {
+                Some(Ok(())) => {}
+                Some(Err(e)) => warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\""),
+                None => warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\""),
+            }
+            fresh
+        }
+    };
     debug!("[RUN][DONE] command={name} outcome={outcome} exit={code}");
-    ctx.flush_log();
+    match &fresh {
+        Some(store) => crate::log::flush(store.db(), cap),
+        None => ctx.flush_log(),
+    };
     Step::Done(result)
 }
 

@@ -331,6 +331,19 @@ fn serve_outlives_the_database_closing_its_connections() {
     assert!(served.running(), "serve stopped");
     let (_, log) = served.terminate();
     assert!(log.contains("[SERVE][RECONNECTED]"), "{log}");
+    // Its own connection was closed too: the run is recorded on a new one,
+    // not left "running".
+    let (outcome, finished): (String, Option<i64>) = sb
+        .db()
+        .query_row(
+            "SELECT outcome, finished_at FROM command_run WHERE command = 'serve' ORDER BY id DESC LIMIT 1",
+            args![],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(outcome, "ok", "{log}");
+    assert!(finished.is_some(), "{log}");
+    assert!(!log.contains("[RUN][RECORD_FAILED]"), "{log}");
 }
 
 /// On PostgreSQL: a request that waited on the write lock longer than the
