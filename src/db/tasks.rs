@@ -101,15 +101,6 @@ pub fn by_invoice(db: Db<'_>, invoice_id: i64) -> StoreResult<Vec<Task>> {
     )
 }
 
-/// The newest tasks of one customer, newest first.
-pub fn recent_for_customer(db: Db<'_>, customer_id: i64, limit: u32) -> StoreResult<Vec<Task>> {
-    db.query_all(
-        &format!("SELECT {COLUMNS} FROM task WHERE customer_id = ?1 ORDER BY id DESC LIMIT ?2"),
-        params![customer_id, limit],
-        row,
-    )
-}
-
 /// The newest `limit` tasks of each customer whose id is `first..=last`,
 /// by customer and then newest first.
 pub fn recent_for_customers(
@@ -305,7 +296,7 @@ mod tests {
                     .rows),
                 [t1, t3]
             );
-            assert_eq!(ids(recent_for_customer(db, a, 1).unwrap()), [t2]);
+            assert_eq!(ids(recent_for_customers(db, a, a, 1).unwrap()), [t2]);
             assert!(by_invoice(db, 1).unwrap().is_empty());
         });
     }

@@ -1,8 +1,8 @@
 //! Portal and public pages as HTML (askama templates in `templates/`,
 //! auto-escaped: every dynamic value is HTML-escaped). A customer's page is
-//! the same for `portal-export` and `serve`: [`customer_page`] (one, for
-//! `serve`) and [`customer_pages`] (a batch, for `portal-export`) read what
-//! they show through `db/` and render it the same way.
+//! the same for `portal-export` and `serve`: [`customer_pages`] reads what
+//! a batch of pages shows through `db/` in two queries and renders it
+//! (`portal-export`); [`customer_page`] is a batch of one (`serve`).
 
 use std::collections::HashMap;
 
@@ -56,9 +56,8 @@ pub fn customer_page(
     customer: &Customer,
     now: i64,
 ) -> Result<String> {
-    let invoices = invoices::list(db, Some(customer.id), None, db::Page::ALL)?.rows;
-    let tasks = tasks::recent_for_customer(db, customer.id, RECENT_TASKS)?;
-    page_of(config, customer, invoices, tasks, now)
+    let page = customer_pages(db, config, std::slice::from_ref(customer), now)?.pop();
+    Ok(page.unwrap_or_default())
 }
 
 /// The page of each of `customers` (ordered by id), in their order:
