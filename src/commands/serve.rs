@@ -231,7 +231,7 @@ fn write_log(mut writer: Ctx, done: &AtomicBool) {
         if last || Instant::now() >= next {
             let written = writer.flush_log() || (reconnected(&mut writer) && writer.flush_log());
             if written && failing {
-                info!("[SERVE][RECONNECTED] the event log is written again");
+                warn!("[SERVE][RECONNECTED] the event log is written again");
             }
             if !written {
                 if !failing {
