@@ -10,6 +10,9 @@
 #   scripts/bench-postgres.sh                       # full size (1,000,000 leads and ledger rows)
 #   BENCH_LEADS=100000 scripts/bench-postgres.sh    # quicker
 #   BENCH_PG_FSYNC=off scripts/bench-postgres.sh    # the server without fsync
+#   BENCH_PG_POOLER=pgbouncer scripts/bench-postgres.sh
+#       # the per-command medians through a local PgBouncer in session mode
+#       # (SCRAM login, the server's backends kept between processes)
 #
 # PostgreSQL: a throwaway cluster (initdb + pg_ctl, the newest
 # /usr/lib/postgresql/*/bin, else PATH) in a temp directory, listening on a
@@ -62,11 +65,43 @@ pg_version=$(pg_tool postgres --version | awk '{print $3}')
 sql() { PGPASSWORD=$super_pw psql -X -q -v ON_ERROR_STOP=1 -tA -h 127.0.0.1 -p "$pg_port" -U postgres -d "$1" -c "$2"; }
 url() { echo "postgres://hoss:$hoss_pw@127.0.0.1:$pg_port/$1?sslmode=disable"; }
 sql postgres "CREATE ROLE hoss LOGIN PASSWORD '$hoss_pw'" >/dev/null
+# murl NAME: the URL the measured commands use: the server itself, or with
+# BENCH_PG_POOLER=pgbouncer a PgBouncer in session mode in front of it
+# (stopped with the server), so each process logs in to the pooler and gets
+# a backend an earlier process already warmed.
+murl() { url "$1"; }
+pooler="none"
+if [ "${BENCH_PG_POOLER:-}" = pgbouncer ]; then
+  command -v pgbouncer >/dev/null || { echo "BENCH_PG_POOLER=pgbouncer: no pgbouncer on PATH" >&2; exit 1; }
+  pgb_port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+  printf '"hoss" "%s"\n' "$hoss_pw" > "$pgdir/pgb-users"
+  cat > "$pgdir/pgbouncer.ini" <<INI
+[databases]
+* = host=127.0.0.1 port=$pg_port
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $pgb_port
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $pgdir/pgb-users
+pool_mode = session
+logfile = $pgdir/pgbouncer.log
+pidfile = $pgdir/pgbouncer.pid
+INI
+  [ ${#pg_as[@]} -gt 0 ] && chown nobody: "$pgdir/pgb-users" "$pgdir/pgbouncer.ini"
+  "${pg_as[@]}" pgbouncer -d "$pgdir/pgbouncer.ini" || { cat "$pgdir/pgbouncer.log" >&2; exit 1; }
+  bench_more_cleanup='kill "$(cat "$pgdir/pgbouncer.pid")" 2>/dev/null; '"$bench_more_cleanup"
+  murl() { echo "postgres://hoss:$hoss_pw@127.0.0.1:$pgb_port/$1?sslmode=disable"; }
+  pooler="PgBouncer $(pgbouncer --version | awk 'NR == 1 {print $2}'), session mode"
+fi
 file_copy=""
 [ "$(sql postgres "SHOW server_version_num")" -ge 150000 ] && file_copy="STRATEGY = FILE_COPY"
+# A pooler may still hold a connection to a database dropped between runs.
+force=""
+[ "$(sql postgres "SHOW server_version_num")" -ge 130000 ] && force="WITH (FORCE)"
 # pg_copy NAME TEMPLATE: database NAME made afresh as a copy of TEMPLATE.
 pg_copy() {
-  sql postgres "DROP DATABASE IF EXISTS \"$1\"" >/dev/null
+  sql postgres "DROP DATABASE IF EXISTS \"$1\" $force" >/dev/null
   sql postgres "CREATE DATABASE \"$1\" TEMPLATE \"$2\" OWNER hoss $file_copy" >/dev/null
 }
 # pg_load NAME FILE: database NAME with every row of the SQLite FILE.
@@ -80,9 +115,29 @@ timed() {
   local t0=$SECONDS; "${@:2}"; echo "  $1: $((SECONDS - t0)) s" >&2
 }
 # pair CMD…: "SQLITE_MS PG_MS", medians of 30 runs of CMD on each store
-# ($sq_env and $pg_env name the store).
-pair() { echo "$(median_ms "${sq_env[@]}" "$@") $(median_ms "${pg_env[@]}" "$@")"; }
-pair_any() { echo "$(median_any_ms "${sq_env[@]}" "$@") $(median_any_ms "${pg_env[@]}" "$@")"; }
+# ($sq_env and $pg_env name the store), the stores taking turns run by run
+# so that the machine's drift during the 60 runs weighs on both alike.
+# pair_any: whatever the exit code (a pass that stops on an unreachable
+# provider exits 75).
+pair() { alternate check "${sq_env[@]}" -- "${pg_env[@]}" -- "$@"; }
+pair_any() { alternate any "${sq_env[@]}" -- "${pg_env[@]}" -- "$@"; }
+alternate() {
+  python3 - "$@" <<'PY'
+import subprocess, sys, time, statistics
+must_pass, *args = sys.argv[1:]
+first = args.index('--'); second = args.index('--', first + 1)
+stores = [args[:first], args[first + 1:second]]; cmd = args[second + 1:]
+times = [[], []]
+for _ in range(30):
+    for store, t in zip(stores, times):
+        s = time.perf_counter()
+        r = subprocess.run(store + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t.append(time.perf_counter() - s)
+        if must_pass == 'check' and r.returncode != 0:
+            sys.exit(f"{' '.join(cmd)} exited {r.returncode}")
+print(' '.join(str(round(statistics.median(t) * 1000, 2)) for t in times))
+PY
+}
 ratio() { py "round($2 / $1, 2)"; }
 
 # --- the §11 database --------------------------------------------------------
@@ -102,7 +157,7 @@ src_rate_sq=$(py "round($created_sq / $src_sq)"); src_rate_pg=$(py "round($creat
 
 # 2./3./6. status, summary and check on a fresh copy of each.
 cp "$work/base.db" "$work/run.db"; pg_copy run base
-sq_env=(env HOSS_DB="$work/run.db"); pg_env=(env DATABASE_URL="$(url run)")
+sq_env=(env HOSS_DB="$work/run.db"); pg_env=(env DATABASE_URL="$(murl run)")
 read -r status_sq status_pg < <(pair "$HOSS" status --json)
 read -r summary_sq summary_pg < <(pair "$HOSS" summary --json)
 cp "$work/base.db" "$work/run.db"; pg_copy run base
@@ -141,7 +196,7 @@ serve_rate env HOSS_DB="$work/serve.db" > "$work/rate"; read -r serve_sq fail_sq
 serve_rate env DATABASE_URL="$(url serve)" > "$work/rate"; read -r serve_pg fail_pg < "$work/rate"
 rec_sq=$(sqlite3 "$work/serve.db" "SELECT COUNT(*) FROM stripe_event WHERE event_id LIKE 'evt_bench_%'")
 rec_pg=$(sql serve "SELECT COUNT(*) FROM stripe_event WHERE event_id LIKE 'evt_bench_%'")
-sql postgres "DROP DATABASE serve" >/dev/null; sql postgres "DROP DATABASE run" >/dev/null
+sql postgres "DROP DATABASE serve $force" >/dev/null; sql postgres "DROP DATABASE run $force" >/dev/null
 sql postgres "DROP DATABASE base" >/dev/null; rm -f "$work"/base.db* "$work"/run.db* "$work"/serve.db*
 
 # --- the §14 sequences database ------------------------------------------------
@@ -159,7 +214,7 @@ real=(EMAIL_MODE=SENDGRID SENDGRID_API_KEY=SG.bench
   MAX_EMAILS_PER_DAY=1000000 WARMUP=OFF MAX_EMAILS_PER_HOUR=100000
   MAX_NEW_CONTACTS_PER_DOMAIN_PER_DAY=100000 MAX_ACTIVE_PER_DOMAIN=100000
   MX_CHECK=OFF) # no benchmark asks a resolver on the internet
-sq_env=(env HOSS_DB="$work/seq.db" "${real[@]}"); pg_env=(env DATABASE_URL="$(url seq)" "${real[@]}")
+sq_env=(env HOSS_DB="$work/seq.db" "${real[@]}"); pg_env=(env DATABASE_URL="$(murl seq)" "${real[@]}")
 seqs=$((LEADS / 10))
 due_open=$(sqlite3 "$work/seq.db" "SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= $wed")
 due_sat=$(sqlite3 "$work/seq.db" "SELECT COUNT(*) FROM sequence WHERE state = 'active' AND next_due_at <= $sat")
@@ -202,4 +257,4 @@ cat <<MD
 | \`source-leads\` | $created_sq / $created_pg new dummy leads into $LEADS existing, one pass; best of $RUNS | $src_rate_sq leads/s ($src_sq s) | $src_rate_pg leads/s ($src_pg s) | $(py "round($src_rate_sq / max($src_rate_pg, 1), 2)")× | ≥ 50,000 leads/s |
 | \`portal-export\` | $CUSTOMERS customers × 10 invoices, into tmpfs; best of $RUNS | $portal_sq s | $portal_pg s | $(ratio $portal_sq $portal_pg)× | ≤ 2 s, ≤ 64 MiB |
 MD
-echo "PostgreSQL $pg_version, fsync=$fsync, on 127.0.0.1 (SCRAM login, no TLS)" >&2
+echo "PostgreSQL $pg_version, fsync=$fsync, on 127.0.0.1 (SCRAM login, no TLS); pooler for the medians: $pooler" >&2
