@@ -16,10 +16,12 @@ cargo build --release --quiet --example webhook_load
 HOSS=$PWD/target/release/hoss
 LOAD=$PWD/target/release/examples/webhook_load
 work=$(mktemp -d)
-serve_pid=""
+serve_pid="" shm=""
 # A script that starts more (a database server) sets bench_more_cleanup.
+# Every step runs even if one fails (set +e): a cleanup cut short would
+# leave a server running beside its password file.
 bench_more_cleanup=:
-trap '[ -n "$serve_pid" ] && kill $serve_pid 2>/dev/null; eval "$bench_more_cleanup"; rm -rf "$work"' EXIT
+trap 'set +e; [ -n "$serve_pid" ] && kill $serve_pid 2>/dev/null; eval "$bench_more_cleanup"; [ -n "$shm" ] && rm -rf "$shm"; rm -rf "$work"' EXIT
 export HOSS_LOCK_DIR=$work/locks HOSS_LOG=warn HOSS_CONFIG=$work/none.toml
 : > "$work/none.toml"
 py() { python3 -c "print($1)"; }
@@ -50,25 +52,25 @@ best_of_with() {
   echo "$best $rss"
 }
 
-# median_ms CMD…: median wall time of 30 runs in milliseconds (python timer).
-median_ms() {
-  python3 - "$@" <<'PY'
-import subprocess, sys, time, statistics
-t = []
-for _ in range(30):
-    s = time.perf_counter(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True); t.append(time.perf_counter() - s)
-print(round(statistics.median(t) * 1000, 2))
-PY
-}
-
+# median_ms CMD…: median wall time of 30 runs in milliseconds (python
+# timer); a run that fails ends it, naming the command without its
+# VAR=value settings (a DATABASE_URL holds a password).
+median_ms() { medians check "$@"; }
 # median_any_ms CMD…: like median_ms, whatever the exit code (a pass that
 # stops on an unreachable provider exits 75).
-median_any_ms() {
+median_any_ms() { medians any "$@"; }
+medians() {
   python3 - "$@" <<'PY'
 import subprocess, sys, time, statistics
+must_pass, *cmd = sys.argv[1:]
 t = []
 for _ in range(30):
-    s = time.perf_counter(); subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); t.append(time.perf_counter() - s)
+    s = time.perf_counter()
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t.append(time.perf_counter() - s)
+    if must_pass == 'check' and r.returncode != 0:
+        shown = ' '.join(a for a in cmd if a != 'env' and '=' not in a)
+        sys.exit(f"{shown} exited {r.returncode}")
 print(round(statistics.median(t) * 1000, 2))
 PY
 }

@@ -74,7 +74,11 @@ pooler="none"
 if [ "${BENCH_PG_POOLER:-}" = pgbouncer ]; then
   command -v pgbouncer >/dev/null || { echo "BENCH_PG_POOLER=pgbouncer: no pgbouncer on PATH" >&2; exit 1; }
   pgb_port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-  printf '"hoss" "%s"\n' "$hoss_pw" > "$pgdir/pgb-users"
+  # The server's stored SCRAM secret, not the password: PgBouncer checks
+  # each login against it as the server would (a plain password would make
+  # it derive a new secret, 4,096 rounds, at every login) and passes the
+  # client's proof on to the server.
+  printf '"hoss" "%s"\n' "$(sql postgres "SELECT rolpassword FROM pg_authid WHERE rolname = 'hoss'")" > "$pgdir/pgb-users"
   cat > "$pgdir/pgbouncer.ini" <<INI
 [databases]
 * = host=127.0.0.1 port=$pg_port
@@ -88,9 +92,17 @@ pool_mode = session
 logfile = $pgdir/pgbouncer.log
 pidfile = $pgdir/pgbouncer.pid
 INI
+  chmod 600 "$pgdir/pgb-users" "$pgdir/pgbouncer.ini"
   [ ${#pg_as[@]} -gt 0 ] && chown nobody: "$pgdir/pgb-users" "$pgdir/pgbouncer.ini"
+  bench_more_cleanup='[ -f "$pgdir/pgbouncer.pid" ] && kill "$(cat "$pgdir/pgbouncer.pid")" 2>/dev/null; '"$bench_more_cleanup"
   "${pg_as[@]}" pgbouncer -d "$pgdir/pgbouncer.ini" || { cat "$pgdir/pgbouncer.log" >&2; exit 1; }
-  bench_more_cleanup='kill "$(cat "$pgdir/pgbouncer.pid")" 2>/dev/null; '"$bench_more_cleanup"
+  # -d returns before the pooler listens: wait until it takes a connection.
+  python3 -c "
+import socket, sys, time
+for _ in range(100):
+    try: socket.create_connection(('127.0.0.1', $pgb_port), 0.1).close(); sys.exit(0)
+    except OSError: time.sleep(0.05)
+sys.exit(1)" || { echo "PgBouncer did not start listening on 127.0.0.1:$pgb_port" >&2; cat "$pgdir/pgbouncer.log" >&2; exit 1; }
   murl() { echo "postgres://hoss:$hoss_pw@127.0.0.1:$pgb_port/$1?sslmode=disable"; }
   pooler="PgBouncer $(pgbouncer --version | awk 'NR == 1 {print $2}'), session mode"
 fi
@@ -222,6 +234,12 @@ read -r status_seq_sq status_seq_pg < <(pair HOSS_NOW=2026-11-25T14:00:05Z "$HOS
 
 base="$LEADS leads, $LEDGER ledger rows, $((CUSTOMERS * 10)) invoices"
 seq_db="$LEADS leads, $seqs active sequences ($due_open due), $LEDGER ledger rows"
+# A median or rate that failed leaves its variable empty (read < <(…) does
+# not stop the script): no table with holes.
+for v in $(compgen -v | grep -E '_(sq|pg)$'); do
+  [ -n "${!v}" ] || { echo "$v: the measurement failed" >&2; exit 1; }
+done
+[ "$pooler" = none ] || printf '%s\n\n' "PostgreSQL medians through $pooler; serve, source-leads and portal-export connect directly."
 cat <<MD
 | command | workload | SQLite | PostgreSQL | PG/SQLite | budget |
 |---|---|---|---|---|---|
