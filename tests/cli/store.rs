@@ -2,13 +2,15 @@
 //! SQLite's (tables, columns, keys, indexes, foreign keys, CHECKs,
 //! triggers) and apply once when processes start together; a server that
 //! refuses or cannot be reached is told apart (exit 78 or 75), never
-//! showing the password; replit.md's deployment runs on it; and the whole
+//! showing the password; replit.md's deployment runs on it; it works
+//! behind PgBouncer in session mode, as POSTGRES.md says; and the whole
 //! integration suite passes on it (run again from here).
 
 use hoss::db::{postgres as pg, schema};
 
 use crate::harness::{
-    PG_PASSWORD, Postgres, Sandbox, on_postgres, postgres_installed, system_package,
+    PG_PASSWORD, PG_USER, PgBouncer, Postgres, Sandbox, on_postgres, postgres_installed,
+    system_package,
 };
 
 #[test]
@@ -474,4 +476,68 @@ fn the_replit_deployment_of_replit_md_runs_as_written() {
     );
     let status = deployed.wait().unwrap();
     assert_eq!(status.code(), Some(0), "serve stops cleanly on SIGTERM");
+}
+
+/// POSTGRES.md: hoss may reach the server through a pooler in session mode.
+/// PgBouncer with two server connections, so each process gets one an
+/// earlier process used (PgBouncer resets it in between): passes that
+/// prepare statements run again and again; an overlap lock held through
+/// the pooler keeps a second pass out, and is gone once its holder
+/// disconnects; what the passes wrote is in the server.
+#[test]
+fn hoss_runs_behind_pgbouncer_in_session_mode() {
+    if on_postgres() {
+        return; // its own cluster and pooler: once is enough
+    }
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let Some(pooler) = PgBouncer::start(&server, 2) else {
+        return;
+    };
+    let sb = Sandbox::new().with("DATABASE_URL", &pooler.url(PG_USER));
+    let out = sb.run(&["check"]);
+    assert_eq!(out.code, 0, "{out:?}\n{}", pooler.log());
+    for _ in 0..3 {
+        let out = sb.run(&["cycle"]);
+        assert_eq!(out.code, 0, "{out:?}\n{}", pooler.log());
+    }
+    let status: serde_json::Value = sb.json(&["status", "--json"]);
+    assert_eq!(
+        status["store"],
+        format!("postgres://127.0.0.1:{}/{PG_USER}", pooler.port)
+    );
+    let leads: i64 = server
+        .client(PG_USER, PG_PASSWORD, PG_USER)
+        .query_one("SELECT COUNT(*) FROM lead", &[])
+        .unwrap()
+        .get(0);
+    assert!(leads > 0);
+    assert_eq!(
+        status["leads"]["by_status"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_i64().unwrap())
+            .sum::<i64>(),
+        leads
+    );
+
+    let held = sb.hold_lock("source-leads");
+    let out = sb.run(&["source-leads"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(
+        out.log_lines("[LOCK][BUSY] command=source-leads").len(),
+        1,
+        "{}",
+        out.stderr
+    );
+    drop(held);
+    let out = sb.run(&["source-leads"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.log_lines("[LOCK][BUSY]").is_empty(),
+        "the lock outlived its holder's connection: {}",
+        out.stderr
+    );
 }

@@ -10,6 +10,7 @@
 //!   for the test zone from the records a test gives;
 //! - `postgres`: a throwaway PostgreSQL cluster (`initdb` + `pg_ctl`) on a
 //!   loopback port, a `hoss` role with a password and its database;
+//! - `pgbouncer`: PgBouncer in session mode in front of such a cluster;
 //! - `served`: `hoss serve` on an ephemeral port, spoken to over HTTP;
 //! - `servers`: the stand-ins (SendGrid, search API or healthcheck via
 //!   `FakeServer`, Stripe, SMTP, a hanging-up peer, a trap), Stripe's
@@ -18,6 +19,7 @@
 
 mod dnsmasq;
 mod dovecot;
+mod pgbouncer;
 mod postgres;
 #[macro_use]
 mod sandbox;
@@ -26,6 +28,7 @@ mod servers;
 
 pub use dnsmasq::{DNS_ZONE, DnsZone};
 pub use dovecot::{Dovecot, IMAP_PASSWORD, IMAP_USER};
+pub use pgbouncer::PgBouncer;
 pub use postgres::{PG_PASSWORD, PG_USER, Postgres, installed as postgres_installed};
 pub use sandbox::{BIN, Output, Sandbox, on_postgres, system_package};
 pub use served::Served;

@@ -249,6 +249,23 @@ impl Postgres {
             .unwrap_or_else(|e| panic!("connect to the test cluster: {e}\n{}", self.log()))
     }
 
+    /// The SCRAM secret the server keeps for `user` (`pg_authid`), as a
+    /// pooler's auth file takes it instead of the password.
+    pub fn scram_secret(&self, user: &str) -> String {
+        self.client("postgres", SUPER_PASSWORD, "postgres")
+            .query_one(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = $1",
+                &[&user],
+            )
+            .unwrap()
+            .get(0)
+    }
+
+    /// The uid and gid the server runs as when the tests run as root.
+    pub fn run_as(&self) -> Option<(u32, u32)> {
+        self.run_as
+    }
+
     /// The server's own log, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
@@ -335,7 +352,7 @@ impl Drop for Postgres {
     }
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
