@@ -63,7 +63,7 @@ pub enum DbError {
 
 /// What the server said (its message and SQLSTATE), or what happened to
 /// the connection: `postgres::Error`'s own text is only "db error".
-fn postgres_message(e: &postgres::Error) -> String {
+pub(crate) fn postgres_message(e: &postgres::Error) -> String {
     match (e.as_db_error(), std::error::Error::source(e)) {
         (Some(db), _) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         (None, Some(cause)) => format!("{e}: {cause}"),

@@ -14,7 +14,7 @@ use postgres::error::SqlState;
 
 use super::SCHEMA_VERSION;
 use crate::config::database_label;
-use crate::error::{DbError, Error, Result};
+use crate::error::{DbError, Error, Result, postgres_message};
 
 mod embedded {
     refinery::embed_migrations!("migrations-postgres");
@@ -83,9 +83,29 @@ fn classify_connect(shown: &str, e: &postgres::Error) -> Error {
             e.as_db_error().map_or("", |d| d.message())
         )),
         Some(c) if *c == SqlState::TOO_MANY_CONNECTIONS || *c == SqlState::CANNOT_CONNECT_NOW => {
-            Error::Temporary(format!("PostgreSQL at {shown} is busy: {e}"))
+            Error::Temporary(format!(
+                "PostgreSQL at {shown} is busy: {}",
+                postgres_message(e)
+            ))
         }
-        Some(_) => Error::Config(format!("PostgreSQL at {shown} refused the connection: {e}")),
+        // A pooler (PgBouncer) answers for the server with SQLSTATE class 08,
+        // whatever went wrong: only its message tells a login it refused
+        // (a setting to fix) from a server it cannot reach (a wait).
+        Some(c) if c.code().starts_with("08") => {
+            let said = postgres_message(e);
+            let refused = ["authentication failed", "no such user", "no such database"]
+                .iter()
+                .any(|m| said.contains(m));
+            if refused {
+                Error::Config(format!("PostgreSQL at {shown} refused the login: {said}"))
+            } else {
+                Error::Temporary(format!("cannot reach PostgreSQL at {shown}: {said}"))
+            }
+        }
+        Some(_) => Error::Config(format!(
+            "PostgreSQL at {shown} refused the connection: {}",
+            postgres_message(e)
+        )),
         // A certificate the public roots do not vouch for will not change by
         // waiting: a setting to fix (libpq's `require` would not check it).
         None if cause_chain(e).contains("certificate") => Error::Config(format!(

@@ -478,12 +478,13 @@ fn the_replit_deployment_of_replit_md_runs_as_written() {
     assert_eq!(status.code(), Some(0), "serve stops cleanly on SIGTERM");
 }
 
-/// POSTGRES.md: hoss may reach the server through a pooler in session mode.
-/// PgBouncer with two server connections, so each process gets one an
-/// earlier process used (PgBouncer resets it in between): passes that
-/// prepare statements run again and again; an overlap lock held through
-/// the pooler keeps a second pass out, and is gone once its holder
-/// disconnects; what the passes wrote is in the server.
+/// POSTGRES.md: hoss may reach the server through PgBouncer in session
+/// mode. Two server connections, so each process gets one an earlier
+/// process used (PgBouncer resets it in between): passes that prepare
+/// statements run again and again; an overlap lock held through the pooler
+/// keeps a second pass out, and is gone once its holder disconnects; what
+/// the passes wrote is in the server. A login the pooler refuses is a
+/// setting to fix (78); a server behind it that is down is a wait (75).
 #[test]
 fn hoss_runs_behind_pgbouncer_in_session_mode() {
     if on_postgres() {
@@ -503,12 +504,17 @@ fn hoss_runs_behind_pgbouncer_in_session_mode() {
         assert_eq!(out.code, 0, "{out:?}\n{}", pooler.log());
     }
     let status: serde_json::Value = sb.json(&["status", "--json"]);
+    assert!(
+        pooler.server_logins() <= 2,
+        "five processes, so connections were used again: {}",
+        pooler.log()
+    );
     assert_eq!(
         status["store"],
         format!("postgres://127.0.0.1:{}/{PG_USER}", pooler.port)
     );
-    let leads: i64 = server
-        .client(PG_USER, PG_PASSWORD, PG_USER)
+    let mut direct = server.client(PG_USER, PG_PASSWORD, PG_USER);
+    let leads: i64 = direct
         .query_one("SELECT COUNT(*) FROM lead", &[])
         .unwrap()
         .get(0);
@@ -533,6 +539,21 @@ fn hoss_runs_behind_pgbouncer_in_session_mode() {
         out.stderr
     );
     drop(held);
+    // PgBouncer resets the holder's connection (DISCARD ALL) as it takes
+    // it back; the next process may get the other one first.
+    let advisory = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    crate::harness::wait_until(
+        std::time::Duration::from_secs(10),
+        "the holder's advisory lock to go",
+        || advisory(&mut direct) == 0,
+    );
     let out = sb.run(&["source-leads"]);
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
@@ -540,4 +561,32 @@ fn hoss_runs_behind_pgbouncer_in_session_mode() {
         "the lock outlived its holder's connection: {}",
         out.stderr
     );
+
+    let host = format!("127.0.0.1:{}", pooler.port);
+    let wrong = Sandbox::new().with(
+        "DATABASE_URL",
+        &pooler
+            .url(PG_USER)
+            .replace(PG_PASSWORD, "not-the-password-7c1"),
+    );
+    let out = wrong.run(&["check"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(out.stderr.contains("refused the login"), "{}", out.stderr);
+    assert!(out.stderr.contains(&host), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("not-the-password-7c1"),
+        "{}",
+        out.stderr
+    );
+
+    drop(direct);
+    drop(server);
+    let out = sb.run(&["check"]);
+    assert_eq!(out.code, 75, "{out:?}\n{}", pooler.log());
+    assert!(
+        out.stderr.contains("cannot reach PostgreSQL at"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains(&host), "{}", out.stderr);
 }
