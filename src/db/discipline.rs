@@ -144,16 +144,19 @@ pub struct PassCounts {
     pub new: i64,
 }
 
-pub fn pass_counts(db: Db<'_>, at: i64) -> StoreResult<PassCounts> {
-    let (due, active, new): (i64, i64, i64) = db.query_row(
-        "SELECT (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM sequence_due_count WHERE hour < ?2)
-                + (SELECT COUNT(*) FROM sequence
+/// SQLite, without statistics, would count the hour on `sequence_state`:
+/// every active sequence. The index is named.
+const PASS_COUNTS: &str = "SELECT (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM sequence_due_count WHERE hour < ?2)
+                + (SELECT COUNT(*) FROM sequence INDEXED BY sequence_due
                    WHERE state = 'active' AND next_due_at >= ?2 AND next_due_at <= ?1),
                 (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM sequence_due_count),
-                (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM lead_status_count WHERE status = 'new')",
-        params![at, at.div_euclid(3600) * 3600],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
+                (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM lead_status_count WHERE status = 'new')";
+
+pub fn pass_counts(db: Db<'_>, at: i64) -> StoreResult<PassCounts> {
+    let (due, active, new): (i64, i64, i64) =
+        db.query_row(PASS_COUNTS, params![at, at.div_euclid(3600) * 3600], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     Ok(PassCounts {
         due,
         not_due: active - due,
@@ -206,6 +209,26 @@ pub fn new_in_zone(db: Db<'_>, zone: &str, after_id: i64, limit: u32) -> StoreRe
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pass_counts_one_hour_of_the_due_index_not_every_active_sequence() {
+        let conn = crate::db::open_in_memory().unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {PASS_COUNTS}"))
+            .unwrap();
+        let plan = stmt
+            .query_map(rusqlite::params![1_i64, 0_i64], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .unwrap()
+            .join("; ");
+        assert!(
+            plan.contains("USING COVERING INDEX sequence_due")
+                || plan.contains("USING INDEX sequence_due"),
+            "{plan}"
+        );
+        assert!(!plan.contains("sequence_state"), "{plan}");
+    }
 
     #[test]
     fn a_capped_day_rolls_off_from_its_oldest_send() {
