@@ -93,9 +93,16 @@ fn classify_connect(shown: &str, e: &postgres::Error) -> Error {
         // (a setting to fix) from a server it cannot reach (a wait).
         Some(c) if c.code().starts_with("08") => {
             let said = postgres_message(e);
-            let refused = ["authentication failed", "no such user", "no such database"]
-                .iter()
-                .any(|m| said.contains(m));
+            // "does not exist": the server's own refusal of a database or
+            // role, passed on by the pooler.
+            let refused = [
+                "authentication failed",
+                "no such user",
+                "no such database",
+                "does not exist",
+            ]
+            .iter()
+            .any(|m| said.contains(m));
             if refused {
                 Error::Config(format!("PostgreSQL at {shown} refused the login: {said}"))
             } else {

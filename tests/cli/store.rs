@@ -579,6 +579,13 @@ fn hoss_runs_behind_pgbouncer_in_session_mode() {
         out.stderr
     );
 
+    // A database name the server does not know: PgBouncer passes the
+    // server's refusal on (as SQLSTATE 08P01).
+    let misspelt = Sandbox::new().with("DATABASE_URL", &pooler.url("hosz"));
+    let out = misspelt.run(&["check"]);
+    assert_eq!(out.code, 78, "{out:?}");
+    assert!(out.stderr.contains("refused the login"), "{}", out.stderr);
+
     drop(direct);
     drop(server);
     let out = sb.run(&["check"]);
