@@ -52,6 +52,16 @@ impl Ctx {
         (self.mailers)(&self.config.email)
     }
 
+    /// A new connection when this context's own no longer answers (a
+    /// long command's connection dropped by an idle timeout or a server
+    /// restart); `None` when it still answers or no new one opens.
+    pub fn fresh_store(&self) -> Option<db::Store> {
+        if self.store.answers() {
+            return None;
+        }
+        db::open(&self.config).ok()
+    }
+
     /// A context for another thread: same configuration and run, its own
     /// database connection.
     pub fn worker(&self) -> Result<Ctx> {
@@ -225,25 +235,15 @@ pub fn recorded(ctx: &Ctx, name: &str, lock: bool, f: impl FnOnce(&Ctx) -> Resul
         Ok(code) => ("error", *code),
         Err(e) => ("error", e.exit_code()),
     };
-    let fresh = match runs::finish(ctx.db(), run, outcome, code, None, ctx.now()) {
+    let finish = |db: db::Db<'_>| runs::finish(db, run, outcome, code, None, ctx.now());
+    // If the command's own connection died while it ran (`serve`), the run
+    // is recorded, and the log written, on a new one.
+    let fresh = match finish(ctx.db()) {
         Ok(()) => None,
         Err(e) => {
-            // A long command's own connection may have died while it ran
-            // (`serve` idle past the server's timeout, or across a
-            // restart): then the run is recorded, and the log written, on
-            // a new one.
-            let fresh = if ctx.store.answers() {
-                None
-            } else {
-                db::open(&ctx.config).ok()
-            };
-            match fresh
-                .as_ref()
-                .map(|store| runs::finish(store.db(), run, outcome, code, None, ctx.now()))
-            {
-                Some(Ok(())) => {}
-                Some(Err(e)) => warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\""),
-                None => warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\""),
+            let fresh = ctx.fresh_store();
+            if let Err(e) = fresh.as_ref().map_or(Err(e), |store| finish(store.db())) {
+                warn!("[RUN][RECORD_FAILED] command={name} error=\"{e}\"");
             }
             fresh
         }

@@ -254,15 +254,12 @@ fn write_log(mut writer: Ctx, done: &AtomicBool) {
 /// A new connection for `ctx` when its own no longer answers; whether it
 /// got one.
 fn reconnected(ctx: &mut Ctx) -> bool {
-    if ctx.store.answers() {
-        return false;
-    }
-    match ctx.worker() {
-        Ok(fresh) => {
-            *ctx = fresh;
+    match ctx.fresh_store() {
+        Some(store) => {
+            ctx.store = store;
             true
         }
-        Err(_) => false,
+        None => false,
     }
 }
 
