@@ -546,9 +546,11 @@ impl<'a> Db<'a> {
     /// For a loop of lookups by key (`plan`'s walk of its candidates): on
     /// PostgreSQL each statement run again from now on in this session is
     /// planned once, not at each run (PostgreSQL plans a prepared
-    /// statement's first five runs for their values). Not for a statement
-    /// whose best plan depends on its values, such as a range over a tally.
-    /// SQLite: nothing to do.
+    /// statement's first five runs for their values). It holds for the rest
+    /// of the session, so every statement after it gets one plan for all
+    /// its values, ranges included: call it where the lookups dominate what
+    /// is left (`send-outreach`, whose tally ranges measured slower with
+    /// one plan, does not). SQLite: nothing to do.
     pub fn plan_lookups_once(self) -> StoreResult<()> {
         match self {
             Db::Sqlite(_) => Ok(()),
