@@ -56,8 +56,9 @@ pub fn customer_page(
     customer: &Customer,
     now: i64,
 ) -> Result<String> {
-    let page = customer_pages(db, config, std::slice::from_ref(customer), now)?.pop();
-    Ok(page.unwrap_or_default())
+    customer_pages(db, config, std::slice::from_ref(customer), now)?
+        .pop()
+        .ok_or_else(|| crate::error::Error::Internal("a batch of one customer gave no page".into()))
 }
 
 /// The page of each of `customers` (ordered by id), in their order:
